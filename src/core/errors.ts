@@ -1,0 +1,64 @@
+/**
+ * Every failure socktune reports carries one of these stable codes. docs/errors.md lists the
+ * same codes with what the user should do; a test keeps the two in agreement.
+ */
+export const ERROR_CODES = [
+  'SOCKTUNE_ERR_INVALID_OPTION',
+  'SOCKTUNE_ERR_NODE_VERSION',
+  'SOCKTUNE_ERR_UNSUPPORTED_PLATFORM',
+  'SOCKTUNE_ERR_SOCKOPT',
+  'SOCKTUNE_ERR_LISTEN',
+  'SOCKTUNE_ERR_HANDLER',
+  'SOCKTUNE_ERR_WORKER_CRASHED',
+  'SOCKTUNE_ERR_MAX_THREADS',
+  'SOCKTUNE_ERR_CLOSE_TIMEOUT',
+  'SOCKTUNE_ERR_REFUSED',
+  'SOCKTUNE_ERR_TIMEOUT',
+  'SOCKTUNE_ERR_PEER_GONE',
+  'SOCKTUNE_ERR_PROTOCOL',
+  'SOCKTUNE_ERR_FRAME_TOO_LARGE',
+  'SOCKTUNE_ERR_USAGE',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface SocktuneErrorDetails {
+  cause?: unknown;
+  /** The OS error name (ECONNREFUSED, EADDRINUSE, ...) when a system call failed. */
+  errno?: string;
+}
+
+export class SocktuneError extends Error {
+  readonly code: ErrorCode;
+  readonly errno: string | undefined;
+
+  constructor(code: ErrorCode, message: string, details: SocktuneErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'SocktuneError';
+    this.code = code;
+    this.errno = details.errno;
+  }
+}
+
+export function isSocktuneError(value: unknown): value is SocktuneError {
+  return value instanceof SocktuneError;
+}
+
+const errnoToCode: Readonly<Record<string, ErrorCode>> = Object.freeze({
+  ECONNREFUSED: 'SOCKTUNE_ERR_REFUSED',
+  ECONNRESET: 'SOCKTUNE_ERR_PEER_GONE',
+  EPIPE: 'SOCKTUNE_ERR_PEER_GONE',
+  ETIMEDOUT: 'SOCKTUNE_ERR_TIMEOUT',
+  EHOSTUNREACH: 'SOCKTUNE_ERR_REFUSED',
+  ENETUNREACH: 'SOCKTUNE_ERR_REFUSED',
+});
+
+/** Wraps a Node system error (err.code = 'ECONNREFUSED', ...) into a SocktuneError. */
+export function fromSystemError(error: unknown, context: string): SocktuneError {
+  if (error instanceof SocktuneError) return error;
+  const errno = (error as { code?: unknown } | null)?.code;
+  const errnoName = typeof errno === 'string' ? errno : undefined;
+  const code = (errnoName && errnoToCode[errnoName]) || 'SOCKTUNE_ERR_PEER_GONE';
+  const reason = error instanceof Error ? error.message : String(error);
+  return new SocktuneError(code, `${context}: ${reason}`, { cause: error, errno: errnoName });
+}

@@ -1,0 +1,156 @@
+import { constants as osConstants } from 'node:os';
+import { isIP } from 'node:net';
+import { SocktuneError, type ErrorCode } from './errors.ts';
+import { LINUX, libc } from './libc.ts';
+import type { EffectiveSocketOptions, SocketOptions } from './socket-options.ts';
+
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
+
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `errno ${errno}`;
+}
+
+function failure(code: ErrorCode, what: string): SocktuneError {
+  const name = errnoName(libc().errno());
+  return new SocktuneError(code, `${what} failed: ${name}`, { errno: name });
+}
+
+function setInt(fd: number, level: number, name: number, value: number, what: string): void {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  if (libc().setsockopt(fd, level, name, buffer, 4) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', `setsockopt(${what}=${value})`);
+}
+
+function getInt(fd: number, level: number, name: number, what: string): number {
+  const buffer = Buffer.alloc(4);
+  if (libc().getsockopt(fd, level, name, buffer, [4]) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', `getsockopt(${what})`);
+  return buffer.readInt32LE(0);
+}
+
+export type AddressFamily = 'ipv4' | 'ipv6' | 'unix';
+
+export function familyOf(hostOrPath: { host?: string; path?: string }): AddressFamily {
+  if (hostOrPath.path !== undefined) return 'unix';
+  return isIP(hostOrPath.host ?? '') === 6 ? 'ipv6' : 'ipv4';
+}
+
+const FAMILY_NUMBER: Readonly<Record<AddressFamily, number>> = { ipv4: LINUX.AF_INET, ipv6: LINUX.AF_INET6, unix: LINUX.AF_UNIX };
+
+/** A non-blocking, close-on-exec stream socket, as libuv would make it. */
+export function createSocketFd(family: AddressFamily): number {
+  const fd = libc().socket(FAMILY_NUMBER[family], LINUX.SOCK_STREAM | LINUX.SOCK_NONBLOCK | LINUX.SOCK_CLOEXEC, 0);
+  if (fd < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'socket()');
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/**
+ * The options that only setsockopt can set, applied in the order the kernel needs: buffer sizes
+ * before listen/connect (the window scale is chosen from them in the SYN).
+ */
+export function applyPreConnectOptions(fd: number, family: AddressFamily, options: SocketOptions, listening: boolean): void {
+  if (listening) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+  if (listening && options.reusePort) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+  if (family === 'ipv6' && options.ipv6Only !== undefined) {
+    setInt(fd, LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
+  }
+  if (options.sendBufferSize !== undefined) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, options.sendBufferSize, 'SO_SNDBUF');
+  if (options.receiveBufferSize !== undefined) {
+    setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize, 'SO_RCVBUF');
+  }
+}
+
+/** SO_LINGER {1, 0}: the next close() resets the connection. */
+export function setLingerZero(fd: number): void {
+  const linger = Buffer.alloc(8);
+  linger.writeInt32LE(1, 0);
+  linger.writeInt32LE(0, 4);
+  if (libc().setsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_LINGER, linger, 8) < 0) {
+    throw failure('SOCKTUNE_ERR_SOCKOPT', 'setsockopt(SO_LINGER)');
+  }
+}
+
+export function readEffectiveSocketOptions(fd: number): EffectiveSocketOptions {
+  return {
+    sendBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, 'SO_SNDBUF'),
+    receiveBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, 'SO_RCVBUF'),
+    noDelay: getInt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_NODELAY, 'TCP_NODELAY') !== 0,
+    keepAlive: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_KEEPALIVE, 'SO_KEEPALIVE') !== 0,
+  };
+}
+
+/** Same as readEffectiveSocketOptions for Unix-domain sockets, which have no TCP level. */
+export function readEffectiveBufferSizes(fd: number): Pick<EffectiveSocketOptions, 'sendBufferSize' | 'receiveBufferSize'> {
+  return {
+    sendBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, 'SO_SNDBUF'),
+    receiveBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, 'SO_RCVBUF'),
+  };
+}
+
+function socketAddress(family: AddressFamily, address: string, port: number): Buffer {
+  if (family === 'unix') {
+    const path = Buffer.from(address);
+    if (path.length >= 108) throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.path is longer than 107 bytes: ${address}`);
+    const sockaddr = Buffer.alloc(110);
+    sockaddr.writeUInt16LE(LINUX.AF_UNIX, 0);
+    path.copy(sockaddr, 2);
+    return sockaddr;
+  }
+  const ipv6 = family === 'ipv6';
+  const sockaddr = Buffer.alloc(ipv6 ? 28 : 16);
+  sockaddr.writeUInt16LE(ipv6 ? LINUX.AF_INET6 : LINUX.AF_INET, 0);
+  sockaddr.writeUInt16BE(port, 2);
+  const binary = Buffer.alloc(ipv6 ? 16 : 4);
+  if (libc().inet_pton(ipv6 ? LINUX.AF_INET6 : LINUX.AF_INET, address, binary) !== 1) {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `not a numeric ${family} address: ${address}`);
+  }
+  binary.copy(sockaddr, ipv6 ? 8 : 4);
+  return sockaddr;
+}
+
+export function bindFd(fd: number, family: AddressFamily, address: string, port: number): void {
+  const sockaddr = socketAddress(family, address, port);
+  if (libc().bind(fd, sockaddr, sockaddr.length) < 0) {
+    const where = family === 'unix' ? address : `${address}:${port}`;
+    throw failure('SOCKTUNE_ERR_LISTEN', `bind(${where})`);
+  }
+}
+
+/** The port the kernel chose for a socket bound to port 0. */
+export function boundPort(fd: number): number {
+  const sockaddr = Buffer.alloc(28);
+  if (libc().getsockname(fd, sockaddr, [28]) < 0) throw failure('SOCKTUNE_ERR_LISTEN', 'getsockname()');
+  return sockaddr.readUInt16BE(2);
+}
+
+/** A second descriptor for the same socket, so one thread can hand it to another while the first closes its own. */
+export function duplicateFd(fd: number): number {
+  const copy = libc().dup(fd);
+  if (copy < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'dup()');
+  return copy;
+}
+
+export function setBlocking(fd: number, blocking: boolean): void {
+  const flags = libc().fcntl(fd, LINUX.F_GETFL, 0);
+  const next = blocking ? flags & ~LINUX.O_NONBLOCK : flags | LINUX.O_NONBLOCK;
+  if (flags < 0 || libc().fcntl(fd, LINUX.F_SETFL, next) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'fcntl(O_NONBLOCK)');
+}
+
+/** Fields of struct tcp_info (linux/tcp.h) that the benchmarks report. */
+export interface TcpInfo {
+  retransmits: number;
+  rttMicros: number;
+  congestionWindow: number;
+}
+
+export function readTcpInfo(fd: number): TcpInfo {
+  const info = Buffer.alloc(232);
+  if (libc().getsockopt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_INFO, info, [info.length]) < 0) {
+    throw failure('SOCKTUNE_ERR_SOCKOPT', 'getsockopt(TCP_INFO)');
+  }
+  // Offsets: tcpi_rtt at 68, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
+  return { rttMicros: info.readUInt32LE(68), congestionWindow: info.readUInt32LE(80), retransmits: info.readUInt32LE(100) };
+}

@@ -1,0 +1,134 @@
+import { SocktuneError } from '../core/errors.ts';
+import { LINUX, libc } from '../core/libc.ts';
+import { closeFd, errnoName } from '../core/sockopts.ts';
+import type { SharedCounters } from './metrics.ts';
+import { PatternSource } from './pattern.ts';
+import type { BuiltinService } from './server-options.ts';
+
+/** How often a thread waiting in poll() looks at the stop flag. */
+const POLL_SLICE_MS = 50;
+
+/**
+ * The classic blocking style: the thread waits in the kernel for each read and write. It waits in
+ * poll() in short slices rather than in recv(), because a thread blocked in a foreign call cannot
+ * be stopped; between slices it checks a flag the main thread sets on close.
+ */
+export class BlockingConnection {
+  readonly #fd: number;
+  readonly #stop: Int32Array;
+  readonly #counters: SharedCounters;
+  readonly #pollfd = Buffer.alloc(8);
+  #closed = false;
+
+  constructor(fd: number, stop: Int32Array, counters: SharedCounters) {
+    this.#fd = fd;
+    this.#stop = stop;
+    this.#counters = counters;
+    this.#pollfd.writeInt32LE(fd, 0);
+  }
+
+  get stopRequested(): boolean {
+    return Atomics.load(this.#stop, 0) !== 0;
+  }
+
+  #wait(events: number): void {
+    this.#pollfd.writeInt16LE(events, 4);
+    for (;;) {
+      if (this.stopRequested) throw new SocktuneError('SOCKTUNE_ERR_CLOSE_TIMEOUT', 'server closing: connection stopped');
+      const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
+      if (ready > 0) return;
+      if (ready < 0 && libc().errno() !== LINUX.EINTR) throw this.#error('poll');
+    }
+  }
+
+  #error(call: string): SocktuneError {
+    const name = errnoName(libc().errno());
+    const code = name === 'ECONNRESET' || name === 'EPIPE' ? 'SOCKTUNE_ERR_PEER_GONE' : 'SOCKTUNE_ERR_SOCKOPT';
+    return new SocktuneError(code, `${call} failed: ${name}`, { errno: name });
+  }
+
+  /** Blocks until at least one byte arrives; 0 means the peer closed its side. */
+  recv(buffer: Buffer): number {
+    for (;;) {
+      const count = Number(libc().recv(this.#fd, buffer, buffer.length, 0));
+      if (count >= 0) {
+        this.#counters.addBytesIn(count);
+        return count;
+      }
+      const errno = libc().errno();
+      if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) throw this.#error('recv');
+      this.#wait(LINUX.POLLIN);
+    }
+  }
+
+  /** Blocks until the kernel has taken every byte. */
+  sendAll(data: Buffer): void {
+    let offset = 0;
+    while (offset < data.length) {
+      const view = offset === 0 ? data : data.subarray(offset);
+      const count = Number(libc().send(this.#fd, view, view.length, LINUX.MSG_NOSIGNAL));
+      if (count >= 0) {
+        offset += count;
+        this.#counters.addBytesOut(count);
+        continue;
+      }
+      const errno = libc().errno();
+      if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) throw this.#error('send');
+      this.#wait(LINUX.POLLOUT);
+    }
+  }
+
+  shutdownWrite(): void {
+    libc().shutdown(this.#fd, LINUX.SHUT_WR);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeFd(this.#fd);
+  }
+}
+
+export type BlockingHandler = (connection: BlockingConnection) => void;
+
+const READ_BUFFER_SIZE = 64 * 1024;
+
+function blockingEcho(connection: BlockingConnection): void {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
+    connection.sendAll(buffer.subarray(0, count));
+  }
+}
+
+function blockingDiscard(connection: BlockingConnection): void {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  while (connection.recv(buffer) > 0);
+}
+
+/** Without an event loop the thread cannot see the peer's FIN while sending; it sends until the peer resets or stop is asked. */
+function blockingSource(chunkSize: number): BlockingHandler {
+  return (connection) => {
+    const pattern = new PatternSource(chunkSize);
+    for (;;) connection.sendAll(pattern.next());
+  };
+}
+
+export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number): BlockingHandler {
+  if (service === 'echo') return blockingEcho;
+  if (service === 'discard') return blockingDiscard;
+  return blockingSource(sourceChunkSize);
+}
+
+/** Runs a handler to the end of its connection; errors from the peer end the connection, not the thread. */
+export function runBlocking(handler: BlockingHandler, connection: BlockingConnection): string | undefined {
+  try {
+    handler(connection);
+    connection.shutdownWrite();
+    return undefined;
+  } catch (error) {
+    if (error instanceof SocktuneError) return error.errno ?? error.code;
+    throw error;
+  } finally {
+    connection.close();
+  }
+}

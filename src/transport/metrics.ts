@@ -1,0 +1,58 @@
+/**
+ * Counters one thread updates and any thread reads: a slot per thread in shared memory. Each slot
+ * has a single writer, so plain float64 stores suffice (exact up to 2^53 bytes) and the hot path
+ * pays no atomic operation or BigInt allocation.
+ */
+const FIELDS = 4;
+const CURRENT = 0;
+const TOTAL = 1;
+const BYTES_IN = 2;
+const BYTES_OUT = 3;
+
+export interface ServerMetrics {
+  connectionsCurrent: number;
+  connectionsTotal: number;
+  bytesIn: number;
+  bytesOut: number;
+  errors: Record<string, number>;
+}
+
+export class SharedCounters {
+  readonly buffer: SharedArrayBuffer;
+  readonly #values: Float64Array;
+  readonly #base: number;
+
+  constructor(buffer: SharedArrayBuffer, slot: number) {
+    this.buffer = buffer;
+    this.#values = new Float64Array(buffer);
+    this.#base = slot * FIELDS;
+  }
+
+  static allocate(slots: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(slots * FIELDS * 8);
+  }
+
+  opened(): void {
+    this.#values[this.#base + CURRENT]! += 1;
+    this.#values[this.#base + TOTAL]! += 1;
+  }
+
+  closed(): void {
+    this.#values[this.#base + CURRENT]! -= 1;
+  }
+
+  addBytesIn(count: number): void {
+    this.#values[this.#base + BYTES_IN]! += count;
+  }
+
+  addBytesOut(count: number): void {
+    this.#values[this.#base + BYTES_OUT]! += count;
+  }
+}
+
+export function sumCounters(buffer: SharedArrayBuffer): Omit<ServerMetrics, 'errors'> {
+  const values = new Float64Array(buffer);
+  const sum = [0, 0, 0, 0];
+  for (let i = 0; i < values.length; i++) sum[i % FIELDS]! += values[i]!;
+  return { connectionsCurrent: sum[CURRENT]!, connectionsTotal: sum[TOTAL]!, bytesIn: sum[BYTES_IN]!, bytesOut: sum[BYTES_OUT]! };
+}

@@ -1,0 +1,213 @@
+import { Server } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { closeFd, duplicateFd } from '../core/sockopts.ts';
+import { fdOf } from './fd.ts';
+import { toPortableHandler, type PortableHandler } from './handler.ts';
+import type { BoundSocket } from './listen-socket.ts';
+import { SharedCounters } from './metrics.ts';
+import { EventLoopServing } from './serve.ts';
+import type { ConnectionHandler, ResolvedServerOptions } from './server-options.ts';
+import { ServerThread } from './server-thread.ts';
+import type { ThreadData } from './thread-protocol.ts';
+
+export interface ModelHooks {
+  countersBuffer: SharedArrayBuffer;
+  stopBuffer: SharedArrayBuffer;
+  onError: (code: string) => void;
+  onWorkerCrash: (error: Error) => void;
+  onRefused: () => void;
+}
+
+export interface RunningModel {
+  close(timeoutMs: number): Promise<number>;
+}
+
+/** Slots in the shared counters: the main thread is slot 0, threads follow. */
+export function counterSlots(options: ResolvedServerOptions): number {
+  if (options.ioModel === 'loop') return 1;
+  if (options.ioModel === 'workers') return 1 + options.workers;
+  return 1 + options.maxThreads;
+}
+
+function listenOn(server: Server, bound: BoundSocket, backlog: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd: bound.fd, backlog }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startLoopModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
+  const handler = typeof options.handler === 'function' ? (options.handler as ConnectionHandler) : toPortableHandler(options.handler);
+  const serving = await EventLoopServing.create(handler, {
+    counters: new SharedCounters(hooks.countersBuffer, 0),
+    sourceChunkSize: options.sourceChunkSize,
+    lingerZero: options.lingerZero,
+    onError: hooks.onError,
+  });
+  const server = new Server(
+    {
+      pauseOnConnect: serving.wantsPausedSockets,
+      noDelay: options.noDelay,
+      keepAlive: options.keepAlive,
+      keepAliveInitialDelay: options.keepAliveInitialDelay,
+    },
+    (socket) => serving.acceptSocket(socket),
+  );
+  await listenOn(server, bound, options.backlog);
+  return {
+    async close(timeoutMs) {
+      const closed = closeServer(server);
+      const { destroyed } = await serving.connections.drain(timeoutMs);
+      await closed;
+      return destroyed;
+    },
+  };
+}
+
+function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: number, role: ThreadData['role'], bound?: BoundSocket): ThreadData {
+  return {
+    role,
+    handler: toPortableHandler(options.handler as Exclude<typeof options.handler, ConnectionHandler>),
+    blocking: options.blocking,
+    sourceChunkSize: options.sourceChunkSize,
+    socketOptions: {
+      noDelay: options.noDelay,
+      keepAlive: options.keepAlive,
+      lingerZero: options.lingerZero,
+      backlog: options.backlog,
+      ...(options.sendBufferSize === undefined ? {} : { sendBufferSize: options.sendBufferSize }),
+      ...(options.receiveBufferSize === undefined ? {} : { receiveBufferSize: options.receiveBufferSize }),
+    },
+    countersBuffer: hooks.countersBuffer,
+    slot,
+    stopBuffer: hooks.stopBuffer,
+    ...(bound && role === 'listener' ? { listen: { address: bound.address, port: bound.port } } : {}),
+  };
+}
+
+/** Accepts on the main thread and gives each connection's descriptor to `dispatch`. */
+async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, dispatch: (fd: number) => void): Promise<Server> {
+  const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
+    const fd = duplicateFd(fdOf(socket));
+    socket.destroy();
+    dispatch(fd);
+  });
+  await listenOn(server, bound, options.backlog);
+  return server;
+}
+
+/**
+ * `workers`: N event loops. With 'reuseport' each thread listens on the shared port itself and
+ * the kernel spreads connections; with 'handoff' the main thread accepts and deals descriptors
+ * round-robin. A crashed thread is replaced in its slot.
+ */
+export async function startWorkersModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
+  const role: ThreadData['role'] = options.distribution === 'reuseport' && bound.family !== 'unix' ? 'listener' : 'pool';
+  const threads: ServerThread[] = [];
+  let closing = false;
+  const spawn = (slot: number): ServerThread =>
+    new ServerThread(threadData(options, hooks, slot, role, bound), {
+      onError: hooks.onError,
+      onDone: () => {},
+      onCrash: (thread, error) => {
+        hooks.onWorkerCrash(error);
+        if (closing) return;
+        const index = threads.indexOf(thread);
+        if (index >= 0) threads[index] = spawn(thread.slot);
+      },
+    });
+  for (let i = 0; i < options.workers; i++) threads.push(spawn(i + 1));
+  await Promise.all(threads.map((thread) => thread.ready));
+  let next = 0;
+  const server =
+    role === 'pool'
+      ? await acceptAndHandOff(bound, options, (fd) => {
+          threads[next]!.handOver(fd);
+          next = (next + 1) % threads.length;
+        })
+      : undefined;
+  return {
+    async close(timeoutMs) {
+      closing = true;
+      if (server) await closeServer(server);
+      const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
+      return destroyed.reduce((a, b) => a + b, 0);
+    },
+  };
+}
+
+/** `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads. */
+export async function startThreadPerConnModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
+  const threads: ServerThread[] = [];
+  const idle: ServerThread[] = [];
+  const waiting: number[] = [];
+  const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
+  const fdInCare = new Map<ServerThread, number>();
+  let closing = false;
+
+  const give = (thread: ServerThread, fd: number): void => {
+    fdInCare.set(thread, fd);
+    thread.handOver(fd);
+  };
+  const onDone = (thread: ServerThread): void => {
+    fdInCare.delete(thread);
+    const fd = waiting.shift();
+    if (fd !== undefined) give(thread, fd);
+    else idle.push(thread);
+  };
+  const onCrash = (thread: ServerThread, error: Error): void => {
+    hooks.onWorkerCrash(error);
+    // A blocking thread's descriptor is a plain number Node does not close for it.
+    const fd = fdInCare.get(thread);
+    if (fd !== undefined && options.blocking) closeFd(fd);
+    fdInCare.delete(thread);
+    threads.splice(threads.indexOf(thread), 1);
+    const idleIndex = idle.indexOf(thread);
+    if (idleIndex >= 0) idle.splice(idleIndex, 1);
+    freeSlots.push(thread.slot);
+  };
+  const dispatch = (fd: number): void => {
+    if (closing) return closeFd(fd);
+    const thread = idle.pop();
+    if (thread) return give(thread, fd);
+    const slot = freeSlots.pop();
+    if (slot !== undefined) {
+      const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
+      threads.push(spawned);
+      spawned.ready.then(
+        () => give(spawned, fd),
+        () => closeFd(fd),
+      );
+      return;
+    }
+    if (options.overflow === 'queue') return void waiting.push(fd);
+    hooks.onRefused();
+    closeFd(fd);
+  };
+  // Start as many threads as there are cores so the first connections do not pay for a thread start.
+  for (let i = 0; i < Math.min(availableParallelism(), options.maxThreads); i++) {
+    const thread = new ServerThread(threadData(options, hooks, freeSlots.pop()!, 'pool'), { onError: hooks.onError, onDone, onCrash });
+    threads.push(thread);
+    idle.push(thread);
+  }
+  await Promise.all(threads.map((thread) => thread.ready));
+  const server = await acceptAndHandOff(bound, options, dispatch);
+  return {
+    async close(timeoutMs) {
+      closing = true;
+      await closeServer(server);
+      for (const fd of waiting.splice(0)) closeFd(fd);
+      const stopTimer = setTimeout(() => Atomics.store(new Int32Array(hooks.stopBuffer), 0, 1), timeoutMs);
+      const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
+      clearTimeout(stopTimer);
+      return destroyed.reduce((a, b) => a + b, 0);
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import type { Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
+import { SocktuneError } from '../core/errors.ts';
+import { SOCKET_OPTION_DEFAULTS, SOCKET_OPTION_FIELDS, type SocketOptions } from '../core/socket-options.ts';
+import { boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
+
+export const IO_MODELS = ['loop', 'workers', 'thread-per-conn'] as const;
+export type IoModel = (typeof IO_MODELS)[number];
+
+export const BUILTIN_SERVICES = ['echo', 'discard', 'source'] as const;
+export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
+
+/** A connection handler for the `loop` model: it owns the socket from here on. */
+export type ConnectionHandler = (socket: Socket) => void;
+
+/**
+ * A handler that other threads can load: functions cannot cross threads, so `workers` and
+ * `thread-per-conn` take a module that exports the handler (default export unless `exportName`).
+ */
+export interface HandlerModule {
+  module: string | URL;
+  exportName?: string;
+}
+
+export type HandlerSpec = BuiltinService | ConnectionHandler | HandlerModule;
+
+export interface ServerOptions extends SocketOptions {
+  /** Address to bind. @default '127.0.0.1' */
+  host?: string;
+  /** TCP port; 0 lets the kernel choose. @default 0 */
+  port?: number;
+  /** Unix-domain socket path; when set, host and port are ignored. @default undefined */
+  path?: string;
+  /** How connections are served. @default 'loop' */
+  ioModel?: IoModel;
+  /** Worker threads for ioModel 'workers'. @default os.availableParallelism() */
+  workers?: number;
+  /**
+   * How 'workers' get connections: each thread's own listener on the shared port (kernel
+   * balances with SO_REUSEPORT), or the main thread accepts and hands descriptors over.
+   * Unix-domain paths always use 'handoff'. @default 'reuseport'
+   */
+  distribution?: 'reuseport' | 'handoff';
+  /** Most threads at once for ioModel 'thread-per-conn'. @default 256 */
+  maxThreads?: number;
+  /** At maxThreads: 'queue' waits for a free thread, 'refuse' closes the new connection. @default 'queue' */
+  overflow?: 'queue' | 'refuse';
+  /** thread-per-conn only: serve with blocking recv/send (poll + FFI) instead of an event loop. @default false */
+  blocking?: boolean;
+  /** What serves each connection. @default 'echo' */
+  handler?: HandlerSpec;
+  /** Milliseconds close() lets connections finish before destroying them. @default 5000 */
+  closeTimeout?: number;
+  /** Bytes of each write of the 'source' service. @default 65536 */
+  sourceChunkSize?: number;
+}
+
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize'>> &
+  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize'>;
+
+export const SERVER_DEFAULTS = Object.freeze({
+  ...SOCKET_OPTION_DEFAULTS,
+  host: '127.0.0.1',
+  port: 0,
+  path: undefined,
+  ioModel: 'loop' as IoModel,
+  workers: availableParallelism(),
+  distribution: 'reuseport' as const,
+  maxThreads: 256,
+  overflow: 'queue' as const,
+  blocking: false,
+  handler: 'echo' as HandlerSpec,
+  closeTimeout: 5000,
+  sourceChunkSize: 65536,
+});
+
+const handlerCheck: FieldCheck = (value) => {
+  if (typeof value === 'function') return undefined;
+  if (typeof value === 'string') return oneOf(BUILTIN_SERVICES)(value);
+  if (typeof value === 'object' && value !== null) {
+    const { module, exportName } = value as Partial<HandlerModule>;
+    const moduleOk = typeof module === 'string' || module instanceof URL;
+    if (moduleOk && (exportName === undefined || typeof exportName === 'string')) return undefined;
+  }
+  return `one of ${BUILTIN_SERVICES.join(', ')}, a function, or { module, exportName? }`;
+};
+
+const SERVER_FIELDS = Object.freeze({
+  ...SOCKET_OPTION_FIELDS,
+  host: nonEmptyString,
+  port: integer(0, 65535),
+  path: nonEmptyString,
+  ioModel: oneOf(IO_MODELS),
+  workers: integer(1, 1024),
+  distribution: oneOf(['reuseport', 'handoff']),
+  maxThreads: integer(1, 65536),
+  overflow: oneOf(['queue', 'refuse']),
+  blocking: boolean,
+  handler: handlerCheck,
+  closeTimeout: integer(0, 3_600_000),
+  sourceChunkSize: integer(1, 64 * 1024 * 1024),
+});
+
+export function validateServerOptions(options: unknown): ResolvedServerOptions {
+  validateFields(options, SERVER_FIELDS, 'options');
+  const resolved = { ...SERVER_DEFAULTS } as ResolvedServerOptions;
+  for (const [key, value] of Object.entries((options ?? {}) as ServerOptions)) {
+    if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (resolved.ioModel !== 'loop' && typeof resolved.handler === 'function') {
+    throw invalidOption(
+      'options.handler',
+      `a built-in service name or { module } for ioModel '${resolved.ioModel}' (functions cannot cross threads)`,
+      resolved.handler,
+    );
+  }
+  if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);
+  }
+  return resolved;
+}

@@ -1,0 +1,85 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
+
+/** The thread entry next to this file: .ts when running from source, .js from dist. */
+const THREAD_ENTRY = new URL(`./thread-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+
+export interface ServerThreadEvents {
+  onError: (code: string) => void;
+  onDone: (thread: ServerThread) => void;
+  onCrash: (thread: ServerThread, error: Error) => void;
+}
+
+/** One worker thread of a server, with the descriptors it was handed still in its care. */
+export class ServerThread {
+  readonly slot: number;
+  readonly ready: Promise<void>;
+  /** Connections handed over and not yet done. */
+  busy = 0;
+  #worker: Worker;
+  #closing = false;
+  #exited: Promise<void>;
+  #closed: Promise<number> | undefined;
+  #resolveClosed: ((destroyed: number) => void) | undefined;
+
+  constructor(data: ThreadData, events: ServerThreadEvents) {
+    this.slot = data.slot;
+    this.#worker = new Worker(THREAD_ENTRY, { workerData: data });
+    let resolveReady!: () => void;
+    let rejectReady!: (error: Error) => void;
+    this.ready = new Promise((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    this.#worker.on('message', (message: FromThread) => {
+      if (message.type === 'ready') resolveReady();
+      else if (message.type === 'error') events.onError(message.code);
+      else if (message.type === 'done') {
+        this.busy--;
+        events.onDone(this);
+      } else this.#resolveClosed?.(message.destroyed);
+    });
+    let failure: Error | undefined;
+    this.#worker.on('error', (error) => {
+      failure = error;
+      rejectReady(error);
+    });
+    this.#exited = new Promise((resolve) => {
+      this.#worker.once('exit', (code) => {
+        this.#resolveClosed?.(0);
+        if (!this.#closing) {
+          const error = failure ?? new Error(`server thread exited with code ${code}`);
+          rejectReady(error);
+          events.onCrash(this, error);
+        }
+        resolve();
+      });
+    });
+  }
+
+  handOver(fd: number): void {
+    this.busy++;
+    this.#send({ type: 'fd', fd });
+  }
+
+  #send(message: ToThread): void {
+    this.#worker.postMessage(message);
+  }
+
+  /** Asks the thread to drain its connections; terminates it if it has not exited a little after the timeout. */
+  close(timeoutMs: number): Promise<number> {
+    if (this.#closed) return this.#closed;
+    this.#closing = true;
+    this.#closed = new Promise<number>((resolve) => {
+      this.#resolveClosed = resolve;
+      this.#send({ type: 'close', timeoutMs });
+    });
+    const hardStop = setTimeout(() => void this.#worker.terminate(), timeoutMs + 1000);
+    return Promise.all([this.#closed, this.#exited]).then(([destroyed]) => {
+      clearTimeout(hardStop);
+      return destroyed;
+    });
+  }
+}

@@ -1,0 +1,65 @@
+import { Server } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler } from './blocking.ts';
+import { loadHandlerFunction } from './handler.ts';
+import { bindListeningSocket } from './listen-socket.ts';
+import { SharedCounters } from './metrics.ts';
+import { EventLoopServing } from './serve.ts';
+import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
+
+const data = workerData as ThreadData;
+const port = parentPort!;
+const counters = new SharedCounters(data.countersBuffer, data.slot);
+const stop = new Int32Array(data.stopBuffer);
+const post = (message: FromThread): void => port.postMessage(message);
+
+async function blockingHandler(): Promise<BlockingHandler> {
+  if ('builtin' in data.handler) return blockingBuiltin(data.handler.builtin, data.sourceChunkSize);
+  return loadHandlerFunction<BlockingHandler>(data.handler.moduleUrl, data.handler.exportName);
+}
+
+async function runBlockingPool(): Promise<void> {
+  const handler = await blockingHandler();
+  port.on('message', (message: ToThread) => {
+    if (message.type === 'close') {
+      post({ type: 'closed', destroyed: 0 });
+      port.close();
+      return;
+    }
+    counters.opened();
+    const errorCode = runBlocking(handler, new BlockingConnection(message.fd, stop, counters));
+    counters.closed();
+    if (errorCode !== undefined) post({ type: 'error', code: errorCode });
+    post({ type: 'done' });
+  });
+  post({ type: 'ready' });
+}
+
+async function runEventLoop(): Promise<void> {
+  const serving = await EventLoopServing.create(data.handler, {
+    counters,
+    sourceChunkSize: data.sourceChunkSize,
+    lingerZero: data.socketOptions.lingerZero ?? false,
+    onError: (code) => post({ type: 'error', code }),
+  });
+  let server: Server | undefined;
+  if (data.role === 'listener' && data.listen) {
+    const bound = bindListeningSocket({ host: data.listen.address, address: data.listen.address, port: data.listen.port }, { ...data.socketOptions, reusePort: true });
+    server = new Server({ pauseOnConnect: serving.wantsPausedSockets }, (socket) => serving.acceptSocket(socket));
+    await new Promise<void>((resolve) => server!.listen({ fd: bound.fd, backlog: data.socketOptions.backlog ?? 511 }, resolve));
+  }
+  port.on('message', (message: ToThread) => {
+    if (message.type === 'fd') {
+      serving.acceptFd(message.fd).once('close', () => post({ type: 'done' }));
+      return;
+    }
+    server?.close();
+    void serving.connections.drain(message.timeoutMs).then(({ destroyed }) => {
+      post({ type: 'closed', destroyed });
+      port.close();
+    });
+  });
+  post({ type: 'ready' });
+}
+
+await (data.blocking ? runBlockingPool() : runEventLoop());
