@@ -119,15 +119,17 @@ export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number
   return blockingSource(sourceChunkSize);
 }
 
+export type BlockingOutcome = 'finished' | 'stopped' | { errorCode: string };
+
 /** Runs a handler to the end of its connection; errors from the peer end the connection, not the thread. */
-export function runBlocking(handler: BlockingHandler, connection: BlockingConnection): string | undefined {
+export function runBlocking(handler: BlockingHandler, connection: BlockingConnection): BlockingOutcome {
   try {
     handler(connection);
     connection.shutdownWrite();
-    return undefined;
+    return 'finished';
   } catch (error) {
-    if (error instanceof SocktuneError) return error.errno ?? error.code;
-    throw error;
+    if (!(error instanceof SocktuneError)) throw error;
+    return connection.stopRequested ? 'stopped' : { errorCode: error.errno ?? error.code };
   } finally {
     connection.close();
   }

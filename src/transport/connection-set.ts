@@ -37,15 +37,16 @@ export class ConnectionSet {
   drain(timeoutMs: number): Promise<{ destroyed: number }> {
     if (this.#sockets.size === 0) return Promise.resolve({ destroyed: 0 });
     return new Promise((resolve) => {
+      let destroyed = 0;
       const timer = setTimeout(() => {
-        const destroyed = this.#sockets.size;
+        destroyed = this.#sockets.size;
         for (const socket of this.#sockets) socket.destroy();
-        this.#onEmpty = undefined;
-        resolve({ destroyed });
       }, timeoutMs);
+      // Resolves on the last 'close', so the counters are settled when drain() returns.
       this.#onEmpty = () => {
         clearTimeout(timer);
-        resolve({ destroyed: 0 });
+        this.#onEmpty = undefined;
+        resolve({ destroyed });
       };
     });
   }

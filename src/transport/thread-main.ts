@@ -20,16 +20,18 @@ async function blockingHandler(): Promise<BlockingHandler> {
 
 async function runBlockingPool(): Promise<void> {
   const handler = await blockingHandler();
+  let stopped = 0;
   port.on('message', (message: ToThread) => {
     if (message.type === 'close') {
-      post({ type: 'closed', destroyed: 0 });
+      post({ type: 'closed', destroyed: stopped });
       port.close();
       return;
     }
     counters.opened();
-    const errorCode = runBlocking(handler, new BlockingConnection(message.fd, stop, counters));
+    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters));
     counters.closed();
-    if (errorCode !== undefined) post({ type: 'error', code: errorCode });
+    if (outcome === 'stopped') stopped++;
+    else if (outcome !== 'finished') post({ type: 'error', code: outcome.errorCode });
     post({ type: 'done' });
   });
   post({ type: 'ready' });

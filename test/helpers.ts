@@ -1,0 +1,43 @@
+import { execFile } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { promisify } from 'node:util';
+
+export const run = promisify(execFile);
+
+/** Reads until `count` bytes arrived (or the socket ends), with a deadline so a test never hangs. */
+export function readBytes(socket: Socket, count: number, timeoutMs = 10_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const timer = setTimeout(() => finish(new Error(`timed out after ${received} of ${count} bytes`)), timeoutMs);
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= count) finish();
+    };
+    const onEnd = (): void => finish();
+    function finish(error?: Error): void {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    }
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+  });
+}
+
+/** Waits for 'close' whatever errors come first (events.once would reject on 'error'). */
+export function closed(socket: Socket): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve) => socket.once('close', () => resolve()));
+}
+
+/** The skmem fields `ss` shows for one established connection on a local port. */
+export async function ssBufferSizes(filter: string): Promise<{ rb: number; tb: number }> {
+  const { stdout } = await run('ss', ['-tmnH', 'state', 'established', filter]);
+  const match = /skmem:\([^)]*rb(\d+),t\d+,tb(\d+)/.exec(stdout);
+  if (!match) throw new Error(`no skmem in ss output: ${stdout}`);
+  return { rb: Number(match[1]), tb: Number(match[2]) };
+}
