@@ -62,3 +62,13 @@ export function fromSystemError(error: unknown, context: string): SocktuneError 
   const reason = error instanceof Error ? error.message : String(error);
   return new SocktuneError(code, `${context}: ${reason}`, { cause: error, errno: errnoName });
 }
+
+/** Errors cross threads as plain clones; this restores the class so callers can rely on `code`. */
+export function reviveError(error: unknown): Error {
+  if (error instanceof SocktuneError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code)) {
+    return new SocktuneError(code as ErrorCode, (error as Error).message, { cause: error });
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -92,6 +92,16 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
   };
 }
 
+/** Waits for every thread to start; if one cannot (a bad handler module), stops the others and throws its error. */
+async function allStarted(threads: ServerThread[], timeoutMs: number): Promise<void> {
+  try {
+    await Promise.all(threads.map((thread) => thread.ready));
+  } catch (error) {
+    await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
+    throw error;
+  }
+}
+
 /** Accepts on the main thread and gives each connection's descriptor to `dispatch`. */
 async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, dispatch: (fd: number) => void): Promise<Server> {
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
@@ -117,6 +127,7 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
       onError: hooks.onError,
       onDone: () => {},
       onCrash: (thread, error) => {
+        if (!thread.started) return;
         hooks.onWorkerCrash(error);
         if (closing) return;
         const index = threads.indexOf(thread);
@@ -124,7 +135,7 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
       },
     });
   for (let i = 0; i < options.workers; i++) threads.push(spawn(i + 1));
-  await Promise.all(threads.map((thread) => thread.ready));
+  await allStarted(threads, options.closeTimeout);
   let next = 0;
   const server =
     role === 'pool'
@@ -163,7 +174,7 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     else idle.push(thread);
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
-    hooks.onWorkerCrash(error);
+    if (thread.started) hooks.onWorkerCrash(error);
     // A blocking thread's descriptor is a plain number Node does not close for it.
     const fd = fdInCare.get(thread);
     if (fd !== undefined && options.blocking) closeFd(fd);
@@ -197,7 +208,7 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     threads.push(thread);
     idle.push(thread);
   }
-  await Promise.all(threads.map((thread) => thread.ready));
+  await allStarted(threads, options.closeTimeout);
   const server = await acceptAndHandOff(bound, options, dispatch);
   return {
     async close(timeoutMs) {

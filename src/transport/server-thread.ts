@@ -1,6 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { reviveError } from '../core/errors.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
 /** The thread entry next to this file: .ts when running from source, .js from dist. */
@@ -18,6 +19,8 @@ export class ServerThread {
   readonly ready: Promise<void>;
   /** Connections handed over and not yet done. */
   busy = 0;
+  /** Whether the thread finished starting; one that fails to start is not restarted. */
+  started = false;
   #worker: Worker;
   #closing = false;
   #exited: Promise<void>;
@@ -34,7 +37,10 @@ export class ServerThread {
       rejectReady = reject;
     });
     this.#worker.on('message', (message: FromThread) => {
-      if (message.type === 'ready') resolveReady();
+      if (message.type === 'ready') {
+        this.started = true;
+        resolveReady();
+      }
       else if (message.type === 'error') events.onError(message.code);
       else if (message.type === 'done') {
         this.busy--;
@@ -43,8 +49,8 @@ export class ServerThread {
     });
     let failure: Error | undefined;
     this.#worker.on('error', (error) => {
-      failure = error;
-      rejectReady(error);
+      failure = reviveError(error);
+      rejectReady(failure);
     });
     this.#exited = new Promise((resolve) => {
       this.#worker.once('exit', (code) => {

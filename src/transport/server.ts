@@ -43,7 +43,7 @@ export class SocktuneServer extends EventEmitter {
     if (this.#bound) throw new SocktuneError('SOCKTUNE_ERR_LISTEN', 'server is already listening');
     const { options } = this;
     const address = options.path === undefined ? await resolveHost(options.host) : options.path;
-    const needsReusePort = options.ioModel === 'workers' && options.distribution === 'reuseport';
+    const needsReusePort = options.ioModel === 'workers' && options.distribution === 'reuseport' && options.path === undefined;
     const requested = { ...pickSocketOptions(options), reusePort: options.reusePort || needsReusePort };
     const bound = bindListeningSocket({ host: options.host, port: options.port, path: options.path, address }, requested);
     this.#bound = bound;
