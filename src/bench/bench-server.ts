@@ -1,0 +1,140 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { SocktuneError } from '../core/errors.ts';
+import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
+import { ControlChannel } from './control-channel.ts';
+import { parseClientMessage, type ResultMessage, type StartMessage } from './control-protocol.ts';
+import { collectEnvironment } from './environment.ts';
+import { round } from './self-check.ts';
+
+export interface BenchServerOptions {
+  /** Address the control port binds. @default '127.0.0.1' */
+  host?: string;
+  /** Control port. @default 5210 */
+  port?: number;
+  /** Unix-domain control socket instead of TCP; test servers get paths beside it. @default undefined */
+  path?: string;
+  /** Tests at once; a client over the cap gets SOCKTUNE_ERR_REFUSED. @default 16 */
+  maxTests?: number;
+  /** Close after the first test ends. @default false */
+  oneOff?: boolean;
+  /** Milliseconds a new control connection has to send its start message. @default 10000 */
+  handshakeTimeoutMs?: number;
+}
+
+export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path'>>> = Object.freeze({ host: '127.0.0.1', port: 5210, maxTests: 16, oneOff: false, handshakeTimeoutMs: 10_000 });
+
+/** Grace beyond a test's own maximum duration before the server ends it. */
+const FINISH_GRACE_MS = 10_000;
+
+export interface TestLog {
+  peer: string;
+  service: string;
+  ioModel: string;
+  outcome: 'done' | 'failed';
+  error?: string;
+  bytesIn?: number;
+  bytesOut?: number;
+}
+
+/**
+ * `socktune server`: one control port; each client's test gets a server of its own on a fresh
+ * port with the I/O model and socket options it asked for, so several clients can test at once.
+ *
+ * Events: 'test' (TestLog) when a test ends, 'done' when a one-off server has served its test.
+ */
+export class BenchServer extends EventEmitter {
+  readonly options: Required<Omit<BenchServerOptions, 'path'>> & { path?: string };
+  readonly #control: SocktuneServer;
+  readonly #tests = new Set<SocktuneServer>();
+  #nextTestId = 0;
+  #closing = false;
+
+  constructor(options: BenchServerOptions = {}) {
+    super();
+    this.options = { ...BENCH_SERVER_DEFAULTS, ...options };
+    const { host, port, path } = this.options;
+    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000 }, (socket) => void this.#serve(socket));
+  }
+
+  listen(): Promise<ServerAddress> {
+    return this.#control.listen();
+  }
+
+  address(): ServerAddress | null {
+    return this.#control.address();
+  }
+
+  get testsRunning(): number {
+    return this.#tests.size;
+  }
+
+  async #serve(socket: Socket): Promise<void> {
+    const channel = new ControlChannel(socket);
+    const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
+    let testServer: SocktuneServer | undefined;
+    let start: StartMessage | undefined;
+    try {
+      const first = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'start message'));
+      if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
+      start = first;
+      if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
+      if (this.#tests.size >= this.options.maxTests) {
+        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: ${this.#tests.size} tests running (max ${this.options.maxTests})`);
+      }
+      testServer = this.#testServer(start, socket);
+      this.#tests.add(testServer);
+      const address = await testServer.listen();
+      const cpuBefore = process.cpuUsage();
+      const startedAt = process.hrtime.bigint();
+      channel.send({
+        type: 'ready',
+        dataPort: address.family === 'unix' ? 0 : address.port,
+        ...(address.family === 'unix' ? { dataPath: address.path } : {}),
+        effective: testServer.effectiveSocketOptions(),
+        warnings: testServer.warnings.map((warning) => warning.message),
+        environment: collectEnvironment(),
+      });
+      const finish = parseClientMessage(await channel.next(start.maxDurationMs + FINISH_GRACE_MS, 'finish message'));
+      if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
+      const cpu = process.cpuUsage(cpuBefore);
+      const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
+      const metrics = testServer.metrics();
+      const result: ResultMessage = { type: 'result', metrics, cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1) };
+      channel.send(result);
+      channel.close();
+      this.emit('test', { peer, service: start.service, ioModel: start.server.ioModel ?? 'loop', outcome: 'done', bytesIn: metrics.bytesIn, bytesOut: metrics.bytesOut } satisfies TestLog);
+    } catch (error) {
+      const failure = error instanceof SocktuneError ? error : new SocktuneError('SOCKTUNE_ERR_PROTOCOL', String(error));
+      channel.send({ type: 'error', code: failure.code, message: failure.message });
+      channel.close();
+      this.emit('test', {
+        peer,
+        service: start?.service ?? '?',
+        ioModel: start?.server.ioModel ?? '?',
+        outcome: 'failed',
+        error: `${failure.code}: ${failure.message}`,
+      } satisfies TestLog);
+    } finally {
+      if (testServer) {
+        await testServer.close();
+        this.#tests.delete(testServer);
+      }
+      if (this.options.oneOff && start) this.emit('done');
+    }
+  }
+
+  #testServer(start: StartMessage, control: Socket): SocktuneServer {
+    const common = { ...start.server, handler: start.service, closeTimeout: 1000 };
+    if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
+    // Data connections go to the address the client reached the control port on.
+    const host = (control.localAddress ?? this.options.host).replace(/^::ffff:/, '');
+    return createServer({ ...common, host, port: 0 });
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.all([this.#control.close(), ...[...this.#tests].map((test) => test.close())]);
+  }
+}
+

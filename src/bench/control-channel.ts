@@ -1,0 +1,75 @@
+import type { Socket } from 'node:net';
+import { SocktuneError } from '../core/errors.ts';
+import { JsonLinesDecoder, encodeJsonLine } from '../framing/json-lines.ts';
+
+/**
+ * Newline-delimited JSON over one socket: messages in order, a cap on each, and a clear
+ * SOCKTUNE_ERR_PEER_GONE when the other side disappears while we wait.
+ */
+export class ControlChannel {
+  readonly socket: Socket;
+  readonly #decoder = new JsonLinesDecoder();
+  readonly #queue: unknown[] = [];
+  #waiter: { resolve: (value: unknown) => void; reject: (error: Error) => void } | undefined;
+  #failure: Error | undefined;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const message of this.#decoder.push(chunk)) this.#deliver(message);
+      } catch (error) {
+        this.#fail(error as Error);
+        socket.destroy();
+      }
+    });
+    socket.on('error', (error) => this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `control connection failed: ${error.message}`, { cause: error })));
+    socket.on('close', () => this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'control connection closed by the peer')));
+  }
+
+  #deliver(message: unknown): void {
+    const waiter = this.#waiter;
+    if (waiter) {
+      this.#waiter = undefined;
+      waiter.resolve(message);
+    } else this.#queue.push(message);
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(this.#failure);
+  }
+
+  send(message: unknown): void {
+    if (!this.socket.destroyed) this.socket.write(encodeJsonLine(message));
+  }
+
+  /** The next message, or SOCKTUNE_ERR_TIMEOUT after `timeoutMs`. */
+  next(timeoutMs: number, what: string): Promise<unknown> {
+    if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift());
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiter = undefined;
+        reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+    });
+  }
+
+  close(): void {
+    this.socket.end();
+    this.socket.destroySoon();
+  }
+}

@@ -1,0 +1,105 @@
+import { SocktuneError } from '../core/errors.ts';
+import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import { boolean, integer, oneOf, validateFields } from '../core/validate.ts';
+import type { ServerMetrics } from '../transport/metrics.ts';
+import { IO_MODELS, type BuiltinService, type IoModel } from '../transport/server-options.ts';
+import type { Environment } from './environment.ts';
+
+/** Bumped when a message changes incompatibly; both ends must agree. */
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+/** Server-side settings a client may ask for one test. */
+export interface TestServerSettings {
+  ioModel?: IoModel;
+  workers?: number;
+  blocking?: boolean;
+  sendBufferSize?: number;
+  receiveBufferSize?: number;
+  noDelay?: boolean;
+  sourceChunkSize?: number;
+}
+
+export interface StartMessage {
+  type: 'start';
+  protocol: number;
+  service: BuiltinService;
+  server: TestServerSettings;
+  /** The server ends the test by itself after this long, whatever the client does. */
+  maxDurationMs: number;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  dataPort: number;
+  /** Set instead of dataPort when the control socket is Unix-domain. */
+  dataPath?: string;
+  effective: EffectiveSocketOptions;
+  warnings: string[];
+  environment: Environment;
+}
+
+export interface FinishMessage {
+  type: 'finish';
+}
+
+export interface ResultMessage {
+  type: 'result';
+  metrics: ServerMetrics;
+  /** Server process CPU time during the test, in percent of one core. */
+  cpuPercent: number;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+}
+
+export type ServerMessage = ReadyMessage | ResultMessage | ErrorMessage;
+export type ClientMessage = StartMessage | FinishMessage;
+
+const SERVER_SETTINGS_FIELDS = Object.freeze({
+  ioModel: oneOf(IO_MODELS),
+  workers: integer(1, 256),
+  blocking: boolean,
+  sendBufferSize: integer(1, 2 ** 31 - 1),
+  receiveBufferSize: integer(1, 2 ** 31 - 1),
+  noDelay: boolean,
+  sourceChunkSize: integer(1, 16 * 1024 * 1024),
+});
+
+/** The longest test a server runs for one client (one hour). */
+export const MAX_TEST_DURATION_MS = 3_600_000;
+
+const START_FIELDS = Object.freeze({
+  type: oneOf(['start']),
+  protocol: integer(0, 1_000_000),
+  service: oneOf(['echo', 'discard', 'source']),
+  server: () => undefined,
+  maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
+});
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Checks a client's message strictly: the control port may face strangers. */
+export function parseClientMessage(value: unknown): ClientMessage {
+  if (!isRecord(value)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'control message must be a JSON object');
+  if (value.type === 'finish') return { type: 'finish' };
+  if (value.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unknown control message type ${JSON.stringify(value.type)}`);
+  validateFields(value, START_FIELDS, 'start');
+  validateFields(value.server ?? {}, SERVER_SETTINGS_FIELDS, 'start.server');
+  if (value.protocol !== CONTROL_PROTOCOL_VERSION) {
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `control protocol ${String(value.protocol)} not supported; this server speaks ${CONTROL_PROTOCOL_VERSION}`);
+  }
+  return value as unknown as StartMessage;
+}
+
+export function parseServerMessage(value: unknown): ServerMessage {
+  if (!isRecord(value) || !['ready', 'result', 'error'].includes(value.type as string)) {
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'unexpected control message from the server');
+  }
+  return value as unknown as ServerMessage;
+}
+

@@ -1,0 +1,61 @@
+import { ERROR_CODES, SocktuneError, type ErrorCode } from '../core/errors.ts';
+import { connect } from '../transport/connect.ts';
+import type { BuiltinService } from '../transport/server-options.ts';
+import { ControlChannel } from './control-channel.ts';
+import { CONTROL_PROTOCOL_VERSION, parseServerMessage, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
+
+export interface ServerTarget {
+  host: string;
+  port: number;
+  path?: string | undefined;
+}
+
+/** Where the data connections of a test go. */
+export type DataTarget = { host: string; port: number } | { path: string };
+
+const CONTROL_TIMEOUT_MS = 10_000;
+
+/** One test set up on a remote `socktune server` through its control port. */
+export class RemoteTest {
+  readonly ready: ReadyMessage;
+  readonly data: DataTarget;
+  readonly #channel: ControlChannel;
+
+  private constructor(channel: ControlChannel, ready: ReadyMessage, data: DataTarget) {
+    this.#channel = channel;
+    this.ready = ready;
+    this.data = data;
+  }
+
+  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number): Promise<RemoteTest> {
+    const socket = await connect(target.path === undefined ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS } : { path: target.path, timeout: CONTROL_TIMEOUT_MS });
+    const channel = new ControlChannel(socket);
+    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs) });
+    const reply = await expect(channel, 'ready');
+    const data: DataTarget = reply.dataPath !== undefined ? { path: reply.dataPath } : { host: socket.remoteAddress ?? target.host, port: reply.dataPort };
+    return new RemoteTest(channel, reply, data);
+  }
+
+  /** Tells the server the test is over and returns what it counted. */
+  async finish(): Promise<ResultMessage> {
+    this.#channel.send({ type: 'finish' });
+    const result = await expect(this.#channel, 'result');
+    this.#channel.close();
+    return result;
+  }
+
+  abort(): void {
+    this.#channel.socket.destroy();
+  }
+}
+
+async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
+  const message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
+  if (message.type === 'error') {
+    channel.socket.destroy();
+    const known = (ERROR_CODES as readonly string[]).includes(message.code);
+    throw new SocktuneError(known ? (message.code as ErrorCode) : 'SOCKTUNE_ERR_PROTOCOL', `server: ${message.message}`);
+  }
+  if (message.type !== type) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `expected a ${type} message, got ${message.type}`);
+  return message as Extract<ReadyMessage | ResultMessage, { type: T }>;
+}

@@ -1,0 +1,111 @@
+import { formatBits, formatCount, formatMicros } from '../format.ts';
+import type { RrInterval, StreamInterval } from '../result.ts';
+import type { Objective } from '../tune/rank.ts';
+import type { ScenarioResult, TuneResult } from '../tune/run.ts';
+import { barChart, escapeXml, lineChart, type Series } from './svg.ts';
+
+export function formatObjective(objective: Objective, value: number): string {
+  if (objective === 'throughput') return formatBits(value);
+  if (objective === 'p99') return formatMicros(value);
+  return `${formatCount(value)} req/s`;
+}
+
+const PERCENTILE_TICKS = [0, 90, 99, 99.9, 99.99, 99.999];
+/** HDR-style x axis: 1 / (1 - percentile), so the tail gets the room. */
+const tailScale = (percentile: number): number => 1 / (1 - Math.min(percentile, 99.9999) / 100);
+
+function intervalValue(interval: StreamInterval | RrInterval): number {
+  return 'bitsPerSecond' in interval ? interval.bitsPerSecond : interval.requestsPerSecond;
+}
+
+function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: number): string {
+  const { objective, workload } = result.options;
+  const format = (value: number): string => formatObjective(objective, value);
+  const top = scenario.ranking.slice(0, 3);
+  const lastTrial = (label: string) => [...scenario.trials].reverse().find((trial) => trial.label === label && trial.metric !== null);
+  const bars = barChart(
+    scenario.ranking.map((entry) => ({ label: entry.label, value: entry.median, low: entry.min, high: entry.max, highlight: entry.label === scenario.recommendation?.label })),
+    format,
+    `${objective} per configuration (median, bars span min–max)`,
+  );
+  const overTime: Series[] = top.flatMap((entry) => {
+    const trial = lastTrial(entry.label);
+    return trial ? [{ name: entry.label, points: trial.intervals.map((interval) => ({ x: interval.endSec, y: intervalValue(interval) })) }] : [];
+  });
+  const timeChart = lineChart(
+    overTime,
+    { label: 'seconds into the trial', format: (v) => v.toFixed(1) },
+    { label: workload === 'stream' ? 'throughput' : 'requests/s', format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)) },
+    `${workload === 'stream' ? 'Throughput' : 'Request rate'} over time, top configurations`,
+  );
+  const curves: Series[] = top.flatMap((entry) => {
+    const curve = lastTrial(entry.label)?.percentileCurve;
+    return curve && curve.length > 0 ? [{ name: entry.label, points: curve.map((point) => ({ x: tailScale(point.percentile), y: Math.max(point.us, 0.1) })) }] : [];
+  });
+  const percentileChart =
+    curves.length > 0
+      ? lineChart(
+          curves,
+          { label: 'percentile', log: true, format: (v) => `${(100 - 100 / v).toPrecision(6).replace(/\.?0+$/, '')}%`, ticks: PERCENTILE_TICKS.map(tailScale) },
+          { label: 'latency', log: true, format: formatMicros },
+          'Latency by percentile (HDR, log scale)',
+        )
+      : '<p class="empty">Latency percentile curves come from request/response workloads (--workload rr).</p>';
+  const rows = scenario.ranking
+    .map(
+      (entry) =>
+        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>±${(entry.relativeSpread * 100).toFixed(1)}%</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${entry.clientSaturated ? 'client saturated' : ''}${entry.capped ? ' capped' : ''}</td></tr>`,
+    )
+    .join('');
+  const recommendation = scenario.recommendation;
+  const snippet = recommendation
+    ? escapeXml(
+        [
+          `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'within noise of the best: keep the defaults'}`,
+          `createServer(${JSON.stringify(recommendation.createServer)})`,
+          `connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`,
+          `# ${recommendation.cli}`,
+          ...recommendation.sysctl.map((line) => `# ${line}`),
+        ].join('\n'),
+      )
+    : 'no configuration completed a trial';
+  const unit = workload === 'stream' ? 'B writes' : 'B requests';
+  return `<section id="scenario-${index}"><h2>${scenario.size} ${unit} × ${scenario.conns} connection(s)</h2>
+<h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
+<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>spread</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
+${bars}${timeChart}${percentileChart}</section>`;
+}
+
+/** One self-contained HTML file: inline CSS and SVG, nothing fetched when it is opened. */
+export function renderTuneReport(result: TuneResult): string {
+  const env = result.environment.client;
+  const envRows = [
+    ['Node', env.node],
+    ['kernel', `${env.platform} ${env.kernel}`],
+    ['CPUs', `${env.cpus} × ${env.cpuModel}`],
+    ['target', result.options.targetLabel],
+    ['workload', `${result.options.workload}, objective ${result.options.objective}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`],
+    ...Object.entries(env.sysctl),
+  ]
+    .map(([name, value]) => `<tr><th>${escapeXml(name!)}</th><td>${escapeXml(value!)}</td></tr>`)
+    .join('');
+  const warnings = result.warnings.map((warning) => `<li>${escapeXml(warning)}</li>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>socktune tune report</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:960px;color:#111;padding:0 12px}
+table{border-collapse:collapse;margin:8px 0 16px;width:100%}th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
+tr.best td{font-weight:600;background:#ecfdf5}tr.tie td{background:#f8fafc}
+pre.snippet{background:#0f172a;color:#e2e8f0;padding:12px;border-radius:6px;overflow:auto}
+svg.chart{width:100%;height:auto;margin:12px 0;background:#fff;border:1px solid #eee}
+.title{font-weight:600;font-size:14px}.label,.value,.tick,.legend{font-size:11px}.axis{font-size:12px}
+.grid{stroke:#eee}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
+</style></head><body>
+<h1>socktune tune</h1>
+<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. Differences inside the noise (the spread of repeated, interleaved runs) are ties, not wins.</p>
+${warnings ? `<ul class="warnings">${warnings}</ul>` : ''}
+<h2>Environment</h2><table>${envRows}</table>
+${result.scenarios.map((scenario, index) => scenarioSection(result, scenario, index)).join('\n')}
+</body></html>
+`;
+}

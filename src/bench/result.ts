@@ -1,0 +1,83 @@
+import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import type { Environment } from './environment.ts';
+import type { LatencySummary } from './histogram.ts';
+import type { SelfCheck } from './self-check.ts';
+
+/** Every JSON document socktune prints carries this; docs/json-schema.md describes it. */
+export const RESULT_SCHEMA = 'socktune/1';
+
+export interface EffectiveBothEnds {
+  client: EffectiveSocketOptions | null;
+  server: EffectiveSocketOptions;
+}
+
+export interface StreamInterval {
+  startSec: number;
+  endSec: number;
+  /** Bytes the client wrote / read in the interval. */
+  sentBytes: number;
+  receivedBytes: number;
+  bitsPerSecond: number;
+  omitted: boolean;
+}
+
+export interface StreamSummary {
+  direction: 'forward' | 'reverse' | 'bidir';
+  measuredSeconds: number;
+  /** Rate over the measured phase (after --omit), from the client's own counters. */
+  bitsPerSecond: number;
+  sender: { bytes: number; side: 'client' | 'server' };
+  receiver: { bytes: number; side: 'client' | 'server' };
+  /** Server→client bytes in a --bidir test (client→server is sender/receiver above). */
+  reverseBytes?: { sent: number; received: number };
+  retransmits: number | null;
+  verify: { bytesChecked: number; bytesCorrupted: number; bytesLost: number } | null;
+  serverCpuPercent: number;
+}
+
+export interface RrInterval {
+  startSec: number;
+  endSec: number;
+  requests: number;
+  requestsPerSecond: number;
+  p50Us: number;
+  p99Us: number;
+  omitted: boolean;
+}
+
+export interface RrSummary {
+  mode: 'closed-loop' | 'open-loop';
+  measuredSeconds: number;
+  requests: number;
+  requestsPerSecond: number;
+  latency: LatencySummary;
+  /** hdr-histogram-js compressed base64 of the latencies in nanoseconds, for exact merging. */
+  histogram: string;
+  percentileCurve: { percentile: number; us: number }[];
+  serverCpuPercent: number;
+}
+
+export interface BenchResult<Summary, Interval> {
+  schema: typeof RESULT_SCHEMA;
+  command: string;
+  startedAt: string;
+  environment: { client: Environment; server: Environment };
+  options: Record<string, unknown>;
+  effective: EffectiveBothEnds;
+  intervals: Interval[];
+  summary: Summary;
+  selfCheck: SelfCheck;
+  clientSaturated: boolean;
+  warnings: string[];
+}
+
+export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
+export type RrResult = BenchResult<RrSummary, RrInterval>;
+
+export function saturationWarning(selfCheck: SelfCheck): string[] {
+  if (!selfCheck.clientSaturated) return [];
+  return [
+    `the load generator itself was saturated (CPU ${selfCheck.cpuPercent}% of one core, event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms): ` +
+      'the numbers may show the client\'s limit, not the server\'s',
+  ];
+}

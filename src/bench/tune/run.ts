@@ -1,0 +1,204 @@
+import { isSocktuneError } from '../../core/errors.ts';
+import type { Environment } from '../environment.ts';
+import { collectEnvironment } from '../environment.ts';
+import type { ServerTarget } from '../remote-test.ts';
+import { RESULT_SCHEMA, type RrInterval, type StreamInterval } from '../result.ts';
+import { runRr } from '../rr.ts';
+import { round } from '../self-check.ts';
+import { runStream } from '../stream.ts';
+import { rank, type Objective, type Ranked } from './rank.ts';
+import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
+import { configLabel, isDefaultConfig, searchSpace, type TuneConfig } from './space.ts';
+
+export type Workload = 'stream' | 'rr';
+
+export interface TuneOptions {
+  target: ServerTarget;
+  /** How the target was reached, for the report ('embedded loopback server' or host:port). */
+  targetLabel: string;
+  workload: Workload;
+  objective: Objective;
+  /** stream: bytes per write; rr: request bytes. One scenario per size × conns. */
+  sizes: number[];
+  conns: number[];
+  quick: boolean;
+  budgetSec: number;
+  trialSec: number;
+  onProgress?: (progress: TuneProgress) => void;
+}
+
+export interface TuneProgress {
+  done: number;
+  total: number;
+  etaSec: number;
+  scenario: string;
+  label: string;
+}
+
+export interface Trial {
+  label: string;
+  config: TuneConfig;
+  round: number;
+  metric: number | null;
+  error?: string;
+  clientSaturated: boolean;
+  warnings: string[];
+  intervals: (StreamInterval | RrInterval)[];
+  percentileCurve?: { percentile: number; us: number }[];
+}
+
+export interface ScenarioResult {
+  size: number;
+  conns: number;
+  ranking: (Omit<Ranked<TuneConfig>, 'samples'> & { label: string; samples: number[]; clientSaturated: boolean; capped: boolean })[];
+  recommendation: Recommendation | null;
+  trials: Trial[];
+}
+
+export interface TuneResult {
+  schema: typeof RESULT_SCHEMA;
+  command: 'tune';
+  startedAt: string;
+  durationSec: number;
+  environment: { client: Environment; server: Environment | null };
+  options: Omit<TuneOptions, 'onProgress' | 'target'>;
+  objectiveUnit: string;
+  scenarios: ScenarioResult[];
+  warnings: string[];
+}
+
+/** Rounds of successive halving: repetitions per survivor in each round; the default config always survives. */
+const QUICK_ROUNDS = [1, 1, 2, 2];
+const FULL_MAX_REPETITIONS = 5;
+/** Seconds each trial spends on setup besides its measured time (test server start, connections, drain). */
+const TRIAL_OVERHEAD_SEC = 0.25;
+
+interface Search {
+  configs: TuneConfig[];
+  samples: Map<TuneConfig, number[]>;
+  trials: Trial[];
+}
+
+export async function runTune(options: TuneOptions): Promise<TuneResult> {
+  const started = Date.now();
+  const configs = searchSpace({ workload: options.workload, quick: options.quick });
+  const scenarios = options.sizes.flatMap((size) => options.conns.map((conns) => ({ size, conns })));
+  const plannedTrials = options.quick ? plannedQuickTrials(configs.length) : Math.max(configs.length, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length)) * scenarios.length;
+  const total = options.quick ? plannedTrials * scenarios.length : plannedTrials;
+  let done = 0;
+  let serverEnvironment: Environment | null = null;
+  const results: ScenarioResult[] = [];
+
+  for (const scenario of scenarios) {
+    const scenarioLabel = options.workload === 'stream' ? `${scenario.size} B writes × ${scenario.conns} conns` : `${scenario.size} B requests × ${scenario.conns} conns`;
+    const search: Search = { configs, samples: new Map(configs.map((config) => [config, []])), trials: [] };
+    const runOne = async (config: TuneConfig, roundNumber: number): Promise<void> => {
+      const label = configLabel(config, options.workload);
+      const elapsed = (Date.now() - started) / 1000;
+      options.onProgress?.({ done, total, etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done), scenario: scenarioLabel, label });
+      const trial = await runTrial(options, scenario, config, roundNumber);
+      serverEnvironment ??= trial.serverEnvironment;
+      search.trials.push(trial.trial);
+      if (trial.trial.metric !== null) search.samples.get(config)!.push(trial.trial.metric);
+      done++;
+    };
+    if (options.quick) await successiveHalving(search, options, runOne);
+    else await fullGrid(search, options, runOne, scenarios.length);
+    results.push(summarizeScenario(search, options, scenario));
+  }
+  options.onProgress?.({ done: total, total, etaSec: 0, scenario: '', label: 'done' });
+  const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
+  const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
+  return {
+    schema: RESULT_SCHEMA,
+    command: 'tune',
+    startedAt: new Date(started).toISOString(),
+    durationSec: round((Date.now() - started) / 1000, 1),
+    environment: { client: collectEnvironment(), server: serverEnvironment },
+    options: { targetLabel: options.targetLabel, workload: options.workload, objective: options.objective, sizes: options.sizes, conns: options.conns, quick: options.quick, budgetSec: options.budgetSec, trialSec: options.trialSec },
+    objectiveUnit: options.objective === 'throughput' ? 'bit/s' : options.objective === 'p99' ? 'µs' : 'req/s',
+    scenarios: results,
+    warnings: [
+      ...(saturated > 0 ? [`the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`] : []),
+      ...(failed.length > 0 ? [`${failed.length} trial(s) failed: ${[...new Set(failed.map((t) => t.error))].join('; ')}`] : []),
+    ],
+  };
+}
+
+export function plannedQuickTrials(configCount: number): number {
+  let survivors = configCount;
+  let trials = 0;
+  for (const repetitions of QUICK_ROUNDS) {
+    trials += survivors * repetitions;
+    survivors = Math.max(2, Math.ceil(survivors / 2) + 1);
+  }
+  return trials;
+}
+
+async function successiveHalving(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>): Promise<void> {
+  let survivors = search.configs;
+  for (const [index, repetitions] of QUICK_ROUNDS.entries()) {
+    // Interleaved: A B C A B C, so slow drift of the machine hits every config alike.
+    for (let r = 0; r < repetitions; r++) for (const config of survivors) await runOne(config, index + 1);
+    const ranked = rank(survivors.map((config) => ({ config, samples: search.samples.get(config)! })), options.objective, isDefaultConfig);
+    const keep = Math.max(1, Math.ceil(ranked.length / 2));
+    const next = ranked.slice(0, keep).map((entry) => entry.config);
+    const fallback = survivors.find(isDefaultConfig);
+    if (fallback && !next.includes(fallback)) next.push(fallback);
+    survivors = next;
+  }
+}
+
+async function fullGrid(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, scenarioCount: number): Promise<void> {
+  const budgetPerScenarioSec = options.budgetSec / scenarioCount;
+  const scenarioStart = Date.now();
+  for (let repetition = 1; repetition <= FULL_MAX_REPETITIONS; repetition++) {
+    const spentSec = (Date.now() - scenarioStart) / 1000;
+    const perRoundSec = repetition === 1 ? search.configs.length * (options.trialSec + TRIAL_OVERHEAD_SEC) : spentSec / (repetition - 1);
+    if (repetition > 1 && spentSec + perRoundSec > budgetPerScenarioSec) break;
+    for (const config of search.configs) await runOne(config, repetition);
+  }
+}
+
+async function runTrial(options: TuneOptions, scenario: { size: number; conns: number }, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
+  const socket = socketOptionsOf(config);
+  const server = { ioModel: config.ioModel, ...socket };
+  const common = { target: options.target, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.1, options.trialSec / 5) };
+  const label = configLabel(config, options.workload);
+  try {
+    if (options.workload === 'stream') {
+      const result = await runStream({ ...common, writeSize: scenario.size, parallel: scenario.conns, direction: 'forward', verify: false });
+      return {
+        trial: { label, config, round: roundNumber, metric: result.summary.bitsPerSecond, clientSaturated: result.clientSaturated, warnings: result.warnings, intervals: result.intervals },
+        serverEnvironment: result.environment.server,
+      };
+    }
+    const result = await runRr({ ...common, size: scenario.size, connections: scenario.conns, depth: config.depth });
+    const metric = options.objective === 'p99' ? result.summary.latency.p99Us : result.summary.requestsPerSecond;
+    return {
+      trial: { label, config, round: roundNumber, metric, clientSaturated: result.clientSaturated, warnings: result.warnings, intervals: result.intervals, percentileCurve: result.summary.percentileCurve },
+      serverEnvironment: result.environment.server,
+    };
+  } catch (error) {
+    if (!isSocktuneError(error)) throw error;
+    return { trial: { label, config, round: roundNumber, metric: null, error: `${error.code}: ${error.message}`, clientSaturated: false, warnings: [], intervals: [] }, serverEnvironment: null };
+  }
+}
+
+function summarizeScenario(search: Search, options: TuneOptions, scenario: { size: number; conns: number }): ScenarioResult {
+  const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), options.objective, isDefaultConfig);
+  const trialsOf = (config: TuneConfig): Trial[] => search.trials.filter((trial) => trial.config === config);
+  const sysctlsOf = (config: TuneConfig): string[] =>
+    trialsOf(config)
+      .flatMap((trial) => trial.warnings)
+      .flatMap((warning) => /sysctl -w \S+/.exec(warning)?.[0] ?? []);
+  const ranking = ranked.map((entry) => ({
+    ...entry,
+    label: configLabel(entry.config, options.workload),
+    clientSaturated: trialsOf(entry.config).some((trial) => trial.clientSaturated),
+    capped: sysctlsOf(entry.config).length > 0,
+  }));
+  const best = ranking[0];
+  const recommendation = best ? recommend(ranked, options.objective, options.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))]) ?? null : null;
+  return { size: scenario.size, conns: scenario.conns, ranking, recommendation, trials: search.trials };
+}

@@ -1,0 +1,67 @@
+import { SocktuneError } from '../core/errors.ts';
+import type { TestServerSettings } from '../bench/control-protocol.ts';
+import type { ClientSocketSettings } from '../bench/data-connections.ts';
+import type { ServerTarget } from '../bench/remote-test.ts';
+import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
+import type { Values } from './command.ts';
+import { parseCount, parseSeconds, parseSize } from './units.ts';
+
+export const DEFAULT_CONTROL_PORT = 5210;
+
+export function str(values: Values, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function target(values: Values): ServerTarget {
+  const unix = str(values, 'unix');
+  const host = str(values, 'client');
+  if (unix === undefined && host === undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'say which server to test: -c HOST (a `socktune server` must run there) or --unix PATH');
+  }
+  const port = str(values, 'port');
+  return { host: host ?? '127.0.0.1', port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix };
+}
+
+export function seconds(values: Values, name: string, fallback: number): number {
+  const text = str(values, name);
+  return text === undefined ? fallback : parseSeconds(text, `--${name}`);
+}
+
+export function ioModel(values: Values): IoModel {
+  const text = str(values, 'io-model') ?? 'loop';
+  if (!(IO_MODELS as readonly string[]).includes(text)) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--io-model takes one of ${IO_MODELS.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as IoModel;
+}
+
+/** Buffer sizes from -w / --sndbuf / --rcvbuf: the same request on both ends, like iperf3's -w. */
+export function bufferSizes(values: Values): { sendBufferSize?: number; receiveBufferSize?: number } {
+  const window = str(values, 'window');
+  const send = str(values, 'sndbuf') ?? window;
+  const receive = str(values, 'rcvbuf') ?? window;
+  return {
+    ...(send === undefined ? {} : { sendBufferSize: parseSize(send, '--sndbuf/-w') }),
+    ...(receive === undefined ? {} : { receiveBufferSize: parseSize(receive, '--rcvbuf/-w') }),
+  };
+}
+
+export function serverSettings(values: Values): TestServerSettings {
+  const workers = str(values, 'workers');
+  const model = ioModel(values);
+  if (values.blocking === true && model !== 'thread-per-conn') {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--blocking needs --io-model thread-per-conn');
+  }
+  return {
+    ioModel: model,
+    ...(workers === undefined ? {} : { workers: parseCount(workers, '--workers', 1, 256) }),
+    ...(values.blocking === true ? { blocking: true } : {}),
+    ...bufferSizes(values),
+    noDelay: values.nagle !== true,
+  };
+}
+
+export function clientSettings(values: Values): ClientSocketSettings {
+  return { ...bufferSizes(values), noDelay: values.nagle !== true };
+}

@@ -1,0 +1,66 @@
+import type { ParseArgsConfig } from 'node:util';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+export type Values = Record<string, string | boolean | undefined>;
+
+/** Where a command writes: stdout for results, stderr for progress and warnings. */
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  isTty: boolean;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Flag name → [description, spec]. */
+  flags: Record<string, { help: string; spec: OptionSpec[string] }>;
+  examples: string[];
+  run(values: Values, io: Io): Promise<number>;
+}
+
+export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
+  json: { help: 'print one JSON document (schema socktune/1) at the end', spec: { type: 'boolean' } },
+  quiet: { help: 'print only the summary', spec: { type: 'boolean', short: 'q' } },
+};
+
+export const COMMON_CLIENT_FLAGS: Command['flags'] = {
+  client: { help: 'host of the socktune server', spec: { type: 'string', short: 'c' } },
+  port: { help: 'control port of the server (default 5210)', spec: { type: 'string', short: 'p' } },
+  unix: { help: 'Unix-domain control socket of the server instead of -c/-p', spec: { type: 'string' } },
+  time: { help: 'seconds to measure (default 10)', spec: { type: 'string', short: 't' } },
+  omit: { help: 'warm-up seconds left out of the summary (default 0)', spec: { type: 'string' } },
+  interval: { help: 'seconds between progress lines (default 1)', spec: { type: 'string', short: 'i' } },
+  ndjson: { help: 'print one JSON line per interval, then the final document', spec: { type: 'boolean' } },
+  'io-model': { help: 'server I/O model: loop, workers, thread-per-conn (default loop)', spec: { type: 'string' } },
+  workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
+  blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
+  window: { help: 'SO_SNDBUF and SO_RCVBUF on both ends, e.g. 256K', spec: { type: 'string', short: 'w' } },
+  sndbuf: { help: 'SO_SNDBUF on both ends (overrides -w)', spec: { type: 'string' } },
+  rcvbuf: { help: 'SO_RCVBUF on both ends (overrides -w)', spec: { type: 'string' } },
+  nagle: { help: 'leave Nagle on (socktune sets TCP_NODELAY by default)', spec: { type: 'boolean' } },
+  ...COMMON_OUTPUT_FLAGS,
+};
+
+export function renderHelp(command: Command): string {
+  const flagLines = Object.entries(command.flags).map(([name, { help, spec }]) => {
+    const short = spec.short ? `-${spec.short}, ` : '    ';
+    const value = spec.type === 'string' ? ' <value>' : '';
+    return `  ${short}--${name}${value}`.padEnd(32) + help;
+  });
+  return [
+    `socktune ${command.name} — ${command.summary}`,
+    '',
+    `Usage: ${command.usage}`,
+    '',
+    'Options:',
+    ...flagLines,
+    '  -h, --help'.padEnd(32) + 'show this help',
+    '      --debug'.padEnd(32) + 'print stack traces on errors',
+    '',
+    'Examples:',
+    ...command.examples.map((example) => `  ${example}`),
+    '',
+  ].join('\n');
+}

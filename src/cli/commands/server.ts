@@ -1,0 +1,45 @@
+import { BenchServer, type TestLog } from '../../bench/bench-server.ts';
+import type { Command } from '../command.ts';
+import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
+import { parseCount } from '../units.ts';
+
+export const serverCommand: Command = {
+  name: 'server',
+  summary: 'serve stream, rr and tune tests to socktune clients (several at once)',
+  usage: 'socktune server [-p 5210] [--bind ADDR | --unix PATH] [--one-off] [--max-tests N]',
+  flags: {
+    port: { help: `control port (default ${DEFAULT_CONTROL_PORT}; 0 picks a free one)`, spec: { type: 'string', short: 'p' } },
+    bind: { help: 'address to listen on (default 127.0.0.1)', spec: { type: 'string', short: 'B' } },
+    unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
+    'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
+    'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
+  },
+  examples: ['socktune server', 'socktune server -p 6000 --bind 0.0.0.0', 'socktune server --one-off -p 0'],
+  async run(values, io) {
+    const port = str(values, 'port');
+    const unix = str(values, 'unix');
+    const maxTests = str(values, 'max-tests');
+    const server = new BenchServer({
+      host: str(values, 'bind') ?? '127.0.0.1',
+      port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 0, 65535),
+      ...(unix === undefined ? {} : { path: unix }),
+      ...(maxTests === undefined ? {} : { maxTests: parseCount(maxTests, '--max-tests', 1, 10_000) }),
+      oneOff: values['one-off'] === true,
+    });
+    const address = await server.listen();
+    const where = address.family === 'unix' ? address.path : `${address.family === 'ipv6' ? `[${address.address}]` : address.address}:${address.port}`;
+    io.out(`socktune server listening on ${where}`);
+    server.on('test', (log: TestLog) => {
+      const detail = log.outcome === 'done' ? `in ${log.bytesIn} B, out ${log.bytesOut} B` : log.error;
+      io.err(`test from ${log.peer}: ${log.service} (${log.ioModel}) ${log.outcome}: ${detail}`);
+    });
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      server.once('done', stop);
+    });
+    await server.close();
+    return 0;
+  },
+};

@@ -1,0 +1,143 @@
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { SocktuneError } from '../../core/errors.ts';
+import { LocalServer } from '../../bench/local-server.ts';
+import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
+import type { Objective } from '../../bench/tune/rank.ts';
+import { runTune, type ScenarioResult, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
+import { COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
+import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
+import { renderTable } from '../table.ts';
+import { parseCount, parseSeconds, parseSize } from '../units.ts';
+
+const WORKLOADS: readonly Workload[] = ['stream', 'rr'];
+const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'] };
+
+function choice<T extends string>(values: Values, flag: string, allowed: readonly T[], fallback: T): T {
+  const text = str(values, flag) ?? fallback;
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as T;
+}
+
+function list<T>(text: string | undefined, fallback: T[], parse: (item: string) => T): T[] {
+  return text === undefined ? fallback : text.split(',').map((item) => parse(item.trim()));
+}
+
+function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => void {
+  let lastLine = '';
+  return (progress) => {
+    if (quiet) return;
+    const width = 24;
+    const filled = Math.round((progress.done / Math.max(1, progress.total)) * width);
+    const line = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${progress.done}/${progress.total} trials  ETA ${Math.ceil(progress.etaSec)}s  ${progress.label}`;
+    if (io.isTty) {
+      process.stderr.write(`\r${line.padEnd(lastLine.length)}${progress.done === progress.total ? '\n' : ''}`);
+    } else if (progress.done === progress.total || progress.done % 10 === 0) {
+      io.err(line);
+    }
+    lastLine = line;
+  };
+}
+
+function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, workload: Workload): void {
+  io.out(`\n${workload === 'stream' ? `${scenario.size} B writes` : `${scenario.size} B requests`} × ${scenario.conns} connection(s), objective ${objective}`);
+  io.out(
+    renderTable(
+      ['#', 'configuration', `${objective} (median)`, 'spread', 'runs', 'vs default', 'verdict', 'notes'],
+      scenario.ranking.map((entry) => [
+        String(entry.rank),
+        entry.label,
+        formatObjective(objective, entry.median),
+        `±${(entry.relativeSpread * 100).toFixed(1)}%`,
+        String(entry.samples.length),
+        Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
+        entry.verdict,
+        [entry.clientSaturated ? 'client saturated' : '', entry.capped ? 'capped' : ''].filter(Boolean).join(', '),
+      ]),
+    ),
+  );
+  const recommendation = scenario.recommendation;
+  if (!recommendation) return io.out('no configuration completed a trial');
+  if (recommendation.versusDefault === 'better') {
+    io.out(`\nwinner: ${recommendation.label} — ${recommendation.ratioToDefault.toFixed(2)}× the default, beyond the noise`);
+  } else {
+    io.out(`\nwinner: the defaults (${recommendation.label}) — the best configuration is within the noise of the default`);
+  }
+  io.out('paste:');
+  io.out(`  createServer(${JSON.stringify(recommendation.createServer)})`);
+  io.out(`  connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`);
+  io.out(`  ${recommendation.cli}`);
+  for (const line of recommendation.sysctl) io.out(`  ${line}    # the kernel capped this buffer size`);
+}
+
+export const tuneCommand: Command = {
+  name: 'tune',
+  summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
+  usage: 'socktune tune [-c HOST] [--workload stream|rr] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
+  flags: {
+    client: { help: 'tune against a running `socktune server` (default: start one on loopback)', spec: { type: 'string', short: 'c' } },
+    port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
+    workload: { help: 'stream (bulk) or rr (request/response) (default stream)', spec: { type: 'string' } },
+    size: { help: 'comma list: bytes per write (stream, default 128K) or per request (rr, default 64)', spec: { type: 'string' } },
+    conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr)', spec: { type: 'string' } },
+    objective: { help: 'throughput (stream); rps or p99 (rr, default rps)', spec: { type: 'string' } },
+    quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
+    budget: { help: 'time for the full grid, e.g. 5m (default 5m)', spec: { type: 'string' } },
+    'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
+    report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
+    'no-report': { help: 'write no HTML report', spec: { type: 'boolean' } },
+    ...COMMON_OUTPUT_FLAGS,
+  },
+  examples: [
+    'npx socktune tune --quick',
+    'socktune tune --workload rr --objective p99 --size 64,1K --conns 10',
+    'socktune tune -c 198.18.0.2 --budget 10m --report tune.html --json > tune.json',
+  ],
+  async run(values, io) {
+    const workload = choice(values, 'workload', WORKLOADS, 'stream');
+    const objective = choice(values, 'objective', OBJECTIVES[workload], OBJECTIVES[workload][0]!);
+    const quick = values.quick === true;
+    const sizes = list(str(values, 'size'), [workload === 'stream' ? 128 * 1024 : 64], (item) => parseSize(item, '--size'));
+    const conns = list(str(values, 'conns'), [workload === 'stream' ? 1 : 10], (item) => parseCount(item, '--conns', 1, 10_000));
+    const trialText = str(values, 'duration-per-trial');
+    const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
+    const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
+    const host = str(values, 'client');
+    const local = host === undefined ? await LocalServer.start() : undefined;
+    const port = str(values, 'port');
+    const target = local?.target ?? { host: host!, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535) };
+    const human = values.json !== true;
+    if (human && !values.quiet) {
+      io.err(`tuning ${workload} against ${local ? 'an embedded socktune server on loopback' : `${target.host}:${target.port}`} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`})`);
+    }
+    let result;
+    try {
+      result = await runTune({
+        target,
+        targetLabel: local ? `embedded socktune server on ${target.host} (separate process)` : `${target.host}:${target.port}`,
+        workload,
+        objective,
+        sizes,
+        conns,
+        quick,
+        budgetSec,
+        trialSec,
+        onProgress: progressPrinter(io, !human || values.quiet === true),
+      });
+    } finally {
+      await local?.stop();
+    }
+    const reportPath = values['no-report'] ? undefined : resolve(str(values, 'report') ?? 'socktune-tune.html');
+    if (reportPath) await writeFile(reportPath, renderTuneReport(result));
+    if (!human) {
+      io.out(JSON.stringify({ ...result, report: reportPath ?? null }, null, 2));
+      return 0;
+    }
+    for (const scenario of result.scenarios) printScenario(io, scenario, objective, workload);
+    for (const warning of result.warnings) io.err(`warning: ${warning}`);
+    io.out(`\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${reportPath ? `; report: ${reportPath}` : ''}`);
+    return 0;
+  },
+};

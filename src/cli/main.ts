@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SocktuneError, type ErrorCode } from '../core/errors.ts';
+import { renderHelp, type Command, type Io, type OptionSpec, type Values } from './command.ts';
+import { infoCommand } from './commands/info.ts';
+import { rrCommand } from './commands/rr.ts';
+import { serverCommand } from './commands/server.ts';
+import { streamCommand } from './commands/stream.ts';
+import { tuneCommand } from './commands/tune.ts';
+
+const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, infoCommand];
+
+/** Exit status by error code (docs/errors.md); 1 for anything else. */
+const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
+  SOCKTUNE_ERR_USAGE: 2,
+  SOCKTUNE_ERR_INVALID_OPTION: 2,
+  SOCKTUNE_ERR_REFUSED: 3,
+  SOCKTUNE_ERR_TIMEOUT: 3,
+  SOCKTUNE_ERR_PEER_GONE: 3,
+  SOCKTUNE_ERR_PROTOCOL: 3,
+  SOCKTUNE_ERR_FRAME_TOO_LARGE: 3,
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function topLevelHelp(): string {
+  return [
+    'socktune — fast TCP on Node.js: measure, then choose.',
+    '',
+    'Usage: socktune <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(10)}${command.summary}`),
+    '',
+    'Run `socktune <command> --help` for its options and examples.',
+    'Quick start: npx socktune tune --quick',
+    '',
+  ].join('\n');
+}
+
+const defaultIo: Io = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+  isTty: process.stderr.isTTY === true,
+};
+
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
+  const [name, ...rest] = argv;
+  const debug = rest.includes('--debug');
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      io.out(topLevelHelp());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version' || name === '-v') {
+      io.out(version());
+      return 0;
+    }
+    const command = COMMANDS.find((candidate) => candidate.name === name);
+    if (!command) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const options: OptionSpec = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
+    for (const [flag, { spec }] of Object.entries(command.flags)) options[flag] = spec;
+    let values: Values;
+    try {
+      values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Values;
+    } catch (error) {
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${(error as Error).message} (see socktune ${command.name} --help)`);
+    }
+    if (values.help) {
+      io.out(renderHelp(command));
+      return 0;
+    }
+    return await command.run(values, io);
+  } catch (error) {
+    if (error instanceof SocktuneError) {
+      io.err(`socktune: ${error.code}: ${error.message}`);
+      if (debug && error.stack) io.err(error.stack);
+      return EXIT_STATUS[error.code] ?? 1;
+    }
+    io.err(`socktune: unexpected error: ${(error as Error).message ?? String(error)}`);
+    if (debug) io.err(String((error as Error).stack));
+    return 1;
+  }
+}

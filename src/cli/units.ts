@@ -1,0 +1,30 @@
+import { SocktuneError } from '../core/errors.ts';
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** "64K", "1MiB", "4096" → bytes (binary units, as iperf3 reads -l and -w). */
+export function parseSize(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  const bytes = match && unit !== undefined ? Math.round(Number(match[1]) * unit) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a size like 64K or 1M, got ${JSON.stringify(text)}`);
+  }
+  return bytes;
+}
+
+/** "10", "1.5s", "2m", "500ms" → seconds. */
+export function parseSeconds(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a duration like 10, 1.5s, 2m or 500ms, got ${JSON.stringify(text)}`);
+  const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] ?? 's']!;
+  return Number(match[1]) * factor;
+}
+
+export function parseCount(text: string, flag: string, min = 1, max = 1_000_000): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { clearlyBetter, median, rank } from '../../src/bench/tune/rank.ts';
+
+test('median of odd and even sample counts', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+});
+
+test('noise: overlapping samples are a tie, not a win', () => {
+  const a = { config: 'a', samples: [100, 92, 108] };
+  const b = { config: 'b', samples: [97, 90, 104] };
+  assert.equal(clearlyBetter(a, b, 'throughput'), false);
+  const ranked = rank([a, b], 'throughput', (c) => c === 'b');
+  assert.equal(ranked[0]!.config, 'a');
+  assert.equal(ranked[1]!.verdict, 'tie');
+});
+
+test('a clear difference beyond the spread is a win', () => {
+  const fast = { config: 'fast', samples: [200, 198, 203] };
+  const slow = { config: 'slow', samples: [100, 102, 99] };
+  assert.equal(clearlyBetter(fast, slow, 'throughput'), true);
+  const ranked = rank([slow, fast], 'throughput', (c) => c === 'slow');
+  assert.deepEqual(ranked.map((r) => [r.config, r.rank, r.verdict]), [['fast', 1, 'best'], ['slow', 2, 'worse']]);
+  assert.equal(ranked[0]!.vsBaseline, 2);
+  assert.equal(ranked[1]!.vsBaseline, 1);
+});
+
+test('for p99 lower is better, and vsBaseline > 1 still means better', () => {
+  const ranked = rank([{ config: 'slow', samples: [50, 51, 49] }, { config: 'quick', samples: [25, 26, 24] }], 'p99', (c) => c === 'slow');
+  assert.equal(ranked[0]!.config, 'quick');
+  assert.equal(ranked[0]!.vsBaseline, 2);
+  assert.equal(ranked[1]!.verdict, 'worse');
+});
+
+test('single samples need a 10% gap to count as a win', () => {
+  assert.equal(clearlyBetter({ config: 1, samples: [105] }, { config: 2, samples: [100] }, 'rps'), false);
+  assert.equal(clearlyBetter({ config: 1, samples: [120] }, { config: 2, samples: [100] }, 'rps'), true);
+});
+
+test('configs without samples are left out', () => {
+  assert.equal(rank([{ config: 'x', samples: [] }, { config: 'y', samples: [1] }], 'rps', () => false).length, 1);
+});
