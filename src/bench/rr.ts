@@ -1,19 +1,10 @@
-import { SocktuneError } from '../core/errors.ts';
-import type { TunedSocket } from '../transport/connect.ts';
-import type { TestServerSettings } from './control-protocol.ts';
-import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
-import { collectEnvironment } from './environment.ts';
+import { DataSession, type RunOptions } from './data-session.ts';
 import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
-import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { RESULT_SCHEMA, saturationWarning, type RrInterval, type RrResult } from './result.ts';
+import type { RrInterval, RrResult } from './result.ts';
 import { round, SelfMonitor } from './self-check.ts';
-import { sleep, Ticker } from './ticker.ts';
+import { Ticker } from './ticker.ts';
 
-export interface RrOptions {
-  target: ServerTarget;
-  durationSec: number;
-  /** Warm-up seconds whose latencies are not recorded. */
-  omitSec: number;
+export interface RrOptions extends RunOptions<RrInterval> {
   /** Request bytes; the echo service answers with as many. */
   size: number;
   connections: number;
@@ -21,14 +12,9 @@ export interface RrOptions {
   depth: number;
   /** Open loop: total requests per second on a fixed schedule. Undefined: closed loop. */
   rate?: number | undefined;
-  client: ClientSocketSettings;
-  server: TestServerSettings;
-  intervalSec: number;
-  onInterval?: (interval: RrInterval) => void;
 }
 
 const READ_BUFFER_SIZE = 64 * 1024;
-const DRAIN_GRACE_MS = 5_000;
 
 /** One connection's requests in flight: their (intended) start times, oldest first. */
 class InFlight {
@@ -59,7 +45,6 @@ class InFlight {
  * cannot hide its stall by slowing the client (coordinated omission).
  */
 export async function runRr(options: RrOptions): Promise<RrResult> {
-  const remote = await RemoteTest.start(options.target, 'echo', options.server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
   const total = createLatencyHistogram();
   const interval = createLatencyHistogram();
   const request = Buffer.alloc(options.size, 0x61);
@@ -68,7 +53,6 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
   let recording = options.omitSec === 0;
   let running = true;
   let completed = 0;
-  let sockets: TunedSocket[] = [];
 
   const send = (index: number, start: number): void => {
     inFlight[index]!.push(start);
@@ -85,41 +69,29 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     if (running && options.rate === undefined) send(index, performance.now());
   };
 
-  try {
-    sockets = await openDataConnections(remote.data, options.connections, options.client, (index) => ({
-      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
-      callback: (bytes: number) => {
-        const now = performance.now();
-        let pending = pendingBytes[index]! + bytes;
-        while (pending >= options.size && inFlight[index]!.size > 0) {
-          pending -= options.size;
-          onResponse(index, now);
-        }
-        pendingBytes[index] = pending;
-        return true;
-      },
-    }));
-  } catch (error) {
-    remote.abort();
-    throw error;
-  }
-  const stop = new AbortController();
-  let failure: Error | undefined;
-  for (const socket of sockets) {
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      failure ??= new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `data connection failed mid-test: ${error.code ?? error.message}`, { cause: error });
-      stop.abort();
-    });
-  }
-
+  const session = await DataSession.open(options, 'echo', options.server, options.connections, (index) => ({
+    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    callback: (bytes: number) => {
+      const now = performance.now();
+      let pending = pendingBytes[index]! + bytes;
+      while (pending >= options.size && inFlight[index]!.size > 0) {
+        pending -= options.size;
+        onResponse(index, now);
+      }
+      pendingBytes[index] = pending;
+      return true;
+    },
+  }));
+  const { sockets } = session;
+  const startedAt = Date.now();
   const monitor = new SelfMonitor().start();
-  let scheduler: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  const scheduleLag = createLatencyHistogram();
   if (options.rate === undefined) {
     for (let i = 0; i < sockets.length; i++) for (let d = 0; d < options.depth; d++) send(i, performance.now());
   } else {
     const periodMs = (1000 * options.connections) / options.rate;
-    const startedAt = performance.now();
-    const nextIntended = sockets.map((_, i) => startedAt + (periodMs * i) / options.connections);
+    const scheduleStart = performance.now();
+    const nextIntended = sockets.map((_, i) => scheduleStart + (periodMs * i) / options.connections);
     const waiting = sockets.map(() => [] as number[]);
     const tick = (): void => {
       if (!running) return;
@@ -127,6 +99,8 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       let nextDue = Infinity;
       for (let i = 0; i < sockets.length; i++) {
         while (nextIntended[i]! <= now) {
+          // How late the scheduler noticed a due request: the client's own lag, whatever the server does.
+          scheduleLag.recordValue(Math.max(1, Math.round((now - nextIntended[i]!) * 1000)));
           waiting[i]!.push(nextIntended[i]!);
           nextIntended[i]! += periodMs;
         }
@@ -136,7 +110,8 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       }
       // Timers have millisecond granularity: closer deadlines are met by polling each loop turn.
       const wait = nextDue - performance.now();
-      scheduler = wait < 1.5 ? setImmediate(tick) : setTimeout(tick, Math.floor(wait));
+      if (wait < 1.5) setImmediate(tick);
+      else setTimeout(tick, Math.floor(wait));
     };
     tick();
   }
@@ -159,31 +134,17 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     options.onInterval?.(sample);
     last = { sec: elapsedSec, completed };
   });
-  await sleep(options.omitSec * 1000, stop.signal);
-  recording = true;
-  const measuredStart = ticker.elapsedSec;
-  await sleep(options.durationSec * 1000, stop.signal);
-  const measuredSeconds = ticker.elapsedSec - measuredStart;
+  const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
   const requests = completed;
   running = false;
   recording = false;
   ticker.stop();
-  const selfCheck = monitor.stop();
-  const effectiveClient = failure ? null : effectiveOf(sockets) ?? null;
-  for (const socket of sockets) socket.end();
-  await allClosed(sockets, DRAIN_GRACE_MS);
-  if (failure) {
-    remote.abort();
-    throw failure;
-  }
-  const serverResult = await remote.finish();
+  const selfCheck = monitor.stop(options.rate === undefined ? undefined : scheduleLag.getValueAtPercentile(99));
+  const effectiveClient = session.failed ? null : session.effectiveClient();
+  const serverResult = await session.finish();
   return {
-    schema: RESULT_SCHEMA,
-    command: 'rr',
-    startedAt: new Date(Date.now() - ticker.elapsedSec * 1000).toISOString(),
-    environment: { client: collectEnvironment(), server: remote.ready.environment },
-    options: { ...options, onInterval: undefined },
-    effective: { client: effectiveClient, server: remote.ready.effective },
+    ...session.common('rr', startedAt, options, selfCheck),
+    effective: { client: effectiveClient, server: session.remote.ready.effective },
     intervals,
     summary: {
       mode: options.rate === undefined ? 'closed-loop' : 'open-loop',
@@ -195,8 +156,5 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       percentileCurve: percentileCurve(total),
       serverCpuPercent: serverResult.cpuPercent,
     },
-    selfCheck,
-    clientSaturated: selfCheck.clientSaturated,
-    warnings: [...remote.ready.warnings.map((w) => `server: ${w}`), ...sockets[0]!.socketWarnings.map((w) => `client: ${w.message}`), ...saturationWarning(selfCheck)],
   };
 }

@@ -10,11 +10,13 @@ function describeEffective(effective: EffectiveSocketOptions | null): string {
 }
 
 /** The lines every client command prints under its table: what the kernel applied, and how honest the numbers are. */
-export function printFooter(io: Io, effective: EffectiveBothEnds, selfCheck: SelfCheck, warnings: string[], serverCpuPercent: number): void {
-  io.out(`effective  client: ${describeEffective(effective.client)}`);
-  io.out(`           server: ${describeEffective(effective.server)}`);
+export function printFooter(io: Io, effective: EffectiveBothEnds, selfCheck: SelfCheck, warnings: string[], serverCpuPercent: number, requestedBuffers: boolean): void {
+  io.out(`effective  client: ${describeEffective(effective.client)} (at connect)`);
+  io.out(`           server: ${describeEffective(effective.server)} (listening socket; accepted sockets start from it)`);
+  if (!requestedBuffers) io.out('           no buffer size was set: the kernel autotunes both ends during the test');
   io.out(
     `cpu        client ${selfCheck.cpuPercent}% of one core (event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms), server ${serverCpuPercent}%` +
+      (selfCheck.scheduleLagP99Us === undefined ? '' : `, open-loop send lag p99 ${selfCheck.scheduleLagP99Us} µs`) +
       (selfCheck.clientSaturated ? '  ← client saturated' : ''),
   );
   for (const warning of warnings) io.err(`warning: ${warning}`);

@@ -61,6 +61,14 @@ export function applyPreConnectOptions(fd: number, family: AddressFamily, option
   if (options.receiveBufferSize !== undefined) {
     setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, options.receiveBufferSize, 'SO_RCVBUF');
   }
+  // Accepted sockets inherit these from the listener on Linux, before any code of ours sees them.
+  if (listening && family !== 'unix') {
+    setInt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_NODELAY, options.noDelay === false ? 0 : 1, 'TCP_NODELAY');
+    setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_KEEPALIVE, options.keepAlive ? 1 : 0, 'SO_KEEPALIVE');
+    if (options.keepAlive && options.keepAliveInitialDelay) {
+      setInt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_KEEPIDLE, Math.max(1, Math.ceil(options.keepAliveInitialDelay / 1000)), 'TCP_KEEPIDLE');
+    }
+  }
 }
 
 /** SO_LINGER {1, 0}: the next close() resets the connection. */
@@ -71,6 +79,11 @@ export function setLingerZero(fd: number): void {
   if (libc().setsockopt(fd, LINUX.SOL_SOCKET, LINUX.SO_LINGER, linger, 8) < 0) {
     throw failure('SOCKTUNE_ERR_SOCKOPT', 'setsockopt(SO_LINGER)');
   }
+}
+
+/** TCP_KEEPIDLE in seconds: the idle time before the first keep-alive probe. */
+export function readKeepAliveIdleSeconds(fd: number): number {
+  return getInt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_KEEPIDLE, 'TCP_KEEPIDLE');
 }
 
 export function readEffectiveSocketOptions(fd: number): EffectiveSocketOptions {

@@ -1,7 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { applyPreConnectOptions, bindFd, boundPort, closeFd, createSocketFd, familyOf, type AddressFamily } from '../core/sockopts.ts';
-import { LINUX, libc } from '../core/libc.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
 
 export interface ListenTarget {
@@ -32,21 +31,10 @@ export function bindListeningSocket(target: ListenTarget & { address: string }, 
   const fd = createSocketFd(family);
   try {
     applyPreConnectOptions(fd, family, options, true);
-    if (family !== 'unix') {
-      setListenerFlag(fd, LINUX.IPPROTO_TCP, LINUX.TCP_NODELAY, options.noDelay ?? true);
-      setListenerFlag(fd, LINUX.SOL_SOCKET, LINUX.SO_KEEPALIVE, options.keepAlive ?? false);
-    }
     bindFd(fd, family, family === 'unix' ? target.path! : target.address, target.port);
     return { fd, family, address: family === 'unix' ? target.path! : target.address, port: family === 'unix' ? 0 : boundPort(fd) };
   } catch (error) {
     closeFd(fd);
     throw error;
   }
-}
-
-/** Accepted sockets inherit TCP_NODELAY and SO_KEEPALIVE from the listener on Linux. */
-function setListenerFlag(fd: number, level: number, name: number, on: boolean): void {
-  const value = Buffer.alloc(4);
-  value.writeInt32LE(on ? 1 : 0);
-  libc().setsockopt(fd, level, name, value, 4);
 }

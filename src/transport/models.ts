@@ -1,5 +1,6 @@
 import { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd } from '../core/sockopts.ts';
 import { fdOf } from './fd.ts';
 import { toPortableHandler, type PortableHandler } from './handler.ts';
@@ -77,14 +78,7 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     handler: toPortableHandler(options.handler as Exclude<typeof options.handler, ConnectionHandler>),
     blocking: options.blocking,
     sourceChunkSize: options.sourceChunkSize,
-    socketOptions: {
-      noDelay: options.noDelay,
-      keepAlive: options.keepAlive,
-      lingerZero: options.lingerZero,
-      backlog: options.backlog,
-      ...(options.sendBufferSize === undefined ? {} : { sendBufferSize: options.sendBufferSize }),
-      ...(options.receiveBufferSize === undefined ? {} : { receiveBufferSize: options.receiveBufferSize }),
-    },
+    socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
     slot,
     stopBuffer: hooks.stopBuffer,

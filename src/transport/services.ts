@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource } from './pattern.ts';
+import { pumpWrites } from './pump.ts';
 import type { BuiltinService } from './server-options.ts';
 
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -66,15 +67,7 @@ function serveSource(fd: number, context: ServiceContext): Socket {
   socket.on('end', () => {
     peerEnded = true;
   });
-  const pump = (): void => {
-    while (!peerEnded && !socket.destroyed) {
-      const chunk = pattern.next();
-      context.counters.addBytesOut(chunk.length);
-      if (!socket.write(chunk)) return;
-    }
-  };
-  socket.on('drain', pump);
-  setImmediate(pump);
+  pumpWrites(socket, () => pattern.next(), () => !peerEnded, (bytes) => context.counters.addBytesOut(bytes));
   return socket;
 }
 

@@ -86,3 +86,15 @@ test('connect errors: refused and timeout are SocktuneErrors', async () => {
   await server.close();
   await assert.rejects(connect({ port }), { code: 'SOCKTUNE_ERR_REFUSED', errno: 'ECONNREFUSED' });
 });
+
+test('keepAlive with an initial delay reaches sockets accepted by every model', async () => {
+  for (const ioModel of ['loop', 'workers', 'thread-per-conn'] as const) {
+    const server = createServer({ ioModel, workers: 1, keepAlive: true, keepAliveInitialDelay: 42_000 }, { module: new URL('../fixtures/report-keepalive.ts', import.meta.url) });
+    const { port } = (await server.listen()) as AddressInfo;
+    const client = await connect({ port });
+    const [line] = (await once(client, 'data')) as [Buffer];
+    assert.deepEqual(JSON.parse(line.toString()), { keepAlive: true, idleSeconds: 42 }, ioModel);
+    client.destroy();
+    await server.close();
+  }
+});

@@ -1,7 +1,7 @@
 import { formatBits, formatCount, formatMicros } from '../format.ts';
 import type { RrInterval, StreamInterval } from '../result.ts';
 import type { Objective } from '../tune/rank.ts';
-import type { ScenarioResult, TuneResult } from '../tune/run.ts';
+import { rankingNotes, type ScenarioResult, type TuneResult } from '../tune/run.ts';
 import { barChart, escapeXml, lineChart, type Series } from './svg.ts';
 
 export function formatObjective(objective: Objective, value: number): string {
@@ -30,11 +30,11 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   );
   const overTime: Series[] = top.flatMap((entry) => {
     const trial = lastTrial(entry.label);
-    return trial ? [{ name: entry.label, points: trial.intervals.map((interval) => ({ x: interval.endSec, y: intervalValue(interval) })) }] : [];
+    return trial ? [{ name: entry.label, points: trial.intervals.filter((interval) => !interval.omitted).map((interval) => ({ x: interval.endSec, y: intervalValue(interval) })) }] : [];
   });
   const timeChart = lineChart(
     overTime,
-    { label: 'seconds into the trial', format: (v) => v.toFixed(1) },
+    { label: 'seconds into the trial (after warm-up)', format: (v) => v.toFixed(result.options.trialSec < 2 ? 2 : 1) },
     { label: workload === 'stream' ? 'throughput' : 'requests/s', format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)) },
     `${workload === 'stream' ? 'Throughput' : 'Request rate'} over time, top configurations`,
   );
@@ -51,10 +51,11 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
           'Latency by percentile (HDR, log scale)',
         )
       : '<p class="empty">Latency percentile curves come from request/response workloads (--workload rr).</p>';
+  const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   const rows = scenario.ranking
     .map(
       (entry) =>
-        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>±${(entry.relativeSpread * 100).toFixed(1)}%</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${entry.clientSaturated ? 'client saturated' : ''}${entry.capped ? ' capped' : ''}</td></tr>`,
+        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>±${(entry.relativeSpread * 100).toFixed(1)}%</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, finalRound))}</td></tr>`,
     )
     .join('');
   const recommendation = scenario.recommendation;
@@ -65,6 +66,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
           `createServer(${JSON.stringify(recommendation.createServer)})`,
           `connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`,
           `# ${recommendation.cli}`,
+          ...recommendation.advice.map((line) => `# ${line}`),
           ...recommendation.sysctl.map((line) => `# ${line}`),
         ].join('\n'),
       )

@@ -23,7 +23,7 @@ function niceMax(value: number): number {
 /** Horizontal bars with min–max error bars, best first. */
 export function barChart(bars: Bar[], format: (value: number) => string, title: string): string {
   const rowHeight = 26;
-  const left = 260;
+  const left = 340;
   const width = 900;
   const plotWidth = width - left - 110;
   const height = bars.length * rowHeight + 50;

@@ -1,7 +1,7 @@
 import type { ServerOptions } from '../../transport/server-options.ts';
 import type { ConnectOptions } from '../../transport/connect.ts';
 import { clearlyBetter, type Objective, type Ranked } from './rank.ts';
-import { configLabel, describeBuffer, isDefaultConfig, type TuneConfig } from './space.ts';
+import { configLabel, DEFAULT_CONFIG, describeBuffer, isDefaultConfig, type TuneConfig } from './space.ts';
 
 export interface Recommendation {
   config: TuneConfig;
@@ -13,6 +13,8 @@ export interface Recommendation {
   createServer: ServerOptions;
   connect: ConnectOptions;
   cli: string;
+  /** Things no socket option expresses, for the application to do (e.g. pipelining). */
+  advice: string[];
   sysctl: string[];
 }
 
@@ -23,16 +25,23 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
   };
 }
 
+/** How many knobs differ from the default: fewer changes are easier to apply and to trust. */
+export function changesFromDefault(config: TuneConfig): number {
+  return (Object.keys(DEFAULT_CONFIG) as (keyof TuneConfig)[]).filter((key) => config[key] !== DEFAULT_CONFIG[key]).length;
+}
+
 /**
- * The paste-ready result: the best config when it clearly beats the default, else the default
- * (a win inside the noise is not worth a change).
+ * The paste-ready result. Among the configs the best does not clearly beat (itself included),
+ * the one with the fewest changes from the default wins: the default itself when it is among
+ * them, since a win inside the noise is not worth a change.
  */
 export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: 'stream' | 'rr', size: number, conns: number, cappedSysctls: string[]): Recommendation | undefined {
   const best = ranking[0];
   if (!best) return undefined;
   const baseline = ranking.find((entry) => isDefaultConfig(entry.config));
-  const wins = !baseline || baseline === best || clearlyBetter(best, baseline, objective);
-  const chosen = wins ? best : baseline;
+  const contenders = ranking.filter((entry) => entry === best || (entry.verdict === 'tie' && entry.samples.length >= 2));
+  const chosen = contenders.reduce((simplest, entry) => (changesFromDefault(entry.config) < changesFromDefault(simplest.config) ? entry : simplest), best);
+  const wins = !isDefaultConfig(chosen.config) && (!baseline || clearlyBetter(best, baseline, objective));
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
@@ -45,11 +54,12 @@ export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, w
   return {
     config,
     label: configLabel(config, workload),
-    versusDefault: wins && baseline !== best ? 'better' : 'tie',
+    versusDefault: wins ? 'better' : 'tie',
     ratioToDefault: chosen.vsBaseline,
     createServer: { ioModel: config.ioModel, ...socket },
     connect: { ...socket },
     cli: flags.filter(Boolean).join(' '),
+    advice: config.depth > 1 ? [`keep ${config.depth} requests in flight per connection (pipelining)`] : [],
     sysctl: config.bufferSize === undefined ? [] : cappedSysctls,
   };
 }

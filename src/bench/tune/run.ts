@@ -50,7 +50,7 @@ export interface Trial {
 export interface ScenarioResult {
   size: number;
   conns: number;
-  ranking: (Omit<Ranked<TuneConfig>, 'samples'> & { label: string; samples: number[]; clientSaturated: boolean; capped: boolean })[];
+  ranking: (Omit<Ranked<TuneConfig>, 'samples'> & { label: string; samples: number[]; clientSaturated: boolean; capped: boolean; lastRound: number })[];
   recommendation: Recommendation | null;
   trials: Trial[];
 }
@@ -83,8 +83,8 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   const started = Date.now();
   const configs = searchSpace({ workload: options.workload, quick: options.quick });
   const scenarios = options.sizes.flatMap((size) => options.conns.map((conns) => ({ size, conns })));
-  const plannedTrials = options.quick ? plannedQuickTrials(configs.length) : Math.max(configs.length, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length)) * scenarios.length;
-  const total = options.quick ? plannedTrials * scenarios.length : plannedTrials;
+  const perScenario = options.quick ? plannedQuickTrials(configs.length, 0) : Math.max(configs.length, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length));
+  let total = perScenario * scenarios.length;
   let done = 0;
   let serverEnvironment: Environment | null = null;
   const results: ScenarioResult[] = [];
@@ -102,11 +102,17 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
       if (trial.trial.metric !== null) search.samples.get(config)!.push(trial.trial.metric);
       done++;
     };
-    if (options.quick) await successiveHalving(search, options, runOne);
+    const scenarioStartDone = done;
+    // Halving keeps the default config too, so the exact count is known only round by round.
+    const replan = (remainingInScenario: number): void => {
+      total = done + remainingInScenario + perScenario * (scenarios.length - results.length - 1);
+    };
+    if (options.quick) await successiveHalving(search, options, runOne, replan);
     else await fullGrid(search, options, runOne, scenarios.length);
+    if (!options.quick) total += done - scenarioStartDone - perScenario;
     results.push(summarizeScenario(search, options, scenario));
   }
-  options.onProgress?.({ done: total, total, etaSec: 0, scenario: '', label: 'done' });
+  options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
   const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
   return {
@@ -125,19 +131,20 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   };
 }
 
-export function plannedQuickTrials(configCount: number): number {
-  let survivors = configCount;
+/** Trials left from round `fromRound` on with `survivors` configs, counting the kept default as an extra survivor (an upper bound). */
+export function plannedQuickTrials(survivors: number, fromRound: number): number {
   let trials = 0;
-  for (const repetitions of QUICK_ROUNDS) {
+  for (const repetitions of QUICK_ROUNDS.slice(fromRound)) {
     trials += survivors * repetitions;
-    survivors = Math.max(2, Math.ceil(survivors / 2) + 1);
+    survivors = Math.ceil(survivors / 2) + 1;
   }
   return trials;
 }
 
-async function successiveHalving(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>): Promise<void> {
+async function successiveHalving(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, replan: (remaining: number) => void): Promise<void> {
   let survivors = search.configs;
   for (const [index, repetitions] of QUICK_ROUNDS.entries()) {
+    replan(survivors.length * repetitions + plannedQuickTrials(Math.ceil(survivors.length / 2) + 1, index + 1));
     // Interleaved: A B C A B C, so slow drift of the machine hits every config alike.
     for (let r = 0; r < repetitions; r++) for (const config of survivors) await runOne(config, index + 1);
     const ranked = rank(survivors.map((config) => ({ config, samples: search.samples.get(config)! })), options.objective, isDefaultConfig);
@@ -163,7 +170,7 @@ async function fullGrid(search: Search, options: TuneOptions, runOne: (config: T
 async function runTrial(options: TuneOptions, scenario: { size: number; conns: number }, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
   const socket = socketOptionsOf(config);
   const server = { ioModel: config.ioModel, ...socket };
-  const common = { target: options.target, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.1, options.trialSec / 5) };
+  const common = { target: options.target, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.02, options.trialSec / 5) };
   const label = configLabel(config, options.workload);
   try {
     if (options.workload === 'stream') {
@@ -197,8 +204,20 @@ function summarizeScenario(search: Search, options: TuneOptions, scenario: { siz
     label: configLabel(entry.config, options.workload),
     clientSaturated: trialsOf(entry.config).some((trial) => trial.clientSaturated),
     capped: sysctlsOf(entry.config).length > 0,
+    lastRound: Math.max(...trialsOf(entry.config).map((trial) => trial.round)),
   }));
   const best = ranking[0];
   const recommendation = best ? recommend(ranked, options.objective, options.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))]) ?? null : null;
   return { size: scenario.size, conns: scenario.conns, ranking, recommendation, trials: search.trials };
+}
+
+/** The notes column of a ranking row, in the terminal table and the report alike. */
+export function rankingNotes(entry: ScenarioResult['ranking'][number], finalRound: number): string {
+  return [
+    entry.lastRound < finalRound ? `dropped after round ${entry.lastRound}` : '',
+    entry.clientSaturated ? 'client saturated' : '',
+    entry.capped ? 'buffer capped by kernel' : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
 }

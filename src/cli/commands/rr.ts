@@ -1,7 +1,7 @@
 import { runRr } from '../../bench/rr.ts';
 import type { RrInterval } from '../../bench/result.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
-import { clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
 import { printFooter } from '../report-common.ts';
 import { renderTable } from '../table.ts';
 import { formatCount, formatMicros } from '../../bench/format.ts';
@@ -55,7 +55,7 @@ export const rrCommand: Command = {
       ),
     );
     io.out(`requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`);
-    printFooter(io, result.effective, result.selfCheck, result.warnings, result.summary.serverCpuPercent);
+    printFooter(io, result.effective, result.selfCheck, result.warnings, result.summary.serverCpuPercent, Object.keys(bufferSizes(values)).length > 0);
     return 0;
   },
 };

@@ -1,7 +1,7 @@
 import { runStream } from '../../bench/stream.ts';
 import type { StreamInterval } from '../../bench/result.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
-import { clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
 import { printFooter } from '../report-common.ts';
 import { renderTable } from '../table.ts';
 import { formatBits, formatBytes } from '../../bench/format.ts';
@@ -61,7 +61,7 @@ export const streamCommand: Command = {
     if (summary.verify) {
       io.out(`verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`);
     }
-    printFooter(io, result.effective, result.selfCheck, result.warnings, summary.serverCpuPercent);
+    printFooter(io, result.effective, result.selfCheck, result.warnings, summary.serverCpuPercent, Object.keys(bufferSizes(values)).length > 0);
     return summary.verify && summary.verify.bytesCorrupted + summary.verify.bytesLost > 0 ? 4 : 0;
   },
 };

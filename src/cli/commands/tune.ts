@@ -4,7 +4,7 @@ import { SocktuneError } from '../../core/errors.ts';
 import { LocalServer } from '../../bench/local-server.ts';
 import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
-import { runTune, type ScenarioResult, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
+import { rankingNotes, runTune, type ScenarioResult, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
 import { renderTable } from '../table.ts';
@@ -42,6 +42,7 @@ function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => vo
 }
 
 function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, workload: Workload): void {
+  const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   io.out(`\n${workload === 'stream' ? `${scenario.size} B writes` : `${scenario.size} B requests`} × ${scenario.conns} connection(s), objective ${objective}`);
   io.out(
     renderTable(
@@ -54,7 +55,7 @@ function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, w
         String(entry.samples.length),
         Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
         entry.verdict,
-        [entry.clientSaturated ? 'client saturated' : '', entry.capped ? 'capped' : ''].filter(Boolean).join(', '),
+        rankingNotes(entry, finalRound),
       ]),
     ),
   );
@@ -69,6 +70,7 @@ function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, w
   io.out(`  createServer(${JSON.stringify(recommendation.createServer)})`);
   io.out(`  connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`);
   io.out(`  ${recommendation.cli}`);
+  for (const line of recommendation.advice) io.out(`  # ${line}`);
   for (const line of recommendation.sysctl) io.out(`  ${line}    # the kernel capped this buffer size`);
 }
 

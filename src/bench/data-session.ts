@@ -1,0 +1,122 @@
+import type { OnReadOpts } from 'node:net';
+import { SocktuneError } from '../core/errors.ts';
+import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import type { TunedSocket } from '../transport/connect.ts';
+import type { BuiltinService } from '../transport/server-options.ts';
+import type { ResultMessage, TestServerSettings } from './control-protocol.ts';
+import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
+import { collectEnvironment } from './environment.ts';
+import { RemoteTest, type ServerTarget } from './remote-test.ts';
+import { RESULT_SCHEMA, saturationWarning, type BenchResult } from './result.ts';
+import type { SelfCheck } from './self-check.ts';
+import { sleep, Ticker } from './ticker.ts';
+
+/** What every client engine (stream, rr) is given. */
+export interface RunOptions<Interval> {
+  target: ServerTarget;
+  durationSec: number;
+  /** Warm-up seconds left out of the summary. */
+  omitSec: number;
+  client: ClientSocketSettings;
+  server: TestServerSettings;
+  intervalSec: number;
+  onInterval?: (interval: Interval) => void;
+}
+
+/** How long the end of a test may take to flush before the stragglers are cut. */
+const DRAIN_GRACE_MS = 10_000;
+
+/**
+ * One test's data connections to a remote `socktune server`: set up through the control channel,
+ * watched for a peer that vanishes (which stops the test at once), and ended with a half-close so
+ * the server can count every byte before it reports.
+ */
+export class DataSession {
+  readonly remote: RemoteTest;
+  readonly sockets: TunedSocket[];
+  /** Aborted when the test must stop early (a data connection failed) or when it is over. */
+  readonly stop = new AbortController();
+  #failure: Error | undefined;
+
+  private constructor(remote: RemoteTest, sockets: TunedSocket[]) {
+    this.remote = remote;
+    this.sockets = sockets;
+    for (const socket of sockets) {
+      socket.on('error', (error: NodeJS.ErrnoException) => this.#fail(`data connection failed mid-test: ${error.code ?? error.message}`, error));
+      socket.on('close', () => this.#fail('the server closed a data connection mid-test'));
+    }
+  }
+
+  static async open(
+    options: RunOptions<never>,
+    service: BuiltinService,
+    server: TestServerSettings,
+    connections: number,
+    onread: (index: number) => OnReadOpts,
+  ): Promise<DataSession> {
+    const remote = await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
+    try {
+      return new DataSession(remote, await openDataConnections(remote.data, connections, options.client, onread));
+    } catch (error) {
+      remote.abort();
+      throw error;
+    }
+  }
+
+  #fail(message: string, cause?: unknown): void {
+    if (this.stop.signal.aborted) return;
+    this.#failure = new SocktuneError('SOCKTUNE_ERR_PEER_GONE', message, cause === undefined ? {} : { cause });
+    this.stop.abort();
+  }
+
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /**
+   * Waits out the warm-up and the measured phase (or until a failure); `onMeasureStart` runs at
+   * the boundary. Returns the measured seconds.
+   */
+  async measure(options: RunOptions<never>, ticker: Ticker, onMeasureStart: () => void): Promise<number> {
+    await sleep(options.omitSec * 1000, this.stop.signal);
+    onMeasureStart();
+    const start = ticker.elapsedSec;
+    await sleep(options.durationSec * 1000, this.stop.signal);
+    return ticker.elapsedSec - start;
+  }
+
+  /** Half-closes every connection, waits for the server to finish, and returns its counters (or throws the failure). */
+  async finish(): Promise<ResultMessage> {
+    this.stop.abort();
+    for (const socket of this.sockets) socket.end();
+    await allClosed(this.sockets, DRAIN_GRACE_MS);
+    if (this.#failure) {
+      this.remote.abort();
+      throw this.#failure;
+    }
+    return this.remote.finish();
+  }
+
+  /** The fields every result document shares. */
+  common(command: string, startedAt: number, options: RunOptions<never>, selfCheck: SelfCheck): Omit<BenchResult<never, never>, 'intervals' | 'summary' | 'effective'> {
+    return {
+      schema: RESULT_SCHEMA,
+      command,
+      startedAt: new Date(startedAt).toISOString(),
+      environment: { client: collectEnvironment(), server: this.remote.ready.environment },
+      options: { ...options, onInterval: undefined },
+      selfCheck,
+      clientSaturated: selfCheck.clientSaturated,
+      warnings: [
+        ...this.remote.ready.warnings.map((warning) => `server: ${warning}`),
+        ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => `client: ${warning.message}`),
+        ...saturationWarning(selfCheck),
+      ],
+    };
+  }
+
+  effectiveClient(): EffectiveSocketOptions | null {
+    return effectiveOf(this.sockets) ?? null;
+  }
+}
+

@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rank } from '../../src/bench/tune/rank.ts';
+import { changesFromDefault, recommend } from '../../src/bench/tune/recommend.ts';
+import { DEFAULT_CONFIG, isDefaultConfig, searchSpace, type TuneConfig } from '../../src/bench/tune/space.ts';
+
+const config = (changes: Partial<TuneConfig>): TuneConfig => ({ ...DEFAULT_CONFIG, ...changes });
+
+test('the default wins when the best is inside the noise of it', () => {
+  const ranking = rank(
+    [
+      { config: config({ bufferSize: 262144, ioModel: 'workers' }), samples: [105, 95, 110] },
+      { config: DEFAULT_CONFIG, samples: [100, 92, 104] },
+    ],
+    'throughput',
+    isDefaultConfig,
+  );
+  const recommendation = recommend(ranking, 'throughput', 'stream', 65536, 1, [])!;
+  assert.equal(recommendation.versusDefault, 'tie');
+  assert.deepEqual(recommendation.createServer, { ioModel: 'loop', noDelay: true });
+  assert.equal(recommendation.cli, 'socktune stream -c HOST -l 64K -P 1');
+});
+
+test('a clear winner is recommended, preferring the tied config with fewer changes', () => {
+  const twoChanges = config({ bufferSize: 8192, depth: 8 });
+  const oneChange = config({ depth: 8 });
+  const ranking = rank(
+    [
+      { config: twoChanges, samples: [200, 198, 205] },
+      { config: oneChange, samples: [196, 190, 199] },
+      { config: DEFAULT_CONFIG, samples: [100, 101, 99] },
+    ],
+    'rps',
+    isDefaultConfig,
+  );
+  const recommendation = recommend(ranking, 'rps', 'rr', 64, 10, [])!;
+  assert.equal(recommendation.versusDefault, 'better');
+  assert.deepEqual(recommendation.config, oneChange);
+  assert.equal(recommendation.cli, 'socktune rr -c HOST --size 64 -C 10 --depth 8');
+  assert.ok(recommendation.ratioToDefault > 1.9);
+});
+
+test('buffer sizes, I/O model and Nagle reach the snippet; capped sysctls come along', () => {
+  const winner = config({ bufferSize: 4 * 1024 * 1024, ioModel: 'thread-per-conn', noDelay: false });
+  const ranking = rank([{ config: winner, samples: [300, 301, 299] }, { config: DEFAULT_CONFIG, samples: [100, 100, 100] }], 'throughput', isDefaultConfig);
+  const recommendation = recommend(ranking, 'throughput', 'stream', 131072, 4, ['sysctl -w net.core.rmem_max=4194304'])!;
+  assert.deepEqual(recommendation.createServer, { ioModel: 'thread-per-conn', sendBufferSize: 4194304, receiveBufferSize: 4194304, noDelay: false });
+  assert.deepEqual(recommendation.connect, { sendBufferSize: 4194304, receiveBufferSize: 4194304, noDelay: false });
+  assert.equal(recommendation.cli, 'socktune stream -c HOST -l 128K -P 4 --io-model thread-per-conn -w 4M --nagle');
+  assert.deepEqual(recommendation.sysctl, ['sysctl -w net.core.rmem_max=4194304']);
+});
+
+test('search space: the grid covers every buffer size and I/O model, with the default inside', () => {
+  const stream = searchSpace({ workload: 'stream', quick: true });
+  assert.equal(stream.length, 18);
+  assert.equal(stream.filter(isDefaultConfig).length, 1);
+  const full = searchSpace({ workload: 'rr', quick: false });
+  assert.equal(full.length, 6 * 3 * 2 * 3);
+  assert.equal(changesFromDefault(DEFAULT_CONFIG), 0);
+  assert.equal(changesFromDefault(config({ ioModel: 'workers', depth: 4 })), 2);
+});

@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Ajv, type ValidateFunction } from 'ajv';
+
+export const BIN = new URL('../../bin/socktune.js', import.meta.url).pathname;
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI binary to completion, killed if it outlives `timeoutMs`. */
+export function runCli(args: string[], timeoutMs = 60_000, cwd?: string): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`socktune ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface RunningServer {
+  port: number;
+  child: ChildProcess;
+  stderr: () => string;
+  stop: () => Promise<number | null>;
+}
+
+/** `socktune server -p 0`, resolved once it prints where it listens. */
+export function startServer(extra: string[] = []): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'server', '-p', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start: ${stderr}`));
+    }, 15_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on .*:(\d+)\n/.exec(stdout);
+      if (!match) return;
+      clearTimeout(timer);
+      resolve({
+        port: Number(match[1]),
+        child,
+        stderr: () => stderr,
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null) return done(child.exitCode);
+            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', (code) => {
+              clearTimeout(kill);
+              done(code);
+            });
+            child.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}
+
+let validator: ValidateFunction | undefined;
+
+/** Validates a document against docs/schema/socktune-1.schema.json; throws with the errors. */
+export function assertSchema(document: unknown): void {
+  if (!validator) {
+    const schema = JSON.parse(readFileSync(new URL('../../docs/schema/socktune-1.schema.json', import.meta.url), 'utf8')) as object;
+    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
+  }
+  if (!validator(document)) throw new Error(`schema errors: ${JSON.stringify(validator.errors?.slice(0, 5), null, 2)}`);
+}

@@ -1,0 +1,134 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertSchema, runCli, startServer, type RunningServer } from './cli-helpers.ts';
+
+test('help: top level lists the commands; each command has examples', async () => {
+  const top = await runCli(['--help']);
+  assert.equal(top.code, 0);
+  for (const name of ['tune', 'server', 'stream', 'rr', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+  const stream = await runCli(['stream', '--help']);
+  assert.equal(stream.code, 0);
+  assert.match(stream.stdout, /Examples:\n {2}socktune stream -c 127\.0\.0\.1/);
+  assert.match(stream.stdout, /-R, --reverse/);
+});
+
+test('usage errors: one clear line on stderr, exit 2, no stack', async () => {
+  const unknown = await runCli(['stream', '--bogus']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^socktune: SOCKTUNE_ERR_USAGE: Unknown option '--bogus'/);
+  assert.doesNotMatch(unknown.stderr, /\n\s+at /);
+  const noHost = await runCli(['rr']);
+  assert.equal(noHost.code, 2);
+  assert.match(noHost.stderr, /SOCKTUNE_ERR_USAGE: say which server to test/);
+  const badSize = await runCli(['stream', '-c', '127.0.0.1', '-l', 'huge']);
+  assert.equal(badSize.code, 2);
+  assert.match(badSize.stderr, /--length takes a size like 64K/);
+  const command = await runCli(['frobnicate']);
+  assert.equal(command.code, 2);
+  assert.match(command.stderr, /unknown command "frobnicate"/);
+});
+
+test('info --json validates against the schema', async () => {
+  const info = await runCli(['info', '--json']);
+  assert.equal(info.code, 0);
+  const document = JSON.parse(info.stdout);
+  assertSchema(document);
+  assert.equal(document.environment.node, process.version);
+});
+
+test('a client whose server is not there: SOCKTUNE_ERR_REFUSED, exit 3', async () => {
+  const server = await startServer();
+  await server.stop();
+  const result = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1']);
+  assert.equal(result.code, 3);
+  assert.match(result.stderr, /SOCKTUNE_ERR_REFUSED/);
+});
+
+describe('against a running socktune server', () => {
+  let server: RunningServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0, 'server exits 0 on SIGTERM');
+  });
+
+  const client = (args: string[]) => runCli([...args, '-c', '127.0.0.1', '-p', String(server.port)]);
+
+  test('stream --json: schema, and the server received every byte the client sent', async () => {
+    const result = await client(['stream', '-t', '1', '-i', '0.25', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    assert.equal(document.summary.direction, 'forward');
+    assert.ok(document.summary.sender.bytes > 0);
+    assert.equal(document.summary.receiver.bytes, document.summary.sender.bytes);
+    assert.ok(document.intervals.length >= 3);
+    assert.equal(document.effective.server.noDelay, true);
+  });
+
+  test('stream -R -P 3 --verify: every byte checked, none corrupted or lost', async () => {
+    const result = await client(['stream', '-t', '1', '-R', '-P', '3', '--verify', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { summary } = JSON.parse(result.stdout);
+    assert.equal(summary.receiver.bytes, summary.sender.bytes);
+    assert.deepEqual(summary.verify, { bytesChecked: summary.receiver.bytes, bytesCorrupted: 0, bytesLost: 0 });
+  });
+
+  test('stream --bidir -w 64K across io models reports the effective buffers of both ends', async () => {
+    for (const model of ['workers', 'thread-per-conn']) {
+      const result = await client(['stream', '-t', '0.5', '--bidir', '-w', '64K', '--io-model', model, '--workers', '2', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const document = JSON.parse(result.stdout);
+      assertSchema(document);
+      assert.equal(document.effective.client.receiveBufferSize, 131072);
+      assert.equal(document.effective.server.sendBufferSize, 131072);
+      assert.equal(document.summary.receiver.bytes, document.summary.sender.bytes);
+      assert.equal(document.summary.reverseBytes.sent, document.summary.reverseBytes.received);
+    }
+  });
+
+  test('stream human output: interval lines, a table, effective buffers, CPU line', async () => {
+    const result = await client(['stream', '-t', '1', '-i', '0.5']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /\[0\.00-0\.5\d s\]\s+\S+ \S+\s+\S+ [KMGT]?bit\/s/);
+    assert.match(result.stdout, /│ sender\s+│ client │/);
+    assert.match(result.stdout, /effective {2}client: sndbuf/);
+    assert.match(result.stdout, /cpu {8}client \d+(\.\d)?% of one core/);
+  });
+
+  test('rr --json closed loop: schema, percentiles in order, a decodable histogram', async () => {
+    const result = await client(['rr', '-t', '1', '-C', '4', '--depth', '2', '--size', '256', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    const { latency } = document.summary;
+    assert.ok(document.summary.requests > 0);
+    assert.equal(latency.count, document.summary.requests);
+    assert.ok(latency.minUs <= latency.p50Us && latency.p50Us <= latency.p99Us && latency.p99Us <= latency.maxUs);
+  });
+
+  test('rr --rate: open loop keeps to its schedule', async () => {
+    const result = await client(['rr', '-t', '1', '--rate', '2000', '-C', '2', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { summary } = JSON.parse(result.stdout);
+    assert.equal(summary.mode, 'open-loop');
+    // The schedule is fixed: about 2000 requests in one second, whatever the latency.
+    assert.ok(summary.requests >= 1500 && summary.requests <= 2100, `requests ${summary.requests}`);
+  });
+
+  test('rr --ndjson: one JSON line per interval, then the result', async () => {
+    const result = await client(['rr', '-t', '1', '-i', '0.25', '--ndjson']);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.ok(lines.length >= 4);
+    assert.ok(lines.slice(0, -1).every((line) => line.type === 'interval'));
+    assert.equal(lines.at(-1).type, 'result');
+  });
+
+  test('two clients at the same time are both served', async () => {
+    const [a, b] = await Promise.all([client(['stream', '-t', '1', '--json']), client(['rr', '-t', '1', '--json'])]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+  });
+});

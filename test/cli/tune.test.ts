@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile } from 'node:fs/promises';
+import { chromium } from 'playwright-core';
+import { existsSync } from 'node:fs';
+import { createServer, type ServerOptions } from '../../src/index.ts';
+import { assertSchema, runCli } from './cli-helpers.ts';
+
+const artifacts = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+interface TuneDocument {
+  report: string;
+  scenarios: {
+    ranking: { label: string; samples: number[]; config: { bufferSize?: number; ioModel: string } }[];
+    trials: { label: string; metric: number | null }[];
+    recommendation: { createServer: ServerOptions } | null;
+  }[];
+}
+
+async function tune(args: string[], reportName: string): Promise<TuneDocument> {
+  await mkdir(artifacts, { recursive: true });
+  const result = await runCli(['tune', '--quick', '--json', '--duration-per-trial', '0.1', '--report', `${artifacts}${reportName}`, ...args], 120_000);
+  assert.equal(result.code, 0, result.stderr);
+  const document = JSON.parse(result.stdout) as TuneDocument;
+  assertSchema(document);
+  return document;
+}
+
+function assertEveryTrialCounted(document: TuneDocument): void {
+  for (const scenario of document.scenarios) {
+    const samples = scenario.ranking.reduce((n, entry) => n + entry.samples.length, 0);
+    const measured = scenario.trials.filter((trial) => trial.metric !== null).length;
+    assert.equal(samples, measured, 'every measured trial is a sample of its configuration');
+    assert.ok(scenario.ranking.length >= 9, 'the whole grid was tried at least once');
+    assert.ok(scenario.ranking.some((entry) => entry.samples.length >= 3), 'survivors were repeated');
+  }
+}
+
+test('tune --quick --json (stream): schema, every trial, a recommendation that round-trips into createServer', { timeout: 150_000 }, async () => {
+  const document = await tune([], 'tune-stream.html');
+  assertEveryTrialCounted(document);
+  const [scenario] = document.scenarios;
+  const options = scenario!.recommendation!.createServer;
+  const server = createServer(options);
+  await server.listen();
+  const effective = server.effectiveSocketOptions();
+  if (options.receiveBufferSize !== undefined) assert.equal(effective.receiveBufferSize, options.receiveBufferSize * 2);
+  assert.equal(effective.noDelay, options.noDelay);
+  await server.close();
+  // The same holds for any ranked configuration with a buffer size.
+  const sized = scenario!.ranking.find((entry) => entry.config.bufferSize === 65536)!;
+  const sizedServer = createServer({ sendBufferSize: sized.config.bufferSize!, receiveBufferSize: sized.config.bufferSize! });
+  await sizedServer.listen();
+  assert.equal(sizedServer.effectiveSocketOptions().receiveBufferSize, 131072);
+  await sizedServer.close();
+});
+
+test('tune --quick --workload rr: the HTML report renders its charts in headless Chromium', { timeout: 180_000, skip: existsSync('/usr/bin/chromium') ? false : 'chromium is not installed (.ci/run installs it)' }, async () => {
+  const document = await tune(['--workload', 'rr', '--conns', '2', '--objective', 'p99'], 'tune-rr.html');
+  assertEveryTrialCounted(document);
+  const html = await readFile(document.report, 'utf8');
+  assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the report is self-contained');
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(`file://${document.report}`);
+    const ranking = document.scenarios[0]!.ranking.length;
+    assert.equal(await page.locator('svg.bar-chart rect.bar').count(), ranking, 'one bar per ranked configuration');
+    assert.equal(await page.locator('svg.bar-chart line.error-bar').count(), ranking);
+    const lineCharts = page.locator('svg.line-chart');
+    assert.equal(await lineCharts.count(), 2, 'rate over time and percentile curves');
+    assert.ok((await lineCharts.nth(0).locator('circle.point').count()) > 3);
+    assert.ok((await lineCharts.nth(1).locator('circle.point').count()) >= 10);
+    const box = await page.locator('svg.bar-chart').boundingBox();
+    assert.ok(box && box.width > 500 && box.height > 100, 'the chart has a size on screen');
+    assert.match(await page.locator('pre.snippet').innerText(), /createServer\(\{/);
+    await page.screenshot({ path: `${artifacts}tune-report.png`, fullPage: true });
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
