@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
+import { openFilesLimit, raiseOpenFilesLimit } from '../core/limits.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
 import { ControlChannel } from './control-channel.ts';
-import { parseClientMessage, type ResultMessage, type StartMessage } from './control-protocol.ts';
+import { parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from './control-protocol.ts';
 import { collectEnvironment } from './environment.ts';
 import { round } from './self-check.ts';
 
@@ -57,7 +58,9 @@ export class BenchServer extends EventEmitter {
     this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000 }, (socket) => void this.#serve(socket));
   }
 
+  /** Listens on the control port; the soft open-files limit goes up to the hard one, as servers holding many connections need. */
   listen(): Promise<ServerAddress> {
+    raiseOpenFilesLimit(openFilesLimit().hard);
     return this.#control.listen();
   }
 
@@ -94,13 +97,14 @@ export class BenchServer extends EventEmitter {
         effective: testServer.effectiveSocketOptions(),
         warnings: testServer.warnings.map((warning) => warning.message),
         environment: collectEnvironment(),
+        memory: serverMemory(start.settleMemory),
       });
       const finish = parseClientMessage(await channel.next(start.maxDurationMs + FINISH_GRACE_MS, 'finish message'));
       if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
       const metrics = testServer.metrics();
-      const result: ResultMessage = { type: 'result', metrics, cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1) };
+      const result: ResultMessage = { type: 'result', metrics, cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1), memory: serverMemory(start.settleMemory) };
       channel.send(result);
       channel.close();
       this.emit('test', { peer, service: start.service, ioModel: start.server.ioModel ?? 'loop', outcome: 'done', bytesIn: metrics.bytesIn, bytesOut: metrics.bytesOut } satisfies TestLog);

@@ -19,8 +19,9 @@ export class ControlChannel {
       try {
         for (const message of this.#decoder.push(chunk)) this.#deliver(message);
       } catch (error) {
+        // The owner answers (an error message) and closes; nothing more is read meanwhile.
+        socket.pause();
         this.#fail(error as Error);
-        socket.destroy();
       }
     });
     socket.on('error', (error) => this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `control connection failed: ${error.message}`, { cause: error })));

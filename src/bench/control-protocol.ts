@@ -1,8 +1,10 @@
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { SocktuneError } from '../core/errors.ts';
 import type { EffectiveSocketOptions } from '../core/socket-options.ts';
 import { boolean, integer, oneOf, validateFields } from '../core/validate.ts';
 import type { ServerMetrics } from '../transport/metrics.ts';
-import { IO_MODELS, type BuiltinService, type IoModel } from '../transport/server-options.ts';
+import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../transport/server-options.ts';
 import type { Environment } from './environment.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
@@ -26,6 +28,32 @@ export interface StartMessage {
   server: TestServerSettings;
   /** The server ends the test by itself after this long, whatever the client does. */
   maxDurationMs: number;
+  /** Collect garbage before each memory reading (conns: memory per connection). */
+  settleMemory?: boolean;
+}
+
+/** Server process memory, so per-connection costs can be derived (conns). */
+export interface ServerMemory {
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+let collectGarbage: (() => void) | undefined;
+
+/**
+ * Process memory; with `settle`, after a full garbage collection, so that a before/after
+ * difference measures what is held, not what happens to be uncollected.
+ */
+export function serverMemory(settle = false): ServerMemory {
+  if (settle) {
+    collectGarbage ??= (() => {
+      v8.setFlagsFromString('--expose-gc');
+      return runInNewContext('gc') as () => void;
+    })();
+    collectGarbage();
+  }
+  const usage = process.memoryUsage();
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
 }
 
 export interface ReadyMessage {
@@ -36,6 +64,7 @@ export interface ReadyMessage {
   effective: EffectiveSocketOptions;
   warnings: string[];
   environment: Environment;
+  memory: ServerMemory;
 }
 
 export interface FinishMessage {
@@ -47,6 +76,7 @@ export interface ResultMessage {
   metrics: ServerMetrics;
   /** Server process CPU time during the test, in percent of one core. */
   cpuPercent: number;
+  memory: ServerMemory;
 }
 
 export interface ErrorMessage {
@@ -74,9 +104,10 @@ export const MAX_TEST_DURATION_MS = 3_600_000;
 const START_FIELDS = Object.freeze({
   type: oneOf(['start']),
   protocol: integer(0, 1_000_000),
-  service: oneOf(['echo', 'discard', 'source']),
+  service: oneOf(BUILTIN_SERVICES),
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
+  settleMemory: boolean,
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,19 +1,22 @@
 import type { OnReadOpts } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
-import type { EffectiveSocketOptions } from '../core/socket-options.ts';
 import type { TunedSocket } from '../transport/connect.ts';
 import type { BuiltinService } from '../transport/server-options.ts';
 import type { ResultMessage, TestServerSettings } from './control-protocol.ts';
 import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
 import { collectEnvironment } from './environment.ts';
+import { RawPeer, type TestPeer } from './peer.ts';
 import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { RESULT_SCHEMA, saturationWarning, type BenchResult } from './result.ts';
+import { RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from './result.ts';
 import type { SelfCheck } from './self-check.ts';
 import { sleep, Ticker } from './ticker.ts';
 
 /** What every client engine (stream, rr) is given. */
 export interface RunOptions<Interval> {
+  /** The socktune server's control port, or with `raw` the service itself. */
   target: ServerTarget;
+  /** Drive any TCP service directly: no control channel, only the client's own numbers. */
+  raw?: boolean;
   durationSec: number;
   /** Warm-up seconds left out of the summary. */
   omitSec: number;
@@ -25,6 +28,7 @@ export interface RunOptions<Interval> {
 
 /** How long the end of a test may take to flush before the stragglers are cut. */
 const DRAIN_GRACE_MS = 10_000;
+const RAW_GRACE_MS = 2_000;
 
 /**
  * One test's data connections to a remote `socktune server`: set up through the control channel,
@@ -32,14 +36,14 @@ const DRAIN_GRACE_MS = 10_000;
  * the server can count every byte before it reports.
  */
 export class DataSession {
-  readonly remote: RemoteTest;
+  readonly peer: TestPeer;
   readonly sockets: TunedSocket[];
   /** Aborted when the test must stop early (a data connection failed) or when it is over. */
   readonly stop = new AbortController();
   #failure: Error | undefined;
 
-  private constructor(remote: RemoteTest, sockets: TunedSocket[]) {
-    this.remote = remote;
+  private constructor(peer: TestPeer, sockets: TunedSocket[]) {
+    this.peer = peer;
     this.sockets = sockets;
     for (const socket of sockets) {
       socket.on('error', (error: NodeJS.ErrnoException) => this.#fail(`data connection failed mid-test: ${error.code ?? error.message}`, error));
@@ -54,11 +58,13 @@ export class DataSession {
     connections: number,
     onread: (index: number) => OnReadOpts,
   ): Promise<DataSession> {
-    const remote = await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
+    const peer: TestPeer = options.raw
+      ? new RawPeer(options.target.path === undefined ? { host: options.target.host, port: options.target.port } : { path: options.target.path })
+      : await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
     try {
-      return new DataSession(remote, await openDataConnections(remote.data, connections, options.client, onread));
+      return new DataSession(peer, await openDataConnections(peer.data, connections, options.client, onread));
     } catch (error) {
-      remote.abort();
+      peer.abort();
       throw error;
     }
   }
@@ -85,16 +91,19 @@ export class DataSession {
     return ticker.elapsedSec - start;
   }
 
-  /** Half-closes every connection, waits for the server to finish, and returns its counters (or throws the failure). */
-  async finish(): Promise<ResultMessage> {
+  /**
+   * Half-closes every connection, waits for the server to finish, and returns its counters (or
+   * throws the failure). A raw peer may never close its side: its connections are cut after a grace.
+   */
+  async finish(): Promise<ResultMessage | null> {
     this.stop.abort();
     for (const socket of this.sockets) socket.end();
-    await allClosed(this.sockets, DRAIN_GRACE_MS);
+    await allClosed(this.sockets, this.peer.server ? DRAIN_GRACE_MS : RAW_GRACE_MS);
     if (this.#failure) {
-      this.remote.abort();
+      this.peer.abort();
       throw this.#failure;
     }
-    return this.remote.finish();
+    return this.peer.finish();
   }
 
   /** The fields every result document shares. */
@@ -103,20 +112,20 @@ export class DataSession {
       schema: RESULT_SCHEMA,
       command,
       startedAt: new Date(startedAt).toISOString(),
-      environment: { client: collectEnvironment(), server: this.remote.ready.environment },
+      environment: { client: collectEnvironment(), server: this.peer.server?.environment ?? null },
       options: { ...options, onInterval: undefined },
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
       warnings: [
-        ...this.remote.ready.warnings.map((warning) => `server: ${warning}`),
+        ...(this.peer.server?.warnings ?? []).map((warning) => `server: ${warning}`),
         ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => `client: ${warning.message}`),
         ...saturationWarning(selfCheck),
       ],
     };
   }
 
-  effectiveClient(): EffectiveSocketOptions | null {
-    return effectiveOf(this.sockets) ?? null;
+  effective(): EffectiveBothEnds {
+    return { client: effectiveOf(this.sockets) ?? null, server: this.peer.server?.effective ?? null };
   }
 }
 

@@ -2,6 +2,7 @@ import { ERROR_CODES, SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { connect } from '../transport/connect.ts';
 import type { BuiltinService } from '../transport/server-options.ts';
 import { ControlChannel } from './control-channel.ts';
+import type { PeerServerInfo, TestPeer } from './peer.ts';
 import { CONTROL_PROTOCOL_VERSION, parseServerMessage, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
 
 export interface ServerTarget {
@@ -16,22 +17,30 @@ export type DataTarget = { host: string; port: number } | { path: string };
 const CONTROL_TIMEOUT_MS = 10_000;
 
 /** One test set up on a remote `socktune server` through its control port. */
-export class RemoteTest {
+export class RemoteTest implements TestPeer {
   readonly ready: ReadyMessage;
   readonly data: DataTarget;
+  readonly server: PeerServerInfo;
   readonly #channel: ControlChannel;
 
   private constructor(channel: ControlChannel, ready: ReadyMessage, data: DataTarget) {
     this.#channel = channel;
     this.ready = ready;
     this.data = data;
+    this.server = { effective: ready.effective, environment: ready.environment, warnings: ready.warnings, memory: ready.memory };
   }
 
-  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number): Promise<RemoteTest> {
+  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number, settleMemory = false): Promise<RemoteTest> {
     const socket = await connect(target.path === undefined ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS } : { path: target.path, timeout: CONTROL_TIMEOUT_MS });
     const channel = new ControlChannel(socket);
-    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs) });
-    const reply = await expect(channel, 'ready');
+    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}) });
+    let reply: ReadyMessage;
+    try {
+      reply = await expect(channel, 'ready');
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
     const data: DataTarget = reply.dataPath !== undefined ? { path: reply.dataPath } : { host: socket.remoteAddress ?? target.host, port: reply.dataPort };
     return new RemoteTest(channel, reply, data);
   }
@@ -39,9 +48,11 @@ export class RemoteTest {
   /** Tells the server the test is over and returns what it counted. */
   async finish(): Promise<ResultMessage> {
     this.#channel.send({ type: 'finish' });
-    const result = await expect(this.#channel, 'result');
-    this.#channel.close();
-    return result;
+    try {
+      return await expect(this.#channel, 'result');
+    } finally {
+      this.#channel.close();
+    }
   }
 
   abort(): void {

@@ -8,7 +8,8 @@ export const RESULT_SCHEMA = 'socktune/1';
 
 export interface EffectiveBothEnds {
   client: EffectiveSocketOptions | null;
-  server: EffectiveSocketOptions;
+  /** null when the peer is not a socktune server (--raw). */
+  server: EffectiveSocketOptions | null;
 }
 
 export interface StreamInterval {
@@ -26,13 +27,14 @@ export interface StreamSummary {
   measuredSeconds: number;
   /** Rate over the measured phase (after --omit), from the client's own counters. */
   bitsPerSecond: number;
-  sender: { bytes: number; side: 'client' | 'server' };
-  receiver: { bytes: number; side: 'client' | 'server' };
+  /** null when that side is a raw peer, which counts nothing for us. */
+  sender: { bytes: number; side: 'client' | 'server' } | null;
+  receiver: { bytes: number; side: 'client' | 'server' } | null;
   /** Server→client bytes in a --bidir test (client→server is sender/receiver above). */
-  reverseBytes?: { sent: number; received: number };
+  reverseBytes?: { sent: number | null; received: number };
   retransmits: number | null;
   verify: { bytesChecked: number; bytesCorrupted: number; bytesLost: number } | null;
-  serverCpuPercent: number;
+  serverCpuPercent: number | null;
 }
 
 export interface RrInterval {
@@ -54,14 +56,46 @@ export interface RrSummary {
   /** hdr-histogram-js compressed base64 of the latencies in nanoseconds, for exact merging. */
   histogram: string;
   percentileCurve: { percentile: number; us: number }[];
-  serverCpuPercent: number;
+  serverCpuPercent: number | null;
+}
+
+export interface CrrSummary {
+  measuredSeconds: number;
+  transactions: number;
+  transactionsPerSecond: number;
+  /** Connect + request + response, per transaction. */
+  latency: LatencySummary;
+  /** The connect() part alone. */
+  connectLatency: LatencySummary;
+  histogram: string;
+  percentileCurve: { percentile: number; us: number }[];
+  /** Failed transactions by errno (ECONNREFUSED, EADDRNOTAVAIL, ETIMEDOUT, ...). */
+  failures: Record<string, number>;
+  serverCpuPercent: number | null;
+}
+
+export interface ConnsSummary {
+  target: number;
+  opened: number;
+  failed: number;
+  failures: Record<string, number>;
+  openSeconds: number;
+  connectsPerSecond: number;
+  connectLatency: LatencySummary;
+  heldSeconds: number;
+  /** Connections still open at the end of the hold. */
+  stillOpen: number;
+  openFilesLimit: { soft: number; hard: number };
+  client: { rssBytesPerConnection: number };
+  /** From the server's own memory before and while holding; null against a raw peer. */
+  server: { connections: number; rssBytesPerConnection: number; heapBytesPerConnection: number | null; cpuPercent: number } | null;
 }
 
 export interface BenchResult<Summary, Interval> {
   schema: typeof RESULT_SCHEMA;
   command: string;
   startedAt: string;
-  environment: { client: Environment; server: Environment };
+  environment: { client: Environment; server: Environment | null };
   options: Record<string, unknown>;
   effective: EffectiveBothEnds;
   intervals: Interval[];
@@ -73,6 +107,8 @@ export interface BenchResult<Summary, Interval> {
 
 export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
 export type RrResult = BenchResult<RrSummary, RrInterval>;
+export type CrrResult = BenchResult<CrrSummary, RrInterval>;
+export type ConnsResult = BenchResult<ConnsSummary, never>;
 
 export function saturationWarning(selfCheck: SelfCheck): string[] {
   if (!selfCheck.clientSaturated) return [];

@@ -2,11 +2,15 @@ import { DataSession, type RunOptions } from './data-session.ts';
 import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
 import type { RrInterval, RrResult } from './result.ts';
 import { round, SelfMonitor } from './self-check.ts';
-import { Ticker } from './ticker.ts';
+import { startLatencyIntervals } from './latency-intervals.ts';
 
 export interface RrOptions extends RunOptions<RrInterval> {
   /** Request bytes; the echo service answers with as many. */
   size: number;
+  /** Response bytes to wait for (raw peers); defaults to the request size. */
+  responseSize?: number | undefined;
+  /** A real request to send instead of `size` filler bytes (raw peers). */
+  payload?: Buffer | undefined;
   connections: number;
   /** Requests in flight per connection. */
   depth: number;
@@ -47,7 +51,8 @@ class InFlight {
 export async function runRr(options: RrOptions): Promise<RrResult> {
   const total = createLatencyHistogram();
   const interval = createLatencyHistogram();
-  const request = Buffer.alloc(options.size, 0x61);
+  const request = options.payload ?? Buffer.alloc(options.size, 0x61);
+  const responseSize = options.responseSize ?? request.length;
   const inFlight = Array.from({ length: options.connections }, () => new InFlight());
   const pendingBytes = new Array<number>(options.connections).fill(0);
   let recording = options.omitSec === 0;
@@ -74,8 +79,8 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     callback: (bytes: number) => {
       const now = performance.now();
       let pending = pendingBytes[index]! + bytes;
-      while (pending >= options.size && inFlight[index]!.size > 0) {
-        pending -= options.size;
+      while (pending >= responseSize && inFlight[index]!.size > 0) {
+        pending -= responseSize;
         onResponse(index, now);
       }
       pendingBytes[index] = pending;
@@ -116,35 +121,18 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     tick();
   }
 
-  const intervals: RrInterval[] = [];
-  let last = { sec: 0, completed: 0 };
-  const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
-    const requests = completed - last.completed;
-    const sample: RrInterval = {
-      startSec: round(last.sec, 3),
-      endSec: round(elapsedSec, 3),
-      requests,
-      requestsPerSecond: Math.round(requests / (elapsedSec - last.sec)),
-      p50Us: interval.totalCount ? round(interval.getValueAtPercentile(50) / 1000, 2) : 0,
-      p99Us: interval.totalCount ? round(interval.getValueAtPercentile(99) / 1000, 2) : 0,
-      omitted: !recording,
-    };
-    interval.reset();
-    intervals.push(sample);
-    options.onInterval?.(sample);
-    last = { sec: elapsedSec, completed };
-  });
+  const { ticker, intervals } = startLatencyIntervals(options, interval, () => completed, () => recording);
   const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
   const requests = completed;
   running = false;
   recording = false;
   ticker.stop();
   const selfCheck = monitor.stop(options.rate === undefined ? undefined : scheduleLag.getValueAtPercentile(99));
-  const effectiveClient = session.failed ? null : session.effectiveClient();
+  const effective = session.failed ? null : session.effective();
   const serverResult = await session.finish();
   return {
     ...session.common('rr', startedAt, options, selfCheck),
-    effective: { client: effectiveClient, server: session.remote.ready.effective },
+    effective: effective ?? { client: null, server: session.peer.server?.effective ?? null },
     intervals,
     summary: {
       mode: options.rate === undefined ? 'closed-loop' : 'open-loop',
@@ -154,7 +142,7 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       latency: summarizeLatency(total),
       histogram: encodeHistogram(total),
       percentileCurve: percentileCurve(total),
-      serverCpuPercent: serverResult.cpuPercent,
+      serverCpuPercent: serverResult?.cpuPercent ?? null,
     },
   };
 }

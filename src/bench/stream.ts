@@ -2,7 +2,8 @@ import { PatternSource, PatternVerifier } from '../transport/pattern.ts';
 import { pumpWrites } from '../transport/pump.ts';
 import { totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import type { StreamInterval, StreamResult } from './result.ts';
+import type { ResultMessage } from './control-protocol.ts';
+import type { StreamInterval, StreamResult, StreamSummary } from './result.ts';
 import { round, SelfMonitor } from './self-check.ts';
 import { Ticker } from './ticker.ts';
 
@@ -11,7 +12,7 @@ export interface StreamOptions extends RunOptions<StreamInterval> {
   writeSize: number;
   parallel: number;
   direction: 'forward' | 'reverse' | 'bidir';
-  /** Check the received bytes against the deterministic pattern (server→client directions). */
+  /** Check every received byte against the deterministic pattern: at the server (forward) or here (reverse, bidir). */
   verify: boolean;
 }
 
@@ -25,7 +26,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const verifiers = options.verify && direction !== 'forward' ? Array.from({ length: options.parallel }, () => new PatternVerifier()) : [];
   const session = await DataSession.open(
     options,
-    direction === 'forward' ? 'discard' : 'source',
+    direction !== 'forward' ? 'source' : options.verify ? 'verify' : 'discard',
     { ...options.server, sourceChunkSize: options.writeSize },
     options.parallel,
     (index) => {
@@ -40,7 +41,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
       };
     },
   );
-  const effectiveClient = session.effectiveClient();
+  const effective = session.effective();
   const startedAt = Date.now();
   const monitor = new SelfMonitor().start();
   let writing = direction !== 'reverse';
@@ -79,28 +80,34 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   // The half-close lets the server read everything (forward) or stop its source and flush (reverse).
   const serverResult = await session.finish();
 
-  const serverSent = serverResult.metrics.bytesOut;
-  const verifiedBytes = verifiers.reduce((sum, v) => sum + v.bytesChecked, 0);
+  const serverSent = serverResult?.metrics.bytesOut ?? null;
+  const clientSide = (bytes: number) => ({ bytes, side: 'client' as const });
+  const serverSide = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const });
   return {
     ...session.common('stream', startedAt, options, selfCheck),
-    effective: { client: effectiveClient, server: session.remote.ready.effective },
+    effective,
     intervals,
     summary: {
       direction,
       measuredSeconds: round(measuredSeconds, 3),
       bitsPerSecond: Math.round((measuredBytes * 8) / measuredSeconds),
-      sender: direction === 'reverse' ? { bytes: serverSent, side: 'server' } : { bytes: sent, side: 'client' },
-      receiver: direction === 'reverse' ? { bytes: received, side: 'client' } : { bytes: serverResult.metrics.bytesIn, side: 'server' },
+      sender: direction === 'reverse' ? serverSide(serverSent) : clientSide(sent),
+      receiver: direction === 'reverse' ? clientSide(received) : serverSide(serverResult?.metrics.bytesIn),
       ...(direction === 'bidir' ? { reverseBytes: { sent: serverSent, received } } : {}),
       retransmits,
-      verify: options.verify
-        ? {
-            bytesChecked: verifiedBytes,
-            bytesCorrupted: verifiers.reduce((sum, v) => sum + v.bytesCorrupted, 0),
-            bytesLost: Math.max(0, serverSent - verifiedBytes),
-          }
-        : null,
-      serverCpuPercent: serverResult.cpuPercent,
+      verify: verifyReport(options, serverResult, sent, serverSent, verifiers),
+      serverCpuPercent: serverResult?.cpuPercent ?? null,
     },
   };
+}
+
+/** Forward data is checked by the server's 'verify' service; server→client data here. Nothing to check against a raw peer. */
+function verifyReport(options: StreamOptions, serverResult: ResultMessage | null, sent: number, serverSent: number | null, verifiers: PatternVerifier[]): StreamSummary['verify'] {
+  if (!options.verify || !serverResult || serverSent === null) return null;
+  if (options.direction === 'forward') {
+    const { bytesIn, bytesCorrupted } = serverResult.metrics;
+    return { bytesChecked: bytesIn, bytesCorrupted, bytesLost: Math.max(0, sent - bytesIn) };
+  }
+  const bytesChecked = verifiers.reduce((sum, v) => sum + v.bytesChecked, 0);
+  return { bytesChecked, bytesCorrupted: verifiers.reduce((sum, v) => sum + v.bytesCorrupted, 0), bytesLost: Math.max(0, serverSent - bytesChecked) };
 }

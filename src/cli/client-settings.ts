@@ -13,14 +13,32 @@ export function str(values: Values, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/** "HOST:PORT" or "[V6]:PORT" → host and port; without a port, host alone. */
+export function splitHostPort(text: string): { host: string; port?: string } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
+  if (bracketed) return { host: bracketed[1]!, ...(bracketed[2] ? { port: bracketed[2] } : {}) };
+  const colons = text.split(':').length - 1;
+  if (colons !== 1) return { host: text };
+  const [host, port] = text.split(':') as [string, string];
+  return { host, port };
+}
+
+/**
+ * The control port of a `socktune server` (-c HOST [-p PORT]), or with --raw the service itself
+ * (-c HOST:PORT).
+ */
 export function target(values: Values): ServerTarget {
   const unix = str(values, 'unix');
-  const host = str(values, 'client');
-  if (unix === undefined && host === undefined) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'say which server to test: -c HOST (a `socktune server` must run there) or --unix PATH');
+  const client = str(values, 'client');
+  if (unix === undefined && client === undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', values.raw ? 'say which service to drive: --raw -c HOST:PORT' : 'say which server to test: -c HOST (a `socktune server` must run there) or --unix PATH');
   }
-  const port = str(values, 'port');
-  return { host: host ?? '127.0.0.1', port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix };
+  const split = client === undefined ? { host: '127.0.0.1' } : splitHostPort(client);
+  const port = split.port ?? str(values, 'port');
+  if (values.raw && port === undefined && unix === undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service port: -c HOST:PORT or -p PORT');
+  }
+  return { host: split.host, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix };
 }
 
 export function seconds(values: Values, name: string, fallback: number): number {

@@ -26,7 +26,9 @@ export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
 };
 
 export const COMMON_CLIENT_FLAGS: Command['flags'] = {
-  client: { help: 'host of the socktune server', spec: { type: 'string', short: 'c' } },
+  client: { help: 'host of the socktune server (with --raw: HOST:PORT of any service)', spec: { type: 'string', short: 'c' } },
+  raw: { help: 'drive any TCP service directly: no socktune server, client-side numbers only', spec: { type: 'boolean' } },
+  repeat: { help: 'run N times; report the median run and the spread', spec: { type: 'string' } },
   port: { help: 'control port of the server (default 5210)', spec: { type: 'string', short: 'p' } },
   unix: { help: 'Unix-domain control socket of the server instead of -c/-p', spec: { type: 'string' } },
   time: { help: 'seconds to measure (default 10)', spec: { type: 'string', short: 't' } },

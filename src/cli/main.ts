@@ -2,13 +2,15 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { renderHelp, type Command, type Io, type OptionSpec, type Values } from './command.ts';
+import { connsCommand } from './commands/conns.ts';
+import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
 import { rrCommand } from './commands/rr.ts';
 import { serverCommand } from './commands/server.ts';
 import { streamCommand } from './commands/stream.ts';
 import { tuneCommand } from './commands/tune.ts';
 
-const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, infoCommand];
+const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, infoCommand];
 
 /** Exit status by error code (docs/errors.md); 1 for anything else. */
 const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {

@@ -32,6 +32,7 @@ export const LINUX = Object.freeze({
   POLLERR: 0x8,
   POLLHUP: 0x10,
   MSG_NOSIGNAL: 0x4000,
+  RLIMIT_NOFILE: 7,
   EINTR: 4,
   EAGAIN: 11,
 });
@@ -52,6 +53,8 @@ export interface Libc {
   recv: Native;
   send: Native;
   poll: Native;
+  getrlimit: Native;
+  setrlimit: Native;
   errno: () => number;
 }
 
@@ -85,6 +88,8 @@ export function libc(): Libc {
     recv: lib.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
     send: lib.func('intptr_t send(int, const void *, size_t, int)'),
     poll: lib.func('int poll(_Inout_ void *, uint64_t, int)'),
+    getrlimit: lib.func('int getrlimit(int, _Out_ void *)'),
+    setrlimit: lib.func('int setrlimit(int, const void *)'),
     errno: () => koffi.errno(),
   } as Libc;
   return loaded;

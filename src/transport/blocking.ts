@@ -2,7 +2,7 @@ import { SocktuneError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
 import { closeFd, errnoName } from '../core/sockopts.ts';
 import type { SharedCounters } from './metrics.ts';
-import { PatternSource } from './pattern.ts';
+import { PatternSource, PatternVerifier } from './pattern.ts';
 import type { BuiltinService } from './server-options.ts';
 
 /** How often a thread waiting in poll() looks at the stop flag. */
@@ -113,9 +113,20 @@ function blockingSource(chunkSize: number): BlockingHandler {
   };
 }
 
-export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number): BlockingHandler {
+function blockingVerify(counters: SharedCounters): BlockingHandler {
+  return (connection) => {
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    const verifier = new PatternVerifier();
+    for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
+      counters.addBytesCorrupted(verifier.check(buffer.subarray(0, count)));
+    }
+  };
+}
+
+export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number, counters: SharedCounters): BlockingHandler {
   if (service === 'echo') return blockingEcho;
   if (service === 'discard') return blockingDiscard;
+  if (service === 'verify') return blockingVerify(counters);
   return blockingSource(sourceChunkSize);
 }
 

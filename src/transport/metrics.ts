@@ -3,17 +3,20 @@
  * has a single writer, so plain float64 stores suffice (exact up to 2^53 bytes) and the hot path
  * pays no atomic operation or BigInt allocation.
  */
-const FIELDS = 4;
+const FIELDS = 5;
 const CURRENT = 0;
 const TOTAL = 1;
 const BYTES_IN = 2;
 const BYTES_OUT = 3;
+const BYTES_CORRUPTED = 4;
 
 export interface ServerMetrics {
   connectionsCurrent: number;
   connectionsTotal: number;
   bytesIn: number;
   bytesOut: number;
+  /** Bytes the 'verify' service found off the pattern. */
+  bytesCorrupted: number;
   errors: Record<string, number>;
 }
 
@@ -48,11 +51,21 @@ export class SharedCounters {
   addBytesOut(count: number): void {
     this.#values[this.#base + BYTES_OUT]! += count;
   }
+
+  addBytesCorrupted(count: number): void {
+    this.#values[this.#base + BYTES_CORRUPTED]! += count;
+  }
 }
 
 export function sumCounters(buffer: SharedArrayBuffer): Omit<ServerMetrics, 'errors'> {
   const values = new Float64Array(buffer);
-  const sum = [0, 0, 0, 0];
+  const sum = new Array<number>(FIELDS).fill(0);
   for (let i = 0; i < values.length; i++) sum[i % FIELDS]! += values[i]!;
-  return { connectionsCurrent: sum[CURRENT]!, connectionsTotal: sum[TOTAL]!, bytesIn: sum[BYTES_IN]!, bytesOut: sum[BYTES_OUT]! };
+  return {
+    connectionsCurrent: sum[CURRENT]!,
+    connectionsTotal: sum[TOTAL]!,
+    bytesIn: sum[BYTES_IN]!,
+    bytesOut: sum[BYTES_OUT]!,
+    bytesCorrupted: sum[BYTES_CORRUPTED]!,
+  };
 }

@@ -36,7 +36,9 @@ export class PatternVerifier {
   #offset = 0;
   #corrupted = 0;
 
-  check(chunk: Uint8Array): void {
+  /** Returns how many bytes of this chunk break the pattern. */
+  check(chunk: Uint8Array): number {
+    const before = this.#corrupted;
     reference ??= Buffer.from(Uint8Array.from({ length: VERIFY_SLICE + PATTERN_PERIOD }, (_, i) => i % PATTERN_PERIOD));
     for (let at = 0; at < chunk.length; at += VERIFY_SLICE) {
       const slice = chunk.subarray(at, Math.min(chunk.length, at + VERIFY_SLICE));
@@ -47,6 +49,7 @@ export class PatternVerifier {
       }
     }
     this.#offset += chunk.length;
+    return this.#corrupted - before;
   }
 
   get bytesChecked(): number {

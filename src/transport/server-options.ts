@@ -7,7 +7,11 @@ import { boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields,
 export const IO_MODELS = ['loop', 'workers', 'thread-per-conn'] as const;
 export type IoModel = (typeof IO_MODELS)[number];
 
-export const BUILTIN_SERVICES = ['echo', 'discard', 'source'] as const;
+/**
+ * echo: send back what arrives. discard: read and drop. source: send the verification pattern as
+ * fast as the peer reads. verify: like discard, and count bytes that break the pattern.
+ */
+export const BUILTIN_SERVICES = ['echo', 'discard', 'source', 'verify'] as const;
 export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 
 /** A connection handler for the `loop` model: it owns the socket from here on. */

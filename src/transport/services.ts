@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import type { SharedCounters } from './metrics.ts';
-import { PatternSource } from './pattern.ts';
+import { PatternSource, PatternVerifier } from './pattern.ts';
 import { pumpWrites } from './pump.ts';
 import type { BuiltinService } from './server-options.ts';
 
@@ -12,10 +12,33 @@ export interface ServiceContext {
 }
 
 /**
- * Wraps an accepted descriptor with Node's `onread`, so reads land in a reused buffer instead of
- * a fresh allocation per chunk. A buffer still referenced by a pending write is swapped out.
+ * One read buffer for every socket of this thread whose service never keeps the bytes past the
+ * callback (discard, verify, source): callbacks run one at a time, so sharing is safe, and an
+ * idle connection costs no buffer of its own.
  */
-function readIntoReusedBuffer(fd: number, onData: (socket: Socket, view: Buffer) => boolean): Socket {
+let sharedReadBuffer: Buffer | undefined;
+
+function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void): Socket {
+  sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  return new Socket({
+    fd,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: sharedReadBuffer,
+      callback: (bytesRead: number, view: Uint8Array) => {
+        onData((view as Buffer).subarray(0, bytesRead));
+        return true;
+      },
+    },
+  });
+}
+
+/**
+ * Echo reads into a buffer of its own, reused from read to read: a partial write keeps a reference
+ * to the bytes, so a buffer still held by a pending write is swapped for a fresh one.
+ */
+function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) => boolean): Socket {
   let buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   let bufferHeldByWrite = false;
   const socket: Socket = new Socket({
@@ -42,7 +65,7 @@ function readIntoReusedBuffer(fd: number, onData: (socket: Socket, view: Buffer)
 }
 
 function serveEcho(fd: number, context: ServiceContext): Socket {
-  return readIntoReusedBuffer(fd, (socket, view) => {
+  return readIntoOwnBuffer(fd, (socket, view) => {
     context.counters.addBytesIn(view.length);
     context.counters.addBytesOut(view.length);
     return socket.write(view);
@@ -50,20 +73,14 @@ function serveEcho(fd: number, context: ServiceContext): Socket {
 }
 
 function serveDiscard(fd: number, context: ServiceContext): Socket {
-  return readIntoReusedBuffer(fd, (_socket, view) => {
-    context.counters.addBytesIn(view.length);
-    return true;
-  });
+  return readIntoSharedBuffer(fd, (view) => context.counters.addBytesIn(view.length));
 }
 
 /** Sends the verification pattern as fast as the peer reads, until the peer half-closes. */
 function serveSource(fd: number, context: ServiceContext): Socket {
   const pattern = new PatternSource(context.sourceChunkSize);
   let peerEnded = false;
-  const socket = readIntoReusedBuffer(fd, (_socket, view) => {
-    context.counters.addBytesIn(view.length);
-    return true;
-  });
+  const socket = readIntoSharedBuffer(fd, (view) => context.counters.addBytesIn(view.length));
   socket.on('end', () => {
     peerEnded = true;
   });
@@ -71,10 +88,20 @@ function serveSource(fd: number, context: ServiceContext): Socket {
   return socket;
 }
 
+/** Checks the pattern chunk by chunk; the corrupted count goes to the shared counters as it grows. */
+function serveVerify(fd: number, context: ServiceContext): Socket {
+  const verifier = new PatternVerifier();
+  return readIntoSharedBuffer(fd, (view) => {
+    context.counters.addBytesIn(view.length);
+    context.counters.addBytesCorrupted(verifier.check(view));
+  });
+}
+
 const SERVICES: Readonly<Record<BuiltinService, (fd: number, context: ServiceContext) => Socket>> = {
   echo: serveEcho,
   discard: serveDiscard,
   source: serveSource,
+  verify: serveVerify,
 };
 
 export function serveBuiltin(service: BuiltinService, fd: number, context: ServiceContext): Socket {

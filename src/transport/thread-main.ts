@@ -14,7 +14,7 @@ const stop = new Int32Array(data.stopBuffer);
 const post = (message: FromThread): void => port.postMessage(message);
 
 async function blockingHandler(): Promise<BlockingHandler> {
-  if ('builtin' in data.handler) return blockingBuiltin(data.handler.builtin, data.sourceChunkSize);
+  if ('builtin' in data.handler) return blockingBuiltin(data.handler.builtin, data.sourceChunkSize, counters);
   return loadHandlerFunction<BlockingHandler>(data.handler.moduleUrl, data.handler.exportName);
 }
 

@@ -81,3 +81,35 @@ export function assertSchema(document: unknown): void {
   }
   if (!validator(document)) throw new Error(`schema errors: ${JSON.stringify(validator.errors?.slice(0, 5), null, 2)}`);
 }
+
+/** A helper process that prints its port on the first line and lives until its stdin closes. */
+export function startPortPrinter(command: string, args: string[]): Promise<{ port: number; stop: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} printed no port`));
+    }, 15_000);
+    child.once('error', reject);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /^(\d+)\n/.exec(stdout);
+      if (!match) return;
+      clearTimeout(timer);
+      resolve({
+        port: Number(match[1]),
+        stop: () =>
+          new Promise((done) => {
+            if (child.exitCode !== null) return done();
+            const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+            child.once('exit', () => {
+              clearTimeout(kill);
+              done();
+            });
+            child.stdin.end();
+          }),
+      });
+    });
+  });
+}

@@ -5,7 +5,7 @@ import { assertSchema, runCli, startServer, type RunningServer } from './cli-hel
 test('help: top level lists the commands; each command has examples', async () => {
   const top = await runCli(['--help']);
   assert.equal(top.code, 0);
-  for (const name of ['tune', 'server', 'stream', 'rr', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+  for (const name of ['tune', 'server', 'stream', 'rr', 'crr', 'conns', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
   const stream = await runCli(['stream', '--help']);
   assert.equal(stream.code, 0);
   assert.match(stream.stdout, /Examples:\n {2}socktune stream -c 127\.0\.0\.1/);
@@ -124,6 +124,47 @@ describe('against a running socktune server', () => {
     assert.ok(lines.length >= 4);
     assert.ok(lines.slice(0, -1).every((line) => line.type === 'interval'));
     assert.equal(lines.at(-1).type, 'result');
+  });
+
+  test('stream --verify forward: the server checks every byte', async () => {
+    const result = await client(['stream', '-t', '0.5', '-P', '2', '--verify', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const { summary } = JSON.parse(result.stdout);
+    assert.deepEqual(summary.verify, { bytesChecked: summary.sender.bytes, bytesCorrupted: 0, bytesLost: 0 });
+  });
+
+  test('crr --json: transactions, connect latency, no failures', async () => {
+    const result = await client(['crr', '-t', '1', '-C', '2', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    assert.ok(document.summary.transactions > 50);
+    assert.equal(document.summary.latency.count, document.summary.transactions);
+    assert.ok(document.summary.connectLatency.p50Us <= document.summary.latency.p50Us);
+    assert.deepEqual(document.summary.failures, {});
+  });
+
+  test('conns --json: every connection opened and held, memory per connection from both ends', async () => {
+    const result = await client(['conns', '--target', '500', '--hold', '0.5', '--source-ips', '127.0.0.2-127.0.0.3', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    const { summary } = document;
+    assert.equal(summary.opened, 500);
+    assert.equal(summary.stillOpen, 500);
+    assert.equal(summary.server.connections, 500);
+    assert.ok(summary.server.heapBytesPerConnection > 0, 'each held connection costs the loop-model server some heap');
+    assert.ok(summary.openFilesLimit.soft >= 564);
+  });
+
+  test('--repeat 3: the median run in full, and every run in "repeat"', async () => {
+    const result = await client(['rr', '-t', '0.3', '--repeat', '3', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    assert.equal(document.repeat.values.length, 3);
+    assert.equal(document.repeat.median, [...document.repeat.values].sort((a: number, b: number) => a - b)[1]);
+    assert.equal(document.summary.requestsPerSecond, document.repeat.median);
   });
 
   test('two clients at the same time are both served', async () => {

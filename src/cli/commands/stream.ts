@@ -1,11 +1,17 @@
-import { runStream } from '../../bench/stream.ts';
-import type { StreamInterval } from '../../bench/result.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
-import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
-import { printFooter } from '../report-common.ts';
-import { renderTable } from '../table.ts';
+import { SocktuneError } from '../../core/errors.ts';
 import { formatBits, formatBytes } from '../../bench/format.ts';
+import type { StreamResult } from '../../bench/result.ts';
+import { runStream } from '../../bench/stream.ts';
+import { runClientCommand } from '../client-command.ts';
+import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { renderTable } from '../table.ts';
 import { parseCount, parseSize } from '../units.ts';
+
+function verifyFailed(result: StreamResult): boolean {
+  const verify = result.summary.verify;
+  return verify !== null && verify.bytesCorrupted + verify.bytesLost > 0;
+}
 
 export const streamCommand: Command = {
   name: 'stream',
@@ -17,19 +23,20 @@ export const streamCommand: Command = {
     parallel: { help: 'parallel connections (default 1)', spec: { type: 'string', short: 'P' } },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
-    verify: { help: 'check every received byte against the test pattern (server→client data)', spec: { type: 'boolean' } },
+    verify: { help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch', spec: { type: 'boolean' } },
   },
   examples: [
     'socktune stream -c 127.0.0.1 -t 5',
     'socktune stream -c 127.0.0.1 -R -P 4 -w 256K --verify',
     'socktune stream -c 127.0.0.1 --io-model workers --json > stream.json',
+    'socktune stream --raw -c 127.0.0.1:9000 -t 5    # any sink (discard-like) service',
   ],
   async run(values, io) {
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
-    const ndjson = values.ndjson === true;
-    const human = !values.json && !ndjson;
-    const result = await runStream({
+    if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
+    const options = {
       target: target(values),
+      raw: values.raw === true,
       durationSec: seconds(values, 'time', 10),
       omitSec: seconds(values, 'omit', 0),
       writeSize: parseSize(str(values, 'length') ?? '128K', '--length'),
@@ -39,29 +46,33 @@ export const streamCommand: Command = {
       server: serverSettings(values),
       verify: values.verify === true,
       intervalSec: seconds(values, 'interval', 1),
-      onInterval: (interval: StreamInterval) => {
-        if (ndjson) io.out(JSON.stringify({ type: 'interval', ...interval }));
-        else if (human && !values.quiet) {
+    } as const;
+    return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
+      {
+        run: (onInterval) => runStream({ ...options, onInterval }),
+        formatInterval: (interval) => {
           const bytes = direction === 'reverse' ? interval.receivedBytes : interval.sentBytes;
-          io.err(`[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`);
-        }
+          return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`;
+        },
+        printSummary: (out, result) => {
+          const { summary } = result;
+          const side = (entry: { bytes: number; side: string } | null): [string, string] => (entry ? [entry.side, formatBytes(entry.bytes)] : ['raw peer', 'n/a']);
+          const rows = [
+            ['sender', ...side(summary.sender), formatBits(summary.bitsPerSecond), summary.retransmits === null ? 'n/a' : String(summary.retransmits)],
+            ['receiver', ...side(summary.receiver), '', ''],
+          ];
+          if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
+          out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows));
+          if (summary.verify) {
+            out.out(`verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`);
+          }
+        },
+        metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: formatBits },
+        exitCode: (result) => (verifyFailed(result) ? 4 : 0),
+        requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
-    });
-    if (!human) {
-      io.out(JSON.stringify(ndjson ? { type: 'result', ...result } : result, null, ndjson ? 0 : 2));
-      return result.summary.verify && result.summary.verify.bytesCorrupted + result.summary.verify.bytesLost > 0 ? 4 : 0;
-    }
-    const { summary } = result;
-    const rows = [
-      ['sender', summary.sender.side, formatBytes(summary.sender.bytes), formatBits(summary.bitsPerSecond), summary.retransmits === null ? 'n/a' : String(summary.retransmits)],
-      ['receiver', summary.receiver.side, formatBytes(summary.receiver.bytes), '', ''],
-    ];
-    if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
-    io.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows));
-    if (summary.verify) {
-      io.out(`verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`);
-    }
-    printFooter(io, result.effective, result.selfCheck, result.warnings, summary.serverCpuPercent, Object.keys(bufferSizes(values)).length > 0);
-    return summary.verify && summary.verify.bytesCorrupted + summary.verify.bytesLost > 0 ? 4 : 0;
+      values,
+      io,
+    );
   },
 };

@@ -1,0 +1,136 @@
+import { raiseOpenFilesLimit, type OpenFilesLimit } from '../core/limits.ts';
+import { connect, type TunedSocket } from '../transport/connect.ts';
+import { serverMemory, type TestServerSettings } from './control-protocol.ts';
+import type { ClientSocketSettings } from './data-connections.ts';
+import { collectEnvironment } from './environment.ts';
+import { createLatencyHistogram, summarizeLatency } from './histogram.ts';
+import { RawPeer, type TestPeer } from './peer.ts';
+import { RemoteTest, type ServerTarget } from './remote-test.ts';
+import { RESULT_SCHEMA, saturationWarning, type ConnsResult } from './result.ts';
+import { round, SelfMonitor } from './self-check.ts';
+import { sleep } from './ticker.ts';
+
+export interface ConnsOptions {
+  target: ServerTarget;
+  raw?: boolean;
+  /** Connections to open and hold. */
+  count: number;
+  holdSec: number;
+  /** Local addresses to connect from, round-robin (each has its own ephemeral port range). */
+  sourceAddresses: string[];
+  /** Connects in flight at once. */
+  concurrency: number;
+  /** Give up opening after this long; whatever is open by then is held. */
+  openTimeoutSec: number;
+  client: ClientSocketSettings;
+  server: TestServerSettings;
+  onProgress?: (progress: { opened: number; failed: number; elapsedSec: number }) => void;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Descriptors the process needs besides the connections (stdio, the loop, the control channel...). */
+const SPARE_DESCRIPTORS = 64;
+
+function errnoOf(error: unknown): string {
+  const { errno, code } = error as { errno?: unknown; code?: unknown };
+  return typeof errno === 'string' ? errno : typeof code === 'string' ? code : 'UNKNOWN';
+}
+
+/** Opens and holds many connections; reports connect rate, failures by errno, and memory per connection on both ends. */
+export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
+  const limit: OpenFilesLimit = raiseOpenFilesLimit(options.count + SPARE_DESCRIPTORS);
+  const warnings: string[] = [];
+  if (limit.soft < options.count + SPARE_DESCRIPTORS) {
+    warnings.push(`open-files limit ${limit.soft} (hard ${limit.hard}) is below ${options.count} connections: raise it with ulimit -n (root can raise the hard limit)`);
+  }
+  const holdMs = options.holdSec * 1000;
+  const peer: TestPeer = options.raw
+    ? new RawPeer({ host: options.target.host, port: options.target.port })
+    : await RemoteTest.start(options.target, 'discard', options.server, (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2, true);
+  const clientMemoryBefore = serverMemory(true);
+  const sockets: TunedSocket[] = [];
+  const failures: Record<string, number> = {};
+  const connectTimes = createLatencyHistogram();
+  let failed = 0;
+  let attempts = 0;
+  let closedEarly = 0;
+  const startedAt = Date.now();
+  const monitor = new SelfMonitor().start();
+  const openStart = performance.now();
+  const deadline = openStart + options.openTimeoutSec * 1000;
+  const progress = setInterval(() => options.onProgress?.({ opened: sockets.length, failed, elapsedSec: (performance.now() - openStart) / 1000 }), 1000);
+
+  const opener = async (): Promise<void> => {
+    while (attempts < options.count && performance.now() < deadline) {
+      const localAddress = options.sourceAddresses.length > 0 ? options.sourceAddresses[attempts % options.sourceAddresses.length] : undefined;
+      attempts++;
+      const start = performance.now();
+      try {
+        const socket = await connect({ ...peer.data, ...options.client, ...(localAddress ? { localAddress } : {}), timeout: CONNECT_TIMEOUT_MS });
+        connectTimes.recordValue(Math.max(1, Math.round((performance.now() - start) * 1e6)));
+        socket.on('error', () => {});
+        socket.once('close', () => closedEarly++);
+        socket.resume();
+        sockets.push(socket);
+      } catch (error) {
+        failed++;
+        const errno = errnoOf(error);
+        failures[errno] = (failures[errno] ?? 0) + 1;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, () => opener()));
+    const openSeconds = (performance.now() - openStart) / 1000;
+    clearInterval(progress);
+    options.onProgress?.({ opened: sockets.length, failed, elapsedSec: openSeconds });
+    await sleep(holdMs);
+    const clientMemory = serverMemory(true);
+    const stillOpen = sockets.length - closedEarly;
+    const selfCheck = monitor.stop();
+    // The server reports while every connection is still held.
+    const serverResult = await peer.finish();
+    const server = peer.server && serverResult
+      ? {
+          connections: serverResult.metrics.connectionsCurrent,
+          rssBytesPerConnection: Math.round((serverResult.memory.rssBytes - peer.server.memory.rssBytes) / Math.max(1, serverResult.metrics.connectionsCurrent)),
+          // The heap figure is the main thread's: it holds the connections only in the loop model.
+          heapBytesPerConnection:
+            (options.server.ioModel ?? 'loop') === 'loop'
+              ? Math.round((serverResult.memory.heapUsedBytes - peer.server.memory.heapUsedBytes) / Math.max(1, serverResult.metrics.connectionsCurrent))
+              : null,
+          cpuPercent: serverResult.cpuPercent,
+        }
+      : null;
+    return {
+      schema: RESULT_SCHEMA,
+      command: 'conns',
+      startedAt: new Date(startedAt).toISOString(),
+      environment: { client: collectEnvironment(), server: peer.server?.environment ?? null },
+      options: { ...options, onProgress: undefined },
+      effective: { client: sockets[0]?.effectiveSocketOptions() ?? null, server: peer.server?.effective ?? null },
+      intervals: [],
+      summary: {
+        target: options.count,
+        opened: sockets.length,
+        failed,
+        failures,
+        openSeconds: round(openSeconds, 3),
+        connectsPerSecond: Math.round(sockets.length / openSeconds),
+        connectLatency: summarizeLatency(connectTimes),
+        heldSeconds: options.holdSec,
+        stillOpen,
+        openFilesLimit: limit,
+        client: { rssBytesPerConnection: Math.round((clientMemory.rssBytes - clientMemoryBefore.rssBytes) / Math.max(1, sockets.length)) },
+        server,
+      },
+      selfCheck,
+      clientSaturated: selfCheck.clientSaturated,
+      warnings: [...warnings, ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`), ...saturationWarning(selfCheck)],
+    };
+  } finally {
+    clearInterval(progress);
+    for (const socket of sockets) socket.destroy();
+    peer.abort();
+  }
+}

@@ -1,0 +1,37 @@
+import type { Histogram } from 'hdr-histogram-js';
+import type { RunOptions } from './data-session.ts';
+import type { RrInterval } from './result.ts';
+import { round } from './self-check.ts';
+import { Ticker } from './ticker.ts';
+
+/**
+ * Interval reports for latency tests (rr, crr): completions and p50/p99 of each interval, from a
+ * histogram that is reset at every tick.
+ */
+export function startLatencyIntervals(
+  options: RunOptions<RrInterval>,
+  histogram: Histogram,
+  completed: () => number,
+  recording: () => boolean,
+): { ticker: Ticker; intervals: RrInterval[] } {
+  const intervals: RrInterval[] = [];
+  let last = { sec: 0, completed: 0 };
+  const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
+    const count = completed();
+    const requests = count - last.completed;
+    const sample: RrInterval = {
+      startSec: round(last.sec, 3),
+      endSec: round(elapsedSec, 3),
+      requests,
+      requestsPerSecond: Math.round(requests / (elapsedSec - last.sec)),
+      p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : 0,
+      p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : 0,
+      omitted: !recording(),
+    };
+    histogram.reset();
+    intervals.push(sample);
+    options.onInterval?.(sample);
+    last = { sec: elapsedSec, completed: count };
+  });
+  return { ticker, intervals };
+}

@@ -1,0 +1,37 @@
+import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import type { ResultMessage, ServerMemory } from './control-protocol.ts';
+import type { Environment } from './environment.ts';
+import type { DataTarget } from './remote-test.ts';
+
+/** What a socktune server told us when the test started; absent when the peer is not socktune. */
+export interface PeerServerInfo {
+  effective: EffectiveSocketOptions;
+  environment: Environment;
+  warnings: string[];
+  memory: ServerMemory;
+}
+
+/** The other end of a test: a `socktune server` through its control channel, or any TCP service (--raw). */
+export interface TestPeer {
+  readonly data: DataTarget;
+  readonly server: PeerServerInfo | null;
+  /** The server's own counters when the test ends; null for a raw peer. */
+  finish(): Promise<ResultMessage | null>;
+  abort(): void;
+}
+
+/** Any TCP service, driven with no control channel: only the client's own numbers exist. */
+export class RawPeer implements TestPeer {
+  readonly data: DataTarget;
+  readonly server = null;
+
+  constructor(data: DataTarget) {
+    this.data = data;
+  }
+
+  finish(): Promise<null> {
+    return Promise.resolve(null);
+  }
+
+  abort(): void {}
+}

@@ -1,0 +1,65 @@
+import type { BenchResult } from '../bench/result.ts';
+import { median } from '../bench/tune/rank.ts';
+import type { Io, Values } from './command.ts';
+import { str } from './client-settings.ts';
+import { printFooter } from './report-common.ts';
+import { parseCount } from './units.ts';
+
+export interface Repeat {
+  metric: string;
+  values: number[];
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** What a client command (stream, rr, crr, conns) plugs into the shared output and --repeat logic. */
+export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>, Interval> {
+  run(onInterval: (interval: Interval) => void): Promise<Result>;
+  formatInterval(interval: Interval): string;
+  printSummary(io: Io, result: Result): void;
+  metric: { name: string; of(result: Result): number; format(value: number): string };
+  /** Non-zero when the run itself found a problem (e.g. --verify saw corrupted bytes). */
+  exitCode?(result: Result): number;
+  requestedBuffers: boolean;
+}
+
+export async function runClientCommand<Result extends BenchResult<unknown, Interval>, Interval>(
+  spec: ClientCommandSpec<Result, Interval>,
+  values: Values,
+  io: Io,
+): Promise<number> {
+  const ndjson = values.ndjson === true;
+  const human = values.json !== true && !ndjson;
+  const repeatText = str(values, 'repeat');
+  const repetitions = repeatText === undefined ? 1 : parseCount(repeatText, '--repeat', 1, 1000);
+  const results: Result[] = [];
+  for (let run = 1; run <= repetitions; run++) {
+    const result = await spec.run((interval) => {
+      if (ndjson) io.out(JSON.stringify({ type: 'interval', run, ...interval }));
+      else if (human && !values.quiet) io.err(spec.formatInterval(interval));
+    });
+    results.push(result);
+    if (human && repetitions > 1) io.err(`run ${run}/${repetitions}: ${spec.metric.name} ${spec.metric.format(spec.metric.of(result))}`);
+  }
+  const metricValues = results.map((result) => spec.metric.of(result));
+  const middle = median(metricValues);
+  // The run whose metric is nearest the median is the one shown in full.
+  const shown = results.reduce((best, result) => (Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best));
+  const repeat: Repeat | undefined =
+    repetitions > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
+  const exitCode = Math.max(...results.map((result) => spec.exitCode?.(result) ?? 0));
+  if (!human) {
+    const document = repeat ? { ...shown, repeat } : shown;
+    io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));
+    return exitCode;
+  }
+  spec.printSummary(io, shown);
+  const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
+  printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
+  if (repeat) {
+    const spread = repeat.median === 0 ? 0 : ((repeat.max - repeat.min) / 2 / repeat.median) * 100;
+    io.out(`repeat     ${repetitions} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)} (±${spread.toFixed(1)}%)`);
+  }
+  return exitCode;
+}

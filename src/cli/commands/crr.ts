@@ -1,0 +1,51 @@
+import { runCrr } from '../../bench/crr.ts';
+import { formatCount } from '../../bench/format.ts';
+import type { CrrResult } from '../../bench/result.ts';
+import { runClientCommand } from '../client-command.ts';
+import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
+import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
+import { parseCount } from '../units.ts';
+
+export const crrCommand: Command = {
+  name: 'crr',
+  summary: 'connect/request/response/close rate and latency, like netperf TCP_CRR',
+  usage: 'socktune crr -c HOST [-t 10] [--size 64] [-C 1] [--json]',
+  flags: {
+    ...COMMON_CLIENT_FLAGS,
+    ...REQUEST_FLAGS,
+    concurrency: { help: 'transactions in flight at once, each on its own connection (default 1)', spec: { type: 'string', short: 'C' } },
+  },
+  examples: ['socktune crr -c 127.0.0.1 -t 5', 'socktune crr -c 127.0.0.1 -C 8 --io-model workers', 'socktune crr --raw -c 127.0.0.1:8080 --payload req.txt --response-size 200'],
+  async run(values, io) {
+    const options = {
+      target: target(values),
+      raw: values.raw === true,
+      durationSec: seconds(values, 'time', 10),
+      omitSec: seconds(values, 'omit', 0),
+      ...requestSettings(values),
+      concurrency: parseCount(str(values, 'concurrency') ?? '1', '--concurrency', 1, 4096),
+      client: clientSettings(values),
+      server: serverSettings(values),
+      intervalSec: seconds(values, 'interval', 1),
+    };
+    return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
+      {
+        run: (onInterval) => runCrr({ ...options, onInterval }),
+        formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
+        printSummary: (out, result) => {
+          const { summary } = result;
+          out.out(latencyTable([['transaction', summary.latency], ['connect', summary.connectLatency]]));
+          out.out(`transactions ${summary.transactions} in ${summary.measuredSeconds}s = ${formatCount(summary.transactionsPerSecond)} /s`);
+          const failures = Object.entries(summary.failures);
+          if (failures.length > 0) out.out(`failures   ${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')}`);
+        },
+        metric: { name: 'transactions/s', of: (result) => result.summary.transactionsPerSecond, format: (value) => `${formatCount(value)}/s` },
+        requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
+      },
+      values,
+      io,
+    );
+  },
+};
