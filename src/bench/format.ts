@@ -1,25 +1,23 @@
 /** Human-readable units for tables and the HTML report. */
 
-export function formatBits(bitsPerSecond: number): string {
-  const units = ['bit/s', 'Kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s'];
-  let value = bitsPerSecond;
+/** Divides by `base` until the value fits the unit; whole numbers stay exact in the first unit. */
+function scaled(value: number, base: number, units: readonly string[]): string {
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  let scaledValue = value;
+  while (Math.abs(scaledValue) >= base && unit < units.length - 1) {
+    scaledValue /= base;
     unit++;
   }
-  return `${value.toFixed(value >= 100 ? 0 : 2)} ${units[unit]}`;
+  if (unit === 0 && Number.isInteger(value)) return `${value} ${units[0]}`;
+  return `${scaledValue.toFixed(Math.abs(scaledValue) >= 100 ? 0 : 2)} ${units[unit]}`;
+}
+
+export function formatBits(bitsPerSecond: number): string {
+  return scaled(bitsPerSecond, 1000, ['bit/s', 'Kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s']);
 }
 
 export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value >= 100 ? 0 : 2)} ${units[unit]}`;
+  return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
 }
 
 export function formatMicros(us: number): string {

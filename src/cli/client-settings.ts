@@ -83,3 +83,24 @@ export function serverSettings(values: Values): TestServerSettings {
 export function clientSettings(values: Values): ClientSocketSettings {
   return { ...bufferSizes(values), noDelay: values.nagle !== true };
 }
+
+/** The options every client engine (stream, rr, crr) takes from the command line. */
+export function runOptions(values: Values): {
+  target: ServerTarget;
+  raw: boolean;
+  durationSec: number;
+  omitSec: number;
+  client: ClientSocketSettings;
+  server: TestServerSettings;
+  intervalSec: number;
+} {
+  return {
+    target: target(values),
+    raw: values.raw === true,
+    durationSec: seconds(values, 'time', 10),
+    omitSec: seconds(values, 'omit', 0),
+    client: clientSettings(values),
+    server: serverSettings(values),
+    intervalSec: seconds(values, 'interval', 1),
+  };
+}

@@ -2,7 +2,7 @@ import { runCrr } from '../../bench/crr.ts';
 import { formatCount } from '../../bench/format.ts';
 import type { CrrResult } from '../../bench/result.ts';
 import { runClientCommand } from '../client-command.ts';
-import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
@@ -20,15 +20,9 @@ export const crrCommand: Command = {
   examples: ['socktune crr -c 127.0.0.1 -t 5', 'socktune crr -c 127.0.0.1 -C 8 --io-model workers', 'socktune crr --raw -c 127.0.0.1:8080 --payload req.txt --response-size 200'],
   async run(values, io) {
     const options = {
-      target: target(values),
-      raw: values.raw === true,
-      durationSec: seconds(values, 'time', 10),
-      omitSec: seconds(values, 'omit', 0),
+      ...runOptions(values),
       ...requestSettings(values),
       concurrency: parseCount(str(values, 'concurrency') ?? '1', '--concurrency', 1, 4096),
-      client: clientSettings(values),
-      server: serverSettings(values),
-      intervalSec: seconds(values, 'interval', 1),
     };
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {

@@ -2,7 +2,7 @@ import { formatCount } from '../../bench/format.ts';
 import type { RrResult } from '../../bench/result.ts';
 import { runRr } from '../../bench/rr.ts';
 import { runClientCommand } from '../client-command.ts';
-import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
@@ -28,17 +28,11 @@ export const rrCommand: Command = {
   async run(values, io) {
     const rate = str(values, 'rate');
     const options = {
-      target: target(values),
-      raw: values.raw === true,
-      durationSec: seconds(values, 'time', 10),
-      omitSec: seconds(values, 'omit', 0),
+      ...runOptions(values),
       ...requestSettings(values),
       connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
       depth: parseCount(str(values, 'depth') ?? '1', '--depth', 1, 1024),
       rate: rate === undefined ? undefined : parseCount(rate, '--rate', 1, 10_000_000),
-      client: clientSettings(values),
-      server: serverSettings(values),
-      intervalSec: seconds(values, 'interval', 1),
     };
     return runClientCommand<RrResult, RrResult['intervals'][number]>(
       {

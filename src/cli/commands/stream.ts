@@ -3,7 +3,7 @@ import { formatBits, formatBytes } from '../../bench/format.ts';
 import type { StreamResult } from '../../bench/result.ts';
 import { runStream } from '../../bench/stream.ts';
 import { runClientCommand } from '../client-command.ts';
-import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
+import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
 import { renderTable } from '../table.ts';
 import { parseCount, parseSize } from '../units.ts';
@@ -35,17 +35,11 @@ export const streamCommand: Command = {
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
     if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
     const options = {
-      target: target(values),
-      raw: values.raw === true,
-      durationSec: seconds(values, 'time', 10),
-      omitSec: seconds(values, 'omit', 0),
+      ...runOptions(values),
       writeSize: parseSize(str(values, 'length') ?? '128K', '--length'),
       parallel: parseCount(str(values, 'parallel') ?? '1', '--parallel', 1, 128),
       direction,
-      client: clientSettings(values),
-      server: serverSettings(values),
       verify: values.verify === true,
-      intervalSec: seconds(values, 'interval', 1),
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
