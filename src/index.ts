@@ -26,3 +26,7 @@ export {
 export { connect, effectiveSocketOptions, validateConnectOptions, CONNECT_DEFAULTS, type ConnectOptions, type TunedSocket } from './transport/connect.ts';
 export { BlockingConnection, type BlockingHandler } from './transport/blocking.ts';
 export type { ServerMetrics } from './transport/metrics.ts';
+export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats } from './transport/message-socket.ts';
+export { connectMessages, createMessageServer, messageHandler } from './transport/messages.ts';
+export { FrameDecoder, encodeFrame, DEFAULT_MAX_MESSAGE_SIZE, type PrefixKind, type FrameDecoderOptions } from './framing/length-prefix.ts';
+export { FrameEncoder, type FrameEncoderOptions } from './framing/frame-encoder.ts';

@@ -91,6 +91,37 @@ export interface ConnsSummary {
   server: { connections: number; rssBytesPerConnection: number; heapBytesPerConnection: number | null; cpuPercent: number } | null;
 }
 
+export interface MsgInterval {
+  startSec: number;
+  endSec: number;
+  /** Messages sent (one-way) or echoes received (echo) in the interval. */
+  messages: number;
+  messagesPerSecond: number;
+  bitsPerSecond: number;
+  p50Us?: number;
+  p99Us?: number;
+  omitted: boolean;
+}
+
+export interface MsgSummary {
+  mode: 'one-way' | 'echo';
+  measuredSeconds: number;
+  messagesPerSecond: number;
+  /** Wire rate including the 4-byte prefixes. */
+  bitsPerSecond: number;
+  messagesSent: number;
+  /** From the server's own count; equal to messagesSent when nothing was lost. null for a raw peer. */
+  messagesReceivedByServer: number | null;
+  /** Messages still queued when the connections closed (0 after a clean close). */
+  unsent: number;
+  /** Messages per write the client's coalescing achieved. */
+  averageBatch: number;
+  latency: LatencySummary | null;
+  histogram: string | null;
+  percentileCurve: { percentile: number; us: number }[];
+  serverCpuPercent: number | null;
+}
+
 export interface BenchResult<Summary, Interval> {
   schema: typeof RESULT_SCHEMA;
   command: string;
@@ -109,6 +140,7 @@ export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
 export type RrResult = BenchResult<RrSummary, RrInterval>;
 export type CrrResult = BenchResult<CrrSummary, RrInterval>;
 export type ConnsResult = BenchResult<ConnsSummary, never>;
+export type MsgResult = BenchResult<MsgSummary, MsgInterval>;
 
 export function saturationWarning(selfCheck: SelfCheck): string[] {
   if (!selfCheck.clientSaturated) return [];

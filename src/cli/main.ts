@@ -5,12 +5,13 @@ import { renderHelp, type Command, type Io, type OptionSpec, type Values } from 
 import { connsCommand } from './commands/conns.ts';
 import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
+import { msgCommand } from './commands/msg.ts';
 import { rrCommand } from './commands/rr.ts';
 import { serverCommand } from './commands/server.ts';
 import { streamCommand } from './commands/stream.ts';
 import { tuneCommand } from './commands/tune.ts';
 
-const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, infoCommand];
+const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, msgCommand, infoCommand];
 
 /** Exit status by error code (docs/errors.md); 1 for anything else. */
 const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -21,6 +22,7 @@ const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
   SOCKTUNE_ERR_PEER_GONE: 3,
   SOCKTUNE_ERR_PROTOCOL: 3,
   SOCKTUNE_ERR_FRAME_TOO_LARGE: 3,
+  SOCKTUNE_ERR_SLOW_CONSUMER: 3,
 };
 
 function version(): string {

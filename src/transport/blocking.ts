@@ -2,6 +2,8 @@ import { SocktuneError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
 import { closeFd, errnoName } from '../core/sockopts.ts';
 import type { SharedCounters } from './metrics.ts';
+import { FrameEncoder } from '../framing/frame-encoder.ts';
+import { FrameDecoder } from '../framing/length-prefix.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import type { BuiltinService } from './server-options.ts';
 
@@ -123,11 +125,38 @@ function blockingVerify(counters: SharedCounters): BlockingHandler {
   };
 }
 
+/** Framed messages, blocking style: every message a read completes is answered in one send. */
+function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHandler {
+  return (connection) => {
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    const decoder = new FrameDecoder();
+    const encoder = new FrameEncoder({ copyThreshold: Infinity });
+    for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
+      decoder.push(buffer.subarray(0, count), (message) => {
+        counters.addMessagesIn(1);
+        if (echo) encoder.add(message);
+      });
+      for (const chunk of encoder.take()) connection.sendAll(chunk);
+    }
+    decoder.end();
+  };
+}
+
 export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number, counters: SharedCounters): BlockingHandler {
-  if (service === 'echo') return blockingEcho;
-  if (service === 'discard') return blockingDiscard;
-  if (service === 'verify') return blockingVerify(counters);
-  return blockingSource(sourceChunkSize);
+  switch (service) {
+    case 'echo':
+      return blockingEcho;
+    case 'discard':
+      return blockingDiscard;
+    case 'verify':
+      return blockingVerify(counters);
+    case 'source':
+      return blockingSource(sourceChunkSize);
+    case 'msg-echo':
+      return blockingMessages(counters, true);
+    case 'msg-sink':
+      return blockingMessages(counters, false);
+  }
 }
 
 export type BlockingOutcome = 'finished' | 'stopped' | { errorCode: string };

@@ -3,12 +3,13 @@
  * has a single writer, so plain float64 stores suffice (exact up to 2^53 bytes) and the hot path
  * pays no atomic operation or BigInt allocation.
  */
-const FIELDS = 5;
+const FIELDS = 6;
 const CURRENT = 0;
 const TOTAL = 1;
 const BYTES_IN = 2;
 const BYTES_OUT = 3;
 const BYTES_CORRUPTED = 4;
+const MESSAGES_IN = 5;
 
 export interface ServerMetrics {
   connectionsCurrent: number;
@@ -17,6 +18,8 @@ export interface ServerMetrics {
   bytesOut: number;
   /** Bytes the 'verify' service found off the pattern. */
   bytesCorrupted: number;
+  /** Length-prefixed messages the msg services received. */
+  messagesIn: number;
   errors: Record<string, number>;
 }
 
@@ -52,6 +55,10 @@ export class SharedCounters {
     this.#values[this.#base + BYTES_OUT]! += count;
   }
 
+  addMessagesIn(count: number): void {
+    this.#values[this.#base + MESSAGES_IN]! += count;
+  }
+
   addBytesCorrupted(count: number): void {
     this.#values[this.#base + BYTES_CORRUPTED]! += count;
   }
@@ -67,5 +74,6 @@ export function sumCounters(buffer: SharedArrayBuffer): Omit<ServerMetrics, 'err
     bytesIn: sum[BYTES_IN]!,
     bytesOut: sum[BYTES_OUT]!,
     bytesCorrupted: sum[BYTES_CORRUPTED]!,
+    messagesIn: sum[MESSAGES_IN]!,
   };
 }

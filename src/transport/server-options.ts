@@ -10,8 +10,10 @@ export type IoModel = (typeof IO_MODELS)[number];
 /**
  * echo: send back what arrives. discard: read and drop. source: send the verification pattern as
  * fast as the peer reads. verify: like discard, and count bytes that break the pattern.
+ * msg-echo / msg-sink: length-prefixed (u32) messages, echoed through the coalescing writer or
+ * counted and dropped.
  */
-export const BUILTIN_SERVICES = ['echo', 'discard', 'source', 'verify'] as const;
+export const BUILTIN_SERVICES = ['echo', 'discard', 'source', 'verify', 'msg-echo', 'msg-sink'] as const;
 export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 
 /** A connection handler for the `loop` model: it owns the socket from here on. */

@@ -1,6 +1,7 @@
 import { Socket } from 'node:net';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
+import { MessageSocket } from './message-socket.ts';
 import { pumpWrites } from './pump.ts';
 import type { BuiltinService } from './server-options.ts';
 
@@ -97,11 +98,35 @@ function serveVerify(fd: number, context: ServiceContext): Socket {
   });
 }
 
+const U32_PREFIX_BYTES = 4;
+
+/** Framed messages on the shared read buffer; the writer copies what it sends, so views may be echoed. */
+function serveMessages(fd: number, context: ServiceContext, echo: boolean): Socket {
+  let messages: MessageSocket | undefined;
+  const socket = readIntoSharedBuffer(fd, (view) => {
+    context.counters.addBytesIn(view.length);
+    messages!.feed(view);
+  });
+  messages = new MessageSocket(socket, {}, { attach: false });
+  messages.on('error', () => {});
+  messages.on('message', (message: Buffer) => {
+    context.counters.addMessagesIn(1);
+    if (echo) {
+      messages!.send(message);
+      context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
+    }
+  });
+  messages.on('end', () => void messages!.close());
+  return socket;
+}
+
 const SERVICES: Readonly<Record<BuiltinService, (fd: number, context: ServiceContext) => Socket>> = {
   echo: serveEcho,
   discard: serveDiscard,
   source: serveSource,
   verify: serveVerify,
+  'msg-echo': (fd, context) => serveMessages(fd, context, true),
+  'msg-sink': (fd, context) => serveMessages(fd, context, false),
 };
 
 export function serveBuiltin(service: BuiltinService, fd: number, context: ServiceContext): Socket {

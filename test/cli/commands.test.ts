@@ -5,7 +5,7 @@ import { assertSchema, runCli, startServer, type RunningServer } from './cli-hel
 test('help: top level lists the commands; each command has examples', async () => {
   const top = await runCli(['--help']);
   assert.equal(top.code, 0);
-  for (const name of ['tune', 'server', 'stream', 'rr', 'crr', 'conns', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+  for (const name of ['tune', 'server', 'stream', 'rr', 'crr', 'conns', 'msg', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
   const stream = await runCli(['stream', '--help']);
   assert.equal(stream.code, 0);
   assert.match(stream.stdout, /Examples:\n {2}socktune stream -c 127\.0\.0\.1/);
@@ -165,6 +165,31 @@ describe('against a running socktune server', () => {
     assert.equal(document.repeat.values.length, 3);
     assert.equal(document.repeat.median, [...document.repeat.values].sort((a: number, b: number) => a - b)[1]);
     assert.equal(document.summary.requestsPerSecond, document.repeat.median);
+  });
+
+  test('msg one-way --json: the server received every message the client sent, coalesced', async () => {
+    const result = await client(['msg', '-t', '1', '-C', '2', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const document = JSON.parse(result.stdout);
+    assertSchema(document);
+    const { summary } = document;
+    assert.ok(summary.messagesSent > 1000);
+    assert.equal(summary.messagesReceivedByServer, summary.messagesSent);
+    assert.equal(summary.unsent, 0);
+    assert.ok(summary.averageBatch > 10, `messages per write ${summary.averageBatch}`);
+  });
+
+  test('msg --echo under each model, and --batch 1 writes one message at a time', async () => {
+    for (const model of ['loop', 'workers', 'thread-per-conn']) {
+      const result = await client(['msg', '--echo', '-t', '0.5', '--depth', '8', '--io-model', model, '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const document = JSON.parse(result.stdout);
+      assertSchema(document);
+      assert.ok(document.summary.latency.count > 100);
+      assert.equal(document.summary.messagesReceivedByServer, document.summary.messagesSent);
+    }
+    const single = await client(['msg', '-t', '0.5', '--batch', '1', '--json']);
+    assert.equal(JSON.parse(single.stdout).summary.averageBatch, 1);
   });
 
   test('two clients at the same time are both served', async () => {

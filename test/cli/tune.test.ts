@@ -19,7 +19,8 @@ interface TuneDocument {
 
 async function tune(args: string[], reportName: string): Promise<TuneDocument> {
   await mkdir(artifacts, { recursive: true });
-  const result = await runCli(['tune', '--quick', '--json', '--duration-per-trial', '0.1', '--report', `${artifacts}${reportName}`, ...args], 120_000);
+  const reportArgs = args.includes('--no-report') ? [] : ['--report', `${artifacts}${reportName}`];
+  const result = await runCli(['tune', '--quick', '--json', '--duration-per-trial', '0.1', ...reportArgs, ...args], 200_000);
   assert.equal(result.code, 0, result.stderr);
   const document = JSON.parse(result.stdout) as TuneDocument;
   assertSchema(document);
@@ -87,4 +88,19 @@ test('tune --quick --workload rr: the HTML report renders its charts in headless
   } finally {
     await browser.close();
   }
+});
+
+test('tune --quick --workload mixed: stream, rr and msg each ranked with their own objective', { timeout: 240_000 }, async () => {
+  const document = (await tune(['--workload', 'mixed', '--no-report'], 'unused.html')) as unknown as {
+    report: string | null;
+    scenarios: { workload: string; objective: string; ranking: { config: { batch: string | number } }[]; recommendation: { cli: string } }[];
+  };
+  assert.equal(document.report, null);
+  assert.deepEqual(
+    document.scenarios.map((scenario) => [scenario.workload, scenario.objective]),
+    [['stream', 'throughput'], ['rr', 'rps'], ['msg', 'rps']],
+  );
+  const msg = document.scenarios[2]!;
+  assert.ok(msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'), 'coalescing is a tuned knob');
+  assert.match(msg.recommendation.cli, /^socktune msg -c HOST --size 64 -C 2 --echo --depth \d+/);
 });

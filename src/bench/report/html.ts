@@ -1,5 +1,5 @@
 import { formatBits, formatCount, formatMicros } from '../format.ts';
-import type { RrInterval, StreamInterval } from '../result.ts';
+import type { MsgInterval, RrInterval, StreamInterval } from '../result.ts';
 import type { Objective } from '../tune/rank.ts';
 import { rankingNotes, type ScenarioResult, type TuneResult } from '../tune/run.ts';
 import { barChart, escapeXml, lineChart, type Series } from './svg.ts';
@@ -14,12 +14,13 @@ const PERCENTILE_TICKS = [0, 90, 99, 99.9, 99.99, 99.999];
 /** HDR-style x axis: 1 / (1 - percentile), so the tail gets the room. */
 const tailScale = (percentile: number): number => 1 / (1 - Math.min(percentile, 99.9999) / 100);
 
-function intervalValue(interval: StreamInterval | RrInterval): number {
+function intervalValue(interval: StreamInterval | RrInterval | MsgInterval): number {
+  if ('messagesPerSecond' in interval) return interval.messagesPerSecond;
   return 'bitsPerSecond' in interval ? interval.bitsPerSecond : interval.requestsPerSecond;
 }
 
 function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: number): string {
-  const { objective, workload } = result.options;
+  const { objective, workload } = scenario;
   const format = (value: number): string => formatObjective(objective, value);
   const top = scenario.ranking.slice(0, 3);
   const lastTrial = (label: string) => [...scenario.trials].reverse().find((trial) => trial.label === label && trial.metric !== null);
@@ -35,8 +36,8 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const timeChart = lineChart(
     overTime,
     { label: 'seconds into the trial (after warm-up)', format: (v) => v.toFixed(result.options.trialSec < 2 ? 2 : 1) },
-    { label: workload === 'stream' ? 'throughput' : 'requests/s', format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)) },
-    `${workload === 'stream' ? 'Throughput' : 'Request rate'} over time, top configurations`,
+    { label: workload === 'stream' ? 'throughput' : workload === 'msg' ? 'messages/s' : 'requests/s', format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)) },
+    `${workload === 'stream' ? 'Throughput' : workload === 'msg' ? 'Message rate' : 'Request rate'} over time, top configurations`,
   );
   const curves: Series[] = top.flatMap((entry) => {
     const curve = lastTrial(entry.label)?.percentileCurve;
@@ -50,7 +51,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
           { label: 'latency', log: true, format: formatMicros },
           'Latency by percentile (HDR, log scale)',
         )
-      : '<p class="empty">Latency percentile curves come from request/response workloads (--workload rr).</p>';
+      : '<p class="empty">Latency percentile curves come from request/response and message workloads (--workload rr or msg).</p>';
   const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   const rows = scenario.ranking
     .map(
@@ -71,8 +72,8 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
         ].join('\n'),
       )
     : 'no configuration completed a trial';
-  const unit = workload === 'stream' ? 'B writes' : 'B requests';
-  return `<section id="scenario-${index}"><h2>${scenario.size} ${unit} × ${scenario.conns} connection(s)</h2>
+  const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
+  return `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${escapeXml(objective)}</h2>
 <h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
 <h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>spread</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
 ${bars}${timeChart}${percentileChart}</section>`;
@@ -86,7 +87,7 @@ export function renderTuneReport(result: TuneResult): string {
     ['kernel', `${env.platform} ${env.kernel}`],
     ['CPUs', `${env.cpus} × ${env.cpuModel}`],
     ['target', result.options.targetLabel],
-    ['workload', `${result.options.workload}, objective ${result.options.objective}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`],
+    ['workload', `${result.options.workload}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`],
     ...Object.entries(env.sysctl),
   ]
     .map(([name, value]) => `<tr><th>${escapeXml(name!)}</th><td>${escapeXml(value!)}</td></tr>`)

@@ -1,7 +1,7 @@
 import type { ServerOptions } from '../../transport/server-options.ts';
 import type { ConnectOptions } from '../../transport/connect.ts';
 import { clearlyBetter, type Objective, type Ranked } from './rank.ts';
-import { configLabel, DEFAULT_CONFIG, describeBuffer, isDefaultConfig, type TuneConfig } from './space.ts';
+import { changesFromDefault, configLabel, describeBuffer, isDefaultConfig, type TuneConfig, type Workload } from './space.ts';
 
 export interface Recommendation {
   config: TuneConfig;
@@ -25,28 +25,24 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
   };
 }
 
-/** How many knobs differ from the default: fewer changes are easier to apply and to trust. */
-export function changesFromDefault(config: TuneConfig): number {
-  return (Object.keys(DEFAULT_CONFIG) as (keyof TuneConfig)[]).filter((key) => config[key] !== DEFAULT_CONFIG[key]).length;
-}
-
 /**
  * The paste-ready result. Among the configs the best does not clearly beat (itself included),
  * the one with the fewest changes from the default wins: the default itself when it is among
  * them, since a win inside the noise is not worth a change.
  */
-export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: 'stream' | 'rr', size: number, conns: number, cappedSysctls: string[]): Recommendation | undefined {
+export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: Workload, size: number, conns: number, cappedSysctls: string[]): Recommendation | undefined {
   const best = ranking[0];
   if (!best) return undefined;
-  const baseline = ranking.find((entry) => isDefaultConfig(entry.config));
+  const baseline = ranking.find((entry) => isDefaultConfig(entry.config, workload));
   const contenders = ranking.filter((entry) => entry === best || (entry.verdict === 'tie' && entry.samples.length >= 2));
-  const chosen = contenders.reduce((simplest, entry) => (changesFromDefault(entry.config) < changesFromDefault(simplest.config) ? entry : simplest), best);
-  const wins = !isDefaultConfig(chosen.config) && (!baseline || clearlyBetter(best, baseline, objective));
+  const chosen = contenders.reduce((simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest), best);
+  const wins = !isDefaultConfig(chosen.config, workload) && (!baseline || clearlyBetter(best, baseline, objective));
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
     `socktune ${workload} -c HOST`,
-    workload === 'stream' ? `-l ${describeBuffer(size)} -P ${conns}` : `--size ${size} -C ${conns} --depth ${config.depth}`,
+    workload === 'stream' ? `-l ${describeBuffer(size)} -P ${conns}` : `--size ${size} -C ${conns}${workload === 'msg' ? ' --echo' : ''} --depth ${config.depth}`,
+    config.batch === 'auto' ? '' : `--batch ${config.batch}`,
     config.ioModel === 'loop' ? '' : `--io-model ${config.ioModel}`,
     config.bufferSize === undefined ? '' : `-w ${describeBuffer(config.bufferSize)}`,
     config.noDelay ? '' : '--nagle',
@@ -59,7 +55,17 @@ export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, w
     createServer: { ioModel: config.ioModel, ...socket },
     connect: { ...socket },
     cli: flags.filter(Boolean).join(' '),
-    advice: config.depth > 1 ? [`keep ${config.depth} requests in flight per connection (pipelining)`] : [],
+    advice: adviceFor(config, workload),
     sysctl: config.bufferSize === undefined ? [] : cappedSysctls,
   };
+}
+
+/** What the application itself must do: no socket option expresses pipelining or message batching. */
+function adviceFor(config: TuneConfig, workload: Workload): string[] {
+  const advice: string[] = [];
+  if (workload === 'msg') {
+    advice.push(config.batch === 'auto' ? 'send through MessageSocket (writes coalesced once per tick)' : 'one write per message won here: MessageSocket with { batch: 1 }');
+  }
+  if (config.depth > 1) advice.push(`keep ${config.depth} ${workload === 'msg' ? 'messages' : 'requests'} in flight per connection (pipelining)`);
+  return advice;
 }

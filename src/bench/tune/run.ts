@@ -2,25 +2,33 @@ import { isSocktuneError } from '../../core/errors.ts';
 import type { Environment } from '../environment.ts';
 import { collectEnvironment } from '../environment.ts';
 import type { ServerTarget } from '../remote-test.ts';
-import { RESULT_SCHEMA, type RrInterval, type StreamInterval } from '../result.ts';
+import { RESULT_SCHEMA, type MsgInterval, type RrInterval, type StreamInterval } from '../result.ts';
 import { runRr } from '../rr.ts';
 import { round } from '../self-check.ts';
 import { runStream } from '../stream.ts';
-import { rank, type Objective, type Ranked } from './rank.ts';
+import { runMsg } from '../msg.ts';
+import { OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
 import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
-import { configLabel, isDefaultConfig, searchSpace, type TuneConfig } from './space.ts';
+import { configLabel, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
 
-export type Workload = 'stream' | 'rr';
+export type { Workload };
+
+/** One workload to tune: every size × conns pair is a scenario with a ranking of its own. */
+export interface TunePlan {
+  workload: Workload;
+  objective: Objective;
+  /** stream: bytes per write; rr: request bytes; msg: message payload bytes. */
+  sizes: number[];
+  conns: number[];
+}
 
 export interface TuneOptions {
   target: ServerTarget;
   /** How the target was reached, for the report ('embedded loopback server' or host:port). */
   targetLabel: string;
-  workload: Workload;
-  objective: Objective;
-  /** stream: bytes per write; rr: request bytes. One scenario per size × conns. */
-  sizes: number[];
-  conns: number[];
+  /** What was asked: one workload, or 'mixed' for several plans. */
+  workload: Workload | 'mixed';
+  plans: TunePlan[];
   quick: boolean;
   budgetSec: number;
   trialSec: number;
@@ -43,13 +51,19 @@ export interface Trial {
   error?: string;
   clientSaturated: boolean;
   warnings: string[];
-  intervals: (StreamInterval | RrInterval)[];
+  intervals: (StreamInterval | RrInterval | MsgInterval)[];
   percentileCurve?: { percentile: number; us: number }[];
 }
 
-export interface ScenarioResult {
+interface Scenario {
+  workload: Workload;
+  objective: Objective;
   size: number;
   conns: number;
+}
+
+export interface ScenarioResult extends Scenario {
+  objectiveUnit: string;
   ranking: (Omit<Ranked<TuneConfig>, 'samples'> & { label: string; samples: number[]; clientSaturated: boolean; capped: boolean; lastRound: number })[];
   recommendation: Recommendation | null;
   trials: Trial[];
@@ -62,7 +76,6 @@ export interface TuneResult {
   durationSec: number;
   environment: { client: Environment; server: Environment | null };
   options: Omit<TuneOptions, 'onProgress' | 'target'>;
-  objectiveUnit: string;
   scenarios: ScenarioResult[];
   warnings: string[];
 }
@@ -81,19 +94,25 @@ interface Search {
 
 export async function runTune(options: TuneOptions): Promise<TuneResult> {
   const started = Date.now();
-  const configs = searchSpace({ workload: options.workload, quick: options.quick });
-  const scenarios = options.sizes.flatMap((size) => options.conns.map((conns) => ({ size, conns })));
-  const perScenario = options.quick ? plannedQuickTrials(configs.length, 0) : Math.max(configs.length, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length));
-  let total = perScenario * scenarios.length;
+  const scenarios: Scenario[] = options.plans.flatMap((plan) =>
+    plan.sizes.flatMap((size) => plan.conns.map((conns) => ({ workload: plan.workload, objective: plan.objective, size, conns }))),
+  );
+  const plannedFor = (scenario: Scenario): number => {
+    const configCount = searchSpace({ workload: scenario.workload, quick: options.quick }).length;
+    if (options.quick) return plannedQuickTrials(configCount, 0);
+    return Math.max(configCount, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length));
+  };
+  let total = scenarios.reduce((sum, scenario) => sum + plannedFor(scenario), 0);
   let done = 0;
   let serverEnvironment: Environment | null = null;
   const results: ScenarioResult[] = [];
 
-  for (const scenario of scenarios) {
-    const scenarioLabel = options.workload === 'stream' ? `${scenario.size} B writes × ${scenario.conns} conns` : `${scenario.size} B requests × ${scenario.conns} conns`;
+  for (const [index, scenario] of scenarios.entries()) {
+    const configs = searchSpace({ workload: scenario.workload, quick: options.quick });
+    const scenarioLabel = `${scenario.workload} ${scenario.size} B × ${scenario.conns} conns`;
     const search: Search = { configs, samples: new Map(configs.map((config) => [config, []])), trials: [] };
     const runOne = async (config: TuneConfig, roundNumber: number): Promise<void> => {
-      const label = configLabel(config, options.workload);
+      const label = configLabel(config, scenario.workload);
       const elapsed = (Date.now() - started) / 1000;
       options.onProgress?.({ done, total, etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done), scenario: scenarioLabel, label });
       const trial = await runTrial(options, scenario, config, roundNumber);
@@ -102,27 +121,29 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
       if (trial.trial.metric !== null) search.samples.get(config)!.push(trial.trial.metric);
       done++;
     };
-    const scenarioStartDone = done;
+    const laterScenarios = scenarios.slice(index + 1).reduce((sum, later) => sum + plannedFor(later), 0);
     // Halving keeps the default config too, so the exact count is known only round by round.
     const replan = (remainingInScenario: number): void => {
-      total = done + remainingInScenario + perScenario * (scenarios.length - results.length - 1);
+      total = done + remainingInScenario + laterScenarios;
     };
-    if (options.quick) await successiveHalving(search, options, runOne, replan);
-    else await fullGrid(search, options, runOne, scenarios.length);
-    if (!options.quick) total += done - scenarioStartDone - perScenario;
-    results.push(summarizeScenario(search, options, scenario));
+    if (options.quick) await successiveHalving(search, scenario, runOne, replan);
+    else {
+      await fullGrid(search, options, runOne, scenarios.length);
+      replan(0);
+    }
+    results.push(summarizeScenario(search, scenario));
   }
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
   const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
+  const { onProgress: _onProgress, target: _target, ...reportedOptions } = options;
   return {
     schema: RESULT_SCHEMA,
     command: 'tune',
     startedAt: new Date(started).toISOString(),
     durationSec: round((Date.now() - started) / 1000, 1),
     environment: { client: collectEnvironment(), server: serverEnvironment },
-    options: { targetLabel: options.targetLabel, workload: options.workload, objective: options.objective, sizes: options.sizes, conns: options.conns, quick: options.quick, budgetSec: options.budgetSec, trialSec: options.trialSec },
-    objectiveUnit: options.objective === 'throughput' ? 'bit/s' : options.objective === 'p99' ? 'µs' : 'req/s',
+    options: reportedOptions,
     scenarios: results,
     warnings: [
       ...(saturated > 0 ? [`the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`] : []),
@@ -141,16 +162,17 @@ export function plannedQuickTrials(survivors: number, fromRound: number): number
   return trials;
 }
 
-async function successiveHalving(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, replan: (remaining: number) => void): Promise<void> {
+async function successiveHalving(search: Search, scenario: Scenario, runOne: (config: TuneConfig, round: number) => Promise<void>, replan: (remaining: number) => void): Promise<void> {
+  const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
   let survivors = search.configs;
   for (const [index, repetitions] of QUICK_ROUNDS.entries()) {
     replan(survivors.length * repetitions + plannedQuickTrials(Math.ceil(survivors.length / 2) + 1, index + 1));
     // Interleaved: A B C A B C, so slow drift of the machine hits every config alike.
     for (let r = 0; r < repetitions; r++) for (const config of survivors) await runOne(config, index + 1);
-    const ranked = rank(survivors.map((config) => ({ config, samples: search.samples.get(config)! })), options.objective, isDefaultConfig);
+    const ranked = rank(survivors.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
     const keep = Math.max(1, Math.ceil(ranked.length / 2));
     const next = ranked.slice(0, keep).map((entry) => entry.config);
-    const fallback = survivors.find(isDefaultConfig);
+    const fallback = survivors.find(isDefault);
     if (fallback && !next.includes(fallback)) next.push(fallback);
     survivors = next;
   }
@@ -167,33 +189,43 @@ async function fullGrid(search: Search, options: TuneOptions, runOne: (config: T
   }
 }
 
-async function runTrial(options: TuneOptions, scenario: { size: number; conns: number }, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
+async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
   const socket = socketOptionsOf(config);
   const server = { ioModel: config.ioModel, ...socket };
   const common = { target: options.target, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.02, options.trialSec / 5) };
-  const label = configLabel(config, options.workload);
+  const label = configLabel(config, scenario.workload);
+  const trial = (metric: number, result: { clientSaturated: boolean; warnings: string[]; intervals: Trial['intervals'] }, percentiles?: Trial['percentileCurve']): Trial => ({
+    label,
+    config,
+    round: roundNumber,
+    metric,
+    clientSaturated: result.clientSaturated,
+    warnings: result.warnings,
+    intervals: result.intervals,
+    ...(percentiles ? { percentileCurve: percentiles } : {}),
+  });
   try {
-    if (options.workload === 'stream') {
+    if (scenario.workload === 'stream') {
       const result = await runStream({ ...common, writeSize: scenario.size, parallel: scenario.conns, direction: 'forward', verify: false });
-      return {
-        trial: { label, config, round: roundNumber, metric: result.summary.bitsPerSecond, clientSaturated: result.clientSaturated, warnings: result.warnings, intervals: result.intervals },
-        serverEnvironment: result.environment.server,
-      };
+      return { trial: trial(result.summary.bitsPerSecond, result), serverEnvironment: result.environment.server };
+    }
+    if (scenario.workload === 'msg') {
+      const result = await runMsg({ ...common, size: scenario.size, connections: scenario.conns, mode: 'echo', batch: config.batch, depth: config.depth });
+      const metric = scenario.objective === 'p99' ? result.summary.latency!.p99Us : result.summary.messagesPerSecond;
+      return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
     }
     const result = await runRr({ ...common, size: scenario.size, connections: scenario.conns, depth: config.depth });
-    const metric = options.objective === 'p99' ? result.summary.latency.p99Us : result.summary.requestsPerSecond;
-    return {
-      trial: { label, config, round: roundNumber, metric, clientSaturated: result.clientSaturated, warnings: result.warnings, intervals: result.intervals, percentileCurve: result.summary.percentileCurve },
-      serverEnvironment: result.environment.server,
-    };
+    const metric = scenario.objective === 'p99' ? result.summary.latency.p99Us : result.summary.requestsPerSecond;
+    return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
   } catch (error) {
     if (!isSocktuneError(error)) throw error;
     return { trial: { label, config, round: roundNumber, metric: null, error: `${error.code}: ${error.message}`, clientSaturated: false, warnings: [], intervals: [] }, serverEnvironment: null };
   }
 }
 
-function summarizeScenario(search: Search, options: TuneOptions, scenario: { size: number; conns: number }): ScenarioResult {
-  const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), options.objective, isDefaultConfig);
+function summarizeScenario(search: Search, scenario: Scenario): ScenarioResult {
+  const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
+  const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
   const trialsOf = (config: TuneConfig): Trial[] => search.trials.filter((trial) => trial.config === config);
   const sysctlsOf = (config: TuneConfig): string[] =>
     trialsOf(config)
@@ -201,14 +233,14 @@ function summarizeScenario(search: Search, options: TuneOptions, scenario: { siz
       .flatMap((warning) => /sysctl -w \S+/.exec(warning)?.[0] ?? []);
   const ranking = ranked.map((entry) => ({
     ...entry,
-    label: configLabel(entry.config, options.workload),
+    label: configLabel(entry.config, scenario.workload),
     clientSaturated: trialsOf(entry.config).some((trial) => trial.clientSaturated),
     capped: sysctlsOf(entry.config).length > 0,
     lastRound: Math.max(...trialsOf(entry.config).map((trial) => trial.round)),
   }));
   const best = ranking[0];
-  const recommendation = best ? recommend(ranked, options.objective, options.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))]) ?? null : null;
-  return { size: scenario.size, conns: scenario.conns, ranking, recommendation, trials: search.trials };
+  const recommendation = best ? recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))]) ?? null : null;
+  return { ...scenario, objectiveUnit: OBJECTIVE_UNITS[scenario.objective], ranking, recommendation, trials: search.trials };
 }
 
 /** The notes column of a ranking row, in the terminal table and the report alike. */

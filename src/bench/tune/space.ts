@@ -6,17 +6,30 @@ export interface TuneConfig {
   bufferSize: number | undefined;
   noDelay: boolean;
   ioModel: IoModel;
-  /** rr only: requests in flight per connection. */
+  /** rr and msg: requests (messages) in flight per connection. */
   depth: number;
+  /** msg only: 'auto' coalesces writes once per tick; 1 writes every message on its own. */
+  batch: 'auto' | 1;
 }
+
+export type Workload = 'stream' | 'rr' | 'msg';
 
 export const BUFFER_SIZES: readonly (number | undefined)[] = [undefined, 8 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 export const IO_MODEL_CHOICES: readonly IoModel[] = ['loop', 'workers', 'thread-per-conn'];
 
-export const DEFAULT_CONFIG: TuneConfig = Object.freeze({ bufferSize: undefined, noDelay: true, ioModel: 'loop', depth: 1 });
+/** socktune's defaults for a workload: the baseline every other config is compared with. */
+export function defaultConfig(workload: Workload): TuneConfig {
+  return { bufferSize: undefined, noDelay: true, ioModel: 'loop', depth: workload === 'msg' ? 16 : 1, batch: 'auto' };
+}
 
-export function isDefaultConfig(config: TuneConfig): boolean {
-  return config.bufferSize === undefined && config.noDelay && config.ioModel === 'loop' && config.depth === 1;
+/** How many knobs differ from the default: fewer changes are easier to apply and to trust. */
+export function changesFromDefault(config: TuneConfig, workload: Workload): number {
+  const baseline = defaultConfig(workload);
+  return (Object.keys(baseline) as (keyof TuneConfig)[]).filter((key) => config[key] !== baseline[key]).length;
+}
+
+export function isDefaultConfig(config: TuneConfig, workload: Workload): boolean {
+  return changesFromDefault(config, workload) === 0;
 }
 
 export function describeBuffer(size: number | undefined): string {
@@ -24,14 +37,15 @@ export function describeBuffer(size: number | undefined): string {
   return size >= 1024 * 1024 ? `${size / (1024 * 1024)}M` : `${size / 1024}K`;
 }
 
-export function configLabel(config: TuneConfig, workload: 'stream' | 'rr'): string {
+export function configLabel(config: TuneConfig, workload: Workload): string {
   const parts = [`buf ${describeBuffer(config.bufferSize)}`, config.ioModel];
   if (workload === 'rr') parts.push(config.noDelay ? 'nodelay' : 'nagle', `depth ${config.depth}`);
+  if (workload === 'msg') parts.push(config.batch === 'auto' ? 'coalesced' : 'write per msg', `depth ${config.depth}`);
   return parts.join(' · ');
 }
 
 export interface SpaceChoices {
-  workload: 'stream' | 'rr';
+  workload: Workload;
   quick: boolean;
 }
 
@@ -42,12 +56,15 @@ export interface SpaceChoices {
  */
 export function searchSpace({ workload, quick }: SpaceChoices): TuneConfig[] {
   const noDelays = workload === 'rr' && !quick ? [true, false] : [true];
-  const depths = workload === 'rr' ? (quick ? [1, 8] : [1, 4, 16]) : [1];
-  const buffers = workload === 'rr' && quick ? [undefined, 8 * 1024, 256 * 1024] : BUFFER_SIZES;
+  const depths = workload === 'stream' ? [1] : workload === 'msg' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 8] : [1, 4, 16];
+  const batches: TuneConfig['batch'][] = workload === 'msg' ? ['auto', 1] : ['auto'];
+  const buffers = workload === 'stream' || !quick ? BUFFER_SIZES : [undefined, 8 * 1024, 256 * 1024];
   const configs: TuneConfig[] = [];
   for (const bufferSize of buffers) {
     for (const ioModel of IO_MODEL_CHOICES) {
-      for (const noDelay of noDelays) for (const depth of depths) configs.push({ bufferSize, noDelay, ioModel, depth });
+      for (const noDelay of noDelays) {
+        for (const depth of depths) for (const batch of batches) configs.push({ bufferSize, noDelay, ioModel, depth, batch });
+      }
     }
   }
   return configs;

@@ -4,14 +4,16 @@ import { SocktuneError } from '../../core/errors.ts';
 import { LocalServer } from '../../bench/local-server.ts';
 import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
-import { rankingNotes, runTune, type ScenarioResult, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
+import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
 import { renderTable } from '../table.ts';
 import { parseCount, parseSeconds, parseSize } from '../units.ts';
 
-const WORKLOADS: readonly Workload[] = ['stream', 'rr'];
-const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'] };
+const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
+const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'], msg: ['rps', 'p99'] };
+const DEFAULT_SIZE: Readonly<Record<Workload, number>> = { stream: 128 * 1024, rr: 64, msg: 64 };
+const DEFAULT_CONNS: Readonly<Record<Workload, number>> = { stream: 1, rr: 10, msg: 2 };
 
 function choice<T extends string>(values: Values, flag: string, allowed: readonly T[], fallback: T): T {
   const text = str(values, flag) ?? fallback;
@@ -41,9 +43,11 @@ function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => vo
   };
 }
 
-function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, workload: Workload): void {
+function printScenario(io: Io, scenario: ScenarioResult): void {
+  const { objective, workload } = scenario;
   const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
-  io.out(`\n${workload === 'stream' ? `${scenario.size} B writes` : `${scenario.size} B requests`} × ${scenario.conns} connection(s), objective ${objective}`);
+  const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
+  io.out(`\n${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${objective}`);
   io.out(
     renderTable(
       ['#', 'configuration', `${objective} (median)`, 'spread', 'runs', 'vs default', 'verdict', 'notes'],
@@ -77,14 +81,14 @@ function printScenario(io: Io, scenario: ScenarioResult, objective: Objective, w
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
-  usage: 'socktune tune [-c HOST] [--workload stream|rr] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
+  usage: 'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
   flags: {
     client: { help: 'tune against a running `socktune server` (default: start one on loopback)', spec: { type: 'string', short: 'c' } },
     port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
-    workload: { help: 'stream (bulk) or rr (request/response) (default stream)', spec: { type: 'string' } },
-    size: { help: 'comma list: bytes per write (stream, default 128K) or per request (rr, default 64)', spec: { type: 'string' } },
-    conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr)', spec: { type: 'string' } },
-    objective: { help: 'throughput (stream); rps or p99 (rr, default rps)', spec: { type: 'string' } },
+    workload: { help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)', spec: { type: 'string' } },
+    size: { help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)', spec: { type: 'string' } },
+    conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr, 2 for msg)', spec: { type: 'string' } },
+    objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
     quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
     budget: { help: 'time for the full grid, e.g. 5m (default 5m)', spec: { type: 'string' } },
     'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
@@ -95,14 +99,19 @@ export const tuneCommand: Command = {
   examples: [
     'npx socktune tune --quick',
     'socktune tune --workload rr --objective p99 --size 64,1K --conns 10',
+    'socktune tune --quick --workload mixed',
     'socktune tune -c 198.18.0.2 --budget 10m --report tune.html --json > tune.json',
   ],
   async run(values, io) {
     const workload = choice(values, 'workload', WORKLOADS, 'stream');
-    const objective = choice(values, 'objective', OBJECTIVES[workload], OBJECTIVES[workload][0]!);
+    if (workload === 'mixed' && values.objective !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--objective picks one workload\'s goal; --workload mixed uses each workload\'s default');
+    const plans: TunePlan[] = (workload === 'mixed' ? (['stream', 'rr', 'msg'] as const) : [workload]).map((planned) => ({
+      workload: planned,
+      objective: choice(values, 'objective', OBJECTIVES[planned], OBJECTIVES[planned][0]!),
+      sizes: list(str(values, 'size'), [DEFAULT_SIZE[planned]], (item) => parseSize(item, '--size')),
+      conns: list(str(values, 'conns'), [DEFAULT_CONNS[planned]], (item) => parseCount(item, '--conns', 1, 10_000)),
+    }));
     const quick = values.quick === true;
-    const sizes = list(str(values, 'size'), [workload === 'stream' ? 128 * 1024 : 64], (item) => parseSize(item, '--size'));
-    const conns = list(str(values, 'conns'), [workload === 'stream' ? 1 : 10], (item) => parseCount(item, '--conns', 1, 10_000));
     const trialText = str(values, 'duration-per-trial');
     const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
     const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
@@ -120,9 +129,7 @@ export const tuneCommand: Command = {
         target,
         targetLabel: local ? `embedded socktune server on ${target.host} (separate process)` : `${target.host}:${target.port}`,
         workload,
-        objective,
-        sizes,
-        conns,
+        plans,
         quick,
         budgetSec,
         trialSec,
@@ -137,7 +144,7 @@ export const tuneCommand: Command = {
       io.out(JSON.stringify({ ...result, report: reportPath ?? null }, null, 2));
       return 0;
     }
-    for (const scenario of result.scenarios) printScenario(io, scenario, objective, workload);
+    for (const scenario of result.scenarios) printScenario(io, scenario);
     for (const warning of result.warnings) io.err(`warning: ${warning}`);
     io.out(`\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${reportPath ? `; report: ${reportPath}` : ''}`);
     return 0;

@@ -1,0 +1,147 @@
+import { effectiveSocketOptions } from '../transport/connect.ts';
+import { connectMessages } from '../transport/messages.ts';
+import type { MessageSocket } from '../transport/message-socket.ts';
+import { DataSession, type RunOptions } from './data-session.ts';
+import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
+import type { MsgInterval, MsgResult } from './result.ts';
+import { round, SelfMonitor } from './self-check.ts';
+import { Ticker } from './ticker.ts';
+
+export interface MsgOptions extends RunOptions<MsgInterval> {
+  /** Payload bytes per message (the u32 length prefix adds 4). */
+  size: number;
+  connections: number;
+  /** one-way: send as fast as the peer takes; echo: the peer sends each message back. */
+  mode: 'one-way' | 'echo';
+  /** Coalescing: 'auto' flushes once per tick, N every N messages. */
+  batch: 'auto' | number;
+  /** echo: messages in flight per connection. */
+  depth: number;
+}
+
+const PREFIX_BYTES = 4;
+/** Time spent queueing per event-loop turn before yielding, so timers and interval reports keep time. */
+const TURN_MS = 2;
+const MESSAGES_PER_CLOCK_CHECK = 256;
+
+/** Length-prefixed small messages: messages/s one way, or echoed with per-message latency. */
+export async function runMsg(options: MsgOptions): Promise<MsgResult> {
+  const payload = Buffer.alloc(options.size, 0x6d);
+  const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server, 0, () => ({ buffer: Buffer.alloc(0), callback: () => true }));
+  const latency = createLatencyHistogram();
+  const intervalLatency = createLatencyHistogram();
+  let running = true;
+  let recording = options.omitSec === 0;
+  let sent = 0;
+  let echoed = 0;
+  const sockets: MessageSocket[] = [];
+  try {
+    for (let i = 0; i < options.connections; i++) {
+      sockets.push(await connectMessages({ ...session.peer.data, ...options.client, messages: { batch: options.batch } }));
+    }
+  } catch (error) {
+    for (const socket of sockets) socket.socket.destroy();
+    session.peer.abort();
+    throw error;
+  }
+  for (const socket of sockets) socket.on('error', () => running && session.stop.abort());
+  const startedAt = Date.now();
+  const monitor = new SelfMonitor().start();
+
+  if (options.mode === 'one-way') {
+    for (const socket of sockets) {
+      const pump = (): void => {
+        const turnEnds = performance.now() + TURN_MS;
+        for (let count = 1; running; count++) {
+          sent++;
+          if (!socket.send(payload)) return void socket.once('drain', pump);
+          if (count % MESSAGES_PER_CLOCK_CHECK === 0 && performance.now() > turnEnds) break;
+        }
+        if (running) setImmediate(pump);
+      };
+      setImmediate(pump);
+    }
+  } else {
+    for (const socket of sockets) {
+      const starts: number[] = [];
+      let head = 0;
+      const sendOne = (): void => {
+        starts.push(performance.now());
+        sent++;
+        socket.send(payload);
+      };
+      socket.on('message', () => {
+        const nanos = Math.max(1, Math.round((performance.now() - starts[head++]!) * 1e6));
+        if (head > 4096) {
+          starts.splice(0, head);
+          head = 0;
+        }
+        if (recording) {
+          latency.recordValue(nanos);
+          intervalLatency.recordValue(nanos);
+          echoed++;
+        }
+        if (running) sendOne();
+      });
+      for (let i = 0; i < options.depth; i++) sendOne();
+    }
+  }
+
+  const intervals: MsgInterval[] = [];
+  let last = { sec: 0, count: 0 };
+  const counted = (): number => (options.mode === 'echo' ? echoed : sent);
+  const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
+    const messages = counted() - last.count;
+    const seconds = elapsedSec - last.sec;
+    const interval: MsgInterval = {
+      startSec: round(last.sec, 3),
+      endSec: round(elapsedSec, 3),
+      messages,
+      messagesPerSecond: Math.round(messages / seconds),
+      bitsPerSecond: Math.round((messages * (options.size + PREFIX_BYTES) * 8) / seconds),
+      ...(options.mode === 'echo' && intervalLatency.totalCount > 0
+        ? { p50Us: round(intervalLatency.getValueAtPercentile(50) / 1000, 2), p99Us: round(intervalLatency.getValueAtPercentile(99) / 1000, 2) }
+        : {}),
+      omitted: !recording && options.mode === 'echo' ? true : elapsedSec <= options.omitSec + 1e-3,
+    };
+    intervalLatency.reset();
+    intervals.push(interval);
+    options.onInterval?.(interval);
+    last = { sec: elapsedSec, count: counted() };
+  });
+  let atOmit = 0;
+  const measuredSeconds = await session.measure(options, ticker, () => {
+    recording = true;
+    atOmit = sent;
+  });
+  const measuredMessages = options.mode === 'echo' ? echoed : sent - atOmit;
+  running = false;
+  recording = false;
+  ticker.stop();
+  const selfCheck = monitor.stop();
+  const effective = { client: sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null, server: session.peer.server?.effective ?? null };
+  const clientStats = sockets.map((socket) => socket.stats());
+  const unsent = (await Promise.all(sockets.map((socket) => socket.close()))).reduce((sum, closedSocket) => sum + closedSocket.unsent, 0);
+  const serverResult = await session.finish();
+  const messagesOut = clientStats.reduce((sum, stats) => sum + stats.messagesOut, 0);
+  const flushes = clientStats.reduce((sum, stats) => sum + stats.flushes, 0);
+  return {
+    ...session.common('msg', startedAt, options, selfCheck),
+    effective,
+    intervals,
+    summary: {
+      mode: options.mode,
+      measuredSeconds: round(measuredSeconds, 3),
+      messagesPerSecond: Math.round(measuredMessages / measuredSeconds),
+      bitsPerSecond: Math.round((measuredMessages * (options.size + PREFIX_BYTES) * 8) / measuredSeconds),
+      messagesSent: sent,
+      messagesReceivedByServer: serverResult?.metrics.messagesIn ?? null,
+      unsent,
+      averageBatch: flushes === 0 ? 0 : round(messagesOut / flushes, 1),
+      latency: options.mode === 'echo' ? summarizeLatency(latency) : null,
+      histogram: options.mode === 'echo' ? encodeHistogram(latency) : null,
+      percentileCurve: options.mode === 'echo' ? percentileCurve(latency) : [],
+      serverCpuPercent: serverResult?.cpuPercent ?? null,
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { SocktuneError } from '../../core/errors.ts';
+import { formatBits, formatCount, formatMicros } from '../../bench/format.ts';
+import { runMsg } from '../../bench/msg.ts';
+import type { MsgResult } from '../../bench/result.ts';
+import { runClientCommand } from '../client-command.ts';
+import { bufferSizes, runOptions, str } from '../client-settings.ts';
+import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { latencyTable } from '../latency-table.ts';
+import { parseCount, parseSize } from '../units.ts';
+
+export const msgCommand: Command = {
+  name: 'msg',
+  summary: 'small length-prefixed messages through the coalescing fast path: messages/s, one way or echoed',
+  usage: 'socktune msg -c HOST [--size 64] [--one-way | --echo] [-C 1] [--batch auto|N] [--depth 64] [--json]',
+  flags: {
+    ...COMMON_CLIENT_FLAGS,
+    size: { help: 'payload bytes per message; a 4-byte length prefix is added (default 64)', spec: { type: 'string' } },
+    'one-way': { help: 'send as fast as the server takes (the default)', spec: { type: 'boolean' } },
+    echo: { help: 'the server sends every message back: messages/s and latency', spec: { type: 'boolean' } },
+    connections: { help: 'connections (default 1)', spec: { type: 'string', short: 'C' } },
+    batch: { help: "coalescing: 'auto' (one write per tick) or N messages per write (default auto)", spec: { type: 'string' } },
+    depth: { help: '--echo: messages in flight per connection (default 64)', spec: { type: 'string' } },
+  },
+  examples: [
+    'socktune msg -c 127.0.0.1 --size 64 -t 5',
+    'socktune msg -c 127.0.0.1 --echo -C 4 --depth 32',
+    'socktune msg -c 127.0.0.1 --batch 1    # no coalescing: one write per message, for comparison',
+    'socktune msg --raw -c 127.0.0.1:9000 --echo    # any server speaking u32 length-prefixed frames',
+  ],
+  async run(values, io) {
+    if (values['one-way'] && values.echo) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --one-way and --echo');
+    const batchText = str(values, 'batch') ?? 'auto';
+    const mode = values.echo ? 'echo' : 'one-way';
+    const options = {
+      ...runOptions(values),
+      size: parseSize(str(values, 'size') ?? '64', '--size'),
+      connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
+      mode,
+      batch: batchText === 'auto' ? 'auto' : parseCount(batchText, '--batch', 1, 1_000_000),
+      depth: parseCount(str(values, 'depth') ?? '64', '--depth', 1, 100_000),
+    } as const;
+    return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
+      {
+        run: (onInterval) => runMsg({ ...options, onInterval }),
+        formatInterval: (interval) =>
+          `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond).padStart(13)}` +
+          (interval.p99Us === undefined ? '' : `  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us)}`) +
+          (interval.omitted ? '  (omitted)' : ''),
+        printSummary: (out, result) => {
+          const { summary } = result;
+          if (summary.latency) out.out(latencyTable([['latency', summary.latency]]));
+          out.out(`messages   ${formatCount(summary.messagesPerSecond)} msg/s (${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ${mode}`);
+          out.out(
+            `delivery   ${summary.messagesSent} sent` +
+              (summary.messagesReceivedByServer === null ? '' : `, ${summary.messagesReceivedByServer} received by the server`) +
+              `, ${summary.unsent} unsent; ${summary.averageBatch} messages per write`,
+          );
+        },
+        metric: { name: 'messages/s', of: (result) => result.summary.messagesPerSecond, format: (value) => `${formatCount(value)} msg/s` },
+        exitCode: (result) => (result.summary.messagesReceivedByServer !== null && mode === 'one-way' && result.summary.messagesReceivedByServer !== result.summary.messagesSent ? 4 : 0),
+        requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
+      },
+      values,
+      io,
+    );
+  },
+};

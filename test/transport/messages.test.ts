@@ -1,0 +1,197 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { connect, connectMessages, createMessageServer, createServer, encodeFrame, type MessageSocket, type ServerOptions } from '../../src/index.ts';
+import { closed, readBytes } from '../helpers.ts';
+
+function collect(messages: MessageSocket, count: number, timeoutMs = 20_000): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const received: Buffer[] = [];
+    const timer = setTimeout(() => reject(new Error(`timed out after ${received.length} of ${count} messages`)), timeoutMs);
+    messages.on('message', (message: Buffer) => {
+      received.push(Buffer.from(message));
+      if (received.length === count) {
+        clearTimeout(timer);
+        resolve(received);
+      }
+    });
+  });
+}
+
+const payload = (i: number): Buffer => Buffer.from(`message ${i} `.repeat((i % 7) + 1));
+
+test('echo: 20k small messages arrive whole and in order, coalesced into few writes', async (t) => {
+  const server = createMessageServer({}, (messages) => messages.on('message', (message: Buffer) => messages.send(message)));
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const client = await connectMessages({ port });
+  const echoed = collect(client, 20_000);
+  for (let i = 0; i < 20_000; i++) client.send(payload(i));
+  const received = await echoed;
+  received.forEach((message, i) => assert.deepEqual(message, payload(i)));
+  const stats = client.stats();
+  assert.equal(stats.messagesOut, 20_000);
+  assert.ok(stats.averageBatch > 100, `messages per flush: ${stats.averageBatch}`);
+  assert.equal((await client.close()).unsent, 0);
+});
+
+test('zero-length and large messages keep their order across flushes', async (t) => {
+  const server = createMessageServer({}, (messages) => messages.on('message', (message: Buffer) => messages.send(message)));
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const client = await connectMessages({ port });
+  const sent = [Buffer.alloc(0), Buffer.alloc(300_000, 1), Buffer.from('x'), Buffer.alloc(0), Buffer.alloc(5000, 2), Buffer.alloc(1_000_000, 3)];
+  const echoed = collect(client, sent.length);
+  client.sendBatch(sent);
+  assert.deepEqual(await echoed, sent);
+  await client.close();
+});
+
+for (const ioModel of ['loop', 'workers', 'thread-per-conn'] as const) {
+  for (const blocking of ioModel === 'thread-per-conn' ? [false, true] : [false]) {
+    test(`built-in msg-echo under ${ioModel}${blocking ? ' (blocking)' : ''}`, async (t) => {
+      const options: ServerOptions = { ioModel, blocking, workers: 2, handler: 'msg-echo' };
+      const server = createServer(options);
+      t.after(() => server.close());
+      const { port } = (await server.listen()) as AddressInfo;
+      const client = await connectMessages({ port });
+      const echoed = collect(client, 5000);
+      for (let i = 0; i < 5000; i++) client.send(payload(i));
+      (await echoed).forEach((message, i) => assert.deepEqual(message, payload(i)));
+      await client.close();
+      assert.equal(server.metrics().messagesIn, 5000);
+    });
+  }
+}
+
+test('an oversized frame closes that connection with SOCKTUNE_ERR_FRAME_TOO_LARGE; others carry on', async (t) => {
+  const errors: string[] = [];
+  const server = createMessageServer({ messages: { maxMessageSize: 1024 } }, (messages) => {
+    messages.on('error', (error: { code: string }) => errors.push(error.code));
+    messages.on('message', (message: Buffer) => messages.send(message));
+  });
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const healthy = await connectMessages({ port });
+  const offender = await connect({ port });
+  offender.on('error', () => {});
+  offender.write(encodeFrame(Buffer.alloc(2048)));
+  await closed(offender);
+  assert.deepEqual(errors, ['SOCKTUNE_ERR_FRAME_TOO_LARGE']);
+  const echoed = collect(healthy, 1);
+  healthy.send(Buffer.from('still fine'));
+  assert.deepEqual((await echoed)[0], Buffer.from('still fine'));
+  await healthy.close();
+});
+
+test('a frame truncated at close is reported as SOCKTUNE_ERR_PROTOCOL', async (t) => {
+  const server = createMessageServer({}, (messages) => {
+    messages.once('error', (error) => server.emit('message-error', error));
+  });
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const reported = once(server, 'message-error');
+  const client = await connect({ port });
+  client.end(encodeFrame(Buffer.alloc(100)).subarray(0, 50));
+  const [error] = (await reported) as [{ code: string; message: string }];
+  assert.equal(error.code, 'SOCKTUNE_ERR_PROTOCOL');
+  assert.match(error.message, /stream ended inside a frame \(50 bytes/);
+});
+
+test('slow consumer: reading pauses under backpressure, the queue stays bounded, nothing is lost', async (t) => {
+  let serverSide: MessageSocket | undefined;
+  let maxQueued = 0;
+  const highWaterMark = 256 * 1024;
+  const server = createMessageServer({ messages: { highWaterMark } }, (messages) => {
+    serverSide = messages;
+    messages.on('message', (message: Buffer) => {
+      messages.send(message);
+      maxQueued = Math.max(maxQueued, messages.queuedBytes);
+    });
+  });
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  // A client that sends 64 MiB of echo requests while reading nothing back.
+  const client = await connect({ port, receiveBufferSize: 65536, sendBufferSize: 65536 });
+  client.pause();
+  const message = encodeFrame(Buffer.alloc(1000, 9));
+  const total = 64 * 1024;
+  let written = 0;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (written < total) {
+        written++;
+        if (!client.write(message)) return void client.once('drain', pump);
+      }
+      resolve();
+    };
+    pump();
+    // The server stops reading, so the client's writes back up: give it a moment, then check.
+    setTimeout(resolve, 1500);
+  });
+  assert.ok(written < total, 'the server stopped reading, so the client could not write everything');
+  assert.ok(maxQueued < highWaterMark + 128 * 1024, `server queue peaked at ${maxQueued} bytes`);
+  // Now read: every echo comes back and the rest of the requests go through.
+  client.resume();
+  const echoedBytes = readBytes(client, total * message.length, 60_000);
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (written < total) {
+        written++;
+        if (!client.write(message)) return void client.once('drain', pump);
+      }
+      resolve();
+    };
+    pump();
+  });
+  assert.equal((await echoedBytes).length, total * message.length);
+  assert.equal(serverSide!.stats().messagesIn, total);
+  client.destroy();
+});
+
+test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and counts', async (t) => {
+  for (const overflow of ['error', 'drop'] as const) {
+    let serverSide: MessageSocket | undefined;
+    const errors: string[] = [];
+    const server = createMessageServer({ sendBufferSize: 16384, messages: { maxQueuedBytes: 512 * 1024, overflow, pauseReadsWhileBackpressured: false } }, (messages) => {
+      serverSide = messages;
+      messages.on('error', (error: { code: string }) => errors.push(error.code));
+    });
+    t.after(() => server.close());
+    const { port } = (await server.listen()) as AddressInfo;
+    const client = await connect({ port, receiveBufferSize: 8192 });
+    client.pause();
+    client.on('error', () => {});
+    while (!serverSide) await new Promise((resolve) => setImmediate(resolve));
+    const chunk = Buffer.alloc(10_000);
+    for (let i = 0; i < 2000 && !serverSide.socket.destroyed; i++) {
+      serverSide.send(chunk);
+      assert.ok(serverSide.queuedBytes <= 512 * 1024 + 10_004, 'never past the cap');
+      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (overflow === 'error') assert.deepEqual(errors, ['SOCKTUNE_ERR_SLOW_CONSUMER']);
+    else assert.ok(serverSide.stats().dropped > 0);
+    client.destroy();
+    await server.close();
+  }
+});
+
+test('graceful close flushes everything queued; the async iterator yields stable copies', async (t) => {
+  const received: Buffer[] = [];
+  const done = new Promise<void>((resolve) => {
+    const server = createMessageServer({}, async (messages) => {
+      for await (const message of messages) received.push(message);
+      resolve();
+    });
+    t.after(() => server.close());
+    void server.listen().then(async (address) => {
+      const client = await connectMessages({ port: (address as AddressInfo).port });
+      for (let i = 0; i < 3000; i++) client.send(payload(i));
+      assert.deepEqual(await client.close(), { unsent: 0 });
+    });
+  });
+  await done;
+  assert.equal(received.length, 3000);
+  received.forEach((message, i) => assert.deepEqual(message, payload(i)));
+});
