@@ -49,6 +49,19 @@ for (const { name, script } of SERVERS) {
       assert.deepEqual(document.summary.failures, {});
     });
 
+    test('tune --raw: client-side knobs only, and the report says so', async () => {
+      const result = await runCli(['tune', '--raw', '-c', `127.0.0.1:${server.port}`, '--quick', '--duration-per-trial', '0.1', '--conns', '2', '--no-report', '--json'], 120_000);
+      assert.equal(result.code, 0, result.stderr);
+      const document = JSON.parse(result.stdout);
+      assertSchema(document);
+      const [scenario] = document.scenarios;
+      assert.ok(scenario.ranking.every((entry: { config: { ioModel: string } }) => entry.config.ioModel === 'loop'), 'the server model is not ours to choose');
+      assert.ok(scenario.ranking.some((entry: { config: { noDelay: boolean } }) => !entry.config.noDelay), 'Nagle is swept');
+      assert.equal(scenario.recommendation.createServer, null);
+      assert.match(scenario.recommendation.cli, /^socktune rr --raw -c HOST:PORT /);
+      assert.match(document.options.targetLabel, /only the client side was tuned/);
+    });
+
     test('conns --raw and stream --raw', async () => {
       const conns = await runCli(['conns', '--raw', '-c', `127.0.0.1:${server.port}`, '--target', '200', '--hold', '0.3', '--json']);
       assert.equal(conns.code, 0, conns.stderr);

@@ -64,7 +64,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
     ? escapeXml(
         [
           `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'within noise of the best: keep the defaults'}`,
-          `createServer(${JSON.stringify(recommendation.createServer)})`,
+          ...(recommendation.createServer ? [`createServer(${JSON.stringify(recommendation.createServer)})`] : ['// a raw service: only client-side options were tuned']),
           `connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`,
           `# ${recommendation.cli}`,
           ...recommendation.advice.map((line) => `# ${line}`),

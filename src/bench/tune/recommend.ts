@@ -10,7 +10,8 @@ export interface Recommendation {
   versusDefault: 'better' | 'tie';
   /** Winner's median over the default's, > 1 meaning better. */
   ratioToDefault: number;
-  createServer: ServerOptions;
+  /** null when tuning a raw service: its server is not socktune's to configure. */
+  createServer: ServerOptions | null;
   connect: ConnectOptions;
   cli: string;
   /** Things no socket option expresses, for the application to do (e.g. pipelining). */
@@ -30,7 +31,7 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
  * the one with the fewest changes from the default wins: the default itself when it is among
  * them, since a win inside the noise is not worth a change.
  */
-export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: Workload, size: number, conns: number, cappedSysctls: string[]): Recommendation | undefined {
+export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: Workload, size: number, conns: number, cappedSysctls: string[], raw = false): Recommendation | undefined {
   const best = ranking[0];
   if (!best) return undefined;
   const baseline = ranking.find((entry) => isDefaultConfig(entry.config, workload));
@@ -40,19 +41,19 @@ export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, w
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
-    `socktune ${workload} -c HOST`,
+    raw ? `socktune ${workload} --raw -c HOST:PORT` : `socktune ${workload} -c HOST`,
     workload === 'stream' ? `-l ${describeBuffer(size)} -P ${conns}` : `--size ${size} -C ${conns}${workload === 'msg' ? ' --echo' : ''} --depth ${config.depth}`,
     config.batch === 'auto' ? '' : `--batch ${config.batch}`,
-    config.ioModel === 'loop' ? '' : `--io-model ${config.ioModel}`,
+    config.ioModel === 'loop' || raw ? '' : `--io-model ${config.ioModel}`,
     config.bufferSize === undefined ? '' : `-w ${describeBuffer(config.bufferSize)}`,
     config.noDelay ? '' : '--nagle',
   ];
   return {
     config,
-    label: configLabel(config, workload),
+    label: configLabel(config, workload, raw),
     versusDefault: wins ? 'better' : 'tie',
     ratioToDefault: chosen.vsBaseline,
-    createServer: { ioModel: config.ioModel, ...socket },
+    createServer: raw ? null : { ioModel: config.ioModel, ...socket },
     connect: { ...socket },
     cli: flags.filter(Boolean).join(' '),
     advice: adviceFor(config, workload),

@@ -28,6 +28,8 @@ export interface TuneOptions {
   targetLabel: string;
   /** What was asked: one workload, or 'mixed' for several plans. */
   workload: Workload | 'mixed';
+  /** The target is any echo-like service, not a socktune server: only the client side is tuned. */
+  raw: boolean;
   plans: TunePlan[];
   quick: boolean;
   budgetSec: number;
@@ -98,7 +100,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     plan.sizes.flatMap((size) => plan.conns.map((conns) => ({ workload: plan.workload, objective: plan.objective, size, conns }))),
   );
   const plannedFor = (scenario: Scenario): number => {
-    const configCount = searchSpace({ workload: scenario.workload, quick: options.quick }).length;
+    const configCount = searchSpace({ workload: scenario.workload, quick: options.quick, raw: options.raw }).length;
     if (options.quick) return plannedQuickTrials(configCount, 0);
     return Math.max(configCount, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length));
   };
@@ -108,11 +110,11 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   const results: ScenarioResult[] = [];
 
   for (const [index, scenario] of scenarios.entries()) {
-    const configs = searchSpace({ workload: scenario.workload, quick: options.quick });
+    const configs = searchSpace({ workload: scenario.workload, quick: options.quick, raw: options.raw });
     const scenarioLabel = `${scenario.workload} ${scenario.size} B × ${scenario.conns} conns`;
     const search: Search = { configs, samples: new Map(configs.map((config) => [config, []])), trials: [] };
     const runOne = async (config: TuneConfig, roundNumber: number): Promise<void> => {
-      const label = configLabel(config, scenario.workload);
+      const label = configLabel(config, scenario.workload, options.raw);
       const elapsed = (Date.now() - started) / 1000;
       options.onProgress?.({ done, total, etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done), scenario: scenarioLabel, label });
       const trial = await runTrial(options, scenario, config, roundNumber);
@@ -131,7 +133,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
       await fullGrid(search, options, runOne, scenarios.length);
       replan(0);
     }
-    results.push(summarizeScenario(search, scenario));
+    results.push(summarizeScenario(search, scenario, options.raw));
   }
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
@@ -192,8 +194,8 @@ async function fullGrid(search: Search, options: TuneOptions, runOne: (config: T
 async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
   const socket = socketOptionsOf(config);
   const server = { ioModel: config.ioModel, ...socket };
-  const common = { target: options.target, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.02, options.trialSec / 5) };
-  const label = configLabel(config, scenario.workload);
+  const common = { target: options.target, raw: options.raw, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.02, options.trialSec / 5) };
+  const label = configLabel(config, scenario.workload, options.raw);
   const trial = (metric: number, result: { clientSaturated: boolean; warnings: string[]; intervals: Trial['intervals'] }, percentiles?: Trial['percentileCurve']): Trial => ({
     label,
     config,
@@ -223,7 +225,7 @@ async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneCo
   }
 }
 
-function summarizeScenario(search: Search, scenario: Scenario): ScenarioResult {
+function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): ScenarioResult {
   const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
   const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
   const trialsOf = (config: TuneConfig): Trial[] => search.trials.filter((trial) => trial.config === config);
@@ -233,13 +235,13 @@ function summarizeScenario(search: Search, scenario: Scenario): ScenarioResult {
       .flatMap((warning) => /sysctl -w \S+/.exec(warning)?.[0] ?? []);
   const ranking = ranked.map((entry) => ({
     ...entry,
-    label: configLabel(entry.config, scenario.workload),
+    label: configLabel(entry.config, scenario.workload, raw),
     clientSaturated: trialsOf(entry.config).some((trial) => trial.clientSaturated),
     capped: sysctlsOf(entry.config).length > 0,
     lastRound: Math.max(...trialsOf(entry.config).map((trial) => trial.round)),
   }));
   const best = ranking[0];
-  const recommendation = best ? recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))]) ?? null : null;
+  const recommendation = best ? recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))], raw) ?? null : null;
   return { ...scenario, objectiveUnit: OBJECTIVE_UNITS[scenario.objective], ranking, recommendation, trials: search.trials };
 }
 

@@ -37,8 +37,8 @@ export function describeBuffer(size: number | undefined): string {
   return size >= 1024 * 1024 ? `${size / (1024 * 1024)}M` : `${size / 1024}K`;
 }
 
-export function configLabel(config: TuneConfig, workload: Workload): string {
-  const parts = [`buf ${describeBuffer(config.bufferSize)}`, config.ioModel];
+export function configLabel(config: TuneConfig, workload: Workload, raw = false): string {
+  const parts = raw ? [`buf ${describeBuffer(config.bufferSize)}`] : [`buf ${describeBuffer(config.bufferSize)}`, config.ioModel];
   if (workload === 'rr') parts.push(config.noDelay ? 'nodelay' : 'nagle', `depth ${config.depth}`);
   if (workload === 'msg') parts.push(config.batch === 'auto' ? 'coalesced' : 'write per msg', `depth ${config.depth}`);
   return parts.join(' · ');
@@ -47,6 +47,8 @@ export function configLabel(config: TuneConfig, workload: Workload): string {
 export interface SpaceChoices {
   workload: Workload;
   quick: boolean;
+  /** A service socktune does not control: only client-side knobs (buffers, Nagle, depth) are swept. */
+  raw?: boolean;
 }
 
 /**
@@ -54,14 +56,15 @@ export interface SpaceChoices {
  * --quick keeps the dimensions that matter most for the workload so successive halving can
  * finish in under a minute on two cores.
  */
-export function searchSpace({ workload, quick }: SpaceChoices): TuneConfig[] {
-  const noDelays = workload === 'rr' && !quick ? [true, false] : [true];
+export function searchSpace({ workload, quick, raw = false }: SpaceChoices): TuneConfig[] {
+  const noDelays = workload === 'rr' && (!quick || raw) ? [true, false] : [true];
+  const models = raw ? (['loop'] as const) : IO_MODEL_CHOICES;
   const depths = workload === 'stream' ? [1] : workload === 'msg' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 8] : [1, 4, 16];
   const batches: TuneConfig['batch'][] = workload === 'msg' ? ['auto', 1] : ['auto'];
   const buffers = workload === 'stream' || !quick ? BUFFER_SIZES : [undefined, 8 * 1024, 256 * 1024];
   const configs: TuneConfig[] = [];
   for (const bufferSize of buffers) {
-    for (const ioModel of IO_MODEL_CHOICES) {
+    for (const ioModel of models) {
       for (const noDelay of noDelays) {
         for (const depth of depths) for (const batch of batches) configs.push({ bufferSize, noDelay, ioModel, depth, batch });
       }

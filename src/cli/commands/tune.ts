@@ -6,7 +6,7 @@ import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
-import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
+import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { renderTable } from '../table.ts';
 import { parseCount, parseSeconds, parseSize } from '../units.ts';
 
@@ -71,7 +71,7 @@ function printScenario(io: Io, scenario: ScenarioResult): void {
     io.out(`\nwinner: the defaults (${recommendation.label}) — the best configuration is within the noise of the default`);
   }
   io.out('paste:');
-  io.out(`  createServer(${JSON.stringify(recommendation.createServer)})`);
+  if (recommendation.createServer) io.out(`  createServer(${JSON.stringify(recommendation.createServer)})`);
   io.out(`  connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`);
   io.out(`  ${recommendation.cli}`);
   for (const line of recommendation.advice) io.out(`  # ${line}`);
@@ -83,7 +83,8 @@ export const tuneCommand: Command = {
   summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
   usage: 'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
   flags: {
-    client: { help: 'tune against a running `socktune server` (default: start one on loopback)', spec: { type: 'string', short: 'c' } },
+    client: { help: 'tune against a running `socktune server` (default: start one on loopback); with --raw, HOST:PORT of any echo-like service', spec: { type: 'string', short: 'c' } },
+    raw: { help: 'tune only the client side (buffers, Nagle, pipelining) against a service socktune does not control (rr workload)', spec: { type: 'boolean' } },
     port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
     workload: { help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)', spec: { type: 'string' } },
     size: { help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)', spec: { type: 'string' } },
@@ -101,9 +102,13 @@ export const tuneCommand: Command = {
     'socktune tune --workload rr --objective p99 --size 64,1K --conns 10',
     'socktune tune --quick --workload mixed',
     'socktune tune -c 198.18.0.2 --budget 10m --report tune.html --json > tune.json',
+    'socktune tune --raw -c 127.0.0.1:7000 --quick --conns 1,10    # client side against your own echo server',
   ],
   async run(values, io) {
-    const workload = choice(values, 'workload', WORKLOADS, 'stream');
+    const raw = values.raw === true;
+    const workload = choice(values, 'workload', WORKLOADS, raw ? 'rr' : 'stream');
+    if (raw && workload !== 'rr') throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw tunes request/response against an echo-like service: use it with --workload rr');
+    if (raw && str(values, 'client') === undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service to tune: -c HOST:PORT');
     if (workload === 'mixed' && values.objective !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--objective picks one workload\'s goal; --workload mixed uses each workload\'s default');
     const plans: TunePlan[] = (workload === 'mixed' ? (['stream', 'rr', 'msg'] as const) : [workload]).map((planned) => ({
       workload: planned,
@@ -115,20 +120,24 @@ export const tuneCommand: Command = {
     const trialText = str(values, 'duration-per-trial');
     const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
     const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
-    const host = str(values, 'client');
-    const local = host === undefined ? await LocalServer.start() : undefined;
-    const port = str(values, 'port');
-    const target = local?.target ?? { host: host!, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535) };
+    const local = str(values, 'client') === undefined ? await LocalServer.start() : undefined;
+    const target = local?.target ?? targetOf(values);
     const human = values.json !== true;
     if (human && !values.quiet) {
-      io.err(`tuning ${workload} against ${local ? 'an embedded socktune server on loopback' : `${target.host}:${target.port}`} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`})`);
+      const against = local ? 'an embedded socktune server on loopback' : raw ? `the raw service ${target.host}:${target.port} (client side only)` : `${target.host}:${target.port}`;
+      io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`})`);
     }
     let result;
     try {
       result = await runTune({
         target,
-        targetLabel: local ? `embedded socktune server on ${target.host} (separate process)` : `${target.host}:${target.port}`,
+        targetLabel: local
+          ? `embedded socktune server on ${target.host} (separate process)`
+          : raw
+            ? `raw service ${target.host}:${target.port}: only the client side was tuned (buffers, Nagle, pipelining); its server is not socktune's to configure`
+            : `socktune server ${target.host}:${target.port}`,
         workload,
+        raw,
         plans,
         quick,
         budgetSec,
