@@ -76,12 +76,17 @@ export function serverSettings(values: Values): TestServerSettings {
     ...(workers === undefined ? {} : { workers: parseCount(workers, '--workers', 1, 256) }),
     ...(values.blocking === true ? { blocking: true } : {}),
     ...bufferSizes(values),
-    noDelay: values.nagle !== true,
+    noDelay: noDelay(values),
   };
 }
 
+function noDelay(values: Values): boolean {
+  if (values.nagle === true && values['no-delay'] === true) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --no-delay and --nagle');
+  return values.nagle !== true;
+}
+
 export function clientSettings(values: Values): ClientSocketSettings {
-  return { ...bufferSizes(values), noDelay: values.nagle !== true };
+  return { ...bufferSizes(values), noDelay: noDelay(values) };
 }
 
 /** The options every client engine (stream, rr, crr) takes from the command line. */

@@ -41,7 +41,8 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   window: { help: 'SO_SNDBUF and SO_RCVBUF on both ends, e.g. 256K', spec: { type: 'string', short: 'w' } },
   sndbuf: { help: 'SO_SNDBUF on both ends (overrides -w)', spec: { type: 'string' } },
   rcvbuf: { help: 'SO_RCVBUF on both ends (overrides -w)', spec: { type: 'string' } },
-  nagle: { help: 'leave Nagle on (socktune sets TCP_NODELAY by default)', spec: { type: 'boolean' } },
+  'no-delay': { help: 'TCP_NODELAY on both ends (the default)', spec: { type: 'boolean' } },
+  nagle: { help: 'leave Nagle on: no TCP_NODELAY', spec: { type: 'boolean' } },
   ...COMMON_OUTPUT_FLAGS,
 };
 

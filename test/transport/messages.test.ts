@@ -195,3 +195,14 @@ test('graceful close flushes everything queued; the async iterator yields stable
   assert.equal(received.length, 3000);
   received.forEach((message, i) => assert.deepEqual(message, payload(i)));
 });
+
+test('messageHandler exported from a module serves messages in worker threads', async (t) => {
+  const server = createServer({ ioModel: 'workers', workers: 2, handler: { module: new URL('../fixtures/message-upper-handler.ts', import.meta.url) } });
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const client = await connectMessages({ port });
+  const answers = collect(client, 3);
+  client.sendBatch([Buffer.from('one'), Buffer.from('two'), Buffer.from('three')]);
+  assert.deepEqual((await answers).map(String), ['ONE', 'TWO', 'THREE']);
+  await client.close();
+});
