@@ -22,6 +22,7 @@ export {
   type HandlerSpec,
   type HandlerModule,
   type ConnectionHandler,
+  type ReadHandler,
 } from './transport/server-options.ts';
 export { connect, effectiveSocketOptions, validateConnectOptions, CONNECT_DEFAULTS, type ConnectOptions, type TunedSocket } from './transport/connect.ts';
 export { BlockingConnection, type BlockingHandler } from './transport/blocking.ts';
@@ -30,3 +31,5 @@ export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats
 export { connectMessages, createMessageServer, messageHandler } from './transport/messages.ts';
 export { FrameDecoder, encodeFrame, DEFAULT_MAX_MESSAGE_SIZE, type PrefixKind, type FrameDecoderOptions } from './framing/length-prefix.ts';
 export { FrameEncoder, type FrameEncoderOptions } from './framing/frame-encoder.ts';
+export { createSockperfServer, SOCKPERF_DEFAULT_PORT } from './protocols/sockperf/server.ts';
+export { SockperfDecoder, encodeMessage as encodeSockperfMessage } from './protocols/sockperf/codec.ts';

@@ -1,14 +1,14 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { SocktuneError } from '../core/errors.ts';
-import type { BuiltinService, ConnectionHandler, HandlerModule, HandlerSpec } from './server-options.ts';
+import type { BuiltinService, HandlerModule } from './server-options.ts';
 
 /** What a thread needs to find the handler again: a built-in name or a module URL (never a function). */
-export type PortableHandler = { builtin: BuiltinService } | { moduleUrl: string; exportName: string };
+export type PortableHandler = { builtin: BuiltinService } | { moduleUrl: string; exportName: string; reads: boolean };
 
-export function toPortableHandler(spec: Exclude<HandlerSpec, ConnectionHandler>): PortableHandler {
+export function toPortableHandler(spec: BuiltinService | HandlerModule): PortableHandler {
   if (typeof spec === 'string') return { builtin: spec };
-  return { moduleUrl: moduleUrlOf(spec), exportName: spec.exportName ?? 'default' };
+  return { moduleUrl: moduleUrlOf(spec), exportName: spec.exportName ?? 'default', reads: spec.reads === true };
 }
 
 function moduleUrlOf(spec: HandlerModule): string {

@@ -7,7 +7,7 @@ import { toPortableHandler, type PortableHandler } from './handler.ts';
 import type { BoundSocket } from './listen-socket.ts';
 import { SharedCounters } from './metrics.ts';
 import { EventLoopServing } from './serve.ts';
-import type { ConnectionHandler, ResolvedServerOptions } from './server-options.ts';
+import { isInProcessHandler, type BuiltinService, type HandlerModule, type ResolvedServerOptions } from './server-options.ts';
 import { ServerThread } from './server-thread.ts';
 import type { ThreadData } from './thread-protocol.ts';
 
@@ -45,7 +45,7 @@ function closeServer(server: Server): Promise<void> {
 }
 
 export async function startLoopModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
-  const handler = typeof options.handler === 'function' ? (options.handler as ConnectionHandler) : toPortableHandler(options.handler);
+  const handler = isInProcessHandler(options.handler) ? options.handler : toPortableHandler(options.handler);
   const serving = await EventLoopServing.create(handler, {
     counters: new SharedCounters(hooks.countersBuffer, 0),
     sourceChunkSize: options.sourceChunkSize,
@@ -75,7 +75,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
 function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: number, role: ThreadData['role'], bound?: BoundSocket): ThreadData {
   return {
     role,
-    handler: toPortableHandler(options.handler as Exclude<typeof options.handler, ConnectionHandler>),
+    handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
     blocking: options.blocking,
     sourceChunkSize: options.sourceChunkSize,
     socketOptions: pickSocketOptions(options),

@@ -4,8 +4,8 @@ import { ConnectionSet } from './connection-set.ts';
 import { fdOf } from './fd.ts';
 import { loadHandlerFunction, type PortableHandler } from './handler.ts';
 import type { SharedCounters } from './metrics.ts';
-import type { ConnectionHandler } from './server-options.ts';
-import { serveBuiltin } from './services.ts';
+import type { BuiltinService, ConnectionHandler, ReadHandler } from './server-options.ts';
+import { serveBuiltin, serveReads } from './services.ts';
 
 export interface ServeSettings {
   counters: SharedCounters;
@@ -21,30 +21,34 @@ export interface ServeSettings {
 export class EventLoopServing {
   readonly connections: ConnectionSet;
   readonly #settings: ServeSettings;
-  readonly #builtin: PortableHandler | undefined;
+  readonly #builtin: BuiltinService | undefined;
   readonly #handler: ConnectionHandler | undefined;
+  readonly #reader: ReadHandler | undefined;
 
-  private constructor(settings: ServeSettings, builtin: PortableHandler | undefined, handler: ConnectionHandler | undefined) {
+  private constructor(settings: ServeSettings, kind: { builtin?: BuiltinService; handler?: ConnectionHandler; reader?: ReadHandler }) {
     this.#settings = settings;
-    this.#builtin = builtin;
-    this.#handler = handler;
+    this.#builtin = kind.builtin;
+    this.#handler = kind.handler;
+    this.#reader = kind.reader;
     this.connections = new ConnectionSet(settings.counters, settings.onError);
   }
 
-  static async create(handler: PortableHandler | ConnectionHandler, settings: ServeSettings): Promise<EventLoopServing> {
-    if (typeof handler === 'function') return new EventLoopServing(settings, undefined, handler);
-    if ('builtin' in handler) return new EventLoopServing(settings, handler, undefined);
-    const loaded = await loadHandlerFunction<ConnectionHandler>(handler.moduleUrl, handler.exportName);
-    return new EventLoopServing(settings, undefined, loaded);
+  static async create(handler: PortableHandler | ConnectionHandler | { reads: ReadHandler }, settings: ServeSettings): Promise<EventLoopServing> {
+    if (typeof handler === 'function') return new EventLoopServing(settings, { handler });
+    if ('reads' in handler && typeof handler.reads === 'function') return new EventLoopServing(settings, { reader: handler.reads });
+    if ('builtin' in handler) return new EventLoopServing(settings, { builtin: handler.builtin });
+    const portable = handler as Extract<PortableHandler, { moduleUrl: string }>;
+    if (portable.reads) return new EventLoopServing(settings, { reader: await loadHandlerFunction<ReadHandler>(portable.moduleUrl, portable.exportName) });
+    return new EventLoopServing(settings, { handler: await loadHandlerFunction<ConnectionHandler>(portable.moduleUrl, portable.exportName) });
   }
 
-  /** Whether accepted sockets must arrive paused: built-in services re-wrap the descriptor to read into a reused buffer. */
+  /** Whether accepted sockets must arrive paused: built-in services and read handlers re-wrap the descriptor to read into a reused buffer. */
   get wantsPausedSockets(): boolean {
-    return this.#builtin !== undefined;
+    return this.#builtin !== undefined || this.#reader !== undefined;
   }
 
   acceptSocket(socket: Socket): void {
-    if (this.#builtin === undefined) {
+    if (!this.wantsPausedSockets) {
       this.#prepare(fdOf(socket));
       this.connections.add(socket, true);
       this.#handler!(socket);
@@ -58,10 +62,14 @@ export class EventLoopServing {
 
   acceptFd(fd: number): Socket {
     this.#prepare(fd);
-    const builtin = this.#builtin;
-    if (builtin !== undefined && 'builtin' in builtin) {
-      const socket = serveBuiltin(builtin.builtin, fd, this.#settings);
+    if (this.#builtin !== undefined) {
+      const socket = serveBuiltin(this.#builtin, fd, this.#settings);
       this.connections.add(socket, false);
+      return socket;
+    }
+    if (this.#reader !== undefined) {
+      const socket = serveReads(fd, this.#reader);
+      this.connections.add(socket, true);
       return socket;
     }
     const socket = new Socket({ fd, readable: true, writable: true });

@@ -20,15 +20,24 @@ export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 export type ConnectionHandler = (socket: Socket) => void;
 
 /**
+ * The hot-path alternative to a ConnectionHandler: socktune reads into one buffer shared by the
+ * thread (Node's `onread`) and calls the returned function with a view of each read. The view is
+ * valid only during the call: copy what must outlive it.
+ */
+export type ReadHandler = (socket: Socket) => (view: Buffer) => void;
+
+/**
  * A handler that other threads can load: functions cannot cross threads, so `workers` and
  * `thread-per-conn` take a module that exports the handler (default export unless `exportName`).
+ * `reads: true` when the export is a ReadHandler. With `blocking: true` the export is a BlockingHandler.
  */
 export interface HandlerModule {
   module: string | URL;
   exportName?: string;
+  reads?: boolean;
 }
 
-export type HandlerSpec = BuiltinService | ConnectionHandler | HandlerModule;
+export type HandlerSpec = BuiltinService | ConnectionHandler | HandlerModule | { reads: ReadHandler };
 
 export interface ServerOptions extends SocketOptions {
   /** Address to bind. @default '127.0.0.1' */
@@ -84,11 +93,12 @@ const handlerCheck: FieldCheck = (value) => {
   if (typeof value === 'function') return undefined;
   if (typeof value === 'string') return oneOf(BUILTIN_SERVICES)(value);
   if (typeof value === 'object' && value !== null) {
-    const { module, exportName } = value as Partial<HandlerModule>;
+    if (typeof (value as { reads?: unknown }).reads === 'function') return undefined;
+    const { module, exportName, reads } = value as Partial<HandlerModule>;
     const moduleOk = typeof module === 'string' || module instanceof URL;
-    if (moduleOk && (exportName === undefined || typeof exportName === 'string')) return undefined;
+    if (moduleOk && (exportName === undefined || typeof exportName === 'string') && (reads === undefined || typeof reads === 'boolean')) return undefined;
   }
-  return `one of ${BUILTIN_SERVICES.join(', ')}, a function, or { module, exportName? }`;
+  return `one of ${BUILTIN_SERVICES.join(', ')}, a function, { reads: function }, or { module, exportName?, reads? }`;
 };
 
 const SERVER_FIELDS = Object.freeze({
@@ -107,13 +117,18 @@ const SERVER_FIELDS = Object.freeze({
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
 });
 
+/** Functions, which only the loop model (same thread) can call. */
+export function isInProcessHandler(handler: HandlerSpec): handler is ConnectionHandler | { reads: ReadHandler } {
+  return typeof handler === 'function' || (typeof handler === 'object' && typeof (handler as { reads?: unknown }).reads === 'function');
+}
+
 export function validateServerOptions(options: unknown): ResolvedServerOptions {
   validateFields(options, SERVER_FIELDS, 'options');
   const resolved = { ...SERVER_DEFAULTS } as ResolvedServerOptions;
   for (const [key, value] of Object.entries((options ?? {}) as ServerOptions)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
-  if (resolved.ioModel !== 'loop' && typeof resolved.handler === 'function') {
+  if (resolved.ioModel !== 'loop' && isInProcessHandler(resolved.handler)) {
     throw invalidOption(
       'options.handler',
       `a built-in service name or { module } for ioModel '${resolved.ioModel}' (functions cannot cross threads)`,

@@ -3,7 +3,7 @@ import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import { MessageSocket } from './message-socket.ts';
 import { pumpWrites } from './pump.ts';
-import type { BuiltinService } from './server-options.ts';
+import type { BuiltinService, ReadHandler } from './server-options.ts';
 
 const READ_BUFFER_SIZE = 64 * 1024;
 
@@ -33,6 +33,14 @@ function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void): Socke
       },
     },
   });
+}
+
+/** A user ReadHandler on the shared buffer: its callback sees each read as a view, valid during the call. */
+export function serveReads(fd: number, reader: ReadHandler): Socket {
+  let onRead: ((view: Buffer) => void) | undefined;
+  const socket = readIntoSharedBuffer(fd, (view) => onRead!(view));
+  onRead = reader(socket);
+  return socket;
 }
 
 /**

@@ -3,10 +3,13 @@ import type { RrResult } from '../../bench/result.ts';
 import { runRr } from '../../bench/rr.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
-import { parseCount } from '../units.ts';
+import { parseCount, parseSize } from '../units.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import { encodeMessage, FLAG_CLIENT, FLAG_PONG_REQUEST, HEADER_BYTES, MAX_MESSAGE_BYTES } from '../../protocols/sockperf/codec.ts';
+import { SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
 
 export const rrCommand: Command = {
   name: 'rr',
@@ -18,18 +21,19 @@ export const rrCommand: Command = {
     connections: { help: 'connections (default 1)', spec: { type: 'string', short: 'C' } },
     depth: { help: 'requests in flight per connection (default 1)', spec: { type: 'string' } },
     rate: { help: 'open loop: total requests/s on a fixed schedule, latency from the intended send time', spec: { type: 'string' } },
+    sockperf: { help: `measure a sockperf server (sockperf sr): ping-pong messages with its 14-byte header, port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
   },
   examples: [
     'socktune rr -c 127.0.0.1 -t 5',
     'socktune rr -c 127.0.0.1 -C 10 --depth 4 --size 1K',
     'socktune rr -c 127.0.0.1 --rate 20000 --json',
     'socktune rr --raw -c 127.0.0.1:7000 --size 32 --response-size 32    # any echo-like service',
+    'socktune rr --sockperf -c 127.0.0.1 --size 64    # against sockperf sr',
   ],
   async run(values, io) {
     const rate = str(values, 'rate');
     const options = {
-      ...runOptions(values),
-      ...requestSettings(values),
+      ...(values.sockperf ? sockperfRunOptions(values) : { ...runOptions(values), ...requestSettings(values) }),
       connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
       depth: parseCount(str(values, 'depth') ?? '1', '--depth', 1, 1024),
       rate: rate === undefined ? undefined : parseCount(rate, '--rate', 1, 10_000_000),
@@ -50,3 +54,16 @@ export const rrCommand: Command = {
     );
   },
 };
+
+/** rr against sockperf sr: a raw peer, each request a sockperf message that asks for its reply. */
+function sockperfRunOptions(values: Values): ReturnType<typeof runOptions> & { size: number; payload: Buffer } {
+  if (values.raw || values.payload !== undefined || values['response-size'] !== undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--sockperf builds its own requests: drop --raw, --payload and --response-size');
+  }
+  const size = parseSize(str(values, 'size') ?? '64', '--size');
+  if (size < HEADER_BYTES || size > MAX_MESSAGE_BYTES) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--size for sockperf is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes (its header is ${HEADER_BYTES}), got ${size}`);
+  }
+  const withPort = { ...values, raw: true, port: str(values, 'port') ?? String(SOCKPERF_DEFAULT_PORT) };
+  return { ...runOptions(withPort), size, payload: encodeMessage(1n, FLAG_CLIENT | FLAG_PONG_REQUEST, size) };
+}

@@ -1,6 +1,7 @@
 import { BenchServer, type TestLog } from '../../bench/bench-server.ts';
-import type { Command } from '../command.ts';
-import { DEFAULT_CONTROL_PORT, str } from '../client-settings.ts';
+import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
+import type { Command, Io, Values } from '../command.ts';
+import { DEFAULT_CONTROL_PORT, ioModel, str } from '../client-settings.ts';
 import { parseCount } from '../units.ts';
 
 export const serverCommand: Command = {
@@ -13,9 +14,14 @@ export const serverCommand: Command = {
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
     'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
+    sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
+    'io-model': { help: '--sockperf: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
+    workers: { help: '--sockperf: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
+    blocking: { help: '--sockperf with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
   },
-  examples: ['socktune server', 'socktune server -p 6000 --bind 0.0.0.0', 'socktune server --one-off -p 0'],
+  examples: ['socktune server', 'socktune server -p 6000 --bind 0.0.0.0', 'socktune server --one-off -p 0', 'socktune server --sockperf --io-model workers    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111'],
   async run(values, io) {
+    if (values.sockperf) return serveSockperf(values, io);
     const port = str(values, 'port');
     const unix = str(values, 'unix');
     const maxTests = str(values, 'max-tests');
@@ -43,3 +49,27 @@ export const serverCommand: Command = {
     return 0;
   },
 };
+
+async function serveSockperf(values: Values, io: Io): Promise<number> {
+  const port = str(values, 'port');
+  const workers = str(values, 'workers');
+  const server = createSockperfServer({
+    host: str(values, 'bind') ?? '127.0.0.1',
+    port: port === undefined ? SOCKPERF_DEFAULT_PORT : parseCount(port, '--port', 0, 65535),
+    ioModel: ioModel(values),
+    ...(workers === undefined ? {} : { workers: parseCount(workers, '--workers', 1, 256) }),
+    blocking: values.blocking === true,
+  });
+  const address = await server.listen();
+  const where = address.family === 'unix' ? address.path : `${address.address}:${address.port}`;
+  io.out(`socktune sockperf server listening on ${where} (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const { errors } = server.metrics();
+  await server.close();
+  const problems = Object.entries(errors);
+  if (problems.length > 0) io.err(`connections closed on errors: ${problems.map(([code, count]) => `${code} ×${count}`).join(', ')}`);
+  return 0;
+}
