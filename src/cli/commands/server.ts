@@ -1,5 +1,7 @@
 import { BenchServer, type TestLog } from '../../bench/bench-server.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
+import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
+import { SocktuneError } from '../../core/errors.ts';
 import type { Command, Io, Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, ioModel, str } from '../client-settings.ts';
 import { parseCount } from '../units.ts';
@@ -14,14 +16,17 @@ export const serverCommand: Command = {
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
     'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
+    iperf3: { help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`, spec: { type: 'boolean' } },
     sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
     'io-model': { help: '--sockperf: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
     workers: { help: '--sockperf: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
   },
-  examples: ['socktune server', 'socktune server -p 6000 --bind 0.0.0.0', 'socktune server --one-off -p 0', 'socktune server --sockperf --io-model workers    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111'],
+ examples: ['socktune server', 'socktune server -p 6000 --bind 0.0.0.0', 'socktune server --one-off -p 0', 'socktune server --iperf3 --max-tests 8    # then: iperf3 -c 127.0.0.1 -R', 'socktune server --sockperf --io-model workers    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111'],
   async run(values, io) {
+    if (values.sockperf && values.iperf3) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --iperf3 and --sockperf');
     if (values.sockperf) return serveSockperf(values, io);
+    if (values.iperf3) return serveIperf3(values, io);
     const port = str(values, 'port');
     const unix = str(values, 'unix');
     const maxTests = str(values, 'max-tests');
@@ -71,5 +76,28 @@ async function serveSockperf(values: Values, io: Io): Promise<number> {
   await server.close();
   const problems = Object.entries(errors);
   if (problems.length > 0) io.err(`connections closed on errors: ${problems.map(([code, count]) => `${code} ×${count}`).join(', ')}`);
+  return 0;
+}
+
+async function serveIperf3(values: Values, io: Io): Promise<number> {
+  const port = str(values, 'port');
+  const maxTests = str(values, 'max-tests');
+  const server = new Iperf3Server({
+    host: str(values, 'bind') ?? '127.0.0.1',
+    port: port === undefined ? IPERF3_DEFAULT_PORT : parseCount(port, '--port', 0, 65535),
+    ...(maxTests === undefined ? {} : { maxTests: parseCount(maxTests, '--max-tests', 1, 10_000) }),
+  });
+  const address = await server.listen();
+  const where = address.family === 'unix' ? address.path : `${address.address}:${address.port}`;
+  io.out(`socktune iperf3 server listening on ${where} (up to ${server.options.maxTests} tests at once)`);
+  server.on('test', (entry: Iperf3TestLog) => {
+    io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
+    if (entry.summary) io.err(entry.summary.trimEnd());
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
   return 0;
 }
