@@ -1,10 +1,12 @@
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBits, formatBytes } from '../../bench/format.ts';
-import type { StreamResult } from '../../bench/result.ts';
-import { runStream } from '../../bench/stream.ts';
+import type { StreamInterval, StreamResult } from '../../bench/result.ts';
+import { runStream, type StreamOptions } from '../../bench/stream.ts';
+import { runIperf3Stream, type Iperf3ClientOptions } from '../../protocols/iperf3/client.ts';
+import { IPERF3_DEFAULT_PORT } from '../../protocols/iperf3/server.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
 import { renderTable } from '../table.ts';
 import { parseCount, parseSize } from '../units.ts';
 
@@ -23,6 +25,7 @@ export const streamCommand: Command = {
     parallel: { help: 'parallel connections (default 1)', spec: { type: 'string', short: 'P' } },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
+    iperf3: { help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`, spec: { type: 'boolean' } },
     verify: { help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch', spec: { type: 'boolean' } },
   },
   examples: [
@@ -30,9 +33,13 @@ export const streamCommand: Command = {
     'socktune stream -c 127.0.0.1 -R -P 4 -w 256K --verify',
     'socktune stream -c 127.0.0.1 --io-model workers --json > stream.json',
     'socktune stream --raw -c 127.0.0.1:9000 -t 5    # any sink (discard-like) service',
+    'socktune stream --iperf3 -c 127.0.0.1 -R -P 4    # against iperf3 -s',
   ],
   async run(values, io) {
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
+    if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--iperf3 speaks iperf3\'s own protocol over TCP: drop --raw, --verify and --unix');
+    }
     if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
     const options = {
       ...runOptions(values),
@@ -43,7 +50,7 @@ export const streamCommand: Command = {
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
-        run: (onInterval) => runStream({ ...options, onInterval }),
+        run: (onInterval) => (values.iperf3 ? runIperf3Stream(iperf3Options(values, options, onInterval)) : runStream({ ...options, onInterval })),
         formatInterval: (interval) => {
           const bytes = direction === 'reverse' ? interval.receivedBytes : interval.sentBytes;
           return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`;
@@ -70,3 +77,20 @@ export const streamCommand: Command = {
     );
   },
 };
+
+function iperf3Options(values: Values, options: StreamOptions, onInterval: (interval: StreamInterval) => void): Iperf3ClientOptions {
+  const port = str(values, 'port');
+  return {
+    host: str(values, 'client') ?? '127.0.0.1',
+    port: port === undefined ? IPERF3_DEFAULT_PORT : parseCount(port, '--port', 1, 65535),
+    durationSec: options.durationSec,
+    omitSec: options.omitSec,
+    writeSize: options.writeSize,
+    parallel: options.parallel,
+    direction: options.direction,
+    window: options.client.receiveBufferSize ?? options.client.sendBufferSize,
+    noDelay: values.nagle !== true && values['no-delay'] === true,
+    intervalSec: options.intervalSec,
+    onInterval,
+  };
+}

@@ -74,8 +74,14 @@ export class Iperf3TestSession {
   /** Phase 2: asks for the data connections and waits for all of them (addStream delivers them). */
   async createStreams(): Promise<void> {
     const arrived = new Promise<void>((resolve) => (this.#streamsArrived = resolve));
+    // A client that goes away meanwhile ends the wait at once, not at the timeout.
+    const gone = new Promise<never>((_, reject) => {
+      const onClose = (): void => reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
+      this.control.once('close', onClose);
+      void arrived.then(() => this.control.off('close', onClose));
+    });
     this.control.write(stateByte(STATE.CREATE_STREAMS));
-    await withTimeout(arrived, STREAMS_TIMEOUT_MS, `${this.#expectedStreams} iperf3 data connection(s)`);
+    await withTimeout(Promise.race([arrived, gone]), STREAMS_TIMEOUT_MS, `${this.#expectedStreams} iperf3 data connection(s)`);
   }
 
   get wantsStreams(): boolean {

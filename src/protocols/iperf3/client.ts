@@ -1,0 +1,229 @@
+import { SocktuneError } from '../../core/errors.ts';
+import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
+import { readTcpInfo } from '../../core/sockopts.ts';
+import { ByteReader } from '../../framing/byte-reader.ts';
+import { collectEnvironment } from '../../bench/environment.ts';
+import { RESULT_SCHEMA, saturationWarning, type StreamInterval, type StreamResult } from '../../bench/result.ts';
+import { round, SelfMonitor } from '../../bench/self-check.ts';
+import { sleep, Ticker } from '../../bench/ticker.ts';
+import { connect, type TunedSocket } from '../../transport/connect.ts';
+import { fdOf } from '../../transport/fd.ts';
+import { pumpWrites } from '../../transport/pump.ts';
+import { encodeJson, generateCookie, MAX_JSON_BYTES, readJson, readState, STATE, stateByte } from './codec.ts';
+
+export interface Iperf3ClientOptions {
+  host: string;
+  port: number;
+  durationSec: number;
+  omitSec: number;
+  /** Bytes per write (iperf3 -l). */
+  writeSize: number;
+  parallel: number;
+  direction: 'forward' | 'reverse' | 'bidir';
+  /** iperf3 -w: SO_SNDBUF and SO_RCVBUF on both ends. */
+  window?: number | undefined;
+  noDelay: boolean;
+  intervalSec: number;
+  onInterval?: (interval: StreamInterval) => void;
+}
+
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const RESULTS_TIMEOUT_MS = 30_000;
+
+interface ClientStream {
+  socket: TunedSocket;
+  sender: boolean;
+  bytes: number;
+}
+
+function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `no ${what} from the iperf3 server within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** A TCP test against a stock `iperf3 -s`, reported in socktune's schema with the server's own byte counts. */
+export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<StreamResult> {
+  const control = await connect({ host: options.host, port: options.port, noDelay: true });
+  const reader = new ByteReader(MAX_JSON_BYTES + 1024);
+  control.on('data', (chunk: Buffer) => reader.push(chunk));
+  control.on('close', () => reader.end());
+  control.on('error', () => reader.end());
+  const cookie = generateCookie();
+  control.write(cookie);
+  const streams: ClientStream[] = [];
+  const total = options.parallel * (options.direction === 'bidir' ? 2 : 1);
+  const bufferSizes = options.window === undefined ? {} : { sendBufferSize: options.window, receiveBufferSize: options.window };
+  let sending = false;
+  let serverResults: Record<string, unknown> | undefined;
+  let measured = { seconds: 0, bytes: 0 };
+  let selfCheck: ReturnType<SelfMonitor['stop']> | undefined;
+  let effectiveClient: EffectiveSocketOptions | null = null;
+  let clientRetransmits = 0;
+  let retransmits: number[] = [];
+  let cpuAtStart = process.cpuUsage();
+  let wallAtStart = performance.now();
+  const intervals: StreamInterval[] = [];
+  const startedAt = Date.now();
+  try {
+    for (;;) {
+      const state = await timeout(readState(reader), sending ? (options.durationSec + options.omitSec) * 1000 + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message');
+      if (state === STATE.PARAM_EXCHANGE) {
+        control.write(
+          encodeJson({
+            tcp: true,
+            omit: options.omitSec,
+            time: options.durationSec,
+            num: 0,
+            blockcount: 0,
+            parallel: options.parallel,
+            len: options.writeSize,
+            pacing_timer: 1000,
+            client_version: '3.12',
+            ...(options.direction === 'reverse' ? { reverse: true } : {}),
+            ...(options.direction === 'bidir' ? { bidirectional: true } : {}),
+            ...(options.window === undefined ? {} : { window: options.window }),
+            ...(options.noDelay ? { nodelay: true } : {}),
+          }),
+        );
+      } else if (state === STATE.CREATE_STREAMS) {
+        for (let i = 0; i < total; i++) {
+          const stream: ClientStream = { socket: undefined as unknown as TunedSocket, sender: options.direction === 'forward' || (options.direction === 'bidir' && i < options.parallel), bytes: 0 };
+          stream.socket = await connect({
+            host: options.host,
+            port: options.port,
+            ...bufferSizes,
+            noDelay: options.noDelay,
+            onread: { buffer: Buffer.allocUnsafe(128 * 1024), callback: (bytes: number) => ((stream.bytes += bytes), true) },
+          });
+          stream.socket.on('error', () => {});
+          stream.socket.write(cookie);
+          streams.push(stream);
+        }
+        effectiveClient = streams[0]?.socket.effectiveSocketOptions() ?? null;
+      } else if (state === STATE.TEST_START) {
+        // Streams are up; data starts at TEST_RUNNING.
+      } else if (state === STATE.TEST_RUNNING) {
+        sending = true;
+        cpuAtStart = process.cpuUsage();
+        wallAtStart = performance.now();
+        const monitor = new SelfMonitor().start();
+        const block = Buffer.alloc(options.writeSize, 0x73);
+        for (const stream of streams.filter((s) => s.sender)) pumpWrites(stream.socket, () => block, () => sending, (bytes) => (stream.bytes += bytes));
+        const counted = (): number => streams.filter((s) => s.sender === (options.direction !== 'reverse')).reduce((sum, s) => sum + s.bytes, 0);
+        let last = { sec: 0, bytes: 0 };
+        const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
+          const bytes = counted() - last.bytes;
+          const interval: StreamInterval = {
+            startSec: round(last.sec, 3),
+            endSec: round(elapsedSec, 3),
+            sentBytes: options.direction === 'reverse' ? 0 : bytes,
+            receivedBytes: options.direction === 'reverse' ? bytes : 0,
+            bitsPerSecond: Math.round((bytes * 8) / (elapsedSec - last.sec)),
+            omitted: elapsedSec <= options.omitSec + 1e-3,
+          };
+          intervals.push(interval);
+          options.onInterval?.(interval);
+          last = { sec: elapsedSec, bytes: counted() };
+        });
+        await sleep(options.omitSec * 1000);
+        const atOmit = counted();
+        const measureStart = ticker.elapsedSec;
+        await sleep(options.durationSec * 1000);
+        measured = { seconds: ticker.elapsedSec - measureStart, bytes: counted() - atOmit };
+        ticker.stop();
+        sending = false;
+        selfCheck = monitor.stop();
+        // Read now: iperf3's server closes the data connections as soon as it sees TEST_END.
+        retransmits = streams.map((stream) => readTcpInfo(fdOf(stream.socket)).retransmits);
+        control.write(stateByte(STATE.TEST_END));
+      } else if (state === STATE.EXCHANGE_RESULTS) {
+        clientRetransmits = streams.reduce((sum, stream, index) => sum + (stream.sender ? retransmits[index]! : 0), 0);
+        const cpu = process.cpuUsage(cpuAtStart);
+        const percent = (micros: number): number => (micros / ((performance.now() - wallAtStart) * 1000)) * 100;
+        control.write(
+          encodeJson({
+            cpu_util_total: percent(cpu.user + cpu.system),
+            cpu_util_user: percent(cpu.user),
+            cpu_util_system: percent(cpu.system),
+            sender_has_retransmits: 1,
+            streams: streams.map((stream, index) => ({ id: index === 0 ? 1 : index + 2, bytes: stream.bytes, retransmits: retransmits[index], jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: options.durationSec })),
+          }),
+        );
+        serverResults = await timeout(readJson(reader), RESULTS_TIMEOUT_MS, 'results');
+      } else if (state === STATE.DISPLAY_RESULTS) {
+        control.end(stateByte(STATE.IPERF_DONE));
+        break;
+      } else if (state === STATE.ACCESS_DENIED) {
+        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'the iperf3 server is busy running a test (ACCESS_DENIED)');
+      } else if (state === STATE.SERVER_ERROR) {
+        const detail = await timeout(reader.read(8), HANDSHAKE_TIMEOUT_MS, 'error detail');
+        throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the iperf3 server reported error ${detail.readInt32BE(0)} (errno ${detail.readInt32BE(4)})`);
+      } else if (state === STATE.SERVER_TERMINATE) {
+        throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 server terminated the test');
+      } else {
+        throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state}`);
+      }
+    }
+  } finally {
+    sending = false;
+    for (const stream of streams) stream.socket.destroy();
+    control.destroySoon();
+  }
+  if (!serverResults || !selfCheck) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the iperf3 server ended the test before exchanging results');
+  return toStreamResult(options, streams, serverResults, { measured, selfCheck, intervals, startedAt, effectiveClient, clientRetransmits });
+}
+
+interface ServerStream {
+  id: number;
+  bytes: number;
+  retransmits: number;
+}
+
+interface ClientSide {
+  measured: { seconds: number; bytes: number };
+  selfCheck: ReturnType<SelfMonitor['stop']>;
+  intervals: StreamInterval[];
+  startedAt: number;
+  effectiveClient: EffectiveSocketOptions | null;
+  clientRetransmits: number;
+}
+
+function toStreamResult(options: Iperf3ClientOptions, streams: ClientStream[], server: Record<string, unknown>, client: ClientSide): StreamResult {
+  const { measured, selfCheck } = client;
+  const serverStreams = (Array.isArray(server.streams) ? server.streams : []) as ServerStream[];
+  const serverBytes = (ids: (index: number) => boolean): number => serverStreams.filter((_, index) => ids(index)).reduce((sum, stream) => sum + (stream.bytes ?? 0), 0);
+  const forwardIndex = (index: number): boolean => options.direction === 'forward' || (options.direction === 'bidir' && index < options.parallel);
+  const clientSent = streams.filter((s) => s.sender).reduce((sum, s) => sum + s.bytes, 0);
+  const clientReceived = streams.filter((s) => !s.sender).reduce((sum, s) => sum + s.bytes, 0);
+  const serverReceived = serverBytes(forwardIndex);
+  const serverSent = serverBytes((index) => !forwardIndex(index));
+  const serverRetransmits = serverStreams.filter((_, index) => !forwardIndex(index)).reduce((sum, stream) => sum + Math.max(0, stream.retransmits ?? 0), 0);
+  return {
+    schema: RESULT_SCHEMA,
+    command: 'stream',
+    startedAt: new Date(client.startedAt).toISOString(),
+    environment: { client: collectEnvironment(), server: null },
+    options: { ...options, onInterval: undefined, peer: 'iperf3' },
+    effective: { client: client.effectiveClient, server: null },
+    intervals: client.intervals,
+    summary: {
+      direction: options.direction,
+      measuredSeconds: round(measured.seconds, 3),
+      bitsPerSecond: Math.round((measured.bytes * 8) / measured.seconds),
+      sender: options.direction === 'reverse' ? { bytes: serverSent, side: 'server' } : { bytes: clientSent, side: 'client' },
+      receiver: options.direction === 'reverse' ? { bytes: clientReceived, side: 'client' } : { bytes: serverReceived, side: 'server' },
+      ...(options.direction === 'bidir' ? { reverseBytes: { sent: serverSent, received: clientReceived } } : {}),
+      retransmits: options.direction === 'reverse' ? serverRetransmits : client.clientRetransmits,
+      verify: null,
+      serverCpuPercent: typeof server.cpu_util_total === 'number' ? round(server.cpu_util_total, 1) : null,
+    },
+    selfCheck,
+    clientSaturated: selfCheck.clientSaturated,
+    warnings: saturationWarning(selfCheck),
+  };
+}

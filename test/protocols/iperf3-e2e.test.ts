@@ -1,0 +1,207 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import net from 'node:net';
+import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
+import { COOKIE_BYTES, encodeJson, generateCookie } from '../../src/protocols/iperf3/codec.ts';
+import { run } from '../helpers.ts';
+import { assertSchema, BIN, runCli } from '../cli/cli-helpers.ts';
+
+const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
+const skip = haveIperf3 ? false : 'iperf3 is not installed (.ci/run installs it)';
+
+interface Iperf3Json {
+  end: { sum_sent: { bytes: number }; sum_received: { bytes: number }; sum_sent_bidir_reverse?: { bytes: number }; sum_received_bidir_reverse?: { bytes: number } };
+  server_output_text?: string;
+  error?: string;
+}
+
+async function iperf3Client(port: number, args: string[]): Promise<{ code: number; json: Iperf3Json }> {
+  const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-J', ...args], { timeout: 60_000 }).then(
+    (output) => ({ code: 0, stdout: output.stdout }),
+    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+  );
+  return { code: result.code, json: JSON.parse(result.stdout) as Iperf3Json };
+}
+
+function startIperf3Server(extra: string[] = []): Promise<{ port: number; child: ChildProcess; log: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'server', '--iperf3', '-p', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const timer = setTimeout(() => reject(new Error('no listening line')), 15_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /listening on [\d.]+:(\d+)/.exec(chunk.toString());
+      if (match) {
+        clearTimeout(timer);
+        resolve({ port: Number(match[1]), child, log: () => log });
+      }
+    });
+  });
+}
+
+describe('stock iperf3 clients against socktune server --iperf3', { skip }, () => {
+  let server: { port: number; child: ChildProcess; log: () => string };
+  before(async () => {
+    server = await startIperf3Server();
+  });
+  after(() => server.child.kill('SIGTERM'));
+
+  const cases: [string, string[]][] = [
+    ['default', ['-t', '1']],
+    ['-n 200M', ['-n', '200M']],
+    ['-P 4', ['-t', '1', '-P', '4']],
+    ['-w 64K', ['-t', '1', '-w', '64K']],
+    ['-l 1K -N', ['-t', '1', '-l', '1K', '-N']],
+  ];
+  for (const [name, args] of cases) {
+    test(`${name}: exit 0, and the server received every byte the client sent`, async () => {
+      const { code, json } = await iperf3Client(server.port, args);
+      assert.equal(code, 0, json.error);
+      assert.ok(json.end.sum_sent.bytes > 0);
+      assert.equal(json.end.sum_received.bytes, json.end.sum_sent.bytes);
+    });
+  }
+
+  test('-R, --bidir and -O: both sides count within the bytes in flight at TEST_END (or at the end of --omit)', async () => {
+    for (const args of [['-R', '-t', '1'], ['--bidir', '-t', '1', '-P', '2'], ['-t', '1', '-O', '1']]) {
+      const { code, json } = await iperf3Client(server.port, args);
+      assert.equal(code, 0, json.error);
+      const { sum_sent: sent, sum_received: received } = json.end;
+      assert.ok(sent.bytes > 0 && received.bytes > 0);
+      // iperf3's client stops reading when it sends TEST_END; what was in flight is not counted.
+      assert.ok(Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, 16 * 1024 * 1024), `${sent.bytes} vs ${received.bytes}`);
+    }
+  });
+
+  test('--get-server-output carries socktune\'s report', async () => {
+    const { code, json } = await iperf3Client(server.port, ['-t', '1', '--get-server-output']);
+    assert.equal(code, 0);
+    assert.match(json.server_output_text ?? '', /socktune iperf3 server: test, 1 stream\(s\)\n\[ {2}1\] receiver \d+ bytes/);
+  });
+
+  test('two stock clients at the same time both complete (iperf3\'s own server would refuse one)', async () => {
+    const [a, b] = await Promise.all([iperf3Client(server.port, ['-t', '1']), iperf3Client(server.port, ['-t', '1', '-R'])]);
+    assert.equal(a.code, 0, a.json.error);
+    assert.equal(b.code, 0, b.json.error);
+  });
+
+  test('UDP and SCTP are refused with SERVER_ERROR, and the server says why', async () => {
+    const udp = await iperf3Client(server.port, ['-u', '-t', '1']);
+    assert.match(udp.json.error ?? '', /protocol does not exist/);
+    const sctp = await iperf3Client(server.port, ['--sctp', '-t', '1']);
+    assert.match(sctp.json.error ?? '', /no SCTP support available/);
+    assert.match(server.log(), /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for UDP/);
+  });
+});
+
+test('over --max-tests, a second stock client is told the server is busy', { skip }, async () => {
+  const server = await startIperf3Server(['--max-tests', '1']);
+  try {
+    const first = iperf3Client(server.port, ['-t', '2']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const second = await iperf3Client(server.port, ['-t', '1']);
+    assert.match(second.json.error ?? '', /busy/);
+    assert.equal((await first).code, 0);
+  } finally {
+    server.child.kill('SIGTERM');
+  }
+});
+
+describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
+  const cases: [string, string[]][] = [
+    ['default', []],
+    ['-R', ['-R']],
+    ['--bidir', ['--bidir']],
+    ['-P 4', ['-P', '4']],
+    ['-w 64K', ['-w', '64K']],
+  ];
+  for (const [name, args] of cases) {
+    test(`${name}: exit 0, socktune's schema, and the iperf3 server's own counts`, async () => {
+      const port = 21000 + Math.floor(Math.random() * 20000);
+      const server = spawn('iperf3', ['-s', '-1', '-p', String(port), '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let serverJson = '';
+      server.stdout.on('data', (chunk: Buffer) => (serverJson += chunk.toString()));
+      const serverDone = new Promise((resolve) => server.once('exit', resolve));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        const result = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(port), '-t', '1', '--json', ...args]);
+        assert.equal(result.code, 0, result.stderr);
+        const document = JSON.parse(result.stdout);
+        assertSchema(document);
+        await serverDone;
+        const reported = (JSON.parse(serverJson) as Iperf3Json).end;
+        const { summary } = document;
+        if (name === '-R') assert.equal(summary.sender.bytes, reported.sum_sent.bytes);
+        else assert.equal(summary.receiver.bytes, reported.sum_received.bytes);
+        assert.ok(summary.bitsPerSecond > 0);
+      } finally {
+        server.kill();
+      }
+    });
+  }
+});
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+test('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the server keeps serving, nothing leaks', async (t) => {
+  const server = new Iperf3Server({ port: 0, handshakeTimeoutMs: 1000 });
+  const logs: Iperf3TestLog[] = [];
+  server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
+  const { port } = (await server.listen()) as net.AddressInfo;
+  t.after(() => server.close());
+  const fdsBefore = openFds();
+  const handlesBefore = process.getActiveResourcesInfo().length;
+
+  const exchange = async (bytes: Buffer[], closeAfterMs = 300): Promise<void> => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    socket.resume();
+    await new Promise((resolve) => socket.once('connect', resolve));
+    for (const chunk of bytes) socket.write(chunk);
+    await new Promise((resolve) => setTimeout(resolve, closeAfterMs));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  };
+  const cookie = (): Buffer => generateCookie();
+  const lengthPrefix = (length: number): Buffer => {
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(length);
+    return prefix;
+  };
+  await exchange([Buffer.from('short cookie')], 1300);
+  await exchange([cookie(), lengthPrefix(5), Buffer.from('hello')]);
+  await exchange([cookie(), lengthPrefix(100_000)]);
+  await exchange([cookie()]);
+  await exchange([cookie(), encodeJson({ tcp: true, time: 1, parallel: 0, len: 1024 })]);
+  await exchange([Buffer.alloc(COOKIE_BYTES, 0x61), Buffer.alloc(4, 0xff)]);
+  // A complete handshake, a stream, then an unknown state byte mid-test.
+  const control = net.connect({ port, host: '127.0.0.1' });
+  const testCookie = cookie();
+  control.write(testCookie);
+  control.on('data', (chunk: Buffer) => {
+    if (chunk.includes(9)) control.write(encodeJson({ tcp: true, time: 5, parallel: 1, len: 1024 }));
+    if (chunk.includes(10)) net.connect({ port, host: '127.0.0.1' }, function (this: net.Socket) { this.on('error', () => {}); this.write(testCookie); });
+    if (chunk.includes(2)) control.write(Buffer.from([99]));
+  });
+  control.on('error', () => {});
+  await new Promise((resolve) => control.once('close', resolve));
+
+  for (let i = 0; i < 40 && logs.length < 7; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  const errors = logs.map((entry) => entry.error ?? entry.outcome);
+  assert.equal(logs.length, 7, JSON.stringify(errors));
+  assert.ok(logs.every((entry) => entry.outcome === 'failed' && /^SOCKTUNE_ERR_[A-Z_]+: /.test(entry.error ?? '')), JSON.stringify(errors));
+  assert.ok(errors.some((error) => /SOCKTUNE_ERR_TIMEOUT: no iperf3 cookie/.test(error)));
+  assert.ok(errors.some((error) => /SOCKTUNE_ERR_PROTOCOL: iperf3 control message is not JSON/.test(error)));
+  assert.ok(errors.some((error) => /SOCKTUNE_ERR_FRAME_TOO_LARGE/.test(error)));
+  assert.ok(errors.some((error) => /SOCKTUNE_ERR_PEER_GONE/.test(error)));
+  assert.ok(errors.some((error) => /iperf3 parallel must be 1 to 128/.test(error)));
+  assert.ok(errors.some((error) => /unexpected iperf3 state 99/.test(error)));
+  assert.equal(server.activeTests, 0);
+  for (let i = 0; i < 20 && openFds() > fdsBefore; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.ok(openFds() <= fdsBefore, `fds ${openFds()} > ${fdsBefore} before`);
+  assert.ok(process.getActiveResourcesInfo().length <= handlesBefore + 1, `active resources ${process.getActiveResourcesInfo().join(',')}`);
+});
