@@ -51,6 +51,7 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
   const cases: [string, string[]][] = [
     ['default', ['-t', '1']],
     ['-n 200M', ['-n', '200M']],
+    ['-k 2000', ['-k', '2000']],
     ['-P 4', ['-t', '1', '-P', '4']],
     ['-w 64K', ['-t', '1', '-w', '64K']],
     ['-l 1K -N', ['-t', '1', '-l', '1K', '-N']],
@@ -116,6 +117,8 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
     ['--bidir', ['--bidir']],
     ['-P 4', ['-P', '4']],
     ['-w 64K', ['-w', '64K']],
+    ['-n 100M', ['-n', '100M']],
+    ['-R -n 100M', ['-R', '-n', '100M']],
   ];
   for (const [name, args] of cases) {
     test(`${name}: exit 0, socktune's schema, and the iperf3 server's own counts`, async () => {
@@ -126,15 +129,16 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
       const serverDone = new Promise((resolve) => server.once('exit', resolve));
       try {
         await new Promise((resolve) => setTimeout(resolve, 400));
-        const result = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(port), '-t', '1', '--json', ...args]);
+        const result = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(port), ...(args.includes('-n') ? [] : ['-t', '1']), '--json', ...args]);
         assert.equal(result.code, 0, result.stderr);
         const document = JSON.parse(result.stdout);
         assertSchema(document);
         await serverDone;
         const reported = (JSON.parse(serverJson) as Iperf3Json).end;
         const { summary } = document;
-        if (name === '-R') assert.equal(summary.sender.bytes, reported.sum_sent.bytes);
+        if (args.includes('-R')) assert.equal(summary.sender.bytes, reported.sum_sent.bytes);
         else assert.equal(summary.receiver.bytes, reported.sum_received.bytes);
+        if (args.includes('-n')) assert.equal(summary.receiver.bytes, 100 * 1024 * 1024);
         assert.ok(summary.bitsPerSecond > 0);
       } finally {
         server.kill();
@@ -147,61 +151,75 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-test('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the server keeps serving, nothing leaks', async (t) => {
-  const server = new Iperf3Server({ port: 0, handshakeTimeoutMs: 1000 });
+describe('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the server keeps serving, nothing leaks', () => {
+  let server: Iperf3Server;
+  let port = 0;
   const logs: Iperf3TestLog[] = [];
-  server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
-  const { port } = (await server.listen()) as net.AddressInfo;
-  t.after(() => server.close());
-  const fdsBefore = openFds();
-  const handlesBefore = process.getActiveResourcesInfo().length;
+  let fdsBefore = 0;
+  let handlesBefore = 0;
+  before(async () => {
+    server = new Iperf3Server({ port: 0, handshakeTimeoutMs: 1000 });
+    server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
+    port = ((await server.listen()) as net.AddressInfo).port;
+    fdsBefore = openFds();
+    handlesBefore = process.getActiveResourcesInfo().length;
+  });
+  after(() => server.close());
 
-  const exchange = async (bytes: Buffer[], closeAfterMs = 300): Promise<void> => {
+  /** Sends bytes as a client would, then waits for the server's log line about it. */
+  async function expectFailure(bytes: Buffer[], error: RegExp, vanish = false): Promise<void> {
+    const seen = logs.length;
     const socket = net.connect({ port, host: '127.0.0.1' });
     socket.on('error', () => {});
     socket.resume();
     await new Promise((resolve) => socket.once('connect', resolve));
     for (const chunk of bytes) socket.write(chunk);
-    await new Promise((resolve) => setTimeout(resolve, closeAfterMs));
+    const waitBeforeClosing = vanish ? 4 : 50;
+    for (let i = 0; i < waitBeforeClosing && logs.length === seen; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     socket.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  };
-  const cookie = (): Buffer => generateCookie();
+    for (let i = 0; i < 50 && logs.length === seen; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const entry = logs[seen];
+    assert.equal(entry?.outcome, 'failed');
+    assert.match(entry?.error ?? '', /^SOCKTUNE_ERR_[A-Z_]+: /);
+    assert.match(entry?.error ?? '', error);
+  }
   const lengthPrefix = (length: number): Buffer => {
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(length);
     return prefix;
   };
-  await exchange([Buffer.from('short cookie')], 1300);
-  await exchange([cookie(), lengthPrefix(5), Buffer.from('hello')]);
-  await exchange([cookie(), lengthPrefix(100_000)]);
-  await exchange([cookie()]);
-  await exchange([cookie(), encodeJson({ tcp: true, time: 1, parallel: 0, len: 1024 })]);
-  await exchange([Buffer.alloc(COOKIE_BYTES, 0x61), Buffer.alloc(4, 0xff)]);
-  // A complete handshake, a stream, then an unknown state byte mid-test.
-  const control = net.connect({ port, host: '127.0.0.1' });
-  const testCookie = cookie();
-  control.write(testCookie);
-  control.on('data', (chunk: Buffer) => {
-    if (chunk.includes(9)) control.write(encodeJson({ tcp: true, time: 5, parallel: 1, len: 1024 }));
-    if (chunk.includes(10)) net.connect({ port, host: '127.0.0.1' }, function (this: net.Socket) { this.on('error', () => {}); this.write(testCookie); });
-    if (chunk.includes(2)) control.write(Buffer.from([99]));
-  });
-  control.on('error', () => {});
-  await new Promise((resolve) => control.once('close', resolve));
 
-  for (let i = 0; i < 40 && logs.length < 7; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-  const errors = logs.map((entry) => entry.error ?? entry.outcome);
-  assert.equal(logs.length, 7, JSON.stringify(errors));
-  assert.ok(logs.every((entry) => entry.outcome === 'failed' && /^SOCKTUNE_ERR_[A-Z_]+: /.test(entry.error ?? '')), JSON.stringify(errors));
-  assert.ok(errors.some((error) => /SOCKTUNE_ERR_TIMEOUT: no iperf3 cookie/.test(error)));
-  assert.ok(errors.some((error) => /SOCKTUNE_ERR_PROTOCOL: iperf3 control message is not JSON/.test(error)));
-  assert.ok(errors.some((error) => /SOCKTUNE_ERR_FRAME_TOO_LARGE/.test(error)));
-  assert.ok(errors.some((error) => /SOCKTUNE_ERR_PEER_GONE/.test(error)));
-  assert.ok(errors.some((error) => /iperf3 parallel must be 1 to 128/.test(error)));
-  assert.ok(errors.some((error) => /unexpected iperf3 state 99/.test(error)));
-  assert.equal(server.activeTests, 0);
-  for (let i = 0; i < 20 && openFds() > fdsBefore; i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.ok(openFds() <= fdsBefore, `fds ${openFds()} > ${fdsBefore} before`);
-  assert.ok(process.getActiveResourcesInfo().length <= handlesBefore + 1, `active resources ${process.getActiveResourcesInfo().join(',')}`);
+  test('a cookie that never completes', () => expectFailure([Buffer.from('short cookie')], /SOCKTUNE_ERR_TIMEOUT: no iperf3 cookie/));
+  test('garbage where the parameters JSON should be', () => expectFailure([generateCookie(), lengthPrefix(5), Buffer.from('hello')], /SOCKTUNE_ERR_PROTOCOL: iperf3 control message is not JSON/));
+  test('a JSON length over 64 KiB', () => expectFailure([generateCookie(), lengthPrefix(100_000)], /SOCKTUNE_ERR_FRAME_TOO_LARGE/));
+  test('parameters out of range', () => expectFailure([generateCookie(), encodeJson({ tcp: true, time: 1, parallel: 0, len: 1024 })], /iperf3 parallel must be 1 to 128/));
+  test('a data connection with an unknown cookie, sending data', () => expectFailure([Buffer.alloc(COOKIE_BYTES, 0x61), Buffer.alloc(4, 0xff)], /SOCKTUNE_ERR_FRAME_TOO_LARGE/));
+  test('a client that vanishes after its cookie', () => expectFailure([generateCookie()], /SOCKTUNE_ERR_PEER_GONE/, true));
+  test('a client that vanishes while the server waits for its streams', () => expectFailure([generateCookie(), encodeJson({ tcp: true, time: 5, parallel: 2, len: 1024 })], /SOCKTUNE_ERR_PEER_GONE: the iperf3 client closed its control connection before its streams arrived/, true));
+
+  test('an unknown state byte in the middle of a test', async () => {
+    const seen = logs.length;
+    const control = net.connect({ port, host: '127.0.0.1' });
+    const cookie = generateCookie();
+    control.write(cookie);
+    control.on('data', (chunk: Buffer) => {
+      if (chunk.includes(9)) control.write(encodeJson({ tcp: true, time: 5, parallel: 1, len: 1024 }));
+      if (chunk.includes(10)) {
+        const stream = net.connect({ port, host: '127.0.0.1' }, () => stream.write(cookie));
+        stream.on('error', () => {});
+      }
+      if (chunk.includes(2)) control.write(Buffer.from([99]));
+    });
+    control.on('error', () => {});
+    await new Promise((resolve) => control.once('close', resolve));
+    for (let i = 0; i < 50 && logs.length === seen; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.match(logs[seen]?.error ?? '', /SOCKTUNE_ERR_PROTOCOL: unexpected iperf3 state 99/);
+  });
+
+  test('afterwards: no test left running, descriptors and handles back to where they were', async () => {
+    assert.equal(server.activeTests, 0);
+    for (let i = 0; i < 20 && openFds() > fdsBefore; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(openFds() <= fdsBefore, `fds ${openFds()} > ${fdsBefore} before`);
+    assert.ok(process.getActiveResourcesInfo().length <= handlesBefore + 1, `active resources ${process.getActiveResourcesInfo().join(',')}`);
+  });
 });

@@ -25,6 +25,7 @@ export const streamCommand: Command = {
     parallel: { help: 'parallel connections (default 1)', spec: { type: 'string', short: 'P' } },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
+    bytes: { help: '--iperf3 only: end after this many bytes instead of -t (iperf3 -n), e.g. 500M', spec: { type: 'string', short: 'n' } },
     iperf3: { help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`, spec: { type: 'boolean' } },
     verify: { help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch', spec: { type: 'boolean' } },
   },
@@ -40,6 +41,7 @@ export const streamCommand: Command = {
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--iperf3 speaks iperf3\'s own protocol over TCP: drop --raw, --verify and --unix');
     }
+    if (values.bytes !== undefined && !values.iperf3) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '-n/--bytes goes with --iperf3 (socktune\'s own tests are timed: -t)');
     if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
     const options = {
       ...runOptions(values),
@@ -84,6 +86,7 @@ function iperf3Options(values: Values, options: StreamOptions, onInterval: (inte
     host: str(values, 'client') ?? '127.0.0.1',
     port: port === undefined ? IPERF3_DEFAULT_PORT : parseCount(port, '--port', 1, 65535),
     durationSec: options.durationSec,
+    bytes: values.bytes === undefined ? undefined : parseSize(str(values, 'bytes')!, '--bytes'),
     omitSec: options.omitSec,
     writeSize: options.writeSize,
     parallel: options.parallel,

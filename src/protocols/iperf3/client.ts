@@ -15,6 +15,8 @@ export interface Iperf3ClientOptions {
   host: string;
   port: number;
   durationSec: number;
+  /** iperf3 -n: end after this many bytes instead of after durationSec. */
+  bytes?: number | undefined;
   omitSec: number;
   /** Bytes per write (iperf3 -l). */
   writeSize: number;
@@ -71,14 +73,14 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   const startedAt = Date.now();
   try {
     for (;;) {
-      const state = await timeout(readState(reader), sending ? (options.durationSec + options.omitSec) * 1000 + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message');
+      const state = await timeout(readState(reader), sending ? (options.bytes ? MAX_BYTES_TEST_MS : (options.durationSec + options.omitSec) * 1000) + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message');
       if (state === STATE.PARAM_EXCHANGE) {
         control.write(
           encodeJson({
             tcp: true,
             omit: options.omitSec,
-            time: options.durationSec,
-            num: 0,
+            time: options.bytes ? 0 : options.durationSec,
+            num: options.bytes ?? 0,
             blockcount: 0,
             parallel: options.parallel,
             len: options.writeSize,
@@ -113,7 +115,14 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         wallAtStart = performance.now();
         const monitor = new SelfMonitor().start();
         const block = Buffer.alloc(options.writeSize, 0x73);
-        for (const stream of streams.filter((s) => s.sender)) pumpWrites(stream.socket, () => block, () => sending, (bytes) => (stream.bytes += bytes));
+        const limit = options.bytes ?? Infinity;
+        let sentTotal = 0;
+        for (const stream of streams.filter((s) => s.sender)) {
+          pumpWrites(stream.socket, () => block, () => sending && sentTotal < limit, (bytes) => {
+            stream.bytes += bytes;
+            sentTotal += bytes;
+          });
+        }
         const counted = (): number => streams.filter((s) => s.sender === (options.direction !== 'reverse')).reduce((sum, s) => sum + s.bytes, 0);
         let last = { sec: 0, bytes: 0 };
         const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
@@ -133,7 +142,8 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         await sleep(options.omitSec * 1000);
         const atOmit = counted();
         const measureStart = ticker.elapsedSec;
-        await sleep(options.durationSec * 1000);
+        if (options.bytes) await untilCounted(counted, options.bytes);
+        else await sleep(options.durationSec * 1000);
         measured = { seconds: ticker.elapsedSec - measureStart, bytes: counted() - atOmit };
         ticker.stop();
         sending = false;
@@ -176,6 +186,18 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   }
   if (!serverResults || !selfCheck) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the iperf3 server ended the test before exchanging results');
   return toStreamResult(options, streams, serverResults, { measured, selfCheck, intervals, startedAt, effectiveClient, clientRetransmits });
+}
+
+/** The longest a -n test may take before socktune gives up on it. */
+const MAX_BYTES_TEST_MS = 600_000;
+
+/** Resolves when `counted()` reaches `bytes` (the -n end condition, sent or received). */
+async function untilCounted(counted: () => number, bytes: number): Promise<void> {
+  const deadline = performance.now() + MAX_BYTES_TEST_MS;
+  while (counted() < bytes) {
+    if (performance.now() > deadline) throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `-n ${bytes}: not done within ${MAX_BYTES_TEST_MS / 1000} s`);
+    await sleep(2);
+  }
 }
 
 interface ServerStream {

@@ -70,6 +70,8 @@ export class Iperf3Server extends EventEmitter {
     }
     const session = this.#awaitingStreams.get(cookieKey(cookie));
     if (session?.wantsStreams) {
+      // Stop this socket's reads now: nothing may arrive between the cookie and the stream's own reader.
+      socket.pause();
       socket.off('data', feed);
       session.addStream(socket, reader.drain());
       return;

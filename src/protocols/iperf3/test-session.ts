@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
-import { applyPreConnectOptions, readTcpInfo } from '../../core/sockopts.ts';
+import { applyPreConnectOptions, duplicateFd, readTcpInfo } from '../../core/sockopts.ts';
+import { serveReads } from '../../transport/services.ts';
 import type { ByteReader } from '../../framing/byte-reader.ts';
 import { fdOf } from '../../transport/fd.ts';
 import { pumpWrites } from '../../transport/pump.ts';
@@ -89,22 +90,28 @@ export class Iperf3TestSession {
   }
 
   /** A data connection whose cookie matched: the first `parallel` carry client→server data. */
-  addStream(socket: Socket, leftover: Buffer): void {
+  addStream(accepted: Socket, leftover: Buffer): void {
     const params = this.#params!;
     const index = this.#streams.length;
-    const stream: DataStream = { id: index === 0 ? 1 : index + 2, socket, sender: params.reverse || (params.bidirectional && index >= params.parallel), bytes: 0, lastData: performance.now() };
-    this.#streams.push(stream);
-    const fd = fdOf(socket);
+    const sender = params.reverse || (params.bidirectional && index >= params.parallel);
+    const fd = fdOf(accepted);
     if (params.window > 0) applyPreConnectOptions(fd, 'ipv4', { sendBufferSize: params.window, receiveBufferSize: params.window }, false);
-    socket.setNoDelay(params.nodelay);
-    socket.on('error', () => {});
-    if (!stream.sender) {
-      stream.bytes += leftover.length;
-      socket.on('data', (chunk: Buffer) => {
-        stream.bytes += chunk.length;
+    accepted.setNoDelay(params.nodelay);
+    accepted.on('error', () => {});
+    let socket = accepted;
+    const stream: DataStream = { id: index === 0 ? 1 : index + 2, socket, sender, bytes: leftover.length, lastData: performance.now() };
+    if (sender) accepted.resume();
+    else {
+      // Received data is only counted: read it into the thread's shared buffer, not a fresh allocation per read.
+      socket = serveReads(duplicateFd(fd), () => (view) => {
+        stream.bytes += view.length;
         stream.lastData = performance.now();
       });
-    } else socket.resume();
+      accepted.destroy();
+      socket.on('error', () => {});
+      stream.socket = socket;
+    }
+    this.#streams.push(stream);
     if (!this.wantsStreams) this.#streamsArrived?.();
   }
 
