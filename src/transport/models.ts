@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd } from '../core/sockopts.ts';
 import { fdOf } from './fd.ts';
-import { toPortableHandler, type PortableHandler } from './handler.ts';
+import { toPortableHandler } from './handler.ts';
 import type { BoundSocket } from './listen-socket.ts';
 import { SharedCounters } from './metrics.ts';
 import { EventLoopServing } from './serve.ts';

@@ -17,8 +17,6 @@ export interface ServerThreadEvents {
 export class ServerThread {
   readonly slot: number;
   readonly ready: Promise<void>;
-  /** Connections handed over and not yet done. */
-  busy = 0;
   /** Whether the thread finished starting; one that fails to start is not restarted. */
   started = false;
   #worker: Worker;
@@ -42,10 +40,8 @@ export class ServerThread {
         resolveReady();
       }
       else if (message.type === 'error') events.onError(message.code);
-      else if (message.type === 'done') {
-        this.busy--;
-        events.onDone(this);
-      } else this.#resolveClosed?.(message.destroyed);
+      else if (message.type === 'done') events.onDone(this);
+      else this.#resolveClosed?.(message.destroyed);
     });
     let failure: Error | undefined;
     this.#worker.on('error', (error) => {
@@ -66,7 +62,6 @@ export class ServerThread {
   }
 
   handOver(fd: number): void {
-    this.busy++;
     this.#send({ type: 'fd', fd });
   }
 

@@ -1,7 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type ServerOptions } from '../../src/index.ts';
 import { closed, readBytes } from '../helpers.ts';
