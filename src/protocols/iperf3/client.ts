@@ -148,6 +148,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         ticker.stop();
         sending = false;
         selfCheck = monitor.stop();
+        await untilDelivered(streams.filter((stream) => stream.sender).map((stream) => stream.socket));
         // Read now: iperf3's server closes the data connections as soon as it sees TEST_END.
         retransmits = streams.map((stream) => readTcpInfo(fdOf(stream.socket)).retransmits);
         control.write(stateByte(STATE.TEST_END));
@@ -186,6 +187,19 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   }
   if (!serverResults || !selfCheck) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the iperf3 server ended the test before exchanging results');
   return toStreamResult(options, streams, serverResults, { measured, selfCheck, intervals, startedAt, effectiveClient, clientRetransmits });
+}
+
+/** How long to wait for sent data to be acknowledged before TEST_END. */
+const DELIVERY_WAIT_MS = 1000;
+
+/**
+ * iperf3's server closes its streams when it reads TEST_END, dropping data still on the way; so
+ * TEST_END waits (briefly) until the kernel has every byte written and the peer acknowledged it.
+ */
+async function untilDelivered(sockets: TunedSocket[]): Promise<void> {
+  const deadline = performance.now() + DELIVERY_WAIT_MS;
+  const pending = (): boolean => sockets.some((socket) => !socket.destroyed && (socket.writableLength > 0 || readTcpInfo(fdOf(socket)).unacked > 0));
+  while (pending() && performance.now() < deadline) await sleep(1);
 }
 
 /** The longest a -n test may take before socktune gives up on it. */
