@@ -1,4 +1,5 @@
 import { SocktuneError } from '../core/errors.ts';
+import { PartialMessage } from './partial-message.ts';
 
 /** How a message's length is written before it: big-endian u32 (default), big-endian u16, or unsigned LEB128 varint. */
 export type PrefixKind = 'u32' | 'u16' | 'varint';
@@ -71,9 +72,8 @@ export class FrameDecoder {
   /** Prefix bytes seen so far when a prefix is split across chunks. */
   readonly #prefixBytes = new Uint8Array(MAX_VARINT_BYTES);
   #prefixSeen = 0;
-  /** A message being gathered across chunks, and how much of it has arrived. */
-  #partial: Buffer | undefined;
-  #partialFilled = 0;
+  /** A message being gathered across chunks. */
+  #partial: PartialMessage | undefined;
   #partialPrefixBytes = 0;
 
   constructor(options: FrameDecoderOptions = {}) {
@@ -92,15 +92,10 @@ export class FrameDecoder {
     const end = chunk.length;
     while (offset < end) {
       if (this.#partial !== undefined) {
-        const needed = this.#partial.length - this.#partialFilled;
-        const take = Math.min(needed, end - offset);
-        chunk.copy(this.#partial, this.#partialFilled, offset, offset + take);
-        this.#partialFilled += take;
-        offset += take;
-        if (this.#partialFilled === this.#partial.length) {
-          const message = this.#partial;
+        offset += this.#partial.fill(chunk, offset);
+        if (this.#partial.complete) {
+          const message = this.#partial.buffer;
           this.#partial = undefined;
-          this.#partialFilled = 0;
           onMessage(message);
         }
         continue;
@@ -122,8 +117,7 @@ export class FrameDecoder {
         onMessage(chunk.subarray(bodyStart, offset));
       } else {
         // Allocated only now, after the length passed the cap.
-        this.#partial = Buffer.allocUnsafe(length);
-        this.#partialFilled = 0;
+        this.#partial = new PartialMessage(length);
         this.#partialPrefixBytes = prefixLength(this.#prefix, length);
         offset = bodyStart;
       }
@@ -167,7 +161,7 @@ export class FrameDecoder {
   /** Call at the end of the stream: a frame cut short is SOCKTUNE_ERR_PROTOCOL. */
   end(): void {
     if (!this.atBoundary) {
-      const have = this.#partial === undefined ? this.#prefixSeen : this.#partialPrefixBytes + this.#partialFilled;
+      const have = this.#partial === undefined ? this.#prefixSeen : this.#partialPrefixBytes + this.#partial.filled;
       throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `stream ended inside a frame (${have} bytes of it received)`);
     }
   }

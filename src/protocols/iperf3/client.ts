@@ -1,4 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
+import { withTimeout } from '../../core/timeout.ts';
 import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { readTcpInfo } from '../../core/sockopts.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
@@ -38,16 +39,6 @@ interface ClientStream {
   bytes: number;
 }
 
-function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `no ${what} from the iperf3 server within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 /** A TCP test against a stock `iperf3 -s`, reported in socktune's schema with the server's own byte counts. */
 export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<StreamResult> {
   const control = await connect({ host: options.host, port: options.port, noDelay: true });
@@ -73,7 +64,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   const startedAt = Date.now();
   try {
     for (;;) {
-      const state = await timeout(readState(reader), sending ? (options.bytes ? MAX_BYTES_TEST_MS : (options.durationSec + options.omitSec) * 1000) + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message');
+      const state = await withTimeout(readState(reader), sending ? (options.bytes ? MAX_BYTES_TEST_MS : (options.durationSec + options.omitSec) * 1000) + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message from the iperf3 server');
       if (state === STATE.PARAM_EXCHANGE) {
         control.write(
           encodeJson({
@@ -165,14 +156,14 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
             streams: streams.map((stream, index) => ({ id: index === 0 ? 1 : index + 2, bytes: stream.bytes, retransmits: retransmits[index], jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: options.durationSec })),
           }),
         );
-        serverResults = await timeout(readJson(reader), RESULTS_TIMEOUT_MS, 'results');
+        serverResults = await withTimeout(readJson(reader), RESULTS_TIMEOUT_MS, 'results from the iperf3 server');
       } else if (state === STATE.DISPLAY_RESULTS) {
         control.end(stateByte(STATE.IPERF_DONE));
         break;
       } else if (state === STATE.ACCESS_DENIED) {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'the iperf3 server is busy running a test (ACCESS_DENIED)');
       } else if (state === STATE.SERVER_ERROR) {
-        const detail = await timeout(reader.read(8), HANDSHAKE_TIMEOUT_MS, 'error detail');
+        const detail = await withTimeout(reader.read(8), HANDSHAKE_TIMEOUT_MS, 'error detail from the iperf3 server');
         throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the iperf3 server reported error ${detail.readInt32BE(0)} (errno ${detail.readInt32BE(4)})`);
       } else if (state === STATE.SERVER_TERMINATE) {
         throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 server terminated the test');

@@ -4,7 +4,8 @@ import { isSocktuneError, SocktuneError } from '../../core/errors.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
 import { COOKIE_BYTES, cookieKey, MAX_JSON_BYTES, STATE, stateByte } from './codec.ts';
-import { Iperf3TestSession, withTimeout, type TestOutcome } from './test-session.ts';
+import { Iperf3TestSession, type TestOutcome } from './test-session.ts';
+import { withTimeout } from '../../core/timeout.ts';
 
 export const IPERF3_DEFAULT_PORT = 5201;
 

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
+import { withTimeout } from '../../core/timeout.ts';
 import { applyPreConnectOptions, duplicateFd, readTcpInfo } from '../../core/sockopts.ts';
 import { serveReads } from '../../transport/services.ts';
 import type { ByteReader } from '../../framing/byte-reader.ts';
@@ -31,14 +32,6 @@ const DRAIN_MAX_MS = 2000;
 export interface TestOutcome {
   params: Iperf3Params | undefined;
   streams: { id: number; sender: boolean; bytes: number }[];
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `no ${what} within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -215,4 +208,3 @@ export class Iperf3TestSession {
   }
 }
 
-export { withTimeout };

@@ -1,4 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
+import { PartialMessage } from '../../framing/partial-message.ts';
 
 /** sockperf's message header: u64 sequence, u16 flags, u32 length of the whole message, big-endian. */
 export const HEADER_BYTES = 14;
@@ -44,8 +45,7 @@ export function encodeMessage(sequence: bigint, flags: number, length: number): 
 export class SockperfDecoder {
   readonly #header = Buffer.alloc(HEADER_BYTES);
   #headerSeen = 0;
-  #partial: Buffer | undefined;
-  #partialFilled = 0;
+  #partial: PartialMessage | undefined;
 
   get atBoundary(): boolean {
     return this.#headerSeen === 0 && this.#partial === undefined;
@@ -55,12 +55,9 @@ export class SockperfDecoder {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#partial !== undefined) {
-        const take = Math.min(this.#partial.length - this.#partialFilled, chunk.length - offset);
-        chunk.copy(this.#partial, this.#partialFilled, offset, offset + take);
-        this.#partialFilled += take;
-        offset += take;
-        if (this.#partialFilled === this.#partial.length) {
-          const message = this.#partial;
+        offset += this.#partial.fill(chunk, offset);
+        if (this.#partial.complete) {
+          const message = this.#partial.buffer;
           this.#partial = undefined;
           onMessage(message);
         }
@@ -73,7 +70,7 @@ export class SockperfDecoder {
           offset += length;
           continue;
         }
-        this.#startPartial(length, chunk.subarray(offset, offset + HEADER_BYTES));
+        this.#partial = new PartialMessage(length, chunk.subarray(offset, offset + HEADER_BYTES));
         offset += HEADER_BYTES;
         continue;
       }
@@ -86,21 +83,15 @@ export class SockperfDecoder {
         this.#headerSeen = 0;
         const length = checkedLength(messageLength(this.#header));
         if (length === HEADER_BYTES) onMessage(Buffer.from(this.#header));
-        else this.#startPartial(length, this.#header);
+        else this.#partial = new PartialMessage(length, this.#header);
       }
     }
-  }
-
-  #startPartial(length: number, header: Buffer): void {
-    this.#partial = Buffer.allocUnsafe(length);
-    header.copy(this.#partial, 0, 0, HEADER_BYTES);
-    this.#partialFilled = HEADER_BYTES;
   }
 
   /** At the end of the stream: a message cut short is SOCKTUNE_ERR_PROTOCOL. */
   end(): void {
     if (this.atBoundary) return;
-    const have = this.#partial === undefined ? this.#headerSeen : this.#partialFilled;
+    const have = this.#partial === undefined ? this.#headerSeen : this.#partial.filled;
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `sockperf stream ended inside a message (${have} bytes of it received)`);
   }
 }

@@ -1,0 +1,21 @@
+/**
+ * socktune's echo service in a process of its own, for bench/peers. Usage:
+ *   node socktune-echo-server.ts <ioModel> [blocking] [tuned]
+ * "tuned" sets 256 KiB socket buffers. Prints its port; exits when stdin closes.
+ */
+import { createServer, type IoModel } from '../../src/index.ts';
+
+const [ioModel = 'loop', ...flags] = process.argv.slice(2);
+const server = createServer({
+  ioModel: ioModel as IoModel,
+  blocking: flags.includes('blocking'),
+  backlog: 4096,
+  // Each thread is a V8 isolate (~20 MB here): 128 of them is what a 24 GiB machine running two
+  // such servers can hold; connections past that wait for a free thread.
+  maxThreads: 128,
+  ...(flags.includes('tuned') ? { sendBufferSize: 256 * 1024, receiveBufferSize: 256 * 1024 } : {}),
+  handler: 'echo',
+});
+const address = await server.listen();
+process.stdout.write(`${'port' in address ? address.port : 0}\n`);
+process.stdin.on('end', () => void server.close().then(() => process.exit(0))).resume();

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SocktuneError } from '../../src/core/errors.ts';
+import { ByteReader } from '../../src/framing/byte-reader.ts';
+import { COOKIE_BYTES, encodeJson, generateCookie, parseParams, readJson, readState, serverError, STATE } from '../../src/protocols/iperf3/codec.ts';
+
+/** What an iperf3 client sends on its control connection, up to its results. */
+const cookie = generateCookie();
+const params = { tcp: true, omit: 0, time: 10, num: 0, blockcount: 0, parallel: 2, len: 131072, pacing_timer: 1000, client_version: '3.12' };
+const results = { cpu_util_total: 1, streams: [{ id: 1, bytes: 42 }] };
+const stream = Buffer.concat([cookie, encodeJson(params), Buffer.from([STATE.TEST_END]), encodeJson(results), Buffer.from([STATE.IPERF_DONE])]);
+
+async function parse(chunks: Buffer[]): Promise<unknown[]> {
+  const reader = new ByteReader();
+  const parsed = (async () => [
+    (await reader.read(COOKIE_BYTES)).toString('latin1'),
+    await readJson(reader),
+    await readState(reader),
+    await readJson(reader),
+    await readState(reader),
+  ])();
+  for (const chunk of chunks) reader.push(chunk);
+  reader.end();
+  return parsed;
+}
+
+test('the control stream split at every offset parses the same', async () => {
+  const expected = [cookie.toString('latin1'), params, STATE.TEST_END, results, STATE.IPERF_DONE];
+  for (let cut = 0; cut <= stream.length; cut++) {
+    assert.deepEqual(await parse([stream.subarray(0, cut), stream.subarray(cut)]), expected, `cut at ${cut}`);
+  }
+  const bytes = Array.from({ length: stream.length }, (_, i) => stream.subarray(i, i + 1));
+  assert.deepEqual(await parse(bytes), expected);
+});
+
+test('property: random bytes after a cookie only ever fail with SocktuneError', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (bytes) => {
+      const reader = new ByteReader(70 * 1024);
+      const attempt = (async () => {
+        await reader.read(COOKIE_BYTES);
+        await readJson(reader);
+        await readState(reader);
+      })();
+      reader.push(Buffer.concat([cookie, Buffer.from(bytes)]));
+      reader.end();
+      await attempt.then(
+        () => undefined,
+        (error) => assert.ok(error instanceof SocktuneError, String(error)),
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('JSON over 64 KiB is refused from its length alone; a stream cut short is PEER_GONE', async () => {
+  const reader = new ByteReader();
+  const tooLong = Buffer.alloc(4);
+  tooLong.writeUInt32BE(64 * 1024 + 1);
+  reader.push(tooLong);
+  await assert.rejects(readJson(reader), { code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE' });
+  const cut = new ByteReader();
+  cut.push(encodeJson(params).subarray(0, 10));
+  cut.end();
+  await assert.rejects(readJson(cut), { code: 'SOCKTUNE_ERR_PEER_GONE' });
+});
+
+test('parameters: defaults for what the client leaves out, limits on the rest; SERVER_ERROR layout', () => {
+  assert.deepEqual(
+    { ...parseParams({ tcp: true, reverse: true, window: 65536 }), clientVersion: undefined },
+    { tcp: true, udp: false, sctp: false, time: 10, omit: 0, bytes: 0, blocks: 0, parallel: 1, len: 131072, reverse: true, bidirectional: false, window: 65536, nodelay: false, getServerOutput: false, clientVersion: undefined },
+  );
+  assert.throws(() => parseParams({ parallel: 500 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
+  assert.throws(() => parseParams({ len: 0 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
+  assert.deepEqual([...serverError(131, 93)], [0xfe, 0, 0, 0, 131, 0, 0, 0, 93]);
+  assert.match(cookie.subarray(0, COOKIE_BYTES - 1).toString(), /^[a-z2-7]{36}$/);
+  assert.equal(cookie[COOKIE_BYTES - 1], 0);
+});
