@@ -52,3 +52,15 @@ export async function waitForListening(port: number, timeoutMs = 10_000): Promis
   }
   throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
 }
+
+/** `bytes` cut at the given positions (taken modulo its length + 1, deduplicated, in order): for random-chunking properties. */
+export function chunksAt(bytes: Buffer, cuts: number[]): Buffer[] {
+  const offsets = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let previous = 0;
+  for (const offset of [...offsets, bytes.length]) {
+    chunks.push(bytes.subarray(previous, offset));
+    previous = offset;
+  }
+  return chunks;
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { JsonLinesDecoder, encodeJsonLine } from '../../src/framing/json-lines.ts';
+import { chunksAt } from '../helpers.ts';
 
 const fixture = Buffer.concat([
   encodeJsonLine({ type: 'start', test: { kind: 'stream', duration: 1 } }),
@@ -46,14 +47,8 @@ test('property: any values, any chunking, round-trip', () => {
   fc.assert(
     fc.property(fc.array(fc.jsonValue(), { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 10 }), (values, cuts) => {
       const bytes = Buffer.concat(values.map(encodeJsonLine));
-      const offsets = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
       const decoder = new JsonLinesDecoder(Number.MAX_SAFE_INTEGER);
-      const decoded: unknown[] = [];
-      let previous = 0;
-      for (const offset of [...offsets, bytes.length]) {
-        decoded.push(...decoder.push(bytes.subarray(previous, offset)));
-        previous = offset;
-      }
+      const decoded = chunksAt(bytes, cuts).flatMap((chunk) => decoder.push(chunk));
       assert.deepEqual(decoded, JSON.parse(JSON.stringify(values)));
     }),
     { numRuns: 2000 },

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { FrameEncoder } from '../../src/framing/frame-encoder.ts';
 import { FrameDecoder, PREFIX_KINDS, encodeFrame, type PrefixKind } from '../../src/framing/length-prefix.ts';
+import { chunksAt } from '../helpers.ts';
 
 function decodeAll(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): Buffer[] {
   const decoder = new FrameDecoder({ prefix, ...(maxMessageSize === undefined ? {} : { maxMessageSize }) });
@@ -37,14 +38,7 @@ for (const prefix of PREFIX_KINDS) {
         const encoder = new FrameEncoder({ prefix, copyThreshold: 1000, slabSize: 4096 });
         for (const payload of payloads) encoder.add(payload);
         const bytes = Buffer.concat(encoder.take());
-        const offsets = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let previous = 0;
-        for (const offset of [...offsets, bytes.length]) {
-          chunks.push(bytes.subarray(previous, offset));
-          previous = offset;
-        }
-        assert.deepEqual(decodeAll(chunks, prefix), payloads.map((p) => Buffer.from(p)));
+        assert.deepEqual(decodeAll(chunksAt(bytes, cuts), prefix), payloads.map((p) => Buffer.from(p)));
       }),
       { numRuns: 500 },
     );

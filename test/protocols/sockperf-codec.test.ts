@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { FLAG_CLIENT, FLAG_PONG_REQUEST, FLAG_WARMUP, HEADER_BYTES, MAX_MESSAGE_BYTES, ReplyWriter, SockperfDecoder, encodeMessage, messageFlags, wantsReply } from '../../src/protocols/sockperf/codec.ts';
+import { chunksAt } from '../helpers.ts';
 
 function decodeAll(chunks: Buffer[]): Buffer[] {
   const decoder = new SockperfDecoder();
@@ -34,14 +35,7 @@ test('property: random messages, random chunking', () => {
       (specs, cuts) => {
         const sent = specs.map((spec) => encodeMessage(spec.seq, spec.flags, spec.length));
         const bytes = Buffer.concat(sent);
-        const offsets = [...new Set(cuts.map((cut) => cut % (bytes.length + 1)))].sort((a, b) => a - b);
-        const chunks: Buffer[] = [];
-        let previous = 0;
-        for (const offset of [...offsets, bytes.length]) {
-          chunks.push(bytes.subarray(previous, offset));
-          previous = offset;
-        }
-        assert.deepEqual(decodeAll(chunks), sent);
+        assert.deepEqual(decodeAll(chunksAt(bytes, cuts)), sent);
       },
     ),
     { numRuns: 1000 },

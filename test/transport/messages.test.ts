@@ -118,33 +118,26 @@ test('slow consumer: reading pauses under backpressure, the queue stays bounded,
   const message = encodeFrame(Buffer.alloc(1000, 9));
   const total = 64 * 1024;
   let written = 0;
-  await new Promise<void>((resolve) => {
-    const pump = (): void => {
-      while (written < total) {
-        written++;
-        if (!client.write(message)) return void client.once('drain', pump);
-      }
-      resolve();
-    };
-    pump();
-    // The server stops reading, so the client's writes back up: give it a moment, then check.
-    setTimeout(resolve, 1500);
-  });
+  /** Writes the rest of the requests as the socket takes them; resolves when all are written. */
+  const writeAll = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (written < total) {
+          written++;
+          if (!client.write(message)) return void client.once('drain', pump);
+        }
+        resolve();
+      };
+      pump();
+    });
+  // The server stops reading, so the client's writes back up: give it a moment, then check.
+  await Promise.race([writeAll(), new Promise((resolve) => setTimeout(resolve, 1500))]);
   assert.ok(written < total, 'the server stopped reading, so the client could not write everything');
   assert.ok(maxQueued < highWaterMark + 128 * 1024, `server queue peaked at ${maxQueued} bytes`);
   // Now read: every echo comes back and the rest of the requests go through.
   client.resume();
   const echoedBytes = readBytes(client, total * message.length, 60_000);
-  await new Promise<void>((resolve) => {
-    const pump = (): void => {
-      while (written < total) {
-        written++;
-        if (!client.write(message)) return void client.once('drain', pump);
-      }
-      resolve();
-    };
-    pump();
-  });
+  await writeAll();
   assert.equal((await echoedBytes).length, total * message.length);
   assert.equal(serverSide!.stats().messagesIn, total);
   client.destroy();
