@@ -65,7 +65,7 @@ else missing.push('Go (install golang-go)');
 if (spawnSync('/usr/bin/python3', ['-c', 'import uvloop']).status === 0) peers.push({ name: 'Python asyncio + uvloop', command: '/usr/bin/python3', args: [here('./uvloop-echo-server.py')], idleConnections: IDLE });
 else missing.push('Python uvloop (install python3-uvloop)');
 if (spawnSync('python3', ['--version']).status === 0) {
-  peers.push({ name: 'Python thread per client', command: 'python3', args: [new URL('../../test/fixtures/echo_threads.py', import.meta.url).pathname], idleConnections: smoke ? IDLE : 1000 });
+  peers.push({ name: 'Python thread per client', command: 'python3', args: [new URL('../../test/fixtures/echo_threads.py', import.meta.url).pathname, '3600'], idleConnections: smoke ? IDLE : 1000 });
 } else missing.push('Python (install python3)');
 
 interface Running {

@@ -104,3 +104,16 @@ test('tune --quick --workload mixed: stream, rr and msg each ranked with their o
   assert.ok(msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'), 'coalescing is a tuned knob');
   assert.match(msg.recommendation.cli, /^socktune msg -c HOST --size 64 -C 2 --echo --depth \d+/);
 });
+
+test('tune without --quick: the full grid, every configuration at least once, within --budget', { timeout: 120_000 }, async () => {
+  const result = await runCli(['tune', '--json', '--no-report', '--budget', '2s', '--duration-per-trial', '0.05', '--workload', 'stream'], 110_000);
+  assert.equal(result.code, 0, result.stderr);
+  const document = JSON.parse(result.stdout) as { options: { quick: boolean }; scenarios: { ranking: { samples: number[]; lastRound: number }[]; trials: unknown[] }[] };
+  assertSchema(document);
+  assert.equal(document.options.quick, false);
+  const [scenario] = document.scenarios;
+  assert.equal(scenario!.ranking.length, 18, 'buffer sizes × I/O models, all measured');
+  // A budget this small leaves time for one pass only: no configuration was repeated or dropped.
+  assert.ok(scenario!.ranking.every((entry) => entry.samples.length === 1 && entry.lastRound === 1));
+  assert.equal(scenario!.trials.length, 18);
+});
