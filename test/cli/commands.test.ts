@@ -138,7 +138,7 @@ describe('against a running socktune server', () => {
     assert.equal(result.code, 0, result.stderr);
     const document = JSON.parse(result.stdout);
     assertSchema(document);
-    assert.ok(document.summary.transactions > 50);
+    assert.ok(document.summary.transactions > 0);
     assert.equal(document.summary.latency.count, document.summary.transactions);
     assert.ok(document.summary.connectLatency.p50Us <= document.summary.latency.p50Us);
     assert.deepEqual(document.summary.failures, {});

@@ -139,7 +139,12 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
         const { summary } = document;
         if (args.includes('-R')) assert.equal(summary.sender.bytes, reported.sum_sent.bytes);
         else assert.equal(summary.receiver.bytes, reported.sum_received.bytes);
-        if (args.includes('-n')) assert.equal(summary.receiver.bytes, 100 * 1024 * 1024);
+        // -n: the client sends exactly that much; iperf3's server counts what it read before it saw TEST_END.
+        if (args.includes('-n')) {
+          const sent = args.includes('-R') ? summary.receiver.bytes : summary.sender.bytes;
+          assert.equal(sent, 100 * 1024 * 1024);
+          assert.ok(summary.receiver.bytes <= summary.sender.bytes);
+        }
         assert.ok(summary.bitsPerSecond > 0);
       } finally {
         server.kill();

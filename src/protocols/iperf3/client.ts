@@ -182,6 +182,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
 
 /** How long to wait for sent data to be acknowledged before TEST_END. */
 const DELIVERY_WAIT_MS = 1000;
+const SETTLE_MS = 50;
 
 /**
  * iperf3's server closes its streams when it reads TEST_END, dropping data still on the way; so
@@ -191,6 +192,8 @@ async function untilDelivered(sockets: TunedSocket[]): Promise<void> {
   const deadline = performance.now() + DELIVERY_WAIT_MS;
   const pending = (): boolean => sockets.some((socket) => !socket.destroyed && (socket.writableLength > 0 || readTcpInfo(fdOf(socket)).unacked > 0));
   while (pending() && performance.now() < deadline) await sleep(1);
+  // Acknowledged is not yet read: give the server's reader a moment before TEST_END closes the streams.
+  await sleep(SETTLE_MS);
 }
 
 /** The longest a -n test may take before socktune gives up on it. */

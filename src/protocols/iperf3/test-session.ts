@@ -134,8 +134,12 @@ export class Iperf3TestSession {
   async #drainReceivers(): Promise<void> {
     const receivers = this.#streams.filter((stream) => !stream.sender);
     const started = performance.now();
+    // setImmediate runs after the poll phase: reads already waiting are counted before each check.
+    const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await settle();
     while (receivers.some((stream) => performance.now() - stream.lastData < DRAIN_IDLE_MS) && performance.now() - started < DRAIN_MAX_MS) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_IDLE_MS / 2));
+      await settle();
     }
   }
 
