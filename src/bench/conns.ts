@@ -1,3 +1,4 @@
+import { errnoOf } from '../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../core/limits.ts';
 import { connect, type TunedSocket } from '../transport/connect.ts';
 import { serverMemory, type TestServerSettings } from './control-protocol.ts';
@@ -30,11 +31,6 @@ export interface ConnsOptions {
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Descriptors the process needs besides the connections (stdio, the loop, the control channel...). */
 const SPARE_DESCRIPTORS = 64;
-
-function errnoOf(error: unknown): string {
-  const { errno, code } = error as { errno?: unknown; code?: unknown };
-  return typeof errno === 'string' ? errno : typeof code === 'string' ? code : 'UNKNOWN';
-}
 
 /** Opens and holds many connections; reports connect rate, failures by errno, and memory per connection on both ends. */
 export async function runConns(options: ConnsOptions): Promise<ConnsResult> {

@@ -1,3 +1,4 @@
+import { errnoOf } from '../core/errors.ts';
 import type { DataTarget } from './remote-test.ts';
 import { connect } from '../transport/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
@@ -19,11 +20,6 @@ export interface CrrOptions extends RunOptions<RrInterval> {
 }
 
 const TRANSACTION_TIMEOUT_MS = 5_000;
-
-function errnoOf(error: unknown): string {
-  const { errno, code } = error as { errno?: unknown; code?: unknown };
-  return typeof errno === 'string' ? errno : typeof code === 'string' ? code : 'UNKNOWN';
-}
 
 /**
  * One transaction: connect, send the request, wait for the whole response, close. Resolves with

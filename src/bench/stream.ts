@@ -5,7 +5,7 @@ import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from './control-protocol.ts';
 import type { StreamInterval, StreamResult, StreamSummary } from './result.ts';
 import { round, SelfMonitor } from './self-check.ts';
-import { Ticker } from './ticker.ts';
+import { startStreamIntervals } from './stream-intervals.ts';
 
 export interface StreamOptions extends RunOptions<StreamInterval> {
   /** Bytes per write. */
@@ -52,24 +52,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     }
   }
 
-  const intervals: StreamInterval[] = [];
-  let last = { sec: 0, sent: 0, received: 0 };
-  const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
-    const sentBytes = sent - last.sent;
-    const receivedBytes = received - last.received;
-    const bytes = direction === 'reverse' ? receivedBytes : sentBytes;
-    const interval: StreamInterval = {
-      startSec: round(last.sec, 3),
-      endSec: round(elapsedSec, 3),
-      sentBytes,
-      receivedBytes,
-      bitsPerSecond: Math.round((bytes * 8) / (elapsedSec - last.sec)),
-      omitted: elapsedSec <= options.omitSec + 1e-3,
-    };
-    intervals.push(interval);
-    options.onInterval?.(interval);
-    last = { sec: elapsedSec, sent, received };
-  });
+  const { ticker, intervals } = startStreamIntervals(options, direction, () => sent, () => received);
   let atOmit = { sent: 0, received: 0 };
   const measuredSeconds = await session.measure(options, ticker, () => (atOmit = { sent, received }));
   const measuredBytes = direction === 'reverse' ? received - atOmit.received : sent - atOmit.sent;

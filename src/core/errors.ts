@@ -54,6 +54,12 @@ const errnoToCode: Readonly<Record<string, ErrorCode>> = Object.freeze({
   ENETUNREACH: 'SOCKTUNE_ERR_REFUSED',
 });
 
+/** The OS error name of a failure (ECONNREFUSED, ...): socktune's `errno`, else Node's `code`. */
+export function errnoOf(error: unknown): string {
+  const { errno, code } = (error ?? {}) as { errno?: unknown; code?: unknown };
+  return typeof errno === 'string' ? errno : typeof code === 'string' ? code : 'UNKNOWN';
+}
+
 /** Wraps a Node system error (err.code = 'ECONNREFUSED', ...) into a SocktuneError. */
 export function fromSystemError(error: unknown, context: string): SocktuneError {
   if (error instanceof SocktuneError) return error;

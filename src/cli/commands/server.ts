@@ -2,6 +2,8 @@ import { BenchServer, type TestLog } from '../../bench/bench-server.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
 import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
 import { SocktuneError } from '../../core/errors.ts';
+import type { EventEmitter } from 'node:events';
+import type { ServerAddress } from '../../transport/server.ts';
 import type { Command, Io, Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, ioModel, str } from '../client-settings.ts';
 import { parseCount } from '../units.ts';
@@ -38,18 +40,12 @@ export const serverCommand: Command = {
       oneOff: values['one-off'] === true,
     });
     const address = await server.listen();
-    const where = address.family === 'unix' ? address.path : `${address.family === 'ipv6' ? `[${address.address}]` : address.address}:${address.port}`;
-    io.out(`socktune server listening on ${where}`);
+    io.out(`socktune server listening on ${describeAddress(address)}`);
     server.on('test', (log: TestLog) => {
       const detail = log.outcome === 'done' ? `in ${log.bytesIn} B, out ${log.bytesOut} B` : log.error;
       io.err(`test from ${log.peer}: ${log.service} (${log.ioModel}) ${log.outcome}: ${detail}`);
     });
-    await new Promise<void>((resolve) => {
-      const stop = (): void => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      server.once('done', stop);
-    });
+    await untilStopped(server);
     await server.close();
     return 0;
   },
@@ -66,12 +62,8 @@ async function serveSockperf(values: Values, io: Io): Promise<number> {
     blocking: values.blocking === true,
   });
   const address = await server.listen();
-  const where = address.family === 'unix' ? address.path : `${address.address}:${address.port}`;
-  io.out(`socktune sockperf server listening on ${where} (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  io.out(`socktune sockperf server listening on ${describeAddress(address)} (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
+  await untilStopped();
   const { errors } = server.metrics();
   await server.close();
   const problems = Object.entries(errors);
@@ -88,16 +80,27 @@ async function serveIperf3(values: Values, io: Io): Promise<number> {
     ...(maxTests === undefined ? {} : { maxTests: parseCount(maxTests, '--max-tests', 1, 10_000) }),
   });
   const address = await server.listen();
-  const where = address.family === 'unix' ? address.path : `${address.address}:${address.port}`;
-  io.out(`socktune iperf3 server listening on ${where} (up to ${server.options.maxTests} tests at once)`);
+  io.out(`socktune iperf3 server listening on ${describeAddress(address)} (up to ${server.options.maxTests} tests at once)`);
   server.on('test', (entry: Iperf3TestLog) => {
     io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
     if (entry.summary) io.err(entry.summary.trimEnd());
   });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await untilStopped();
   await server.close();
   return 0;
+}
+
+function describeAddress(address: ServerAddress): string {
+  if (address.family === 'unix') return address.path;
+  return `${address.family === 'ipv6' ? `[${address.address}]` : address.address}:${address.port}`;
+}
+
+/** Resolves on Ctrl-C or SIGTERM, or when `server` says it is done (a one-off server). */
+function untilStopped(server?: EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    server?.once('done', stop);
+  });
 }

@@ -6,7 +6,8 @@ import { ByteReader } from '../../framing/byte-reader.ts';
 import { collectEnvironment } from '../../bench/environment.ts';
 import { RESULT_SCHEMA, saturationWarning, type StreamInterval, type StreamResult } from '../../bench/result.ts';
 import { round, SelfMonitor } from '../../bench/self-check.ts';
-import { sleep, Ticker } from '../../bench/ticker.ts';
+import { sleep } from '../../bench/ticker.ts';
+import { startStreamIntervals } from '../../bench/stream-intervals.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { fdOf } from '../../transport/fd.ts';
 import { pumpWrites } from '../../transport/pump.ts';
@@ -60,7 +61,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   let retransmits: number[] = [];
   let cpuAtStart = process.cpuUsage();
   let wallAtStart = performance.now();
-  const intervals: StreamInterval[] = [];
+  let intervals: StreamInterval[] = [];
   const startedAt = Date.now();
   try {
     for (;;) {
@@ -114,22 +115,11 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
             sentTotal += bytes;
           });
         }
-        const counted = (): number => streams.filter((s) => s.sender === (options.direction !== 'reverse')).reduce((sum, s) => sum + s.bytes, 0);
-        let last = { sec: 0, bytes: 0 };
-        const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
-          const bytes = counted() - last.bytes;
-          const interval: StreamInterval = {
-            startSec: round(last.sec, 3),
-            endSec: round(elapsedSec, 3),
-            sentBytes: options.direction === 'reverse' ? 0 : bytes,
-            receivedBytes: options.direction === 'reverse' ? bytes : 0,
-            bitsPerSecond: Math.round((bytes * 8) / (elapsedSec - last.sec)),
-            omitted: elapsedSec <= options.omitSec + 1e-3,
-          };
-          intervals.push(interval);
-          options.onInterval?.(interval);
-          last = { sec: elapsedSec, bytes: counted() };
-        });
+        const bytesOf = (sender: boolean) => (): number => streams.filter((s) => s.sender === sender).reduce((sum, s) => sum + s.bytes, 0);
+        const counted = bytesOf(options.direction !== 'reverse');
+        const started = startStreamIntervals(options, options.direction, bytesOf(true), bytesOf(false));
+        const ticker = started.ticker;
+        intervals = started.intervals;
         await sleep(options.omitSec * 1000);
         const atOmit = counted();
         const measureStart = ticker.elapsedSec;
