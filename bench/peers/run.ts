@@ -197,6 +197,10 @@ ${goSection}
 | server | connections held | RSS per connection |
 |---|---|---|
 ${memory.map((row) => `| ${row.server} | ${row.connections} | ${formatBytes(row.rssBytesPerConnection)} |`).join('\n')}
+
+The difference of the server's RSS before and after opening the idle connections, over their
+number: a server whose heap the garbage collector shrinks meanwhile can show less than it holds.
+Where socktune falls short and why (CPU profiles): \`npm run bench:profile\`, peers-profile-<date>.md.
 `;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `peers-${date}.md`), markdown);

@@ -16,6 +16,14 @@ const server = createServer({
   ...(flags.includes('tuned') ? { sendBufferSize: 256 * 1024, receiveBufferSize: 256 * 1024 } : {}),
   handler: 'echo',
 });
+server.on('workerCrash', (error: Error) => process.stderr.write(`worker thread crashed: ${error.message}\n`));
 const address = await server.listen();
+// Connections a server ends on an error are otherwise silent: say so, so the suite can tell why a server stopped answering.
+let reported = '{}';
+setInterval(() => {
+  const errors = JSON.stringify(server.metrics().errors);
+  if (errors !== reported) process.stderr.write(`connection errors so far: ${errors}\n`);
+  reported = errors;
+}, 500).unref();
 process.stdout.write(`${'port' in address ? address.port : 0}\n`);
 process.stdin.on('end', () => void server.close().then(() => process.exit(0))).resume();

@@ -188,7 +188,12 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
       threads.push(spawned);
       spawned.ready.then(
         () => give(spawned, fd),
-        () => closeFd(fd),
+        (error: Error) => {
+          // The connection is not the thread's fault: it waits for another thread if any is left.
+          hooks.onWorkerCrash(error);
+          if (!closing && threads.some((thread) => thread !== spawned)) waiting.unshift(fd);
+          else closeFd(fd);
+        },
       );
       return;
     }

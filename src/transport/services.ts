@@ -44,11 +44,14 @@ export function serveReads(fd: number, reader: ReadHandler): Socket {
 }
 
 /**
- * Echo reads into a buffer of its own, reused from read to read: a partial write keeps a reference
- * to the bytes, so a buffer still held by a pending write is swapped for a fresh one.
+ * Echo needs the bytes until they are written, and a partial write keeps a reference to them. So a
+ * connection reads into the thread's shared buffer only until its first read (that one is echoed
+ * from a copy): an idle connection costs no buffer of its own. From then on it reads into a buffer
+ * of its own, reused from read to read and swapped for a fresh one while a pending write holds it.
  */
 function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) => boolean): Socket {
-  let buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  let buffer: Buffer | undefined;
   let bufferHeldByWrite = false;
   const socket: Socket = new Socket({
     fd,
@@ -56,6 +59,7 @@ function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) =>
     writable: true,
     onread: {
       buffer: () => {
+        if (buffer === undefined) return sharedReadBuffer!;
         if (bufferHeldByWrite) {
           buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
           bufferHeldByWrite = false;
@@ -63,7 +67,12 @@ function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) =>
         return buffer;
       },
       callback: (bytesRead: number, view: Uint8Array) => {
-        const keepReading = onData(socket, (view as Buffer).subarray(0, bytesRead));
+        const read = (view as Buffer).subarray(0, bytesRead);
+        if (buffer === undefined) {
+          buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+          return onData(socket, Buffer.from(read));
+        }
+        const keepReading = onData(socket, read);
         if (socket.writableLength > 0) bufferHeldByWrite = true;
         return keepReading;
       },
