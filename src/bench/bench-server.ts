@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../core/limits.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
+import { authChallenge, authProofValid } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import { parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from './control-protocol.ts';
 import { collectEnvironment } from './environment.ts';
@@ -19,11 +20,25 @@ export interface BenchServerOptions {
   maxTests?: number;
   /** Close after the first test ends. @default false */
   oneOff?: boolean;
-  /** Milliseconds a new control connection has to send its start message. @default 10000 */
+  /** Milliseconds a new control connection has to send its start message (and auth proof). @default 10000 */
   handshakeTimeoutMs?: number;
+  /** Tests at once from one client address; the next is refused. @default 8 */
+  maxTestsPerPeer?: number;
+  /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused. @default 600000 */
+  maxTestDurationMs?: number;
+  /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
+  authToken?: string;
 }
 
-export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path'>>> = Object.freeze({ host: '127.0.0.1', port: 5210, maxTests: 16, oneOff: false, handshakeTimeoutMs: 10_000 });
+export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path' | 'authToken'>>> = Object.freeze({
+  host: '127.0.0.1',
+  port: 5210,
+  maxTests: 16,
+  oneOff: false,
+  handshakeTimeoutMs: 10_000,
+  maxTestsPerPeer: 8,
+  maxTestDurationMs: 600_000,
+});
 
 /** Grace beyond a test's own maximum duration before the server ends it. */
 const FINISH_GRACE_MS = 10_000;
@@ -45,9 +60,11 @@ export interface TestLog {
  * Events: 'test' (TestLog) when a test ends, 'done' when a one-off server has served its test.
  */
 export class BenchServer extends EventEmitter {
-  readonly options: Required<Omit<BenchServerOptions, 'path'>> & { path?: string };
+  readonly options: Required<Omit<BenchServerOptions, 'path' | 'authToken'>> & { path?: string; authToken?: string };
   readonly #control: SocktuneServer;
   readonly #tests = new Set<SocktuneServer>();
+  /** Open control connections by client address, handshaking or testing. */
+  readonly #perPeer = new Map<string, number>();
   #nextTestId = 0;
   #closing = false;
 
@@ -75,25 +92,35 @@ export class BenchServer extends EventEmitter {
   async #serve(socket: Socket): Promise<void> {
     const channel = new ControlChannel(socket);
     const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
+    const address = socket.remoteAddress ?? 'local';
+    const fromPeer = (this.#perPeer.get(address) ?? 0) + 1;
+    this.#perPeer.set(address, fromPeer);
     let testServer: SocktuneServer | undefined;
     let start: StartMessage | undefined;
     try {
+      if (fromPeer > this.options.maxTestsPerPeer) {
+        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `too many connections from ${address}: ${fromPeer - 1} open (max ${this.options.maxTestsPerPeer} per client address)`);
+      }
       const first = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'start message'));
       if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
       start = first;
+      if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken);
       if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
+      if (start.maxDurationMs > this.options.maxTestDurationMs) {
+        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${this.options.maxTestDurationMs / 1000} s`);
+      }
       if (this.#tests.size >= this.options.maxTests) {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: ${this.#tests.size} tests running (max ${this.options.maxTests})`);
       }
       testServer = this.#testServer(start, socket);
       this.#tests.add(testServer);
-      const address = await testServer.listen();
+      const listening = await testServer.listen();
       const cpuBefore = process.cpuUsage();
       const startedAt = process.hrtime.bigint();
       channel.send({
         type: 'ready',
-        dataPort: address.family === 'unix' ? 0 : address.port,
-        ...(address.family === 'unix' ? { dataPath: address.path } : {}),
+        dataPort: listening.family === 'unix' ? 0 : listening.port,
+        ...(listening.family === 'unix' ? { dataPath: listening.path } : {}),
         effective: testServer.effectiveSocketOptions(),
         warnings: testServer.warnings.map((warning) => warning.message),
         environment: collectEnvironment(),
@@ -120,11 +147,24 @@ export class BenchServer extends EventEmitter {
         error: `${failure.code}: ${failure.message}`,
       } satisfies TestLog);
     } finally {
+      const left = (this.#perPeer.get(address) ?? 1) - 1;
+      if (left > 0) this.#perPeer.set(address, left);
+      else this.#perPeer.delete(address);
       if (testServer) {
         await testServer.close();
         this.#tests.delete(testServer);
       }
       if (this.options.oneOff && start) this.emit('done');
+    }
+  }
+
+  /** HMAC challenge-response: the client proves it knows the token without sending it. */
+  async #authenticate(channel: ControlChannel, token: string): Promise<void> {
+    const nonce = authChallenge();
+    channel.send({ type: 'challenge', nonce });
+    const answer = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'auth message'));
+    if (answer.type !== 'auth' || !authProofValid(token, nonce, answer.proof)) {
+      throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'authentication failed: wrong or missing auth token');
     }
   }
 

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
 import { JsonLinesDecoder, encodeJsonLine } from '../framing/json-lines.ts';
 
+const MAX_UNREAD_MESSAGES = 4;
+
 /**
  * Newline-delimited JSON over one socket: messages in order, a cap on each, and a clear
  * SOCKTUNE_ERR_PEER_GONE when the other side disappears while we wait.
@@ -33,7 +35,14 @@ export class ControlChannel {
     if (waiter) {
       this.#waiter = undefined;
       waiter.resolve(message);
-    } else this.#queue.push(message);
+      return;
+    }
+    // Each end waits for the other's answer, so a peer that sends more than this is not following the protocol.
+    if (this.#queue.length >= MAX_UNREAD_MESSAGES) {
+      this.#queue.length = 0;
+      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `more than ${MAX_UNREAD_MESSAGES} control messages sent without waiting for an answer`);
+    }
+    this.#queue.push(message);
   }
 
   #fail(error: Error): void {

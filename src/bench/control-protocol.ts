@@ -71,6 +71,18 @@ export interface FinishMessage {
   type: 'finish';
 }
 
+/** The server's answer to a start message when it needs an auth token: prove you know it. */
+export interface ChallengeMessage {
+  type: 'challenge';
+  nonce: string;
+}
+
+/** HMAC-SHA256(token, nonce) in hex, answering a challenge. */
+export interface AuthMessage {
+  type: 'auth';
+  proof: string;
+}
+
 export interface ResultMessage {
   type: 'result';
   metrics: ServerMetrics;
@@ -85,8 +97,8 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ServerMessage = ReadyMessage | ResultMessage | ErrorMessage;
-export type ClientMessage = StartMessage | FinishMessage;
+export type ServerMessage = ReadyMessage | ResultMessage | ErrorMessage | ChallengeMessage;
+export type ClientMessage = StartMessage | FinishMessage | AuthMessage;
 
 const SERVER_SETTINGS_FIELDS = Object.freeze({
   ioModel: oneOf(IO_MODELS),
@@ -118,7 +130,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function parseClientMessage(value: unknown): ClientMessage {
   if (!isRecord(value)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'control message must be a JSON object');
   if (value.type === 'finish') return { type: 'finish' };
+  if (value.type === 'auth') {
+    if (typeof value.proof !== 'string' || !/^[0-9a-f]{1,128}$/.test(value.proof)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'auth.proof must be a hex string');
+    return { type: 'auth', proof: value.proof };
+  }
   if (value.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unknown control message type ${JSON.stringify(value.type)}`);
+  for (const field of ['service', 'maxDurationMs'] as const) {
+    if (value[field] === undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `start.${field} is missing`);
+  }
+  if (value.server !== undefined && !isRecord(value.server)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.server must be an object');
   validateFields(value, START_FIELDS, 'start');
   validateFields(value.server ?? {}, SERVER_SETTINGS_FIELDS, 'start.server');
   if (value.protocol !== CONTROL_PROTOCOL_VERSION) {
@@ -128,7 +148,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
 }
 
 export function parseServerMessage(value: unknown): ServerMessage {
-  if (!isRecord(value) || !['ready', 'result', 'error'].includes(value.type as string)) {
+  if (!isRecord(value) || !['ready', 'result', 'error', 'challenge'].includes(value.type as string)) {
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'unexpected control message from the server');
   }
   return value as unknown as ServerMessage;

@@ -40,6 +40,11 @@ export class DataSession {
   readonly sockets: TunedSocket[];
   /** Aborted when the test must stop early (a data connection failed) or when it is over. */
   readonly stop = new AbortController();
+  /**
+   * Seconds from the half-close until every connection closed: a socktune server closes once it
+   * has read everything, so this is how long what sat in the socket buffers took to arrive.
+   */
+  drainSeconds = 0;
   #failure: Error | undefined;
 
   private constructor(peer: TestPeer, sockets: TunedSocket[]) {
@@ -97,8 +102,10 @@ export class DataSession {
    */
   async finish(): Promise<ResultMessage | null> {
     this.stop.abort();
+    const drainStart = performance.now();
     for (const socket of this.sockets) socket.end();
     await allClosed(this.sockets, this.peer.server ? DRAIN_GRACE_MS : RAW_GRACE_MS);
+    this.drainSeconds = (performance.now() - drainStart) / 1000;
     if (this.#failure) {
       this.peer.abort();
       throw this.#failure;

@@ -1,6 +1,7 @@
 import type { Histogram } from 'hdr-histogram-js';
 import type { RunOptions } from './data-session.ts';
 import type { RrInterval } from './result.ts';
+import { encodeHistogram } from './histogram.ts';
 import { round } from './self-check.ts';
 import { Ticker } from './ticker.ts';
 
@@ -26,6 +27,7 @@ export function startLatencyIntervals(
       requestsPerSecond: Math.round(requests / (elapsedSec - last.sec)),
       p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : 0,
       p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : 0,
+      histogram: encodeHistogram(histogram),
       omitted: !recording(),
     };
     histogram.reset();

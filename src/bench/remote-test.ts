@@ -1,6 +1,7 @@
 import { ERROR_CODES, SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { connect } from '../transport/connect.ts';
 import type { BuiltinService } from '../transport/server-options.ts';
+import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import type { PeerServerInfo, TestPeer } from './peer.ts';
 import { CONTROL_PROTOCOL_VERSION, parseServerMessage, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
@@ -9,6 +10,8 @@ export interface ServerTarget {
   host: string;
   port: number;
   path?: string | undefined;
+  /** The server's shared secret, for servers started with --auth-token. */
+  authToken?: string | undefined;
 }
 
 /** Where the data connections of a test go. */
@@ -36,7 +39,7 @@ export class RemoteTest implements TestPeer {
     channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}) });
     let reply: ReadyMessage;
     try {
-      reply = await expect(channel, 'ready');
+      reply = await expect(channel, 'ready', target.authToken);
     } catch (error) {
       socket.destroy();
       throw error;
@@ -60,8 +63,16 @@ export class RemoteTest implements TestPeer {
   }
 }
 
-async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
-  const message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
+async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T, authToken?: string): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
+  let message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
+  if (message.type === 'challenge' && type === 'ready') {
+    if (authToken === undefined) {
+      channel.socket.destroy();
+      throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'the server needs an auth token: give it with --auth-token or SOCKTUNE_AUTH_TOKEN');
+    }
+    channel.send({ type: 'auth', proof: authProof(authToken, message.nonce) });
+    message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
+  }
   if (message.type === 'error') {
     channel.socket.destroy();
     const known = (ERROR_CODES as readonly string[]).includes(message.code);

@@ -25,8 +25,13 @@ export interface StreamInterval {
 export interface StreamSummary {
   direction: 'forward' | 'reverse' | 'bidir';
   measuredSeconds: number;
-  /** Rate over the measured phase (after --omit), from the client's own counters. */
+  /**
+   * Rate over the measured phase (after --omit), from the client's own counters; for data sent to
+   * a socktune server, over the measured phase plus `drainSeconds`, so only what arrived counts.
+   */
   bitsPerSecond: number;
+  /** How long what was still in the socket buffers at the end took to reach a socktune server; null for reverse, raw and iperf3 peers. */
+  drainSeconds: number | null;
   /** null when that side is a raw peer, which counts nothing for us. */
   sender: { bytes: number; side: 'client' | 'server' } | null;
   receiver: { bytes: number; side: 'client' | 'server' } | null;
@@ -44,6 +49,8 @@ export interface RrInterval {
   requestsPerSecond: number;
   p50Us: number;
   p99Us: number;
+  /** This interval's latencies, encoded like the summary's, so merged intervals have exact percentiles. */
+  histogram: string;
   omitted: boolean;
 }
 
@@ -52,6 +59,8 @@ export interface RrSummary {
   measuredSeconds: number;
   requests: number;
   requestsPerSecond: number;
+  /** Requests written over the whole test, warm-up and the ones still in flight at the end included: what the server received. */
+  sentRequests: number;
   latency: LatencySummary;
   /** hdr-histogram-js compressed base64 of the latencies in nanoseconds, for exact merging. */
   histogram: string;

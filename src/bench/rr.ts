@@ -58,8 +58,10 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
   let recording = options.omitSec === 0;
   let running = true;
   let completed = 0;
+  let sent = 0;
 
   const send = (index: number, start: number): void => {
+    sent++;
     inFlight[index]!.push(start);
     sockets[index]!.write(request);
   };
@@ -139,6 +141,7 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       measuredSeconds: round(measuredSeconds, 3),
       requests,
       requestsPerSecond: Math.round(requests / measuredSeconds),
+      sentRequests: sent,
       latency: summarizeLatency(total),
       histogram: encodeHistogram(total),
       percentileCurve: percentileCurve(total),

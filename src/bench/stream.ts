@@ -62,6 +62,9 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const retransmits = session.failed ? null : totalRetransmits(session.sockets) ?? null;
   // The half-close lets the server read everything (forward) or stop its source and flush (reverse).
   const serverResult = await session.finish();
+  // Bytes sent to a socktune server count once they have arrived: a sender's counters include what
+  // still sat in its socket buffer (megabytes, on a slow link), so its rate alone would overstate.
+  const drainSeconds = direction !== 'reverse' && session.peer.server ? session.drainSeconds : null;
 
   const serverSent = serverResult?.metrics.bytesOut ?? null;
   const clientSide = (bytes: number) => ({ bytes, side: 'client' as const });
@@ -73,7 +76,8 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     summary: {
       direction,
       measuredSeconds: round(measuredSeconds, 3),
-      bitsPerSecond: Math.round((measuredBytes * 8) / measuredSeconds),
+      bitsPerSecond: Math.round((measuredBytes * 8) / (measuredSeconds + (drainSeconds ?? 0))),
+      drainSeconds: drainSeconds === null ? null : round(drainSeconds, 3),
       sender: direction === 'reverse' ? serverSide(serverSent) : clientSide(sent),
       receiver: direction === 'reverse' ? clientSide(received) : serverSide(serverResult?.metrics.bytesIn),
       ...(direction === 'bidir' ? { reverseBytes: { sent: serverSent, received } } : {}),

@@ -1,4 +1,6 @@
 import type { BenchResult } from '../bench/result.ts';
+import { sleep } from '../bench/ticker.ts';
+import { SocktuneError } from '../core/errors.ts';
 import { median } from '../bench/tune/rank.ts';
 import type { Io, Values } from './command.ts';
 import { str } from './client-settings.ts';
@@ -24,6 +26,25 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>
   requestedBuffers: boolean;
 }
 
+const DAY_MS = 24 * 3600 * 1000;
+
+/** --start-at: sleeps until that Unix time in ms (a time already past starts at once, with a warning); returns it. */
+async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<number | undefined> {
+  const text = str(values, 'start-at');
+  if (text === undefined) return undefined;
+  const startAt = Number(text);
+  const wait = startAt - Date.now();
+  if (!/^\d+$/.test(text) || Math.abs(wait) > DAY_MS) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--start-at takes a Unix time in milliseconds within a day of now (e.g. $(( $(date +%s%3N) + 5000 ))), got ${JSON.stringify(text)}`);
+  }
+  if (wait < 0) io.err(`warning: --start-at was ${-wait} ms ago: starting now`);
+  else {
+    if (human) io.err(`waiting ${(wait / 1000).toFixed(1)} s for --start-at ${new Date(startAt).toISOString()}`);
+    await sleep(wait);
+  }
+  return startAt;
+}
+
 export async function runClientCommand<Result extends BenchResult<unknown, Interval>, Interval>(
   spec: ClientCommandSpec<Result, Interval>,
   values: Values,
@@ -33,6 +54,7 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   const human = values.json !== true && !ndjson;
   const repeatText = str(values, 'repeat');
   const repetitions = repeatText === undefined ? 1 : parseCount(repeatText, '--repeat', 1, 1000);
+  const startAt = await waitForStartAt(values, io, human);
   const results: Result[] = [];
   for (let run = 1; run <= repetitions; run++) {
     const result = await spec.run((interval) => {
@@ -50,7 +72,7 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
     repetitions > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
   const exitCode = Math.max(...results.map((result) => spec.exitCode?.(result) ?? 0));
   if (!human) {
-    const document = repeat ? { ...shown, repeat } : shown;
+    const document = { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));
     return exitCode;
   }

@@ -38,7 +38,15 @@ export function target(values: Values): ServerTarget {
   if (values.raw && port === undefined && unix === undefined) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service port: -c HOST:PORT or -p PORT');
   }
-  return { host: split.host, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix };
+  return { host: split.host, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix, authToken: authToken(values) };
+}
+
+/** --auth-token, else SOCKTUNE_AUTH_TOKEN (which, unlike a flag, does not show in `ps`). */
+export function authToken(values: Values): string | undefined {
+  const token = str(values, 'auth-token') ?? process.env.SOCKTUNE_AUTH_TOKEN;
+  if (token === undefined || token === '') return undefined;
+  if (token.length < 16) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'an auth token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
+  return token;
 }
 
 export function seconds(values: Values, name: string, fallback: number): number {

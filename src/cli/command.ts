@@ -17,7 +17,9 @@ export interface Command {
   /** Flag name → [description, spec]. */
   flags: Record<string, { help: string; spec: OptionSpec[string] }>;
   examples: string[];
-  run(values: Values, io: Io): Promise<number>;
+  /** What the arguments after the flags are, for commands that take any (`socktune merge a.json b.json`). */
+  positionals?: string;
+  run(values: Values, io: Io, positionals: string[]): Promise<number>;
 }
 
 export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
@@ -35,6 +37,8 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   omit: { help: 'warm-up seconds left out of the summary (default 0)', spec: { type: 'string' } },
   interval: { help: 'seconds between progress lines (default 1)', spec: { type: 'string', short: 'i' } },
   ndjson: { help: 'print one JSON line per interval, then the final document', spec: { type: 'boolean' } },
+  'auth-token': { help: 'shared secret of a server started with --auth-token (better: SOCKTUNE_AUTH_TOKEN, which stays out of ps)', spec: { type: 'string' } },
+  'start-at': { help: 'wait until this wall-clock time (Unix milliseconds, `date +%s%3N`) so runs on several hosts start together; see socktune merge', spec: { type: 'string' } },
   'io-model': { help: 'server I/O model: loop, workers, thread-per-conn (default loop)', spec: { type: 'string' } },
   workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
@@ -50,7 +54,7 @@ export function renderHelp(command: Command): string {
   const flagLines = Object.entries(command.flags).map(([name, { help, spec }]) => {
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const value = spec.type === 'string' ? ' <value>' : '';
-    return `  ${short}--${name}${value}`.padEnd(32) + help;
+    return `${`  ${short}--${name}${value}`.padEnd(30)}  ${help}`;
   });
   return [
     `socktune ${command.name} — ${command.summary}`,

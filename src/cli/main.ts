@@ -5,17 +5,20 @@ import { renderHelp, type Command, type Io, type OptionSpec, type Values } from 
 import { connsCommand } from './commands/conns.ts';
 import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
+import { mergeCommand } from './commands/merge.ts';
 import { msgCommand } from './commands/msg.ts';
 import { rrCommand } from './commands/rr.ts';
 import { serverCommand } from './commands/server.ts';
 import { streamCommand } from './commands/stream.ts';
 import { tuneCommand } from './commands/tune.ts';
 
-const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, msgCommand, infoCommand];
+const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, msgCommand, mergeCommand, infoCommand];
 
 /** Exit status by error code (docs/errors.md); 1 for anything else. */
 const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
   SOCKTUNE_ERR_USAGE: 2,
+  SOCKTUNE_ERR_MERGE: 2,
+  SOCKTUNE_ERR_AUTH: 3,
   SOCKTUNE_ERR_INVALID_OPTION: 2,
   SOCKTUNE_ERR_REFUSED: 3,
   SOCKTUNE_ERR_TIMEOUT: 3,
@@ -68,8 +71,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const options: OptionSpec = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
     for (const [flag, { spec }] of Object.entries(command.flags)) options[flag] = spec;
     let values: Values;
+    let positionals: string[];
     try {
-      values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Values;
+      ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: command.positionals !== undefined }) as { values: Values; positionals: string[] });
     } catch (error) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${(error as Error).message} (see socktune ${command.name} --help)`);
     }
@@ -77,7 +81,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.out(renderHelp(command));
       return 0;
     }
-    return await command.run(values, io);
+    return await command.run(values, io, positionals);
   } catch (error) {
     if (error instanceof SocktuneError) {
       io.err(`socktune: ${error.code}: ${error.message}`);

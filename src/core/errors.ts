@@ -19,6 +19,8 @@ export const ERROR_CODES = [
   'SOCKTUNE_ERR_FRAME_TOO_LARGE',
   'SOCKTUNE_ERR_SLOW_CONSUMER',
   'SOCKTUNE_ERR_USAGE',
+  'SOCKTUNE_ERR_MERGE',
+  'SOCKTUNE_ERR_AUTH',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -11,9 +11,9 @@ export interface CliRun {
 }
 
 /** Runs the real CLI binary to completion, killed if it outlives `timeoutMs`. */
-export function runCli(args: string[], timeoutMs = 60_000, cwd?: string): Promise<CliRun> {
+export function runCli(args: string[], timeoutMs = 60_000, cwd?: string, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd ? { cwd } : {}) });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(cwd ? { cwd } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -32,29 +32,44 @@ export function runCli(args: string[], timeoutMs = 60_000, cwd?: string): Promis
 export interface RunningServer {
   port: number;
   child: ChildProcess;
+  stdout: () => string;
   stderr: () => string;
   stop: () => Promise<number | null>;
 }
 
-/** `socktune server -p 0`, resolved once it prints where it listens. */
-export function startServer(extra: string[] = []): Promise<RunningServer> {
+/** Where a server's port is announced: the human line, or the --json 'listening' event. */
+function announcedPort(stdout: string): number | undefined {
+  const human = /listening on \S*:(\d+)\s/.exec(stdout);
+  if (human) return Number(human[1]);
+  const event = /^\{.*"event":"listening".*\}$/m.exec(stdout);
+  return event ? (JSON.parse(event[0]) as { address: { port: number } }).address.port : undefined;
+}
+
+/**
+ * `socktune server -p 0 ...extra`, resolved once it says where it listens. `launch` starts the
+ * process (elsewhere, e.g. inside a network namespace); by default a child of this process.
+ */
+export function startServer(extra: string[] = [], launch: (args: string[]) => ChildProcess = (args) => spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'server', '-p', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = launch([BIN, 'server', '-p', '0', ...extra]);
     let stdout = '';
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`server did not start: ${stderr}`));
     }, 15_000);
-    child.stdout.on('data', (chunk: Buffer) => {
+    let announced = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      const match = /listening on .*:(\d+)\n/.exec(stdout);
-      if (!match) return;
+      const port = announcedPort(stdout);
+      if (port === undefined || announced) return;
+      announced = true;
       clearTimeout(timer);
       resolve({
-        port: Number(match[1]),
+        port,
         child,
+        stdout: () => stdout,
         stderr: () => stderr,
         stop: () =>
           new Promise((done) => {
@@ -69,6 +84,16 @@ export function startServer(extra: string[] = []): Promise<RunningServer> {
       });
     });
   });
+}
+
+/** The JSON lines a `--json` server printed for one event kind. */
+export function serverEvents<Event>(server: RunningServer, event: string): Event[] {
+  return server
+    .stdout()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Event & { event: string })
+    .filter((entry) => entry.event === event);
 }
 
 let validator: ValidateFunction | undefined;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
+import { chunksAt } from '../helpers.ts';
 import { COOKIE_BYTES, encodeJson, generateCookie, parseParams, readJson, readState, serverError, STATE } from '../../src/protocols/iperf3/codec.ts';
 
 /** What an iperf3 client sends on its control connection, up to its results. */
@@ -34,23 +35,23 @@ test('the control stream split at every offset parses the same', async () => {
   assert.deepEqual(await parse(bytes), expected);
 });
 
-test('property: random bytes after a cookie only ever fail with SocktuneError', async () => {
+test('property: random bytes after a cookie, in random chunks, only ever fail with SocktuneError', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), async (bytes) => {
+    fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 4 }), async (bytes, cuts) => {
       const reader = new ByteReader(70 * 1024);
       const attempt = (async () => {
         await reader.read(COOKIE_BYTES);
-        await readJson(reader);
+        parseParams(await readJson(reader));
         await readState(reader);
       })();
-      reader.push(Buffer.concat([cookie, Buffer.from(bytes)]));
+      for (const chunk of chunksAt(Buffer.concat([cookie, Buffer.from(bytes)]), cuts)) reader.push(chunk);
       reader.end();
       await attempt.then(
         () => undefined,
         (error) => assert.ok(error instanceof SocktuneError, String(error)),
       );
     }),
-    { numRuns: 2000 },
+    { numRuns: 10_000 },
   );
 });
 
@@ -76,4 +77,19 @@ test('parameters: defaults for what the client leaves out, limits on the rest; S
   assert.deepEqual([...serverError(131, 93)], [0xfe, 0, 0, 0, 131, 0, 0, 0, 93]);
   assert.match(cookie.subarray(0, COOKIE_BYTES - 1).toString(), /^[a-z2-7]{36}$/);
   assert.equal(cookie[COOKIE_BYTES - 1], 0);
+});
+
+test('property: any JSON object as iperf3 parameters gives valid parameters or a SocktuneError', () => {
+  const known = fc.constantFrom('tcp', 'udp', 'sctp', 'time', 'num', 'blockcount', 'parallel', 'len', 'omit', 'reverse', 'bidirectional', 'window', 'nodelay', 'MSS', 'get_server_output', 'client_version');
+  fc.assert(
+    fc.property(fc.dictionary(fc.oneof(known, fc.string()), fc.jsonValue()), (json) => {
+      try {
+        const parsed = parseParams(json);
+        assert.equal(typeof parsed.tcp, 'boolean');
+      } catch (error) {
+        assert.ok(error instanceof SocktuneError, String(error));
+      }
+    }),
+    { numRuns: 10_000 },
+  );
 });

@@ -5,7 +5,7 @@ import { LocalServer } from '../../bench/local-server.ts';
 import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
-import { COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { renderTable } from '../table.ts';
 import { parseCount, parseSeconds, parseSize } from '../units.ts';
@@ -86,6 +86,7 @@ export const tuneCommand: Command = {
     client: { help: 'tune against a running `socktune server` (default: start one on loopback); with --raw, HOST:PORT of any echo-like service', spec: { type: 'string', short: 'c' } },
     raw: { help: 'tune only the client side (buffers, Nagle, pipelining) against a service socktune does not control (rr workload)', spec: { type: 'boolean' } },
     port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
+    'auth-token': COMMON_CLIENT_FLAGS['auth-token']!,
     workload: { help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)', spec: { type: 'string' } },
     size: { help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)', spec: { type: 'string' } },
     conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr, 2 for msg)', spec: { type: 'string' } },

@@ -235,6 +235,7 @@ function toStreamResult(options: Iperf3ClientOptions, streams: ClientStream[], s
       direction: options.direction,
       measuredSeconds: round(measured.seconds, 3),
       bitsPerSecond: Math.round((measured.bytes * 8) / measured.seconds),
+      drainSeconds: null,
       sender: options.direction === 'reverse' ? { bytes: serverSent, side: 'server' } : { bytes: clientSent, side: 'client' },
       receiver: options.direction === 'reverse' ? { bytes: clientReceived, side: 'client' } : { bytes: serverReceived, side: 'server' },
       ...(options.direction === 'bidir' ? { reverseBytes: { sent: serverSent, received: clientReceived } } : {}),

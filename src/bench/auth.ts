@@ -1,0 +1,22 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** What the proof is bound to besides the nonce, so a proof for another protocol cannot be replayed here. */
+const CONTEXT = 'socktune-control-auth/1';
+
+/** A fresh random challenge for one control connection. */
+export function authChallenge(): string {
+  return randomBytes(32).toString('base64');
+}
+
+/** HMAC-SHA256 of the challenge under the shared token, hex: what the client sends back. */
+export function authProof(token: string, nonce: string): string {
+  return createHmac('sha256', token).update(`${CONTEXT}\n${nonce}`).digest('hex');
+}
+
+/** Constant-time check of a client's proof; a proof of the wrong length is compared against itself and rejected. */
+export function authProofValid(token: string, nonce: string, proof: string): boolean {
+  const expected = Buffer.from(authProof(token, nonce), 'utf8');
+  const given = Buffer.from(proof, 'utf8');
+  const sameLength = given.length === expected.length;
+  return timingSafeEqual(sameLength ? given : expected, expected) && sameLength;
+}

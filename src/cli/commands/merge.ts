@@ -1,0 +1,73 @@
+import { readFile } from 'node:fs/promises';
+import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/format.ts';
+import type { LatencySummary } from '../../bench/histogram.ts';
+import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/merge.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import type { Command, Io } from '../command.ts';
+import { latencyTable } from '../latency-table.ts';
+
+export const mergeCommand: Command = {
+  name: 'merge',
+  summary: 'combine --json results of runs started together on several client hosts (exact merged percentiles)',
+  usage: 'socktune merge a.json b.json [...] [--json]',
+  positionals: 'result files written by `socktune rr|crr|stream|msg --json`',
+  flags: {
+    json: { help: 'print the merged document (schema socktune/1, command "merge")', spec: { type: 'boolean' } },
+  },
+  examples: [
+    'socktune merge host1.json host2.json host3.json',
+    'T=$(( $(date +%s%3N) + 5000 ))    # on each client host, the same T:',
+    '  socktune rr -c server --start-at $T -t 10 --json > $(hostname).json',
+  ],
+  async run(values, io, files) {
+    const sources = await Promise.all(files.map(async (file) => ({ label: file, result: await readResult(file) })));
+    const merged = mergeResults(sources);
+    if (values.json) io.out(JSON.stringify(merged, null, 2));
+    else printMerged(io, merged);
+    return 0;
+  },
+};
+
+async function readResult(file: string): Promise<MergeableResult> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new SocktuneError('SOCKTUNE_ERR_MERGE', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  // --ndjson output ends with the result line; --json is one document.
+  const lines = text.trim().split('\n');
+  const candidate = lines.length > 1 && text.trimStart().startsWith('{"') ? lines.at(-1)! : text;
+  try {
+    return JSON.parse(candidate) as MergeableResult;
+  } catch {
+    throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${file} is not JSON: write it with --json`);
+  }
+}
+
+function formatInterval(interval: MergedInterval, merged: MergeResult['merged']): string {
+  const span = `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${String(interval.runs).padStart(2)} run(s)`;
+  const omitted = interval.omitted ? '  (omitted)' : '';
+  if (merged === 'stream') return `${span}  ${formatBits(interval.bitsPerSecond!).padStart(14)}${omitted}`;
+  if (merged === 'msg') return `${span}  ${formatCount(interval.messagesPerSecond!).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond!)}${omitted}`;
+  return `${span}  ${formatCount(interval.requestsPerSecond!).padStart(9)} ${merged === 'crr' ? 'tx/s' : 'req/s'}  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us!)}${omitted}`;
+}
+
+function printMerged(io: Io, merged: MergeResult): void {
+  io.out(`merged ${merged.sources.length} ${merged.merged} runs, started within ${merged.startSkewMs} ms:`);
+  for (const source of merged.sources) io.out(`  ${source.label}  started ${source.startedAt}${source.clientSaturated ? '  (client saturated)' : ''}`);
+  for (const interval of merged.intervals) io.out(formatInterval(interval, merged.merged));
+  const summary = merged.summary;
+  if (merged.merged === 'stream') {
+    const sender = summary.sender as { bytes: number } | null;
+    const receiver = summary.receiver as { bytes: number } | null;
+    io.out(`total      ${formatBits(summary.bitsPerSecond as number)} (${summary.direction as string}); sent ${sender ? formatBytes(sender.bytes) : '?'}, received ${receiver ? formatBytes(receiver.bytes) : '?'}`);
+  } else {
+    const latency = summary.latency as LatencySummary | null;
+    if (latency) io.out(latencyTable([['latency', latency]]));
+    const count = (summary.requests ?? summary.transactions ?? summary.messagesSent) as number;
+    const rate = (summary.requestsPerSecond ?? summary.transactionsPerSecond ?? summary.messagesPerSecond) as number;
+    io.out(`total      ${formatCount(count)} in ${summary.measuredSeconds as number}s = ${formatCount(rate)}/s summed over the runs; percentiles from the merged histograms`);
+  }
+  for (const warning of merged.warnings) io.err(`warning: ${warning}`);
+}

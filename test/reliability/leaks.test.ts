@@ -1,0 +1,70 @@
+/**
+ * fd and handle leak check: 10k connect/abort cycles against a server in every I/O model, then the
+ * process's open descriptors and active handles must be back where they were.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { createServer, type ServerOptions, type SocktuneServer } from '../../src/index.ts';
+
+const CYCLES = 10_000;
+const IN_FLIGHT = 32;
+
+const openFds = (): number => readdirSync('/proc/self/fd').length;
+const tcpHandles = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWrap').length;
+
+/** One cycle: connect, then whichever ending comes up — reset, half-close, or a few bytes and close. */
+function cycle(port: number, index: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve());
+    socket.on('connect', () => {
+      if (index % 3 === 0) socket.resetAndDestroy();
+      else if (index % 3 === 1) socket.end();
+      else socket.end('abc');
+    });
+    socket.resume();
+  });
+}
+
+async function settled(server: SocktuneServer): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (server.metrics().connectionsCurrent > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+const MODELS: [string, ServerOptions][] = [
+  ['loop', { ioModel: 'loop' }],
+  ['workers', { ioModel: 'workers', workers: 2 }],
+  ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 8 }],
+  ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: 8, blocking: true }],
+];
+
+for (const [name, options] of MODELS) {
+  test(`${name}: after ${CYCLES} connect/abort cycles, fds and handles return to baseline`, { timeout: 120_000 }, async (t) => {
+    const server = createServer({ ...options, handler: 'echo', backlog: 1024 });
+    const { port } = (await server.listen()) as AddressInfo;
+    try {
+      // One round first, so threads and lazily opened descriptors exist in the baseline.
+      await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => cycle(port, i)));
+      await settled(server);
+      const before = { fds: openFds(), handles: tcpHandles() };
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: IN_FLIGHT }, async () => {
+          while (next < CYCLES) await cycle(port, next++);
+        }),
+      );
+      await settled(server);
+      const after = { fds: openFds(), handles: tcpHandles() };
+      t.diagnostic(`fds ${before.fds} → ${after.fds}, TCP handles ${before.handles} → ${after.handles}, ${server.metrics().connectionsTotal} connections served`);
+      assert.equal(server.metrics().connectionsCurrent, 0);
+      assert.ok(server.metrics().connectionsTotal >= CYCLES);
+      assert.equal(after.handles, before.handles);
+      assert.ok(after.fds <= before.fds, `fds ${before.fds} → ${after.fds}`);
+    } finally {
+      await server.close();
+    }
+  });
+}
