@@ -28,9 +28,11 @@ export interface BenchServerOptions {
   maxTestDurationMs?: number;
   /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
   authToken?: string;
+  /** Bytes per second a test's server may send (reverse and bidir tests): not a free traffic cannon. @default undefined (no cap) */
+  maxSendRate?: number;
 }
 
-export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path' | 'authToken'>>> = Object.freeze({
+export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>>> = Object.freeze({
   host: '127.0.0.1',
   port: 5210,
   maxTests: 16,
@@ -60,7 +62,7 @@ export interface TestLog {
  * Events: 'test' (TestLog) when a test ends, 'done' when a one-off server has served its test.
  */
 export class BenchServer extends EventEmitter {
-  readonly options: Required<Omit<BenchServerOptions, 'path' | 'authToken'>> & { path?: string; authToken?: string };
+  readonly options: Required<Omit<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>> & Pick<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>;
   readonly #control: SocktuneServer;
   readonly #tests = new Set<SocktuneServer>();
   /** Open control connections by client address, handshaking or testing. */
@@ -169,7 +171,12 @@ export class BenchServer extends EventEmitter {
   }
 
   #testServer(start: StartMessage, control: Socket): SocktuneServer {
-    const common = { ...start.server, handler: start.service, closeTimeout: 1000 };
+    const { maxSendRate } = this.options;
+    if (maxSendRate !== undefined && start.service === 'source' && start.server.ioModel === 'thread-per-conn') {
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'this server caps its sending rate, which thread-per-conn cannot pace: ask for --io-model loop or workers');
+    }
+    const paced = maxSendRate !== undefined && start.service === 'source' ? { maxSendRate } : {};
+    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000 };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
     // Data connections go to the address the client reached the control port on.
     const host = (control.localAddress ?? this.options.host).replace(/^::ffff:/, '');

@@ -13,6 +13,15 @@ export function parseSize(text: string, flag: string): number {
   return bytes;
 }
 
+/** "100M", "1G", "500k", "2.5g" → bits per second (decimal units, as iperf3 reads -b). */
+export function parseBitRate(text: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:bit\/s|bps)?$/i.exec(text.trim());
+  const factor = match ? { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[match[2]!.toLowerCase()] : undefined;
+  const bits = match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
+  if (!Number.isFinite(bits) || bits < 8) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a rate in bits/s like 100M or 1G, got ${JSON.stringify(text)}`);
+  return bits;
+}
+
 /** "10", "1.5s", "2m", "500ms" → seconds. */
 export function parseSeconds(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());

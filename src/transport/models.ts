@@ -6,6 +6,7 @@ import { fdOf } from './fd.ts';
 import { toPortableHandler } from './handler.ts';
 import type { BoundSocket } from './listen-socket.ts';
 import { SharedCounters } from './metrics.ts';
+import { SendPace } from './send-pace.ts';
 import { EventLoopServing } from './serve.ts';
 import { isInProcessHandler, type BuiltinService, type HandlerModule, type ResolvedServerOptions } from './server-options.ts';
 import { ServerThread } from './server-thread.ts';
@@ -49,6 +50,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
   const serving = await EventLoopServing.create(handler, {
     counters: new SharedCounters(hooks.countersBuffer, 0),
     sourceChunkSize: options.sourceChunkSize,
+    sendPace: options.maxSendRate === undefined ? undefined : new SendPace(options.maxSendRate),
     lingerZero: options.lingerZero,
     onError: hooks.onError,
   });
@@ -78,6 +80,7 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
     blocking: options.blocking,
     sourceChunkSize: options.sourceChunkSize,
+    ...(options.maxSendRate === undefined ? {} : { maxSendRate: options.maxSendRate / options.workers }),
     socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
     slot,

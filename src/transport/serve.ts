@@ -5,11 +5,13 @@ import { fdOf } from './fd.ts';
 import { loadHandlerFunction, type PortableHandler } from './handler.ts';
 import type { SharedCounters } from './metrics.ts';
 import type { BuiltinService, ConnectionHandler, ReadHandler } from './server-options.ts';
+import type { SendPace } from './send-pace.ts';
 import { serveBuiltin, serveReads } from './services.ts';
 
 export interface ServeSettings {
   counters: SharedCounters;
   sourceChunkSize: number;
+  sendPace?: SendPace | undefined;
   lingerZero: boolean;
   onError: (code: string) => void;
 }

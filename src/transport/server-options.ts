@@ -68,10 +68,15 @@ export interface ServerOptions extends SocketOptions {
   closeTimeout?: number;
   /** Bytes of each write of the 'source' service. @default 65536 */
   sourceChunkSize?: number;
+  /**
+   * Bytes per second the 'source' service may send, all connections together (split evenly over
+   * the threads of 'workers'); not for 'thread-per-conn'. @default undefined (no cap)
+   */
+  maxSendRate?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize'>> &
-  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate'>> &
+  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate'>;
 
 export const SERVER_DEFAULTS = Object.freeze({
   ...SOCKET_OPTION_DEFAULTS,
@@ -115,6 +120,7 @@ const SERVER_FIELDS = Object.freeze({
   handler: handlerCheck,
   closeTimeout: integer(0, 3_600_000),
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
+  maxSendRate: integer(1, 1e12),
 });
 
 /** Functions, which only the loop model (same thread) can call. */
@@ -134,6 +140,9 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
       `a built-in service name or { module } for ioModel '${resolved.ioModel}' (functions cannot cross threads)`,
       resolved.handler,
     );
+  }
+  if (resolved.maxSendRate !== undefined && resolved.ioModel === 'thread-per-conn') {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.maxSendRate needs ioModel 'loop' or 'workers', got 'thread-per-conn'`);
   }
   if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);

@@ -3,6 +3,7 @@ import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import { MessageSocket } from './message-socket.ts';
 import { pumpWrites } from './pump.ts';
+import type { SendPace } from './send-pace.ts';
 import type { BuiltinService, ReadHandler } from './server-options.ts';
 
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -10,6 +11,8 @@ const READ_BUFFER_SIZE = 64 * 1024;
 export interface ServiceContext {
   counters: SharedCounters;
   sourceChunkSize: number;
+  /** Caps what the 'source' service sends on this event loop (ServerOptions.maxSendRate). */
+  sendPace?: SendPace | undefined;
 }
 
 /**
@@ -102,7 +105,7 @@ function serveSource(fd: number, context: ServiceContext): Socket {
   socket.on('end', () => {
     peerEnded = true;
   });
-  pumpWrites(socket, () => pattern.next(), () => !peerEnded, (bytes) => context.counters.addBytesOut(bytes));
+  pumpWrites(socket, () => pattern.next(), () => !peerEnded, (bytes) => context.counters.addBytesOut(bytes), context.sendPace);
   return socket;
 }
 

@@ -4,6 +4,7 @@ import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler 
 import { loadHandlerFunction } from './handler.ts';
 import { bindListeningSocket } from './listen-socket.ts';
 import { SharedCounters } from './metrics.ts';
+import { SendPace } from './send-pace.ts';
 import { EventLoopServing } from './serve.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
@@ -41,6 +42,7 @@ async function runEventLoop(): Promise<void> {
   const serving = await EventLoopServing.create(data.handler, {
     counters,
     sourceChunkSize: data.sourceChunkSize,
+    sendPace: data.maxSendRate === undefined ? undefined : new SendPace(data.maxSendRate),
     lingerZero: data.socketOptions.lingerZero ?? false,
     onError: (code) => post({ type: 'error', code }),
   });

@@ -7,6 +7,8 @@ export interface ThreadData {
   handler: PortableHandler;
   blocking: boolean;
   sourceChunkSize: number;
+  /** This thread's share of ServerOptions.maxSendRate, bytes per second. */
+  maxSendRate?: number;
   socketOptions: SocketOptions;
   countersBuffer: SharedArrayBuffer;
   slot: number;

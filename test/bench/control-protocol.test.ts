@@ -19,7 +19,9 @@ const nearStart = fc.record(
   { requiredKeys: [] },
 );
 
-test('property: any JSON a client sends parses to a valid message or throws SocktuneError', () => {
+test('property: any JSON a client sends parses to a valid message or throws SocktuneError', (t) => {
+
+  t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   fc.assert(
     fc.property(fc.oneof(nearStart, fc.jsonValue()), (value) => {
       try {
@@ -34,7 +36,9 @@ test('property: any JSON a client sends parses to a valid message or throws Sock
   );
 });
 
-test('property: any JSON a server sends is a known message or a SocktuneError', () => {
+test('property: any JSON a server sends is a known message or a SocktuneError', (t) => {
+
+  t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   fc.assert(
     fc.property(fc.jsonValue(), (value) => {
       try {
@@ -47,7 +51,9 @@ test('property: any JSON a server sends is a known message or a SocktuneError', 
   );
 });
 
-test('property: the control stream (JSON lines) in random chunks decodes to the same messages, or fails with SocktuneError on random bytes', () => {
+test('property: the control stream (JSON lines) in random chunks decodes to the same messages, or fails with SocktuneError on random bytes', (t) => {
+
+  t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   fc.assert(
     fc.property(fc.array(fc.jsonValue(), { maxLength: 5 }), fc.uint8Array({ maxLength: 64 }), fc.array(fc.nat(), { maxLength: 6 }), (messages, garbage, cuts) => {
       const text = Buffer.from(messages.map((message) => `${JSON.stringify(message)}\n`).join(''));

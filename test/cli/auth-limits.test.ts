@@ -95,3 +95,23 @@ function connected(port: number): Promise<net.Socket> {
     socket.resume();
   });
 }
+
+test('server --max-rate: a reverse test sends no faster than the cap; thread-per-conn, which cannot be paced, is refused', async () => {
+  const server = await startServer(['--max-rate', '8M']);
+  try {
+    const reverse = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-R', '-t', '1', '--json']);
+    assert.equal(reverse.code, 0, reverse.stderr);
+    const { summary } = JSON.parse(reverse.stdout);
+    // 8 Mbit/s is 1 MB/s: over the test's second plus its wind-down, a burst of 80 KB at most on top.
+    assert.ok(summary.sender.bytes <= 1_000_000 * 1.5 + 80_000, `the server sent ${summary.sender.bytes} bytes`);
+    assert.ok(summary.bitsPerSecond <= 8e6 * 1.2, `${summary.bitsPerSecond} bit/s`);
+    const threads = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-R', '-t', '1', '--io-model', 'thread-per-conn']);
+    assert.equal(threads.code, 3);
+    assert.match(threads.stderr, /caps its sending rate, which thread-per-conn cannot pace/);
+  } finally {
+    await server.stop();
+  }
+  const bad = await runCli(['server', '--max-rate', 'fast']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--max-rate takes a rate in bits\/s like 100M/);
+});

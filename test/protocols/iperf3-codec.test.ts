@@ -35,7 +35,9 @@ test('the control stream split at every offset parses the same', async () => {
   assert.deepEqual(await parse(bytes), expected);
 });
 
-test('property: random bytes after a cookie, in random chunks, only ever fail with SocktuneError', async () => {
+test('property: random bytes after a cookie, in random chunks, only ever fail with SocktuneError', async (t) => {
+
+  t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   await fc.assert(
     fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 4 }), async (bytes, cuts) => {
       const reader = new ByteReader(70 * 1024);
@@ -79,7 +81,9 @@ test('parameters: defaults for what the client leaves out, limits on the rest; S
   assert.equal(cookie[COOKIE_BYTES - 1], 0);
 });
 
-test('property: any JSON object as iperf3 parameters gives valid parameters or a SocktuneError', () => {
+test('property: any JSON object as iperf3 parameters gives valid parameters or a SocktuneError', (t) => {
+
+  t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   const known = fc.constantFrom('tcp', 'udp', 'sctp', 'time', 'num', 'blockcount', 'parallel', 'len', 'omit', 'reverse', 'bidirectional', 'window', 'nodelay', 'MSS', 'get_server_output', 'client_version');
   fc.assert(
     fc.property(fc.dictionary(fc.oneof(known, fc.string()), fc.jsonValue()), (json) => {

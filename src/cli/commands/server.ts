@@ -9,7 +9,7 @@ import type { EventEmitter } from 'node:events';
 import type { ServerAddress } from '../../transport/server.ts';
 import type { Command, Io, Values } from '../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, serverSettings, str } from '../client-settings.ts';
-import { parseCount, parseSeconds } from '../units.ts';
+import { parseBitRate, parseCount, parseSeconds } from '../units.ts';
 
 export const serverCommand: Command = {
   name: 'server',
@@ -23,6 +23,7 @@ export const serverCommand: Command = {
     'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
     'max-per-client': { help: 'control connections at once from one client address (default 8)', spec: { type: 'string' } },
     'max-duration': { help: 'longest a test may last in seconds, the client\'s grace included (a 10 s stream asks for 20 s) (default 600)', spec: { type: 'string' } },
+    'max-rate': { help: 'cap what each reverse/bidir test may send, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
     'auth-token': { help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps', spec: { type: 'string' } },
     iperf3: { help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`, spec: { type: 'boolean' } },
     sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
@@ -53,6 +54,7 @@ export const serverCommand: Command = {
     const perClient = str(values, 'max-per-client');
     const maxDuration = str(values, 'max-duration');
     const token = authToken(values);
+    const maxRate = str(values, 'max-rate');
     const server = new BenchServer({
       ...listenPort(values, DEFAULT_CONTROL_PORT),
       ...(unix === undefined ? {} : { path: unix }),
@@ -60,10 +62,12 @@ export const serverCommand: Command = {
       ...(perClient === undefined ? {} : { maxTestsPerPeer: parseCount(perClient, '--max-per-client', 1, 10_000) }),
       ...(maxDuration === undefined ? {} : { maxTestDurationMs: parseSeconds(maxDuration, '--max-duration') * 1000 }),
       ...(token === undefined ? {} : { authToken: token }),
+      ...(maxRate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(maxRate, '--max-rate') / 8)) }),
       oneOff: values['one-off'] === true,
     });
     const address = await server.listen();
-    announce(io, log, 'socktune server', address, token === undefined ? '' : ' (clients must prove the auth token)');
+    const limits = [token === undefined ? '' : 'clients must prove the auth token', maxRate === undefined ? '' : `tests send at most ${maxRate}bit/s`].filter(Boolean);
+    announce(io, log, 'socktune server', address, limits.length > 0 ? ` (${limits.join('; ')})` : '');
     server.on('test', (entry: TestLog) => {
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
       io.err(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`);
