@@ -14,8 +14,8 @@ const { values } = parseArgs({ options: { 'soak-seconds': { type: 'string', defa
 
 /** The suite, by section of the report. */
 const SECTIONS: { title: string; files: string[] }[] = [
-  { title: 'Limits and abuse', files: ['test/cli/auth-limits.test.ts'] },
-  { title: 'Faults: resets, half-closes, vanishing peers, crashes, slow consumers', files: ['test/reliability/control-faults.test.ts', 'test/cli/faults.test.ts', 'test/transport/threads.test.ts', 'test/transport/messages.test.ts'] },
+  { title: 'Limits and abuse', files: ['test/cli/auth-limits.test.ts', 'test/transport/max-connections.test.ts', 'test/transport/send-pace.test.ts'] },
+  { title: 'Faults: resets, half-closes, vanishing peers, crashes, slow consumers, shutdown under load', files: ['test/reliability/control-faults.test.ts', 'test/reliability/graceful-close.test.ts', 'test/reliability/slow-consumer.test.ts', 'test/cli/faults.test.ts', 'test/transport/threads.test.ts', 'test/transport/messages.test.ts'] },
   { title: 'Leaks', files: ['test/reliability/leaks.test.ts'] },
   { title: 'Fuzzing: parsers', files: ['test/framing/length-prefix.test.ts', 'test/framing/json-lines.test.ts', 'test/protocols/sockperf-codec.test.ts', 'test/protocols/iperf3-codec.test.ts', 'test/bench/control-protocol.test.ts'] },
   { title: 'Fuzzing: the network', files: ['test/reliability/network-fuzz.test.ts'] },
@@ -30,10 +30,12 @@ interface Row {
   figures: string[];
 }
 
-/** Reads node's TAP: a test's diagnostics come before its ok / not ok line, at its indentation; suites are left out. */
+const SUMMARY_LINE = /^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) /;
+
+/** Reads node's TAP: a test's diagnostics follow its ok / not ok line and YAML block, at its indentation; suites are left out. */
 function parseTap(tap: string): Row[] {
   const rows: Row[] = [];
-  const pending = new Map<number, string[]>();
+  const lastAt = new Map<number, Row>();
   const lines = tap.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -42,13 +44,14 @@ function parseTap(tap: string): Row[] {
     const result = /^(not ok|ok) \d+ - (.*?)( # SKIP.*)?$/.exec(text);
     if (result) {
       const yaml = lines.slice(i + 1, i + 6).join('\n');
-      const figures = pending.get(indent) ?? [];
-      pending.delete(indent);
-      if (/type: 'suite'/.test(yaml)) continue;
-      rows.push({ name: result[2]!, ok: result[1] === 'ok', skipped: result[3] !== undefined, durationMs: Number(/duration_ms: ([\d.]+)/.exec(yaml)?.[1] ?? 0), figures });
-    } else if (text.startsWith('# ') && !text.startsWith('# Subtest:') && indent > 0) {
-      pending.set(indent, [...(pending.get(indent) ?? []), text.slice(2)]);
-    }
+      const row: Row = { name: result[2]!, ok: result[1] === 'ok', skipped: result[3] !== undefined, durationMs: Number(/duration_ms: ([\d.]+)/.exec(yaml)?.[1] ?? 0), figures: [] };
+      if (/type: 'suite'/.test(yaml)) lastAt.delete(indent);
+      else {
+        rows.push(row);
+        lastAt.set(indent, row);
+      }
+    } else if (text.startsWith('# Subtest:')) lastAt.delete(indent);
+    else if (text.startsWith('# ') && !SUMMARY_LINE.test(text)) lastAt.get(indent)?.figures.push(text.slice(2));
   }
   return rows;
 }
@@ -103,6 +106,10 @@ What the server does by default, and how to change it:
 | length-prefixed message | 16 MiB (\`maxMessageSize\`) | \`SOCKTUNE_ERR_FRAME_TOO_LARGE\` before anything is allocated for it |
 | queued outgoing messages | 16 MiB per connection (\`maxQueuedBytes\`) | \`SOCKTUNE_ERR_SLOW_CONSUMER\` (or drop and count with \`overflow: 'drop'\`) |
 | iperf3 JSON | 64 KiB | \`SOCKTUNE_ERR_FRAME_TOO_LARGE\`, test torn down |
+| connections per server (library, \`server --service\`) | 10000 (\`maxConnections\`, \`--max-connections\`) | the newcomer is closed at once, counted as \`SOCKTUNE_ERR_MAX_CONNECTIONS\` |
+| data connections per test | 100000 | the same, on that test's server |
+| what a reverse/bidir test sends | no cap; \`--max-rate 100M\` paces it (a token bucket per event loop) | — |
+| shutdown | \`close()\` half-closes every connection after what was already written; \`closeTimeout\` 5 s, then the rest are destroyed and counted | — |
 | threads (thread-per-conn) | \`maxThreads\` 128; \`overflow: 'queue'\` or \`'refuse'\` | refused connections are counted as \`SOCKTUNE_ERR_MAX_THREADS\` |
 | auth | off; \`--auth-token\` / \`SOCKTUNE_AUTH_TOKEN\` turns on an HMAC-SHA256 challenge on every control connection | \`SOCKTUNE_ERR_AUTH\` to the client, logged |
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
@@ -25,6 +25,14 @@ export function readBytes(socket: Socket, count: number, timeoutMs = 10_000): Pr
     }
     socket.on('data', onData);
     socket.once('end', onEnd);
+  });
+}
+
+/** A plain TCP client connected to 127.0.0.1:port. */
+export function connectedClient(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ port, host: '127.0.0.1' }, () => resolve(socket));
+    socket.once('error', reject);
   });
 }
 

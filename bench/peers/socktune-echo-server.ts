@@ -13,6 +13,8 @@ const server = createServer({
   // Each thread is a V8 isolate (~20 MB here): 128 of them is what a 24 GiB machine running two
   // such servers can hold; connections past that wait for a free thread.
   maxThreads: 128,
+  // The memory row holds 10k idle connections.
+  maxConnections: 20_000,
   ...(flags.includes('tuned') ? { sendBufferSize: 256 * 1024, receiveBufferSize: 256 * 1024 } : {}),
   handler: 'echo',
 });

@@ -28,6 +28,8 @@ export interface BenchServerOptions {
   maxTestDurationMs?: number;
   /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
   authToken?: string;
+  /** Data connections one test may open (stream -P, rr -C, conns --target). @default 100000 */
+  maxConnectionsPerTest?: number;
   /** Bytes per second a test's server may send (reverse and bidir tests): not a free traffic cannon. @default undefined (no cap) */
   maxSendRate?: number;
 }
@@ -40,6 +42,7 @@ export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, '
   handshakeTimeoutMs: 10_000,
   maxTestsPerPeer: 8,
   maxTestDurationMs: 600_000,
+  maxConnectionsPerTest: 100_000,
 });
 
 /** Grace beyond a test's own maximum duration before the server ends it. */
@@ -176,7 +179,7 @@ export class BenchServer extends EventEmitter {
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'this server caps its sending rate, which thread-per-conn cannot pace: ask for --io-model loop or workers');
     }
     const paced = maxSendRate !== undefined && start.service === 'source' ? { maxSendRate } : {};
-    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000 };
+    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
     // Data connections go to the address the client reached the control port on.
     const host = (control.localAddress ?? this.options.host).replace(/^::ffff:/, '');

@@ -33,10 +33,14 @@ export class BlockingConnection {
     return Atomics.load(this.#stop, 0) !== 0;
   }
 
+  #checkStop(): void {
+    if (this.stopRequested) throw new SocktuneError('SOCKTUNE_ERR_CLOSE_TIMEOUT', 'server closing: connection stopped');
+  }
+
   #wait(events: number): void {
     this.#pollfd.writeInt16LE(events, 4);
     for (;;) {
-      if (this.stopRequested) throw new SocktuneError('SOCKTUNE_ERR_CLOSE_TIMEOUT', 'server closing: connection stopped');
+      this.#checkStop();
       const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
       if (ready > 0) return;
       if (ready < 0 && libc().errno() !== LINUX.EINTR) throw this.#error('poll');
@@ -51,6 +55,8 @@ export class BlockingConnection {
 
   /** Blocks until at least one byte arrives; 0 means the peer closed its side. */
   recv(buffer: Buffer): number {
+    // A peer that never pauses never makes us wait in poll(): the stop flag is checked here too.
+    this.#checkStop();
     for (;;) {
       const count = Number(libc().recv(this.#fd, buffer, buffer.length, 0));
       if (count >= 0) {
@@ -65,6 +71,7 @@ export class BlockingConnection {
 
   /** Blocks until the kernel has taken every byte. */
   sendAll(data: Buffer): void {
+    this.#checkStop();
     let offset = 0;
     while (offset < data.length) {
       const view = offset === 0 ? data : data.subarray(offset);

@@ -33,9 +33,19 @@ export class ConnectionSet {
     });
   }
 
-  /** Resolves when every socket has closed by itself, or destroys the rest after `timeoutMs`. */
+  /**
+   * Graceful end: each socket half-closes after what the application already wrote (writes queued
+   * for this turn of the event loop included), so a peer gets every answer and then EOF; reading
+   * goes on, so the peer's own end is seen, but nothing more can be answered. Resolves when every
+   * socket has closed, or destroys the rest after `timeoutMs`.
+   */
   drain(timeoutMs: number): Promise<{ destroyed: number }> {
     if (this.#sockets.size === 0) return Promise.resolve({ destroyed: 0 });
+    for (const socket of this.#sockets) {
+      setImmediate(() => {
+        if (!socket.destroyed && !socket.writableEnded) socket.end();
+      });
+    }
     return new Promise((resolve) => {
       let destroyed = 0;
       const timer = setTimeout(() => {

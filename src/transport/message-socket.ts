@@ -132,9 +132,9 @@ export class MessageSocket extends EventEmitter {
     return this.#encoder.queuedBytes + this.socket.writableLength;
   }
 
-  /** Queues one message; false means over highWaterMark: wait for 'drain'. */
+  /** Queues one message; false means over highWaterMark (wait for 'drain') or, once this side has ended, that it was not sent. */
   send(message: Uint8Array): boolean {
-    if (this.socket.destroyed) return false;
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
     if (this.queuedBytes + message.length > this.options.maxQueuedBytes) return this.#overflow(message.length);
     this.#encoder.add(message);
     this.#afterAdd();
@@ -181,7 +181,7 @@ export class MessageSocket extends EventEmitter {
   flush(): void {
     this.#flushScheduled = false;
     const messages = this.#encoder.queuedMessages;
-    if (messages === 0 || this.socket.destroyed) return;
+    if (messages === 0 || this.socket.destroyed || this.socket.writableEnded) return;
     const chunks = this.#encoder.take();
     this.#stats.flushes++;
     this.#stats.messagesOut += messages;

@@ -47,6 +47,13 @@ export class SharedCounters {
     this.#values[this.#base + CURRENT]! -= 1;
   }
 
+  /** Connections open on every thread of the server together (read without a lock: a moment's estimate). */
+  openEverywhere(): number {
+    let open = 0;
+    for (let i = CURRENT; i < this.#values.length; i += FIELDS) open += this.#values[i]!;
+    return open;
+  }
+
   addBytesIn(count: number): void {
     this.#values[this.#base + BYTES_IN]! += count;
   }

@@ -50,6 +50,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
   const serving = await EventLoopServing.create(handler, {
     counters: new SharedCounters(hooks.countersBuffer, 0),
     sourceChunkSize: options.sourceChunkSize,
+    maxConnections: options.maxConnections,
     sendPace: options.maxSendRate === undefined ? undefined : new SendPace(options.maxSendRate),
     lingerZero: options.lingerZero,
     onError: hooks.onError,
@@ -80,6 +81,7 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
     blocking: options.blocking,
     sourceChunkSize: options.sourceChunkSize,
+    maxConnections: options.maxConnections,
     ...(options.maxSendRate === undefined ? {} : { maxSendRate: options.maxSendRate / options.workers }),
     socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
@@ -99,9 +101,18 @@ async function allStarted(threads: ServerThread[], timeoutMs: number): Promise<v
   }
 }
 
-/** Accepts on the main thread and gives each connection's descriptor to `dispatch`. */
-async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, dispatch: (fd: number) => void): Promise<Server> {
+/**
+ * Accepts on the main thread and gives each connection's descriptor to `dispatch`; over
+ * maxConnections (those open in the threads plus `waiting()` not yet handed over) it closes it.
+ */
+async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks, dispatch: (fd: number) => void, waiting: () => number = () => 0): Promise<Server> {
+  const counters = new SharedCounters(hooks.countersBuffer, 0);
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
+    if (counters.openEverywhere() + waiting() >= options.maxConnections) {
+      socket.destroy();
+      hooks.onError('SOCKTUNE_ERR_MAX_CONNECTIONS');
+      return;
+    }
     const fd = duplicateFd(fdOf(socket));
     socket.destroy();
     dispatch(fd);
@@ -136,7 +147,7 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   let next = 0;
   const server =
     role === 'pool'
-      ? await acceptAndHandOff(bound, options, (fd) => {
+      ? await acceptAndHandOff(bound, options, hooks, (fd) => {
           threads[next]!.handOver(fd);
           next = (next + 1) % threads.length;
         })
@@ -211,7 +222,7 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     idle.push(thread);
   }
   await allStarted(threads, options.closeTimeout);
-  const server = await acceptAndHandOff(bound, options, dispatch);
+  const server = await acceptAndHandOff(bound, options, hooks, dispatch, () => waiting.length);
   return {
     async close(timeoutMs) {
       closing = true;

@@ -27,7 +27,7 @@ export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boo
     const debt = pace?.spend(0) ?? 0;
     if (debt > 0) return waitFor(debt);
     let budget = BYTES_PER_TURN;
-    while (active() && !socket.destroyed && budget > 0) {
+    while (active() && !socket.destroyed && !socket.writableEnded && budget > 0) {
       const chunk = next();
       budget -= chunk.length;
       onWrite?.(chunk.length);

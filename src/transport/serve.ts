@@ -12,6 +12,7 @@ export interface ServeSettings {
   counters: SharedCounters;
   sourceChunkSize: number;
   sendPace?: SendPace | undefined;
+  maxConnections: number;
   lingerZero: boolean;
   onError: (code: string) => void;
 }
@@ -50,6 +51,11 @@ export class EventLoopServing {
   }
 
   acceptSocket(socket: Socket): void {
+    if (this.#settings.counters.openEverywhere() >= this.#settings.maxConnections) {
+      socket.destroy();
+      this.#settings.onError('SOCKTUNE_ERR_MAX_CONNECTIONS');
+      return;
+    }
     if (!this.wantsPausedSockets) {
       this.#prepare(fdOf(socket));
       this.connections.add(socket, true);

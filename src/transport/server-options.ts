@@ -64,6 +64,11 @@ export interface ServerOptions extends SocketOptions {
   blocking?: boolean;
   /** What serves each connection. @default 'echo' */
   handler?: HandlerSpec;
+  /**
+   * Connections open at once, every thread together; a newcomer over the cap is closed at once and
+   * counted as SOCKTUNE_ERR_MAX_CONNECTIONS. @default 10000
+   */
+  maxConnections?: number;
   /** Milliseconds close() lets connections finish before destroying them. @default 5000 */
   closeTimeout?: number;
   /** Bytes of each write of the 'source' service. @default 65536 */
@@ -90,6 +95,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   overflow: 'queue' as const,
   blocking: false,
   handler: 'echo' as HandlerSpec,
+  maxConnections: 10_000,
   closeTimeout: 5000,
   sourceChunkSize: 65536,
 });
@@ -118,6 +124,7 @@ const SERVER_FIELDS = Object.freeze({
   overflow: oneOf(['queue', 'refuse']),
   blocking: boolean,
   handler: handlerCheck,
+  maxConnections: integer(1, 10_000_000),
   closeTimeout: integer(0, 3_600_000),
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
   maxSendRate: integer(1, 1e12),

@@ -102,7 +102,12 @@ export class SocktuneServer extends EventEmitter {
     return { ...sumCounters(this.#countersBuffer), errors: { ...this.#errors } };
   }
 
-  /** Stops accepting, lets open connections finish for `closeTimeout` ms, then destroys the rest. */
+  /**
+   * Stops accepting and ends each connection gracefully: our side half-closes after everything the
+   * application already wrote, so the peer gets every answer, then EOF. Connections still open
+   * after `closeTimeout` ms are destroyed (`destroyed` in the result). Blocking threads are stopped
+   * at the timeout instead.
+   */
   close(): Promise<CloseResult> {
     this.#closing ??= this.#close();
     return this.#closing;

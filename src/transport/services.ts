@@ -88,6 +88,8 @@ function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) =>
 function serveEcho(fd: number, context: ServiceContext): Socket {
   return readIntoOwnBuffer(fd, (socket, view) => {
     context.counters.addBytesIn(view.length);
+    // After a graceful close has ended our side, what still arrives is read and dropped.
+    if (socket.writableEnded) return true;
     context.counters.addBytesOut(view.length);
     return socket.write(view);
   });

@@ -42,6 +42,7 @@ async function runEventLoop(): Promise<void> {
   const serving = await EventLoopServing.create(data.handler, {
     counters,
     sourceChunkSize: data.sourceChunkSize,
+    maxConnections: data.maxConnections,
     sendPace: data.maxSendRate === undefined ? undefined : new SendPace(data.maxSendRate),
     lingerZero: data.socketOptions.lingerZero ?? false,
     onError: (code) => post({ type: 'error', code }),

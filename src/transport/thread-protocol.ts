@@ -7,6 +7,7 @@ export interface ThreadData {
   handler: PortableHandler;
   blocking: boolean;
   sourceChunkSize: number;
+  maxConnections: number;
   /** This thread's share of ServerOptions.maxSendRate, bytes per second. */
   maxSendRate?: number;
   socketOptions: SocketOptions;

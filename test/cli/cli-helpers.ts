@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 
 export const BIN = new URL('../../bin/socktune.js', import.meta.url).pathname;
@@ -84,6 +85,37 @@ export function startServer(extra: string[] = [], launch: (args: string[]) => Ch
       });
     });
   });
+}
+
+/** Waits (bounded) until a `--json` server has printed `count` events of a kind; returns those it has. */
+export async function waitForServerEvents<Event>(server: RunningServer, event: string, count: number, timeoutMs = 10_000): Promise<Event[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = serverEvents<Event>(server, event);
+    if (events.length >= count || Date.now() > deadline) return events;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The parts of a merged rr document the tests check. */
+export interface MergedRr {
+  summary: { requests: number; sentRequests: number; latency: { count: number } };
+  intervals: { runs: number }[];
+}
+
+/** Writes each run's `--json` output to `dir/<name>.json`, merges the files with the real CLI and returns the schema-checked document. */
+export async function mergeRuns(runs: CliRun[], names: string[], dir: string): Promise<MergedRr> {
+  const files = runs.map((run, index) => {
+    if (run.code !== 0) throw new Error(`run ${names[index]} failed: ${run.stderr}`);
+    const file = join(dir, `${names[index]}.json`);
+    writeFileSync(file, run.stdout);
+    return file;
+  });
+  const merged = await runCli(['merge', ...files, '--json']);
+  if (merged.code !== 0) throw new Error(`merge failed: ${merged.stderr}`);
+  const document = JSON.parse(merged.stdout) as MergedRr;
+  assertSchema(document);
+  return document;
 }
 
 /** The JSON lines a `--json` server printed for one event kind. */

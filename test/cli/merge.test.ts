@@ -3,23 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, runCli, serverEvents, startServer } from './cli-helpers.ts';
+import { assertSchema, mergeRuns, runCli, serverEvents, startServer, waitForServerEvents } from './cli-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-merge-'));
 
 interface TestEvent {
   outcome: string;
   bytesIn: number;
-}
-
-/** Waits (bounded) until a --json server has logged `count` test events. */
-async function testEvents(server: Awaited<ReturnType<typeof startServer>>, count: number): Promise<TestEvent[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const events = serverEvents<TestEvent>(server, 'test');
-    if (events.length >= count || Date.now() > deadline) return events;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 test('two rr runs started together with --start-at merge into totals equal to the server\'s', async () => {
@@ -30,24 +20,18 @@ test('two rr runs started together with --start-at merge into totals equal to th
     const runs = await Promise.all(
       [0, 1].map(() => runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1', '-i', '0.5', '-C', '2', '--size', '100', '--start-at', String(startAt), '--json'])),
     );
-    const files = runs.map((run, index) => {
+    for (const run of runs) {
       assert.equal(run.code, 0, run.stderr);
       const document = JSON.parse(run.stdout) as { startedAt: string; startAt: number };
       assertSchema(document);
       assert.equal(document.startAt, startAt);
       assert.ok(Date.parse(document.startedAt) >= startAt, 'a run never starts before --start-at');
-      const file = join(work, `host${index}.json`);
-      writeFileSync(file, run.stdout);
-      return file;
-    });
-    const merged = await runCli(['merge', ...files, '--json']);
-    assert.equal(merged.code, 0, merged.stderr);
-    const document = JSON.parse(merged.stdout);
-    assertSchema(document);
+    }
+    const document = await mergeRuns(runs, ['host0', 'host1'], work);
     const parts = runs.map((run) => JSON.parse(run.stdout) as { summary: { requests: number; sentRequests: number } });
     assert.equal(document.summary.requests, parts[0]!.summary.requests + parts[1]!.summary.requests);
     assert.equal(document.summary.latency.count, document.summary.requests);
-    const events = await testEvents(server, 2);
+    const events = await waitForServerEvents<TestEvent>(server, 'test', 2);
     assert.equal(events.length, 2);
     for (const event of events) assertSchema(event);
     // The server counted every request byte the merged clients say they sent.
@@ -55,7 +39,7 @@ test('two rr runs started together with --start-at merge into totals equal to th
     assert.ok(document.intervals.length >= 2);
     for (const interval of document.intervals) assert.equal(interval.runs, 2, 'runs started together share every interval');
 
-    const human = await runCli(['merge', ...files]);
+    const human = await runCli(['merge', join(work, 'host0.json'), join(work, 'host1.json')]);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /^merged 2 rr runs, started within \d+ ms:/);
     assert.match(human.stdout, /p99\.9/);

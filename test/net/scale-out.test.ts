@@ -7,22 +7,12 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, BIN, runCli, serverEvents, startServer, type RunningServer } from '../cli/cli-helpers.ts';
+import { BIN, mergeRuns, serverEvents, startServer, waitForServerEvents } from '../cli/cli-helpers.ts';
 import { haproxyConfig } from './haproxy.ts';
 import { netnsUnavailable, TestNetwork } from './netns.ts';
 
 const unavailable = netnsUnavailable();
 const work = mkdtempSync(join(tmpdir(), 'socktune-scale-out-'));
-
-/** Waits (bounded) until a --json server has logged `count` events of a kind. */
-async function eventsOf<Event>(server: RunningServer, event: string, count: number): Promise<Event[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const events = serverEvents<Event>(server, event);
-    if (events.length >= count || Date.now() > deadline) return events;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 test('three client hosts started together with --start-at: the merged result equals the server-side totals', { skip: unavailable ?? false }, async () => {
   const network = await TestNetwork.create({ server: {}, c1: {}, c2: {}, c3: {} });
@@ -34,17 +24,8 @@ test('three client hosts started together with --start-at: the merged result equ
     const runs = await Promise.all(
       clients.map((host) => network.exec(host, process.execPath, [BIN, 'rr', '-c', address, '-p', String(server.port), '-t', '1', '-i', '0.5', '-C', '2', '--size', '100', '--start-at', String(startAt), '--json'])),
     );
-    const files = runs.map((run, index) => {
-      assert.equal(run.code, 0, run.stderr);
-      const file = join(work, `${clients[index]}.json`);
-      writeFileSync(file, run.stdout);
-      return file;
-    });
-    const merged = await runCli(['merge', ...files, '--json']);
-    assert.equal(merged.code, 0, merged.stderr);
-    const document = JSON.parse(merged.stdout);
-    assertSchema(document);
-    const events = await eventsOf<{ peer: string; bytesIn: number }>(server, 'test', 3);
+    const document = await mergeRuns(runs, clients, work);
+    const events = await waitForServerEvents<{ peer: string; bytesIn: number }>(server, 'test', 3);
     await server.stop();
     assert.equal(events.length, 3);
     // Each test came from its own host, and the server's byte counts add up to the merged requests.

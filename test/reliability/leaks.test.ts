@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { createServer, type ServerOptions, type SocktuneServer } from '../../src/index.ts';
+import { connectedClient, readBytes } from '../helpers.ts';
 
 const CYCLES = 10_000;
 const IN_FLIGHT = 32;
+const MAX_THREADS = 8;
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const tcpHandles = (): number => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap' || kind === 'TCPWrap').length;
@@ -37,8 +39,8 @@ async function settled(server: SocktuneServer): Promise<void> {
 const MODELS: [string, ServerOptions][] = [
   ['loop', { ioModel: 'loop' }],
   ['workers', { ioModel: 'workers', workers: 2 }],
-  ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 8 }],
-  ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: 8, blocking: true }],
+  ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: MAX_THREADS }],
+  ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: MAX_THREADS, blocking: true }],
 ];
 
 for (const [name, options] of MODELS) {
@@ -46,7 +48,12 @@ for (const [name, options] of MODELS) {
     const server = createServer({ ...options, handler: 'echo', backlog: 1024 });
     const { port } = (await server.listen()) as AddressInfo;
     try {
-      // One round first, so threads and lazily opened descriptors exist in the baseline.
+      // First every thread the pool may start (each has descriptors of its own), all busy at once,
+      // and one round of cycles: what exists after that is the baseline.
+      const held = await Promise.all(Array.from({ length: MAX_THREADS }, () => connectedClient(port)));
+      for (const socket of held) socket.write('x');
+      await Promise.all(held.map((socket) => readBytes(socket, 1)));
+      for (const socket of held) socket.destroy();
       await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => cycle(port, i)));
       await settled(server);
       const before = { fds: openFds(), handles: tcpHandles() };

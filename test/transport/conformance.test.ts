@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect, createServer, type ServerOptions } from '../../src/index.ts';
 import { closed, readBytes } from '../helpers.ts';
 
@@ -102,10 +102,13 @@ for (const { name, options } of MODELS) {
       }));
   });
 
-  test(`close during transfer ends every connection within closeTimeout: ${name}`, { timeout: 30_000 }, async () => {
+  test(`close during transfer: a peer that ignores the server's end is cut at closeTimeout: ${name}`, { timeout: 30_000 }, async () => {
     const server = createServer({ ...options, closeTimeout: 300 }, 'echo');
     const { port } = (await server.listen()) as AddressInfo;
-    const socket = await connect({ port });
+    // allowHalfOpen: this client does not end its side when the server ends its own; it keeps writing.
+    const socket = await new Promise<Socket>((resolve) => {
+      const opened = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(opened));
+    });
     socket.on('error', () => {});
     socket.resume();
     const chunk = randomBytes(64 * 1024);

@@ -33,28 +33,33 @@ test('a missing handler export is SOCKTUNE_ERR_HANDLER at listen()', async () =>
   await assert.rejects(server.listen(), { code: 'SOCKTUNE_ERR_HANDLER', message: /no function export 'nope'/ });
 });
 
-test('workers: a crashed thread is replaced; connections on other threads carry on', async (t) => {
-  const server = createServer({ ioModel: 'workers', workers: 2, distribution: 'handoff', handler: { module: handlerModule } });
-  t.after(() => server.close());
-  const { port } = (await server.listen()) as AddressInfo;
-  const survivor = await connect({ port });
-  const victim = await connect({ port });
-  victim.on('error', () => {});
-  const crash = once(server, 'workerCrash');
-  victim.write('crash');
-  const [error] = (await crash) as [Error];
-  assert.match(error.message, /handler crashed on purpose/);
-  await closed(victim);
-  survivor.write('alive');
-  assert.equal((await readBytes(survivor, 5)).toString(), 'ALIVE');
-  assert.equal(server.metrics().errors.SOCKTUNE_ERR_WORKER_CRASHED, 1);
-  const [a, b] = [await connect({ port }), await connect({ port })];
-  a.write('one');
-  b.write('two');
-  assert.equal((await readBytes(a, 3)).toString(), 'ONE');
-  assert.equal((await readBytes(b, 3)).toString(), 'TWO');
-  for (const socket of [survivor, a, b]) socket.destroy();
-});
+for (const [name, options] of [
+  ['workers', { ioModel: 'workers', workers: 2, distribution: 'handoff' }],
+  ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 4 }],
+] as const) {
+  test(`${name}: a crashed thread is replaced; connections on other threads carry on`, async (t) => {
+    const server = createServer({ ...options, handler: { module: handlerModule } });
+    t.after(() => server.close());
+    const { port } = (await server.listen()) as AddressInfo;
+    const survivor = await connect({ port });
+    const victim = await connect({ port });
+    victim.on('error', () => {});
+    const crash = once(server, 'workerCrash');
+    victim.write('crash');
+    const [error] = (await crash) as [Error];
+    assert.match(error.message, /handler crashed on purpose/);
+    await closed(victim);
+    survivor.write('alive');
+    assert.equal((await readBytes(survivor, 5)).toString(), 'ALIVE');
+    assert.equal(server.metrics().errors.SOCKTUNE_ERR_WORKER_CRASHED, 1);
+    const [a, b] = [await connect({ port }), await connect({ port })];
+    a.write('one');
+    b.write('two');
+    assert.equal((await readBytes(a, 3)).toString(), 'ONE');
+    assert.equal((await readBytes(b, 3)).toString(), 'TWO');
+    for (const socket of [survivor, a, b]) socket.destroy();
+  });
+}
 
 test('thread-per-conn: over maxThreads, overflow "refuse" closes the newcomer', async (t) => {
   const server = createServer({ ioModel: 'thread-per-conn', maxThreads: 1, overflow: 'refuse' });

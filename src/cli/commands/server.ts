@@ -23,7 +23,7 @@ export const serverCommand: Command = {
     'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
     'max-per-client': { help: 'control connections at once from one client address (default 8)', spec: { type: 'string' } },
     'max-duration': { help: 'longest a test may last in seconds, the client\'s grace included (a 10 s stream asks for 20 s) (default 600)', spec: { type: 'string' } },
-    'max-rate': { help: 'cap what each reverse/bidir test may send, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
+    'max-rate': { help: 'cap what each reverse/bidir test (with --service source: the whole server) may send, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
     'auth-token': { help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps', spec: { type: 'string' } },
     iperf3: { help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`, spec: { type: 'boolean' } },
     sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
@@ -31,6 +31,7 @@ export const serverCommand: Command = {
     'io-model': { help: '--sockperf, --service: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
     workers: { help: '--sockperf, --service: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf, --service with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
+    'max-connections': { help: '--service: connections open at once before newcomers are closed (default 10000)', spec: { type: 'string' } },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
     json: { help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops', spec: { type: 'boolean' } },
   },
@@ -121,7 +122,15 @@ async function serveService(values: Values, io: Io, log: JsonLog): Promise<numbe
   if (!(BUILTIN_SERVICES as readonly string[]).includes(service)) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--service takes one of ${BUILTIN_SERVICES.join(', ')}, got ${JSON.stringify(service)}`);
   }
-  const server = createServer({ ...listenPort(values, DEFAULT_CONTROL_PORT), ...serverSettings(values), handler: service as BuiltinService });
+  const maxConnections = str(values, 'max-connections');
+  const maxRate = str(values, 'max-rate');
+  const server = createServer({
+    ...listenPort(values, DEFAULT_CONTROL_PORT),
+    ...serverSettings(values),
+    ...(maxConnections === undefined ? {} : { maxConnections: parseCount(maxConnections, '--max-connections', 1, 10_000_000) }),
+    ...(maxRate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(maxRate, '--max-rate') / 8)) }),
+    handler: service as BuiltinService,
+  });
   const address = await server.listen();
   announce(io, log, `socktune ${service} service`, address, ` (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
   for (const warning of server.warnings) io.err(`warning: ${warning.message}`);
