@@ -14,7 +14,7 @@ const { values } = parseArgs({ options: { 'soak-seconds': { type: 'string', defa
 
 /** The suite, by section of the report. */
 const SECTIONS: { title: string; files: string[] }[] = [
-  { title: 'Limits and abuse', files: ['test/cli/auth-limits.test.ts', 'test/transport/max-connections.test.ts', 'test/transport/send-pace.test.ts'] },
+  { title: 'Limits and abuse', files: ['test/cli/auth-limits.test.ts', 'test/transport/max-connections.test.ts', 'test/transport/idle-timeout.test.ts', 'test/transport/allowed-peers.test.ts', 'test/transport/send-pace.test.ts'] },
   { title: 'Faults: resets, half-closes, vanishing peers, crashes, slow consumers, shutdown under load', files: ['test/reliability/control-faults.test.ts', 'test/reliability/graceful-close.test.ts', 'test/reliability/slow-consumer.test.ts', 'test/cli/faults.test.ts', 'test/transport/threads.test.ts', 'test/transport/messages.test.ts'] },
   { title: 'Leaks', files: ['test/reliability/leaks.test.ts'] },
   { title: 'Fuzzing: parsers', files: ['test/framing/length-prefix.test.ts', 'test/framing/json-lines.test.ts', 'test/protocols/sockperf-codec.test.ts', 'test/protocols/iperf3-codec.test.ts', 'test/bench/control-protocol.test.ts'] },
@@ -108,6 +108,8 @@ What the server does by default, and how to change it:
 | iperf3 JSON | 64 KiB | \`SOCKTUNE_ERR_FRAME_TOO_LARGE\`, test torn down |
 | connections per server (library, \`server --service\`) | 10000 (\`maxConnections\`, \`--max-connections\`) | the newcomer is closed at once, counted as \`SOCKTUNE_ERR_MAX_CONNECTIONS\` |
 | data connections per test | 100000 | the same, on that test's server |
+| who may connect to a test's data port | the client that started the test (and the \`--source-ips\` it declared) | closed at once, counted as \`SOCKTUNE_ERR_REFUSED\` |
+| idle connection (library, \`server --service\`) | 300 s (\`idleTimeout\`; a test's data connections: the test's duration) | closed, counted as \`SOCKTUNE_ERR_TIMEOUT\` |
 | what a reverse/bidir test sends | no cap; \`--max-rate 100M\` paces it (a token bucket per event loop) | — |
 | shutdown | \`close()\` half-closes every connection after what was already written; \`closeTimeout\` 5 s, then the rest are destroyed and counted | — |
 | threads (thread-per-conn) | \`maxThreads\` 128; \`overflow: 'queue'\` or \`'refuse'\` | refused connections are counted as \`SOCKTUNE_ERR_MAX_THREADS\` |

@@ -28,6 +28,24 @@ export function readBytes(socket: Socket, count: number, timeoutMs = 10_000): Pr
   });
 }
 
+/** Polls `condition` until it holds or `timeoutMs` passes; returns whether it held (for counters other threads update). */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+/** Whether an echo server answers `text` on this connection (false if it closes or resets it instead). */
+export async function echoes(socket: Socket, text: string): Promise<boolean> {
+  socket.on('error', () => {});
+  socket.write(text);
+  const reply = await Promise.race([readBytes(socket, text.length, 5000).catch(() => Buffer.alloc(0)), closed(socket).then(() => Buffer.alloc(0))]);
+  return reply.toString() === text;
+}
+
 /** A plain TCP client connected to 127.0.0.1:port. */
 export function connectedClient(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {

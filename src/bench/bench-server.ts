@@ -77,7 +77,8 @@ export class BenchServer extends EventEmitter {
     super();
     this.options = { ...BENCH_SERVER_DEFAULTS, ...options };
     const { host, port, path } = this.options;
-    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000 }, (socket) => void this.#serve(socket));
+    // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
+    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000, idleTimeout: 0 }, (socket) => void this.#serve(socket));
   }
 
   /** Listens on the control port; the soft open-files limit goes up to the hard one, as servers holding many connections need. */
@@ -179,11 +180,12 @@ export class BenchServer extends EventEmitter {
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'this server caps its sending rate, which thread-per-conn cannot pace: ask for --io-model loop or workers');
     }
     const paced = maxSendRate !== undefined && start.service === 'source' ? { maxSendRate } : {};
-    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest };
+    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest, idleTimeout: start.maxDurationMs };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
-    // Data connections go to the address the client reached the control port on.
+    // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
     const host = (control.localAddress ?? this.options.host).replace(/^::ffff:/, '');
-    return createServer({ ...common, host, port: 0 });
+    const client = control.remoteAddress?.replace(/^::ffff:/, '');
+    return createServer({ ...common, host, port: 0, ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }) });
   }
 
   async close(): Promise<void> {

@@ -42,7 +42,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const holdMs = options.holdSec * 1000;
   const peer: TestPeer = options.raw
     ? new RawPeer({ host: options.target.host, port: options.target.port })
-    : await RemoteTest.start(options.target, 'discard', options.server, (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2, true);
+    : await RemoteTest.start(options.target, 'discard', options.server, (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2, true, options.sourceAddresses);
   const clientMemoryBefore = serverMemory(true);
   const sockets: TunedSocket[] = [];
   const failures: Record<string, number> = {};

@@ -30,6 +30,8 @@ export interface StartMessage {
   maxDurationMs: number;
   /** Collect garbage before each memory reading (conns: memory per connection). */
   settleMemory?: boolean;
+  /** Addresses the data connections will come from besides the control connection's (conns --source-ips). */
+  dataFrom?: string[];
 }
 
 /** Server process memory, so per-connection costs can be derived (conns). */
@@ -120,6 +122,7 @@ const START_FIELDS = Object.freeze({
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,
+  dataFrom: (value: unknown) => (Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && address.length > 0 && address.length <= 64) ? undefined : 'up to 1024 addresses'),
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -33,10 +33,10 @@ export class RemoteTest implements TestPeer {
     this.server = { effective: ready.effective, environment: ready.environment, warnings: ready.warnings, memory: ready.memory };
   }
 
-  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number, settleMemory = false): Promise<RemoteTest> {
+  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number, settleMemory = false, dataFrom: string[] = []): Promise<RemoteTest> {
     const socket = await connect(target.path === undefined ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS } : { path: target.path, timeout: CONTROL_TIMEOUT_MS });
     const channel = new ControlChannel(socket);
-    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}) });
+    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}), ...(dataFrom.length > 0 ? { dataFrom } : {}) });
     let reply: ReadyMessage;
     try {
       reply = await expect(channel, 'ready', target.authToken);

@@ -22,10 +22,13 @@ export class BlockingConnection {
   readonly #pollfd = Buffer.alloc(8);
   #closed = false;
 
-  constructor(fd: number, stop: Int32Array, counters: SharedCounters) {
+  readonly #idleTimeout: number;
+
+  constructor(fd: number, stop: Int32Array, counters: SharedCounters, idleTimeout = 0) {
     this.#fd = fd;
     this.#stop = stop;
     this.#counters = counters;
+    this.#idleTimeout = idleTimeout;
     this.#pollfd.writeInt32LE(fd, 0);
   }
 
@@ -39,8 +42,12 @@ export class BlockingConnection {
 
   #wait(events: number): void {
     this.#pollfd.writeInt16LE(events, 4);
+    const idleSince = performance.now();
     for (;;) {
       this.#checkStop();
+      if (this.#idleTimeout > 0 && performance.now() - idleSince > this.#idleTimeout) {
+        throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection idle for ${this.#idleTimeout} ms`);
+      }
       const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
       if (ready > 0) return;
       if (ready < 0 && libc().errno() !== LINUX.EINTR) throw this.#error('poll');

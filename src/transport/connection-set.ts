@@ -8,9 +8,12 @@ export class ConnectionSet {
   readonly #onError: (code: string) => void;
   #onEmpty: (() => void) | undefined;
 
-  constructor(counters: SharedCounters, onError: (code: string) => void) {
+  readonly #idleTimeout: number;
+
+  constructor(counters: SharedCounters, onError: (code: string) => void, idleTimeout: number) {
     this.#counters = counters;
     this.#onError = onError;
+    this.#idleTimeout = idleTimeout;
   }
 
   get size(): number {
@@ -22,6 +25,12 @@ export class ConnectionSet {
     this.#sockets.add(socket);
     this.#counters.opened();
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onError(error.code ?? 'UNKNOWN'));
+    if (this.#idleTimeout > 0) {
+      socket.setTimeout(this.#idleTimeout, () => {
+        this.#onError('SOCKTUNE_ERR_TIMEOUT');
+        socket.destroy();
+      });
+    }
     socket.once('close', () => {
       this.#sockets.delete(socket);
       this.#counters.closed();

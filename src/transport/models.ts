@@ -2,6 +2,7 @@ import { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd } from '../core/sockopts.ts';
+import { refusalOf } from './admission.ts';
 import { fdOf } from './fd.ts';
 import { toPortableHandler } from './handler.ts';
 import type { BoundSocket } from './listen-socket.ts';
@@ -51,6 +52,8 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
     counters: new SharedCounters(hooks.countersBuffer, 0),
     sourceChunkSize: options.sourceChunkSize,
     maxConnections: options.maxConnections,
+    allowedPeers: options.allowedPeers,
+    idleTimeout: options.idleTimeout,
     sendPace: options.maxSendRate === undefined ? undefined : new SendPace(options.maxSendRate),
     lingerZero: options.lingerZero,
     onError: hooks.onError,
@@ -82,6 +85,8 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     blocking: options.blocking,
     sourceChunkSize: options.sourceChunkSize,
     maxConnections: options.maxConnections,
+    ...(options.allowedPeers === undefined ? {} : { allowedPeers: options.allowedPeers }),
+    idleTimeout: options.idleTimeout,
     ...(options.maxSendRate === undefined ? {} : { maxSendRate: options.maxSendRate / options.workers }),
     socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
@@ -108,9 +113,10 @@ async function allStarted(threads: ServerThread[], timeoutMs: number): Promise<v
 async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks, dispatch: (fd: number) => void, waiting: () => number = () => 0): Promise<Server> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
-    if (counters.openEverywhere() + waiting() >= options.maxConnections) {
+    const refusal = refusalOf(socket, counters.openEverywhere() + waiting(), options);
+    if (refusal) {
       socket.destroy();
-      hooks.onError('SOCKTUNE_ERR_MAX_CONNECTIONS');
+      hooks.onError(refusal);
       return;
     }
     const fd = duplicateFd(fdOf(socket));

@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { duplicateFd, setLingerZero } from '../core/sockopts.ts';
+import { refusalOf } from './admission.ts';
 import { ConnectionSet } from './connection-set.ts';
 import { fdOf } from './fd.ts';
 import { loadHandlerFunction, type PortableHandler } from './handler.ts';
@@ -13,6 +14,8 @@ export interface ServeSettings {
   sourceChunkSize: number;
   sendPace?: SendPace | undefined;
   maxConnections: number;
+  allowedPeers?: string[] | undefined;
+  idleTimeout: number;
   lingerZero: boolean;
   onError: (code: string) => void;
 }
@@ -33,7 +36,7 @@ export class EventLoopServing {
     this.#builtin = kind.builtin;
     this.#handler = kind.handler;
     this.#reader = kind.reader;
-    this.connections = new ConnectionSet(settings.counters, settings.onError);
+    this.connections = new ConnectionSet(settings.counters, settings.onError, settings.idleTimeout);
   }
 
   static async create(handler: PortableHandler | ConnectionHandler | { reads: ReadHandler }, settings: ServeSettings): Promise<EventLoopServing> {
@@ -51,9 +54,10 @@ export class EventLoopServing {
   }
 
   acceptSocket(socket: Socket): void {
-    if (this.#settings.counters.openEverywhere() >= this.#settings.maxConnections) {
+    const refusal = refusalOf(socket, this.#settings.counters.openEverywhere(), this.#settings);
+    if (refusal) {
       socket.destroy();
-      this.#settings.onError('SOCKTUNE_ERR_MAX_CONNECTIONS');
+      this.#settings.onError(refusal);
       return;
     }
     if (!this.wantsPausedSockets) {

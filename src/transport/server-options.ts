@@ -69,6 +69,17 @@ export interface ServerOptions extends SocketOptions {
    * counted as SOCKTUNE_ERR_MAX_CONNECTIONS. @default 10000
    */
   maxConnections?: number;
+  /**
+   * Only connections from these addresses are served; others are closed at once and counted as
+   * SOCKTUNE_ERR_REFUSED. (`socktune server` gives each test's server the address of its client.)
+   * @default undefined (every address)
+   */
+  allowedPeers?: string[];
+  /**
+   * Milliseconds a connection may go without reading or writing before it is closed, counted as
+   * SOCKTUNE_ERR_TIMEOUT; 0 turns it off (for long-lived quiet connections). @default 300000
+   */
+  idleTimeout?: number;
   /** Milliseconds close() lets connections finish before destroying them. @default 5000 */
   closeTimeout?: number;
   /** Bytes of each write of the 'source' service. @default 65536 */
@@ -80,8 +91,8 @@ export interface ServerOptions extends SocketOptions {
   maxSendRate?: number;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate'>> &
-  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate'>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers'>> &
+  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers'>;
 
 export const SERVER_DEFAULTS = Object.freeze({
   ...SOCKET_OPTION_DEFAULTS,
@@ -96,6 +107,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   blocking: false,
   handler: 'echo' as HandlerSpec,
   maxConnections: 10_000,
+  idleTimeout: 300_000,
   closeTimeout: 5000,
   sourceChunkSize: 65536,
 });
@@ -125,6 +137,8 @@ const SERVER_FIELDS = Object.freeze({
   blocking: boolean,
   handler: handlerCheck,
   maxConnections: integer(1, 10_000_000),
+  idleTimeout: integer(0, 2 ** 31 - 1),
+  allowedPeers: (value: unknown) => (Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0) ? undefined : 'an array of IP addresses'),
   closeTimeout: integer(0, 3_600_000),
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
   maxSendRate: integer(1, 1e12),

@@ -29,7 +29,7 @@ async function runBlockingPool(): Promise<void> {
       return;
     }
     counters.opened();
-    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters));
+    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters, data.idleTimeout));
     counters.closed();
     if (outcome === 'stopped') stopped++;
     else if (outcome !== 'finished') post({ type: 'error', code: outcome.errorCode });
@@ -43,6 +43,8 @@ async function runEventLoop(): Promise<void> {
     counters,
     sourceChunkSize: data.sourceChunkSize,
     maxConnections: data.maxConnections,
+    allowedPeers: data.allowedPeers,
+    idleTimeout: data.idleTimeout,
     sendPace: data.maxSendRate === undefined ? undefined : new SendPace(data.maxSendRate),
     lingerZero: data.socketOptions.lingerZero ?? false,
     onError: (code) => post({ type: 'error', code }),

@@ -8,6 +8,8 @@ export interface ThreadData {
   blocking: boolean;
   sourceChunkSize: number;
   maxConnections: number;
+  allowedPeers?: string[];
+  idleTimeout: number;
   /** This thread's share of ServerOptions.maxSendRate, bytes per second. */
   maxSendRate?: number;
   socketOptions: SocketOptions;

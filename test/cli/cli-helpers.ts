@@ -134,7 +134,7 @@ let validator: ValidateFunction | undefined;
 export function assertSchema(document: unknown): void {
   if (!validator) {
     const schema = JSON.parse(readFileSync(new URL('../../docs/schema/socktune-1.schema.json', import.meta.url), 'utf8')) as object;
-    validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
+    validator = new Ajv({ allErrors: true, strict: false, formats: { 'date-time': (text: string) => !Number.isNaN(Date.parse(text)) } }).compile(schema);
   }
   if (!validator(document)) throw new Error(`schema errors: ${JSON.stringify(validator.errors?.slice(0, 5), null, 2)}`);
 }

@@ -42,7 +42,8 @@ export class Iperf3Server extends EventEmitter {
   constructor(options: Iperf3ServerOptions = {}) {
     super();
     this.options = { host: '127.0.0.1', port: IPERF3_DEFAULT_PORT, maxTests: 4, handshakeTimeoutMs: 10_000, ...options };
-    this.#server = createServer({ host: this.options.host, port: this.options.port, closeTimeout: 1000 }, (socket) => void this.#accept(socket));
+    // iperf3's control connection is quiet for a whole test; the test's own timeouts bound it.
+    this.#server = createServer({ host: this.options.host, port: this.options.port, closeTimeout: 1000, idleTimeout: 0 }, (socket) => void this.#accept(socket));
   }
 
   listen(): Promise<ServerAddress> {
