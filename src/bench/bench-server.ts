@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../core/limits.ts';
+import { plainAddress } from '../transport/admission.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
 import { authChallenge, authProofValid } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
@@ -183,8 +184,8 @@ export class BenchServer extends EventEmitter {
     const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest, idleTimeout: start.maxDurationMs };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
     // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
-    const host = (control.localAddress ?? this.options.host).replace(/^::ffff:/, '');
-    const client = control.remoteAddress?.replace(/^::ffff:/, '');
+    const host = plainAddress(control.localAddress ?? this.options.host);
+    const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     return createServer({ ...common, host, port: 0, ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }) });
   }
 
