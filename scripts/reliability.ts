@@ -107,6 +107,7 @@ What the server does by default, and how to change it:
 | queued outgoing messages | 16 MiB per connection (\`maxQueuedBytes\`) | \`SOCKTUNE_ERR_SLOW_CONSUMER\` (or drop and count with \`overflow: 'drop'\`) |
 | iperf3 JSON | 64 KiB | \`SOCKTUNE_ERR_FRAME_TOO_LARGE\`, test torn down |
 | connections per server (library, \`server --service\`) | 10000 (\`maxConnections\`, \`--max-connections\`) | the newcomer is closed at once, counted as \`SOCKTUNE_ERR_MAX_CONNECTIONS\` |
+| connections from one address (library, \`server --service\`) | 1024 (\`maxConnectionsPerIp\`, \`--max-per-ip\`) | the same |
 | data connections per test | 100000 | the same, on that test's server |
 | who may connect to a test's data port | the client that started the test (and the \`--source-ips\` it declared) | closed at once, counted as \`SOCKTUNE_ERR_REFUSED\` |
 | idle connection (library, \`server --service\`) | 300 s (\`idleTimeout\`; a test's data connections: the test's duration) | closed, counted as \`SOCKTUNE_ERR_TIMEOUT\` |

@@ -15,6 +15,7 @@ const server = createServer({
   maxThreads: 128,
   // The memory row holds 10k idle connections.
   maxConnections: 20_000,
+  maxConnectionsPerIp: 20_000,
   ...(flags.includes('tuned') ? { sendBufferSize: 256 * 1024, receiveBufferSize: 256 * 1024 } : {}),
   handler: 'echo',
 });

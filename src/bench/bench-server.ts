@@ -181,7 +181,7 @@ export class BenchServer extends EventEmitter {
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'this server caps its sending rate, which thread-per-conn cannot pace: ask for --io-model loop or workers');
     }
     const paced = maxSendRate !== undefined && start.service === 'source' ? { maxSendRate } : {};
-    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest, idleTimeout: start.maxDurationMs };
+    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest, maxConnectionsPerIp: this.options.maxConnectionsPerTest, idleTimeout: start.maxDurationMs };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
     // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
     const host = plainAddress(control.localAddress ?? this.options.host);

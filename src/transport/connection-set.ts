@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { PeerCounts } from './admission.ts';
 import type { SharedCounters } from './metrics.ts';
 
 /** The sockets one thread serves: counted, and drained or destroyed on close. */
@@ -9,19 +10,21 @@ export class ConnectionSet {
   #onEmpty: (() => void) | undefined;
 
   readonly #idleTimeout: number;
+  readonly #peers: PeerCounts;
 
-  constructor(counters: SharedCounters, onError: (code: string) => void, idleTimeout: number) {
+  constructor(counters: SharedCounters, onError: (code: string) => void, idleTimeout: number, peers: PeerCounts) {
     this.#counters = counters;
     this.#onError = onError;
     this.#idleTimeout = idleTimeout;
+    this.#peers = peers;
   }
 
   get size(): number {
     return this.#sockets.size;
   }
 
-  /** `countBytes`: true when the service does not count its own bytes as they pass. */
-  add(socket: Socket, countBytes: boolean): void {
+  /** `countBytes`: true when the service does not count its own bytes as they pass; `peer`: the address the connection is counted under. */
+  add(socket: Socket, countBytes: boolean, peer: string): void {
     this.#sockets.add(socket);
     this.#counters.opened();
     socket.on('error', (error: NodeJS.ErrnoException) => this.#onError(error.code ?? 'UNKNOWN'));
@@ -34,6 +37,7 @@ export class ConnectionSet {
     socket.once('close', () => {
       this.#sockets.delete(socket);
       this.#counters.closed();
+      this.#peers.remove(peer);
       if (countBytes) {
         this.#counters.addBytesIn(socket.bytesRead);
         this.#counters.addBytesOut(socket.bytesWritten);

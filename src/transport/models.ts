@@ -2,7 +2,7 @@ import { Server } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd } from '../core/sockopts.ts';
-import { refusalOf } from './admission.ts';
+import { admit, PeerCounts, type Admitted } from './admission.ts';
 import { fdOf } from './fd.ts';
 import { toPortableHandler } from './handler.ts';
 import type { BoundSocket } from './listen-socket.ts';
@@ -15,6 +15,8 @@ import type { ThreadData } from './thread-protocol.ts';
 
 export interface ModelHooks {
   countersBuffer: SharedArrayBuffer;
+  /** Open connections per client address (admission.ts), shared by every thread. */
+  peersBuffer: SharedArrayBuffer;
   stopBuffer: SharedArrayBuffer;
   onError: (code: string) => void;
   onWorkerCrash: (error: Error) => void;
@@ -53,6 +55,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
     sourceChunkSize: options.sourceChunkSize,
     maxConnections: options.maxConnections,
     allowedPeers: options.allowedPeers,
+    peers: new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp),
     idleTimeout: options.idleTimeout,
     sendPace: options.maxSendRate === undefined ? undefined : new SendPace(options.maxSendRate),
     lingerZero: options.lingerZero,
@@ -86,6 +89,8 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     sourceChunkSize: options.sourceChunkSize,
     maxConnections: options.maxConnections,
     ...(options.allowedPeers === undefined ? {} : { allowedPeers: options.allowedPeers }),
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    peersBuffer: hooks.peersBuffer,
     idleTimeout: options.idleTimeout,
     ...(options.maxSendRate === undefined ? {} : { maxSendRate: options.maxSendRate / options.workers }),
     socketOptions: pickSocketOptions(options),
@@ -107,21 +112,30 @@ async function allStarted(threads: ServerThread[], timeoutMs: number): Promise<v
 }
 
 /**
- * Accepts on the main thread and gives each connection's descriptor to `dispatch`; over
- * maxConnections (those open in the threads plus `waiting()` not yet handed over) it closes it.
+ * Accepts on the main thread and gives each admitted connection's descriptor to `dispatch`, which
+ * owns it from then on (the thread that serves it uncounts its address when it closes); over the
+ * limits (those open in the threads plus `waiting()` not yet handed over) it closes it.
  */
-async function acceptAndHandOff(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks, dispatch: (fd: number) => void, waiting: () => number = () => 0): Promise<Server> {
+async function acceptAndHandOff(
+  bound: BoundSocket,
+  options: ResolvedServerOptions,
+  hooks: ModelHooks,
+  peers: PeerCounts,
+  dispatch: (connection: Admitted) => void,
+  waiting: () => number = () => 0,
+): Promise<Server> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
+  const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
-    const refusal = refusalOf(socket, counters.openEverywhere() + waiting(), options);
-    if (refusal) {
+    const admitted = admit(socket, counters.openEverywhere() + waiting(), limits);
+    if ('refusal' in admitted) {
       socket.destroy();
-      hooks.onError(refusal);
+      hooks.onError(admitted.refusal);
       return;
     }
     const fd = duplicateFd(fdOf(socket));
     socket.destroy();
-    dispatch(fd);
+    dispatch({ fd, peer: admitted.peer });
   });
   await listenOn(server, bound, options.backlog);
   return server;
@@ -153,8 +167,8 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   let next = 0;
   const server =
     role === 'pool'
-      ? await acceptAndHandOff(bound, options, hooks, (fd) => {
-          threads[next]!.handOver(fd);
+      ? await acceptAndHandOff(bound, options, hooks, new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp), (connection) => {
+          threads[next]!.handOver(connection);
           next = (next + 1) % threads.length;
         })
       : undefined;
@@ -172,54 +186,60 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
 export async function startThreadPerConnModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
   const threads: ServerThread[] = [];
   const idle: ServerThread[] = [];
-  const waiting: number[] = [];
+  const waiting: Admitted[] = [];
   const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
-  const fdInCare = new Map<ServerThread, number>();
+  const inCare = new Map<ServerThread, Admitted>();
+  const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp);
   let closing = false;
 
-  const give = (thread: ServerThread, fd: number): void => {
-    fdInCare.set(thread, fd);
-    thread.handOver(fd);
+  /** A connection no thread will serve: closed here, and its address uncounted. */
+  const drop = (connection: Admitted): void => {
+    closeFd(connection.fd);
+    peers.remove(connection.peer);
+  };
+  const give = (thread: ServerThread, connection: Admitted): void => {
+    inCare.set(thread, connection);
+    thread.handOver(connection);
   };
   const onDone = (thread: ServerThread): void => {
-    fdInCare.delete(thread);
-    const fd = waiting.shift();
-    if (fd !== undefined) give(thread, fd);
+    inCare.delete(thread);
+    const connection = waiting.shift();
+    if (connection !== undefined) give(thread, connection);
     else idle.push(thread);
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
     if (thread.started) hooks.onWorkerCrash(error);
     // A blocking thread's descriptor is a plain number Node does not close for it.
-    const fd = fdInCare.get(thread);
-    if (fd !== undefined && options.blocking) closeFd(fd);
-    fdInCare.delete(thread);
+    const connection = inCare.get(thread);
+    if (connection !== undefined && options.blocking) drop(connection);
+    inCare.delete(thread);
     threads.splice(threads.indexOf(thread), 1);
     const idleIndex = idle.indexOf(thread);
     if (idleIndex >= 0) idle.splice(idleIndex, 1);
     freeSlots.push(thread.slot);
   };
-  const dispatch = (fd: number): void => {
-    if (closing) return closeFd(fd);
+  const dispatch = (connection: Admitted): void => {
+    if (closing) return drop(connection);
     const thread = idle.pop();
-    if (thread) return give(thread, fd);
+    if (thread) return give(thread, connection);
     const slot = freeSlots.pop();
     if (slot !== undefined) {
       const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
       threads.push(spawned);
       spawned.ready.then(
-        () => give(spawned, fd),
+        () => give(spawned, connection),
         (error: Error) => {
           // The connection is not the thread's fault: it waits for another thread if any is left.
           hooks.onWorkerCrash(error);
-          if (!closing && threads.some((thread) => thread !== spawned)) waiting.unshift(fd);
-          else closeFd(fd);
+          if (!closing && threads.some((other) => other !== spawned)) waiting.unshift(connection);
+          else drop(connection);
         },
       );
       return;
     }
-    if (options.overflow === 'queue') return void waiting.push(fd);
+    if (options.overflow === 'queue') return void waiting.push(connection);
     hooks.onRefused();
-    closeFd(fd);
+    drop(connection);
   };
   // Start as many threads as there are cores so the first connections do not pay for a thread start.
   for (let i = 0; i < Math.min(availableParallelism(), options.maxThreads); i++) {
@@ -228,12 +248,12 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     idle.push(thread);
   }
   await allStarted(threads, options.closeTimeout);
-  const server = await acceptAndHandOff(bound, options, hooks, dispatch, () => waiting.length);
+  const server = await acceptAndHandOff(bound, options, hooks, peers, dispatch, () => waiting.length);
   return {
     async close(timeoutMs) {
       closing = true;
       await closeServer(server);
-      for (const fd of waiting.splice(0)) closeFd(fd);
+      for (const connection of waiting.splice(0)) drop(connection);
       const stopTimer = setTimeout(() => Atomics.store(new Int32Array(hooks.stopBuffer), 0, 1), timeoutMs);
       const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
       clearTimeout(stopTimer);

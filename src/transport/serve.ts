@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { duplicateFd, setLingerZero } from '../core/sockopts.ts';
-import { refusalOf } from './admission.ts';
+import { admit, type Admitted, type PeerCounts } from './admission.ts';
 import { ConnectionSet } from './connection-set.ts';
 import { fdOf } from './fd.ts';
 import { loadHandlerFunction, type PortableHandler } from './handler.ts';
@@ -15,6 +15,7 @@ export interface ServeSettings {
   sendPace?: SendPace | undefined;
   maxConnections: number;
   allowedPeers?: string[] | undefined;
+  peers: PeerCounts;
   idleTimeout: number;
   lingerZero: boolean;
   onError: (code: string) => void;
@@ -36,7 +37,7 @@ export class EventLoopServing {
     this.#builtin = kind.builtin;
     this.#handler = kind.handler;
     this.#reader = kind.reader;
-    this.connections = new ConnectionSet(settings.counters, settings.onError, settings.idleTimeout);
+    this.connections = new ConnectionSet(settings.counters, settings.onError, settings.idleTimeout, settings.peers);
   }
 
   static async create(handler: PortableHandler | ConnectionHandler | { reads: ReadHandler }, settings: ServeSettings): Promise<EventLoopServing> {
@@ -54,38 +55,38 @@ export class EventLoopServing {
   }
 
   acceptSocket(socket: Socket): void {
-    const refusal = refusalOf(socket, this.#settings.counters.openEverywhere(), this.#settings);
-    if (refusal) {
+    const admitted = admit(socket, this.#settings.counters.openEverywhere(), this.#settings);
+    if ('refusal' in admitted) {
       socket.destroy();
-      this.#settings.onError(refusal);
+      this.#settings.onError(admitted.refusal);
       return;
     }
     if (!this.wantsPausedSockets) {
       this.#prepare(fdOf(socket));
-      this.connections.add(socket, true);
+      this.connections.add(socket, true, admitted.peer);
       this.#handler!(socket);
       return;
     }
     // The duplicate keeps the connection open while Node's own wrapper (which may not read into a reused buffer) is dropped.
     const fd = duplicateFd(fdOf(socket));
     socket.destroy();
-    this.acceptFd(fd);
+    this.acceptFd({ fd, peer: admitted.peer });
   }
 
-  acceptFd(fd: number): Socket {
+  acceptFd({ fd, peer }: Admitted): Socket {
     this.#prepare(fd);
     if (this.#builtin !== undefined) {
       const socket = serveBuiltin(this.#builtin, fd, this.#settings);
-      this.connections.add(socket, false);
+      this.connections.add(socket, false, peer);
       return socket;
     }
     if (this.#reader !== undefined) {
       const socket = serveReads(fd, this.#reader);
-      this.connections.add(socket, true);
+      this.connections.add(socket, true, peer);
       return socket;
     }
     const socket = new Socket({ fd, readable: true, writable: true });
-    this.connections.add(socket, true);
+    this.connections.add(socket, true, peer);
     this.#handler!(socket);
     return socket;
   }

@@ -70,6 +70,11 @@ export interface ServerOptions extends SocketOptions {
    */
   maxConnections?: number;
   /**
+   * Connections open at once from one client address, every thread together; a newcomer over it
+   * is closed at once and counted as SOCKTUNE_ERR_MAX_CONNECTIONS. @default 1024
+   */
+  maxConnectionsPerIp?: number;
+  /**
    * Only connections from these addresses are served; others are closed at once and counted as
    * SOCKTUNE_ERR_REFUSED. (`socktune server` gives each test's server the address of its client.)
    * @default undefined (every address)
@@ -107,6 +112,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   blocking: false,
   handler: 'echo' as HandlerSpec,
   maxConnections: 10_000,
+  maxConnectionsPerIp: 1024,
   idleTimeout: 300_000,
   closeTimeout: 5000,
   sourceChunkSize: 65536,
@@ -137,6 +143,7 @@ const SERVER_FIELDS = Object.freeze({
   blocking: boolean,
   handler: handlerCheck,
   maxConnections: integer(1, 10_000_000),
+  maxConnectionsPerIp: integer(1, 10_000_000),
   idleTimeout: integer(0, 2 ** 31 - 1),
   allowedPeers: (value: unknown) => (Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0) ? undefined : 'an array of IP addresses'),
   closeTimeout: integer(0, 3_600_000),

@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { reviveError } from '../core/errors.ts';
+import type { Admitted } from './admission.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
 /** The thread entry next to this file: .ts when running from source, .js from dist. */
@@ -61,8 +62,8 @@ export class ServerThread {
     });
   }
 
-  handOver(fd: number): void {
-    this.#send({ type: 'fd', fd });
+  handOver({ fd, peer }: Admitted): void {
+    this.#send({ type: 'fd', fd, peer });
   }
 
   #send(message: ToThread): void {

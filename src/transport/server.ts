@@ -4,6 +4,7 @@ import { fromSystemError, SocktuneError } from '../core/errors.ts';
 import { bufferCapWarnings, pickSocketOptions, type BufferCapWarning, type EffectiveSocketOptions } from '../core/socket-options.ts';
 import { closeFd, readEffectiveBufferSizes, readEffectiveSocketOptions } from '../core/sockopts.ts';
 import { bindListeningSocket, resolveHost, type BoundSocket } from './listen-socket.ts';
+import { PeerCounts } from './admission.ts';
 import { SharedCounters, sumCounters, type ServerMetrics } from './metrics.ts';
 import { counterSlots, startLoopModel, startThreadPerConnModel, startWorkersModel, type ModelHooks, type RunningModel } from './models.ts';
 import { validateServerOptions, type HandlerSpec, type ResolvedServerOptions, type ServerOptions } from './server-options.ts';
@@ -68,6 +69,7 @@ export class SocktuneServer extends EventEmitter {
   #hooks(): ModelHooks {
     return {
       countersBuffer: this.#countersBuffer,
+      peersBuffer: PeerCounts.allocate(),
       stopBuffer: new SharedArrayBuffer(4),
       onError: (code) => this.#countError(code),
       onWorkerCrash: (error) => {

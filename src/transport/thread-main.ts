@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler } from './blocking.ts';
 import { loadHandlerFunction } from './handler.ts';
 import { bindListeningSocket } from './listen-socket.ts';
+import { PeerCounts } from './admission.ts';
 import { SharedCounters } from './metrics.ts';
 import { SendPace } from './send-pace.ts';
 import { EventLoopServing } from './serve.ts';
@@ -12,6 +13,7 @@ const data = workerData as ThreadData;
 const port = parentPort!;
 const counters = new SharedCounters(data.countersBuffer, data.slot);
 const stop = new Int32Array(data.stopBuffer);
+const peers = new PeerCounts(data.peersBuffer, data.maxConnectionsPerIp);
 const post = (message: FromThread): void => port.postMessage(message);
 
 async function blockingHandler(): Promise<BlockingHandler> {
@@ -31,6 +33,7 @@ async function runBlockingPool(): Promise<void> {
     counters.opened();
     const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters, data.idleTimeout));
     counters.closed();
+    peers.remove(message.peer);
     if (outcome === 'stopped') stopped++;
     else if (outcome !== 'finished') post({ type: 'error', code: outcome.errorCode });
     post({ type: 'done' });
@@ -44,6 +47,7 @@ async function runEventLoop(): Promise<void> {
     sourceChunkSize: data.sourceChunkSize,
     maxConnections: data.maxConnections,
     allowedPeers: data.allowedPeers,
+    peers,
     idleTimeout: data.idleTimeout,
     sendPace: data.maxSendRate === undefined ? undefined : new SendPace(data.maxSendRate),
     lingerZero: data.socketOptions.lingerZero ?? false,
@@ -57,7 +61,7 @@ async function runEventLoop(): Promise<void> {
   }
   port.on('message', (message: ToThread) => {
     if (message.type === 'fd') {
-      serving.acceptFd(message.fd).once('close', () => post({ type: 'done' }));
+      serving.acceptFd(message).once('close', () => post({ type: 'done' }));
       return;
     }
     server?.close();

@@ -9,6 +9,9 @@ export interface ThreadData {
   sourceChunkSize: number;
   maxConnections: number;
   allowedPeers?: string[];
+  maxConnectionsPerIp: number;
+  /** Int32 counts of open connections per client address (admission.ts), shared by all threads. */
+  peersBuffer: SharedArrayBuffer;
   idleTimeout: number;
   /** This thread's share of ServerOptions.maxSendRate, bytes per second. */
   maxSendRate?: number;
@@ -21,7 +24,7 @@ export interface ThreadData {
   listen?: { address: string; port: number };
 }
 
-export type ToThread = { type: 'fd'; fd: number } | { type: 'close'; timeoutMs: number };
+export type ToThread = { type: 'fd'; fd: number; peer: string } | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
   | { type: 'ready' }

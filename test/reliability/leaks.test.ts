@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { createServer, type ServerOptions, type SocktuneServer } from '../../src/index.ts';
-import { connectedClient, readBytes } from '../helpers.ts';
+import { connectedClient, readBytes, waitFor } from '../helpers.ts';
 
 const CYCLES = 10_000;
 const IN_FLIGHT = 32;
@@ -64,6 +64,8 @@ for (const [name, options] of MODELS) {
         }),
       );
       await settled(server);
+      // A descriptor can still be on its way to a thread (queued or in a message) after the last close.
+      await waitFor(() => openFds() <= before.fds && tcpHandles() <= before.handles);
       const after = { fds: openFds(), handles: tcpHandles() };
       t.diagnostic(`fds ${before.fds} → ${after.fds}, TCP handles ${before.handles} → ${after.handles}, ${server.metrics().connectionsTotal} connections served`);
       assert.equal(server.metrics().connectionsCurrent, 0);

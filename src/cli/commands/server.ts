@@ -32,6 +32,7 @@ export const serverCommand: Command = {
     workers: { help: '--sockperf, --service: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf, --service with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
     'max-connections': { help: '--service: connections open at once before newcomers are closed (default 10000)', spec: { type: 'string' } },
+    'max-per-ip': { help: '--service: connections at once from one client address (default 1024)', spec: { type: 'string' } },
     'idle-timeout': { help: '--service: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
     json: { help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops', spec: { type: 'boolean' } },
@@ -125,11 +126,13 @@ async function serveService(values: Values, io: Io, log: JsonLog): Promise<numbe
   }
   const maxConnections = str(values, 'max-connections');
   const idleTimeout = str(values, 'idle-timeout');
+  const maxPerIp = str(values, 'max-per-ip');
   const maxRate = str(values, 'max-rate');
   const server = createServer({
     ...listenPort(values, DEFAULT_CONTROL_PORT),
     ...serverSettings(values),
     ...(maxConnections === undefined ? {} : { maxConnections: parseCount(maxConnections, '--max-connections', 1, 10_000_000) }),
+    ...(maxPerIp === undefined ? {} : { maxConnectionsPerIp: parseCount(maxPerIp, '--max-per-ip', 1, 10_000_000) }),
     ...(idleTimeout === undefined ? {} : { idleTimeout: Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000) }),
     ...(maxRate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(maxRate, '--max-rate') / 8)) }),
     handler: service as BuiltinService,
