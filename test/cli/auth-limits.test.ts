@@ -4,8 +4,8 @@ import net from 'node:net';
 import { authProof, authProofValid } from '../../src/bench/auth.ts';
 import { BenchServer } from '../../src/bench/bench-server.ts';
 import { ControlChannel } from '../../src/bench/control-channel.ts';
-import { closed, connectedClient } from '../helpers.ts';
-import { runCli, startServer } from './cli-helpers.ts';
+import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
+import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
 
 const TOKEN = 'correct horse battery staple';
 
@@ -86,4 +86,30 @@ test('control channel: a peer that floods messages without waiting for answers i
   await new Promise((resolve) => socket.once('data', resolve));
   await assert.rejects(channel.next(1000, 'message'), /more than 4 control messages sent without waiting for an answer/);
   socket.destroy();
+});
+
+test('server --service: connections over --max-connections are closed, and the server logs them within a second', async () => {
+  const server = await startServer(['--service', 'echo', '--max-connections', '1', '--json']);
+  try {
+    const held = await connectedClient(server.port);
+    assert.equal(await echoes(held, 'x'), true);
+    for (const _ of [0, 1]) assert.equal(await echoes(await connectedClient(server.port), 'x'), false);
+    const [logged] = await waitForServerEvents<{ errors: Record<string, number> }>(server, 'errors', 1, 5000);
+    assert.ok(logged, server.stdout());
+    assertSchema(logged);
+    assert.equal(logged.errors.SOCKTUNE_ERR_MAX_CONNECTIONS, 2);
+    held.destroy();
+  } finally {
+    await server.stop();
+  }
+  const human = await startServer(['--service', 'echo', '--max-connections', '1']);
+  try {
+    const held = await connectedClient(human.port);
+    await echoes(held, 'x');
+    await echoes(await connectedClient(human.port), 'x');
+    assert.ok(await waitFor(() => /connections refused or closed on errors: SOCKTUNE_ERR_MAX_CONNECTIONS ×1/.test(human.stderr())), human.stderr());
+    held.destroy();
+  } finally {
+    await human.stop();
+  }
 });

@@ -101,8 +101,26 @@ function listenPort(values: Values, fallback: number): { host: string; port: num
 }
 
 /** Serves until stopped, then reports the counters: on stdout with --json, errors on stderr. */
+/** How often a serving server reports connections it turned away or closed on errors. */
+const ERROR_REPORT_MS = 1000;
+
+/** One line (or JSON event) per second in which connections were refused or closed on errors, with the counts by code. */
+function reportErrors(server: SocktuneServer, io: Io, log: JsonLog): NodeJS.Timeout {
+  let reported: Record<string, number> = {};
+  return setInterval(() => {
+    const { errors } = server.metrics();
+    const grown = Object.entries(errors).filter(([code, count]) => count > (reported[code] ?? 0)).map(([code, count]) => [code, count - (reported[code] ?? 0)] as const);
+    reported = errors;
+    if (grown.length === 0) return;
+    if (log) log('errors', { errors: Object.fromEntries(grown) });
+    else io.err(`${new Date().toISOString()} connections refused or closed on errors: ${grown.map(([code, count]) => `${code} ×${count}`).join(', ')}`);
+  }, ERROR_REPORT_MS).unref();
+}
+
 async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog): Promise<number> {
+  const reporter = reportErrors(server, io, log);
   await untilStopped();
+  clearInterval(reporter);
   const metrics = server.metrics();
   const { destroyed } = await server.close();
   log?.('stopped', { metrics: { ...metrics, destroyedAtClose: destroyed } });
