@@ -11,6 +11,7 @@ export const LINUX = Object.freeze({
   SOCK_CLOEXEC: 0o2000000,
   SOL_SOCKET: 1,
   SO_REUSEADDR: 2,
+  SO_ERROR: 4,
   SO_SNDBUF: 7,
   SO_RCVBUF: 8,
   SO_KEEPALIVE: 9,
@@ -31,10 +32,12 @@ export const LINUX = Object.freeze({
   POLLOUT: 0x4,
   POLLERR: 0x8,
   POLLHUP: 0x10,
+  POLLNVAL: 0x20,
   MSG_NOSIGNAL: 0x4000,
   RLIMIT_NOFILE: 7,
   EINTR: 4,
   EAGAIN: 11,
+  EPIPE: 32,
 });
 
 type Native = (...args: unknown[]) => number;

@@ -1,6 +1,6 @@
 import { SocktuneError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
-import { closeFd, errnoName } from '../core/sockopts.ts';
+import { closeFd, errnoName, pendingSocketError } from '../core/sockopts.ts';
 import type { SharedCounters } from './metrics.ts';
 import { FrameEncoder } from '../framing/frame-encoder.ts';
 import { FrameDecoder } from '../framing/length-prefix.ts';
@@ -50,14 +50,39 @@ export class BlockingConnection {
       }
       const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
       if (ready > 0) return;
-      if (ready < 0 && libc().errno() !== LINUX.EINTR) throw this.#error('poll');
+      if (ready < 0) {
+        const errno = libc().errno();
+        if (errno !== LINUX.EINTR) throw this.#error('poll', errno);
+      }
     }
   }
 
-  #error(call: string): SocktuneError {
-    const name = errnoName(libc().errno());
+  #error(call: string, errno: number): SocktuneError {
+    const name = errnoName(errno);
     const code = name === 'ECONNRESET' || name === 'EPIPE' ? 'SOCKTUNE_ERR_PEER_GONE' : 'SOCKTUNE_ERR_SOCKOPT';
     return new SocktuneError(code, `${call} failed: ${name}`, { errno: name });
+  }
+
+  /**
+   * recv/send returned -1. errno says why, but the runtime can overwrite errno between the call and
+   * its reading (it makes calls of its own on this thread), so anything but "try again" is checked
+   * against the socket itself — its pending error and its poll state — before the connection is
+   * given up; an errno the socket does not confirm means: wait and try again.
+   */
+  #afterFailure(call: string, events: number): void {
+    const errno = libc().errno();
+    if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) {
+      const pending = pendingSocketError(this.#fd);
+      if (pending !== 0) throw this.#error(call, pending);
+      this.#pollfd.writeInt16LE(events, 4);
+      this.#pollfd.writeInt16LE(0, 6);
+      if (libc().poll(this.#pollfd, 1, 0) > 0) {
+        const revents = this.#pollfd.readInt16LE(6);
+        if (revents & (LINUX.POLLERR | LINUX.POLLNVAL)) throw this.#error(call, errno);
+        if (call === 'send' && revents & LINUX.POLLHUP) throw this.#error(call, LINUX.EPIPE);
+      }
+    }
+    this.#wait(events);
   }
 
   /** Blocks until at least one byte arrives; 0 means the peer closed its side. */
@@ -70,9 +95,7 @@ export class BlockingConnection {
         this.#counters.addBytesIn(count);
         return count;
       }
-      const errno = libc().errno();
-      if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) throw this.#error('recv');
-      this.#wait(LINUX.POLLIN);
+      this.#afterFailure('recv', LINUX.POLLIN);
     }
   }
 
@@ -88,9 +111,7 @@ export class BlockingConnection {
         this.#counters.addBytesOut(count);
         continue;
       }
-      const errno = libc().errno();
-      if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) throw this.#error('send');
-      this.#wait(LINUX.POLLOUT);
+      this.#afterFailure('send', LINUX.POLLOUT);
     }
   }
 
