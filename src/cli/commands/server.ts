@@ -65,7 +65,7 @@ export const serverCommand: Command = {
       ...(perClient === undefined ? {} : { maxTestsPerPeer: parseCount(perClient, '--max-per-client', 1, 10_000) }),
       ...(maxDuration === undefined ? {} : { maxTestDurationMs: parseSeconds(maxDuration, '--max-duration') * 1000 }),
       ...(token === undefined ? {} : { authToken: token }),
-      ...(maxRate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(maxRate, '--max-rate') / 8)) }),
+      ...maxSendRate(values),
       oneOff: values['one-off'] === true,
     });
     const address = await server.listen();
@@ -93,6 +93,12 @@ function jsonLog(values: Values, io: Io): JsonLog {
 function announce(io: Io, log: JsonLog, what: string, address: ServerAddress, detail = ''): void {
   if (log) log('listening', { address });
   else io.out(`${what} listening on ${describeAddress(address)}${detail}`);
+}
+
+/** --max-rate (bits/s, like iperf3 -b) as the bytes per second the library's maxSendRate takes. */
+function maxSendRate(values: Values): { maxSendRate?: number } {
+  const rate = str(values, 'max-rate');
+  return rate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(rate, '--max-rate') / 8)) };
 }
 
 function listenPort(values: Values, fallback: number): { host: string; port: number } {
@@ -145,14 +151,13 @@ async function serveService(values: Values, io: Io, log: JsonLog): Promise<numbe
   const maxConnections = str(values, 'max-connections');
   const idleTimeout = str(values, 'idle-timeout');
   const maxPerIp = str(values, 'max-per-ip');
-  const maxRate = str(values, 'max-rate');
   const server = createServer({
     ...listenPort(values, DEFAULT_CONTROL_PORT),
     ...serverSettings(values),
     ...(maxConnections === undefined ? {} : { maxConnections: parseCount(maxConnections, '--max-connections', 1, 10_000_000) }),
     ...(maxPerIp === undefined ? {} : { maxConnectionsPerIp: parseCount(maxPerIp, '--max-per-ip', 1, 10_000_000) }),
     ...(idleTimeout === undefined ? {} : { idleTimeout: Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000) }),
-    ...(maxRate === undefined ? {} : { maxSendRate: Math.max(1, Math.round(parseBitRate(maxRate, '--max-rate') / 8)) }),
+    ...maxSendRate(values),
     handler: service as BuiltinService,
   });
   const address = await server.listen();
