@@ -1,12 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { SocktuneError } from '../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../core/limits.ts';
-import { plainAddress } from '../transport/admission.ts';
+import { boolean, definedOnly, integer, nonEmptyString, validateFields } from '../core/validate.ts';
+import { ConnectionPool, plainAddress } from '../transport/admission.ts';
+import { BufferBudget, MAX_BUFFER_BUDGET } from '../transport/buffer-budget.ts';
+import { SendBudget } from '../transport/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
 import { authChallenge, authProofValid } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
-import { parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from './control-protocol.ts';
+import { MAX_TEST_DURATION_MS, parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from './control-protocol.ts';
 import { collectEnvironment } from './environment.ts';
 import { round } from './self-check.ts';
 
@@ -25,17 +30,34 @@ export interface BenchServerOptions {
   handshakeTimeoutMs?: number;
   /** Tests at once from one client address; the next is refused. @default 8 */
   maxTestsPerPeer?: number;
-  /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused. @default 600000 */
+  /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused, and no test outlives it. @default 600000 */
   maxTestDurationMs?: number;
+  /** A test with no traffic (no byte either way, no connection opened or closed) for this long is ended. @default 60000 */
+  testIdleTimeoutMs?: number;
   /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
   authToken?: string;
-  /** Data connections one test may open (stream -P, rr -C, conns --target). @default 100000 */
+  /** Data connections one test may have open (stream -P, rr -C, conns --target). @default 10000 */
   maxConnectionsPerTest?: number;
-  /** Bytes per second a test's server may send (reverse and bidir tests): not a free traffic cannon. @default undefined (no cap) */
+  /** Data connections every test together may have open. @default 20000 */
+  maxConnections?: number;
+  /** Server threads every test together may hold (workers, thread-per-conn); a test that would need more is refused. @default 64 */
+  maxThreads?: number;
+  /** Threads one test may have: the most `workers` a client may ask for, and the pool size of a thread-per-conn test. @default 16 */
+  maxThreadsPerTest?: number;
+  /** Largest SO_SNDBUF / SO_RCVBUF a client may ask for, in bytes. @default 67108864 (64 MiB) */
+  maxSocketBuffer?: number;
+  /** Largest write (the source service's chunk) a client may ask for, in bytes. @default 1048576 (1 MiB) */
+  maxChunkSize?: number;
+  /** Bytes that partly received messages may hold, every test together. @default 268435456 (256 MiB) */
+  maxBufferedBytes?: number;
+  /** Bytes per second the server may send, every test, connection and thread together: not a free traffic cannon. @default undefined (no cap) */
   maxSendRate?: number;
 }
 
-export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>>> = Object.freeze({
+type OptionalSettings = 'path' | 'authToken' | 'maxSendRate';
+export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> & Pick<BenchServerOptions, OptionalSettings>;
+
+export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
   port: 5210,
   maxTests: 16,
@@ -43,11 +65,46 @@ export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, '
   handshakeTimeoutMs: 10_000,
   maxTestsPerPeer: 8,
   maxTestDurationMs: 600_000,
-  maxConnectionsPerTest: 100_000,
+  testIdleTimeoutMs: 60_000,
+  maxConnectionsPerTest: 10_000,
+  maxConnections: 20_000,
+  maxThreads: 64,
+  maxThreadsPerTest: 16,
+  maxSocketBuffer: 64 * 1024 * 1024,
+  maxChunkSize: 1024 * 1024,
+  maxBufferedBytes: 256 * 1024 * 1024,
 });
 
-/** Grace beyond a test's own maximum duration before the server ends it. */
+/** Node's timers overflow past this many milliseconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const BENCH_SERVER_FIELDS = Object.freeze({
+  host: nonEmptyString,
+  port: integer(0, 65535),
+  path: nonEmptyString,
+  maxTests: integer(1, 10_000),
+  oneOff: boolean,
+  handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
+  maxTestsPerPeer: integer(1, 10_000),
+  maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
+  testIdleTimeoutMs: integer(1, MAX_TIMER_MS),
+  authToken: nonEmptyString,
+  maxConnectionsPerTest: integer(1, 10_000_000),
+  maxConnections: integer(1, 10_000_000),
+  maxThreads: integer(1, 65_536),
+  maxThreadsPerTest: integer(1, 65_536),
+  maxSocketBuffer: integer(1, 2 ** 31 - 1),
+  maxChunkSize: integer(1, 64 * 1024 * 1024),
+  maxBufferedBytes: integer(1, MAX_BUFFER_BUDGET),
+  maxSendRate: integer(1, 1e12),
+});
+
+/** Grace beyond a test's own maximum duration before the server ends it (never past the server's own maximum). */
 const FINISH_GRACE_MS = 10_000;
+/** How often a running test's counters are looked at for the idle timeout. */
+const IDLE_CHECK_MS = 1000;
+/** Bytes of the token each data connection of an authenticated test sends first. */
+const DATA_TOKEN_BYTES = 16;
 
 export interface TestLog {
   peer: string;
@@ -66,18 +123,27 @@ export interface TestLog {
  * Events: 'test' (TestLog) when a test ends, 'done' when a one-off server has served its test.
  */
 export class BenchServer extends EventEmitter {
-  readonly options: Required<Omit<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>> & Pick<BenchServerOptions, 'path' | 'authToken' | 'maxSendRate'>;
+  readonly options: ResolvedBenchServerOptions;
   readonly #control: SocktuneServer;
   readonly #tests = new Set<SocktuneServer>();
   /** Open control connections by client address, handshaking or testing. */
   readonly #perPeer = new Map<string, number>();
+  /** What every test server shares, so the caps hold for the whole server, not per test. */
+  readonly #pool: ConnectionPool;
+  readonly #bufferBudget: BufferBudget;
+  readonly #sendBudget: SendBudget | undefined;
+  #threadsInUse = 0;
   #nextTestId = 0;
   #closing = false;
 
   constructor(options: BenchServerOptions = {}) {
     super();
-    this.options = { ...BENCH_SERVER_DEFAULTS, ...options };
+    validateFields(options, BENCH_SERVER_FIELDS, 'options');
+    this.options = { ...BENCH_SERVER_DEFAULTS, ...definedOnly(options) };
     const { host, port, path } = this.options;
+    this.#pool = new ConnectionPool(this.options.maxConnections, this.options.maxConnectionsPerTest);
+    this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
+    this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
     this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000, idleTimeout: 0 }, (socket) => void this.#serve(socket));
   }
@@ -96,6 +162,11 @@ export class BenchServer extends EventEmitter {
     return this.#tests.size;
   }
 
+  /** Threads the running tests hold. */
+  get threadsInUse(): number {
+    return this.#threadsInUse;
+  }
+
   async #serve(socket: Socket): Promise<void> {
     const channel = new ControlChannel(socket);
     const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
@@ -104,22 +175,29 @@ export class BenchServer extends EventEmitter {
     this.#perPeer.set(address, fromPeer);
     let testServer: SocktuneServer | undefined;
     let start: StartMessage | undefined;
+    let threads = 0;
     try {
       if (fromPeer > this.options.maxTestsPerPeer) {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `too many connections from ${address}: ${fromPeer - 1} open (max ${this.options.maxTestsPerPeer} per client address)`);
       }
-      const first = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'start message'));
+      const raw = await channel.next(this.options.handshakeTimeoutMs, 'start message');
+      const first = parseClientMessage(raw);
       if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
       start = first;
-      if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken);
+      if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken, JSON.stringify(raw));
       if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
-      if (start.maxDurationMs > this.options.maxTestDurationMs) {
-        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${this.options.maxTestDurationMs / 1000} s`);
-      }
+      this.#checkLimits(start);
       if (this.#tests.size >= this.options.maxTests) {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: ${this.#tests.size} tests running (max ${this.options.maxTests})`);
       }
-      testServer = this.#testServer(start, socket);
+      const needed = this.#threadsFor(start);
+      if (this.#threadsInUse + needed > this.options.maxThreads) {
+        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: the test needs ${needed} threads and ${this.#threadsInUse} of ${this.options.maxThreads} are in use by other tests`);
+      }
+      threads = needed;
+      this.#threadsInUse += threads;
+      const dataToken = this.options.authToken === undefined ? undefined : randomBytes(DATA_TOKEN_BYTES);
+      testServer = this.#testServer(start, socket, dataToken);
       this.#tests.add(testServer);
       const listening = await testServer.listen();
       const cpuBefore = process.cpuUsage();
@@ -128,12 +206,14 @@ export class BenchServer extends EventEmitter {
         type: 'ready',
         dataPort: listening.family === 'unix' ? 0 : listening.port,
         ...(listening.family === 'unix' ? { dataPath: listening.path } : {}),
+        ...(dataToken === undefined ? {} : { dataToken: dataToken.toString('hex') }),
         effective: testServer.effectiveSocketOptions(),
         warnings: testServer.warnings.map((warning) => warning.message),
         environment: collectEnvironment(),
         memory: serverMemory(start.settleMemory),
       });
-      const finish = parseClientMessage(await channel.next(start.maxDurationMs + FINISH_GRACE_MS, 'finish message'));
+      const deadline = Math.min(start.maxDurationMs + FINISH_GRACE_MS, this.options.maxTestDurationMs);
+      const finish = parseClientMessage(await this.#untilFinishOrIdle(channel, testServer, deadline));
       if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
@@ -161,27 +241,86 @@ export class BenchServer extends EventEmitter {
         await testServer.close();
         this.#tests.delete(testServer);
       }
+      this.#threadsInUse -= threads;
       if (this.options.oneOff && start) this.emit('done');
     }
   }
 
-  /** HMAC challenge-response: the client proves it knows the token without sending it. */
-  async #authenticate(channel: ControlChannel, token: string): Promise<void> {
+  /** HMAC challenge-response: the client proves it knows the token, for this start message, without sending it. */
+  async #authenticate(channel: ControlChannel, token: string, startText: string): Promise<void> {
     const nonce = authChallenge();
     channel.send({ type: 'challenge', nonce });
     const answer = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'auth message'));
-    if (answer.type !== 'auth' || !authProofValid(token, nonce, answer.proof)) {
+    if (answer.type !== 'auth' || !authProofValid(token, nonce, startText, answer.proof)) {
       throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'authentication failed: wrong or missing auth token');
     }
   }
 
-  #testServer(start: StartMessage, control: Socket): SocktuneServer {
-    const { maxSendRate } = this.options;
-    if (maxSendRate !== undefined && start.service === 'source' && start.server.ioModel === 'thread-per-conn') {
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'this server caps its sending rate, which thread-per-conn cannot pace: ask for --io-model loop or workers');
+  /** Every size a client asks for is a request this server may refuse, never a value it adopts. */
+  #checkLimits(start: StartMessage): void {
+    const { sendBufferSize, receiveBufferSize, sourceChunkSize, workers, ioModel } = start.server;
+    const { maxSocketBuffer, maxChunkSize, maxThreadsPerTest, maxTestDurationMs } = this.options;
+    if (start.maxDurationMs > maxTestDurationMs) {
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${maxTestDurationMs / 1000} s`);
     }
-    const paced = maxSendRate !== undefined && start.service === 'source' ? { maxSendRate } : {};
-    const common = { ...start.server, ...paced, handler: start.service, closeTimeout: 1000, maxConnections: this.options.maxConnectionsPerTest, maxConnectionsPerIp: this.options.maxConnectionsPerTest, idleTimeout: start.maxDurationMs };
+    for (const [name, size] of [['sendBufferSize', sendBufferSize], ['receiveBufferSize', receiveBufferSize]] as const) {
+      if (size !== undefined && size > maxSocketBuffer) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.${name} ${size} is over this server's ${maxSocketBuffer}-byte limit (--max-socket-buffer)`);
+    }
+    if (sourceChunkSize !== undefined && sourceChunkSize > maxChunkSize) {
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.sourceChunkSize ${sourceChunkSize} is over this server's ${maxChunkSize}-byte limit (--max-chunk)`);
+    }
+    if (ioModel === 'workers' && workers !== undefined && workers > maxThreadsPerTest) {
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`);
+    }
+  }
+
+  /** Threads a test holds: its workers, or the whole pool a thread-per-conn test may grow to. */
+  #threadsFor(start: StartMessage): number {
+    if (start.server.ioModel === 'workers') return start.server.workers ?? Math.min(availableParallelism(), this.options.maxThreadsPerTest);
+    if (start.server.ioModel === 'thread-per-conn') return this.options.maxThreadsPerTest;
+    return 0;
+  }
+
+  /**
+   * The client's finish message, or SOCKTUNE_ERR_TIMEOUT when the test ran past its deadline or
+   * went `testIdleTimeoutMs` without a byte or a connection either way: a quiet client cannot
+   * hold a test slot until the maximum duration.
+   */
+  #untilFinishOrIdle(channel: ControlChannel, testServer: SocktuneServer, deadlineMs: number): Promise<unknown> {
+    const idleMs = this.options.testIdleTimeoutMs;
+    let last = '';
+    let quietSince = performance.now();
+    let watch: NodeJS.Timeout | undefined;
+    const idle = new Promise<never>((_, reject) => {
+      watch = setInterval(() => {
+        const { bytesIn, bytesOut, connectionsTotal, connectionsCurrent } = testServer.metrics();
+        const now = `${bytesIn}/${bytesOut}/${connectionsTotal}/${connectionsCurrent}`;
+        if (now !== last) {
+          last = now;
+          quietSince = performance.now();
+        } else if (performance.now() - quietSince >= idleMs) {
+          reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `test idle for ${Math.round(idleMs / 1000)} s (no traffic, no connection): ended by the server (--test-idle-timeout)`));
+        }
+      }, Math.min(IDLE_CHECK_MS, idleMs));
+    });
+    return Promise.race([channel.next(deadlineMs, 'finish message'), idle]).finally(() => clearInterval(watch));
+  }
+
+  #testServer(start: StartMessage, control: Socket, dataToken: Buffer | undefined): SocktuneServer {
+    const { maxConnectionsPerTest, maxThreadsPerTest } = this.options;
+    const common = {
+      ...start.server,
+      handler: start.service,
+      closeTimeout: 1000,
+      maxConnections: maxConnectionsPerTest,
+      maxConnectionsPerIp: maxConnectionsPerTest,
+      connectionPool: this.#pool,
+      maxBufferedBytes: this.#bufferBudget,
+      ...(this.#sendBudget === undefined ? {} : { maxSendRate: this.#sendBudget }),
+      ...(start.server.ioModel === 'thread-per-conn' ? { maxThreads: maxThreadsPerTest } : {}),
+      ...(dataToken === undefined ? {} : { connectionToken: dataToken }),
+      idleTimeout: start.maxDurationMs,
+    };
     if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
     // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
     const host = plainAddress(control.localAddress ?? this.options.host);
@@ -194,4 +333,3 @@ export class BenchServer extends EventEmitter {
     await Promise.all([this.#control.close(), ...[...this.#tests].map((test) => test.close())]);
   }
 }
-

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SocktuneError } from '../core/errors.ts';
@@ -8,7 +9,7 @@ import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '
 import type { Environment } from './environment.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
-export const CONTROL_PROTOCOL_VERSION = 1;
+export const CONTROL_PROTOCOL_VERSION = 2;
 
 /** Server-side settings a client may ask for one test. */
 export interface TestServerSettings {
@@ -63,6 +64,8 @@ export interface ReadyMessage {
   dataPort: number;
   /** Set instead of dataPort when the control socket is Unix-domain. */
   dataPath?: string;
+  /** With auth: hex bytes each data connection must send first, proving it belongs to this test. */
+  dataToken?: string;
   effective: EffectiveSocketOptions;
   warnings: string[];
   environment: Environment;
@@ -122,7 +125,7 @@ const START_FIELDS = Object.freeze({
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,
-  dataFrom: (value: unknown) => (Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && address.length > 0 && address.length <= 64) ? undefined : 'up to 1024 addresses'),
+  dataFrom: (value: unknown) => (Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && isIP(address) !== 0) ? undefined : 'up to 1024 IP addresses'),
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -14,8 +14,8 @@ export interface ServerTarget {
   authToken?: string | undefined;
 }
 
-/** Where the data connections of a test go. */
-export type DataTarget = { host: string; port: number } | { path: string };
+/** Where the data connections of a test go; `preamble`: what each sends first (the test's data token, with auth). */
+export type DataTarget = ({ host: string; port: number } | { path: string }) & { preamble?: Uint8Array };
 
 const CONTROL_TIMEOUT_MS = 10_000;
 
@@ -36,15 +36,17 @@ export class RemoteTest implements TestPeer {
   static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number, settleMemory = false, dataFrom: string[] = []): Promise<RemoteTest> {
     const socket = await connect(target.path === undefined ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS } : { path: target.path, timeout: CONTROL_TIMEOUT_MS });
     const channel = new ControlChannel(socket);
-    channel.send({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}), ...(dataFrom.length > 0 ? { dataFrom } : {}) });
+    const start = { type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}), ...(dataFrom.length > 0 ? { dataFrom } : {}) };
+    channel.send(start);
     let reply: ReadyMessage;
     try {
-      reply = await expect(channel, 'ready', target.authToken);
+      reply = await expect(channel, 'ready', target.authToken === undefined ? undefined : { token: target.authToken, startText: JSON.stringify(start) });
     } catch (error) {
       socket.destroy();
       throw error;
     }
-    const data: DataTarget = reply.dataPath !== undefined ? { path: reply.dataPath } : { host: socket.remoteAddress ?? target.host, port: reply.dataPort };
+    const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
+    const data: DataTarget = reply.dataPath !== undefined ? { path: reply.dataPath, ...preamble } : { host: socket.remoteAddress ?? target.host, port: reply.dataPort, ...preamble };
     return new RemoteTest(channel, reply, data);
   }
 
@@ -63,14 +65,14 @@ export class RemoteTest implements TestPeer {
   }
 }
 
-async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T, authToken?: string): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
+async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T, auth?: { token: string; startText: string }): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
   let message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
   if (message.type === 'challenge' && type === 'ready') {
-    if (authToken === undefined) {
+    if (auth === undefined) {
       channel.socket.destroy();
       throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'the server needs an auth token: give it with --auth-token or SOCKTUNE_AUTH_TOKEN');
     }
-    channel.send({ type: 'auth', proof: authProof(authToken, message.nonce) });
+    channel.send({ type: 'auth', proof: authProof(auth.token, message.nonce, auth.startText) });
     message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
   }
   if (message.type === 'error') {

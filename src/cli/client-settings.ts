@@ -41,9 +41,16 @@ export function target(values: Values): ServerTarget {
   return { host: split.host, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix, authToken: authToken(values) };
 }
 
-/** --auth-token, else SOCKTUNE_AUTH_TOKEN (which, unlike a flag, does not show in `ps`). */
-export function authToken(values: Values): string | undefined {
-  const token = str(values, 'auth-token') ?? process.env.SOCKTUNE_AUTH_TOKEN;
+/**
+ * --auth-token, else SOCKTUNE_AUTH_TOKEN (which, unlike a flag, does not show in `ps`). An empty
+ * flag is an error; so is an empty variable for a server, which would otherwise run without auth.
+ */
+export function authToken(values: Values, { server = false } = {}): string | undefined {
+  const flag = str(values, 'auth-token');
+  const token = flag ?? process.env.SOCKTUNE_AUTH_TOKEN;
+  if (token === '' && (flag !== undefined || server)) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `an empty auth token would mean no authentication: give a secret of at least 16 characters (e.g. \`openssl rand -hex 16\`)${flag === undefined ? ', or unset SOCKTUNE_AUTH_TOKEN' : ''}`);
+  }
   if (token === undefined || token === '') return undefined;
   if (token.length < 16) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'an auth token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
   return token;

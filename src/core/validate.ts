@@ -62,7 +62,8 @@ export function validateFields(input: unknown, spec: FieldSpec, path: string): v
     throw invalidOption(path, 'an object', input);
   }
   for (const [key, value] of Object.entries(input)) {
-    const check = spec[key];
+    // Own keys only: a key such as "__proto__" from JSON must not find Object.prototype.
+    const check = Object.hasOwn(spec, key) ? spec[key] : undefined;
     if (check === undefined) {
       throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path}.${key} is not a known option`);
     }
@@ -70,4 +71,9 @@ export function validateFields(input: unknown, spec: FieldSpec, path: string): v
     const expected = check(value);
     if (expected !== undefined) throw invalidOption(`${path}.${key}`, expected, value);
   }
+}
+
+/** The entries of an options object that are set: `undefined` means "use the default". */
+export function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -1,5 +1,5 @@
 import { SocktuneError } from '../core/errors.ts';
-import { PartialMessage } from './partial-message.ts';
+import { PartialMessage, type ByteBudget } from './partial-message.ts';
 
 /** How a message's length is written before it: big-endian u32 (default), big-endian u16, or unsigned LEB128 varint. */
 export type PrefixKind = 'u32' | 'u16' | 'varint';
@@ -59,6 +59,8 @@ export interface FrameDecoderOptions {
   prefix?: PrefixKind;
   /** Largest message accepted; a longer length prefix is SOCKTUNE_ERR_FRAME_TOO_LARGE before any allocation. @default 16 MiB */
   maxMessageSize?: number;
+  /** Memory that messages split across chunks may hold, shared with other decoders; over it SOCKTUNE_ERR_BUFFER_BUDGET. @default undefined (no shared cap) */
+  budget?: ByteBudget | undefined;
 }
 
 /**
@@ -75,10 +77,12 @@ export class FrameDecoder {
   /** A message being gathered across chunks. */
   #partial: PartialMessage | undefined;
   #partialPrefixBytes = 0;
+  readonly #budget: ByteBudget | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#prefix = options.prefix ?? 'u32';
     this.#maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#budget = options.budget;
   }
 
   /** True between frames: nothing half-read. */
@@ -94,7 +98,7 @@ export class FrameDecoder {
       if (this.#partial !== undefined) {
         offset += this.#partial.fill(chunk, offset);
         if (this.#partial.complete) {
-          const message = this.#partial.buffer;
+          const message = this.#partial.take();
           this.#partial = undefined;
           onMessage(message);
         }
@@ -117,7 +121,7 @@ export class FrameDecoder {
         onMessage(chunk.subarray(bodyStart, offset));
       } else {
         // Allocated only now, after the length passed the cap.
-        this.#partial = new PartialMessage(length);
+        this.#partial = new PartialMessage(length, undefined, this.#budget);
         this.#partialPrefixBytes = prefixLength(this.#prefix, length);
         offset = bodyStart;
       }
@@ -156,6 +160,12 @@ export class FrameDecoder {
     if (length > this.#maxMessageSize) {
       throw new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `message of ${length} bytes is over maxMessageSize ${this.#maxMessageSize}`);
     }
+  }
+
+  /** Gives back the budget a half-gathered message holds: call when the connection is gone. */
+  dispose(): void {
+    this.#partial?.release();
+    this.#partial = undefined;
   }
 
   /** Call at the end of the stream: a frame cut short is SOCKTUNE_ERR_PROTOCOL. */

@@ -1,7 +1,9 @@
 import { SocktuneError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
 import { closeFd, errnoName, pendingSocketError } from '../core/sockopts.ts';
+import type { ByteBudget } from '../framing/partial-message.ts';
 import type { SharedCounters } from './metrics.ts';
+import type { SendBudget } from './send-budget.ts';
 import { FrameEncoder } from '../framing/frame-encoder.ts';
 import { FrameDecoder } from '../framing/length-prefix.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
@@ -23,12 +25,26 @@ export class BlockingConnection {
   #closed = false;
 
   readonly #idleTimeout: number;
+  readonly #sendBudget: SendBudget | undefined;
+  /** Memory for messages split across reads, shared with the server's other connections: give it to decoders. */
+  readonly bufferBudget: ByteBudget | undefined;
 
-  constructor(fd: number, stop: Int32Array, counters: SharedCounters, idleTimeout = 0) {
+  /** Bytes read before this thread got the connection (after its token): what recv returns first. */
+  #first: Uint8Array | undefined;
+
+  constructor(
+    fd: number,
+    stop: Int32Array,
+    counters: SharedCounters,
+    limits: { idleTimeout?: number; sendBudget?: SendBudget | undefined; bufferBudget?: ByteBudget | undefined; first?: Uint8Array | undefined } = {},
+  ) {
     this.#fd = fd;
     this.#stop = stop;
     this.#counters = counters;
-    this.#idleTimeout = idleTimeout;
+    this.#idleTimeout = limits.idleTimeout ?? 0;
+    this.#sendBudget = limits.sendBudget;
+    this.bufferBudget = limits.bufferBudget;
+    this.#first = limits.first !== undefined && limits.first.length > 0 ? limits.first : undefined;
     this.#pollfd.writeInt32LE(fd, 0);
   }
 
@@ -89,6 +105,7 @@ export class BlockingConnection {
   recv(buffer: Buffer): number {
     // A peer that never pauses never makes us wait in poll(): the stop flag is checked here too.
     this.#checkStop();
+    if (this.#first !== undefined) return this.#takeFirst(buffer);
     for (;;) {
       const count = Number(libc().recv(this.#fd, buffer, buffer.length, 0));
       if (count >= 0) {
@@ -99,9 +116,37 @@ export class BlockingConnection {
     }
   }
 
-  /** Blocks until the kernel has taken every byte. */
+  #takeFirst(buffer: Buffer): number {
+    const first = this.#first!;
+    const count = Math.min(first.length, buffer.length);
+    buffer.set(first.subarray(0, count));
+    this.#first = count < first.length ? first.subarray(count) : undefined;
+    this.#counters.addBytesIn(count);
+    return count;
+  }
+
+  /** Blocks until the kernel has taken every byte; with a send budget, each slice waits for its share first. */
   sendAll(data: Buffer): void {
     this.#checkStop();
+    const budget = this.#sendBudget;
+    if (budget === undefined) return this.#sendAll(data);
+    for (let offset = 0; offset < data.length; offset += budget.maxWriteBytes) {
+      const slice = data.subarray(offset, offset + budget.maxWriteBytes);
+      this.#sleep(budget.reserve(slice.length));
+      this.#sendAll(slice);
+    }
+  }
+
+  /** Sleeps this thread for `ms`, in slices so a stop request is seen. */
+  #sleep(ms: number): void {
+    const until = performance.now() + ms;
+    for (let left = ms; left > 0; left = until - performance.now()) {
+      this.#checkStop();
+      Atomics.wait(this.#stop, 0, 0, Math.min(left, POLL_SLICE_MS));
+    }
+  }
+
+  #sendAll(data: Buffer): void {
     let offset = 0;
     while (offset < data.length) {
       const view = offset === 0 ? data : data.subarray(offset);
@@ -164,16 +209,20 @@ function blockingVerify(counters: SharedCounters): BlockingHandler {
 function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHandler {
   return (connection) => {
     const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder({ budget: connection.bufferBudget });
     const encoder = new FrameEncoder({ copyThreshold: Infinity });
-    for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
-      decoder.push(buffer.subarray(0, count), (message) => {
-        counters.addMessagesIn(1);
-        if (echo) encoder.add(message);
-      });
-      for (const chunk of encoder.take()) connection.sendAll(chunk);
+    try {
+      for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
+        decoder.push(buffer.subarray(0, count), (message) => {
+          counters.addMessagesIn(1);
+          if (echo) encoder.add(message);
+        });
+        for (const chunk of encoder.take()) connection.sendAll(chunk);
+      }
+      decoder.end();
+    } finally {
+      decoder.dispose();
     }
-    decoder.end();
   };
 }
 

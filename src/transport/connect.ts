@@ -19,6 +19,8 @@ export interface ConnectOptions extends SocketOptions {
   timeout?: number;
   /** Node's `onread`: read into a buffer you own instead of 'data' events. @default undefined */
   onread?: OnReadOpts;
+  /** Bytes written first, before anything else (a server's `connectionToken`). @default undefined */
+  preamble?: Uint8Array | undefined;
 }
 
 export const CONNECT_DEFAULTS: Readonly<{ host: string; timeout: number }> = Object.freeze({ host: '127.0.0.1', timeout: 10_000 });
@@ -34,6 +36,7 @@ const CONNECT_FIELDS = Object.freeze({
   localAddress: nonEmptyString,
   timeout: integer(1, 3_600_000),
   onread: onreadCheck,
+  preamble: (value: unknown) => (value instanceof Uint8Array ? undefined : 'a Uint8Array'),
 });
 
 export function validateConnectOptions(options: unknown): ConnectOptions & { host: string; timeout: number } {
@@ -93,6 +96,7 @@ export async function connect(options: ConnectOptions): Promise<TunedSocket> {
     const onConnect = (): void => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
+      if (resolved.preamble !== undefined) socket.write(resolved.preamble);
       resolve();
     };
     if (family === 'unix') socket.connect(address, onConnect);

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIP, type Server } from 'node:net';
+import { errnoOf } from '../core/errors.ts';
 import { applyPreConnectOptions, bindFd, boundPort, closeFd, createSocketFd, familyOf, type AddressFamily } from '../core/sockopts.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
 
@@ -37,4 +38,19 @@ export function bindListeningSocket(target: ListenTarget & { address: string }, 
     closeFd(fd);
     throw error;
   }
+}
+
+/**
+ * Listens on the bound socket. Errors after that (accept failing with EMFILE when libuv's reserve
+ * descriptor is gone too) are counted, never thrown: the server keeps serving whom it can.
+ */
+export function listenOn(server: Server, bound: BoundSocket, backlog: number, onError: (code: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd: bound.fd, backlog }, () => {
+      server.off('error', reject);
+      server.on('error', (error) => onError(errnoOf(error)));
+      resolve();
+    });
+  });
 }

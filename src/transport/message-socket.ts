@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
-import { boolean, integer, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
+import { boolean, definedOnly, integer, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
 import { FrameEncoder } from '../framing/frame-encoder.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameDecoder, PREFIX_KINDS, type PrefixKind } from '../framing/length-prefix.ts';
+import type { ByteBudget } from '../framing/partial-message.ts';
 
 export interface MessageOptions {
   /** Length prefix: big-endian u32, u16, or varint. @default 'u32' */
@@ -84,20 +85,25 @@ export class MessageSocket extends EventEmitter {
    * `attach: false` when the socket was made with Node's `onread` and its callback calls feed();
    * otherwise the socket's 'data' events feed the decoder. A reused read buffer means received
    * views die with the callback, so then every sent message is copied (one might be such a view).
+   * `budget`: memory for messages split across reads, shared with the server's other connections.
    */
-  constructor(socket: Socket, options: MessageOptions = {}, { attach = true }: { attach?: boolean } = {}) {
+  constructor(socket: Socket, options: MessageOptions = {}, { attach = true, budget }: { attach?: boolean; budget?: ByteBudget } = {}) {
     super();
     validateFields(options, MESSAGE_OPTION_FIELDS, 'options');
     this.socket = socket;
     this.options = Object.freeze({ ...MESSAGE_DEFAULTS, ...definedOnly(options) });
-    this.#decoder = new FrameDecoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize });
+    this.#decoder = new FrameDecoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize, budget });
     this.#encoder = new FrameEncoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize, ...(attach ? {} : { copyThreshold: Infinity }) });
     this.#reusedReadBuffer = !attach;
     if (attach) socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('drain', () => this.#onSocketDrain());
-    socket.on('error', (error: NodeJS.ErrnoException) => this.emit('error', new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.code ?? error.message}`, { cause: error, ...(error.code ? { errno: error.code } : {}) })));
-    socket.on('close', () => this.emit('close'));
+    // Our own failures (#fail) reach the socket's listeners with their code; here they were told already.
+    socket.on('error', (error: NodeJS.ErrnoException) => error instanceof SocktuneError || this.emit('error', new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.code ?? error.message}`, { cause: error, ...(error.code ? { errno: error.code } : {}) })));
+    socket.on('close', () => {
+      this.#decoder.dispose();
+      this.emit('close');
+    });
   }
 
   /** Feeds received bytes; for sockets read through `onread`. */
@@ -124,7 +130,7 @@ export class MessageSocket extends EventEmitter {
 
   #fail(error: SocktuneError): void {
     this.emit('error', error);
-    this.socket.destroy();
+    this.socket.destroy(error);
   }
 
   /** Bytes waiting to be written: queued here and in the socket. */
@@ -293,8 +299,4 @@ export class MessageSocket extends EventEmitter {
       this.off('error', onError);
     }
   }
-}
-
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -1,13 +1,16 @@
-import { Server } from 'node:net';
+import { Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd } from '../core/sockopts.ts';
-import { admit, PeerCounts, type Admitted } from './admission.ts';
+import { errnoOf } from '../core/errors.ts';
+import { admit, PeerCounts, type Admitted, type ConnectionPool } from './admission.ts';
+import type { BufferBudget } from './buffer-budget.ts';
+import { readConnectionToken } from './connection-token.ts';
 import { fdOf } from './fd.ts';
 import { toPortableHandler } from './handler.ts';
-import type { BoundSocket } from './listen-socket.ts';
+import { listenOn, type BoundSocket } from './listen-socket.ts';
 import { SharedCounters } from './metrics.ts';
-import { SendPace } from './send-pace.ts';
+import type { SendBudget } from './send-budget.ts';
 import { EventLoopServing } from './serve.ts';
 import { isInProcessHandler, type BuiltinService, type HandlerModule, type ResolvedServerOptions } from './server-options.ts';
 import { ServerThread } from './server-thread.ts';
@@ -17,6 +20,9 @@ export interface ModelHooks {
   countersBuffer: SharedArrayBuffer;
   /** Open connections per client address (admission.ts), shared by every thread. */
   peersBuffer: SharedArrayBuffer;
+  connectionPool: ConnectionPool | undefined;
+  sendBudget: SendBudget | undefined;
+  bufferBudget: BufferBudget;
   stopBuffer: SharedArrayBuffer;
   onError: (code: string) => void;
   onWorkerCrash: (error: Error) => void;
@@ -34,16 +40,6 @@ export function counterSlots(options: ResolvedServerOptions): number {
   return 1 + options.maxThreads;
 }
 
-function listenOn(server: Server, bound: BoundSocket, backlog: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ fd: bound.fd, backlog }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
@@ -55,9 +51,11 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
     sourceChunkSize: options.sourceChunkSize,
     maxConnections: options.maxConnections,
     allowedPeers: options.allowedPeers,
-    peers: new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp),
+    peers: new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool),
     idleTimeout: options.idleTimeout,
-    sendPace: options.maxSendRate === undefined ? undefined : new SendPace(options.maxSendRate),
+    sendBudget: hooks.sendBudget,
+    bufferBudget: hooks.bufferBudget,
+    connectionToken: options.connectionToken,
     lingerZero: options.lingerZero,
     onError: hooks.onError,
   });
@@ -70,7 +68,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
     },
     (socket) => serving.acceptSocket(socket),
   );
-  await listenOn(server, bound, options.backlog);
+  await listenOn(server, bound, options.backlog, hooks.onError);
   return {
     async close(timeoutMs) {
       const closed = closeServer(server);
@@ -91,8 +89,11 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     ...(options.allowedPeers === undefined ? {} : { allowedPeers: options.allowedPeers }),
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     peersBuffer: hooks.peersBuffer,
+    ...(hooks.connectionPool === undefined ? {} : { connectionPool: hooks.connectionPool.state }),
     idleTimeout: options.idleTimeout,
-    ...(options.maxSendRate === undefined ? {} : { maxSendRate: options.maxSendRate / options.workers }),
+    ...(hooks.sendBudget === undefined ? {} : { sendBudget: hooks.sendBudget.state }),
+    bufferBudget: hooks.bufferBudget.state,
+    ...(options.connectionToken === undefined ? {} : { connectionToken: options.connectionToken }),
     socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
     slot,
@@ -126,6 +127,21 @@ async function acceptAndHandOff(
 ): Promise<Server> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
   const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
+  const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
+    let fd: number;
+    try {
+      fd = duplicateFd(fdOf(socket));
+    } catch (error) {
+      // Out of descriptors (EMFILE): this newcomer is refused, the others go on.
+      peers.remove(peer);
+      hooks.onError(errnoOf(error));
+      return;
+    } finally {
+      socket.destroy();
+    }
+    dispatch({ fd, peer, leftover });
+  };
+  const token = options.connectionToken === undefined ? undefined : Buffer.from(options.connectionToken);
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
     const admitted = admit(socket, counters.openEverywhere() + waiting(), limits);
     if ('refusal' in admitted) {
@@ -133,11 +149,15 @@ async function acceptAndHandOff(
       hooks.onError(admitted.refusal);
       return;
     }
-    const fd = duplicateFd(fdOf(socket));
-    socket.destroy();
-    dispatch({ fd, peer: admitted.peer });
+    if (token === undefined) return handOff(socket, admitted.peer, undefined);
+    void readConnectionToken(socket, token).then((leftover) => {
+      if (leftover !== undefined && !socket.destroyed) return handOff(socket, admitted.peer, leftover);
+      socket.destroy();
+      peers.remove(admitted.peer);
+      hooks.onError('SOCKTUNE_ERR_AUTH');
+    });
   });
-  await listenOn(server, bound, options.backlog);
+  await listenOn(server, bound, options.backlog, hooks.onError);
   return server;
 }
 
@@ -165,11 +185,16 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   for (let i = 0; i < options.workers; i++) threads.push(spawn(i + 1));
   await allStarted(threads, options.closeTimeout);
   let next = 0;
+  const handoffPeers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
   const server =
     role === 'pool'
-      ? await acceptAndHandOff(bound, options, hooks, new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp), (connection) => {
-          threads[next]!.handOver(connection);
+      ? await acceptAndHandOff(bound, options, hooks, handoffPeers, (connection) => {
+          const thread = threads[next]!;
           next = (next + 1) % threads.length;
+          if (thread.handOver(connection)) return;
+          closeFd(connection.fd);
+          handoffPeers.remove(connection.peer);
+          hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
         })
       : undefined;
   return {
@@ -189,7 +214,7 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
   const waiting: Admitted[] = [];
   const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
   const inCare = new Map<ServerThread, Admitted>();
-  const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp);
+  const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
   let closing = false;
 
   /** A connection no thread will serve: closed here, and its address uncounted. */
@@ -198,8 +223,9 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     peers.remove(connection.peer);
   };
   const give = (thread: ServerThread, connection: Admitted): void => {
-    inCare.set(thread, connection);
-    thread.handOver(connection);
+    if (thread.handOver(connection)) return void inCare.set(thread, connection);
+    hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
+    drop(connection);
   };
   const onDone = (thread: ServerThread): void => {
     inCare.delete(thread);

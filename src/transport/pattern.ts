@@ -9,7 +9,23 @@ export function patternByte(offset: number): number {
   return offset % PATTERN_PERIOD;
 }
 
-/** One buffer from which any chunk of the pattern at any offset is a zero-copy view. */
+/** Pattern buffers by chunk size, shared by every source of this thread: a connection costs no chunk of its own. */
+const patternBuffers = new Map<number, Buffer>();
+/** Chunk sizes kept at once; a source still using an older one keeps its own reference. */
+const KEPT_SIZES = 4;
+
+function patternBuffer(chunkSize: number): Buffer {
+  let buffer = patternBuffers.get(chunkSize);
+  if (buffer === undefined) {
+    buffer = Buffer.allocUnsafe(chunkSize + PATTERN_PERIOD);
+    for (let i = 0; i < buffer.length; i++) buffer[i] = i % PATTERN_PERIOD;
+    if (patternBuffers.size >= KEPT_SIZES) patternBuffers.delete(patternBuffers.keys().next().value!);
+    patternBuffers.set(chunkSize, buffer);
+  }
+  return buffer;
+}
+
+/** Chunks of the pattern at any offset, as zero-copy views of one read-only buffer. */
 export class PatternSource {
   readonly #buffer: Buffer;
   readonly #chunkSize: number;
@@ -17,8 +33,7 @@ export class PatternSource {
 
   constructor(chunkSize: number) {
     this.#chunkSize = chunkSize;
-    this.#buffer = Buffer.allocUnsafe(chunkSize + PATTERN_PERIOD);
-    for (let i = 0; i < this.#buffer.length; i++) this.#buffer[i] = i % PATTERN_PERIOD;
+    this.#buffer = patternBuffer(chunkSize);
   }
 
   next(): Buffer {

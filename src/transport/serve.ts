@@ -1,18 +1,23 @@
 import { Socket } from 'node:net';
-import { duplicateFd, setLingerZero } from '../core/sockopts.ts';
+import { errnoOf } from '../core/errors.ts';
+import { closeFd, duplicateFd, setLingerZero } from '../core/sockopts.ts';
 import { admit, type Admitted, type PeerCounts } from './admission.ts';
+import { readConnectionToken } from './connection-token.ts';
 import { ConnectionSet } from './connection-set.ts';
 import { fdOf } from './fd.ts';
 import { loadHandlerFunction, type PortableHandler } from './handler.ts';
 import type { SharedCounters } from './metrics.ts';
 import type { BuiltinService, ConnectionHandler, ReadHandler } from './server-options.ts';
-import type { SendPace } from './send-pace.ts';
+import type { BufferBudget } from './buffer-budget.ts';
+import type { SendBudget } from './send-budget.ts';
 import { serveBuiltin, serveReads } from './services.ts';
 
 export interface ServeSettings {
   counters: SharedCounters;
   sourceChunkSize: number;
-  sendPace?: SendPace | undefined;
+  sendBudget?: SendBudget | undefined;
+  bufferBudget: BufferBudget;
+  connectionToken?: Uint8Array | undefined;
   maxConnections: number;
   allowedPeers?: string[] | undefined;
   peers: PeerCounts;
@@ -61,37 +66,69 @@ export class EventLoopServing {
       this.#settings.onError(admitted.refusal);
       return;
     }
+    const token = this.#settings.connectionToken;
+    if (token === undefined) return this.#serveSocket(socket, admitted.peer, undefined);
+    void readConnectionToken(socket, Buffer.from(token)).then((leftover) => {
+      if (leftover !== undefined && !socket.destroyed) return this.#serveSocket(socket, admitted.peer, leftover);
+      socket.destroy();
+      this.#settings.peers.remove(admitted.peer);
+      this.#settings.onError('SOCKTUNE_ERR_AUTH');
+    });
+  }
+
+  #serveSocket(socket: Socket, peer: string, leftover: Buffer | undefined): void {
     if (!this.wantsPausedSockets) {
-      this.#prepare(fdOf(socket));
-      this.connections.add(socket, true, admitted.peer);
-      this.#handler!(socket);
+      if (leftover !== undefined && leftover.length > 0) socket.unshift(leftover);
+      this.connections.add(socket, true, peer);
+      this.#runHandler(socket, fdOf(socket));
+      if (leftover !== undefined) socket.resume();
       return;
     }
     // The duplicate keeps the connection open while Node's own wrapper (which may not read into a reused buffer) is dropped.
-    const fd = duplicateFd(fdOf(socket));
-    socket.destroy();
-    this.acceptFd({ fd, peer: admitted.peer });
+    let fd: number;
+    try {
+      fd = duplicateFd(fdOf(socket));
+    } catch (error) {
+      // Out of descriptors (EMFILE): this newcomer is refused, the others go on.
+      this.#settings.peers.remove(peer);
+      this.#settings.onError(errnoOf(error));
+      return;
+    } finally {
+      socket.destroy();
+    }
+    this.acceptFd({ fd, peer, leftover });
   }
 
-  acceptFd({ fd, peer }: Admitted): Socket {
-    this.#prepare(fd);
-    if (this.#builtin !== undefined) {
-      const socket = serveBuiltin(this.#builtin, fd, this.#settings);
-      this.connections.add(socket, false, peer);
-      return socket;
+  /** Serves a descriptor this thread now owns; undefined when it could not (the descriptor is closed and counted). */
+  acceptFd({ fd, peer, leftover }: Admitted): Socket | undefined {
+    const first = leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
+    let socket: Socket;
+    try {
+      if (this.#builtin !== undefined) socket = serveBuiltin(this.#builtin, fd, this.#settings, first);
+      else if (this.#reader !== undefined) socket = serveReads(fd, this.#reader, this.#settings, first);
+      else {
+        socket = new Socket({ fd, readable: true, writable: true });
+        if (first !== undefined) socket.unshift(first);
+      }
+    } catch (error) {
+      closeFd(fd);
+      this.#settings.peers.remove(peer);
+      this.#settings.onError(errnoOf(error));
+      return undefined;
     }
-    if (this.#reader !== undefined) {
-      const socket = serveReads(fd, this.#reader);
-      this.connections.add(socket, true, peer);
-      return socket;
-    }
-    const socket = new Socket({ fd, readable: true, writable: true });
-    this.connections.add(socket, true, peer);
-    this.#handler!(socket);
+    this.connections.add(socket, this.#builtin === undefined, peer);
+    this.#runHandler(socket, fd);
     return socket;
   }
 
-  #prepare(fd: number): void {
-    if (this.#settings.lingerZero) setLingerZero(fd);
+  /** Socket options, then the connection handler; a throw (an option the OS refuses, a handler that fails at once) closes this connection only. */
+  #runHandler(socket: Socket, fd: number): void {
+    try {
+      if (this.#settings.lingerZero) setLingerZero(fd);
+      this.#handler?.(socket);
+    } catch (error) {
+      this.#settings.onError(errnoOf(error) === 'UNKNOWN' ? 'SOCKTUNE_ERR_HANDLER' : errnoOf(error));
+      socket.destroy();
+    }
   }
 }

@@ -2,7 +2,11 @@ import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { SocktuneError } from '../core/errors.ts';
 import { SOCKET_OPTION_DEFAULTS, SOCKET_OPTION_FIELDS, type SocketOptions } from '../core/socket-options.ts';
-import { boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
+import { anyOf, boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
+import type { ByteBudget } from '../framing/partial-message.ts';
+import { ConnectionPool } from './admission.ts';
+import { BufferBudget, MAX_BUFFER_BUDGET } from './buffer-budget.ts';
+import { SendBudget } from './send-budget.ts';
 
 export const IO_MODELS = ['loop', 'workers', 'thread-per-conn'] as const;
 export type IoModel = (typeof IO_MODELS)[number];
@@ -19,12 +23,17 @@ export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 /** A connection handler for the `loop` model: it owns the socket from here on. */
 export type ConnectionHandler = (socket: Socket) => void;
 
+/** What a ReadHandler may use of its server: the budget for messages it gathers across reads (pass it to a decoder). */
+export interface ReadContext {
+  bufferBudget: ByteBudget;
+}
+
 /**
  * The hot-path alternative to a ConnectionHandler: socktune reads into one buffer shared by the
  * thread (Node's `onread`) and calls the returned function with a view of each read. The view is
  * valid only during the call: copy what must outlive it.
  */
-export type ReadHandler = (socket: Socket) => (view: Buffer) => void;
+export type ReadHandler = (socket: Socket, context: ReadContext) => (view: Buffer) => void;
 
 /**
  * A handler that other threads can load: functions cannot cross threads, so `workers` and
@@ -90,14 +99,29 @@ export interface ServerOptions extends SocketOptions {
   /** Bytes of each write of the 'source' service. @default 65536 */
   sourceChunkSize?: number;
   /**
-   * Bytes per second the 'source' service may send, all connections together (split evenly over
-   * the threads of 'workers'); not for 'thread-per-conn'. @default undefined (no cap)
+   * Bytes per second the server may send, every connection and thread together: the built-in
+   * services that send (source, echo, msg-echo) and read handlers (paced after each read). A
+   * SendBudget instead of a number shares one limit with other servers. @default undefined (no cap)
    */
-  maxSendRate?: number;
+  maxSendRate?: number | SendBudget;
+  /**
+   * Bytes that messages split across reads (msg services, read handlers that use the budget) may
+   * hold, every connection together; a connection whose message does not fit is closed
+   * (SOCKTUNE_ERR_BUFFER_BUDGET). A BufferBudget shares one with other servers. @default 268435456 (256 MiB)
+   */
+  maxBufferedBytes?: number | BufferBudget;
+  /** Caps shared with other servers (total connections, per client address) on top of this server's own. @default undefined */
+  connectionPool?: ConnectionPool;
+  /**
+   * Bytes every connection must send first, within 10 s, before it is served (a test's data
+   * connections prove they belong to it); others are closed and counted as SOCKTUNE_ERR_AUTH.
+   * Clients send it with connect({ preamble }). @default undefined (none)
+   */
+  connectionToken?: Uint8Array;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers'>> &
-  Pick<ServerOptions, 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers'>;
+type OptionalSettings = 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers' | 'connectionPool' | 'connectionToken';
+export type ResolvedServerOptions = Required<Omit<ServerOptions, OptionalSettings>> & Pick<ServerOptions, OptionalSettings>;
 
 export const SERVER_DEFAULTS = Object.freeze({
   ...SOCKET_OPTION_DEFAULTS,
@@ -116,6 +140,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   idleTimeout: 300_000,
   closeTimeout: 5000,
   sourceChunkSize: 65536,
+  maxBufferedBytes: 256 * 1024 * 1024,
 });
 
 const handlerCheck: FieldCheck = (value) => {
@@ -148,8 +173,15 @@ const SERVER_FIELDS = Object.freeze({
   allowedPeers: (value: unknown) => (Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0) ? undefined : 'an array of IP addresses'),
   closeTimeout: integer(0, 3_600_000),
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
-  maxSendRate: integer(1, 1e12),
+  maxSendRate: anyOf(integer(1, 1e12), instanceOf(SendBudget, 'a SendBudget')),
+  maxBufferedBytes: anyOf(integer(1, MAX_BUFFER_BUDGET), instanceOf(BufferBudget, 'a BufferBudget')),
+  connectionPool: instanceOf(ConnectionPool, 'a ConnectionPool'),
+  connectionToken: (value: unknown) => (value instanceof Uint8Array && value.length >= 1 && value.length <= 256 ? undefined : 'a Uint8Array of 1 to 256 bytes'),
 });
+
+function instanceOf(type: abstract new (...args: never[]) => unknown, name: string): FieldCheck {
+  return (value) => (value instanceof type ? undefined : name);
+}
 
 /** Functions, which only the loop model (same thread) can call. */
 export function isInProcessHandler(handler: HandlerSpec): handler is ConnectionHandler | { reads: ReadHandler } {
@@ -168,9 +200,6 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
       `a built-in service name or { module } for ioModel '${resolved.ioModel}' (functions cannot cross threads)`,
       resolved.handler,
     );
-  }
-  if (resolved.maxSendRate !== undefined && resolved.ioModel === 'thread-per-conn') {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.maxSendRate needs ioModel 'loop' or 'workers', got 'thread-per-conn'`);
   }
   if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);

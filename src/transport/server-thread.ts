@@ -20,7 +20,8 @@ export class ServerThread {
   readonly ready: Promise<void>;
   /** Whether the thread finished starting; one that fails to start is not restarted. */
   started = false;
-  #worker: Worker;
+  #worker: Worker | undefined;
+  #alive = true;
   #closing = false;
   #exited: Promise<void>;
   #closed: Promise<number> | undefined;
@@ -28,29 +29,43 @@ export class ServerThread {
 
   constructor(data: ThreadData, events: ServerThreadEvents) {
     this.slot = data.slot;
-    this.#worker = new Worker(THREAD_ENTRY, { workerData: data });
     let resolveReady!: () => void;
     let rejectReady!: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
       resolveReady = resolve;
       rejectReady = reject;
     });
-    this.#worker.on('message', (message: FromThread) => {
+    // Unobserved rejections of a thread nobody waits for must not end the process.
+    this.ready.catch(() => {});
+    let worker: Worker;
+    try {
+      worker = new Worker(THREAD_ENTRY, { workerData: data });
+    } catch (error) {
+      // The OS would not start another thread (EAGAIN, out of memory): a crash at start, told the same way, never thrown.
+      const failure = reviveError(error);
+      this.#worker = undefined;
+      this.#exited = Promise.resolve();
+      rejectReady(failure);
+      queueMicrotask(() => events.onCrash(this, failure));
+      return;
+    }
+    this.#worker = worker;
+    worker.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
         this.started = true;
         resolveReady();
-      }
-      else if (message.type === 'error') events.onError(message.code);
+      } else if (message.type === 'error') events.onError(message.code);
       else if (message.type === 'done') events.onDone(this);
       else this.#resolveClosed?.(message.destroyed);
     });
     let failure: Error | undefined;
-    this.#worker.on('error', (error) => {
+    worker.on('error', (error) => {
       failure = reviveError(error);
       rejectReady(failure);
     });
     this.#exited = new Promise((resolve) => {
-      this.#worker.once('exit', (code) => {
+      worker.once('exit', (code) => {
+        this.#alive = false;
         this.#resolveClosed?.(0);
         if (!this.#closing) {
           const error = failure ?? new Error(`server thread exited with code ${code}`);
@@ -62,23 +77,24 @@ export class ServerThread {
     });
   }
 
-  handOver({ fd, peer }: Admitted): void {
-    this.#send({ type: 'fd', fd, peer });
-  }
-
-  #send(message: ToThread): void {
-    this.#worker.postMessage(message);
+  /** Gives the thread a connection; false when the thread is gone (the caller still owns the descriptor). */
+  handOver(connection: Admitted): boolean {
+    if (!this.#alive || this.#worker === undefined) return false;
+    this.#worker.postMessage({ type: 'fd', ...connection } satisfies ToThread);
+    return true;
   }
 
   /** Asks the thread to drain its connections; terminates it if it has not exited a little after the timeout. */
   close(timeoutMs: number): Promise<number> {
     if (this.#closed) return this.#closed;
     this.#closing = true;
+    const worker = this.#worker;
+    if (worker === undefined || !this.#alive) return (this.#closed = Promise.resolve(0));
     this.#closed = new Promise<number>((resolve) => {
       this.#resolveClosed = resolve;
-      this.#send({ type: 'close', timeoutMs });
+      worker.postMessage({ type: 'close', timeoutMs } satisfies ToThread);
     });
-    const hardStop = setTimeout(() => void this.#worker.terminate(), timeoutMs + 1000);
+    const hardStop = setTimeout(() => void worker.terminate(), timeoutMs + 1000);
     return Promise.all([this.#closed, this.#exited]).then(([destroyed]) => {
       clearTimeout(hardStop);
       return destroyed;

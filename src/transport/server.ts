@@ -5,7 +5,9 @@ import { bufferCapWarnings, pickSocketOptions, type BufferCapWarning, type Effec
 import { closeFd, readEffectiveBufferSizes, readEffectiveSocketOptions } from '../core/sockopts.ts';
 import { bindListeningSocket, resolveHost, type BoundSocket } from './listen-socket.ts';
 import { PeerCounts } from './admission.ts';
+import { BufferBudget } from './buffer-budget.ts';
 import { SharedCounters, sumCounters, type ServerMetrics } from './metrics.ts';
+import { SendBudget } from './send-budget.ts';
 import { counterSlots, startLoopModel, startThreadPerConnModel, startWorkersModel, type ModelHooks, type RunningModel } from './models.ts';
 import { validateServerOptions, type HandlerSpec, type ResolvedServerOptions, type ServerOptions } from './server-options.ts';
 
@@ -70,6 +72,9 @@ export class SocktuneServer extends EventEmitter {
     return {
       countersBuffer: this.#countersBuffer,
       peersBuffer: PeerCounts.allocate(),
+      connectionPool: this.options.connectionPool,
+      sendBudget: typeof this.options.maxSendRate === 'number' ? new SendBudget(this.options.maxSendRate) : this.options.maxSendRate,
+      bufferBudget: typeof this.options.maxBufferedBytes === 'number' ? new BufferBudget(this.options.maxBufferedBytes) : this.options.maxBufferedBytes,
       stopBuffer: new SharedArrayBuffer(4),
       onError: (code) => this.#countError(code),
       onWorkerCrash: (error) => {

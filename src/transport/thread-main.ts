@@ -2,10 +2,11 @@ import { Server } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler } from './blocking.ts';
 import { loadHandlerFunction } from './handler.ts';
-import { bindListeningSocket } from './listen-socket.ts';
-import { PeerCounts } from './admission.ts';
+import { bindListeningSocket, listenOn } from './listen-socket.ts';
+import { ConnectionPool, PeerCounts } from './admission.ts';
+import { BufferBudget } from './buffer-budget.ts';
 import { SharedCounters } from './metrics.ts';
-import { SendPace } from './send-pace.ts';
+import { SendBudget } from './send-budget.ts';
 import { EventLoopServing } from './serve.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
@@ -13,7 +14,9 @@ const data = workerData as ThreadData;
 const port = parentPort!;
 const counters = new SharedCounters(data.countersBuffer, data.slot);
 const stop = new Int32Array(data.stopBuffer);
-const peers = new PeerCounts(data.peersBuffer, data.maxConnectionsPerIp);
+const peers = new PeerCounts(data.peersBuffer, data.maxConnectionsPerIp, data.connectionPool === undefined ? undefined : ConnectionPool.fromState(data.connectionPool));
+const sendBudget = data.sendBudget === undefined ? undefined : SendBudget.fromState(data.sendBudget);
+const bufferBudget = BufferBudget.fromState(data.bufferBudget);
 const post = (message: FromThread): void => port.postMessage(message);
 
 async function blockingHandler(): Promise<BlockingHandler> {
@@ -31,7 +34,7 @@ async function runBlockingPool(): Promise<void> {
       return;
     }
     counters.opened();
-    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters, data.idleTimeout));
+    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters, { idleTimeout: data.idleTimeout, sendBudget, bufferBudget, first: message.leftover }));
     counters.closed();
     peers.remove(message.peer);
     if (outcome === 'stopped') stopped++;
@@ -49,7 +52,9 @@ async function runEventLoop(): Promise<void> {
     allowedPeers: data.allowedPeers,
     peers,
     idleTimeout: data.idleTimeout,
-    sendPace: data.maxSendRate === undefined ? undefined : new SendPace(data.maxSendRate),
+    sendBudget,
+    bufferBudget,
+    connectionToken: data.connectionToken,
     lingerZero: data.socketOptions.lingerZero ?? false,
     onError: (code) => post({ type: 'error', code }),
   });
@@ -57,11 +62,13 @@ async function runEventLoop(): Promise<void> {
   if (data.role === 'listener' && data.listen) {
     const bound = bindListeningSocket({ host: data.listen.address, address: data.listen.address, port: data.listen.port }, { ...data.socketOptions, reusePort: true });
     server = new Server({ pauseOnConnect: serving.wantsPausedSockets }, (socket) => serving.acceptSocket(socket));
-    await new Promise<void>((resolve) => server!.listen({ fd: bound.fd, backlog: data.socketOptions.backlog ?? 511 }, resolve));
+    await listenOn(server, bound, data.socketOptions.backlog ?? 511, (code) => post({ type: 'error', code }));
   }
   port.on('message', (message: ToThread) => {
     if (message.type === 'fd') {
-      serving.acceptFd(message).once('close', () => post({ type: 'done' }));
+      const socket = serving.acceptFd(message);
+      if (socket === undefined) post({ type: 'done' });
+      else socket.once('close', () => post({ type: 'done' }));
       return;
     }
     server?.close();

@@ -1,5 +1,8 @@
 import type { PortableHandler } from './handler.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
+import type { Admitted, ConnectionPoolState } from './admission.ts';
+import type { BufferBudgetState } from './buffer-budget.ts';
+import type { SendBudgetState } from './send-budget.ts';
 
 /** What every server thread is started with. */
 export interface ThreadData {
@@ -12,19 +15,25 @@ export interface ThreadData {
   maxConnectionsPerIp: number;
   /** Int32 counts of open connections per client address (admission.ts), shared by all threads. */
   peersBuffer: SharedArrayBuffer;
+  /** Caps shared with other servers (ServerOptions.connectionPool). */
+  connectionPool?: ConnectionPoolState;
   idleTimeout: number;
-  /** This thread's share of ServerOptions.maxSendRate, bytes per second. */
-  maxSendRate?: number;
+  /** The server's send budget (ServerOptions.maxSendRate), shared by every thread. */
+  sendBudget?: SendBudgetState;
+  /** The server's budget for messages split across reads, shared by every thread. */
+  bufferBudget: BufferBudgetState;
   socketOptions: SocketOptions;
   countersBuffer: SharedArrayBuffer;
   slot: number;
   /** Int32 flag the main thread sets to stop blocking loops. */
   stopBuffer: SharedArrayBuffer;
+  /** Bytes each connection must send first (ServerOptions.connectionToken). */
+  connectionToken?: Uint8Array;
   /** For role 'listener': where this thread's own SO_REUSEPORT listener binds. */
   listen?: { address: string; port: number };
 }
 
-export type ToThread = { type: 'fd'; fd: number; peer: string } | { type: 'close'; timeoutMs: number };
+export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
   | { type: 'ready' }

@@ -9,15 +9,17 @@ import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-he
 
 const TOKEN = 'correct horse battery staple';
 
-test('auth proof: HMAC of the nonce, checked in constant time; the token itself never travels', () => {
-  const proof = authProof(TOKEN, 'nonce-1');
+test('auth proof: HMAC of the nonce and the start message, checked in constant time; the token itself never travels', () => {
+  const start = '{"type":"start","service":"echo"}';
+  const proof = authProof(TOKEN, 'nonce-1', start);
   assert.match(proof, /^[0-9a-f]{64}$/);
   assert.ok(!proof.includes(Buffer.from(TOKEN).toString('hex')));
-  assert.equal(authProofValid(TOKEN, 'nonce-1', proof), true);
-  assert.equal(authProofValid(TOKEN, 'nonce-2', proof), false, 'a proof does not replay on another challenge');
-  assert.equal(authProofValid('another token, 16+', 'nonce-1', proof), false);
-  assert.equal(authProofValid(TOKEN, 'nonce-1', proof.slice(0, 10)), false);
-  assert.equal(authProofValid(TOKEN, 'nonce-1', ''), false);
+  assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof), true);
+  assert.equal(authProofValid(TOKEN, 'nonce-2', start, proof), false, 'a proof does not replay on another challenge');
+  assert.equal(authProofValid(TOKEN, 'nonce-1', '{"type":"start","service":"source"}', proof), false, 'a relayed challenge does not authorize other settings');
+  assert.equal(authProofValid('another token, 16+', 'nonce-1', start, proof), false);
+  assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof.slice(0, 10)), false);
+  assert.equal(authProofValid(TOKEN, 'nonce-1', start, ''), false);
 });
 
 test('server --auth-token: no token or a wrong one is SOCKTUNE_ERR_AUTH (exit 3) and logged; the right one runs', async () => {

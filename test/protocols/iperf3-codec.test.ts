@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
 import { chunksAt } from '../helpers.ts';
-import { COOKIE_BYTES, encodeJson, generateCookie, parseParams, readJson, readState, serverError, STATE } from '../../src/protocols/iperf3/codec.ts';
+import { COOKIE_BYTES, EINVAL, encodeJson, generateCookie, IPERF3_ERRNO, Iperf3ServerError, parseParams, readJson, readState, serverError, STATE } from '../../src/protocols/iperf3/codec.ts';
 
 /** What an iperf3 client sends on its control connection, up to its results. */
 const cookie = generateCookie();
@@ -96,4 +96,33 @@ test('property: any JSON object as iperf3 parameters gives valid parameters or a
     }),
     { numRuns: 10_000 },
   );
+});
+
+test('parameters: a present number of the wrong type is refused, never defaulted; each refusal carries iperf3\'s i_errno', () => {
+  const refusal = (json: Record<string, unknown>, limits?: Parameters<typeof parseParams>[1]): unknown => {
+    try {
+      parseParams(json, limits);
+    } catch (error) {
+      assert.ok(error instanceof Iperf3ServerError, String(error));
+      return [error.code, error.iperfErrno, error.osErrno];
+    }
+    return 'accepted';
+  };
+  for (const value of ['10', null, true, {}, [], 'NaN']) assert.deepEqual(refusal({ time: value }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL], String(value));
+  assert.deepEqual(refusal({ window: 2 ** 32 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
+  assert.deepEqual(refusal({ window: -1 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
+  assert.deepEqual(refusal({ num: 2 ** 53 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL]);
+  assert.deepEqual(refusal({ len: 1.5 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BLOCK_SIZE, 0]);
+  assert.deepEqual(refusal({ MSS: 9217 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.MSS, 0]);
+  assert.deepEqual(refusal({ omit: -1 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.OMIT, 0]);
+  // Server limits: refused (SOCKTUNE_ERR_REFUSED), with the same numbers a stock client understands.
+  const limits = { maxDurationSec: 600, maxStreams: 4, maxWindow: 1 << 20, maxBlockLength: 65536 };
+  assert.deepEqual(refusal({ time: 596 }, limits), ['SOCKTUNE_ERR_REFUSED', IPERF3_ERRNO.DURATION, 0]);
+  assert.equal(refusal({ time: 595, len: 1024 }, limits), 'accepted');
+  assert.equal(refusal({ time: 0, num: 1e12, len: 1024 }, limits), 'accepted');
+  assert.deepEqual(refusal({ time: 0, omit: 601 }, limits), ['SOCKTUNE_ERR_REFUSED', IPERF3_ERRNO.DURATION, 0]);
+  assert.deepEqual(refusal({ parallel: 3, bidirectional: true }, limits), ['SOCKTUNE_ERR_REFUSED', IPERF3_ERRNO.NUM_STREAMS, 0]);
+  assert.deepEqual(refusal({ window: (1 << 20) + 1 }, limits), ['SOCKTUNE_ERR_REFUSED', IPERF3_ERRNO.BUF_SIZE, 0]);
+  assert.deepEqual(refusal({ len: 65537 }, limits), ['SOCKTUNE_ERR_REFUSED', IPERF3_ERRNO.BLOCK_SIZE, 0]);
+  assert.deepEqual([...new Iperf3ServerError('SOCKTUNE_ERR_REFUSED', 'x', IPERF3_ERRNO.DURATION).toWire()], [0xfe, 0, 0, 0, 5, 0, 0, 0, 0]);
 });

@@ -3,37 +3,55 @@ import { RESULT_SCHEMA } from '../../bench/result.ts';
 import { BUILTIN_SERVICES, type BuiltinService } from '../../transport/server-options.ts';
 import { createServer, type SocktuneServer } from '../../transport/server.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
-import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
+import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3ServerOptions, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
+import { MAX_TEST_DURATION_MS } from '../../bench/control-protocol.ts';
+import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
+import { definedOnly } from '../../core/validate.ts';
+import { MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
+import { SendBudget } from '../../transport/send-budget.ts';
+import type { ServerOptions } from '../../transport/server-options.ts';
+import { readFile } from 'node:fs/promises';
 import { SocktuneError } from '../../core/errors.ts';
 import type { EventEmitter } from 'node:events';
 import type { ServerAddress } from '../../transport/server.ts';
 import type { Command, Io, Values } from '../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, serverSettings, str } from '../client-settings.ts';
-import { parseBitRate, parseCount, parseSeconds } from '../units.ts';
+import { parseBitRate, parseCount, parseSeconds, parseSize } from '../units.ts';
 
 export const serverCommand: Command = {
   name: 'server',
   summary: 'serve stream, rr and tune tests to socktune clients (several at once)',
-  usage: 'socktune server [-p 5210] [--bind ADDR | --unix PATH] [--one-off] [--max-tests N] [--iperf3 | --sockperf | --service NAME] [--json]',
+  usage: 'socktune server [-p 5210] [--bind ADDR | --unix PATH] [--one-off] [limits] [--iperf3 | --sockperf | --service NAME] [--json]',
   flags: {
     port: { help: `control port (default ${DEFAULT_CONTROL_PORT}; 0 picks a free one)`, spec: { type: 'string', short: 'p' } },
     bind: { help: 'address to listen on (default 127.0.0.1)', spec: { type: 'string', short: 'B' } },
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
-    'max-tests': { help: 'tests at once before new clients are refused (default 16)', spec: { type: 'string' } },
-    'max-per-client': { help: 'control connections at once from one client address (default 8)', spec: { type: 'string' } },
+    'max-tests': { help: 'tests at once before new clients are refused (default 16; --iperf3: 4)', spec: { type: 'string' } },
+    'max-per-client': { help: 'control connections at once from one client address (default 8; --iperf3: tests at once, default 4)', spec: { type: 'string' } },
     'max-duration': { help: 'longest a test may last in seconds, the client\'s grace included (a 10 s stream asks for 20 s) (default 600)', spec: { type: 'string' } },
-    'max-rate': { help: 'cap what each reverse/bidir test (with --service source: the whole server) may send, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
+    'test-idle-timeout': { help: 'seconds a test may go without a byte or a connection before the server ends it (default 60)', spec: { type: 'string' } },
+    'max-rate': { help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
     'auth-token': { help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps', spec: { type: 'string' } },
+    'rsa-private-key-path': { help: '--iperf3: the PEM private key iperf3 clients encrypt their credentials for (iperf3 -s --rsa-private-key-path)', spec: { type: 'string' } },
+    'time-skew-threshold': { help: '--iperf3: seconds a client\'s credentials may be old or early (default 10), as iperf3 -s --time-skew-threshold', spec: { type: 'string' } },
+    'max-streams': { help: '--iperf3: most data streams one test may open, -P × (2 with --bidir) (default 128)', spec: { type: 'string' } },
+    'authorized-users-path': { help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path', spec: { type: 'string' } },
+    'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf: 10000)', spec: { type: 'string' } },
+    'max-connections-per-test': { help: 'data connections one test may have open (default 10000)', spec: { type: 'string' } },
+    'max-threads': { help: 'server threads every test together may hold (default 64)', spec: { type: 'string' } },
+    'max-threads-per-test': { help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)', spec: { type: 'string' } },
+    'max-socket-buffer': { help: 'largest SO_SNDBUF/SO_RCVBUF a client may ask for (default 64M; --iperf3: -w, default 16M)', spec: { type: 'string' } },
+    'max-chunk': { help: 'largest write size a client may ask for (default 1M; --iperf3: -l)', spec: { type: 'string' } },
+    'max-buffered': { help: 'memory partly received messages may hold, every connection together (default 256M)', spec: { type: 'string' } },
     iperf3: { help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`, spec: { type: 'boolean' } },
     sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
     service: { help: `serve one built-in service on the port itself, no control channel (${BUILTIN_SERVICES.join(', ')}): a backend for L4 balancers and --raw clients`, spec: { type: 'string' } },
     'io-model': { help: '--sockperf, --service: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
     workers: { help: '--sockperf, --service: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf, --service with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
-    'max-connections': { help: '--service: connections open at once before newcomers are closed (default 10000)', spec: { type: 'string' } },
-    'max-per-ip': { help: '--service: connections at once from one client address (default 1024)', spec: { type: 'string' } },
-    'idle-timeout': { help: '--service: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
+    'max-per-ip': { help: '--service, --sockperf: connections at once from one client address (default 1024)', spec: { type: 'string' } },
+    'idle-timeout': { help: '--service, --sockperf: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
     json: { help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops', spec: { type: 'boolean' } },
   },
@@ -42,35 +60,45 @@ export const serverCommand: Command = {
     'socktune server -p 6000 --bind 0.0.0.0',
     'socktune server --one-off -p 0',
     'socktune server --iperf3 --max-tests 8    # then: iperf3 -c 127.0.0.1 -R',
+    'socktune server --iperf3 --rsa-private-key-path key.pem --authorized-users-path users.csv    # iperf3\'s own authentication',
+    'SOCKTUNE_AUTH_TOKEN=$(openssl rand -hex 16) socktune server --bind 0.0.0.0 --max-rate 1G --max-threads 16',
     'socktune server --sockperf --io-model workers    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111',
     'socktune server --service echo -p 7000 --io-model workers --json    # then: socktune rr --raw -c 127.0.0.1:7000',
   ],
   async run(values, io) {
     const modes = ['sockperf', 'iperf3', 'service'].filter((mode) => values[mode] !== undefined);
     if (modes.length > 1) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `choose one of --iperf3, --sockperf and --service, not ${modes.map((mode) => `--${mode}`).join(' and ')}`);
+    const mode: Mode = values.sockperf ? 'sockperf' : values.iperf3 ? 'iperf3' : values.service !== undefined ? 'service' : 'control';
+    checkModeFlags(mode, values);
     const log = jsonLog(values, io);
-    if (values.sockperf) return serveSockperf(values, io, log);
-    if (values.iperf3) return serveIperf3(values, io, log);
-    if (values.service !== undefined) return serveService(values, io, log);
+    const openFiles = raiseOpenFilesLimit(openFilesLimit().hard).soft;
+    if (mode === 'sockperf') return serveSockperf(values, io, log, openFiles);
+    if (mode === 'iperf3') return serveIperf3(values, io, log, openFiles);
+    if (mode === 'service') return serveService(values, io, log, openFiles);
     const unix = str(values, 'unix');
-    const maxTests = str(values, 'max-tests');
-    const perClient = str(values, 'max-per-client');
-    const maxDuration = str(values, 'max-duration');
-    const token = authToken(values);
+    const token = authToken(values, { server: true });
     const maxRate = str(values, 'max-rate');
     const server = new BenchServer({
       ...listenPort(values, DEFAULT_CONTROL_PORT),
       ...(unix === undefined ? {} : { path: unix }),
-      ...(maxTests === undefined ? {} : { maxTests: parseCount(maxTests, '--max-tests', 1, 10_000) }),
-      ...(perClient === undefined ? {} : { maxTestsPerPeer: parseCount(perClient, '--max-per-client', 1, 10_000) }),
-      ...(maxDuration === undefined ? {} : { maxTestDurationMs: parseSeconds(maxDuration, '--max-duration') * 1000 }),
+      maxTests: count(values, 'max-tests', 10_000),
+      maxTestsPerPeer: count(values, 'max-per-client', 10_000),
+      maxTestDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
+      testIdleTimeoutMs: millis(values, 'test-idle-timeout', 1000, MAX_TEST_DURATION_MS),
+      maxConnections: count(values, 'max-connections', 10_000_000),
+      maxConnectionsPerTest: count(values, 'max-connections-per-test', 10_000_000),
+      maxThreads: count(values, 'max-threads', 65_536),
+      maxThreadsPerTest: count(values, 'max-threads-per-test', 65_536),
+      maxSocketBuffer: size(values, 'max-socket-buffer', 2 ** 31 - 1),
+      maxChunkSize: size(values, 'max-chunk', 64 * 1024 * 1024),
+      maxBufferedBytes: size(values, 'max-buffered', MAX_BUFFER_BUDGET),
       ...(token === undefined ? {} : { authToken: token }),
       ...maxSendRate(values),
       oneOff: values['one-off'] === true,
     });
     const address = await server.listen();
-    const limits = [token === undefined ? '' : 'clients must prove the auth token', maxRate === undefined ? '' : `tests send at most ${maxRate}bit/s`].filter(Boolean);
-    announce(io, log, 'socktune server', address, limits.length > 0 ? ` (${limits.join('; ')})` : '');
+    const limits = [token === undefined ? '' : 'clients must prove the auth token', maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`].filter(Boolean);
+    announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '');
     server.on('test', (entry: TestLog) => {
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
       io.err(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`);
@@ -82,6 +110,60 @@ export const serverCommand: Command = {
   },
 };
 
+type Mode = 'control' | 'iperf3' | 'sockperf' | 'service';
+
+const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'iperf3', 'sockperf', 'service'];
+/** The flags each mode takes: any other is refused, so that no flag, least of all a security flag, silently does nothing. */
+const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
+  control: ['unix', 'one-off', 'max-tests', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
+  iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
+  sockperf: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
+  service: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
+};
+
+/** Why a flag has no meaning in a mode, where the reason is worth more than "not for this mode". */
+function whyNot(mode: Mode, flag: string): string | undefined {
+  const flagName = mode === 'service' ? '--service' : `--${mode}`;
+  if (flag === 'auth-token' && mode === 'iperf3') return 'iperf3 clients cannot answer socktune\'s challenge: they authenticate with RSA, as with iperf3 -s; give --rsa-private-key-path and --authorized-users-path';
+  if (flag === 'auth-token') return `the ${mode === 'sockperf' ? 'sockperf protocol' : 'bare service port'} has no authentication, so --auth-token could not protect it: bind a private address (--bind), let only known clients reach it (a firewall), and keep --max-connections/--max-per-ip low; or run the control server (socktune server) instead`;
+  if (flag === 'max-duration' || flag === 'test-idle-timeout') return `${flagName} runs no tests to time: connections are bounded by --idle-timeout and --max-connections`;
+  return undefined;
+}
+
+function checkModeFlags(mode: Mode, values: Values): void {
+  const allowed = new Set([...EVERY_MODE, ...MODE_FLAGS[mode]]);
+  for (const [flag, value] of Object.entries(values)) {
+    if (value === undefined || allowed.has(flag)) continue;
+    const modeName = mode === 'control' ? 'the control server (no --iperf3, --sockperf or --service)' : mode === 'service' ? '--service' : `--${mode}`;
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} does nothing for ${modeName}: ${whyNot(mode, flag) ?? `it takes ${[...MODE_FLAGS[mode]].map((name) => `--${name}`).join(', ')}`}`);
+  }
+  if (mode !== 'control' && mode !== 'iperf3' && process.env.SOCKTUNE_AUTH_TOKEN) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `SOCKTUNE_AUTH_TOKEN is set, but ${whyNot(mode, 'auth-token')!.replace('--auth-token', 'a token')}; unset it to serve without authentication`);
+  }
+}
+
+function count(values: Values, flag: string, max: number): number | undefined {
+  const text = str(values, flag);
+  return text === undefined ? undefined : parseCount(text, `--${flag}`, 1, max);
+}
+
+function size(values: Values, flag: string, max: number): number | undefined {
+  const text = str(values, flag);
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text, `--${flag}`);
+  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes at most ${max} bytes, got ${JSON.stringify(text)}`);
+  return bytes;
+}
+
+/** A duration flag in milliseconds, within what the server can time. */
+function millis(values: Values, flag: string, minMs: number, maxMs: number): number | undefined {
+  const text = str(values, flag);
+  if (text === undefined) return undefined;
+  const ms = Math.round(parseSeconds(text, `--${flag}`) * 1000);
+  if (ms < minMs || ms > maxMs) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes ${minMs / 1000} to ${maxMs / 1000} seconds, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
 /** Writes one JSON line per server event on stdout (--json), or nothing. */
 type JsonLog = ((event: string, fields: Record<string, unknown>) => void) | undefined;
 
@@ -90,9 +172,10 @@ function jsonLog(values: Values, io: Io): JsonLog {
   return (event, fields) => io.out(JSON.stringify({ schema: RESULT_SCHEMA, command: 'server', event, time: new Date().toISOString(), ...fields }));
 }
 
-function announce(io: Io, log: JsonLog, what: string, address: ServerAddress, detail = ''): void {
-  if (log) log('listening', { address });
-  else io.out(`${what} listening on ${describeAddress(address)}${detail}`);
+/** Where it listens, and the open-files limit it raised itself to: the most connections it can hold. */
+function announce(io: Io, log: JsonLog, what: string, address: ServerAddress, openFiles: number, detail = ''): void {
+  if (log) log('listening', { address, openFiles });
+  else io.out(`${what} listening on ${describeAddress(address)} (open files: ${openFiles}${detail})`);
 }
 
 /** --max-rate (bits/s, like iperf3 -b) as the bytes per second the library's maxSendRate takes. */
@@ -135,45 +218,66 @@ async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog): 
   return 0;
 }
 
-async function serveSockperf(values: Values, io: Io, log: JsonLog): Promise<number> {
+/** The limits --sockperf and --service share: a bare port faces strangers with no handshake. */
+function bareServerLimits(values: Values): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes'> {
+  const idleTimeout = str(values, 'idle-timeout');
+  return definedOnly({
+    maxConnections: count(values, 'max-connections', 10_000_000),
+    maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
+    idleTimeout: idleTimeout === undefined ? undefined : Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000),
+    maxBufferedBytes: size(values, 'max-buffered', MAX_BUFFER_BUDGET),
+    ...maxSendRate(values),
+  });
+}
+
+function modelDetail(server: SocktuneServer): string {
+  const rate = server.options.maxSendRate;
+  return `; ${server.options.ioModel}${server.options.blocking ? ', blocking' : ''}${rate === undefined ? '' : `; sends at most ${describeRate(rate)}`}`;
+}
+
+function describeRate(rate: number | SendBudget): string {
+  const bytesPerSecond = typeof rate === 'number' ? rate : rate.bytesPerSecond;
+  return `${(bytesPerSecond * 8) / 1e6} Mbit/s`;
+}
+
+async function serveSockperf(values: Values, io: Io, log: JsonLog, openFiles: number): Promise<number> {
   const { ioModel, workers, blocking } = serverSettings(values);
-  const server = createSockperfServer({ ...listenPort(values, SOCKPERF_DEFAULT_PORT), ioModel, ...(workers === undefined ? {} : { workers }), blocking: blocking === true });
+  const server = createSockperfServer({ ...listenPort(values, SOCKPERF_DEFAULT_PORT), ioModel, ...(workers === undefined ? {} : { workers }), blocking: blocking === true, ...bareServerLimits(values) });
   const address = await server.listen();
-  announce(io, log, 'socktune sockperf server', address, ` (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
+  announce(io, log, 'socktune sockperf server', address, openFiles, modelDetail(server));
   return serveUntilStopped(server, io, log);
 }
 
-async function serveService(values: Values, io: Io, log: JsonLog): Promise<number> {
+async function serveService(values: Values, io: Io, log: JsonLog, openFiles: number): Promise<number> {
   const service = str(values, 'service')!;
   if (!(BUILTIN_SERVICES as readonly string[]).includes(service)) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--service takes one of ${BUILTIN_SERVICES.join(', ')}, got ${JSON.stringify(service)}`);
   }
-  const maxConnections = str(values, 'max-connections');
-  const idleTimeout = str(values, 'idle-timeout');
-  const maxPerIp = str(values, 'max-per-ip');
-  const server = createServer({
-    ...listenPort(values, DEFAULT_CONTROL_PORT),
-    ...serverSettings(values),
-    ...(maxConnections === undefined ? {} : { maxConnections: parseCount(maxConnections, '--max-connections', 1, 10_000_000) }),
-    ...(maxPerIp === undefined ? {} : { maxConnectionsPerIp: parseCount(maxPerIp, '--max-per-ip', 1, 10_000_000) }),
-    ...(idleTimeout === undefined ? {} : { idleTimeout: Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000) }),
-    ...maxSendRate(values),
-    handler: service as BuiltinService,
-  });
+  const server = createServer({ ...listenPort(values, DEFAULT_CONTROL_PORT), ...serverSettings(values), ...bareServerLimits(values), handler: service as BuiltinService });
   const address = await server.listen();
-  announce(io, log, `socktune ${service} service`, address, ` (${server.options.ioModel}${server.options.blocking ? ', blocking' : ''})`);
+  announce(io, log, `socktune ${service} service`, address, openFiles, modelDetail(server));
   for (const warning of server.warnings) io.err(`warning: ${warning.message}`);
   return serveUntilStopped(server, io, log);
 }
 
-async function serveIperf3(values: Values, io: Io, log: JsonLog): Promise<number> {
-  const maxTests = str(values, 'max-tests');
+async function serveIperf3(values: Values, io: Io, log: JsonLog, openFiles: number): Promise<number> {
+  const rate = maxSendRate(values).maxSendRate;
   const server = new Iperf3Server({
     ...listenPort(values, IPERF3_DEFAULT_PORT),
-    ...(maxTests === undefined ? {} : { maxTests: parseCount(maxTests, '--max-tests', 1, 10_000) }),
+    ...definedOnly({
+      maxTests: count(values, 'max-tests', 10_000),
+      maxTestsPerClient: count(values, 'max-per-client', 10_000),
+      maxDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
+      maxWindow: size(values, 'max-socket-buffer', 2 ** 31 - 1),
+      maxBlockLength: size(values, 'max-chunk', 16 * 1024 * 1024),
+      maxStreams: count(values, 'max-streams', 256),
+      sendBudget: rate === undefined ? undefined : new SendBudget(rate),
+      auth: await iperf3Auth(values),
+    }),
   });
   const address = await server.listen();
-  announce(io, log, 'socktune iperf3 server', address, ` (up to ${server.options.maxTests} tests at once)`);
+  const detail = [`up to ${server.options.maxTests} tests at once`, values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)', rate === undefined ? '' : `sends at most ${describeRate(rate)}`].filter(Boolean);
+  announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
   server.on('test', (entry: Iperf3TestLog) => {
     io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
     if (entry.summary) io.err(entry.summary.trimEnd());
@@ -182,6 +286,25 @@ async function serveIperf3(values: Values, io: Io, log: JsonLog): Promise<number
   await untilStopped();
   await server.close();
   return 0;
+}
+
+/** iperf3's own authentication: both files, or neither. */
+async function iperf3Auth(values: Values): Promise<Iperf3ServerOptions['auth']> {
+  const keyPath = str(values, 'rsa-private-key-path');
+  const usersPath = str(values, 'authorized-users-path');
+  if (keyPath === undefined && usersPath === undefined) {
+    if (values['time-skew-threshold'] !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--time-skew-threshold goes with --rsa-private-key-path and --authorized-users-path');
+    return undefined;
+  }
+  if (keyPath === undefined || usersPath === undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'iperf3 authentication needs both --rsa-private-key-path and --authorized-users-path');
+  }
+  const read = (path: string, flag: string): Promise<string> =>
+    readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag}: cannot read ${path}: ${error.code ?? error.message}`);
+    });
+  const skew = count(values, 'time-skew-threshold', 86_400);
+  return { privateKey: await read(keyPath, '--rsa-private-key-path'), authorizedUsers: await read(usersPath, '--authorized-users-path'), ...(skew === undefined ? {} : { timeSkewThresholdSec: skew }) };
 }
 
 function describeAddress(address: ServerAddress): string {

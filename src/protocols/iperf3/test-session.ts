@@ -1,19 +1,44 @@
-import type { Socket } from 'node:net';
-import { SocktuneError } from '../../core/errors.ts';
+import { Socket } from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { errnoOf, isSocktuneError, SocktuneError } from '../../core/errors.ts';
 import { withTimeout } from '../../core/timeout.ts';
-import { applyPreConnectOptions, duplicateFd, readTcpInfo } from '../../core/sockopts.ts';
-import { serveReads } from '../../transport/services.ts';
+import { applyPreConnectOptions, closeFd, duplicateFd, readTcpInfo } from '../../core/sockopts.ts';
 import type { ByteReader } from '../../framing/byte-reader.ts';
 import { fdOf } from '../../transport/fd.ts';
 import { pumpWrites } from '../../transport/pump.ts';
-import { encodeJson, EPROTONOSUPPORT, IE_NO_SCTP, IE_PROTOCOL, parseParams, readJson, readState, serverError, STATE, stateByte, type Iperf3Params } from './codec.ts';
+import type { SendBudget } from '../../transport/send-budget.ts';
+import type { Iperf3Authenticator } from './auth.ts';
+import { closeAfterWrite } from './close-after-write.ts';
+import {
+  encodeJson,
+  EPROTONOSUPPORT,
+  GRACE_SEC,
+  IPERF3_ERRNO,
+  Iperf3ServerError,
+  parseParams,
+  readJson,
+  readState,
+  STATE,
+  stateByte,
+  type Iperf3ParamLimits,
+  type Iperf3Params,
+} from './codec.ts';
 
 /** How long the client has to open its data connections after CREATE_STREAMS. */
 const STREAMS_TIMEOUT_MS = 10_000;
-/** Like iperf3's server: a test ends by itself this long after its duration and omit. */
-const GRACE_SEC = 5;
-/** The longest test a client may ask for with -n/-k and no time. */
-const MAX_TEST_SEC = 3600;
+/** How long the client has to send its results after EXCHANGE_RESULTS, and its IPERF_DONE after them. */
+const RESULTS_TIMEOUT_MS = 10_000;
+const DONE_TIMEOUT_MS = 5_000;
+
+/** What the server allows a test; every timer a client's parameters choose stays under maxDurationMs. */
+export interface TestPolicy {
+  limits: Readonly<Iperf3ParamLimits>;
+  maxDurationMs: number;
+  handshakeTimeoutMs: number;
+  auth?: Iperf3Authenticator | undefined;
+  /** Paces every stream the server sends on (-R, --bidir). */
+  sendBudget?: SendBudget | undefined;
+}
 
 interface DataStream {
   id: number;
@@ -24,6 +49,10 @@ interface DataStream {
   /** performance.now() of the last data received. */
   lastData: number;
 }
+
+/** Receiving streams only count what they read, so one buffer serves them all (callbacks run one at a time). */
+const COUNTING_READ_BYTES = 64 * 1024;
+let countingReadBuffer: Buffer | undefined;
 
 /** After TEST_END, receiving streams are read until this long passes with no data (bytes the client sent before TEST_END may still be in flight). */
 const DRAIN_IDLE_MS = 50;
@@ -36,76 +65,144 @@ export interface TestOutcome {
 
 /**
  * One iperf3 test, driven from the server side as iperf3's server does: parameters, streams,
- * start, data until the client's TEST_END, results exchange. Every wait has a deadline.
+ * start, data until the client's TEST_END, results exchange. Every wait has a deadline, and a
+ * failure ends this test only (`fail`), telling a stock client why when iperf3 has a word for it.
  */
 export class Iperf3TestSession {
   readonly control: Socket;
   readonly #reader: ByteReader;
+  readonly #policy: TestPolicy;
   readonly #streams: DataStream[] = [];
   #expectedStreams = 0;
   #streamsArrived: (() => void) | undefined;
+  #streamsFailed: ((error: Error) => void) | undefined;
   #params: Iperf3Params | undefined;
   #sending = false;
+  /** The authenticated iperf3 user, when the server asks for authentication. */
+  user: string | undefined;
 
-  constructor(control: Socket, reader: ByteReader) {
+  constructor(control: Socket, reader: ByteReader, policy: TestPolicy) {
     this.control = control;
     this.#reader = reader;
+    this.#policy = policy;
   }
 
-  /** Phase 1: parameters. Returns false when the test was refused (UDP/SCTP). */
-  async exchangeParameters(timeoutMs: number): Promise<Iperf3Params | undefined> {
+  /** Phase 1: parameters, authenticated and checked against the policy; throws Iperf3ServerError for a refused test. */
+  async exchangeParameters(): Promise<Iperf3Params> {
     this.control.write(stateByte(STATE.PARAM_EXCHANGE));
-    const params = parseParams(await withTimeout(readJson(this.#reader), timeoutMs, 'iperf3 parameters'));
+    const json = await withTimeout(readJson(this.#reader), this.#policy.handshakeTimeoutMs, 'iperf3 parameters');
+    // Like iperf3's server: an unauthenticated client learns nothing about the server's limits.
+    this.#authenticate(json.authtoken);
+    const params = parseParams(json, this.#policy.limits);
     if (params.udp || params.sctp) {
-      this.control.end(serverError(params.udp ? IE_PROTOCOL : IE_NO_SCTP, EPROTONOSUPPORT));
-      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `iperf3 client asked for ${params.udp ? 'UDP' : 'SCTP'}: socktune's iperf3 server speaks TCP only`);
+      const what = params.udp ? 'UDP' : 'SCTP';
+      throw new Iperf3ServerError('SOCKTUNE_ERR_PROTOCOL', `iperf3 client asked for ${what}: socktune's iperf3 server speaks TCP only`, params.udp ? IPERF3_ERRNO.PROTOCOL : IPERF3_ERRNO.NO_SCTP, EPROTONOSUPPORT);
     }
     this.#params = params;
     this.#expectedStreams = params.parallel * (params.bidirectional ? 2 : 1);
     return params;
   }
 
+  #authenticate(token: unknown): void {
+    const { auth } = this.#policy;
+    if (auth === undefined) return;
+    try {
+      this.user = auth.verify(token);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Iperf3ServerError('SOCKTUNE_ERR_AUTH', message, IPERF3_ERRNO.AUTH_TEST, 0, { cause: error });
+    }
+  }
+
   /** Phase 2: asks for the data connections and waits for all of them (addStream delivers them). */
   async createStreams(): Promise<void> {
-    const arrived = new Promise<void>((resolve) => (this.#streamsArrived = resolve));
+    const arrived = new Promise<void>((resolve, reject) => {
+      this.#streamsArrived = resolve;
+      this.#streamsFailed = reject;
+    });
     // A client that goes away meanwhile ends the wait at once, not at the timeout.
+    let onClose: (() => void) | undefined;
     const gone = new Promise<never>((_, reject) => {
-      const onClose = (): void => reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
+      onClose = (): void => reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
       this.control.once('close', onClose);
-      void arrived.then(() => this.control.off('close', onClose));
     });
     this.control.write(stateByte(STATE.CREATE_STREAMS));
-    await withTimeout(Promise.race([arrived, gone]), STREAMS_TIMEOUT_MS, `${this.#expectedStreams} iperf3 data connection(s)`);
+    try {
+      await withTimeout(Promise.race([arrived, gone]), this.#bounded(STREAMS_TIMEOUT_MS), `${this.#expectedStreams} iperf3 data connection(s)`);
+    } finally {
+      this.control.off('close', onClose!);
+      this.#streamsArrived = undefined;
+      this.#streamsFailed = undefined;
+    }
   }
 
   get wantsStreams(): boolean {
-    return this.#streams.length < this.#expectedStreams;
+    return this.#streamsArrived !== undefined && this.#streams.length < this.#expectedStreams;
   }
 
-  /** A data connection whose cookie matched: the first `parallel` carry client→server data. */
+  /**
+   * A data connection whose cookie matched: the first `parallel` carry client→server data. Never
+   * throws: a connection that cannot be set up (a socket option refused, no descriptor left for
+   * dup) ends this test, with SERVER_ERROR for the client.
+   */
   addStream(accepted: Socket, leftover: Buffer): void {
+    try {
+      this.#addStream(accepted, leftover);
+    } catch (error) {
+      accepted.destroy();
+      this.#streamsFailed?.(error instanceof Iperf3ServerError ? error : setupError(error, IPERF3_ERRNO.CREATE_STREAM));
+    }
+  }
+
+  #addStream(accepted: Socket, leftover: Buffer): void {
     const params = this.#params!;
     const index = this.#streams.length;
     const sender = params.reverse || (params.bidirectional && index >= params.parallel);
-    const fd = fdOf(accepted);
-    if (params.window > 0) applyPreConnectOptions(fd, 'ipv4', { sendBufferSize: params.window, receiveBufferSize: params.window }, false);
-    accepted.setNoDelay(params.nodelay);
     accepted.on('error', () => {});
-    let socket = accepted;
-    const stream: DataStream = { id: index === 0 ? 1 : index + 2, socket, sender, bytes: leftover.length, lastData: performance.now() };
+    const fd = fdOf(accepted);
+    if (fd < 0) throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'an iperf3 data connection closed before it was set up');
+    if (params.window > 0) {
+      try {
+        applyPreConnectOptions(fd, 'ipv4', { sendBufferSize: params.window, receiveBufferSize: params.window }, false);
+      } catch (error) {
+        throw setupError(error, IPERF3_ERRNO.SET_BUF);
+      }
+    }
+    accepted.setNoDelay(params.nodelay);
+    const stream: DataStream = { id: index === 0 ? 1 : index + 2, socket: accepted, sender, bytes: leftover.length, lastData: performance.now() };
     if (sender) accepted.resume();
     else {
-      // Received data is only counted: read it into the thread's shared buffer, not a fresh allocation per read.
-      socket = serveReads(duplicateFd(fd), () => (view) => {
-        stream.bytes += view.length;
-        stream.lastData = performance.now();
-      });
+      stream.socket = this.#countReads(fd, stream);
       accepted.destroy();
-      socket.on('error', () => {});
-      stream.socket = socket;
     }
     this.#streams.push(stream);
-    if (!this.wantsStreams) this.#streamsArrived?.();
+    if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived?.();
+  }
+
+  /** Received data is only counted: read into one buffer shared by every receiving stream, not a fresh allocation per read. */
+  #countReads(fd: number, stream: DataStream): Socket {
+    const copy = duplicateFd(fd);
+    countingReadBuffer ??= Buffer.allocUnsafe(COUNTING_READ_BYTES);
+    try {
+      const socket = new Socket({
+        fd: copy,
+        readable: true,
+        writable: true,
+        onread: {
+          buffer: countingReadBuffer,
+          callback: (bytesRead: number) => {
+            stream.bytes += bytesRead;
+            stream.lastData = performance.now();
+            return true;
+          },
+        },
+      });
+      socket.on('error', () => {});
+      return socket;
+    } catch (error) {
+      closeFd(copy);
+      throw error;
+    }
   }
 
   /** Phase 3: start, run until TEST_END (or the deadline), stop the streams. */
@@ -114,15 +211,17 @@ export class Iperf3TestSession {
     this.control.write(Buffer.from([STATE.TEST_START, STATE.TEST_RUNNING]));
     this.#startSenders(params);
     // Like iperf3's server, count nothing of the --omit warm-up.
-    const omitTimer = params.omit > 0 ? setTimeout(() => this.#streams.forEach((stream) => (stream.bytes = 0)), params.omit * 1000) : undefined;
-    const deadlineSec = params.time > 0 ? params.time + params.omit + GRACE_SEC : MAX_TEST_SEC;
+    const omitTimer = params.omit > 0 ? setTimeout(() => this.#streams.forEach((stream) => (stream.bytes = 0)), this.#bounded(params.omit * 1000)) : undefined;
+    // A test with no time of its own (-n, -k, -t 0) ends at the server's maximum.
+    const deadlineMs = this.#bounded(params.time > 0 ? (params.time + params.omit + GRACE_SEC) * 1000 : Infinity);
     try {
-      for (;;) {
-        const state = await withTimeout(readState(this.#reader), deadlineSec * 1000, 'TEST_END from the iperf3 client');
-        if (state === STATE.TEST_END) break;
-        if (state === STATE.CLIENT_TERMINATE) throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client terminated the test');
-        throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state} during the test`);
-      }
+      const state = await withTimeout(readState(this.#reader), deadlineMs, 'TEST_END from the iperf3 client');
+      if (state === STATE.CLIENT_TERMINATE) throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client terminated the test');
+      if (state !== STATE.TEST_END) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state} during the test`);
+    } catch (error) {
+      // A stock client prints what it measured so far, then "the server has terminated".
+      if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_TIMEOUT') this.control.write(stateByte(STATE.SERVER_TERMINATE));
+      throw error;
     } finally {
       clearTimeout(omitTimer);
       this.#sending = false;
@@ -152,10 +251,11 @@ export class Iperf3TestSession {
     const limit = params.bytes > 0 ? params.bytes : params.blocks > 0 ? params.blocks * params.len : Infinity;
     let sent = 0;
     for (const stream of senders) {
-      pumpWrites(stream.socket, () => block, () => this.#sending && sent < limit, (bytes) => {
+      const onWrite = (bytes: number): void => {
         sent += bytes;
         stream.bytes += bytes;
-      });
+      };
+      pumpWrites(stream.socket, () => block, () => this.#sending && sent < limit, onWrite, this.#policy.sendBudget);
     }
   }
 
@@ -172,7 +272,7 @@ export class Iperf3TestSession {
     const params = this.#params!;
     const percent = (micros: number): number => (cpu.wallMicros > 0 ? (micros / cpu.wallMicros) * 100 : 0);
     this.control.write(stateByte(STATE.EXCHANGE_RESULTS));
-    await withTimeout(readJson(this.#reader), 10_000, 'the iperf3 client\'s results');
+    await withTimeout(readJson(this.#reader), this.#bounded(RESULTS_TIMEOUT_MS), 'the iperf3 client\'s results');
     const duration = params.time;
     const results = {
       cpu_util_total: percent(cpu.user + cpu.system),
@@ -194,7 +294,7 @@ export class Iperf3TestSession {
     this.control.write(encodeJson(results));
     this.control.write(stateByte(STATE.DISPLAY_RESULTS));
     try {
-      await withTimeout(readState(this.#reader), 5_000, 'IPERF_DONE');
+      await withTimeout(readState(this.#reader), this.#bounded(DONE_TIMEOUT_MS), 'IPERF_DONE');
     } catch {
       // A client that just closes after the results is fine.
     }
@@ -205,10 +305,39 @@ export class Iperf3TestSession {
     return { params: this.#params, streams: this.#streams.map(({ id, sender, bytes }) => ({ id, sender, bytes })) };
   }
 
+  /** The test is over: close the control connection without waiting for the client to close its side. */
+  finish(): void {
+    this.#stopStreams();
+    closeAfterWrite(this.control);
+  }
+
+  /** Ends the test after `error`; a stock client gets SERVER_ERROR when the error carries iperf3's numbers. */
+  fail(error: unknown): void {
+    this.#stopStreams();
+    closeAfterWrite(this.control, error instanceof Iperf3ServerError ? error.toWire() : undefined);
+  }
+
   destroy(): void {
+    this.#stopStreams();
+    this.control.destroy();
+  }
+
+  #stopStreams(): void {
     this.#sending = false;
     for (const stream of this.#streams) stream.socket.destroy();
-    this.control.destroy();
+  }
+
+  /** No timer a client's numbers choose may run past the server's maximum test duration. */
+  #bounded(ms: number): number {
+    return Math.ceil(Math.min(ms, this.#policy.maxDurationMs));
   }
 }
 
+/** A data connection that could not be set up, with the i_errno and errno a stock client prints. */
+function setupError(error: unknown, iperfErrno: number): Iperf3ServerError {
+  const errnoName = errnoOf(error);
+  const osErrno = (osConstants.errno as Readonly<Record<string, number>>)[errnoName] ?? 0;
+  const code = isSocktuneError(error) ? error.code : 'SOCKTUNE_ERR_SOCKOPT';
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Iperf3ServerError(code, `iperf3 data connection set-up failed: ${reason}`, iperfErrno, osErrno, { cause: error, errno: errnoName });
+}

@@ -1,5 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { PartialMessage } from '../../framing/partial-message.ts';
+import { PartialMessage, type ByteBudget } from '../../framing/partial-message.ts';
 
 /** sockperf's message header: u64 sequence, u16 flags, u32 length of the whole message, big-endian. */
 export const HEADER_BYTES = 14;
@@ -46,6 +46,12 @@ export class SockperfDecoder {
   readonly #header = Buffer.alloc(HEADER_BYTES);
   #headerSeen = 0;
   #partial: PartialMessage | undefined;
+  readonly #budget: ByteBudget | undefined;
+
+  /** `budget`: memory that messages split across reads may hold, shared with other connections. */
+  constructor(budget?: ByteBudget) {
+    this.#budget = budget;
+  }
 
   get atBoundary(): boolean {
     return this.#headerSeen === 0 && this.#partial === undefined;
@@ -57,7 +63,7 @@ export class SockperfDecoder {
       if (this.#partial !== undefined) {
         offset += this.#partial.fill(chunk, offset);
         if (this.#partial.complete) {
-          const message = this.#partial.buffer;
+          const message = this.#partial.take();
           this.#partial = undefined;
           onMessage(message);
         }
@@ -70,7 +76,7 @@ export class SockperfDecoder {
           offset += length;
           continue;
         }
-        this.#partial = new PartialMessage(length, chunk.subarray(offset, offset + HEADER_BYTES));
+        this.#partial = new PartialMessage(length, chunk.subarray(offset, offset + HEADER_BYTES), this.#budget);
         offset += HEADER_BYTES;
         continue;
       }
@@ -83,9 +89,15 @@ export class SockperfDecoder {
         this.#headerSeen = 0;
         const length = checkedLength(messageLength(this.#header));
         if (length === HEADER_BYTES) onMessage(Buffer.from(this.#header));
-        else this.#partial = new PartialMessage(length, this.#header);
+        else this.#partial = new PartialMessage(length, this.#header, this.#budget);
       }
     }
+  }
+
+  /** Gives back the budget a half-gathered message holds: call when the connection is gone. */
+  dispose(): void {
+    this.#partial?.release();
+    this.#partial = undefined;
   }
 
   /** At the end of the stream: a message cut short is SOCKTUNE_ERR_PROTOCOL. */

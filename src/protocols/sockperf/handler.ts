@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
 import type { BlockingConnection } from '../../transport/blocking.ts';
+import type { ReadContext } from '../../transport/server-options.ts';
 import { ReplyWriter, SockperfDecoder, wantsReply } from './codec.ts';
 
 /**
@@ -8,8 +9,9 @@ import { ReplyWriter, SockperfDecoder, wantsReply } from './codec.ts';
  * Every message asking for a reply is answered with the CLIENT flag cleared; the replies a read
  * completes go out in one write.
  */
-export default function sockperfReads(socket: Socket): (view: Buffer) => void {
-  const decoder = new SockperfDecoder();
+export default function sockperfReads(socket: Socket, context: ReadContext): (view: Buffer) => void {
+  const decoder = new SockperfDecoder(context.bufferBudget);
+  socket.once('close', () => decoder.dispose());
   const replies = new ReplyWriter();
   const onMessage = (message: Buffer): void => {
     if (wantsReply(message)) replies.add(message);
@@ -44,13 +46,17 @@ const READ_BUFFER_SIZE = 256 * 1024;
 /** The same service in the classic blocking style, for thread-per-conn with `blocking: true`. */
 export function blocking(connection: BlockingConnection): void {
   const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-  const decoder = new SockperfDecoder();
+  const decoder = new SockperfDecoder(connection.bufferBudget);
   const replies = new ReplyWriter();
-  for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
-    decoder.push(buffer.subarray(0, count), (message) => {
-      if (wantsReply(message)) replies.add(message);
-    });
-    if (replies.length > 0) connection.sendAll(replies.take());
+  try {
+    for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
+      decoder.push(buffer.subarray(0, count), (message) => {
+        if (wantsReply(message)) replies.add(message);
+      });
+      if (replies.length > 0) connection.sendAll(replies.take());
+    }
+    decoder.end();
+  } finally {
+    decoder.dispose();
   }
-  decoder.end();
 }

@@ -1,0 +1,143 @@
+import { constants, createHash, createPrivateKey, privateDecrypt, publicEncrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { SocktuneError } from '../../core/errors.ts';
+import { integer, invalidOption, validateFields, type FieldCheck } from '../../core/validate.ts';
+
+/**
+ * iperf3's own authentication (3.12, --rsa-private-key-path and --authorized-users-path). The
+ * client sends `authtoken` among its parameters: base64 of the RSA encryption (PKCS#1 v1.5
+ * padding) of "user: NAME\npwd:  PASSWORD\nts:   UNIX_SECONDS" under the server's public key. The
+ * server decrypts it, checks the timestamp against its clock and looks the user up in a text file
+ * of "NAME,HEX" lines, HEX being sha256("{NAME}PASSWORD").
+ */
+export interface Iperf3AuthOptions {
+  /** The server's RSA private key, PEM (PKCS#8 "PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY", unencrypted, like iperf3 reads it). */
+  privateKey: string | Buffer;
+  /** The text of iperf3's authorized-users file: "user,sha256hex" lines; "#" comments and lines without a comma are skipped. */
+  authorizedUsers: string;
+  /** Seconds the client's timestamp may differ from the server's clock (iperf3 --time-skew-threshold). @default 10 */
+  timeSkewThresholdSec?: number;
+}
+
+export const IPERF3_AUTH_DEFAULTS = Object.freeze({ timeSkewThresholdSec: 10 });
+
+const pemKey: FieldCheck = (value) =>
+  (typeof value === 'string' && value.length > 0) || (Buffer.isBuffer(value) && value.length > 0) ? undefined : 'a PEM string or Buffer';
+const text: FieldCheck = (value) => (typeof value === 'string' ? undefined : "a string (the users file's text)");
+
+const AUTH_FIELDS = Object.freeze({ privateKey: pemKey, authorizedUsers: text, timeSkewThresholdSec: integer(1, 86_400) });
+
+/** sha256("{user}password") in lowercase hex, as iperf3 writes it in the users file. */
+export function passwordHash(user: string, password: string): string {
+  return createHash('sha256').update(`{${user}}${password}`, 'utf8').digest('hex');
+}
+
+/** Users and their password hashes. Like iperf3 (strtok on ","), empty fields are skipped and fields after the second ignored. */
+export function parseAuthorizedUsers(fileText: string): Map<string, Set<string>> {
+  const users = new Map<string, Set<string>>();
+  for (const line of fileText.split(/\r?\n|\r/)) {
+    if (line.length === 0 || line.startsWith('#') || !line.includes(',')) continue;
+    const [user, hash] = line.split(',').filter((field) => field.length > 0);
+    if (user === undefined || hash === undefined) continue;
+    const hashes = users.get(user) ?? new Set<string>();
+    hashes.add(hash);
+    users.set(user, hashes);
+  }
+  return users;
+}
+
+export interface AuthTokenContent {
+  user: string;
+  password: string;
+  /** Unix seconds when the client made the token. */
+  timestamp: number;
+}
+
+/** iperf3 parses the text with sscanf("user: %s\npwd:  %s\nts:   %ld"): words without white space. */
+const TOKEN_TEXT = /^user:\s*(\S+)\s+pwd:\s*(\S+)\s+ts:\s*([+-]?\d{1,19})/;
+
+/** What a client sends: the same token a stock iperf3 client makes (for tests and socktune's own client). */
+export function encodeAuthToken(content: AuthTokenContent, publicKey: KeyObject | string | Buffer): string {
+  const plain = Buffer.from(`user: ${content.user}\npwd:  ${content.password}\nts:   ${Math.trunc(content.timestamp)}`, 'utf8');
+  return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, plain).toString('base64');
+}
+
+function denied(reason: string): SocktuneError {
+  return new SocktuneError('SOCKTUNE_ERR_AUTH', `iperf3 authentication failed: ${reason}`);
+}
+
+/** The server side: checks one `authtoken` parameter at a time. */
+export class Iperf3Authenticator {
+  readonly timeSkewThresholdSec: number;
+  readonly #key: KeyObject;
+  readonly #keyBytes: number;
+  readonly #users: Map<string, Set<string>>;
+  /** Tokens already accepted, until their timestamp leaves the skew window: a captured token cannot be replayed. */
+  readonly #seen = new Map<string, number>();
+
+  constructor(options: Iperf3AuthOptions, path = 'options.auth') {
+    validateFields(options, AUTH_FIELDS, path);
+    if (options?.privateKey === undefined) throw invalidOption(`${path}.privateKey`, 'a PEM string or Buffer', undefined);
+    if (options.authorizedUsers === undefined) throw invalidOption(`${path}.authorizedUsers`, "a string (the users file's text)", undefined);
+    this.timeSkewThresholdSec = options.timeSkewThresholdSec ?? IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec;
+    this.#key = loadPrivateKey(options.privateKey, `${path}.privateKey`);
+    this.#keyBytes = Math.ceil((this.#key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    this.#users = parseAuthorizedUsers(options.authorizedUsers);
+  }
+
+  /** Returns the user name, or throws SOCKTUNE_ERR_AUTH saying why (for the server's log, not the client). */
+  verify(token: unknown, nowSec = Date.now() / 1000): string {
+    if (token === undefined) throw denied('the client sent no authtoken (iperf3 -c --username ... --rsa-public-key-path ...)');
+    const content = this.#decode(token);
+    const skew = Math.abs(Math.floor(nowSec) - content.timestamp);
+    if (!(skew <= this.timeSkewThresholdSec)) throw denied(`user ${JSON.stringify(content.user)}: token time is ${skew} s off the server's clock (max ${this.timeSkewThresholdSec} s)`);
+    if (!this.#knows(content.user, passwordHash(content.user, content.password))) throw denied(`unknown user ${JSON.stringify(content.user)} or wrong password`);
+    this.#rememberOnce(token as string, content.timestamp, nowSec);
+    return content.user;
+  }
+
+  #decode(token: unknown): AuthTokenContent {
+    // Checked before decrypting: an RSA operation is the one costly step, spent only on a token of the key's size.
+    if (typeof token !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(token)) throw denied('authtoken is not a base64 string');
+    const encrypted = Buffer.from(token, 'base64');
+    if (encrypted.length !== this.#keyBytes) throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
+    let plain: string;
+    try {
+      plain = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted).toString('utf8');
+    } catch {
+      throw denied('authtoken does not decrypt with the server\'s private key');
+    }
+    // OpenSSL's implicit rejection turns a token for another key into random bytes, not an error.
+    if (!plain.startsWith('user:')) throw denied('authtoken does not decrypt with the server\'s private key');
+    const match = TOKEN_TEXT.exec(plain);
+    if (!match) throw denied('authtoken text is not "user: NAME pwd: PASSWORD ts: SECONDS" (like iperf3, a name or password with white space is refused)');
+    return { user: match[1]!, password: match[2]!, timestamp: Number(match[3]) };
+  }
+
+  #knows(user: string, hash: string): boolean {
+    const expected = Buffer.from(hash);
+    for (const candidate of this.#users.get(user) ?? []) {
+      const given = Buffer.from(candidate);
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
+    }
+    return false;
+  }
+
+  #rememberOnce(token: string, timestamp: number, nowSec: number): void {
+    for (const [seen, expires] of this.#seen) if (expires < nowSec) this.#seen.delete(seen);
+    if (this.#seen.has(token)) throw denied('authtoken was already used (replayed)');
+    this.#seen.set(token, timestamp + this.timeSkewThresholdSec + 1);
+  }
+}
+
+function loadPrivateKey(pem: string | Buffer, path: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (error) {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path} must be an unencrypted PEM private key: ${(error as Error).message}`, { cause: error });
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path} must be an RSA key (iperf3 encrypts its token with RSA), got a ${key.asymmetricKeyType ?? 'unknown'} key`);
+  }
+  return key;
+}

@@ -1,0 +1,47 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+
+/** Milliseconds a connection has to send the connection token before it is closed. */
+export const CONNECTION_TOKEN_TIMEOUT_MS = 10_000;
+
+/**
+ * Reads the token a client must send first on a connection of a server with `connectionToken`.
+ * Resolves with the bytes that came after the token (to be served as the connection's first
+ * read), or undefined when the token was wrong, late, or the peer went away.
+ */
+export function readConnectionToken(socket: Socket, token: Buffer, timeoutMs = CONNECTION_TOKEN_TIMEOUT_MS): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received < token.length) return;
+      stop();
+      const bytes = Buffer.concat([...chunks, ...unread(socket)]);
+      resolve(timingSafeEqual(bytes.subarray(0, token.length), token) ? bytes.subarray(token.length) : undefined);
+    };
+    const onClose = (): void => {
+      stop();
+      resolve(undefined);
+    };
+    const timer = setTimeout(onClose, timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', () => {});
+    socket.resume();
+  });
+}
+
+/** What the paused stream had read past the last 'data' event (no listener is left to see it), so no byte is lost when its descriptor moves on. */
+function unread(socket: Socket): Buffer[] {
+  const rest: Buffer[] = [];
+  for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) rest.push(chunk);
+  return rest;
+}

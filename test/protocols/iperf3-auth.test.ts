@@ -1,0 +1,151 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ByteReader } from '../../src/framing/byte-reader.ts';
+import { withTimeout } from '../../src/core/timeout.ts';
+import { SocktuneError } from '../../src/core/errors.ts';
+import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
+import { encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../src/protocols/iperf3/codec.ts';
+import { encodeAuthToken, Iperf3Authenticator, parseAuthorizedUsers, passwordHash } from '../../src/protocols/iperf3/auth.ts';
+import { run } from '../helpers.ts';
+
+const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
+const skip = haveIperf3 ? false : 'iperf3 is not installed (.ci/run installs it)';
+
+const escaped: unknown[] = [];
+process.on('uncaughtException', (error) => escaped.push(error));
+process.on('unhandledRejection', (error) => escaped.push(error));
+
+/** One RSA pair for the whole file: iperf3 3.12 reads a "PUBLIC KEY" (SPKI) for the client and a PKCS#8 or PKCS#1 private key. */
+const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const PRIVATE_PKCS8 = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+const PRIVATE_PKCS1 = privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
+const PUBLIC_SPKI = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+const USERS = ['# socktune test users', `alice,${passwordHash('alice', 'right-horse')}`, '', `bob,${passwordHash('bob', 'battery')}`, 'no comma here', ''].join('\r\n');
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', () => {
+  const authenticator = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
+  const token = (user: string, password: string, timestamp = now(), key: KeyObject = publicKey): string => encodeAuthToken({ user, password, timestamp }, key);
+
+  test('the users file: comments, blank lines and lines without a comma are skipped, CRLF is stripped', () => {
+    const users = parseAuthorizedUsers(`${USERS}\ncarol,,${'a'.repeat(64)},extra\n`);
+    assert.deepEqual([...users.keys()], ['alice', 'bob', 'carol']);
+    assert.deepEqual([...users.get('carol')!], ['a'.repeat(64)]);
+    // What `echo -n '{alice}secret' | sha256sum` prints.
+    assert.equal(passwordHash('alice', 'secret'), '27b307f21eb6137ab56a3c80a93a5db840e79a697f80f3381c87edaa79a83f6f');
+  });
+
+  test('the right password passes once; wrong password, unknown user, stale or replayed tokens and junk are SOCKTUNE_ERR_AUTH', () => {
+    const good = token('bob', 'battery');
+    assert.equal(authenticator.verify(good), 'bob');
+    const refusals: [unknown, RegExp][] = [
+      [good, /already used/],
+      [token('bob', 'wrong'), /unknown user "bob" or wrong password/],
+      [token('mallory', 'battery'), /unknown user "mallory"/],
+      [token('bob', 'battery', now() - 60), /60 s off the server's clock \(max 10 s\)/],
+      [token('bob', 'battery', now() + 60), /60 s off/],
+      [token('bob', 'battery', now(), generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey), /does not decrypt/],
+      [token('bob', 'bat tery'), /white space is refused/],
+      [undefined, /sent no authtoken/],
+      [{ user: 'bob' }, /not a base64 string/],
+      ['!!!', /not a base64 string/],
+      ['QUJD', /3 bytes, not the 256/],
+      [Buffer.alloc(256, 7).toString('base64'), /does not decrypt/],
+    ];
+    for (const [bad, reason] of refusals) {
+      assert.throws(() => authenticator.verify(bad), (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message), String(bad));
+    }
+  });
+
+  test('a PKCS#1 private key works too; a non-RSA or encrypted key, or a missing users text, is an invalid option', () => {
+    const pkcs1 = new Iperf3Authenticator({ privateKey: Buffer.from(PRIVATE_PKCS1), authorizedUsers: USERS, timeSkewThresholdSec: 30 });
+    assert.equal(pkcs1.verify(token('alice', 'right-horse', now() - 20)), 'alice');
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const encrypted = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }) as string;
+    assert.throws(() => new Iperf3Authenticator({ privateKey: ec, authorizedUsers: USERS }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.privateKey must be an RSA key/ });
+    assert.throws(() => new Iperf3Authenticator({ privateKey: encrypted, authorizedUsers: USERS }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.privateKey must be an unencrypted PEM private key/ });
+    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8 } as never }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.authorizedUsers must be a string/ });
+    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS, timeSkewThresholdSec: 0 } }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.timeSkewThresholdSec/ });
+  });
+});
+
+describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => {
+  let server: Iperf3Server;
+  let port = 0;
+  let dir = '';
+  const logs: Iperf3TestLog[] = [];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'socktune-iperf3-auth-'));
+    writeFileSync(join(dir, 'public.pem'), PUBLIC_SPKI);
+    server = new Iperf3Server({ port: 0, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
+    server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
+    const address = await server.listen();
+    port = address.family === 'unix' ? 0 : address.port;
+  });
+  after(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The stock client, its password from IPERF3_PASSWORD as iperf3 reads it (no terminal prompt). */
+  async function client(credentials: { user: string; password: string } | undefined): Promise<{ code: number; error: string | undefined }> {
+    const auth = credentials ? ['--username', credentials.user, '--rsa-public-key-path', join(dir, 'public.pem')] : [];
+    const env = { ...process.env, ...(credentials ? { IPERF3_PASSWORD: credentials.password } : {}) };
+    const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-J', '-t', '1', ...auth], { timeout: 30_000, env }).then(
+      (output) => ({ code: 0, stdout: output.stdout }),
+      (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+    );
+    return { code: result.code, error: (JSON.parse(result.stdout) as { error?: string }).error };
+  }
+
+  test('the right password: the test runs', { timeout: 60_000 }, async () => {
+    const result = await client({ user: 'alice', password: 'right-horse' });
+    assert.equal(result.code, 0, result.error);
+    assert.equal(logs.at(-1)?.outcome, 'done');
+  });
+
+  test('wrong password, unknown user, no credentials: "test authorization failed", and the server keeps serving', { timeout: 90_000 }, async () => {
+    const attempts: [{ user: string; password: string } | undefined, RegExp][] = [
+      [{ user: 'alice', password: 'wrong-horse' }, /unknown user "alice" or wrong password/],
+      [{ user: 'mallory', password: 'right-horse' }, /unknown user "mallory"/],
+      [undefined, /sent no authtoken/],
+    ];
+    for (const [credentials, reason] of attempts) {
+      const seen = logs.length;
+      const result = await client(credentials);
+      assert.match(result.error ?? '', /test authorization failed/);
+      assert.equal(logs[seen]?.outcome, 'refused');
+      assert.match(logs[seen]?.error ?? '', /^SOCKTUNE_ERR_AUTH: iperf3 authentication failed: /);
+      assert.match(logs[seen]?.error ?? '', reason);
+    }
+    const again = await client({ user: 'bob', password: 'battery' });
+    assert.equal(again.code, 0, again.error);
+    assert.equal(server.activeTests, 0);
+  });
+
+  test('an authtoken that is not a string gets the same SERVER_ERROR as iperf3\'s server sends', { timeout: 30_000 }, async () => {
+    for (const authtoken of [{}, 42, 'A'.repeat(60_000)]) {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      const reader = new ByteReader();
+      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+      socket.on('close', () => reader.end());
+      socket.on('error', () => reader.end());
+      try {
+        socket.write(generateCookie());
+        assert.equal((await withTimeout(reader.read(1), 5000, 'PARAM_EXCHANGE')).readInt8(0), STATE.PARAM_EXCHANGE);
+        socket.write(encodeJson({ tcp: true, time: 1, parallel: 1, len: 131072, authtoken }));
+        const reply = await withTimeout(reader.read(9), 5000, 'SERVER_ERROR');
+        assert.deepEqual([reply.readInt8(0), reply.readInt32BE(1)], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST]);
+      } finally {
+        socket.destroy();
+      }
+    }
+    assert.deepEqual(escaped.map(String), []);
+  });
+});
