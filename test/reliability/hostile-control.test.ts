@@ -251,3 +251,27 @@ test('auth: a data connection from the client\'s own address that does not carry
     assert.equal(result.metrics.errors.SOCKTUNE_ERR_AUTH, 1);
   });
 });
+
+test('rate: --max-rate is one budget for the whole server, not one per test', async () => {
+  const rate = 500_000;
+  await withServer({ maxSendRate: rate }, async (port) => {
+    const tests = await Promise.all([0, 1, 2].map(() => ask(port, start({ ioModel: 'workers', workers: 2 }, { service: 'source' }))));
+    const began = performance.now();
+    let received = 0;
+    const sockets = tests.flatMap(({ reply }) =>
+      [0, 1].map(() => {
+        const socket = net.connect({ port: (reply as unknown as ReadyMessage).dataPort, host: '127.0.0.1' });
+        socket.on('data', (chunk: Buffer) => (received += chunk.length));
+        socket.on('error', () => {});
+        return socket;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const elapsed = (performance.now() - began) / 1000;
+    for (const socket of sockets) socket.destroy();
+    for (const { channel } of tests) channel.socket.destroy();
+    // The rate over the time and two bursts of 64 KiB: three tests, six connections, six threads share them.
+    const ceiling = rate * elapsed + 2 * 64 * 1024;
+    assert.ok(received > 0 && received <= ceiling, `${received} bytes in ${elapsed.toFixed(2)} s (ceiling ${Math.round(ceiling)})`);
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * The caps every server mode enforces, rendered from the constants the code uses, so the table in
+ * docs/reliability.md cannot drift from the defaults (test/reliability/limits-doc.test.ts checks it).
+ */
+import { BENCH_SERVER_DEFAULTS } from '../src/bench/bench-server.ts';
+import { MAX_TEST_DURATION_MS } from '../src/bench/control-protocol.ts';
+import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
+import { IPERF3_SERVER_DEFAULTS } from '../src/protocols/iperf3/server.ts';
+import { MAX_JSON_BYTES } from '../src/protocols/iperf3/codec.ts';
+import { MAX_MESSAGE_BYTES } from '../src/protocols/sockperf/codec.ts';
+import { CONNECTION_TOKEN_TIMEOUT_MS } from '../src/transport/connection-token.ts';
+import { MESSAGE_DEFAULTS } from '../src/transport/message-socket.ts';
+import { SERVER_DEFAULTS } from '../src/transport/server-options.ts';
+
+function bytes(count: number): string {
+  if (count >= 1024 ** 2 && count % 1024 ** 2 === 0) return `${count / 1024 ** 2} MiB`;
+  if (count >= 1024 && count % 1024 === 0) return `${count / 1024} KiB`;
+  return `${count} B`;
+}
+
+const seconds = (ms: number): string => `${ms / 1000} s`;
+const control = BENCH_SERVER_DEFAULTS;
+const iperf3 = IPERF3_SERVER_DEFAULTS;
+
+/** [what, default and how to change it, what a client sees over it] */
+const ROWS: readonly (readonly [string, string, string])[] = [
+  ['**control server** (`socktune server`)', '', ''],
+  ['listen address', '`127.0.0.1` (`--bind`; the address is printed)', '—'],
+  ['tests at once', `${control.maxTests} (\`--max-tests\`)`, '`SOCKTUNE_ERR_REFUSED` "server busy"; logged'],
+  ['control connections from one address', `${control.maxTestsPerPeer} (\`--max-per-client\`)`, '`SOCKTUNE_ERR_REFUSED` at once; logged'],
+  ['handshake (start message, auth proof)', seconds(control.handshakeTimeoutMs), 'connection closed, `SOCKTUNE_ERR_TIMEOUT` logged'],
+  ['test duration', `${seconds(control.maxTestDurationMs)} including the client's grace (\`--max-duration\`, at most ${seconds(MAX_TEST_DURATION_MS)})`, 'a longer ask is refused with the limit in the message; a running test is ended at its own duration + 10 s, never past this'],
+  ['idle test (no byte, no connection either way)', `${seconds(control.testIdleTimeoutMs)} (\`--test-idle-timeout\`)`, 'the test is ended with `SOCKTUNE_ERR_TIMEOUT`; its slot is free again'],
+  ['threads, every test together', `${control.maxThreads} (\`--max-threads\`)`, '`SOCKTUNE_ERR_REFUSED` "server busy: the test needs N threads"'],
+  ['threads per test', `${control.maxThreadsPerTest} (\`--max-threads-per-test\`): the most \`--workers\`, and a thread-per-conn test's pool`, '`SOCKTUNE_ERR_REFUSED` naming the limit; thread-per-conn connections beyond the pool wait for a thread'],
+  ['data connections per test', `${control.maxConnectionsPerTest} (\`--max-connections-per-test\`), also per client address across tests`, 'the newcomer is closed at once, counted as `SOCKTUNE_ERR_MAX_CONNECTIONS` in the test\'s result'],
+  ['data connections, every test together', `${control.maxConnections} (\`--max-connections\`)`, 'the same'],
+  ['socket buffer a client may ask for', `${bytes(control.maxSocketBuffer)} (\`--max-socket-buffer\`; the kernel caps it further)`, '`SOCKTUNE_ERR_REFUSED` naming the limit'],
+  ['write size a client may ask for (source chunk)', `${bytes(control.maxChunkSize)} (\`--max-chunk\`)`, '`SOCKTUNE_ERR_REFUSED` naming the limit'],
+  ['partly received messages, every test together', `${bytes(control.maxBufferedBytes)} (\`--max-buffered\`)`, 'the connection that needed more is closed, counted as `SOCKTUNE_ERR_BUFFER_BUDGET`'],
+  ['what the server sends, every test together', 'no cap; `--max-rate 100M` (one token bucket for every test, thread and service: source, echo, msg-echo)', 'sends are paced; over any interval at most rate × time + 2 bursts (burst: 10 ms of the rate, at least 64 KiB) and, for services that answer reads, one read\'s answer per connection'],
+  ['who may connect to a test\'s data port', 'the client that started it (and the `--source-ips` it declared, which must be IP addresses)', 'closed at once, counted as `SOCKTUNE_ERR_REFUSED`'],
+  ['auth', 'off; `--auth-token` / `SOCKTUNE_AUTH_TOKEN` (16+ characters; empty is an error)', `HMAC-SHA256 over the nonce and the start message, so a relayed challenge cannot authorize other settings; each data connection must send the test's 16-byte token first (within ${seconds(CONNECTION_TOKEN_TIMEOUT_MS)}), else it is closed and counted as \`SOCKTUNE_ERR_AUTH\``],
+  ['control line', `${bytes(DEFAULT_MAX_LINE_BYTES)}; at most 4 unanswered messages`, '`SOCKTUNE_ERR_FRAME_TOO_LARGE` / `SOCKTUNE_ERR_PROTOCOL`, connection closed'],
+  ['every number in a control message', 'range-checked before use (`"__proto__"` and unknown keys are refused)', '`SOCKTUNE_ERR_INVALID_OPTION` naming the field'],
+  ['**`--iperf3`**', '', ''],
+  ['tests at once', `${iperf3.maxTests} (\`--max-tests\`)`, 'ACCESS_DENIED: "the server is busy running a test"'],
+  ['tests at once from one address', `${iperf3.maxTestsPerClient} (\`--max-per-client\`)`, 'the same'],
+  ['test duration (-t + -O + 5 s)', `${seconds(iperf3.maxDurationMs)} (\`--max-duration\`)`, 'SERVER_ERROR: "test duration too long"; a -n/-k test is ended at the limit (SERVER_TERMINATE)'],
+  ['streams (-P, ×2 with --bidir)', `${iperf3.maxStreams} (\`--max-streams\`)`, 'SERVER_ERROR: "number of parallel streams too large"'],
+  ['socket buffer (-w)', `${bytes(iperf3.maxWindow)} (\`--max-socket-buffer\`)`, 'SERVER_ERROR: "socket buffer size too large"'],
+  ['block length (-l)', `${bytes(iperf3.maxBlockLength)} (\`--max-chunk\`)`, 'SERVER_ERROR: "block size too large"'],
+  ['every other parameter (omit, num, blockcount, MSS, types)', 'range-checked, never defaulted', 'SERVER_ERROR with iperf3\'s own error number'],
+  ['cookie and parameters', `${seconds(iperf3.handshakeTimeoutMs)} each`, 'connection closed'],
+  ['JSON message', bytes(MAX_JSON_BYTES), '`SOCKTUNE_ERR_FRAME_TOO_LARGE`, test torn down'],
+  ['what -R / --bidir streams send', 'no cap; `--max-rate`', 'paced as above'],
+  ['auth', 'off; `--rsa-private-key-path` + `--authorized-users-path` (iperf3\'s own RSA scheme; `--auth-token` is refused here)', 'SERVER_ERROR: "test authorization failed"'],
+  ['**`--service`, `--sockperf`, and the library\'s `createServer`**', '', ''],
+  ['connections at once', `${SERVER_DEFAULTS.maxConnections} (\`--max-connections\`, \`maxConnections\`)`, 'the newcomer is closed at once, counted as `SOCKTUNE_ERR_MAX_CONNECTIONS` (a log line each second)'],
+  ['connections from one address', `${SERVER_DEFAULTS.maxConnectionsPerIp} (\`--max-per-ip\`, \`maxConnectionsPerIp\`)`, 'the same'],
+  ['idle connection', `${seconds(SERVER_DEFAULTS.idleTimeout)} (\`--idle-timeout\`, \`idleTimeout\`)`, 'closed, counted as `SOCKTUNE_ERR_TIMEOUT`'],
+  ['partly received messages', `${bytes(SERVER_DEFAULTS.maxBufferedBytes)} (\`--max-buffered\`, \`maxBufferedBytes\`)`, 'that connection closed, `SOCKTUNE_ERR_BUFFER_BUDGET`'],
+  ['length-prefixed message (msg services)', `${bytes(MESSAGE_DEFAULTS.maxMessageSize)} (\`maxMessageSize\`)`, '`SOCKTUNE_ERR_FRAME_TOO_LARGE` before anything is allocated'],
+  ['queued outgoing messages', `${bytes(MESSAGE_DEFAULTS.maxQueuedBytes)} per connection (\`maxQueuedBytes\`); reading stops at ${bytes(MESSAGE_DEFAULTS.highWaterMark)}`, '`SOCKTUNE_ERR_SLOW_CONSUMER` (or drop and count with `overflow: \'drop\'`)'],
+  ['sockperf message', `${bytes(MAX_MESSAGE_BYTES + 1)} − 1 (sockperf's own limit)`, '`SOCKTUNE_ERR_FRAME_TOO_LARGE`, that connection closed'],
+  ['what the server sends', 'no cap; `--max-rate`, `maxSendRate` (a number, or a `SendBudget` shared by servers)', 'paced as above, every model (blocking threads sleep)'],
+  ['threads (thread-per-conn)', `\`maxThreads\` ${SERVER_DEFAULTS.maxThreads}; \`overflow: 'queue'\` or \`'refuse'\``, 'refused connections are counted as `SOCKTUNE_ERR_MAX_THREADS`'],
+  ['`--auth-token`', 'refused at start: these protocols have no authentication', 'bind a private address and firewall the port instead'],
+  ['**every mode**', '', ''],
+  ['open files', 'the soft limit is raised to the hard one at start and printed (`open files: N`)', 'out of descriptors (EMFILE), the newcomer is refused and counted; the server keeps serving'],
+  ['a thread that cannot start, a handler that throws', '—', 'that connection is closed and counted; the server keeps serving'],
+  ['shutdown', `\`close()\` half-closes every connection after what was already written; \`closeTimeout\` ${seconds(SERVER_DEFAULTS.closeTimeout)}`, 'the rest are destroyed and counted'],
+];
+
+export function limitsTable(): string {
+  const escape = (text: string): string => text.replaceAll('|', '\\|');
+  return `| limit | default (how to change it) | over the limit |\n|---|---|---|\n${ROWS.map((row) => `| ${row.map(escape).join(' | ')} |`).join('\n')}\n`;
+}
