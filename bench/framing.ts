@@ -6,6 +6,7 @@
  *
  *   npm run bench:framing [-- --seconds 3 --repetitions 3]
  */
+import { measured } from '../src/bench/histogram.ts';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
@@ -49,10 +50,10 @@ try {
     samples.socktuneOneWay.push(oneWay.summary.messagesPerSecond);
     const echo = await runMsg({ ...common, target: socktune.target, mode: 'echo' });
     samples.socktuneEcho.push(echo.summary.messagesPerSecond);
-    samples.socktuneEchoP99.push(echo.summary.latency!.p99Us);
+    samples.socktuneEchoP99.push(measured(echo.summary.latency!.p99Us, 'msg echo'));
     const plainEcho = await runMsg({ ...common, target: { host: '127.0.0.1', port: plain.port }, raw: true, mode: 'echo' });
     samples.plainEcho.push(plainEcho.summary.messagesPerSecond);
-    samples.plainEchoP99.push(plainEcho.summary.latency!.p99Us);
+    samples.plainEchoP99.push(measured(plainEcho.summary.latency!.p99Us, 'plain echo'));
     saturated += [oneWay, echo, plainEcho].filter((result) => result.clientSaturated).length;
     process.stderr.write(`repetition ${repetition + 1}/${repetitions} done\n`);
   }

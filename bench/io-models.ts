@@ -5,6 +5,7 @@
  *
  *   npm run bench:io-models [-- --seconds 2 --repetitions 3]
  */
+import { measured } from '../src/bench/histogram.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { LocalServer } from '../src/bench/local-server.ts';
@@ -56,7 +57,7 @@ try {
           server: { ...config.model.server, ...sizes, noDelay: true },
           intervalSec: seconds,
         });
-        samples.get(config)!.push({ rps: result.summary.requestsPerSecond, p99Us: result.summary.latency.p99Us, saturated: result.clientSaturated });
+        samples.get(config)!.push({ rps: result.summary.requestsPerSecond, p99Us: measured(result.summary.latency.p99Us, workload.name), saturated: result.clientSaturated });
         process.stderr.write(`${workload.name} ${config.model.name} ${config.buffer ?? 'auto'}: ${result.summary.requestsPerSecond} req/s\n`);
       }
     }

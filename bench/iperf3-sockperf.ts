@@ -7,6 +7,7 @@
  *
  *   npm run bench:iperf3-sockperf [-- --seconds 3 --repetitions 3]
  */
+import { measured } from '../src/bench/histogram.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -61,7 +62,8 @@ try {
     if (stream.summary.sender?.bytes === stream.summary.receiver?.bytes) bytesAgreed++;
     samples.sockperf.push(await sockperfRoundTrips());
     const rr = await runRr({ target: socktune.target, durationSec: seconds, omitSec: 0.4, size: 64, connections: 1, depth: 1, client: {}, server: {}, intervalSec: seconds });
-    samples.socktuneRr.push(rr.summary.latency);
+    const { p50Us, p99Us, p999Us } = rr.summary.latency;
+    samples.socktuneRr.push({ p50Us: measured(p50Us, 'rr p50'), p99Us: measured(p99Us, 'rr p99'), p999Us: measured(p999Us, 'rr p99.9') });
     saturated += Number(stream.clientSaturated) + Number(rr.clientSaturated);
     process.stderr.write(`repetition ${repetition + 1}/${repetitions} done\n`);
   }

@@ -10,6 +10,7 @@
  *
  *   npm run bench:scale-out [-- --seconds 3 --repetitions 3]
  */
+import { measured } from '../src/bench/histogram.ts';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +98,7 @@ async function balancerHop(): Promise<{ direct: RrSample[]; balanced: RrSample[]
     for (let repetition = 0; repetition < repetitions; repetition++) {
       for (const kind of ['direct', 'balanced'] as const) {
         const result = await socktuneJson<RrResult>(network, 'client', ['rr', '--raw', '-c', targets[kind], '-t', String(seconds), '--omit', '0.5', '-C', String(connections), '--size', '64']);
-        samples[kind].push({ rps: result.summary.requestsPerSecond, p50Us: result.summary.latency.p50Us, p99Us: result.summary.latency.p99Us });
+        samples[kind].push({ rps: result.summary.requestsPerSecond, p50Us: measured(result.summary.latency.p50Us, kind), p99Us: measured(result.summary.latency.p99Us, kind) });
       }
     }
     const totals = await Promise.all(
@@ -146,7 +147,7 @@ const environment = collectEnvironment();
 const hopRow = (name: string, samples: RrSample[], baseline: RrSample[]): string =>
   `| ${name} | ${formatCount(median(samples.map((s) => s.rps)))} | ${formatMicros(median(samples.map((s) => s.p50Us)))} | ${formatMicros(median(samples.map((s) => s.p99Us)))} | ${(median(samples.map((s) => s.rps)) / median(baseline.map((s) => s.rps))).toFixed(2)}× |`;
 const mergedLatency = clients.merged.summary.latency as RrResult['summary']['latency'];
-const meanP99 = clients.perHost.reduce((total, row) => total + row.latency.p99Us, 0) / clients.perHost.length;
+const meanP99 = clients.perHost.reduce((total, row) => total + measured(row.latency.p99Us, 'a client host'), 0) / clients.perHost.length;
 const markdown = `# Across test hosts: shaped links, a balancer hop, merged clients (${date})
 
 Network namespaces on one machine joined by a bridge, addresses in 198.18.0.0/15, links shaped with
@@ -184,7 +185,7 @@ Client hosts with 1, 4 and 16 connections (depth 4) against one server; started 
 ${clients.perHost.map((row) => `| ${row.host} | ${formatCount(row.rps)} | ${formatMicros(row.latency.p50Us)} | ${formatMicros(row.latency.p99Us)} | ${formatMicros(row.latency.p999Us)} |`).join('\n')}
 | **merged (exact, from the HDR histograms)** | ${formatCount(clients.merged.summary.requestsPerSecond as number)} | ${formatMicros(mergedLatency.p50Us)} | ${formatMicros(mergedLatency.p99Us)} | ${formatMicros(mergedLatency.p999Us)} |
 
-The mean of the three hosts' p99 would be ${formatMicros(meanP99)}: ${meanP99 > mergedLatency.p99Us ? 'above' : 'below'} the true merged p99 of ${formatMicros(mergedLatency.p99Us)}, which is why \`socktune merge\` never averages percentiles.
+The mean of the three hosts' p99 would be ${formatMicros(meanP99)}: ${meanP99 > measured(mergedLatency.p99Us, 'the merged run') ? 'above' : 'below'} the true merged p99 of ${formatMicros(mergedLatency.p99Us)}, which is why \`socktune merge\` never averages percentiles.
 `;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `scale-out-${date}.md`), markdown);

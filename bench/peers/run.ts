@@ -7,6 +7,7 @@
  *
  *   npm run bench:peers [-- --seconds 2 --repetitions 3] [--smoke] [--out DIR]
  */
+import { measured } from '../../src/bench/histogram.ts';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,7 +120,7 @@ try {
         try {
           const result = await runRr({ target: { host: '127.0.0.1', port: server.port }, raw: true, durationSec: seconds, omitSec: smoke ? 0 : 0.3, size: workload.size, connections: workload.connections, depth: workload.depth, client: { noDelay: true }, server: {}, intervalSec: seconds });
           rows[index]!.rps.push(result.summary.requestsPerSecond);
-          rows[index]!.p99Us.push(result.summary.latency.p99Us);
+          rows[index]!.p99Us.push(measured(result.summary.latency.p99Us, workload.name));
           rows[index]!.saturated += Number(result.clientSaturated);
         } catch (error) {
           failures.push({ server: server.peer.name, workload: workload.name, error: (error as Error).message, stderr: server.stderr() });

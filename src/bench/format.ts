@@ -20,7 +20,9 @@ export function formatBytes(bytes: number): string {
   return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
 }
 
-export function formatMicros(us: number): string {
+/** A latency in a unit a person reads at a glance; 'n/a' where nothing was measured. */
+export function formatMicros(us: number | null): string {
+  if (us === null) return 'n/a';
   if (us >= 1_000_000) return `${(us / 1_000_000).toFixed(2)} s`;
   if (us >= 1000) return `${(us / 1000).toFixed(2)} ms`;
   return `${us.toFixed(us >= 100 ? 0 : 1)} µs`;

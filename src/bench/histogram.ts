@@ -1,20 +1,30 @@
 import * as hdr from 'hdr-histogram-js';
+import { SocktuneError } from '../core/errors.ts';
 
-/** Latencies are recorded in nanoseconds; the summary reports microseconds. */
+/**
+ * Latencies are recorded in nanoseconds; the summary reports microseconds. With nothing recorded
+ * every statistic is null: a percentile of no sample is not a number to print.
+ */
 export interface LatencySummary {
   count: number;
-  minUs: number;
-  p50Us: number;
-  p90Us: number;
-  p99Us: number;
-  p999Us: number;
-  p9999Us: number;
-  maxUs: number;
-  meanUs: number;
-  stdevUs: number;
+  minUs: number | null;
+  p50Us: number | null;
+  p90Us: number | null;
+  p99Us: number | null;
+  p999Us: number | null;
+  p9999Us: number | null;
+  maxUs: number | null;
+  meanUs: number | null;
+  stdevUs: number | null;
 }
 
 export const PERCENTILES = [50, 90, 99, 99.9, 99.99] as const;
+
+/** A statistic that must exist (a benchmark that compares runs): null means nothing completed, which is an error there. */
+export function measured(value: number | null, what: string): number {
+  if (value === null) throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `nothing was measured for ${what}: no request completed`);
+  return value;
+}
 
 export function createLatencyHistogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
@@ -23,19 +33,21 @@ export function createLatencyHistogram(): hdr.Histogram {
 const micros = (nanos: number): number => Math.round(nanos / 10) / 100;
 
 export function summarizeLatency(histogram: hdr.Histogram): LatencySummary {
-  const empty = histogram.totalCount === 0;
-  const at = (percentile: number): number => (empty ? 0 : micros(histogram.getValueAtPercentile(percentile)));
+  if (histogram.totalCount === 0) {
+    return { count: 0, minUs: null, p50Us: null, p90Us: null, p99Us: null, p999Us: null, p9999Us: null, maxUs: null, meanUs: null, stdevUs: null };
+  }
+  const at = (percentile: number): number => micros(histogram.getValueAtPercentile(percentile));
   return {
     count: histogram.totalCount,
-    minUs: empty ? 0 : micros(histogram.minNonZeroValue),
+    minUs: micros(histogram.minNonZeroValue),
     p50Us: at(50),
     p90Us: at(90),
     p99Us: at(99),
     p999Us: at(99.9),
     p9999Us: at(99.99),
-    maxUs: empty ? 0 : micros(histogram.maxValue),
-    meanUs: empty ? 0 : micros(histogram.mean),
-    stdevUs: empty ? 0 : micros(histogram.stdDeviation),
+    maxUs: micros(histogram.maxValue),
+    meanUs: micros(histogram.mean),
+    stdevUs: micros(histogram.stdDeviation),
   };
 }
 

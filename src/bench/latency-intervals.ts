@@ -25,8 +25,8 @@ export function startLatencyIntervals(
       endSec: round(elapsedSec, 3),
       requests,
       requestsPerSecond: Math.round(requests / (elapsedSec - last.sec)),
-      p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : 0,
-      p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : 0,
+      p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : null,
+      p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : null,
       histogram: encodeHistogram(histogram),
       omitted: !recording(),
     };

@@ -47,8 +47,9 @@ export interface RrInterval {
   endSec: number;
   requests: number;
   requestsPerSecond: number;
-  p50Us: number;
-  p99Us: number;
+  /** null for an interval in which no request completed. */
+  p50Us: number | null;
+  p99Us: number | null;
   /** This interval's latencies, encoded like the summary's, so merged intervals have exact percentiles. */
   histogram: string;
   omitted: boolean;

@@ -23,10 +23,14 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>
   metric: { name: string; of(result: Result): number; format(value: number): string };
   /** Non-zero when the run itself found a problem (e.g. --verify saw corrupted bytes). */
   exitCode?(result: Result): number;
+  /** Why the run measured nothing (no request answered, no byte received), or undefined when it measured something. */
+  nothingMeasured(result: Result): string | undefined;
   requestedBuffers: boolean;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+/** Exit status of a run that completed nothing (README: exit codes). */
+export const NOTHING_MEASURED_EXIT = 5;
 
 /** --start-at: sleeps until that Unix time in ms (a time already past starts at once, with a warning); returns it. */
 async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<number | undefined> {
@@ -61,6 +65,8 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
       if (ndjson) io.out(JSON.stringify({ type: 'interval', run, ...interval }));
       else if (human && !values.quiet) io.err(spec.formatInterval(interval));
     });
+    const emptyHanded = spec.nothingMeasured(result);
+    if (emptyHanded !== undefined) result.warnings.push(`nothing was measured: ${emptyHanded}; no percentile of this run is a measurement`);
     results.push(result);
     if (human && repetitions > 1) io.err(`run ${run}/${repetitions}: ${spec.metric.name} ${spec.metric.format(spec.metric.of(result))}`);
   }
@@ -70,7 +76,7 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   const shown = results.reduce((best, result) => (Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best));
   const repeat: Repeat | undefined =
     repetitions > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
-  const exitCode = Math.max(...results.map((result) => spec.exitCode?.(result) ?? 0));
+  const exitCode = Math.max(...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))));
   if (!human) {
     const document = { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));

@@ -1,10 +1,10 @@
 import { SocktuneError } from '../core/errors.ts';
-import type { TestServerSettings } from '../bench/control-protocol.ts';
+import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control-protocol.ts';
 import type { ClientSocketSettings } from '../bench/data-connections.ts';
 import type { ServerTarget } from '../bench/remote-test.ts';
 import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
 import type { Values } from './command.ts';
-import { parseCount, parseSeconds, parseSize } from './units.ts';
+import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';
 
 export const DEFAULT_CONTROL_PORT = 5210;
 
@@ -56,9 +56,18 @@ export function authToken(values: Values, { server = false } = {}): string | und
   return token;
 }
 
-export function seconds(values: Values, name: string, fallback: number): number {
+/** The longest duration a client flag takes: what a server runs at most (an hour). */
+const MAX_SECONDS = MAX_TEST_DURATION_MS / 1000;
+
+/** A duration flag: more than 0 seconds (or 0 itself with `zero`), at most an hour. A run of no time measures nothing. */
+export function seconds(values: Values, name: string, fallback: number, { zero = false } = {}): number {
   const text = str(values, name);
-  return text === undefined ? fallback : parseSeconds(text, `--${name}`);
+  if (text === undefined) return fallback;
+  const value = parseSeconds(text, `--${name}`);
+  if ((zero ? value < 0 : value <= 0) || value > MAX_SECONDS) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${name} takes ${zero ? '0' : 'more than 0'} to ${MAX_SECONDS} seconds, got ${JSON.stringify(text)}`);
+  }
+  return value;
 }
 
 export function ioModel(values: Values): IoModel {
@@ -75,8 +84,8 @@ export function bufferSizes(values: Values): { sendBufferSize?: number; receiveB
   const send = str(values, 'sndbuf') ?? window;
   const receive = str(values, 'rcvbuf') ?? window;
   return {
-    ...(send === undefined ? {} : { sendBufferSize: parseSize(send, '--sndbuf/-w') }),
-    ...(receive === undefined ? {} : { receiveBufferSize: parseSize(receive, '--rcvbuf/-w') }),
+    ...(send === undefined ? {} : { sendBufferSize: parseSize(send, '--sndbuf/-w', MAX_SOCKET_BUFFER) }),
+    ...(receive === undefined ? {} : { receiveBufferSize: parseSize(receive, '--rcvbuf/-w', MAX_SOCKET_BUFFER) }),
   };
 }
 
@@ -118,7 +127,7 @@ export function runOptions(values: Values): {
     target: target(values),
     raw: values.raw === true,
     durationSec: seconds(values, 'time', 10),
-    omitSec: seconds(values, 'omit', 0),
+    omitSec: seconds(values, 'omit', 0, { zero: true }),
     client: clientSettings(values),
     server: serverSettings(values),
     intervalSec: seconds(values, 'interval', 1),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SocktuneError } from '../core/errors.ts';
 import type { Command, Values } from './command.ts';
 import { str } from './client-settings.ts';
-import { parseSize } from './units.ts';
+import { MAX_REQUEST_BYTES, parseSize } from './units.ts';
 
 export const REQUEST_FLAGS: Command['flags'] = {
   size: { help: 'request bytes (default 64)', spec: { type: 'string' } },
@@ -26,10 +26,10 @@ export function requestSettings(values: Values): { size: number; responseSize?: 
     }
     if (payload.length === 0) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--payload: ${payloadPath} is empty`);
   }
-  const size = payload?.length ?? parseSize(str(values, 'size') ?? '64', '--size');
+  const size = payload?.length ?? parseSize(str(values, 'size') ?? '64', '--size', MAX_REQUEST_BYTES);
   return {
     size,
-    ...(responseText === undefined ? {} : { responseSize: parseSize(responseText, '--response-size') }),
+    ...(responseText === undefined ? {} : { responseSize: parseSize(responseText, '--response-size', MAX_REQUEST_BYTES) }),
     ...(payload ? { payload } : {}),
   };
 }

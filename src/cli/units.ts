@@ -2,14 +2,15 @@ import { SocktuneError } from '../core/errors.ts';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
-/** "64K", "1MiB", "4096" → bytes (binary units, as iperf3 reads -l and -w). */
-export function parseSize(text: string, flag: string): number {
+/** "64K", "1MiB", "4096" → bytes (binary units, as iperf3 reads -l and -w), at most `max`. */
+export function parseSize(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
   const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
   const bytes = match && unit !== undefined ? Math.round(Number(match[1]) * unit) : Number.NaN;
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a size like 64K or 1M, got ${JSON.stringify(text)}`);
   }
+  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes at most ${describeBytes(max)}, got ${JSON.stringify(text)}`);
   return bytes;
 }
 
@@ -36,4 +37,13 @@ export function parseCount(text: string, flag: string, min = 1, max = 1_000_000)
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
   return value;
+}
+
+/** The largest request, response or write a client sends in one piece: it is held in memory whole. */
+export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** SO_SNDBUF / SO_RCVBUF are C ints. */
+export const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
+
+function describeBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)}M` : `${bytes} bytes`;
 }

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Server } from 'node:net';
-import { errnoOf } from '../core/errors.ts';
+import { errnoOf, SocktuneError } from '../core/errors.ts';
 import { applyPreConnectOptions, bindFd, boundPort, closeFd, createSocketFd, familyOf, type AddressFamily } from '../core/sockopts.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
 
@@ -20,7 +20,11 @@ export interface BoundSocket {
 
 export async function resolveHost(host: string): Promise<string> {
   if (isIP(host) !== 0) return host;
-  return (await lookup(host)).address;
+  try {
+    return (await lookup(host)).address;
+  } catch (error) {
+    throw new SocktuneError('SOCKTUNE_ERR_RESOLVE', `cannot resolve ${JSON.stringify(host)}: ${errnoOf(error)}`, { cause: error, errno: errnoOf(error) });
+  }
 }
 
 /**

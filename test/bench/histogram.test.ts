@@ -10,7 +10,7 @@ test('percentiles of a known distribution: 1..1000 µs, once each', () => {
   const summary = summarizeLatency(histogram);
   assert.equal(summary.count, 1000);
   // HDR keeps 3 significant digits: each value is exact to within 0.1%.
-  const near = (actual: number, expected: number): void => assert.ok(Math.abs(actual - expected) <= expected * 0.001 + 0.01, `${actual} vs ${expected}`);
+  const near = (actual: number | null, expected: number): void => assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.001 + 0.01, `${actual} vs ${expected}`);
   near(summary.minUs, 1);
   near(summary.p50Us, 500);
   near(summary.p90Us, 900);
@@ -28,12 +28,13 @@ test('the encoded histogram decodes to the same distribution (for exact merging)
   const original = summarizeLatency(histogram);
   // Buckets travel exactly; the exact max does not (it becomes its bucket's top, within 0.1%).
   assert.deepEqual({ ...decoded, maxUs: 0 }, { ...original, maxUs: 0 });
-  assert.ok(Math.abs(decoded.maxUs - original.maxUs) <= original.maxUs * 0.001);
+  assert.ok(Math.abs(decoded.maxUs! - original.maxUs!) <= original.maxUs! * 0.001);
 });
 
-test('an empty histogram summarizes to zeros, not NaN', () => {
-  const summary = summarizeLatency(createLatencyHistogram());
-  assert.ok(Object.values(summary).every((value) => value === 0));
+test('an empty histogram summarizes to a count of 0 and null statistics, never a made-up 0 µs', () => {
+  const { count, ...statistics } = summarizeLatency(createLatencyHistogram());
+  assert.equal(count, 0);
+  assert.ok(Object.values(statistics).every((value) => value === null), JSON.stringify(statistics));
 });
 
 /** An echo server that stops answering for `stallMs` once, `stallAfterMs` after the first byte. */
@@ -73,13 +74,13 @@ test('coordinated omission: open loop charges a 300 ms stall to every request sc
   assert.ok(openLoop.summary.requests >= 1200 && openLoop.summary.requests <= 1520, `requests ${openLoop.summary.requests}`);
   // Requests intended during the stall waited up to 300 ms: about 300 of 1500 (20%) are ≥ ~1 ms late,
   // so p90 must be far above a healthy loopback round trip, and the worst near the stall length.
-  assert.ok(openLoop.summary.latency.p90Us > 20_000, `open-loop p90 ${openLoop.summary.latency.p90Us} µs`);
-  assert.ok(openLoop.summary.latency.maxUs > 250_000, `open-loop max ${openLoop.summary.latency.maxUs} µs`);
+  assert.ok(openLoop.summary.latency.p90Us! > 20_000, `open-loop p90 ${openLoop.summary.latency.p90Us} µs`);
+  assert.ok(openLoop.summary.latency.maxUs! > 250_000, `open-loop max ${openLoop.summary.latency.maxUs} µs`);
 
   const closed = await stallingEchoServer(500, 300);
   t.after(closed.close);
   const closedLoop = await runRr({ ...common, target: { host: '127.0.0.1', port: closed.port } });
   // Closed loop records the stall once: one slow request among many fast ones.
-  assert.ok(closedLoop.summary.latency.maxUs > 250_000);
-  assert.ok(closedLoop.summary.latency.p99Us < 20_000, `closed-loop p99 ${closedLoop.summary.latency.p99Us} µs`);
+  assert.ok(closedLoop.summary.latency.maxUs! > 250_000);
+  assert.ok(closedLoop.summary.latency.p99Us! < 20_000, `closed-loop p99 ${closedLoop.summary.latency.p99Us} µs`);
 });

@@ -1,3 +1,4 @@
+import { measured } from '../histogram.ts';
 import { isSocktuneError } from '../../core/errors.ts';
 import type { Environment } from '../environment.ts';
 import { collectEnvironment } from '../environment.ts';
@@ -213,11 +214,11 @@ async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneCo
     }
     if (scenario.workload === 'msg') {
       const result = await runMsg({ ...common, size: scenario.size, connections: scenario.conns, mode: 'echo', batch: config.batch, depth: config.depth });
-      const metric = scenario.objective === 'p99' ? result.summary.latency!.p99Us : result.summary.messagesPerSecond;
+      const metric = scenario.objective === 'p99' ? measured(result.summary.latency!.p99Us, label) : result.summary.messagesPerSecond;
       return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
     }
     const result = await runRr({ ...common, size: scenario.size, connections: scenario.conns, depth: config.depth });
-    const metric = scenario.objective === 'p99' ? result.summary.latency.p99Us : result.summary.requestsPerSecond;
+    const metric = scenario.objective === 'p99' ? measured(result.summary.latency.p99Us, label) : result.summary.requestsPerSecond;
     return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
   } catch (error) {
     if (!isSocktuneError(error)) throw error;

@@ -45,7 +45,7 @@ export const connsCommand: Command = {
       target: target(values),
       raw: values.raw === true,
       count: parseCount(str(values, 'target') ?? '1000', '--target', 1, 1_000_000),
-      holdSec: seconds(values, 'hold', 5),
+      holdSec: seconds(values, 'hold', 5, { zero: true }),
       sourceAddresses: sourceIps === undefined ? [] : parseSourceAddresses(sourceIps),
       concurrency: parseCount(str(values, 'concurrency') ?? '128', '--concurrency', 1, 10_000),
       openTimeoutSec: seconds(values, 'open-timeout', 60),
@@ -77,7 +77,9 @@ export const connsCommand: Command = {
           out.out(`limits     open files ${summary.openFilesLimit.soft} (hard ${summary.openFilesLimit.hard})`);
         },
         metric: { name: 'connects/s', of: (result) => result.summary.connectsPerSecond, format: (value) => `${formatCount(value)}/s` },
+        // No connection opened is the network failing (exit 3), and the failures by errno say why.
         exitCode: (result) => (result.summary.opened === 0 ? 3 : 0),
+        nothingMeasured: () => undefined,
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

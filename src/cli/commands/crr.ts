@@ -36,6 +36,7 @@ export const crrCommand: Command = {
           if (failures.length > 0) out.out(`failures   ${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')}`);
         },
         metric: { name: 'transactions/s', of: (result) => result.summary.transactionsPerSecond, format: (value) => `${formatCount(value)}/s` },
+        nothingMeasured: (result) => (result.summary.transactions > 0 ? undefined : `no transaction completed in ${result.summary.measuredSeconds} s`),
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

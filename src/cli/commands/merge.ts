@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/format.ts';
 import type { LatencySummary } from '../../bench/histogram.ts';
 import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/merge.ts';
+import { validateResult } from '../../bench/result-schema.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import type { Command, Io } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
@@ -38,11 +39,19 @@ async function readResult(file: string): Promise<MergeableResult> {
   // --ndjson output ends with the result line; --json is one document.
   const lines = text.trim().split('\n');
   const candidate = lines.length > 1 && text.trimStart().startsWith('{"') ? lines.at(-1)! : text;
+  let document: unknown;
   try {
-    return JSON.parse(candidate) as MergeableResult;
+    document = JSON.parse(candidate);
   } catch {
     throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${file} is not JSON: write it with --json`);
   }
+  // An --ndjson result line carries its type; the document is the rest.
+  if (typeof document === 'object' && document !== null && (document as { type?: unknown }).type === 'result') {
+    const { type: _type, ...rest } = document as Record<string, unknown>;
+    document = rest;
+  }
+  validateResult(document, file);
+  return document as MergeableResult;
 }
 
 function formatInterval(interval: MergedInterval, merged: MergeResult['merged']): string {

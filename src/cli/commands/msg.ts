@@ -7,6 +7,7 @@ import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
 import { parseCount, parseSize } from '../units.ts';
+import { DEFAULT_MAX_MESSAGE_SIZE } from '../../framing/length-prefix.ts';
 
 export const msgCommand: Command = {
   name: 'msg',
@@ -33,7 +34,7 @@ export const msgCommand: Command = {
     const mode = values.echo ? 'echo' : 'one-way';
     const options = {
       ...runOptions(values),
-      size: parseSize(str(values, 'size') ?? '64', '--size'),
+      size: parseSize(str(values, 'size') ?? '64', '--size', DEFAULT_MAX_MESSAGE_SIZE),
       connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
       mode,
       batch: batchText === 'auto' ? 'auto' : parseCount(batchText, '--batch', 1, 1_000_000),
@@ -57,6 +58,7 @@ export const msgCommand: Command = {
           );
         },
         metric: { name: 'messages/s', of: (result) => result.summary.messagesPerSecond, format: (value) => `${formatCount(value)} msg/s` },
+        nothingMeasured: (result) => (result.summary.messagesPerSecond > 0 ? undefined : `no message ${mode === 'echo' ? 'was echoed' : 'was sent'} in ${result.summary.measuredSeconds} s`),
         exitCode: (result) => (result.summary.messagesReceivedByServer !== null && mode === 'one-way' && result.summary.messagesReceivedByServer !== result.summary.messagesSent ? 4 : 0),
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },

@@ -6,7 +6,7 @@ import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
-import { parseCount, parseSize } from '../units.ts';
+import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { encodeMessage, FLAG_CLIENT, FLAG_PONG_REQUEST, HEADER_BYTES, MAX_MESSAGE_BYTES } from '../../protocols/sockperf/codec.ts';
 import { SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
@@ -47,6 +47,7 @@ export const rrCommand: Command = {
           out.out(`requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`);
         },
         metric: { name: 'requests/s', of: (result) => result.summary.requestsPerSecond, format: (value) => `${formatCount(value)} req/s` },
+        nothingMeasured: (result) => (result.summary.requests > 0 ? undefined : `no request was answered in ${result.summary.measuredSeconds} s (is the request size right for the service and the time?)`),
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,
@@ -60,7 +61,7 @@ function sockperfRunOptions(values: Values): ReturnType<typeof runOptions> & { s
   if (values.raw || values.payload !== undefined || values['response-size'] !== undefined) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--sockperf builds its own requests: drop --raw, --payload and --response-size');
   }
-  const size = parseSize(str(values, 'size') ?? '64', '--size');
+  const size = parseSize(str(values, 'size') ?? '64', '--size', MAX_REQUEST_BYTES);
   if (size < HEADER_BYTES || size > MAX_MESSAGE_BYTES) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--size for sockperf is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes (its header is ${HEADER_BYTES}), got ${size}`);
   }

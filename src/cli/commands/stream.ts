@@ -8,7 +8,7 @@ import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
 import { renderTable } from '../table.ts';
-import { parseCount, parseSize } from '../units.ts';
+import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 
 function verifyFailed(result: StreamResult): boolean {
   const verify = result.summary.verify;
@@ -45,7 +45,7 @@ export const streamCommand: Command = {
     if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
     const options = {
       ...runOptions(values),
-      writeSize: parseSize(str(values, 'length') ?? '128K', '--length'),
+      writeSize: parseSize(str(values, 'length') ?? '128K', '--length', MAX_REQUEST_BYTES),
       parallel: parseCount(str(values, 'parallel') ?? '1', '--parallel', 1, 128),
       direction,
       verify: values.verify === true,
@@ -72,6 +72,7 @@ export const streamCommand: Command = {
         },
         metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: formatBits },
         exitCode: (result) => (verifyFailed(result) ? 4 : 0),
+        nothingMeasured: (result) => (result.summary.bitsPerSecond > 0 ? undefined : `no byte was received in ${result.summary.measuredSeconds} s`),
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

@@ -8,7 +8,7 @@ import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TunePro
 import { COMMON_CLIENT_FLAGS, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { renderTable } from '../table.ts';
-import { parseCount, parseSeconds, parseSize } from '../units.ts';
+import { MAX_REQUEST_BYTES, parseCount, parseSeconds, parseSize } from '../units.ts';
 
 const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
 const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'], msg: ['rps', 'p99'] };
@@ -114,7 +114,7 @@ export const tuneCommand: Command = {
     const plans: TunePlan[] = (workload === 'mixed' ? (['stream', 'rr', 'msg'] as const) : [workload]).map((planned) => ({
       workload: planned,
       objective: choice(values, 'objective', OBJECTIVES[planned], OBJECTIVES[planned][0]!),
-      sizes: list(str(values, 'size'), [DEFAULT_SIZE[planned]], (item) => parseSize(item, '--size')),
+      sizes: list(str(values, 'size'), [DEFAULT_SIZE[planned]], (item) => parseSize(item, '--size', MAX_REQUEST_BYTES)),
       conns: list(str(values, 'conns'), [DEFAULT_CONNS[planned]], (item) => parseCount(item, '--conns', 1, 10_000)),
     }));
     const quick = values.quick === true;
