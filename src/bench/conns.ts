@@ -7,7 +7,7 @@ import { collectEnvironment } from './environment.ts';
 import { createLatencyHistogram, summarizeLatency } from './histogram.ts';
 import { RawPeer, type TestPeer } from './peer.ts';
 import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { RESULT_SCHEMA, saturationWarning, type ConnsResult } from './result.ts';
+import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type ConnsResult } from './result.ts';
 import { round, SelfMonitor } from './self-check.ts';
 import { sleep } from './ticker.ts';
 
@@ -26,6 +26,8 @@ export interface ConnsOptions {
   client: ClientSocketSettings;
   server: TestServerSettings;
   onProgress?: (progress: { opened: number; failed: number; elapsedSec: number }) => void;
+  /** Ctrl-C: stops opening and holding; the result keeps what was measured, marked `interrupted`. */
+  interrupt?: AbortSignal | undefined;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -57,7 +59,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const progress = setInterval(() => options.onProgress?.({ opened: sockets.length, failed, elapsedSec: (performance.now() - openStart) / 1000 }), 1000);
 
   const opener = async (): Promise<void> => {
-    while (attempts < options.count && performance.now() < deadline) {
+    while (attempts < options.count && performance.now() < deadline && options.interrupt?.aborted !== true) {
       const localAddress = options.sourceAddresses.length > 0 ? options.sourceAddresses[attempts % options.sourceAddresses.length] : undefined;
       attempts++;
       const start = performance.now();
@@ -80,7 +82,10 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
     const openSeconds = (performance.now() - openStart) / 1000;
     clearInterval(progress);
     options.onProgress?.({ opened: sockets.length, failed, elapsedSec: openSeconds });
-    await sleep(holdMs);
+    const holdStart = performance.now();
+    await sleep(holdMs, options.interrupt);
+    const heldSeconds = round((performance.now() - holdStart) / 1000, 3);
+    const interrupted = options.interrupt?.aborted === true;
     const clientMemory = serverMemory(true);
     const stillOpen = sockets.length - closedEarly;
     const selfCheck = monitor.stop();
@@ -114,7 +119,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         openSeconds: round(openSeconds, 3),
         connectsPerSecond: Math.round(sockets.length / openSeconds),
         connectLatency: summarizeLatency(connectTimes),
-        heldSeconds: options.holdSec,
+        heldSeconds,
         stillOpen,
         openFilesLimit: limit,
         client: { rssBytesPerConnection: Math.round((clientMemory.rssBytes - clientMemoryBefore.rssBytes) / Math.max(1, sockets.length)) },
@@ -122,7 +127,8 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       },
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
-      warnings: [...warnings, ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`), ...saturationWarning(selfCheck)],
+      ...(interrupted ? { interrupted: true as const } : {}),
+      warnings: [...warnings, ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`), ...saturationWarning(selfCheck), ...(interrupted ? [INTERRUPTED_WARNING] : [])],
     };
   } finally {
     clearInterval(progress);

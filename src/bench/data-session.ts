@@ -7,7 +7,7 @@ import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings 
 import { collectEnvironment } from './environment.ts';
 import { RawPeer, type TestPeer } from './peer.ts';
 import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from './result.ts';
+import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from './result.ts';
 import type { SelfCheck } from './self-check.ts';
 import { sleep, Ticker } from './ticker.ts';
 
@@ -24,6 +24,8 @@ export interface RunOptions<Interval> {
   server: TestServerSettings;
   intervalSec: number;
   onInterval?: (interval: Interval) => void;
+  /** Ctrl-C: ends the test early; the result keeps what was measured until then, marked `interrupted`. */
+  interrupt?: AbortSignal | undefined;
 }
 
 /** How long the end of a test may take to flush before the stragglers are cut. */
@@ -45,6 +47,8 @@ export class DataSession {
    * has read everything, so this is how long what sat in the socket buffers took to arrive.
    */
   drainSeconds = 0;
+  /** Whether the measured phase was cut short by `RunOptions.interrupt`. */
+  interrupted = false;
   #failure: Error | undefined;
 
   private constructor(peer: TestPeer, sockets: TunedSocket[]) {
@@ -89,10 +93,12 @@ export class DataSession {
    * the boundary. Returns the measured seconds.
    */
   async measure(options: RunOptions<never>, ticker: Ticker, onMeasureStart: () => void): Promise<number> {
-    await sleep(options.omitSec * 1000, this.stop.signal);
+    const until = options.interrupt === undefined ? this.stop.signal : AbortSignal.any([this.stop.signal, options.interrupt]);
+    await sleep(options.omitSec * 1000, until);
     onMeasureStart();
     const start = ticker.elapsedSec;
-    await sleep(options.durationSec * 1000, this.stop.signal);
+    await sleep(options.durationSec * 1000, until);
+    this.interrupted = options.interrupt?.aborted === true && !this.failed;
     return ticker.elapsedSec - start;
   }
 
@@ -123,10 +129,12 @@ export class DataSession {
       options: { ...options, onInterval: undefined },
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
+      ...(this.interrupted ? { interrupted: true } : {}),
       warnings: [
         ...(this.peer.server?.warnings ?? []).map((warning) => `server: ${warning}`),
         ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => `client: ${warning.message}`),
         ...saturationWarning(selfCheck),
+        ...(this.interrupted ? [INTERRUPTED_WARNING] : []),
       ],
     };
   }

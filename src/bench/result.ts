@@ -143,8 +143,12 @@ export interface BenchResult<Summary, Interval> {
   summary: Summary;
   selfCheck: SelfCheck;
   clientSaturated: boolean;
+  /** Present (true) when Ctrl-C or SIGTERM ended the test early: the figures cover the measured seconds only. */
+  interrupted?: true;
   warnings: string[];
 }
+
+export const INTERRUPTED_WARNING = 'interrupted: the test was ended early (Ctrl-C or SIGTERM); every figure covers only the time measured until then';
 
 export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
 export type RrResult = BenchResult<RrSummary, RrInterval>;

@@ -17,7 +17,8 @@ export interface Repeat {
 
 /** What a client command (stream, rr, crr, conns) plugs into the shared output and --repeat logic. */
 export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>, Interval> {
-  run(onInterval: (interval: Interval) => void): Promise<Result>;
+  /** Runs the test; `interrupt` aborts on Ctrl-C/SIGTERM, and the engine then ends early with what it measured. */
+  run(onInterval: (interval: Interval) => void, interrupt: AbortSignal): Promise<Result>;
   formatInterval(interval: Interval): string;
   printSummary(io: Io, result: Result): void;
   metric: { name: string; of(result: Result): number; format(value: number): string };
@@ -58,13 +59,70 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   const human = values.json !== true && !ndjson;
   const repeatText = str(values, 'repeat');
   const repetitions = repeatText === undefined ? 1 : parseCount(repeatText, '--repeat', 1, 1000);
+  const interruption = onInterrupt(io);
+  try {
+    return await runAndReport(spec, values, io, repetitions, ndjson, human, interruption);
+  } finally {
+    interruption.dispose();
+  }
+}
+
+/** The exit status of a process ended by a signal, as shells report it. */
+const SIGNAL_EXIT: Readonly<Record<'SIGINT' | 'SIGTERM', number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** 130 after Ctrl-C, 143 after SIGTERM, else 0. */
+export function exitCodeOf(signal: 'SIGINT' | 'SIGTERM' | undefined): number {
+  return signal === undefined ? 0 : SIGNAL_EXIT[signal];
+}
+
+interface Interruption {
+  signal: AbortSignal;
+  /** The signal that arrived, if one did. */
+  received(): 'SIGINT' | 'SIGTERM' | undefined;
+  dispose(): void;
+}
+
+/**
+ * The first Ctrl-C (or SIGTERM) ends the test early: the engine tells the server to finish and the
+ * summary of what was measured is printed, marked interrupted. A second one exits at once.
+ */
+export function onInterrupt(io: Io): Interruption {
+  const controller = new AbortController();
+  let received: 'SIGINT' | 'SIGTERM' | undefined;
+  const handler = (signal: 'SIGINT' | 'SIGTERM'): void => {
+    if (received !== undefined) process.exit(SIGNAL_EXIT[signal]);
+    received = signal;
+    io.err(`${signal === 'SIGINT' ? '^C' : 'SIGTERM'}: ending the test and printing what was measured (again to quit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    received: () => received,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+async function runAndReport<Result extends BenchResult<unknown, Interval>, Interval>(
+  spec: ClientCommandSpec<Result, Interval>,
+  values: Values,
+  io: Io,
+  repetitions: number,
+  ndjson: boolean,
+  human: boolean,
+  interruption: Interruption,
+): Promise<number> {
   const startAt = await waitForStartAt(values, io, human);
   const results: Result[] = [];
-  for (let run = 1; run <= repetitions; run++) {
+  for (let run = 1; run <= repetitions && (run === 1 || !interruption.signal.aborted); run++) {
     const result = await spec.run((interval) => {
       if (ndjson) io.out(JSON.stringify({ type: 'interval', run, ...interval }));
       else if (human && !values.quiet) io.err(spec.formatInterval(interval));
-    });
+    }, interruption.signal);
     const emptyHanded = spec.nothingMeasured(result);
     if (emptyHanded !== undefined) result.warnings.push(`nothing was measured: ${emptyHanded}; no percentile of this run is a measurement`);
     results.push(result);
@@ -75,19 +133,22 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   // The run whose metric is nearest the median is the one shown in full.
   const shown = results.reduce((best, result) => (Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best));
   const repeat: Repeat | undefined =
-    repetitions > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
-  const exitCode = Math.max(...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))));
+    results.length > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
+  const signal = interruption.received();
+  const exitCode =
+    signal !== undefined ? exitCodeOf(signal) : Math.max(...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))));
   if (!human) {
     const document = { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));
     return exitCode;
   }
   spec.printSummary(io, shown);
+  if (shown.interrupted) io.out('interrupted: ended early by a signal; every figure above covers only the time measured until then');
   const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
   printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
   if (repeat) {
     const spread = repeat.median === 0 ? 0 : ((repeat.max - repeat.min) / 2 / repeat.median) * 100;
-    io.out(`repeat     ${repetitions} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)} (±${spread.toFixed(1)}%)`);
+    io.out(`repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)} (±${spread.toFixed(1)}%)`);
   }
   return exitCode;
 }

@@ -36,6 +36,8 @@ export interface TuneOptions {
   budgetSec: number;
   trialSec: number;
   onProgress?: (progress: TuneProgress) => void;
+  /** Ctrl-C: the trial under way finishes, no other starts; the result ranks what was measured, marked `interrupted`. */
+  interrupt?: AbortSignal | undefined;
 }
 
 export interface TuneProgress {
@@ -78,8 +80,10 @@ export interface TuneResult {
   startedAt: string;
   durationSec: number;
   environment: { client: Environment; server: Environment | null };
-  options: Omit<TuneOptions, 'onProgress' | 'target'>;
+  options: Omit<TuneOptions, 'onProgress' | 'target' | 'interrupt'>;
   scenarios: ScenarioResult[];
+  /** Present (true) when Ctrl-C or SIGTERM ended the sweep early. */
+  interrupted?: true;
   warnings: string[];
 }
 
@@ -114,7 +118,9 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     const configs = searchSpace({ workload: scenario.workload, quick: options.quick, raw: options.raw });
     const scenarioLabel = `${scenario.workload} ${scenario.size} B × ${scenario.conns} conns`;
     const search: Search = { configs, samples: new Map(configs.map((config) => [config, []])), trials: [] };
+    if (options.interrupt?.aborted) break;
     const runOne = async (config: TuneConfig, roundNumber: number): Promise<void> => {
+      if (options.interrupt?.aborted) return;
       const label = configLabel(config, scenario.workload, options.raw);
       const elapsed = (Date.now() - started) / 1000;
       options.onProgress?.({ done, total, etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done), scenario: scenarioLabel, label });
@@ -139,7 +145,8 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
   const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
-  const { onProgress: _onProgress, target: _target, ...reportedOptions } = options;
+  const { onProgress: _onProgress, target: _target, interrupt, ...reportedOptions } = options;
+  const interrupted = interrupt?.aborted === true;
   return {
     schema: RESULT_SCHEMA,
     command: 'tune',
@@ -148,7 +155,9 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     environment: { client: collectEnvironment(), server: serverEnvironment },
     options: reportedOptions,
     scenarios: results,
+    ...(interrupted ? { interrupted: true as const } : {}),
     warnings: [
+      ...(interrupted ? [`interrupted: the sweep was ended early (Ctrl-C or SIGTERM) after ${done} trial(s); the rankings cover only those`] : []),
       ...(saturated > 0 ? [`the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`] : []),
       ...(failed.length > 0 ? [`${failed.length} trial(s) failed: ${[...new Set(failed.map((t) => t.error))].join('; ')}`] : []),
     ],

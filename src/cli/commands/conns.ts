@@ -54,9 +54,10 @@ export const connsCommand: Command = {
     };
     return runClientCommand<ConnsResult, never>(
       {
-        run: () =>
+        run: (_onInterval, interrupt) =>
           runConns({
             ...options,
+            interrupt,
             onProgress: ({ opened, failed, elapsedSec }) => {
               if (values.json !== true && values.ndjson !== true && !values.quiet) io.err(`[${elapsedSec.toFixed(1)} s] ${opened} open, ${failed} failed`);
             },

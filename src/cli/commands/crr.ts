@@ -26,7 +26,7 @@ export const crrCommand: Command = {
     };
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {
-        run: (onInterval) => runCrr({ ...options, onInterval }),
+        run: (onInterval, interrupt) => runCrr({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
         printSummary: (out, result) => {
           const { summary } = result;

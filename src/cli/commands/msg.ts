@@ -42,7 +42,7 @@ export const msgCommand: Command = {
     } as const;
     return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
       {
-        run: (onInterval) => runMsg({ ...options, onInterval }),
+        run: (onInterval, interrupt) => runMsg({ ...options, onInterval, interrupt }),
         formatInterval: (interval) =>
           `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond).padStart(13)}` +
           (interval.p99Us === undefined ? '' : `  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us)}`) +

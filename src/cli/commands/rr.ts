@@ -40,7 +40,7 @@ export const rrCommand: Command = {
     };
     return runClientCommand<RrResult, RrResult['intervals'][number]>(
       {
-        run: (onInterval) => runRr({ ...options, onInterval }),
+        run: (onInterval, interrupt) => runRr({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]]));

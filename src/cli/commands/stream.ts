@@ -52,7 +52,7 @@ export const streamCommand: Command = {
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
-        run: (onInterval) => (values.iperf3 ? runIperf3Stream(iperf3Options(values, options, onInterval)) : runStream({ ...options, onInterval })),
+        run: (onInterval, interrupt) => (values.iperf3 ? runIperf3Stream({ ...iperf3Options(values, options, onInterval), interrupt }) : runStream({ ...options, onInterval, interrupt })),
         formatInterval: (interval) => {
           const bytes = direction === 'reverse' ? interval.receivedBytes : interval.sentBytes;
           return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`;

@@ -7,6 +7,7 @@ import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_CLIENT_FLAGS, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
+import { exitCodeOf, onInterrupt } from '../client-command.ts';
 import { renderTable } from '../table.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSeconds, parseSize } from '../units.ts';
 
@@ -129,6 +130,7 @@ export const tuneCommand: Command = {
       io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`})`);
     }
     let result;
+    const interruption = onInterrupt(io);
     try {
       result = await runTune({
         target,
@@ -144,19 +146,22 @@ export const tuneCommand: Command = {
         budgetSec,
         trialSec,
         onProgress: progressPrinter(io, !human || values.quiet === true),
+        interrupt: interruption.signal,
       });
     } finally {
+      interruption.dispose();
       await local?.stop();
     }
+    const exitCode = exitCodeOf(interruption.received());
     const reportPath = values['no-report'] ? undefined : resolve(str(values, 'report') ?? 'socktune-tune.html');
     if (reportPath) await writeFile(reportPath, renderTuneReport(result));
     if (!human) {
       io.out(JSON.stringify({ ...result, report: reportPath ?? null }, null, 2));
-      return 0;
+      return exitCode;
     }
     for (const scenario of result.scenarios) printScenario(io, scenario);
     for (const warning of result.warnings) io.err(`warning: ${warning}`);
-    io.out(`\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${reportPath ? `; report: ${reportPath}` : ''}`);
-    return 0;
+    io.out(`\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`);
+    return exitCode;
   },
 };

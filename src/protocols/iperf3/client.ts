@@ -4,7 +4,7 @@ import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { readTcpInfo } from '../../core/sockopts.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
 import { collectEnvironment } from '../../bench/environment.ts';
-import { RESULT_SCHEMA, saturationWarning, type StreamInterval, type StreamResult } from '../../bench/result.ts';
+import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type StreamInterval, type StreamResult } from '../../bench/result.ts';
 import { round, SelfMonitor } from '../../bench/self-check.ts';
 import { sleep } from '../../bench/ticker.ts';
 import { startStreamIntervals } from '../../bench/stream-intervals.ts';
@@ -29,6 +29,8 @@ export interface Iperf3ClientOptions {
   noDelay: boolean;
   intervalSec: number;
   onInterval?: (interval: StreamInterval) => void;
+  /** Ctrl-C: ends the test early (TEST_END as usual); the result keeps what was measured, marked `interrupted`. */
+  interrupt?: AbortSignal | undefined;
 }
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -120,11 +122,11 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         const started = startStreamIntervals(options, options.direction, bytesOf(true), bytesOf(false));
         const ticker = started.ticker;
         intervals = started.intervals;
-        await sleep(options.omitSec * 1000);
+        await sleep(options.omitSec * 1000, options.interrupt);
         const atOmit = counted();
         const measureStart = ticker.elapsedSec;
-        if (options.bytes) await untilCounted(counted, options.bytes);
-        else await sleep(options.durationSec * 1000);
+        if (options.bytes) await untilCounted(counted, options.bytes, options.interrupt);
+        else await sleep(options.durationSec * 1000, options.interrupt);
         measured = { seconds: ticker.elapsedSec - measureStart, bytes: counted() - atOmit };
         ticker.stop();
         sending = false;
@@ -190,9 +192,9 @@ async function untilDelivered(sockets: TunedSocket[]): Promise<void> {
 const MAX_BYTES_TEST_MS = 600_000;
 
 /** Resolves when `counted()` reaches `bytes` (the -n end condition, sent or received). */
-async function untilCounted(counted: () => number, bytes: number): Promise<void> {
+async function untilCounted(counted: () => number, bytes: number, interrupt: AbortSignal | undefined): Promise<void> {
   const deadline = performance.now() + MAX_BYTES_TEST_MS;
-  while (counted() < bytes) {
+  while (counted() < bytes && interrupt?.aborted !== true) {
     if (performance.now() > deadline) throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `-n ${bytes}: not done within ${MAX_BYTES_TEST_MS / 1000} s`);
     await sleep(2);
   }
@@ -245,6 +247,7 @@ function toStreamResult(options: Iperf3ClientOptions, streams: ClientStream[], s
     },
     selfCheck,
     clientSaturated: selfCheck.clientSaturated,
-    warnings: saturationWarning(selfCheck),
+    ...(options.interrupt?.aborted ? { interrupted: true as const } : {}),
+    warnings: [...saturationWarning(selfCheck), ...(options.interrupt?.aborted ? [INTERRUPTED_WARNING] : [])],
   };
 }

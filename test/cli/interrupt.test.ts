@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { assertSchema, BIN, startServer } from './cli-helpers.ts';
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI and sends it `signals` at the given times; resolves when it exits (bounded). */
+function runAndSignal(args: string[], signals: [number, NodeJS.Signals][]): Promise<Finished> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timers = signals.map(([atMs, signal]) => setTimeout(() => child.kill(signal), atMs));
+    const giveUp = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      for (const timer of [...timers, giveUp]) clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface Interrupted {
+  interrupted?: boolean;
+  warnings: string[];
+  summary: { measuredSeconds?: number; heldSeconds?: number };
+}
+
+test('Ctrl-C keeps the result: every client command ends early, prints what it measured marked interrupted, and exits 130', async () => {
+  const server = await startServer([]);
+  try {
+    const target = ['-c', '127.0.0.1', '-p', String(server.port)];
+    for (const args of [
+      ['stream', ...target, '-t', '20'],
+      ['stream', ...target, '-t', '20', '-R'],
+      ['rr', ...target, '-t', '20'],
+      ['crr', ...target, '-t', '20'],
+      ['msg', ...target, '-t', '20'],
+      ['conns', ...target, '--target', '20', '--hold', '20'],
+    ]) {
+      const run = await runAndSignal([...args, '--json'], [[2500, 'SIGINT']]);
+      assert.equal(run.code, 130, `${args.join(' ')}: ${run.stderr}`);
+      const document = JSON.parse(run.stdout) as Interrupted;
+      assertSchema(document);
+      assert.equal(document.interrupted, true, args.join(' '));
+      assert.ok(document.warnings.some((warning) => /^interrupted: the test was ended early/.test(warning)));
+      const seconds = document.summary.measuredSeconds ?? document.summary.heldSeconds!;
+      assert.ok(seconds > 0 && seconds < 10, `${args.join(' ')}: ${seconds} s measured`);
+    }
+  } finally {
+    await server.stop();
+  }
+  // The server ended each test cleanly: the client said finish, nobody vanished.
+  assert.doesNotMatch(server.stderr(), /PEER_GONE/);
+  assert.equal(server.stderr().match(/ done: /g)?.length, 6, server.stderr());
+});
+
+test('SIGTERM does the same with exit 143; the human summary says it was interrupted', async () => {
+  const server = await startServer([]);
+  try {
+    const run = await runAndSignal(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20'], [[2000, 'SIGTERM']]);
+    assert.equal(run.code, 143, run.stderr);
+    assert.match(run.stdout, /requests +\d+ in 1\.\d+s/);
+    assert.match(run.stdout, /^interrupted: ended early by a signal/m);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('a second Ctrl-C quits at once', async () => {
+  // A server that accepts the control connection and never answers: the first Ctrl-C cannot finish anything.
+  const server = await startServer(['--service', 'discard']);
+  try {
+    const began = performance.now();
+    const run = await runAndSignal(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20'], [[1000, 'SIGINT'], [1500, 'SIGINT']]);
+    assert.equal(run.code, 130);
+    assert.ok(performance.now() - began < 5000, 'quit on the second Ctrl-C, not at a timeout');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('stream --iperf3: Ctrl-C ends the iperf3 test with TEST_END and keeps the result', async () => {
+  const server = await startServer(['--iperf3']);
+  try {
+    const run = await runAndSignal(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20', '--json'], [[2500, 'SIGINT']]);
+    assert.equal(run.code, 130, run.stderr);
+    const document = JSON.parse(run.stdout) as Interrupted;
+    assert.equal(document.interrupted, true);
+    assert.ok(document.summary.measuredSeconds! < 10);
+  } finally {
+    await server.stop();
+  }
+  assert.match(server.stderr(), /iperf3 test from .*: done/);
+});
+
+test('tune: Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)', async () => {
+  const { mkdtempSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const report = join(mkdtempSync(join(tmpdir(), 'socktune-interrupt-')), 'tune.html');
+  const run = await runAndSignal(['tune', '--quick', '--json', '--report', report], [[6000, 'SIGINT']]);
+  assert.equal(run.code, 130, run.stderr);
+  const document = JSON.parse(run.stdout) as { interrupted?: boolean; warnings: string[]; scenarios: { trials: unknown[] }[] };
+  assertSchema(document);
+  assert.equal(document.interrupted, true);
+  assert.ok(document.scenarios[0]!.trials.length > 0, 'the trials measured before Ctrl-C are kept');
+  assert.ok(document.warnings.some((warning) => /^interrupted: the sweep was ended early/.test(warning)));
+  assert.match(readFileSync(report, 'utf8'), /interrupted: the sweep was ended early/);
+});
