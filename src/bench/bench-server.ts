@@ -269,6 +269,9 @@ export class BenchServer extends EventEmitter {
     if (sourceChunkSize !== undefined && sourceChunkSize > maxChunkSize) {
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.sourceChunkSize ${sourceChunkSize} is over this server's ${maxChunkSize}-byte limit (--max-chunk)`);
     }
+    if (start.server.affinity !== undefined && (ioModel ?? 'loop') === 'loop') {
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', "start.server.affinity pins the test's own threads: the loop model serves on this server's main thread (start the server with -A instead)");
+    }
     if (ioModel === 'workers' && workers !== undefined && workers > maxThreadsPerTest) {
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`);
     }

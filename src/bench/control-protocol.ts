@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { cpuNumbers } from '../core/affinity.ts';
 import { SocktuneError } from '../core/errors.ts';
 import type { EffectiveSocketOptions } from '../core/socket-options.ts';
 import { boolean, integer, oneOf, validateFields } from '../core/validate.ts';
@@ -20,6 +21,8 @@ export interface TestServerSettings {
   receiveBufferSize?: number;
   noDelay?: boolean;
   sourceChunkSize?: number;
+  /** CPUs for the test's own server threads (workers, thread-per-conn): -A N,M. */
+  affinity?: number[];
 }
 
 export interface StartMessage {
@@ -113,6 +116,7 @@ const SERVER_SETTINGS_FIELDS = Object.freeze({
   receiveBufferSize: integer(1, 2 ** 31 - 1),
   noDelay: boolean,
   sourceChunkSize: integer(1, 16 * 1024 * 1024),
+  affinity: cpuNumbers,
 });
 
 /** The longest test a server runs for one client (one hour). */

@@ -7,6 +7,8 @@ export interface Environment {
   platform: string;
   kernel: string;
   cpus: number;
+  /** The CPUs this process may run on (Cpus_allowed_list): pinned with -A, or all of them. */
+  cpuAffinity: string;
   cpuModel: string;
   sysctl: Record<string, string>;
   limits: { openFiles: string };
@@ -42,12 +44,21 @@ function openFilesLimit(): string {
   }
 }
 
+function affinityOfThisProcess(): string {
+  try {
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 'unavailable';
+  } catch {
+    return 'unavailable';
+  }
+}
+
 export function collectEnvironment(): Environment {
   return {
     node: process.version,
     platform: `${osType()} ${process.arch}`,
     kernel: release(),
     cpus: availableParallelism(),
+    cpuAffinity: affinityOfThisProcess(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     sysctl: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])),
     limits: { openFiles: openFilesLimit() },

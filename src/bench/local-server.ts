@@ -17,6 +17,11 @@ export class LocalServer {
     this.target = target;
   }
 
+  /** The server process, e.g. to pin it to CPUs of its own. */
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
   static start(): Promise<LocalServer> {
     const child = spawn(process.execPath, [ENTRY], { stdio: ['pipe', 'pipe', 'inherit'] });
     return new Promise((resolve, reject) => {

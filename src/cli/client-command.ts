@@ -3,7 +3,8 @@ import { sleep } from '../bench/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { median } from '../bench/tune/rank.ts';
 import type { Io, Values } from './command.ts';
-import { str } from './client-settings.ts';
+import { pinProcess } from '../core/affinity.ts';
+import { affinity, str } from './client-settings.ts';
 import { printFooter } from './report-common.ts';
 import { parseCount } from './units.ts';
 
@@ -59,6 +60,8 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   const human = values.json !== true && !ndjson;
   const repeatText = str(values, 'repeat');
   const repetitions = repeatText === undefined ? 1 : parseCount(repeatText, '--repeat', 1, 1000);
+  const { client: cpus } = affinity(values);
+  if (cpus !== undefined) pinProcess(cpus);
   const interruption = onInterrupt(io);
   try {
     return await runAndReport(spec, values, io, repetitions, ndjson, human, interruption);

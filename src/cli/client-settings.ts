@@ -1,3 +1,4 @@
+import { parseCpuList } from '../core/affinity.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control-protocol.ts';
 import type { ClientSocketSettings } from '../bench/data-connections.ts';
@@ -89,14 +90,37 @@ export function bufferSizes(values: Values): { sendBufferSize?: number; receiveB
   };
 }
 
+/** -A N[,M]: this client's CPUs, and the test server threads' (iperf3's order), each a CPU or a range. */
+export function affinity(values: Values): { client?: number[]; server?: number[] } {
+  const text = str(values, 'affinity');
+  if (text === undefined) return {};
+  const parts = text.split(',');
+  if (parts.length > 2) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `-A takes N or N,M (this client's CPUs, then the server's), each a CPU or a range like 0-1, got ${JSON.stringify(text)}`);
+  const [client, server] = parts.map((part) => cpuList(part, '-A'));
+  return { ...(client!.length > 0 ? { client } : {}), ...(server === undefined ? {} : { server }) };
+}
+
+function cpuList(text: string, flag: string): number[] {
+  try {
+    return text === '' ? [] : parseCpuList(text, flag);
+  } catch (error) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', (error as Error).message);
+  }
+}
+
 export function serverSettings(values: Values): TestServerSettings {
+  const serverCpus = affinity(values).server;
   const workers = str(values, 'workers');
   const model = ioModel(values);
   if (values.blocking === true && model !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--blocking needs --io-model thread-per-conn');
   }
+  if (serverCpus !== undefined && model === 'loop') {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn (the loop model serves on the server's main thread: start the server with -A instead)");
+  }
   return {
     ioModel: model,
+    ...(serverCpus === undefined ? {} : { affinity: serverCpus }),
     ...(workers === undefined ? {} : { workers: parseCount(workers, '--workers', 1, 256) }),
     ...(values.blocking === true ? { blocking: true } : {}),
     ...bufferSizes(values),

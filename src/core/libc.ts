@@ -58,6 +58,8 @@ export interface Libc {
   poll: Native;
   getrlimit: Native;
   setrlimit: Native;
+  sched_setaffinity: Native;
+  sched_getaffinity: Native;
   errno: () => number;
 }
 
@@ -93,6 +95,8 @@ export function libc(): Libc {
     poll: lib.func('int poll(_Inout_ void *, uint64_t, int)'),
     getrlimit: lib.func('int getrlimit(int, _Out_ void *)'),
     setrlimit: lib.func('int setrlimit(int, const void *)'),
+    sched_setaffinity: lib.func('int sched_setaffinity(int, size_t, const void *)'),
+    sched_getaffinity: lib.func('int sched_getaffinity(int, size_t, _Out_ void *)'),
     errno: () => koffi.errno(),
   } as Libc;
   return loaded;

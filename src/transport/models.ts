@@ -94,6 +94,7 @@ function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: num
     ...(hooks.sendBudget === undefined ? {} : { sendBudget: hooks.sendBudget.state }),
     bufferBudget: hooks.bufferBudget.state,
     ...(options.connectionToken === undefined ? {} : { connectionToken: options.connectionToken }),
+    ...(options.affinity === undefined ? {} : { affinity: options.affinity }),
     socketOptions: pickSocketOptions(options),
     countersBuffer: hooks.countersBuffer,
     slot,

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { SocktuneError } from '../core/errors.ts';
 import { SOCKET_OPTION_DEFAULTS, SOCKET_OPTION_FIELDS, type SocketOptions } from '../core/socket-options.ts';
 import { anyOf, boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
+import { cpuNumbers } from '../core/affinity.ts';
 import type { ByteBudget } from '../framing/partial-message.ts';
 import { ConnectionPool } from './admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from './buffer-budget.ts';
@@ -113,6 +114,11 @@ export interface ServerOptions extends SocketOptions {
   /** Caps shared with other servers (total connections, per client address) on top of this server's own. @default undefined */
   connectionPool?: ConnectionPool;
   /**
+   * CPUs the server's own threads run on (`workers`, `thread-per-conn`); `loop` runs on the
+   * caller's thread, so pin the process instead (pinProcess). @default undefined (wherever the OS puts them)
+   */
+  affinity?: number[];
+  /**
    * Bytes every connection must send first, within 10 s, before it is served (a test's data
    * connections prove they belong to it); others are closed and counted as SOCKTUNE_ERR_AUTH.
    * Clients send it with connect({ preamble }). @default undefined (none)
@@ -120,7 +126,7 @@ export interface ServerOptions extends SocketOptions {
   connectionToken?: Uint8Array;
 }
 
-type OptionalSettings = 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers' | 'connectionPool' | 'connectionToken';
+type OptionalSettings = 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers' | 'connectionPool' | 'connectionToken' | 'affinity';
 export type ResolvedServerOptions = Required<Omit<ServerOptions, OptionalSettings>> & Pick<ServerOptions, OptionalSettings>;
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -176,6 +182,7 @@ const SERVER_FIELDS = Object.freeze({
   maxSendRate: anyOf(integer(1, 1e12), instanceOf(SendBudget, 'a SendBudget')),
   maxBufferedBytes: anyOf(integer(1, MAX_BUFFER_BUDGET), instanceOf(BufferBudget, 'a BufferBudget')),
   connectionPool: instanceOf(ConnectionPool, 'a ConnectionPool'),
+  affinity: cpuNumbers,
   connectionToken: (value: unknown) => (value instanceof Uint8Array && value.length >= 1 && value.length <= 256 ? undefined : 'a Uint8Array of 1 to 256 bytes'),
 });
 
@@ -200,6 +207,9 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
       `a built-in service name or { module } for ioModel '${resolved.ioModel}' (functions cannot cross threads)`,
       resolved.handler,
     );
+  }
+  if (resolved.affinity !== undefined && resolved.ioModel === 'loop') {
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', "options.affinity needs ioModel 'workers' or 'thread-per-conn': 'loop' serves on the caller's own thread (pin the process instead)");
   }
   if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);

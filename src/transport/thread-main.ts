@@ -4,6 +4,7 @@ import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler 
 import { loadHandlerFunction } from './handler.ts';
 import { bindListeningSocket, listenOn } from './listen-socket.ts';
 import { ConnectionPool, PeerCounts } from './admission.ts';
+import { pinThread } from '../core/affinity.ts';
 import { BufferBudget } from './buffer-budget.ts';
 import { SharedCounters } from './metrics.ts';
 import { SendBudget } from './send-budget.ts';
@@ -11,6 +12,8 @@ import { EventLoopServing } from './serve.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
 const data = workerData as ThreadData;
+// Only this thread: the kernel keeps affinity per thread.
+if (data.affinity !== undefined) pinThread(data.affinity);
 const port = parentPort!;
 const counters = new SharedCounters(data.countersBuffer, data.slot);
 const stop = new Int32Array(data.stopBuffer);

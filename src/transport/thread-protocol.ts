@@ -27,6 +27,8 @@ export interface ThreadData {
   slot: number;
   /** Int32 flag the main thread sets to stop blocking loops. */
   stopBuffer: SharedArrayBuffer;
+  /** CPUs this thread pins itself to at start (ServerOptions.affinity). */
+  affinity?: number[];
   /** Bytes each connection must send first (ServerOptions.connectionToken). */
   connectionToken?: Uint8Array;
   /** For role 'listener': where this thread's own SO_REUSEPORT listener binds. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { assertSchema, BIN, startServer } from './cli-helpers.ts';
 
 interface Finished {
@@ -100,17 +101,29 @@ test('stream --iperf3: Ctrl-C ends the iperf3 test with TEST_END and keeps the r
   assert.match(server.stderr(), /iperf3 test from .*: done/);
 });
 
-test('tune: Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)', async () => {
+test('tune: pins client and embedded server apart; Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)', { skip: availableParallelism() < 2 ? 'pinning apart needs two CPUs' : false }, async () => {
   const { mkdtempSync, readFileSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const report = join(mkdtempSync(join(tmpdir(), 'socktune-interrupt-')), 'tune.html');
   const run = await runAndSignal(['tune', '--quick', '--json', '--report', report], [[6000, 'SIGINT']]);
   assert.equal(run.code, 130, run.stderr);
-  const document = JSON.parse(run.stdout) as { interrupted?: boolean; warnings: string[]; scenarios: { trials: unknown[] }[] };
+  const document = JSON.parse(run.stdout) as {
+    interrupted?: boolean;
+    warnings: string[];
+    scenarios: { trials: unknown[] }[];
+    options: { pinning: string };
+    environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } };
+  };
   assertSchema(document);
   assert.equal(document.interrupted, true);
+  // On loopback the client and the embedded server get CPUs of their own (this machine has two).
+  assert.equal(document.options.pinning, 'client CPUs 0, server CPUs 1 (--no-pin to share them)');
+  assert.equal(document.environment.client.cpuAffinity, '0');
+  assert.equal(document.environment.server.cpuAffinity, '1');
   assert.ok(document.scenarios[0]!.trials.length > 0, 'the trials measured before Ctrl-C are kept');
   assert.ok(document.warnings.some((warning) => /^interrupted: the sweep was ended early/.test(warning)));
-  assert.match(readFileSync(report, 'utf8'), /interrupted: the sweep was ended early/);
+  const html = readFileSync(report, 'utf8');
+  assert.match(html, /interrupted: the sweep was ended early/);
+  assert.match(html, /<th>CPU pinning<\/th><td>client CPUs 0, server CPUs 1/);
 });

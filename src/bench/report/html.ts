@@ -87,6 +87,7 @@ export function renderTuneReport(result: TuneResult): string {
     ['kernel', `${env.platform} ${env.kernel}`],
     ['CPUs', `${env.cpus} × ${env.cpuModel}`],
     ['target', result.options.targetLabel],
+    ['CPU pinning', result.options.pinning],
     ['workload', `${result.options.workload}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`],
     ...Object.entries(env.sysctl),
   ]

@@ -27,6 +27,8 @@ export interface TuneOptions {
   target: ServerTarget;
   /** How the target was reached, for the report ('embedded loopback server' or host:port). */
   targetLabel: string;
+  /** How client and server were kept apart on the CPUs ('client CPUs 0, server CPUs 1'), or why not. */
+  pinning: string;
   /** What was asked: one workload, or 'mixed' for several plans. */
   workload: Workload | 'mixed';
   /** The target is any echo-like service, not a socktune server: only the client side is tuned. */

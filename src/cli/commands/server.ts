@@ -5,6 +5,7 @@ import { createServer, type SocktuneServer } from '../../transport/server.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
 import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3ServerOptions, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
 import { MAX_TEST_DURATION_MS } from '../../bench/control-protocol.ts';
+import { parseCpuList, pinProcess } from '../../core/affinity.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
 import { definedOnly } from '../../core/validate.ts';
 import { MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
@@ -53,6 +54,7 @@ export const serverCommand: Command = {
     'max-per-ip': { help: '--service, --sockperf: connections at once from one client address (default 1024)', spec: { type: 'string' } },
     'idle-timeout': { help: '--service, --sockperf: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
+    affinity: { help: 'pin the whole server (every thread, every test) to these CPUs, e.g. 1 or 2-3', spec: { type: 'string', short: 'A' } },
     json: { help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops', spec: { type: 'boolean' } },
   },
   examples: [
@@ -72,6 +74,8 @@ export const serverCommand: Command = {
     checkModeFlags(mode, values);
     const log = jsonLog(values, io);
     const openFiles = raiseOpenFilesLimit(openFilesLimit().hard).soft;
+    const cpus = str(values, 'affinity');
+    if (cpus !== undefined) pinProcess(parseCpuList(cpus, '-A'));
     if (mode === 'sockperf') return serveSockperf(values, io, log, openFiles);
     if (mode === 'iperf3') return serveIperf3(values, io, log, openFiles);
     if (mode === 'service') return serveService(values, io, log, openFiles);
@@ -112,7 +116,7 @@ export const serverCommand: Command = {
 
 type Mode = 'control' | 'iperf3' | 'sockperf' | 'service';
 
-const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'iperf3', 'sockperf', 'service'];
+const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'affinity', 'iperf3', 'sockperf', 'service'];
 /** The flags each mode takes: any other is refused, so that no flag, least of all a security flag, silently does nothing. */
 const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
   control: ['unix', 'one-off', 'max-tests', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
 import { LocalServer } from '../../bench/local-server.ts';
+import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
 import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
@@ -79,6 +80,22 @@ function printScenario(io: Io, scenario: ScenarioResult): void {
   for (const line of recommendation.sysctl) io.out(`  ${line}    # the kernel capped this buffer size`);
 }
 
+/**
+ * On loopback the client and the embedded server share the machine: unpinned, each steals the
+ * other's CPU and the spread of repeated runs grows. Each gets its own half of the CPUs this
+ * process may use; with one CPU there is nothing to split.
+ */
+function pinApart(local: LocalServer, noPin: boolean): string {
+  if (noPin) return 'off (--no-pin): client and server share every CPU';
+  const cpus = currentAffinity();
+  if (cpus.length < 2) return `off: only CPU ${formatCpuList(cpus)} is available`;
+  const client = cpus.slice(0, Math.floor(cpus.length / 2));
+  const server = cpus.slice(client.length);
+  pinProcess(client);
+  pinProcess(server, local.pid);
+  return `client CPUs ${formatCpuList(client)}, server CPUs ${formatCpuList(server)} (--no-pin to share them)`;
+}
+
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
@@ -97,6 +114,7 @@ export const tuneCommand: Command = {
     'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
     report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
     'no-report': { help: 'write no HTML report', spec: { type: 'boolean' } },
+    'no-pin': { help: 'on loopback, let client and embedded server share every CPU (by default each gets its own half, so they do not measure each other)', spec: { type: 'boolean' } },
     ...COMMON_OUTPUT_FLAGS,
   },
   examples: [
@@ -124,10 +142,11 @@ export const tuneCommand: Command = {
     const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
     const local = str(values, 'client') === undefined ? await LocalServer.start() : undefined;
     const target = local?.target ?? targetOf(values);
+    const pinning = local ? pinApart(local, values['no-pin'] === true) : 'none (the server is elsewhere; pin it there with socktune server -A)';
     const human = values.json !== true;
     if (human && !values.quiet) {
       const against = local ? 'an embedded socktune server on loopback' : raw ? `the raw service ${target.host}:${target.port} (client side only)` : `${target.host}:${target.port}`;
-      io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`})`);
+      io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); CPU pinning: ${pinning}`);
     }
     let result;
     const interruption = onInterrupt(io);
@@ -139,6 +158,7 @@ export const tuneCommand: Command = {
           : raw
             ? `raw service ${target.host}:${target.port}: only the client side was tuned (buffers, Nagle, pipelining); its server is not socktune's to configure`
             : `socktune server ${target.host}:${target.port}`,
+        pinning,
         workload,
         raw,
         plans,
