@@ -1,12 +1,25 @@
+import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 /** Slots of the per-address connection counts; addresses that hash alike share a count (a stricter cap, never a looser one). */
 export const PEER_SLOTS = 4096;
 
-function slotOf(address: string): number {
-  let hash = 0x811c9dc5;
+/**
+ * FNV-1a keyed with a secret seed kept in the shared buffer (every thread hashes alike): a client
+ * cannot pick an address that shares a victim's slot and fill that slot to lock the victim out.
+ */
+function slotOf(address: string, seed: number): number {
+  let hash = 0x811c9dc5 ^ seed;
   for (let i = 0; i < address.length; i++) hash = Math.imul(hash ^ address.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % PEER_SLOTS;
+  hash = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d);
+  return ((hash ^ (hash >>> 12)) >>> 0) % PEER_SLOTS;
+}
+
+/** A buffer of `counters` counts and the per-address slots after them, its seed in the last Int32. */
+function allocateWithSeed(counters: number): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer((counters + PEER_SLOTS + 1) * 4);
+  new Int32Array(buffer)[counters + PEER_SLOTS] = randomInt(1, 2 ** 31 - 1);
+  return buffer;
 }
 
 /** What a ConnectionPool needs to be rebuilt in another thread. */
@@ -25,9 +38,12 @@ export class ConnectionPool {
   readonly #state: ConnectionPoolState;
   readonly #counts: Int32Array;
 
-  constructor(maxConnections: number, maxConnectionsPerIp: number, buffer = new SharedArrayBuffer((1 + PEER_SLOTS) * 4)) {
+  readonly #seed: number;
+
+  constructor(maxConnections: number, maxConnectionsPerIp: number, buffer = allocateWithSeed(1)) {
     this.#state = { buffer, maxConnections, maxConnectionsPerIp };
     this.#counts = new Int32Array(buffer);
+    this.#seed = this.#counts[1 + PEER_SLOTS]!;
   }
 
   static fromState(state: ConnectionPoolState): ConnectionPool {
@@ -50,7 +66,7 @@ export class ConnectionPool {
       return false;
     }
     if (address === '') return true;
-    const slot = 1 + slotOf(address);
+    const slot = 1 + slotOf(address, this.#seed);
     if (Atomics.add(this.#counts, slot, 1) < this.#state.maxConnectionsPerIp) return true;
     Atomics.sub(this.#counts, slot, 1);
     Atomics.sub(this.#counts, 0, 1);
@@ -59,7 +75,7 @@ export class ConnectionPool {
 
   remove(address: string): void {
     Atomics.sub(this.#counts, 0, 1);
-    if (address !== '') Atomics.sub(this.#counts, 1 + slotOf(address), 1);
+    if (address !== '') Atomics.sub(this.#counts, 1 + slotOf(address, this.#seed), 1);
   }
 }
 
@@ -68,20 +84,22 @@ export class PeerCounts {
   readonly #counts: Int32Array;
   readonly #max: number;
   readonly #pool: ConnectionPool | undefined;
+  readonly #seed: number;
 
   constructor(buffer: SharedArrayBuffer, max: number, pool?: ConnectionPool) {
     this.#counts = new Int32Array(buffer);
     this.#max = max;
     this.#pool = pool;
+    this.#seed = this.#counts[PEER_SLOTS]!;
   }
 
   static allocate(): SharedArrayBuffer {
-    return new SharedArrayBuffer(PEER_SLOTS * 4);
+    return allocateWithSeed(0);
   }
 
   /** Counts one more connection from `address` ('' for a Unix socket), unless it already has the most allowed here or in the pool. */
   tryAdd(address: string): boolean {
-    const slot = address === '' ? -1 : slotOf(address);
+    const slot = address === '' ? -1 : slotOf(address, this.#seed);
     if (slot >= 0 && Atomics.add(this.#counts, slot, 1) >= this.#max) {
       Atomics.sub(this.#counts, slot, 1);
       return false;
@@ -92,7 +110,7 @@ export class PeerCounts {
   }
 
   remove(address: string): void {
-    if (address !== '') Atomics.sub(this.#counts, slotOf(address), 1);
+    if (address !== '') Atomics.sub(this.#counts, slotOf(address, this.#seed), 1);
     this.#pool?.remove(address);
   }
 }

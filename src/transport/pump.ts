@@ -2,11 +2,14 @@ import type { Socket } from 'node:net';
 import type { SendBudget } from './send-budget.ts';
 
 /**
- * Bytes written per event-loop turn before yielding. On loopback the kernel can take writes for
- * a long time without ever returning false, and a loop that only stops on backpressure would
- * starve timers (interval reports, deadlines) for the whole test.
+ * What one pump writes per event-loop turn before yielding: bytes, writes and time. On loopback
+ * the kernel can take writes for a long time without ever returning false, and a loop that only
+ * stops on backpressure would starve timers (interval reports, deadlines) and every other
+ * connection; tiny chunks must not turn 4 MiB into millions of write() calls either.
  */
 const BYTES_PER_TURN = 4 * 1024 * 1024;
+const WRITES_PER_TURN = 1024;
+const MS_PER_TURN = 2;
 
 /**
  * Writes `next()` chunks as fast as the socket takes them — or as `budget` allows — until
@@ -29,7 +32,9 @@ export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boo
     scheduled = false;
     if (paused) return;
     let turn = BYTES_PER_TURN;
-    while (active() && !socket.destroyed && !socket.writableEnded && turn > 0) {
+    let writes = WRITES_PER_TURN;
+    const turnEnds = performance.now() + MS_PER_TURN;
+    while (active() && !socket.destroyed && !socket.writableEnded && turn > 0 && writes > 0 && performance.now() < turnEnds) {
       const chunk = rest ?? next();
       const slice = budget !== undefined && chunk.length > budget.maxWriteBytes ? chunk.subarray(0, budget.maxWriteBytes) : chunk;
       if (budget !== undefined && !reserved) {
@@ -43,10 +48,12 @@ export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boo
       reserved = false;
       rest = slice.length < chunk.length ? chunk.subarray(slice.length) : undefined;
       turn -= slice.length;
+      writes--;
       onWrite?.(slice.length);
       if (!socket.write(slice)) return;
     }
-    if (turn <= 0 && !scheduled) {
+    const yielded = turn <= 0 || writes <= 0 || performance.now() >= turnEnds;
+    if (yielded && active() && !socket.destroyed && !socket.writableEnded && !scheduled) {
       scheduled = true;
       setImmediate(pump);
     }
