@@ -14,7 +14,7 @@ import { collectEnvironment } from '../src/bench/environment.ts';
 import { formatCount, formatMicros } from '../src/bench/format.ts';
 import { LocalServer } from '../src/bench/local-server.ts';
 import { runMsg, type MsgOptions } from '../src/bench/msg.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

@@ -12,7 +12,7 @@ import { LocalServer } from '../src/bench/local-server.ts';
 import { runRr } from '../src/bench/rr.ts';
 import { collectEnvironment } from '../src/bench/environment.ts';
 import { formatCount, formatMicros } from '../src/bench/format.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 import type { TestServerSettings } from '../src/bench/control-protocol.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' } } });

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
 import { collectEnvironment } from '../src/bench/environment.ts';
 import { formatBits } from '../src/bench/format.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 import { runIperf3Stream } from '../src/protocols/iperf3/client.ts';
 
 const run = promisify(execFile);

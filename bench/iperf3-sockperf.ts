@@ -17,7 +17,7 @@ import { formatBits, formatMicros } from '../src/bench/format.ts';
 import { LocalServer } from '../src/bench/local-server.ts';
 import { runRr } from '../src/bench/rr.ts';
 import { runStream } from '../src/bench/stream.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

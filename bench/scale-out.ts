@@ -19,7 +19,7 @@ import { collectEnvironment } from '../src/bench/environment.ts';
 import { formatBits, formatCount, formatMicros } from '../src/bench/format.ts';
 import { mergeResults } from '../src/bench/merge.ts';
 import type { RrResult } from '../src/bench/result.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 import { BIN, serverEvents, startServer, type RunningServer } from '../test/cli/cli-helpers.ts';
 import { haproxyConfig } from '../test/net/haproxy.ts';
 import { netemAvailable, netnsUnavailable, TestNetwork } from '../test/net/netns.ts';

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
 import { collectEnvironment } from '../src/bench/environment.ts';
 import { formatCount } from '../src/bench/format.ts';
-import { median } from '../src/bench/tune/rank.ts';
+import { median } from '../src/bench/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

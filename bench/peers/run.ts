@@ -17,7 +17,7 @@ import { runConns } from '../../src/bench/conns.ts';
 import { collectEnvironment } from '../../src/bench/environment.ts';
 import { formatBytes, formatCount, formatMicros } from '../../src/bench/format.ts';
 import { runRr } from '../../src/bench/rr.ts';
-import { median } from '../../src/bench/tune/rank.ts';
+import { median } from '../../src/bench/stats.ts';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' }, smoke: { type: 'boolean', default: false }, out: { type: 'string' } },

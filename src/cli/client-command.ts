@@ -1,7 +1,7 @@
 import type { BenchResult } from '../bench/result.ts';
 import { sleep } from '../bench/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
-import { median } from '../bench/tune/rank.ts';
+import { describeInterval, median, medianInterval } from '../bench/stats.ts';
 import type { Io, Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, str } from './client-settings.ts';
@@ -14,6 +14,8 @@ export interface Repeat {
   median: number;
   min: number;
   max: number;
+  /** The median's confidence interval from order statistics (confidence: the coverage reached; 0.95 from 6 runs on). */
+  interval: { low: number; high: number; confidence: number };
 }
 
 /** What a client command (stream, rr, crr, conns) plugs into the shared output and --repeat logic. */
@@ -68,6 +70,11 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   } finally {
     interruption.dispose();
   }
+}
+
+function repeatOf(metric: string, values: number[]): Repeat {
+  const { median: middle, low, high, confidence } = medianInterval(values)!;
+  return { metric, values, median: middle, min: Math.min(...values), max: Math.max(...values), interval: { low, high, confidence } };
 }
 
 /** The exit status of a process ended by a signal, as shells report it. */
@@ -136,7 +143,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval>, Inter
   // The run whose metric is nearest the median is the one shown in full.
   const shown = results.reduce((best, result) => (Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best));
   const repeat: Repeat | undefined =
-    results.length > 1 ? { metric: spec.metric.name, values: metricValues, median: middle, min: Math.min(...metricValues), max: Math.max(...metricValues) } : undefined;
+    results.length > 1 ? repeatOf(spec.metric.name, metricValues) : undefined;
   const signal = interruption.received();
   const exitCode =
     signal !== undefined ? exitCodeOf(signal) : Math.max(...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))));
@@ -150,8 +157,10 @@ async function runAndReport<Result extends BenchResult<unknown, Interval>, Inter
   const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
   printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
   if (repeat) {
-    const spread = repeat.median === 0 ? 0 : ((repeat.max - repeat.min) / 2 / repeat.median) * 100;
-    io.out(`repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)} (±${spread.toFixed(1)}%)`);
+    io.out(
+      `repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, ${describeInterval({ ...repeat.interval, median: repeat.median, samples: results.length }, spec.metric.format)}` +
+        ` (min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)})${results.length < 6 ? '; 6 runs or more reach 95%' : ''}`,
+    );
   }
   return exitCode;
 }

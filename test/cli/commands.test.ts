@@ -166,6 +166,11 @@ describe('against a running socktune server', () => {
     assert.equal(document.repeat.values.length, 3);
     assert.equal(document.repeat.median, [...document.repeat.values].sort((a: number, b: number) => a - b)[1]);
     assert.equal(document.summary.requestsPerSecond, document.repeat.median);
+    // Three runs: min–max is the interval, holding the median with 75% (not 95%: that takes 6 runs).
+    const sorted = [...document.repeat.values].sort((a: number, b: number) => a - b);
+    assert.deepEqual(document.repeat.interval, { low: sorted[0], high: sorted[2], confidence: 0.75 });
+    const human = await client(['rr', '-t', '0.2', '--repeat', '3']);
+    assert.match(human.stdout, /repeat +3 runs: requests\/s median .*, 75% CI .* – .* \(min .*, max .*\); 6 runs or more reach 95%/);
   });
 
   test('msg one-way --json: the server received every message the client sent, coalesced', async () => {

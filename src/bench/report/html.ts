@@ -1,4 +1,5 @@
 import { formatBits, formatCount, formatMicros } from '../format.ts';
+import { describeInterval } from '../stats.ts';
 import type { MsgInterval, RrInterval, StreamInterval } from '../result.ts';
 import type { Objective } from '../tune/rank.ts';
 import { rankingNotes, type ScenarioResult, type TuneResult } from '../tune/run.ts';
@@ -25,9 +26,9 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const top = scenario.ranking.slice(0, 3);
   const lastTrial = (label: string) => [...scenario.trials].reverse().find((trial) => trial.label === label && trial.metric !== null);
   const bars = barChart(
-    scenario.ranking.map((entry) => ({ label: entry.label, value: entry.median, low: entry.min, high: entry.max, highlight: entry.label === scenario.recommendation?.label })),
+    scenario.ranking.map((entry) => ({ label: entry.label, value: entry.median, low: entry.interval?.low ?? entry.median, high: entry.interval?.high ?? entry.median, highlight: entry.label === scenario.recommendation?.label })),
     format,
-    `${objective} per configuration (median, bars span min–max)`,
+    `${objective} per configuration (median; whiskers: its confidence interval)`,
   );
   const overTime: Series[] = top.flatMap((entry) => {
     const trial = lastTrial(entry.label);
@@ -56,7 +57,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const rows = scenario.ranking
     .map(
       (entry) =>
-        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>±${(entry.relativeSpread * 100).toFixed(1)}%</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, finalRound))}</td></tr>`,
+        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>${escapeXml(describeInterval(entry.interval, format))}</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, finalRound))}</td></tr>`,
     )
     .join('');
   const recommendation = scenario.recommendation;
@@ -75,7 +76,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
   return `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${escapeXml(objective)}</h2>
 <h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
-<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>spread</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
+<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>confidence interval</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
 ${bars}${timeChart}${percentileChart}</section>`;
 }
 

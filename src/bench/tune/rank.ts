@@ -1,3 +1,5 @@
+import { median, medianInterval, type MedianInterval } from '../stats.ts';
+
 export type Objective = 'throughput' | 'p99' | 'rps';
 
 export const OBJECTIVE_UNITS: Readonly<Record<Objective, string>> = { throughput: 'bit/s', p99: 'µs', rps: 'req/s' };
@@ -16,39 +18,30 @@ export type Verdict = 'best' | 'tie' | 'worse';
 export interface Ranked<C> extends Sampled<C> {
   rank: number;
   median: number;
-  /** Half the sample range relative to the median: the noise of this config. */
-  relativeSpread: number;
-  min: number;
-  max: number;
-  /** Against the best config: 'tie' when the gap is within the noise of either. */
+  /** The median's 95% confidence interval (order statistics); null for a config measured once. */
+  interval: MedianInterval | null;
+  /**
+   * Against the best config: 'tie' when their confidence intervals overlap (the difference is not
+   * significant); with one run on either side, when the gap is under 10%.
+   */
   verdict: Verdict;
   /** This config's median over the baseline's, oriented so that > 1 is better. */
   vsBaseline: number;
 }
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
+/** The gap a config measured once must clear to count as different: with one sample the noise is unknown. */
+const SINGLE_RUN_GAP = 0.1;
 
-function spreadOf(samples: readonly number[], center: number): number {
-  if (samples.length < 2 || center === 0) return 0;
-  return (Math.max(...samples) - Math.min(...samples)) / 2 / Math.abs(center);
-}
-
-/**
- * Whether `a` beats `b` by more than the noise. With fewer than two samples on either side the
- * noise is unknown, and nothing short of `minimumGap` (10%) counts as a win.
- */
-export function clearlyBetter(a: Ranked<unknown> | Sampled<unknown>, b: Ranked<unknown> | Sampled<unknown>, objective: Objective, minimumGap = 0.1): boolean {
+/** Whether `a` beats `b` beyond the noise: their intervals do not overlap (or, with a single run, by more than 10%). */
+export function clearlyBetter(a: Sampled<unknown>, b: Sampled<unknown>, objective: Objective): boolean {
+  const ia = medianInterval(a.samples);
+  const ib = medianInterval(b.samples);
+  const better = higherIsBetter(objective);
+  if (ia !== null && ib !== null) return better ? ia.low > ib.high : ia.high < ib.low;
   const ma = median(a.samples);
   const mb = median(b.samples);
-  const gap = (higherIsBetter(objective) ? ma - mb : mb - ma) / Math.max(Math.abs(ma), Math.abs(mb));
-  const unknownNoise = a.samples.length < 2 || b.samples.length < 2;
-  const noise = unknownNoise ? minimumGap : Math.max(spreadOf(a.samples, ma), spreadOf(b.samples, mb)) * 2;
-  return gap > noise;
+  const gap = (better ? ma - mb : mb - ma) / Math.max(Math.abs(ma), Math.abs(mb));
+  return gap > SINGLE_RUN_GAP;
 }
 
 /** Orders configs by median, best first, and says which ones the best does not clearly beat. */
@@ -56,10 +49,7 @@ export function rank<C>(entries: readonly Sampled<C>[], objective: Objective, ba
   const better = higherIsBetter(objective);
   const withStats = entries
     .filter((entry) => entry.samples.length > 0)
-    .map((entry) => {
-      const center = median(entry.samples);
-      return { ...entry, median: center, min: Math.min(...entry.samples), max: Math.max(...entry.samples), relativeSpread: spreadOf(entry.samples, center) };
-    })
+    .map((entry) => ({ ...entry, median: median(entry.samples), interval: medianInterval(entry.samples) }))
     .sort((a, b) => (better ? b.median - a.median : a.median - b.median));
   const best = withStats[0];
   const baselineEntry = withStats.find((entry) => baseline(entry.config));

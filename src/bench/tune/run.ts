@@ -92,6 +92,8 @@ export interface TuneResult {
 /** Rounds of successive halving: repetitions per survivor in each round; the default config always survives. */
 const QUICK_ROUNDS = [1, 1, 2, 2];
 const FULL_MAX_REPETITIONS = 5;
+/** Samples at most of a close contender while the full mode tries to separate it from the best. */
+const CONTENDER_MAX_SAMPLES = 12;
 /** Seconds each trial spends on setup besides its measured time (test server start, connections, drain). */
 const TRIAL_OVERHEAD_SEC = 0.25;
 
@@ -139,7 +141,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     };
     if (options.quick) await successiveHalving(search, scenario, runOne, replan);
     else {
-      await fullGrid(search, options, runOne, scenarios.length);
+      await fullGrid(search, scenario, options, runOne, scenarios.length);
       replan(0);
     }
     results.push(summarizeScenario(search, scenario, options.raw));
@@ -192,14 +194,27 @@ async function successiveHalving(search: Search, scenario: Scenario, runOne: (co
   }
 }
 
-async function fullGrid(search: Search, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, scenarioCount: number): Promise<void> {
+/**
+ * Every config, round after round while the budget allows; then, with what is left of it, more
+ * runs of the best and of the configs it does not clearly beat (their confidence intervals
+ * overlap), interleaved, until the intervals separate or the contenders have CONTENDER_MAX_SAMPLES.
+ */
+async function fullGrid(search: Search, scenario: Scenario, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, scenarioCount: number): Promise<void> {
   const budgetPerScenarioSec = options.budgetSec / scenarioCount;
   const scenarioStart = Date.now();
-  for (let repetition = 1; repetition <= FULL_MAX_REPETITIONS; repetition++) {
-    const spentSec = (Date.now() - scenarioStart) / 1000;
-    const perRoundSec = repetition === 1 ? search.configs.length * (options.trialSec + TRIAL_OVERHEAD_SEC) : spentSec / (repetition - 1);
-    if (repetition > 1 && spentSec + perRoundSec > budgetPerScenarioSec) break;
-    for (const config of search.configs) await runOne(config, repetition);
+  const spentSec = (): number => (Date.now() - scenarioStart) / 1000;
+  const trialCostSec = (): number => (search.trials.length === 0 ? options.trialSec + TRIAL_OVERHEAD_SEC : spentSec() / search.trials.length);
+  let round = 0;
+  for (round = 1; round <= FULL_MAX_REPETITIONS; round++) {
+    if (round > 1 && spentSec() + search.configs.length * trialCostSec() > budgetPerScenarioSec) break;
+    for (const config of search.configs) await runOne(config, round);
+  }
+  const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
+  for (; ; round++) {
+    const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
+    const contenders = ranked.filter((entry) => entry.verdict !== 'worse' && entry.samples.length < CONTENDER_MAX_SAMPLES).map((entry) => entry.config);
+    if (contenders.length < 2 || spentSec() + contenders.length * trialCostSec() > budgetPerScenarioSec || options.interrupt?.aborted) return;
+    for (const config of contenders) await runOne(config, round);
   }
 }
 

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
 import { LocalServer } from '../../bench/local-server.ts';
+import { describeInterval } from '../../bench/stats.ts';
 import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
 import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
@@ -52,12 +53,12 @@ function printScenario(io: Io, scenario: ScenarioResult): void {
   io.out(`\n${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${objective}`);
   io.out(
     renderTable(
-      ['#', 'configuration', `${objective} (median)`, 'spread', 'runs', 'vs default', 'verdict', 'notes'],
+      ['#', 'configuration', `${objective} (median)`, 'confidence interval', 'runs', 'vs default', 'verdict', 'notes'],
       scenario.ranking.map((entry) => [
         String(entry.rank),
         entry.label,
         formatObjective(objective, entry.median),
-        `±${(entry.relativeSpread * 100).toFixed(1)}%`,
+        describeInterval(entry.interval, (value) => formatObjective(objective, value)),
         String(entry.samples.length),
         Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
         entry.verdict,
