@@ -83,6 +83,14 @@ test('tune --quick --workload rr: the HTML report renders its charts in headless
     const box = await page.locator('svg.bar-chart').boundingBox();
     assert.ok(box && box.width > 500 && box.height > 100, 'the chart has a size on screen');
     assert.match(await page.locator('pre.snippet').innerText(), /createServer\(\{/);
+    // Every verdict and note is explained; legends sit under the plot, not on the data; rates start at zero.
+    const legend = await page.locator('dl.legend-notes').first().innerText();
+    for (const term of ['confidence interval', 'tie', 'worse', 'dropped after round N', 'client saturated', 'buffer capped by kernel']) assert.ok(legend.includes(term), `the legend explains "${term}"`);
+    for (const chart of await lineCharts.all()) {
+      const plot = (await chart.locator('rect.plot-area').boundingBox())!;
+      for (const entry of await chart.locator('text.legend').all()) assert.ok((await entry.boundingBox())!.y > plot.y + plot.height, 'a legend entry lies below the plot area');
+    }
+    assert.equal(await page.locator('svg.bar-chart text.tick').first().textContent(), '0.0 µs', 'the p99 axis starts at zero');
     await page.screenshot({ path: `${artifacts}tune-report.png`, fullPage: true });
     assert.deepEqual(problems, []);
   } finally {

@@ -77,8 +77,22 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   return `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${escapeXml(objective)}</h2>
 <h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
 <h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>confidence interval</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
+${LEGEND}
 ${bars}${timeChart}${percentileChart}</section>`;
 }
+
+/** What every verdict and note in a ranking means: a reader should not have to guess. */
+const LEGEND = `<dl class="legend-notes">
+<dt>median</dt><dd>the middle of the configuration's runs: its score. Runs are interleaved (A B C A B C), so drift of the machine hits every configuration alike.</dd>
+<dt>confidence interval</dt><dd>two of its runs between which the true median lies with the stated probability, whatever the distribution (order statistics); 95% from 6 runs on, less with fewer (min–max of 3 runs: 75%). "1 run — no interval": measured once, its noise is unknown.</dd>
+<dt>best</dt><dd>the highest median (lowest for p99).</dd>
+<dt>tie</dt><dd>its interval overlaps the best's: the difference is not significant. Against a configuration measured once, a gap under 10% is a tie.</dd>
+<dt>worse</dt><dd>its interval lies wholly on the worse side of the best's.</dd>
+<dt>vs default</dt><dd>median over the default configuration's, above 1 meaning better.</dd>
+<dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's contender runs left it out after that round: it was in the worse half, or clearly beaten.</dd>
+<dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at least one run: that score may be the client's limit, not the server's.</dd>
+<dt>buffer capped by kernel</dt><dd>the kernel gave a smaller socket buffer than asked (net.core.rmem_max / wmem_max); the recommendation shows the sysctl to raise it. A small buffer also caps a stream's rate at about buffer ÷ round-trip time.</dd>
+</dl>`;
 
 /** One self-contained HTML file: inline CSS and SVG, nothing fetched when it is opened. */
 export function renderTuneReport(result: TuneResult): string {
@@ -104,10 +118,10 @@ tr.best td{font-weight:600;background:#ecfdf5}tr.tie td{background:#f8fafc}
 pre.snippet{background:#0f172a;color:#e2e8f0;padding:12px;border-radius:6px;overflow:auto}
 svg.chart{width:100%;height:auto;margin:12px 0;background:#fff;border:1px solid #eee}
 .title{font-weight:600;font-size:14px}.label,.value,.tick,.legend{font-size:11px}.axis{font-size:12px}
-.grid{stroke:#eee}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
+.grid{stroke:#eee}.legend-notes{font-size:13px;color:#333}.legend-notes dt{font-weight:600;float:left;clear:left;width:190px}.legend-notes dd{margin:0 0 4px 200px}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
 </style></head><body>
 <h1>socktune tune</h1>
-<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. Differences inside the noise (the spread of repeated, interleaved runs) are ties, not wins.</p>
+<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. A configuration whose confidence interval overlaps the best one's is a tie, not a loss: the difference is not significant (legend under each ranking).</p>
 ${warnings ? `<ul class="warnings">${warnings}</ul>` : ''}
 <h2>Environment</h2><table>${envRows}</table>
 ${result.scenarios.map((scenario, index) => scenarioSection(result, scenario, index)).join('\n')}
