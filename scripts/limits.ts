@@ -7,6 +7,7 @@ import { MAX_TEST_DURATION_MS } from '../src/bench/control-protocol.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../src/protocols/iperf3/server.ts';
 import { MAX_JSON_BYTES } from '../src/protocols/iperf3/codec.ts';
+import { MIN_SEND_CHUNK_BYTES } from '../src/protocols/iperf3/test-session.ts';
 import { MAX_MESSAGE_BYTES } from '../src/protocols/sockperf/codec.ts';
 import { CONNECTION_TOKEN_TIMEOUT_MS } from '../src/transport/connection-token.ts';
 import { MESSAGE_DEFAULTS } from '../src/transport/message-socket.ts';
@@ -44,17 +45,22 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ['control line', `${bytes(DEFAULT_MAX_LINE_BYTES)}; at most 4 unanswered messages`, '`SOCKTUNE_ERR_FRAME_TOO_LARGE` / `SOCKTUNE_ERR_PROTOCOL`, connection closed'],
   ['every number in a control message', 'range-checked before use (`"__proto__"` and unknown keys are refused)', '`SOCKTUNE_ERR_INVALID_OPTION` naming the field'],
   ['**`--iperf3`**', '', ''],
-  ['tests at once', `${iperf3.maxTests} (\`--max-tests\`)`, 'ACCESS_DENIED: "the server is busy running a test"'],
+  ['tests at once (a test counts from its accepted, authenticated parameters to its end)', `${iperf3.maxTests} (\`--max-tests\`)`, 'ACCESS_DENIED: "the server is busy running a test"; logged'],
   ['tests at once from one address', `${iperf3.maxTestsPerClient} (\`--max-per-client\`)`, 'the same'],
-  ['test duration (-t + -O + 5 s)', `${seconds(iperf3.maxDurationMs)} (\`--max-duration\`)`, 'SERVER_ERROR: "test duration too long"; a -n/-k test is ended at the limit (SERVER_TERMINATE)'],
+  ['streams of every test together', `${iperf3.maxTotalStreams} (\`--max-total-streams\`)`, 'the same, for the test that would go over'],
+  ['connections before their parameters (no cookie yet, or parameters not accepted yet)', `${iperf3.maxPending} in all, ${iperf3.maxPendingPerClient} per address (\`maxPending\`, \`maxPendingPerClient\`); the data connections a test waits for come on top`, 'ACCESS_DENIED at once; logged'],
+  ['cookie', `${seconds(iperf3.cookieTimeoutMs)} (\`cookieTimeoutMs\`)`, 'connection closed, `SOCKTUNE_ERR_TIMEOUT` logged'],
+  ['parameters', `${seconds(iperf3.parametersTimeoutMs)} after PARAM_EXCHANGE (\`parametersTimeoutMs\`)`, 'the same'],
+  ['test duration (-t + -O + 5 s)', `${seconds(iperf3.maxDurationMs)} (\`--max-duration\`), from accept to close: every phase's own timer is cut to what is left`, 'SERVER_ERROR: "test duration too long"; a -n/-k test is ended at the limit (SERVER_TERMINATE); a test still in another phase is ended, `SOCKTUNE_ERR_TIMEOUT` logged'],
   ['streams (-P, ×2 with --bidir)', `${iperf3.maxStreams} (\`--max-streams\`)`, 'SERVER_ERROR: "number of parallel streams too large"'],
   ['socket buffer (-w)', `${bytes(iperf3.maxWindow)} (\`--max-socket-buffer\`)`, 'SERVER_ERROR: "socket buffer size too large"'],
-  ['block length (-l)', `${bytes(iperf3.maxBlockLength)} (\`--max-chunk\`)`, 'SERVER_ERROR: "block size too large"'],
+  ['block length (-l)', `${bytes(iperf3.maxBlockLength)} (\`--max-chunk\`); the server writes whole blocks in chunks of ${bytes(MIN_SEND_CHUNK_BYTES)} or more, -n/-k cut exactly`, 'SERVER_ERROR: "block size too large"'],
   ['every other parameter (omit, num, blockcount, MSS, types)', 'range-checked, never defaulted', 'SERVER_ERROR with iperf3\'s own error number'],
-  ['cookie and parameters', `${seconds(iperf3.handshakeTimeoutMs)} each`, 'connection closed'],
+  ['connections at once', `${iperf3.maxConnections} (\`--max-connections\`), ${iperf3.maxConnectionsPerIp} per address (\`--max-per-ip\`)`, 'closed at once by the transport'],
   ['JSON message', bytes(MAX_JSON_BYTES), '`SOCKTUNE_ERR_FRAME_TOO_LARGE`, test torn down'],
   ['what -R / --bidir streams send', 'no cap; `--max-rate`', 'paced as above'],
-  ['auth', 'off; `--rsa-private-key-path` + `--authorized-users-path` (iperf3\'s own RSA scheme; `--auth-token` is refused here)', 'SERVER_ERROR: "test authorization failed"'],
+  ['auth', 'off; `--rsa-private-key-path` + `--authorized-users-path` (iperf3\'s own RSA scheme; `--auth-token` is refused here)', 'SERVER_ERROR: "test authorization failed"; a token is taken once, in canonical base64 only'],
+  ['log lines', 'one per test; refused or failed ones: 10 a second', 'the rest counted by code in one line a second'],
   ['**`--service`, `--sockperf`, and the library\'s `createServer`**', '', ''],
   ['connections at once', `${SERVER_DEFAULTS.maxConnections} (\`--max-connections\`, \`maxConnections\`)`, 'the newcomer is closed at once, counted as `SOCKTUNE_ERR_MAX_CONNECTIONS` (a log line each second)'],
   ['connections from one address', `${SERVER_DEFAULTS.maxConnectionsPerIp} (\`--max-per-ip\`, \`maxConnectionsPerIp\`)`, 'the same'],

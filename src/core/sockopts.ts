@@ -166,6 +166,20 @@ export interface TcpInfo {
   congestionWindow: number;
 }
 
+/** TCP_ESTABLISHED in tcpi_state. */
+const TCP_ESTABLISHED = 1;
+
+/**
+ * Whether a TCP connection is still open both ways, read from the kernel (tcpi_state): a paused
+ * socket reads nothing, so it never sees its peer's FIN or RST on its own. Unix sockets and
+ * closed descriptors count as gone only when the call fails.
+ */
+export function tcpEstablished(fd: number): boolean {
+  const info = Buffer.alloc(8);
+  if (libc().getsockopt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_INFO, info, [info.length]) < 0) return false;
+  return info[0] === TCP_ESTABLISHED;
+}
+
 export function readTcpInfo(fd: number): TcpInfo {
   const info = Buffer.alloc(232);
   if (libc().getsockopt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_INFO, info, [info.length]) < 0) {

@@ -132,7 +132,7 @@ export class BlockingConnection {
     if (budget === undefined) return this.#sendAll(data);
     for (let offset = 0; offset < data.length; offset += budget.maxWriteBytes) {
       const slice = data.subarray(offset, offset + budget.maxWriteBytes);
-      this.#sleep(budget.reserve(slice.length));
+      for (let wait = budget.tryTake(slice.length); wait > 0; wait = budget.tryTake(slice.length)) this.#sleep(wait);
       this.#sendAll(slice);
     }
   }
@@ -213,11 +213,22 @@ function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHand
     const encoder = new FrameEncoder({ copyThreshold: Infinity });
     try {
       for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
-        decoder.push(buffer.subarray(0, count), (message) => {
-          counters.addMessagesIn(1);
-          if (echo) encoder.add(message);
-        });
-        for (const chunk of encoder.take()) connection.sendAll(chunk);
+        let held = 0;
+        try {
+          decoder.push(buffer.subarray(0, count), (message) => {
+            counters.addMessagesIn(1);
+            if (!echo) return;
+            // The echo waits for a peer that may not read: it holds room in the server's budget meanwhile.
+            if (connection.bufferBudget !== undefined && !connection.bufferBudget.tryReserve(message.length)) {
+              throw new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to hold a ${message.length}-byte echo: the server's buffer budget is taken`);
+            }
+            held += message.length;
+            encoder.add(message);
+          });
+          for (const chunk of encoder.take()) connection.sendAll(chunk);
+        } finally {
+          connection.bufferBudget?.release(held);
+        }
       }
       decoder.end();
     } finally {

@@ -13,15 +13,14 @@ const MS_PER_TURN = 2;
 
 /**
  * Writes `next()` chunks as fast as the socket takes them — or as `budget` allows — until
- * `active()` is false or the socket dies. With a budget every write is reserved before it is
- * made, and chunks are cut to the budget's largest write, so no write overdraws it.
+ * `active()` is false or the socket dies. With a budget every write is taken from it before it
+ * is made, and chunks are cut to the budget's largest write, so no write overdraws it.
  */
 export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boolean, onWrite?: (bytes: number) => void, budget?: SendBudget): void {
   let scheduled = false;
   let paused: NodeJS.Timeout | undefined;
-  /** What is left of the current chunk, and whether its next slice is already reserved. */
+  /** What is left of the current chunk. */
   let rest: Buffer | undefined;
-  let reserved = false;
   const waitFor = (ms: number): void => {
     paused ??= setTimeout(() => {
       paused = undefined;
@@ -37,15 +36,11 @@ export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boo
     while (active() && !socket.destroyed && !socket.writableEnded && turn > 0 && writes > 0 && performance.now() < turnEnds) {
       const chunk = rest ?? next();
       const slice = budget !== undefined && chunk.length > budget.maxWriteBytes ? chunk.subarray(0, budget.maxWriteBytes) : chunk;
-      if (budget !== undefined && !reserved) {
-        const wait = budget.reserve(slice.length);
-        if (wait > 0) {
-          rest = chunk;
-          reserved = true;
-          return waitFor(wait);
-        }
+      const wait = budget?.tryTake(slice.length) ?? 0;
+      if (wait > 0) {
+        rest = chunk;
+        return waitFor(wait);
       }
-      reserved = false;
       rest = slice.length < chunk.length ? chunk.subarray(slice.length) : undefined;
       turn -= slice.length;
       writes--;

@@ -11,13 +11,15 @@ const NS_PER_SECOND = 1e9;
 
 /**
  * A send-rate limit shared by every thread, connection and server given the same budget: a
- * token bucket kept as one "theoretical arrival time" (GCRA) in shared memory, reserved with a
+ * token bucket kept as one "theoretical arrival time" (GCRA) in shared memory, updated with a
  * compare-and-swap, so no thread or test gets a bucket of its own.
  *
- * Callers reserve bytes before they write them and wait the returned time first. Since every
- * reservation is serialized, what all writers together send by time t is at most
- * rate × t + burstBytes + one write; writers cut their writes to `maxWriteBytes` (the burst), so
- * the overdraw is never more than two bursts.
+ * Senders take bytes before they write them (`tryTake`): a take is granted only while the bucket
+ * is at most one burst behind, so what all writers together send by time t is at most
+ * rate × t + burstBytes + one write, writers cut their writes to `maxWriteBytes`, and nothing is
+ * ever booked ahead: a sender that gives up (its connection closed) leaves no debt for others.
+ * Services that answer reads cannot know their answer's size beforehand: they wait while the
+ * bucket is `behind()`, then `charge()` what they wrote.
  */
 export class SendBudget {
   readonly bytesPerSecond: number;
@@ -51,19 +53,41 @@ export class SendBudget {
     return this.burstBytes;
   }
 
-  /**
-   * Reserves `bytes` of the budget; returns the milliseconds to wait before writing them (0: now).
-   * `reserve(0)` only asks how long the writers already queued take.
-   */
-  reserve(bytes: number): number {
-    const cost = BigInt(Math.ceil(bytes * this.#nsPerByte));
+  /** Takes `bytes` if the bucket allows now (0), or says how many ms to wait before asking again (nothing taken). */
+  tryTake(bytes: number): number {
+    const cost = this.#cost(bytes);
+    for (;;) {
+      const now = process.hrtime.bigint();
+      const arrival = Atomics.load(this.#state, 0);
+      const behindNs = arrival - now - this.#toleranceNs;
+      if (behindNs > 0n) return nsToMs(behindNs);
+      const start = arrival > now ? arrival : now;
+      if (Atomics.compareExchange(this.#state, 0, arrival, start + cost) === arrival) return 0;
+    }
+  }
+
+  /** Milliseconds until the bucket is no more than a burst behind (0: a sender may go now). */
+  behind(): number {
+    const behindNs = Atomics.load(this.#state, 0) - process.hrtime.bigint() - this.#toleranceNs;
+    return behindNs > 0n ? nsToMs(behindNs) : 0;
+  }
+
+  /** Books bytes already written (an answer whose size was known only once it was made). */
+  charge(bytes: number): void {
+    const cost = this.#cost(bytes);
     for (;;) {
       const now = process.hrtime.bigint();
       const arrival = Atomics.load(this.#state, 0);
       const start = arrival > now ? arrival : now;
-      if (Atomics.compareExchange(this.#state, 0, arrival, start + cost) !== arrival) continue;
-      const waitNs = start - now - this.#toleranceNs;
-      return waitNs > 0n ? Math.ceil(Number(waitNs) / 1e6) : 0;
+      if (Atomics.compareExchange(this.#state, 0, arrival, start + cost) === arrival) return;
     }
   }
+
+  #cost(bytes: number): bigint {
+    return BigInt(Math.ceil(bytes * this.#nsPerByte));
+  }
+}
+
+function nsToMs(ns: bigint): number {
+  return Math.max(1, Math.ceil(Number(ns) / 1e6));
 }

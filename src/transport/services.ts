@@ -1,4 +1,7 @@
 import { Socket } from 'node:net';
+import { SocktuneError } from '../core/errors.ts';
+import { tcpEstablished } from '../core/sockopts.ts';
+import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import { MessageSocket } from './message-socket.ts';
@@ -18,25 +21,43 @@ export interface ServiceContext {
   bufferBudget: BufferBudget;
 }
 
-/** Sockets whose reading waits for the send budget: a 'drain' must not resume them early. */
-const waitingForBudget = new WeakSet<Socket>();
+/** Reads of each socket copied to wait for the send budget, oldest first; a socket here reads no more. */
+const waitingForBudget = new WeakMap<Socket, Buffer[]>();
 
 /**
- * Paces a service that answers what it reads: the bytes a read made it send are reserved after
- * the fact, and reading stops until the budget has paid for them. Each connection can so overdraw
- * by one read's answers; every byte is still counted, so the rate holds over time.
+ * Paces a service that answers what it reads. While the server's budget is behind, a read is kept
+ * (copied) and reading stops until the budget has caught up; then it is answered and what the
+ * answer wrote is charged. Nothing is booked ahead, so a client that leaves leaves no debt; each
+ * answer may overdraw by what one read asks for (at most one message for msg-echo).
  */
-function payForReplies(socket: Socket, budget: SendBudget | undefined, bytes: number): boolean {
-  if (budget === undefined || bytes === 0) return true;
-  const wait = budget.reserve(bytes);
-  if (wait === 0) return true;
-  waitingForBudget.add(socket);
-  socket.pause();
-  setTimeout(() => {
-    waitingForBudget.delete(socket);
-    if (!socket.destroyed) socket.resume();
-  }, wait).unref();
+function answerPaced(socket: Socket, budget: SendBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
+  const waiting = waitingForBudget.get(socket);
+  if (waiting === undefined && budget.behind() === 0) {
+    budget.charge(answer(view));
+    return true;
+  }
+  if (waiting !== undefined) waiting.push(Buffer.from(view));
+  else {
+    waitingForBudget.set(socket, [Buffer.from(view)]);
+    socket.pause();
+    answerWhenAllowed(socket, budget, answer);
+  }
   return false;
+}
+
+function answerWhenAllowed(socket: Socket, budget: SendBudget, answer: (view: Buffer) => number): void {
+  setTimeout(() => {
+    const waiting = waitingForBudget.get(socket)!;
+    // A client that left while its reads waited is owed nothing: its answers would only take the budget from others.
+    if (socket.destroyed || (socket.remotePort !== undefined && !tcpEstablished(fdOf(socket)))) {
+      waitingForBudget.delete(socket);
+      return void socket.destroy();
+    }
+    while (waiting.length > 0 && budget.behind() === 0) budget.charge(answer(waiting.shift()!));
+    if (waiting.length > 0) return answerWhenAllowed(socket, budget, answer);
+    waitingForBudget.delete(socket);
+    socket.resume();
+  }, Math.max(1, budget.behind())).unref();
 }
 
 function resumeOnDrain(socket: Socket): void {
@@ -83,17 +104,18 @@ function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void, first?
  */
 export function serveReads(fd: number, reader: ReadHandler, context: Pick<ServiceContext, 'sendBudget' | 'bufferBudget'>, first?: Buffer): Socket {
   let onRead: ((view: Buffer) => void) | undefined;
-  const socket = readIntoSharedBuffer(fd, (view) => {
-    if (socket.destroyed) return;
+  const answer = (view: Buffer): number => {
+    if (socket.destroyed) return 0;
     const before = socket.bytesWritten;
     try {
       onRead!(view);
     } catch (error) {
       socket.destroy(error as Error);
-      return;
     }
-    payForReplies(socket, context.sendBudget, socket.bytesWritten - before);
-  }, first);
+    return socket.bytesWritten - before;
+  };
+  const budget = context.sendBudget;
+  const socket = readIntoSharedBuffer(fd, (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, view, answer)), first);
   try {
     onRead = reader(socket, { bufferBudget: context.bufferBudget });
   } catch (error) {
@@ -145,13 +167,18 @@ function readIntoOwnBuffer(fd: number, onData: (socket: Socket, view: Buffer) =>
 }
 
 function serveEcho(fd: number, context: ServiceContext, first?: Buffer): Socket {
+  const budget = context.sendBudget;
+  const echo = (socket: Socket, view: Buffer): number => {
+    // After a graceful close has ended our side, what still arrives is read and dropped.
+    if (socket.writableEnded || socket.destroyed) return 0;
+    context.counters.addBytesOut(view.length);
+    socket.write(view);
+    return view.length;
+  };
   return readIntoOwnBuffer(fd, (socket, view) => {
     context.counters.addBytesIn(view.length);
-    // After a graceful close has ended our side, what still arrives is read and dropped.
-    if (socket.writableEnded) return true;
-    context.counters.addBytesOut(view.length);
-    const writable = socket.write(view);
-    return payForReplies(socket, context.sendBudget, view.length) && writable;
+    const keepReading = budget === undefined ? (echo(socket, view), true) : answerPaced(socket, budget, view, (kept) => echo(socket, kept));
+    return keepReading && socket.writableLength < socket.writableHighWaterMark;
   }, first);
 }
 
@@ -186,14 +213,20 @@ const U32_PREFIX_BYTES = 4;
 function serveMessages(fd: number, context: ServiceContext, echo: boolean, first?: Buffer): Socket {
   let messages: MessageSocket | undefined;
   let echoed = 0;
-  const socket = readIntoSharedBuffer(fd, (view) => {
-    context.counters.addBytesIn(view.length);
+  const answer = (view: Buffer): number => {
     echoed = 0;
     messages!.feed(view);
-    payForReplies(socket, context.sendBudget, echoed);
+    return echoed;
+  };
+  const budget = context.sendBudget;
+  const socket = readIntoSharedBuffer(fd, (view) => {
+    context.counters.addBytesIn(view.length);
+    if (budget === undefined) answer(view);
+    else answerPaced(socket, budget, view, answer);
   }, first);
   messages = new MessageSocket(socket, {}, { attach: false, budget: context.bufferBudget });
   messages.on('error', () => {});
+  if (echo) holdQueuedAgainstBudget(messages, context.bufferBudget);
   messages.on('message', (message: Buffer) => {
     context.counters.addMessagesIn(1);
     if (echo) {
@@ -204,6 +237,39 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
   });
   messages.on('end', () => void messages!.close());
   return socket;
+}
+
+/**
+ * Echoes waiting to be written (to a client that reads slowly or not at all) take room from the
+ * same budget as partly received messages: memory for a server's messages is bounded whichever
+ * way they travel. A connection that would go over it is closed (SOCKTUNE_ERR_BUFFER_BUDGET).
+ */
+function holdQueuedAgainstBudget(messages: MessageSocket, budget: BufferBudget): void {
+  let held = 0;
+  const sync = (): void => {
+    const queued = messages.socket.destroyed ? 0 : messages.queuedBytes;
+    if (queued < held) budget.release(held - queued);
+    else if (queued > held && !budget.tryReserve(queued - held)) {
+      messages.socket.destroy(new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to queue ${queued} bytes of echoes: the server's buffer budget is taken`));
+      return;
+    }
+    held = queued;
+  };
+  // Counted once per tick, after the writer has flushed the tick's echoes.
+  let scheduled = false;
+  messages.on('message', () => {
+    if (scheduled) return;
+    scheduled = true;
+    process.nextTick(() => {
+      scheduled = false;
+      sync();
+    });
+  });
+  messages.socket.on('drain', sync);
+  messages.socket.once('close', () => {
+    budget.release(held);
+    held = 0;
+  });
 }
 
 const SERVICES: Readonly<Record<BuiltinService, (fd: number, context: ServiceContext, first?: Buffer) => Socket>> = {

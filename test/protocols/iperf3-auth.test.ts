@@ -11,7 +11,7 @@ import { SocktuneError } from '../../src/core/errors.ts';
 import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
 import { encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../src/protocols/iperf3/codec.ts';
 import { encodeAuthToken, Iperf3Authenticator, parseAuthorizedUsers, passwordHash } from '../../src/protocols/iperf3/auth.ts';
-import { run } from '../helpers.ts';
+import { run, waitFor } from '../helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
 const skip = haveIperf3 ? false : 'iperf3 is not installed (.ci/run installs it)';
@@ -28,6 +28,17 @@ const PUBLIC_SPKI = publicKey.export({ type: 'spki', format: 'pem' }) as string;
 const USERS = ['# socktune test users', `alice,${passwordHash('alice', 'right-horse')}`, '', `bob,${passwordHash('bob', 'battery')}`, 'no comma here', ''].join('\r\n');
 
 const now = (): number => Math.floor(Date.now() / 1000);
+
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Other base64 spellings of the same bytes as a canonical `token` of a 256-byte key (256 % 3 = 1: "xy==", 4 unused bits in y). */
+function otherSpellings(token: string): string[] {
+  assert.ok(token.endsWith('==') && !token.endsWith('==='));
+  const core = token.slice(0, -2);
+  const last = BASE64_ALPHABET.indexOf(core.at(-1)!);
+  const otherBits = [1, 2, 15].map((bits) => `${core.slice(0, -1)}${BASE64_ALPHABET[(last & ~0xf) | bits]}==`);
+  return [core, `${core}=`, ...otherBits];
+}
 
 describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', () => {
   const authenticator = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
@@ -63,6 +74,25 @@ describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', 
     }
   });
 
+  test('review 2: only the canonical base64 spelling is taken, and a token is spent by its plaintext, not its spelling', () => {
+    const fresh = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
+    const timestamp = now();
+    const canonical = token('alice', 'right-horse', timestamp);
+    const isAuthError = (reason: RegExp) => (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message);
+    for (const spelling of otherSpellings(canonical)) {
+      assert.deepEqual(Buffer.from(spelling, 'base64'), Buffer.from(canonical, 'base64'), spelling.slice(-4));
+      assert.throws(() => fresh.verify(spelling), isAuthError(/not canonical base64/), spelling.slice(-4));
+    }
+    // The refused spellings spent nothing: the token works, once.
+    assert.equal(fresh.verify(canonical), 'alice');
+    assert.throws(() => fresh.verify(canonical), isAuthError(/already used/));
+    // PKCS#1 v1.5 padding is random: the same text under the public key is another ciphertext, and a replay all the same.
+    const sameText = token('alice', 'right-horse', timestamp);
+    assert.notEqual(sameText, canonical);
+    assert.throws(() => fresh.verify(sameText), isAuthError(/already used/));
+    assert.equal(fresh.verify(token('alice', 'right-horse', timestamp - 1)), 'alice');
+  });
+
   test('a PKCS#1 private key works too; a non-RSA or encrypted key, or a missing users text, is an invalid option', () => {
     const pkcs1 = new Iperf3Authenticator({ privateKey: Buffer.from(PRIVATE_PKCS1), authorizedUsers: USERS, timeSkewThresholdSec: 30 });
     assert.equal(pkcs1.verify(token('alice', 'right-horse', now() - 20)), 'alice');
@@ -94,10 +124,10 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
   });
 
   /** The stock client, its password from IPERF3_PASSWORD as iperf3 reads it (no terminal prompt). */
-  async function client(credentials: { user: string; password: string } | undefined): Promise<{ code: number; error: string | undefined }> {
+  async function client(credentials: { user: string; password: string } | undefined, serverPort = port): Promise<{ code: number; error: string | undefined }> {
     const auth = credentials ? ['--username', credentials.user, '--rsa-public-key-path', join(dir, 'public.pem')] : [];
     const env = { ...process.env, ...(credentials ? { IPERF3_PASSWORD: credentials.password } : {}) };
-    const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-J', '-t', '1', ...auth], { timeout: 30_000, env }).then(
+    const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(serverPort), '-J', '-t', '1', ...auth], { timeout: 30_000, env }).then(
       (output) => ({ code: 0, stdout: output.stdout }),
       (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
     );
@@ -145,6 +175,72 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
       } finally {
         socket.destroy();
       }
+    }
+    assert.deepEqual(escaped.map(String), []);
+  });
+
+  /** Cookie, parameters with `authtoken`, and the server's answer: CREATE_STREAMS, or SERVER_ERROR with its i_errno. */
+  async function rawAttempt(authtoken: unknown, serverPort = port, localAddress = '127.0.0.1', hold = false): Promise<{ state: number; iperfErrno?: number; socket: net.Socket }> {
+    const socket = net.connect({ port: serverPort, host: '127.0.0.1', localAddress });
+    const reader = new ByteReader();
+    socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    socket.on('close', () => reader.end());
+    socket.on('error', () => reader.end());
+    try {
+      socket.write(generateCookie());
+      assert.equal((await withTimeout(reader.read(1), 5000, 'PARAM_EXCHANGE')).readInt8(0), STATE.PARAM_EXCHANGE);
+      if (hold) return { state: STATE.PARAM_EXCHANGE, socket };
+      socket.write(encodeJson({ tcp: true, time: 1, parallel: 1, len: 131072, authtoken }));
+      const state = (await withTimeout(reader.read(1), 5000, 'the answer to the parameters')).readInt8(0);
+      if (state !== STATE.SERVER_ERROR) return { state, socket };
+      return { state, iperfErrno: (await withTimeout(reader.read(8), 5000, 'SERVER_ERROR numbers')).readInt32BE(0), socket };
+    } finally {
+      if (!hold) socket.destroy();
+    }
+  }
+
+  test('review 2: another spelling of a captured token is refused, and so is the token itself the second time', { timeout: 30_000 }, async () => {
+    const canonical = encodeAuthToken({ user: 'bob', password: 'battery', timestamp: now() }, publicKey);
+    for (const spelling of otherSpellings(canonical)) {
+      const seen = logs.length;
+      const answer = await rawAttempt(spelling);
+      assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
+      assert.ok(await waitFor(() => logs.length > seen, 5000));
+      assert.match(logs[seen]?.error ?? '', /not canonical base64/);
+    }
+    assert.equal((await rawAttempt(canonical)).state, STATE.CREATE_STREAMS);
+    const seen = logs.length;
+    for (const spelling of [canonical, ...otherSpellings(canonical)]) {
+      const answer = await rawAttempt(spelling);
+      assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
+    }
+    assert.ok(await waitFor(() => logs.length >= seen + 6, 5000));
+    assert.match(logs.slice(seen).map((entry) => entry.error).join('\n'), /already used/);
+    assert.deepEqual(escaped.map(String), []);
+  });
+
+  test('review 2: clients that never authenticate hold no test; an authenticated client gets the only slot', { timeout: 60_000 }, async () => {
+    const small = new Iperf3Server({ port: 0, maxTests: 1, maxTestsPerClient: 1, parametersTimeoutMs: 20_000, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
+    const smallLogs: Iperf3TestLog[] = [];
+    small.on('test', (entry: Iperf3TestLog) => smallLogs.push(entry));
+    const smallPort = ((await small.listen()) as net.AddressInfo).port;
+    const holders: net.Socket[] = [];
+    try {
+      // Two addresses, each its full pending share, waiting with no parameters (so no authtoken either).
+      for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) holders.push((await rawAttempt(undefined, smallPort, address, true)).socket);
+      // And clients whose tokens fail, one after another.
+      for (let i = 0; i < 5; i++) {
+        const answer = await rawAttempt(Buffer.alloc(256, i).toString('base64'), smallPort, '127.0.0.4');
+        assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST]);
+      }
+      assert.equal(small.activeTests, 0);
+      assert.equal(small.pendingConnections, 4);
+      const result = await client({ user: 'alice', password: 'right-horse' }, smallPort);
+      assert.equal(result.code, 0, result.error);
+      assert.equal(smallLogs.at(-1)?.outcome, 'done');
+    } finally {
+      holders.forEach((socket) => socket.destroy());
+      await small.close();
     }
     assert.deepEqual(escaped.map(String), []);
   });

@@ -5,7 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
 import { COOKIE_BYTES, encodeJson, generateCookie } from '../../src/protocols/iperf3/codec.ts';
-import { run, waitForListening } from '../helpers.ts';
+import { run, waitFor, waitForListening } from '../helpers.ts';
 import { assertSchema, BIN, runCli } from '../cli/cli-helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
@@ -25,24 +25,26 @@ async function iperf3Client(port: number, args: string[]): Promise<{ code: numbe
   return { code: result.code, json: JSON.parse(result.stdout) as Iperf3Json };
 }
 
-function startIperf3Server(extra: string[] = []): Promise<{ port: number; child: ChildProcess; log: () => string }> {
+function startIperf3Server(extra: string[] = []): Promise<{ port: number; child: ChildProcess; log: () => string; stdout: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'server', '--iperf3', '-p', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
+    let stdout = '';
     child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
     const timer = setTimeout(() => reject(new Error('no listening line')), 15_000);
     child.stdout.on('data', (chunk: Buffer) => {
-      const match = /listening on [\d.]+:(\d+)/.exec(chunk.toString());
+      stdout += chunk.toString();
+      const match = /listening on [\d.]+:(\d+)/.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolve({ port: Number(match[1]), child, log: () => log });
+        resolve({ port: Number(match[1]), child, log: () => log, stdout: () => stdout });
       }
     });
   });
 }
 
 describe('stock iperf3 clients against socktune server --iperf3', { skip }, () => {
-  let server: { port: number; child: ChildProcess; log: () => string };
+  let server: Awaited<ReturnType<typeof startIperf3Server>>;
   before(async () => {
     server = await startIperf3Server();
   });
@@ -110,6 +112,49 @@ test('over --max-tests, a second stock client is told the server is busy', { ski
   }
 });
 
+test('review 2: --max-per-ip reaches the transport; refusals print 10 lines a second and the rest as one count a second', { skip }, async () => {
+  const server = await startIperf3Server(['--max-per-ip', '50', '--max-connections', '1000', '--max-total-streams', '64']);
+  const sockets: net.Socket[] = [];
+  try {
+    assert.match(server.stdout(), /up to 4 tests at once, 2 per client/);
+    // 60 connections that send nothing, all at once: 2 wait for their cookie, 48 are told "busy", and 10 are over --max-per-ip.
+    const seen = { denied: 0, closedSilently: 0 };
+    for (let i = 0; i < 60; i++) {
+      const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+      let bytes = 0;
+      socket.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (chunk[0] === 0xff) seen.denied++;
+      });
+      let ended = false;
+      const onEnd = (): void => {
+        if (!ended && bytes === 0) seen.closedSilently++;
+        ended = true;
+      };
+      socket.once('end', onEnd);
+      socket.once('close', onEnd);
+      socket.on('error', () => {});
+      sockets.push(socket);
+    }
+    assert.ok(await waitFor(() => seen.denied === 48 && seen.closedSilently === 10, 10_000), JSON.stringify(seen));
+    const counts = (): { listed: number; summarized: number; summaries: number } => {
+      const log = server.log();
+      const listed = log.match(/^iperf3 test from \S+: refused: SOCKTUNE_ERR_REFUSED: /gm)?.length ?? 0;
+      const summaries = [...log.matchAll(/^… and (\d+) more refused or failed: (.*)$/gm)];
+      const summarized = summaries.reduce((sum, [, , codes]) => sum + Number(/SOCKTUNE_ERR_REFUSED ×(\d+)/.exec(codes!)?.[1] ?? 0), 0);
+      return { listed, summarized, summaries: summaries.length };
+    };
+    assert.ok(await waitFor(() => counts().listed + counts().summarized === 48, 10_000), JSON.stringify(counts()));
+    const { listed, summaries } = counts();
+    // At most 10 lines a second, and a summary line for each second that had more; the 48 come within a second or two.
+    assert.ok(summaries >= 1, 'no summary line');
+    assert.ok(listed >= 10 && listed <= 10 * (summaries + 1), `${listed} refusal lines, ${summaries} summary lines`);
+  } finally {
+    sockets.forEach((socket) => socket.destroy());
+    server.child.kill('SIGTERM');
+  }
+});
+
 describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
   const cases: [string, string[]][] = [
     ['default', []],
@@ -164,7 +209,7 @@ describe('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the s
   let fdsBefore = 0;
   let handlesBefore = 0;
   before(async () => {
-    server = new Iperf3Server({ port: 0, handshakeTimeoutMs: 1000 });
+    server = new Iperf3Server({ port: 0, cookieTimeoutMs: 1000, parametersTimeoutMs: 1000 });
     server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
     port = ((await server.listen()) as net.AddressInfo).port;
     fdsBefore = openFds();

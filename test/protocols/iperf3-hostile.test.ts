@@ -4,12 +4,15 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { constants as osConstants } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
 import { withTimeout } from '../../src/core/timeout.ts';
 import { SendBudget } from '../../src/transport/send-budget.ts';
 import { Iperf3Server, IPERF3_SERVER_DEFAULTS, type Iperf3ServerOptions, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
 import { EINVAL, encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../src/protocols/iperf3/codec.ts';
-import { run, waitFor } from '../helpers.ts';
+import { MIN_SEND_CHUNK_BYTES, sendChunkBytes } from '../../src/protocols/iperf3/test-session.ts';
+import { closed, run, waitFor } from '../helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
 const skip = haveIperf3 ? false : 'iperf3 is not installed (.ci/run installs it)';
@@ -269,7 +272,9 @@ describe('finding 3: server-side caps', { skip }, () => {
       assert.match(json.error ?? '', /the server has terminated/);
       assert.ok(elapsed < 10_000, `the test took ${elapsed} ms`);
       const entry = await started.nextLog(seen);
-      assert.match(entry.error ?? '', /SOCKTUNE_ERR_TIMEOUT: no TEST_END from the iperf3 client within 2000 ms/);
+      // What was left of the test's 2 s from its accept, cut from the run's own (unlimited) time.
+      const waited = /SOCKTUNE_ERR_TIMEOUT: no TEST_END from the iperf3 client within (\d+) ms/.exec(entry.error ?? '');
+      assert.ok(waited && Number(waited[1]) <= 2000, entry.error);
     } finally {
       await started.server.close();
     }
@@ -456,6 +461,387 @@ describe('finding 6: sendBudget paces what the server sends', { skip }, () => {
       assert.ok(fromServer.bytes > 0 && fromServer.bytes <= bidirBound, `${fromServer.bytes} > ${bidirBound}`);
     } finally {
       await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
+/** A connection that sends nothing unless told, and keeps what the server does with it. */
+class Watcher {
+  readonly socket: net.Socket;
+  received = Buffer.alloc(0);
+  /** performance.now() when the server closed its side (FIN or reset), if it has. */
+  endedAt: number | undefined;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => (this.received = Buffer.concat([this.received, chunk])));
+    const ended = (): void => {
+      this.endedAt ??= performance.now();
+    };
+    socket.on('end', ended);
+    socket.on('close', ended);
+    socket.on('error', ended);
+  }
+
+  static open(port: number, localAddress = '127.0.0.1'): Promise<Watcher> {
+    return withTimeout(
+      new Promise<Watcher>((resolve, reject) => {
+        const socket = net.connect({ port, host: '127.0.0.1', localAddress, allowHalfOpen: true }, () => resolve(new Watcher(socket)));
+        socket.once('error', reject);
+      }),
+      5000,
+      'a connection to the iperf3 server',
+    );
+  }
+}
+
+describe('review 2, item 3: a connection holds a test only once its parameters are accepted', { skip }, () => {
+  test('options: one address may run fewer tests than the server; pending pool and deadlines are options; handshakeTimeoutMs is gone', () => {
+    const defaults = IPERF3_SERVER_DEFAULTS;
+    assert.ok(defaults.maxTestsPerClient < defaults.maxTests, `${defaults.maxTestsPerClient} of ${defaults.maxTests}`);
+    assert.deepEqual(
+      [defaults.maxPending, defaults.maxPendingPerClient, defaults.cookieTimeoutMs, defaults.parametersTimeoutMs, defaults.maxTotalStreams],
+      [16, 2, 3000, 3000, 256],
+    );
+    assert.throws(() => new Iperf3Server({ maxPendingPerClient: 0 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.maxPendingPerClient must be an integer from 1/ });
+    assert.throws(() => new Iperf3Server({ cookieTimeoutMs: 2 ** 31 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.cookieTimeoutMs/ });
+    assert.throws(() => new Iperf3Server({ handshakeTimeoutMs: 1000 } as Iperf3ServerOptions), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.handshakeTimeoutMs is not a known option/ });
+  });
+
+  test('connections that stop after their cookie hold no test: a stock client is served; over its pending share an address is told "busy" at once', { timeout: 60_000 }, async () => {
+    const started = await startServer({ maxTests: 1, maxTestsPerClient: 1, parametersTimeoutMs: 20_000 });
+    const holders: RawClient[] = [];
+    try {
+      for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) {
+        const holder = await RawClient.connect(started.port, address);
+        holders.push(holder);
+        holder.socket.write(holder.cookie);
+        assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
+      }
+      assert.equal(started.server.activeTests, 0);
+      assert.equal(started.server.pendingConnections, 4);
+      const seen = started.logs.length;
+      // The third from 127.0.0.2 has sent nothing yet: it is turned away as it connects.
+      const third = await RawClient.connect(started.port, '127.0.0.2');
+      assert.deepEqual(await third.readReply(), { kind: 'access-denied' });
+      third.close();
+      const entry = await started.nextLog(seen);
+      assert.equal(entry.outcome, 'refused');
+      assert.equal(entry.code, 'SOCKTUNE_ERR_REFUSED');
+      assert.match(entry.error ?? '', /server busy: 2 connections from 127\.0\.0\.2 before their parameters \(max 2 per client\)/);
+      // The only test slot is free for a client whose parameters come.
+      const { code, json } = await stockClient(started.port, ['-t', '1']);
+      assert.equal(code, 0, json.error);
+      assert.equal(started.server.pendingConnections, 4);
+    } finally {
+      holders.forEach((holder) => holder.close());
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('maxPending: connections before their parameters from every address together', { timeout: 30_000 }, async () => {
+    const started = await startServer({ maxPending: 3, cookieTimeoutMs: 20_000 });
+    const watchers: Watcher[] = [];
+    try {
+      for (const address of ['127.0.0.2', '127.0.0.3', '127.0.0.4']) watchers.push(await Watcher.open(started.port, address));
+      assert.ok(await waitFor(() => started.server.pendingConnections === 3, 5000));
+      const seen = started.logs.length;
+      const fourth = await Watcher.open(started.port, '127.0.0.5');
+      watchers.push(fourth);
+      assert.ok(await waitFor(() => fourth.received.length > 0, 5000));
+      assert.deepEqual([...fourth.received], [0xff]);
+      assert.match((await started.nextLog(seen)).error ?? '', /server busy: 3 connections before their parameters \(max 3\)/);
+      assert.equal(started.server.pendingConnections, 3);
+    } finally {
+      watchers.forEach((watcher) => watcher.socket.destroy());
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('parametersTimeoutMs: a client that sends its cookie and then nothing is closed after it, with a log line', { timeout: 30_000 }, async () => {
+    const started = await startServer({ parametersTimeoutMs: 300 });
+    const holder = await RawClient.connect(started.port);
+    try {
+      const seen = started.logs.length;
+      const began = performance.now();
+      holder.socket.write(holder.cookie);
+      assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
+      await withTimeout(closed(holder.socket), 5000, 'the server to close the connection');
+      const elapsed = performance.now() - began;
+      assert.ok(elapsed < 2500, `closed after ${elapsed} ms`);
+      const entry = await started.nextLog(seen);
+      assert.equal(entry.code, 'SOCKTUNE_ERR_TIMEOUT');
+      assert.match(entry.error ?? '', /no iperf3 parameters within 300 ms/);
+      assert.equal(started.server.pendingConnections, 0);
+      assert.equal(started.server.activeTests, 0);
+    } finally {
+      holder.close();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('two handshakes for the last slot: the first parameters win, the second client is told "busy" after its parameters', { timeout: 30_000 }, async () => {
+    const started = await startServer({ maxTests: 1 });
+    const first = await RawClient.connect(started.port);
+    const second = await RawClient.connect(started.port);
+    try {
+      for (const client of [first, second]) {
+        client.socket.write(client.cookie);
+        assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
+      }
+      first.socket.write(encodeJson(GOOD_PARAMS));
+      assert.deepEqual(await first.readReply(), { kind: 'create-streams' });
+      const seen = started.logs.length;
+      second.socket.write(encodeJson(GOOD_PARAMS));
+      assert.deepEqual(await second.readReply(), { kind: 'access-denied' });
+      assert.match((await started.nextLog(seen)).error ?? '', /^SOCKTUNE_ERR_REFUSED: server busy: 1 tests running \(max 1\)/);
+      assert.equal(started.server.activeTests, 1);
+    } finally {
+      first.close();
+      second.close();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('the data connections a test waits for come on top of the pending pool: stock -P 8 and -P 4 --bidir with a pool of 1', { timeout: 60_000 }, async () => {
+    const started = await startServer({ maxPending: 1, maxPendingPerClient: 1 });
+    try {
+      for (const args of [['-P', '8'], ['-P', '4', '--bidir']]) {
+        const { code, json } = await stockClient(started.port, ['-t', '1', ...args]);
+        assert.equal(code, 0, `${args.join(' ')}: ${json.error}`);
+      }
+      assert.deepEqual(started.logs.map((entry) => entry.outcome), ['done', 'done']);
+    } finally {
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
+describe('review 2, item 4: silent connections before the cookie', { skip }, () => {
+  test('cookieTimeoutMs: a connection that never sends its cookie is closed after it, with a log line', { timeout: 30_000 }, async () => {
+    const started = await startServer({ cookieTimeoutMs: 300 });
+    try {
+      const seen = started.logs.length;
+      const silent = await Watcher.open(started.port);
+      const began = performance.now();
+      assert.ok(await waitFor(() => silent.endedAt !== undefined, 5000), 'the server never closed the silent connection');
+      assert.ok(silent.endedAt! - began < 2500, `closed after ${silent.endedAt! - began} ms`);
+      assert.equal(silent.received.length, 0);
+      assert.match((await started.nextLog(seen)).error ?? '', /^SOCKTUNE_ERR_TIMEOUT: no iperf3 cookie within 300 ms/);
+      silent.socket.destroy();
+    } finally {
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('300 silent connections from one address: 2 wait, the rest are told "busy" at once and closed; other addresses are served meanwhile', { timeout: 60_000 }, async () => {
+    const started = await startServer({ cookieTimeoutMs: 2000 });
+    const watchers: Watcher[] = [];
+    try {
+      const seen = started.logs.length;
+      for (let i = 0; i < 300; i++) watchers.push(await Watcher.open(started.port));
+      assert.ok(await waitFor(() => watchers.filter((watcher) => watcher.endedAt !== undefined).length >= 298, 10_000), 'the refused connections were not closed');
+      const denied = watchers.filter((watcher) => watcher.received.length === 1 && watcher.received[0] === 0xff).length;
+      assert.equal(denied, 298);
+      assert.ok(started.server.pendingConnections <= 2, `${started.server.pendingConnections} pending`);
+      const refusals = started.logs.slice(seen).filter((entry) => entry.outcome === 'refused');
+      assert.equal(refusals.length, 298);
+      const { code, json } = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
+      assert.equal(code, 0, json.error);
+      // The two that waited time out; then 127.0.0.1 is served too.
+      assert.ok(await waitFor(() => watchers.every((watcher) => watcher.endedAt !== undefined), 10_000), 'the waiting connections outlived the cookie deadline');
+      const again = await stockClient(started.port, ['-t', '1']);
+      assert.equal(again.code, 0, again.json.error);
+    } finally {
+      watchers.forEach((watcher) => watcher.socket.destroy());
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  test('maxConnections and maxConnectionsPerIp reach the transport: over them a connection is closed without a byte', { timeout: 30_000 }, async () => {
+    const started = await startServer({ maxConnections: 3, maxConnectionsPerIp: 2, maxPendingPerClient: 5, cookieTimeoutMs: 20_000 });
+    const watchers: Watcher[] = [];
+    try {
+      assert.deepEqual([started.server.options.maxConnections, started.server.options.maxConnectionsPerIp], [3, 2]);
+      for (let i = 0; i < 2; i++) watchers.push(await Watcher.open(started.port));
+      assert.ok(await waitFor(() => started.server.pendingConnections === 2, 5000));
+      const overAddress = await Watcher.open(started.port);
+      watchers.push(overAddress);
+      assert.ok(await waitFor(() => overAddress.endedAt !== undefined, 5000), 'a third connection from one address was kept');
+      assert.equal(overAddress.received.length, 0);
+      watchers.push(await Watcher.open(started.port, '127.0.0.2'));
+      assert.ok(await waitFor(() => started.server.pendingConnections === 3, 5000));
+      const overTotal = await Watcher.open(started.port, '127.0.0.3');
+      watchers.push(overTotal);
+      assert.ok(await waitFor(() => overTotal.endedAt !== undefined, 5000), 'a fourth connection in all was kept');
+      assert.equal(overTotal.received.length, 0);
+    } finally {
+      watchers.forEach((watcher) => watcher.socket.destroy());
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
+describe('review 2, item 5: one deadline per test, from accept to close', { skip }, () => {
+  test('a client that takes its time at every phase is closed at maxDurationMs, whatever the timers of the phases', { timeout: 30_000 }, async () => {
+    // Each phase's own timer (parameters 10 s, streams 10 s, results 10 s) is longer than the whole test may last.
+    const started = await startServer({ maxDurationMs: 4000, cookieTimeoutMs: 10_000, parametersTimeoutMs: 10_000 });
+    const client = await RawClient.connect(started.port);
+    try {
+      const seen = started.logs.length;
+      const began = performance.now();
+      await sleep(700);
+      client.socket.write(client.cookie);
+      assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
+      await sleep(700);
+      client.socket.write(encodeJson({ ...GOOD_PARAMS, time: 0, num: 1024 }));
+      assert.deepEqual(await client.readReply(), { kind: 'create-streams' });
+      await sleep(700);
+      const stream = await client.openStream(started.port);
+      assert.equal(await client.readState(), STATE.TEST_START);
+      assert.equal(await client.readState(), STATE.TEST_RUNNING);
+      client.socket.write(Buffer.from([STATE.TEST_END]));
+      assert.equal(await client.readState(), STATE.EXCHANGE_RESULTS);
+      // No results: the server's 10 s wait for them is cut to what is left of the 4 s.
+      await withTimeout(closed(client.socket), 10_000, 'the server to close the control connection');
+      const elapsed = performance.now() - began;
+      stream.destroy();
+      assert.ok(elapsed > 3000 && elapsed < 5500, `the test held its connection for ${Math.round(elapsed)} ms`);
+      const entry = await started.nextLog(seen);
+      const waited = /no the iperf3 client's results within (\d+) ms/.exec(entry.error ?? '');
+      assert.ok(waited && Number(waited[1]) < 2500, entry.error);
+      assert.equal(started.server.activeTests, 0);
+    } finally {
+      client.close();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
+describe('review 2, item 6: streams of every test together', { skip }, () => {
+  test('maxTotalStreams: a test that would go over is told "busy" after its parameters; one that fits runs', { timeout: 60_000 }, async () => {
+    const started = await startServer({ maxTotalStreams: 4 });
+    const holder = await RawClient.connect(started.port);
+    try {
+      assert.deepEqual(await holder.handshake({ ...GOOD_PARAMS, parallel: 3 }), { kind: 'create-streams' });
+      const seen = started.logs.length;
+      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 1, bidirectional: true }), { kind: 'access-denied' });
+      const entry = await started.nextLog(seen);
+      assert.equal(entry.outcome, 'refused');
+      assert.match(entry.error ?? '', /server busy: 3 streams open, this test asks for 2 \(max 4, every test together\)/);
+      const stock = await stockClient(started.port, ['-t', '1', '-P', '2']);
+      assert.match(stock.json.error ?? '', /the server is busy/);
+      const fits = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
+      assert.equal(fits.code, 0, fits.json.error);
+    } finally {
+      holder.close();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
+/** Records the length of every write of sender data (chunks of 0x69, as the server fills them) made in this process. */
+function spyOnSenderWrites(): { sizes: number[]; restore: () => void } {
+  const prototype = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
+  const original = prototype.write;
+  const sizes: number[] = [];
+  prototype.write = function (this: net.Socket, ...args: unknown[]): boolean {
+    const [chunk] = args;
+    if (Buffer.isBuffer(chunk) && chunk.length > 0 && chunk[0] === 0x69 && chunk[chunk.length - 1] === 0x69) sizes.push(chunk.length);
+    return original.apply(this, args);
+  };
+  return { sizes, restore: () => void (prototype.write = original) };
+}
+
+describe('review 2, item 1: the sender writes whole blocks in chunks of 64 KiB or more', { skip }, () => {
+  test('sendChunkBytes: a whole number of blocks, at least MIN_SEND_CHUNK_BYTES', () => {
+    for (const length of [1, 3, 7, 1000, 65_535, 65_536, 65_537, 100_000, 1024 * 1024]) {
+      const chunk = sendChunkBytes(length);
+      assert.equal(chunk % length, 0, `-l ${length}`);
+      assert.ok(chunk >= MIN_SEND_CHUNK_BYTES && chunk - length < MIN_SEND_CHUNK_BYTES, `-l ${length}: ${chunk}`);
+    }
+  });
+
+  test('stock iperf3 -R -l 1: the test completes, every write is 64 KiB or more, and the event loop never stalls a second', { timeout: 60_000 }, async (t) => {
+    const started = await startServer();
+    const spy = spyOnSenderWrites();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
+    try {
+      const { code, json } = await stockClient(started.port, ['-R', '-l', '1', '-t', '2']);
+      loopDelay.disable();
+      assert.equal(code, 0, json.error);
+      const worstMs = loopDelay.max / 1e6;
+      t.diagnostic(`${spy.sizes.length} writes of ${Math.min(...spy.sizes)} to ${Math.max(...spy.sizes)} bytes; worst event-loop delay ${worstMs.toFixed(1)} ms`);
+      assert.ok(spy.sizes.length > 0);
+      assert.ok(spy.sizes.every((size) => size >= MIN_SEND_CHUNK_BYTES), 'a write under 64 KiB');
+      assert.ok(worstMs < 1000, `the event loop stalled ${worstMs} ms`);
+    } finally {
+      loopDelay.disable();
+      spy.restore();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+
+  /** A reverse test by hand: reads every stream until the server stops sending, returns what it received. */
+  async function reverseTest(port: number, params: Record<string, unknown>, expected: number): Promise<number> {
+    const client = await RawClient.connect(port);
+    const streams: net.Socket[] = [];
+    let received = 0;
+    try {
+      assert.deepEqual(await client.handshake({ ...GOOD_PARAMS, time: 0, reverse: true, ...params }), { kind: 'create-streams' });
+      for (let i = 0; i < Number(params.parallel ?? 1); i++) {
+        const stream = await client.openStream(port);
+        stream.on('data', (chunk: Buffer) => (received += chunk.length));
+        streams.push(stream);
+      }
+      assert.equal(await client.readState(), STATE.TEST_START);
+      assert.equal(await client.readState(), STATE.TEST_RUNNING);
+      assert.ok(await waitFor(() => received >= expected, 20_000), `received ${received} of ${expected}`);
+      // Anything past the limit would arrive within this.
+      await sleep(300);
+      client.socket.write(Buffer.from([STATE.TEST_END]));
+      assert.equal(await client.readState(), STATE.EXCHANGE_RESULTS);
+      return received;
+    } finally {
+      streams.forEach((stream) => stream.destroy());
+      client.close();
+    }
+  }
+
+  test('-n and -k still hold exactly over several streams, unpaced and paced: the write that reaches the limit is cut to it', { timeout: 60_000 }, async () => {
+    const unpaced = await startServer();
+    const paced = await startServer({ sendBudget: new SendBudget(4_000_000) });
+    const spy = spyOnSenderWrites();
+    try {
+      const cases: [Started, Record<string, unknown>, number][] = [
+        [unpaced, { num: 100_003, len: 7, parallel: 3 }, 100_003],
+        [unpaced, { blockcount: 20_000, len: 7, parallel: 2 }, 140_000],
+        [paced, { num: 300_001, len: 3, parallel: 2 }, 300_001],
+      ];
+      for (const [started, params, expected] of cases) {
+        spy.sizes.length = 0;
+        assert.equal(await reverseTest(started.port, params, expected), expected, JSON.stringify(params));
+        assert.equal(spy.sizes.reduce((sum, size) => sum + size, 0), expected, JSON.stringify(params));
+        // Paced writes are cut to the budget's largest write; unpaced, only the last one is short.
+        if (started === unpaced) assert.ok(spy.sizes.filter((size) => size < MIN_SEND_CHUNK_BYTES).length <= 1, `${JSON.stringify(params)}: ${spy.sizes.join(',')}`);
+      }
+    } finally {
+      spy.restore();
+      await unpaced.server.close();
+      await paced.server.close();
     }
     assertNothingEscaped();
   });

@@ -29,7 +29,7 @@ export const serverCommand: Command = {
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
     'max-tests': { help: 'tests at once before new clients are refused (default 16; --iperf3: 4)', spec: { type: 'string' } },
-    'max-per-client': { help: 'control connections at once from one client address (default 8; --iperf3: tests at once, default 4)', spec: { type: 'string' } },
+    'max-per-client': { help: 'control connections at once from one client address (default 8; --iperf3: tests at once, default 2)', spec: { type: 'string' } },
     'max-duration': { help: 'longest a test may last in seconds, the client\'s grace included (a 10 s stream asks for 20 s) (default 600)', spec: { type: 'string' } },
     'test-idle-timeout': { help: 'seconds a test may go without a byte or a connection before the server ends it (default 60)', spec: { type: 'string' } },
     'max-rate': { help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
@@ -37,8 +37,9 @@ export const serverCommand: Command = {
     'rsa-private-key-path': { help: '--iperf3: the PEM private key iperf3 clients encrypt their credentials for (iperf3 -s --rsa-private-key-path)', spec: { type: 'string' } },
     'time-skew-threshold': { help: '--iperf3: seconds a client\'s credentials may be old or early (default 10), as iperf3 -s --time-skew-threshold', spec: { type: 'string' } },
     'max-streams': { help: '--iperf3: most data streams one test may open, -P × (2 with --bidir) (default 128)', spec: { type: 'string' } },
+    'max-total-streams': { help: '--iperf3: data streams of every test together; a test that would go over is told the server is busy (default 256)', spec: { type: 'string' } },
     'authorized-users-path': { help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path', spec: { type: 'string' } },
-    'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf: 10000)', spec: { type: 'string' } },
+    'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf, --iperf3: connections of any kind, 10000)', spec: { type: 'string' } },
     'max-connections-per-test': { help: 'data connections one test may have open (default 10000)', spec: { type: 'string' } },
     'max-threads': { help: 'server threads every test together may hold (default 64)', spec: { type: 'string' } },
     'max-threads-per-test': { help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)', spec: { type: 'string' } },
@@ -51,7 +52,7 @@ export const serverCommand: Command = {
     'io-model': { help: '--sockperf, --service: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
     workers: { help: '--sockperf, --service: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf, --service with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
-    'max-per-ip': { help: '--service, --sockperf: connections at once from one client address (default 1024)', spec: { type: 'string' } },
+    'max-per-ip': { help: '--service, --sockperf, --iperf3: connections at once from one client address (default 1024)', spec: { type: 'string' } },
     'idle-timeout': { help: '--service, --sockperf: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
     affinity: { help: 'pin the whole server (every thread, every test) to these CPUs, e.g. 1 or 2-3', spec: { type: 'string', short: 'A' } },
@@ -120,7 +121,7 @@ const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'affinity', 'iperf3', 's
 /** The flags each mode takes: any other is refused, so that no flag, least of all a security flag, silently does nothing. */
 const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
   control: ['unix', 'one-off', 'max-tests', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
-  iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
+  iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'max-total-streams', 'max-connections', 'max-per-ip', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
   sockperf: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
   service: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
 };
@@ -275,19 +276,47 @@ async function serveIperf3(values: Values, io: Io, log: JsonLog, openFiles: numb
       maxWindow: size(values, 'max-socket-buffer', 2 ** 31 - 1),
       maxBlockLength: size(values, 'max-chunk', 16 * 1024 * 1024),
       maxStreams: count(values, 'max-streams', 256),
+      maxTotalStreams: count(values, 'max-total-streams', 10_000_000),
+      maxConnections: count(values, 'max-connections', 10_000_000),
+      maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
       sendBudget: rate === undefined ? undefined : new SendBudget(rate),
       auth: await iperf3Auth(values),
     }),
   });
   const address = await server.listen();
-  const detail = [`up to ${server.options.maxTests} tests at once`, values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)', rate === undefined ? '' : `sends at most ${describeRate(rate)}`].filter(Boolean);
+  const { maxTests, maxTestsPerClient } = server.options;
+  const detail = [`up to ${maxTests} tests at once, ${maxTestsPerClient} per client`, values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)', rate === undefined ? '' : `sends at most ${describeRate(rate)}`].filter(Boolean);
   announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
+  // Refusals and failed handshakes cost a client one connection each: list 10 a second, count the rest in one line a second.
+  const listedPerSecond = 10;
+  let listed = 0;
+  const unlisted = new Map<string, number>();
+  const summarize = (): void => {
+    listed = 0;
+    if (unlisted.size === 0) return;
+    const codes = Object.fromEntries(unlisted);
+    const more = [...unlisted.values()].reduce((sum, n) => sum + n, 0);
+    unlisted.clear();
+    if (log) log('suppressed', { count: more, codes });
+    else io.err(`… and ${more} more refused or failed: ${Object.entries(codes).map(([code, n]) => `${code} ×${n}`).join(', ')}`);
+  };
+  const summarizer = setInterval(summarize, 1000).unref();
   server.on('test', (entry: Iperf3TestLog) => {
+    if (entry.outcome !== 'done') {
+      if (listed >= listedPerSecond) {
+        const code = entry.code ?? 'other';
+        unlisted.set(code, (unlisted.get(code) ?? 0) + 1);
+        return;
+      }
+      listed++;
+    }
     io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
     if (entry.summary) io.err(entry.summary.trimEnd());
-    log?.('test', { peer: entry.peer, outcome: entry.outcome, ...(entry.error ? { error: entry.error } : {}) });
+    log?.('test', { peer: entry.peer, outcome: entry.outcome, ...(entry.code ? { code: entry.code } : {}), ...(entry.error ? { error: entry.error } : {}) });
   });
   await untilStopped();
+  clearInterval(summarizer);
+  summarize();
   await server.close();
   return 0;
 }

@@ -71,7 +71,11 @@ export class Iperf3Authenticator {
   readonly #key: KeyObject;
   readonly #keyBytes: number;
   readonly #users: Map<string, Set<string>>;
-  /** Tokens already accepted, until their timestamp leaves the skew window: a captured token cannot be replayed. */
+  /**
+   * sha256 of each accepted token's plaintext, until its timestamp leaves the skew window: a
+   * captured token cannot be replayed, neither as sent nor as another ciphertext of the same text
+   * (PKCS#1 v1.5 padding is random, so anyone with the public key can make many).
+   */
   readonly #seen = new Map<string, number>();
 
   constructor(options: Iperf3AuthOptions, path = 'options.auth') {
@@ -87,30 +91,34 @@ export class Iperf3Authenticator {
   /** Returns the user name, or throws SOCKTUNE_ERR_AUTH saying why (for the server's log, not the client). */
   verify(token: unknown, nowSec = Date.now() / 1000): string {
     if (token === undefined) throw denied('the client sent no authtoken (iperf3 -c --username ... --rsa-public-key-path ...)');
-    const content = this.#decode(token);
+    const { content, plain } = this.#decode(token);
     const skew = Math.abs(Math.floor(nowSec) - content.timestamp);
     if (!(skew <= this.timeSkewThresholdSec)) throw denied(`user ${JSON.stringify(content.user)}: token time is ${skew} s off the server's clock (max ${this.timeSkewThresholdSec} s)`);
     if (!this.#knows(content.user, passwordHash(content.user, content.password))) throw denied(`unknown user ${JSON.stringify(content.user)} or wrong password`);
-    this.#rememberOnce(token as string, content.timestamp, nowSec);
+    this.#rememberOnce(plain, content.timestamp, nowSec);
     return content.user;
   }
 
-  #decode(token: unknown): AuthTokenContent {
+  #decode(token: unknown): { content: AuthTokenContent; plain: Buffer } {
     // Checked before decrypting: an RSA operation is the one costly step, spent only on a token of the key's size.
     if (typeof token !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(token)) throw denied('authtoken is not a base64 string');
     const encrypted = Buffer.from(token, 'base64');
+    // Buffer.from accepts many spellings of the same bytes (padding left out or short, other unused
+    // low bits); iperf3 sends the one canonical spelling, and only that one is taken.
+    if (encrypted.toString('base64') !== token) throw denied('authtoken is not canonical base64 (as iperf3 writes it: padded, unused bits zero)');
     if (encrypted.length !== this.#keyBytes) throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
-    let plain: string;
+    let plainBytes: Buffer;
     try {
-      plain = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted).toString('utf8');
+      plainBytes = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted);
     } catch {
       throw denied('authtoken does not decrypt with the server\'s private key');
     }
+    const plain = plainBytes.toString('utf8');
     // OpenSSL's implicit rejection turns a token for another key into random bytes, not an error.
     if (!plain.startsWith('user:')) throw denied('authtoken does not decrypt with the server\'s private key');
     const match = TOKEN_TEXT.exec(plain);
     if (!match) throw denied('authtoken text is not "user: NAME pwd: PASSWORD ts: SECONDS" (like iperf3, a name or password with white space is refused)');
-    return { user: match[1]!, password: match[2]!, timestamp: Number(match[3]) };
+    return { content: { user: match[1]!, password: match[2]!, timestamp: Number(match[3]) }, plain: plainBytes };
   }
 
   #knows(user: string, hash: string): boolean {
@@ -122,10 +130,11 @@ export class Iperf3Authenticator {
     return false;
   }
 
-  #rememberOnce(token: string, timestamp: number, nowSec: number): void {
+  #rememberOnce(plain: Buffer, timestamp: number, nowSec: number): void {
     for (const [seen, expires] of this.#seen) if (expires < nowSec) this.#seen.delete(seen);
-    if (this.#seen.has(token)) throw denied('authtoken was already used (replayed)');
-    this.#seen.set(token, timestamp + this.timeSkewThresholdSec + 1);
+    const key = createHash('sha256').update(plain).digest('base64');
+    if (this.#seen.has(key)) throw denied('authtoken was already used (replayed)');
+    this.#seen.set(key, timestamp + this.timeSkewThresholdSec + 1);
   }
 }
 

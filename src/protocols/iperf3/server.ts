@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { isSocktuneError, SocktuneError } from '../../core/errors.ts';
+import { isSocktuneError, SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../../core/validate.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
 import { SendBudget } from '../../transport/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
+import { SERVER_DEFAULTS } from '../../transport/server-options.ts';
 import { Iperf3Authenticator, type Iperf3AuthOptions } from './auth.ts';
-import { closeAfterWrite } from './close-after-write.ts';
+import { closeAfterRead, closeAfterWrite, FLUSH_TIMEOUT_MS } from './close-after-write.ts';
 import { COOKIE_BYTES, cookieKey, IPERF3_LIMITS, MAX_JSON_BYTES, STATE, stateByte } from './codec.ts';
 import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './test-session.ts';
 import { withTimeout } from '../../core/timeout.ts';
@@ -21,15 +22,27 @@ export interface Iperf3ServerOptions {
   host?: string;
   /** @default 5201 */
   port?: number;
-  /** Tests at once; a client over the cap gets ACCESS_DENIED ("the server is busy"). @default 4 */
+  /** Tests at once (a test counts from its accepted parameters to its end); over it, ACCESS_DENIED ("the server is busy"). @default 4 */
   maxTests?: number;
-  /** Tests at once from one client address; over it, ACCESS_DENIED too. @default 4 */
+  /** Tests at once from one client address; over it, ACCESS_DENIED too. Below maxTests, so that one address cannot take every test. @default 2 */
   maxTestsPerClient?: number;
-  /** Milliseconds a new connection has to send its cookie, and then its parameters. @default 10000 */
-  handshakeTimeoutMs?: number;
+  /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 256 */
+  maxTotalStreams?: number;
   /**
-   * Longest test, in ms: a test whose time + omit + 5 s grace does not fit is refused, a -n/-k
-   * test with no time is ended here, and no timer a client chooses runs longer. @default 600000
+   * Connections that are not a test yet (before their cookie, or between it and accepted
+   * parameters), every address together; over it, ACCESS_DENIED at once. The data connections a
+   * test is waiting for come on top. @default 16
+   */
+  maxPending?: number;
+  /** The same from one client address (plus the data connections its own tests are waiting for). @default 2 */
+  maxPendingPerClient?: number;
+  /** Milliseconds a new connection has to send its 37-byte cookie (a stock client sends it as it connects). @default 3000 */
+  cookieTimeoutMs?: number;
+  /** Milliseconds a client has to send its parameters after PARAM_EXCHANGE (a stock client sends them at once). @default 3000 */
+  parametersTimeoutMs?: number;
+  /**
+   * Longest test, in ms, from its accept to its close: a test whose time + omit + 5 s grace does not
+   * fit is refused, a -n/-k test with no time is ended here, and no phase of a test outlasts it. @default 600000
    */
   maxDurationMs?: number;
   /** Streams per test: parallel × (bidir ? 2 : 1); more is refused. @default 128 */
@@ -38,6 +51,10 @@ export interface Iperf3ServerOptions {
   maxWindow?: number;
   /** Largest block (-l) a client may ask for, in bytes; more is refused. @default 1048576 (1 MiB, iperf3's own maximum) */
   maxBlockLength?: number;
+  /** Connections open at once, controls, streams and refusals on their way out together; over it, closed at once (the transport's cap, as createServer's maxConnections). @default 10000 */
+  maxConnections?: number;
+  /** The same from one client address; keep it above maxTestsPerClient × (maxStreams + 1). @default 1024 */
+  maxConnectionsPerIp?: number;
   /** Paces every stream the server sends on (-R, --bidir), together with anything else given the same budget. @default undefined (unpaced) */
   sendBudget?: SendBudget;
   /** iperf3's RSA authentication, as `iperf3 -s --rsa-private-key-path --authorized-users-path`. @default undefined (none) */
@@ -48,12 +65,18 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   port: IPERF3_DEFAULT_PORT,
   maxTests: 4,
-  maxTestsPerClient: 4,
-  handshakeTimeoutMs: 10_000,
+  maxTestsPerClient: 2,
+  maxTotalStreams: 256,
+  maxPending: 16,
+  maxPendingPerClient: 2,
+  cookieTimeoutMs: 3000,
+  parametersTimeoutMs: 3000,
   maxDurationMs: 600_000,
   maxStreams: 128,
   maxWindow: 16 * 1024 * 1024,
   maxBlockLength: 1024 * 1024,
+  maxConnections: SERVER_DEFAULTS.maxConnections,
+  maxConnectionsPerIp: SERVER_DEFAULTS.maxConnectionsPerIp,
 });
 
 export type ResolvedIperf3ServerOptions = { -readonly [K in keyof typeof IPERF3_SERVER_DEFAULTS]: (typeof IPERF3_SERVER_DEFAULTS)[K] extends string ? string : number } & {
@@ -69,11 +92,17 @@ const FIELDS = Object.freeze({
   port: integer(0, 65_535),
   maxTests: integer(1, 1_000_000),
   maxTestsPerClient: integer(1, 1_000_000),
-  handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
+  maxTotalStreams: integer(1, 10_000_000),
+  maxPending: integer(1, 1_000_000),
+  maxPendingPerClient: integer(1, 1_000_000),
+  cookieTimeoutMs: integer(1, MAX_TIMER_MS),
+  parametersTimeoutMs: integer(1, MAX_TIMER_MS),
   maxDurationMs: integer(1000, MAX_TIMER_MS),
   maxStreams: integer(1, IPERF3_LIMITS.maxStreams),
   maxWindow: integer(1, IPERF3_LIMITS.maxWindow),
   maxBlockLength: integer(1, 16 * 1024 * 1024),
+  maxConnections: integer(1, 10_000_000),
+  maxConnectionsPerIp: integer(1, 10_000_000),
   sendBudget: sendBudgetCheck,
   auth: objectCheck,
 });
@@ -90,6 +119,8 @@ export interface Iperf3TestLog {
   peer: string;
   /** 'refused': turned away by the server's policy (busy, over a limit, not authenticated); 'failed': an error or a malformed message. */
   outcome: 'done' | 'failed' | 'refused';
+  /** Why a test was refused or failed (SOCKTUNE_ERR_REFUSED for every "busy"); the same code starts `error`. */
+  code?: ErrorCode;
   error?: string;
   summary?: string;
 }
@@ -102,97 +133,178 @@ const REFUSAL_CODES: ReadonlySet<string> = new Set(['SOCKTUNE_ERR_REFUSED', 'SOC
  * checked against the options before it is used, and nothing a client does ends more than its
  * own test.
  *
- * Events: 'test' (Iperf3TestLog) when a test ends.
+ * A connection is "pending" until its cookie makes it a data stream, or its parameters are
+ * accepted (and authenticated) and make it a test: pending connections have their own small pool
+ * and short deadlines, so connections that say nothing, or cannot authenticate, never hold a test.
+ *
+ * Events: 'test' (Iperf3TestLog) when a test ends, or a connection is turned away.
  */
 export class Iperf3Server extends EventEmitter {
   readonly options: Readonly<ResolvedIperf3ServerOptions>;
   readonly #policy: TestPolicy;
   readonly #server: SocktuneServer;
   readonly #awaitingStreams = new Map<string, Iperf3TestSession>();
-  readonly #sessions = new Set<Iperf3TestSession>();
+  /** Admitted tests, each with the client address it counts against. */
+  readonly #tests = new Map<Iperf3TestSession, string>();
   readonly #testsByClient = new Map<string, number>();
+  /** Streams the admitted tests asked for, all together. */
+  #streams = 0;
+  readonly #pending = new Set<Socket>();
+  readonly #pendingByClient = new Map<string, number>();
 
   constructor(options: Iperf3ServerOptions = {}) {
     super();
     this.options = Object.freeze(validateIperf3ServerOptions(options));
-    const { maxDurationMs, maxStreams, maxWindow, maxBlockLength, handshakeTimeoutMs, sendBudget, auth } = this.options;
+    const { maxDurationMs, maxStreams, maxWindow, maxBlockLength, parametersTimeoutMs, sendBudget, auth, maxConnections, maxConnectionsPerIp } = this.options;
     this.#policy = Object.freeze({
       limits: Object.freeze({ maxDurationSec: maxDurationMs / 1000, maxStreams, maxWindow, maxBlockLength }),
       maxDurationMs,
-      handshakeTimeoutMs,
+      parametersTimeoutMs,
       sendBudget,
       auth: auth === undefined ? undefined : new Iperf3Authenticator(auth, 'options.auth'),
     });
-    // iperf3's control connection is quiet for a whole test; the test's own timeouts bound it.
-    this.#server = createServer({ host: this.options.host, port: this.options.port, closeTimeout: 1000, idleTimeout: 0 }, (socket) => this.#onConnection(socket));
+    // iperf3's control connection is quiet for a whole test; the test's own deadlines bound it.
+    this.#server = createServer(
+      { host: this.options.host, port: this.options.port, closeTimeout: 1000, idleTimeout: 0, maxConnections, maxConnectionsPerIp },
+      (socket) => this.#onConnection(socket),
+    );
   }
 
   listen(): Promise<ServerAddress> {
     return this.#server.listen();
   }
 
+  /** Tests whose parameters were accepted and that have not ended. */
   get activeTests(): number {
-    return this.#sessions.size;
+    return this.#tests.size;
+  }
+
+  /** Connections before their cookie, or between it and accepted parameters. */
+  get pendingConnections(): number {
+    return this.#pending.size;
   }
 
   #onConnection(socket: Socket): void {
+    const peer = peerOf(socket);
+    const client = clientAddress(socket);
+    // The whole test, from here to its close, fits in maxDurationMs.
+    const deadline = performance.now() + this.options.maxDurationMs;
+    const crowded = this.#pendingRefusal(client);
+    if (crowded !== undefined) {
+      // Like iperf3's server when busy: ACCESS_DENIED without reading anything but the cookie on its way.
+      closeAfterRead(socket, stateByte(STATE.ACCESS_DENIED), COOKIE_BYTES, Math.min(FLUSH_TIMEOUT_MS, this.options.cookieTimeoutMs));
+      this.#refused(peer, crowded);
+      return;
+    }
+    const release = this.#holdPending(socket, client);
     // #accept handles every failure it expects; this catch is the last line, so that nothing a client does reaches the top of the process.
-    this.#accept(socket).catch((error: unknown) => {
-      socket.destroy();
-      this.#log({ peer: peerOf(socket), outcome: 'failed', error: describe(error) });
-    });
+    this.#accept(socket, peer, client, deadline, release)
+      .catch((error: unknown) => {
+        socket.destroy();
+        this.#log({ peer, outcome: 'failed', ...describe(error) });
+      })
+      .finally(release);
   }
 
-  async #accept(socket: Socket): Promise<void> {
+  /** Counts `socket` as pending until the returned function is called (once is enough; more do nothing). */
+  #holdPending(socket: Socket, client: string): () => void {
+    this.#pending.add(socket);
+    this.#pendingByClient.set(client, (this.#pendingByClient.get(client) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#pending.delete(socket);
+      const left = (this.#pendingByClient.get(client) ?? 1) - 1;
+      if (left > 0) this.#pendingByClient.set(client, left);
+      else this.#pendingByClient.delete(client);
+    };
+  }
+
+  #pendingRefusal(client: string): string | undefined {
+    const { maxPending, maxPendingPerClient } = this.options;
+    // A stock client opens all its data connections at once: those its tests wait for come on top.
+    let awaited = 0;
+    let awaitedHere = 0;
+    for (const [session, owner] of this.#tests) {
+      const streams = session.awaitedStreams;
+      awaited += streams;
+      if (owner === client) awaitedHere += streams;
+    }
+    if (this.#pending.size >= maxPending + awaited) return `server busy: ${this.#pending.size} connections before their parameters (max ${maxPending})`;
+    const mine = this.#pendingByClient.get(client) ?? 0;
+    if (mine >= maxPendingPerClient + awaitedHere) return `server busy: ${mine} connections from ${client} before their parameters (max ${maxPendingPerClient} per client)`;
+    return undefined;
+  }
+
+  async #accept(socket: Socket, peer: string, client: string, deadline: number, release: () => void): Promise<void> {
     const reader = new ByteReader(MAX_JSON_BYTES + 1024);
     const feed = (chunk: Buffer): void => reader.push(chunk);
     socket.on('data', feed);
     socket.once('end', () => reader.end());
     socket.once('close', () => reader.end());
     socket.on('error', (error) => reader.end(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.message}`)));
-    const peer = peerOf(socket);
     let cookie: Buffer;
     try {
-      cookie = await withTimeout(reader.read(COOKIE_BYTES), this.options.handshakeTimeoutMs, 'iperf3 cookie');
+      cookie = await withTimeout(reader.read(COOKIE_BYTES), Math.min(this.options.cookieTimeoutMs, this.options.maxDurationMs), 'iperf3 cookie');
     } catch (error) {
       socket.destroy();
-      this.#log({ peer, outcome: 'failed', error: describe(error) });
+      this.#log({ peer, outcome: 'failed', ...describe(error) });
       return;
     }
     const key = cookieKey(cookie);
     const session = this.#awaitingStreams.get(key);
     if (session?.wantsStreams) {
+      release();
       // Stop this socket's reads now: nothing may arrive between the cookie and the stream's own reader.
       socket.pause();
       socket.off('data', feed);
       session.addStream(socket, reader.drain());
       return;
     }
-    const client = clientAddress(socket);
-    const busy = this.#busyReason(client);
+    // Full already: say so before the client spends its parameters (and the server an RSA decryption).
+    const busy = this.#busyReason(client, undefined);
     if (busy !== undefined) {
+      release();
       // Like iperf3's server: the state byte, then close at once, whatever the client does next.
       closeAfterWrite(socket, stateByte(STATE.ACCESS_DENIED));
-      this.#log({ peer, outcome: 'refused', error: `SOCKTUNE_ERR_REFUSED: ${busy}` });
+      this.#refused(peer, busy);
       return;
     }
-    await this.#runTest(new Iperf3TestSession(socket, reader, this.#policy), key, peer, client);
+    await this.#runTest(new Iperf3TestSession(socket, reader, this.#policy, deadline), key, peer, client, release);
   }
 
-  #busyReason(client: string): string | undefined {
-    const { maxTests, maxTestsPerClient } = this.options;
-    if (this.#sessions.size >= maxTests) return `server busy: ${this.#sessions.size} tests running (max ${maxTests})`;
+  /** Why a test cannot start now, if it cannot; `streams` undefined before its parameters are known. */
+  #busyReason(client: string, streams: number | undefined): string | undefined {
+    const { maxTests, maxTestsPerClient, maxTotalStreams } = this.options;
+    if (this.#tests.size >= maxTests) return `server busy: ${this.#tests.size} tests running (max ${maxTests})`;
     const mine = this.#testsByClient.get(client) ?? 0;
     if (mine >= maxTestsPerClient) return `server busy: ${mine} tests running from ${client} (max ${maxTestsPerClient} per client)`;
+    if (this.#streams + (streams ?? 1) > maxTotalStreams) {
+      const asked = streams === undefined ? '' : `, this test asks for ${streams}`;
+      return `server busy: ${this.#streams} streams open${asked} (max ${maxTotalStreams}, every test together)`;
+    }
     return undefined;
   }
 
-  async #runTest(session: Iperf3TestSession, key: string, peer: string, client: string): Promise<void> {
-    this.#sessions.add(session);
-    this.#testsByClient.set(client, (this.#testsByClient.get(client) ?? 0) + 1);
+  async #runTest(session: Iperf3TestSession, key: string, peer: string, client: string, release: () => void): Promise<void> {
+    let admitted = false;
     let summary: string;
     try {
       await session.exchangeParameters();
+      // Accepted and authenticated: from here on it is a test, or it is turned away.
+      release();
+      const streams = session.expectedStreams;
+      const busy = this.#busyReason(client, streams);
+      if (busy !== undefined) {
+        session.refuse();
+        this.#refused(peer, busy);
+        return;
+      }
+      this.#tests.set(session, client);
+      this.#testsByClient.set(client, (this.#testsByClient.get(client) ?? 0) + 1);
+      this.#streams += streams;
+      admitted = true;
       this.#awaitingStreams.set(key, session);
       await session.createStreams();
       this.#forgetCookie(key, session);
@@ -207,14 +319,17 @@ export class Iperf3Server extends EventEmitter {
     } catch (error) {
       session.fail(error);
       const refused = isSocktuneError(error) && REFUSAL_CODES.has(error.code);
-      this.#log({ peer, outcome: refused ? 'refused' : 'failed', error: describe(error) });
+      this.#log({ peer, outcome: refused ? 'refused' : 'failed', ...describe(error) });
       return;
     } finally {
       this.#forgetCookie(key, session);
-      this.#sessions.delete(session);
-      const left = (this.#testsByClient.get(client) ?? 1) - 1;
-      if (left > 0) this.#testsByClient.set(client, left);
-      else this.#testsByClient.delete(client);
+      if (admitted) {
+        this.#tests.delete(session);
+        this.#streams -= session.expectedStreams;
+        const left = (this.#testsByClient.get(client) ?? 1) - 1;
+        if (left > 0) this.#testsByClient.set(client, left);
+        else this.#testsByClient.delete(client);
+      }
     }
     this.#log({ peer, outcome: 'done', summary });
   }
@@ -222,6 +337,10 @@ export class Iperf3Server extends EventEmitter {
   /** Only this session's entry: a client may reuse a cookie for another test of its own. */
   #forgetCookie(key: string, session: Iperf3TestSession): void {
     if (this.#awaitingStreams.get(key) === session) this.#awaitingStreams.delete(key);
+  }
+
+  #refused(peer: string, reason: string): void {
+    this.#log({ peer, outcome: 'refused', code: 'SOCKTUNE_ERR_REFUSED', error: `SOCKTUNE_ERR_REFUSED: ${reason}` });
   }
 
   #log(entry: Iperf3TestLog): void {
@@ -234,7 +353,8 @@ export class Iperf3Server extends EventEmitter {
   }
 
   async close(): Promise<void> {
-    for (const session of this.#sessions) session.destroy();
+    for (const session of this.#tests.keys()) session.destroy();
+    for (const socket of this.#pending) socket.destroy();
     await this.#server.close();
   }
 }
@@ -248,8 +368,8 @@ function clientAddress(socket: Socket): string {
   return (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
 }
 
-function describe(error: unknown): string {
-  return isSocktuneError(error) ? `${error.code}: ${error.message}` : String(error);
+function describe(error: unknown): Pick<Iperf3TestLog, 'code' | 'error'> {
+  return isSocktuneError(error) ? { code: error.code, error: `${error.code}: ${error.message}` } : { error: String(error) };
 }
 
 function describeOutcome(outcome: TestOutcome, wallMicros: number): string {

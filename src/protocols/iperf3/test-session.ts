@@ -8,7 +8,7 @@ import { fdOf } from '../../transport/fd.ts';
 import { pumpWrites } from '../../transport/pump.ts';
 import type { SendBudget } from '../../transport/send-budget.ts';
 import type { Iperf3Authenticator } from './auth.ts';
-import { closeAfterWrite } from './close-after-write.ts';
+import { closeAfterWrite, FLUSH_TIMEOUT_MS } from './close-after-write.ts';
 import {
   encodeJson,
   EPROTONOSUPPORT,
@@ -30,11 +30,24 @@ const STREAMS_TIMEOUT_MS = 10_000;
 const RESULTS_TIMEOUT_MS = 10_000;
 const DONE_TIMEOUT_MS = 5_000;
 
+/**
+ * Sender streams write chunks of at least this many bytes, made of whole blocks: TCP keeps no
+ * block boundaries, and one write() per block of `-l 1` would be millions of calls per second.
+ */
+export const MIN_SEND_CHUNK_BYTES = 64 * 1024;
+
+/** The length of each sender write for blocks of `blockLength` bytes: whole blocks, MIN_SEND_CHUNK_BYTES or more. */
+export function sendChunkBytes(blockLength: number): number {
+  return blockLength * Math.max(1, Math.ceil(MIN_SEND_CHUNK_BYTES / blockLength));
+}
+
 /** What the server allows a test; every timer a client's parameters choose stays under maxDurationMs. */
 export interface TestPolicy {
   limits: Readonly<Iperf3ParamLimits>;
+  /** From accept to close: every phase of a test, whatever its own timer, ends by then. */
   maxDurationMs: number;
-  handshakeTimeoutMs: number;
+  /** How long the client has to send its parameters after PARAM_EXCHANGE. */
+  parametersTimeoutMs: number;
   auth?: Iperf3Authenticator | undefined;
   /** Paces every stream the server sends on (-R, --bidir). */
   sendBudget?: SendBudget | undefined;
@@ -65,13 +78,16 @@ export interface TestOutcome {
 
 /**
  * One iperf3 test, driven from the server side as iperf3's server does: parameters, streams,
- * start, data until the client's TEST_END, results exchange. Every wait has a deadline, and a
- * failure ends this test only (`fail`), telling a stock client why when iperf3 has a word for it.
+ * start, data until the client's TEST_END, results exchange. Every wait has a deadline, none past
+ * the test's own (`deadline`), and a failure ends this test only (`fail`), telling a stock client
+ * why when iperf3 has a word for it.
  */
 export class Iperf3TestSession {
   readonly control: Socket;
   readonly #reader: ByteReader;
   readonly #policy: TestPolicy;
+  /** performance.now() by which the test is over, whatever phase it is in. */
+  readonly deadline: number;
   readonly #streams: DataStream[] = [];
   #expectedStreams = 0;
   #streamsArrived: (() => void) | undefined;
@@ -81,16 +97,18 @@ export class Iperf3TestSession {
   /** The authenticated iperf3 user, when the server asks for authentication. */
   user: string | undefined;
 
-  constructor(control: Socket, reader: ByteReader, policy: TestPolicy) {
+  /** `deadline`: performance.now() by which the whole test is over (from its accept, plus maxDurationMs). */
+  constructor(control: Socket, reader: ByteReader, policy: TestPolicy, deadline = performance.now() + policy.maxDurationMs) {
     this.control = control;
     this.#reader = reader;
     this.#policy = policy;
+    this.deadline = deadline;
   }
 
   /** Phase 1: parameters, authenticated and checked against the policy; throws Iperf3ServerError for a refused test. */
   async exchangeParameters(): Promise<Iperf3Params> {
     this.control.write(stateByte(STATE.PARAM_EXCHANGE));
-    const json = await withTimeout(readJson(this.#reader), this.#policy.handshakeTimeoutMs, 'iperf3 parameters');
+    const json = await withTimeout(readJson(this.#reader), this.#bounded(this.#policy.parametersTimeoutMs), 'iperf3 parameters');
     // Like iperf3's server: an unauthenticated client learns nothing about the server's limits.
     this.#authenticate(json.authtoken);
     const params = parseParams(json, this.#policy.limits);
@@ -138,6 +156,16 @@ export class Iperf3TestSession {
 
   get wantsStreams(): boolean {
     return this.#streamsArrived !== undefined && this.#streams.length < this.#expectedStreams;
+  }
+
+  /** Data connections the test asks for: parallel × (bidir ? 2 : 1); 0 before its parameters. */
+  get expectedStreams(): number {
+    return this.#expectedStreams;
+  }
+
+  /** Data connections still to come while the test waits for them; 0 in any other phase. */
+  get awaitedStreams(): number {
+    return this.wantsStreams ? this.#expectedStreams - this.#streams.length : 0;
   }
 
   /**
@@ -236,7 +264,8 @@ export class Iperf3TestSession {
     // setImmediate runs after the poll phase: reads already waiting are counted before each check.
     const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     await settle();
-    while (receivers.some((stream) => performance.now() - stream.lastData < DRAIN_IDLE_MS) && performance.now() - started < DRAIN_MAX_MS) {
+    const drainMs = this.#bounded(DRAIN_MAX_MS);
+    while (receivers.some((stream) => performance.now() - stream.lastData < DRAIN_IDLE_MS) && performance.now() - started < drainMs) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_IDLE_MS / 2));
       await settle();
     }
@@ -246,16 +275,24 @@ export class Iperf3TestSession {
     const senders = this.#streams.filter((stream) => stream.sender);
     if (senders.length === 0) return;
     this.#sending = true;
-    const block = Buffer.alloc(params.len, 0x69);
-    // -n / -k limit what the sender sends, counted over all its streams.
+    const chunk = Buffer.alloc(sendChunkBytes(params.len), 0x69);
+    // -n / -k limit what the sender sends, counted over all its streams: the chunk that reaches the limit is cut to it.
     const limit = params.bytes > 0 ? params.bytes : params.blocks > 0 ? params.blocks * params.len : Infinity;
-    let sent = 0;
+    let handedOut = 0;
     for (const stream of senders) {
+      // Handed to this stream's pump and not written yet (a paced pump holds the rest of a chunk until its budget allows).
+      let unwritten = 0;
+      const next = (): Buffer => {
+        const size = Math.min(chunk.length, limit - handedOut);
+        handedOut += size;
+        unwritten += size;
+        return size === chunk.length ? chunk : chunk.subarray(0, size);
+      };
       const onWrite = (bytes: number): void => {
-        sent += bytes;
+        unwritten -= bytes;
         stream.bytes += bytes;
       };
-      pumpWrites(stream.socket, () => block, () => this.#sending && sent < limit, onWrite, this.#policy.sendBudget);
+      pumpWrites(stream.socket, next, () => this.#sending && (unwritten > 0 || handedOut < limit), onWrite, this.#policy.sendBudget);
     }
   }
 
@@ -308,13 +345,19 @@ export class Iperf3TestSession {
   /** The test is over: close the control connection without waiting for the client to close its side. */
   finish(): void {
     this.#stopStreams();
-    closeAfterWrite(this.control);
+    closeAfterWrite(this.control, undefined, this.#bounded(FLUSH_TIMEOUT_MS));
   }
 
   /** Ends the test after `error`; a stock client gets SERVER_ERROR when the error carries iperf3's numbers. */
   fail(error: unknown): void {
     this.#stopStreams();
-    closeAfterWrite(this.control, error instanceof Iperf3ServerError ? error.toWire() : undefined);
+    closeAfterWrite(this.control, error instanceof Iperf3ServerError ? error.toWire() : undefined, this.#bounded(FLUSH_TIMEOUT_MS));
+  }
+
+  /** Turns the test away after its parameters (the server filled up meanwhile): ACCESS_DENIED, which iperf3 prints as "the server is busy". */
+  refuse(): void {
+    this.#stopStreams();
+    closeAfterWrite(this.control, stateByte(STATE.ACCESS_DENIED), this.#bounded(FLUSH_TIMEOUT_MS));
   }
 
   destroy(): void {
@@ -327,9 +370,9 @@ export class Iperf3TestSession {
     for (const stream of this.#streams) stream.socket.destroy();
   }
 
-  /** No timer a client's numbers choose may run past the server's maximum test duration. */
+  /** No timer, whoever chose it, runs past the test's deadline. */
   #bounded(ms: number): number {
-    return Math.ceil(Math.min(ms, this.#policy.maxDurationMs));
+    return Math.max(0, Math.ceil(Math.min(ms, this.deadline - performance.now())));
   }
 }
 
