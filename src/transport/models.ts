@@ -1,7 +1,7 @@
 import { Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
-import { closeFd, duplicateFd } from '../core/sockopts.ts';
+import { closeFd, duplicateFd, tcpEstablished } from '../core/sockopts.ts';
 import { errnoOf } from '../core/errors.ts';
 import { admit, PeerCounts, type Admitted, type ConnectionPool } from './admission.ts';
 import type { BufferBudget } from './buffer-budget.ts';
@@ -116,7 +116,7 @@ async function allStarted(threads: ServerThread[], timeoutMs: number): Promise<v
 /**
  * Accepts on the main thread and gives each admitted connection's descriptor to `dispatch`, which
  * owns it from then on (the thread that serves it uncounts its address when it closes); over the
- * limits (those open in the threads plus `waiting()` not yet handed over) it closes it.
+ * limits (`openNow()`, by default those open in the threads) it closes it.
  */
 async function acceptAndHandOff(
   bound: BoundSocket,
@@ -124,9 +124,10 @@ async function acceptAndHandOff(
   hooks: ModelHooks,
   peers: PeerCounts,
   dispatch: (connection: Admitted) => void,
-  waiting: () => number = () => 0,
+  openNow?: () => number,
 ): Promise<Server> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
+  const open = openNow ?? ((): number => counters.openEverywhere());
   const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
   const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
     let fd: number;
@@ -144,7 +145,7 @@ async function acceptAndHandOff(
   };
   const token = options.connectionToken === undefined ? undefined : Buffer.from(options.connectionToken);
   const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
-    const admitted = admit(socket, counters.openEverywhere() + waiting(), limits);
+    const admitted = admit(socket, open(), limits);
     if ('refusal' in admitted) {
       socket.destroy();
       hooks.onError(admitted.refusal);
@@ -208,6 +209,11 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   };
 }
 
+/** How long a thread beyond one per core may stay idle before it is ended. */
+const IDLE_THREAD_MS = 30_000;
+/** How often queued connections are checked for their deadline and their client. */
+const QUEUE_SWEEP_MS = 1000;
+
 /** `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads. */
 export async function startThreadPerConnModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
   const threads: ServerThread[] = [];
@@ -216,7 +222,11 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
   const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
   const inCare = new Map<ServerThread, Admitted>();
   const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
+  const queuedAt = new Map<Admitted, number>();
+  /** Connections held for a thread that is still starting. */
+  let starting = 0;
   let closing = false;
+  const keepIdle = Math.min(availableParallelism(), options.maxThreads);
 
   /** A connection no thread will serve: closed here, and its address uncounted. */
   const drop = (connection: Admitted): void => {
@@ -228,11 +238,32 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
     drop(connection);
   };
+  /** The next queued connection whose client is still there. */
+  const nextWaiting = (): Admitted | undefined => {
+    for (let connection = waiting.shift(); connection !== undefined; connection = waiting.shift()) {
+      queuedAt.delete(connection);
+      if (tcpEstablished(connection.fd) || connection.peer === '') return connection;
+      hooks.onError('SOCKTUNE_ERR_PEER_GONE');
+      drop(connection);
+    }
+    return undefined;
+  };
+  /** Threads beyond one per core that stay idle this long are ended: a burst of clients does not leave its threads behind. */
+  const retireLater = (thread: ServerThread): void => {
+    setTimeout(() => {
+      const index = idle.indexOf(thread);
+      if (closing || index < 0 || idle.length <= keepIdle) return;
+      idle.splice(index, 1);
+      threads.splice(threads.indexOf(thread), 1);
+      void thread.close(0).then(() => freeSlots.push(thread.slot));
+    }, IDLE_THREAD_MS).unref();
+  };
   const onDone = (thread: ServerThread): void => {
     inCare.delete(thread);
-    const connection = waiting.shift();
-    if (connection !== undefined) give(thread, connection);
-    else idle.push(thread);
+    const connection = nextWaiting();
+    if (connection !== undefined) return give(thread, connection);
+    idle.push(thread);
+    if (idle.length > keepIdle) retireLater(thread);
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
     if (thread.started) hooks.onWorkerCrash(error);
@@ -253,6 +284,8 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     if (slot !== undefined) {
       const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
       threads.push(spawned);
+      starting++;
+      spawned.ready.finally(() => starting--).catch(() => {});
       spawned.ready.then(
         () => give(spawned, connection),
         (error: Error) => {
@@ -264,7 +297,10 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
       );
       return;
     }
-    if (options.overflow === 'queue') return void waiting.push(connection);
+    if (options.overflow === 'queue') {
+      queuedAt.set(connection, performance.now());
+      return void waiting.push(connection);
+    }
     hooks.onRefused();
     drop(connection);
   };
@@ -275,10 +311,24 @@ export async function startThreadPerConnModel(bound: BoundSocket, options: Resol
     idle.push(thread);
   }
   await allStarted(threads, options.closeTimeout);
-  const server = await acceptAndHandOff(bound, options, hooks, peers, dispatch, () => waiting.length);
+  // Every connection the main thread has let in counts at once: one in a thread, waiting, or held for a starting thread.
+  const server = await acceptAndHandOff(bound, options, hooks, peers, dispatch, () => inCare.size + waiting.length + starting);
+  // A queued connection waits no longer than a served one may stay idle, and one whose client left is let go.
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const connection of [...waiting]) {
+      const expired = options.idleTimeout > 0 && now - queuedAt.get(connection)! > options.idleTimeout;
+      if (!expired && (connection.peer === '' || tcpEstablished(connection.fd))) continue;
+      waiting.splice(waiting.indexOf(connection), 1);
+      queuedAt.delete(connection);
+      hooks.onError(expired ? 'SOCKTUNE_ERR_TIMEOUT' : 'SOCKTUNE_ERR_PEER_GONE');
+      drop(connection);
+    }
+  }, QUEUE_SWEEP_MS).unref();
   return {
     async close(timeoutMs) {
       closing = true;
+      clearInterval(sweep);
       await closeServer(server);
       for (const connection of waiting.splice(0)) drop(connection);
       const stopTimer = setTimeout(() => Atomics.store(new Int32Array(hooks.stopBuffer), 0, 1), timeoutMs);

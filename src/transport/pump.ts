@@ -25,7 +25,7 @@ export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boo
     paused ??= setTimeout(() => {
       paused = undefined;
       pump();
-    }, ms);
+    }, Math.min(ms, 2 ** 31 - 1));
   };
   const pump = (): void => {
     scheduled = false;

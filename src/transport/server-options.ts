@@ -66,7 +66,7 @@ export interface ServerOptions extends SocketOptions {
    * Unix-domain paths always use 'handoff'. @default 'reuseport'
    */
   distribution?: 'reuseport' | 'handoff';
-  /** Most threads at once for ioModel 'thread-per-conn'. @default 256 */
+  /** Most threads at once for ioModel 'thread-per-conn'; those beyond one per core that stay idle 30 s are ended. @default 64 */
   maxThreads?: number;
   /** At maxThreads: 'queue' waits for a free thread, 'refuse' closes the new connection. @default 'queue' */
   overflow?: 'queue' | 'refuse';
@@ -137,7 +137,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   ioModel: 'loop' as IoModel,
   workers: availableParallelism(),
   distribution: 'reuseport' as const,
-  maxThreads: 256,
+  maxThreads: 64,
   overflow: 'queue' as const,
   blocking: false,
   handler: 'echo' as HandlerSpec,

@@ -36,10 +36,11 @@ function answerPaced(socket: Socket, budget: SendBudget, view: Buffer, answer: (
     budget.charge(answer(view));
     return true;
   }
+  // Whoever resumed this socket meanwhile (a 'drain' handler of the service), it reads no further.
+  socket.pause();
   if (waiting !== undefined) waiting.push(Buffer.from(view));
   else {
     waitingForBudget.set(socket, [Buffer.from(view)]);
-    socket.pause();
     answerWhenAllowed(socket, budget, answer);
   }
   return false;
@@ -56,8 +57,14 @@ function answerWhenAllowed(socket: Socket, budget: SendBudget, answer: (view: Bu
     while (waiting.length > 0 && budget.behind() === 0) budget.charge(answer(waiting.shift()!));
     if (waiting.length > 0) return answerWhenAllowed(socket, budget, answer);
     waitingForBudget.delete(socket);
-    socket.resume();
-  }, Math.max(1, budget.behind())).unref();
+    // A peer that does not read its answers is resumed by 'drain', not here: its queue must not grow.
+    if (socket.writableLength < socket.writableHighWaterMark) socket.resume();
+  }, timerMs(budget.behind())).unref();
+}
+
+/** Node's timers take at most 2^31 − 1 ms (a longer wait fires at once): longer waits are re-checked then. */
+function timerMs(ms: number): number {
+  return Math.min(Math.max(1, ms), 2 ** 31 - 1);
 }
 
 function resumeOnDrain(socket: Socket): void {

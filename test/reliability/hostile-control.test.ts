@@ -119,14 +119,14 @@ test('memory: partly received messages of every test together stay within --max-
   await withServer({ maxBufferedBytes: 1024 * 1024 }, async (port, server) => {
     const { reply, channel } = await ask(port, start({}, { service: 'msg-sink' }));
     const dataPort = (reply as unknown as ReadyMessage).dataPort;
-    // Each announces a 400 KiB message and sends 1 KiB of it: two fit in 1 MiB, the third does not.
+    // Each sends 300 KiB of a 400 KiB message (memory follows the bytes sent): two fit in 1 MiB, the third does not.
     const senders = await Promise.all([0, 1, 2].map(() => connectedClient(dataPort)));
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(400 * 1024);
     for (const socket of senders) {
       socket.on('error', () => {});
-      socket.write(Buffer.concat([prefix, Buffer.alloc(1024)]));
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.write(Buffer.concat([prefix, Buffer.alloc(300 * 1024)]));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await closed(senders[2]!);
     assert.equal(senders[0]!.destroyed || senders[1]!.destroyed, false, 'the first two are still served');
@@ -142,6 +142,33 @@ test('memory: partly received messages of every test together stay within --max-
     assert.equal(result.metrics.errors.SOCKTUNE_ERR_BUFFER_BUDGET, 1);
     assert.equal(result.metrics.messagesIn, 1);
     assert.equal(server.testsRunning <= 1, true);
+  });
+});
+
+test('memory: announcing large messages without sending them holds next to nothing of the budget', async () => {
+  await withServer({ maxBufferedBytes: 4 * 1024 * 1024 }, async (port) => {
+    const { reply, channel } = await ask(port, start({}, { service: 'msg-echo' }));
+    const dataPort = (reply as unknown as ReadyMessage).dataPort;
+    const prefix = Buffer.alloc(4);
+    prefix.writeUInt32BE(16 * 1024 * 1024);
+    // 16 connections × 16 MiB announced = 256 MiB, far over the 4 MiB budget, in 80 bytes.
+    const announcers = await Promise.all(Array.from({ length: 16 }, () => connectedClient(dataPort)));
+    for (const socket of announcers) {
+      socket.on('error', () => {});
+      socket.write(Buffer.concat([prefix, Buffer.alloc(1)]));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A good client's message that spans several reads still goes through.
+    const good = await connectedClient(dataPort);
+    const message = Buffer.alloc(512 * 1024, 9);
+    const frame = Buffer.alloc(4);
+    frame.writeUInt32BE(message.length);
+    good.write(Buffer.concat([frame, message]));
+    const echoed = await readBytes(good, 4 + message.length);
+    assert.equal(echoed.length, 4 + message.length);
+    assert.ok(announcers.every((socket) => !socket.destroyed), 'the announcers were not cut either: they hold only what they sent');
+    for (const socket of [...announcers, good]) socket.destroy();
+    channel.socket.destroy();
   });
 });
 

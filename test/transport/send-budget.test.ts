@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
-import { createServer, type ServerOptions } from '../../src/index.ts';
+import { connect, createServer, type ServerOptions } from '../../src/index.ts';
 import { SendBudget } from '../../src/transport/send-budget.ts';
 
 test('SendBudget: takes are granted while the bucket is within a burst; past it, the wait and nothing booked', () => {
@@ -116,4 +116,36 @@ test('maxSendRate: a client that floods and leaves leaves no debt: the next clie
   } finally {
     await server.close();
   }
+});
+
+test('maxSendRate: a client that sends but never reads cannot grow what the server queues, while others keep the budget busy', async () => {
+  const budget = new SendBudget(50_000_000);
+  const echo = createServer({ handler: 'echo', maxSendRate: budget });
+  const source = createServer({ handler: 'source', maxSendRate: budget });
+  const echoPort = ((await echo.listen()) as AddressInfo).port;
+  const sourcePort = ((await source.listen()) as AddressInfo).port;
+  // A reader of the source service keeps the shared budget behind all the time.
+  const reader = net.connect({ port: sourcePort, host: '127.0.0.1' });
+  reader.on('data', () => {});
+  reader.on('error', () => {});
+  const mute = await connect({ port: echoPort, receiveBufferSize: 64 * 1024 });
+  mute.pause();
+  mute.on('error', () => {});
+  const chunk = Buffer.alloc(64 * 1024);
+  let offered = 0;
+  const flood = setInterval(() => {
+    for (let i = 0; i < 16 && mute.writableLength < 8 * 1024 * 1024; i++) {
+      mute.write(chunk);
+      offered += chunk.length;
+    }
+  }, 5);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  clearInterval(flood);
+  const queued = echo.metrics().bytesOut;
+  reader.destroy();
+  mute.destroy();
+  await Promise.all([echo.close(), source.close()]);
+  // What the server echoed is what the kernel buffers of both ends and one write queue hold, not what was offered.
+  assert.ok(offered > 8 * 1024 * 1024, `the client offered ${offered} bytes`);
+  assert.ok(queued < 12 * 1024 * 1024, `the server echoed ${queued} bytes to a client that never reads`);
 });

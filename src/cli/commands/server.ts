@@ -41,7 +41,7 @@ export const serverCommand: Command = {
     'authorized-users-path': { help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path', spec: { type: 'string' } },
     'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf, --iperf3: connections of any kind, 10000)', spec: { type: 'string' } },
     'max-connections-per-test': { help: 'data connections one test may have open (default 10000)', spec: { type: 'string' } },
-    'max-threads': { help: 'server threads every test together may hold (default 64)', spec: { type: 'string' } },
+    'max-threads': { help: 'server threads every test together may hold (default 64; --service, --sockperf: the thread-per-conn pool, default 64)', spec: { type: 'string' } },
     'max-threads-per-test': { help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)', spec: { type: 'string' } },
     'max-socket-buffer': { help: 'largest SO_SNDBUF/SO_RCVBUF a client may ask for (default 64M; --iperf3: -w, default 16M)', spec: { type: 'string' } },
     'max-chunk': { help: 'largest write size a client may ask for (default 1M; --iperf3: -l)', spec: { type: 'string' } },
@@ -122,8 +122,8 @@ const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'affinity', 'iperf3', 's
 const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
   control: ['unix', 'one-off', 'max-tests', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
   iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'max-total-streams', 'max-connections', 'max-per-ip', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
-  sockperf: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
-  service: ['io-model', 'workers', 'blocking', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
+  sockperf: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
+  service: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
 };
 
 /** Why a flag has no meaning in a mode, where the reason is worth more than "not for this mode". */
@@ -224,9 +224,10 @@ async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog): 
 }
 
 /** The limits --sockperf and --service share: a bare port faces strangers with no handshake. */
-function bareServerLimits(values: Values): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes'> {
+function bareServerLimits(values: Values): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads'> {
   const idleTimeout = str(values, 'idle-timeout');
   return definedOnly({
+    maxThreads: count(values, 'max-threads', 65_536),
     maxConnections: count(values, 'max-connections', 10_000_000),
     maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
     idleTimeout: idleTimeout === undefined ? undefined : Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000),

@@ -118,8 +118,10 @@ function checkedLength(length: number): number {
  * Replies gathered for one write: each answered message is copied with the CLIENT flag cleared
  * (sequence, length and payload unchanged) into a growing buffer that is reused between flushes.
  */
+const INITIAL_REPLY_BYTES = 64 * 1024;
+
 export class ReplyWriter {
-  #buffer = Buffer.allocUnsafe(64 * 1024);
+  #buffer = Buffer.allocUnsafe(INITIAL_REPLY_BYTES);
   #length = 0;
 
   add(message: Uint8Array): void {
@@ -141,6 +143,8 @@ export class ReplyWriter {
   take(): Buffer {
     const replies = Buffer.from(this.#buffer.subarray(0, this.#length));
     this.#length = 0;
+    // One large reply must not keep a large buffer for the rest of the connection's life.
+    if (this.#buffer.length > INITIAL_REPLY_BYTES) this.#buffer = Buffer.allocUnsafe(INITIAL_REPLY_BYTES);
     return replies;
   }
 }
