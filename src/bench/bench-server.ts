@@ -28,6 +28,11 @@ export interface BenchServerOptions {
   oneOff?: boolean;
   /** Milliseconds a new control connection has to send its start message (and auth proof). @default 10000 */
   handshakeTimeoutMs?: number;
+  /**
+   * Control connections still in their handshake, every client together; a newcomer over it ends the
+   * oldest handshake (a flood of silent connections from many addresses cannot keep others out). @default 64
+   */
+  maxHandshakes?: number;
   /** Tests at once from one client address; the next is refused. @default 8 */
   maxTestsPerPeer?: number;
   /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused, and no test outlives it. @default 600000 */
@@ -63,6 +68,7 @@ export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, O
   maxTests: 16,
   oneOff: false,
   handshakeTimeoutMs: 10_000,
+  maxHandshakes: 64,
   maxTestsPerPeer: 8,
   maxTestDurationMs: 600_000,
   testIdleTimeoutMs: 60_000,
@@ -85,6 +91,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   maxTests: integer(1, 10_000),
   oneOff: boolean,
   handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
+  maxHandshakes: integer(1, 100_000),
   maxTestsPerPeer: integer(1, 10_000),
   maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
   testIdleTimeoutMs: integer(1, MAX_TIMER_MS),
@@ -103,6 +110,26 @@ const BENCH_SERVER_FIELDS = Object.freeze({
 const FINISH_GRACE_MS = 10_000;
 /** How often a running test's counters are looked at for the idle timeout. */
 const IDLE_CHECK_MS = 1000;
+/** Descriptors kept besides data connections, tests, threads and handshakes: the process's own, stdio, the control listener. */
+const FD_RESERVE = 128;
+/** Control connections beyond tests and handshakes, so a newcomer is always seen (and can end the oldest handshake). */
+const CONTROL_SPARE = 16;
+
+/**
+ * The key a client's control connections are counted under: its address, or for IPv6 its /64,
+ * since one host may hold a whole /64 and pick a fresh address for every connection.
+ */
+export function clientKey(address: string | undefined): string {
+  if (address === undefined) return 'local';
+  const plain = plainAddress(address);
+  if (!plain.includes(':')) return plain;
+  const [head = '', tail = ''] = plain.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === '' ? [] : tail.split(':');
+  const groups = plain.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** Bytes of the token each data connection of an authenticated test sends first. */
 const DATA_TOKEN_BYTES = 16;
 
@@ -128,8 +155,11 @@ export class BenchServer extends EventEmitter {
   readonly #tests = new Set<SocktuneServer>();
   /** Open control connections by client address, handshaking or testing. */
   readonly #perPeer = new Map<string, number>();
-  /** What every test server shares, so the caps hold for the whole server, not per test. */
-  readonly #pool: ConnectionPool;
+  /** What every test server shares, so the caps hold for the whole server, not per test (made at listen, once the open-files limit is known). */
+  #pool: ConnectionPool | undefined;
+  /** Control connections in their handshake, oldest first. */
+  readonly #handshaking = new Set<Socket>();
+  #connectionCap = 0;
   readonly #bufferBudget: BufferBudget;
   readonly #sendBudget: SendBudget | undefined;
   #threadsInUse = 0;
@@ -141,17 +171,30 @@ export class BenchServer extends EventEmitter {
     validateFields(options, BENCH_SERVER_FIELDS, 'options');
     this.options = { ...BENCH_SERVER_DEFAULTS, ...definedOnly(options) };
     const { host, port, path } = this.options;
-    this.#pool = new ConnectionPool(this.options.maxConnections, this.options.maxConnectionsPerTest);
     this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
-    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000, idleTimeout: 0 }, (socket) => void this.#serve(socket));
+    // Room for every test's connection and every handshake, so that newcomers reach #serve, which ends the oldest handshake.
+    const controlConnections = this.options.maxTests + this.options.maxHandshakes + CONTROL_SPARE;
+    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000, idleTimeout: 0, maxConnections: controlConnections, maxConnectionsPerIp: controlConnections }, (socket) => void this.#serve(socket));
   }
 
-  /** Listens on the control port; the soft open-files limit goes up to the hard one, as servers holding many connections need. */
+  /**
+   * Listens on the control port. The soft open-files limit goes up to the hard one, as servers
+   * holding many connections need, and the data connections of all tests together are capped
+   * below it, so descriptors are left for the control port, new tests and their threads.
+   */
   listen(): Promise<ServerAddress> {
-    raiseOpenFilesLimit(openFilesLimit().hard);
+    const openFiles = raiseOpenFilesLimit(openFilesLimit().hard).soft;
+    const reserve = FD_RESERVE + 4 * this.options.maxTests + 2 * this.options.maxThreads + this.options.maxHandshakes;
+    this.#connectionCap = Math.max(1, Math.min(this.options.maxConnections, openFiles - reserve));
+    this.#pool = new ConnectionPool(this.#connectionCap, this.options.maxConnectionsPerTest);
     return this.#control.listen();
+  }
+
+  /** Data connections all tests together may hold: --max-connections, or less when the open-files limit leaves less room. */
+  get connectionCap(): number {
+    return this.#connectionCap;
   }
 
   address(): ServerAddress | null {
@@ -167,10 +210,22 @@ export class BenchServer extends EventEmitter {
     return this.#threadsInUse;
   }
 
+  /** Counts a new handshake; over the cap the oldest one is ended, so the newest (a live client, likely) gets its chance. */
+  #startHandshake(socket: Socket): void {
+    if (this.#handshaking.size >= this.options.maxHandshakes) {
+      const oldest = this.#handshaking.values().next().value!;
+      this.#handshaking.delete(oldest);
+      oldest.destroy();
+    }
+    this.#handshaking.add(socket);
+    socket.once('close', () => this.#handshaking.delete(socket));
+  }
+
   async #serve(socket: Socket): Promise<void> {
+    this.#startHandshake(socket);
     const channel = new ControlChannel(socket);
     const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
-    const address = socket.remoteAddress ?? 'local';
+    const address = clientKey(socket.remoteAddress);
     const fromPeer = (this.#perPeer.get(address) ?? 0) + 1;
     this.#perPeer.set(address, fromPeer);
     let testServer: SocktuneServer | undefined;
@@ -185,6 +240,7 @@ export class BenchServer extends EventEmitter {
       if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
       start = first;
       if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken, JSON.stringify(raw));
+      this.#handshaking.delete(socket);
       if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
       this.#checkLimits(start);
       if (this.#tests.size >= this.options.maxTests) {
@@ -317,7 +373,7 @@ export class BenchServer extends EventEmitter {
       closeTimeout: 1000,
       maxConnections: maxConnectionsPerTest,
       maxConnectionsPerIp: maxConnectionsPerTest,
-      connectionPool: this.#pool,
+      connectionPool: this.#pool!,
       maxBufferedBytes: this.#bufferBudget,
       ...(this.#sendBudget === undefined ? {} : { maxSendRate: this.#sendBudget }),
       ...(start.server.ioModel === 'thread-per-conn' ? { maxThreads: maxThreadsPerTest } : {}),

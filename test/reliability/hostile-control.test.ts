@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
-import { BenchServer, type BenchServerOptions } from '../../src/bench/bench-server.ts';
+import { BenchServer, clientKey, type BenchServerOptions } from '../../src/bench/bench-server.ts';
 import { ControlChannel } from '../../src/bench/control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION, type ReadyMessage } from '../../src/bench/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/remote-test.ts';
@@ -170,6 +170,33 @@ test('memory: announcing large messages without sending them holds next to nothi
     for (const socket of [...announcers, good]) socket.destroy();
     channel.socket.destroy();
   });
+});
+
+test('handshakes: silent control connections from many addresses cannot keep a good client out; the oldest handshake gives way', async () => {
+  await withServer({ maxHandshakes: 4, handshakeTimeoutMs: 10_000 }, async (port) => {
+    const silent: net.Socket[] = [];
+    for (let i = 0; i < 12; i++) {
+      const socket = await new Promise<net.Socket>((resolve, reject) => {
+        const connection = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.${1 + (i >> 8)}.${2 + (i & 255)}` }, () => resolve(connection));
+        connection.once('error', reject);
+      });
+      socket.on('error', () => {});
+      silent.push(socket);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(silent.filter((socket) => socket.destroyed || socket.readableEnded).length >= 8, true, 'all but the newest 4 were let go');
+    await goodClientServed(port);
+    for (const socket of silent) socket.destroy();
+  });
+});
+
+test('clients over IPv6 are counted per /64: one host cannot take a fresh address for every connection', () => {
+  assert.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.equal(clientKey('2001:DB8:0:0:ffff::7'), '2001:db8:0:0::/64');
+  assert.equal(clientKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+  assert.equal(clientKey('::1'), '0:0:0:0::/64');
+  assert.equal(clientKey('::ffff:198.18.0.7'), '198.18.0.7');
+  assert.equal(clientKey('127.0.0.1'), '127.0.0.1');
 });
 
 test('slots: a test with no traffic is ended after --test-idle-timeout, and its slot is free again', async () => {

@@ -41,6 +41,7 @@ export const serverCommand: Command = {
     'authorized-users-path': { help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path', spec: { type: 'string' } },
     'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf, --iperf3: connections of any kind, 10000)', spec: { type: 'string' } },
     'max-connections-per-test': { help: 'data connections one test may have open (default 10000)', spec: { type: 'string' } },
+    'max-handshakes': { help: 'control connections still in their handshake, every client together; a newcomer over it ends the oldest (default 64)', spec: { type: 'string' } },
     'max-threads': { help: 'server threads every test together may hold (default 64; --service, --sockperf: the thread-per-conn pool, default 64)', spec: { type: 'string' } },
     'max-threads-per-test': { help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)', spec: { type: 'string' } },
     'max-socket-buffer': { help: 'largest SO_SNDBUF/SO_RCVBUF a client may ask for (default 64M; --iperf3: -w, default 16M)', spec: { type: 'string' } },
@@ -88,6 +89,7 @@ export const serverCommand: Command = {
       ...(unix === undefined ? {} : { path: unix }),
       maxTests: count(values, 'max-tests', 10_000),
       maxTestsPerPeer: count(values, 'max-per-client', 10_000),
+      maxHandshakes: count(values, 'max-handshakes', 100_000),
       maxTestDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
       testIdleTimeoutMs: millis(values, 'test-idle-timeout', 1000, MAX_TEST_DURATION_MS),
       maxConnections: count(values, 'max-connections', 10_000_000),
@@ -104,6 +106,9 @@ export const serverCommand: Command = {
     const address = await server.listen();
     const limits = [token === undefined ? '' : 'clients must prove the auth token', maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`].filter(Boolean);
     announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '');
+    if (server.connectionCap < server.options.maxConnections) {
+      io.err(`warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`);
+    }
     server.on('test', (entry: TestLog) => {
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
       io.err(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`);
@@ -120,7 +125,7 @@ type Mode = 'control' | 'iperf3' | 'sockperf' | 'service';
 const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'affinity', 'iperf3', 'sockperf', 'service'];
 /** The flags each mode takes: any other is refused, so that no flag, least of all a security flag, silently does nothing. */
 const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
-  control: ['unix', 'one-off', 'max-tests', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
+  control: ['unix', 'one-off', 'max-tests', 'max-handshakes', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
   iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'max-total-streams', 'max-connections', 'max-per-ip', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
   sockperf: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
   service: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
