@@ -6,15 +6,15 @@
  *
  *   npm run bench:framing [-- --seconds 3 --repetitions 3]
  */
-import { measured } from '../src/bench/histogram.ts';
+import { measured } from '../src/bench/results/histogram.ts';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatCount, formatMicros } from '../src/bench/format.ts';
-import { LocalServer } from '../src/bench/local-server.ts';
-import { runMsg, type MsgOptions } from '../src/bench/msg.ts';
-import { median } from '../src/bench/stats.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatCount, formatMicros } from '../src/bench/results/format.ts';
+import { LocalServer } from '../src/bench/server/local-server.ts';
+import { runMsg, type MsgOptions } from '../src/bench/engines/msg.ts';
+import { median } from '../src/bench/results/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

@@ -5,15 +5,15 @@
  *
  *   npm run bench:io-models [-- --seconds 2 --repetitions 3]
  */
-import { measured } from '../src/bench/histogram.ts';
+import { measured } from '../src/bench/results/histogram.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { LocalServer } from '../src/bench/local-server.ts';
-import { runRr } from '../src/bench/rr.ts';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatCount, formatMicros } from '../src/bench/format.ts';
-import { median } from '../src/bench/stats.ts';
-import type { TestServerSettings } from '../src/bench/control-protocol.ts';
+import { LocalServer } from '../src/bench/server/local-server.ts';
+import { runRr } from '../src/bench/engines/rr.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatCount, formatMicros } from '../src/bench/results/format.ts';
+import { median } from '../src/bench/results/stats.ts';
+import type { TestServerSettings } from '../src/bench/control/control-protocol.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);

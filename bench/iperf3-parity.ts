@@ -8,9 +8,9 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatBits } from '../src/bench/format.ts';
-import { median } from '../src/bench/stats.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatBits } from '../src/bench/results/format.ts';
+import { median } from '../src/bench/results/stats.ts';
 import { runIperf3Stream } from '../src/protocols/iperf3/client.ts';
 
 const run = promisify(execFile);

@@ -7,17 +7,17 @@
  *
  *   npm run bench:iperf3-sockperf [-- --seconds 3 --repetitions 3]
  */
-import { measured } from '../src/bench/histogram.ts';
+import { measured } from '../src/bench/results/histogram.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatBits, formatMicros } from '../src/bench/format.ts';
-import { LocalServer } from '../src/bench/local-server.ts';
-import { runRr } from '../src/bench/rr.ts';
-import { runStream } from '../src/bench/stream.ts';
-import { median } from '../src/bench/stats.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatBits, formatMicros } from '../src/bench/results/format.ts';
+import { LocalServer } from '../src/bench/server/local-server.ts';
+import { runRr } from '../src/bench/engines/rr.ts';
+import { runStream } from '../src/bench/engines/stream.ts';
+import { median } from '../src/bench/results/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

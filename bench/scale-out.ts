@@ -10,16 +10,16 @@
  *
  *   npm run bench:scale-out [-- --seconds 3 --repetitions 3]
  */
-import { measured } from '../src/bench/histogram.ts';
+import { measured } from '../src/bench/results/histogram.ts';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatBits, formatCount, formatMicros } from '../src/bench/format.ts';
-import { mergeResults } from '../src/bench/merge.ts';
-import type { RrResult } from '../src/bench/result.ts';
-import { median } from '../src/bench/stats.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatBits, formatCount, formatMicros } from '../src/bench/results/format.ts';
+import { mergeResults } from '../src/bench/results/merge.ts';
+import type { RrResult } from '../src/bench/results/result.ts';
+import { median } from '../src/bench/results/stats.ts';
 import { BIN, serverEvents, startServer, type RunningServer } from '../test/cli/cli-helpers.ts';
 import { haproxyConfig } from '../test/net/haproxy.ts';
 import { netemAvailable, netnsUnavailable, TestNetwork } from '../test/net/netns.ts';

@@ -8,9 +8,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs, promisify } from 'node:util';
-import { collectEnvironment } from '../src/bench/environment.ts';
-import { formatCount } from '../src/bench/format.ts';
-import { median } from '../src/bench/stats.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
+import { formatCount } from '../src/bench/results/format.ts';
+import { median } from '../src/bench/results/stats.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });

@@ -2,8 +2,8 @@
  * The caps every server mode enforces, rendered from the constants the code uses, so the table in
  * docs/reliability.md cannot drift from the defaults (test/reliability/limits-doc.test.ts checks it).
  */
-import { BENCH_SERVER_DEFAULTS } from '../src/bench/bench-server.ts';
-import { MAX_TEST_DURATION_MS } from '../src/bench/control-protocol.ts';
+import { BENCH_SERVER_DEFAULTS } from '../src/bench/server/bench-server.ts';
+import { MAX_TEST_DURATION_MS } from '../src/bench/control/control-protocol.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../src/protocols/iperf3/server.ts';
 import { MAX_JSON_BYTES } from '../src/protocols/iperf3/codec.ts';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { limitsTable } from './limits.ts';
-import { collectEnvironment } from '../src/bench/environment.ts';
+import { collectEnvironment } from '../src/bench/results/environment.ts';
 
 const { values } = parseArgs({ options: { 'soak-seconds': { type: 'string', default: '60' } } });
 

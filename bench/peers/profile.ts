@@ -11,8 +11,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { collectEnvironment } from '../../src/bench/environment.ts';
-import { formatCount } from '../../src/bench/format.ts';
+import { collectEnvironment } from '../../src/bench/results/environment.ts';
+import { formatCount } from '../../src/bench/results/format.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, out: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -64,12 +64,12 @@ const rows: { server: string; rps: number; serverCpuPercent: number }[] = [];
 for (const server of SERVERS) {
   const profileDir = join(work, server.name.replace(/\W+/g, '-'));
   const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, ...server.args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => child.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+  const port = await new Promise<number>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
   const cpuBefore = cpuSeconds(child.pid!);
   const output = execFileSync(goClient, ['-port', String(port), '-conns', '10', '-depth', '1', '-size', '1024', '-seconds', String(seconds)], { encoding: 'utf8' });
   const cpu = ((cpuSeconds(child.pid!) - cpuBefore) / seconds) * 100;
   const parsed = JSON.parse(output) as { requests: number; seconds: number };
-  child.stdin!.end();
+  child.stdin.end();
   await new Promise((resolve) => child.once('exit', resolve));
   const profiles = readdirSync(profileDir).filter((file) => file.endsWith('.cpuprofile'));
   const top = topFunctions(profiles.map((file) => join(profileDir, file)), 12);

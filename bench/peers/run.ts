@@ -7,17 +7,17 @@
  *
  *   npm run bench:peers [-- --seconds 2 --repetitions 3] [--smoke] [--out DIR]
  */
-import { measured } from '../../src/bench/histogram.ts';
+import { measured } from '../../src/bench/results/histogram.ts';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runConns } from '../../src/bench/conns.ts';
-import { collectEnvironment } from '../../src/bench/environment.ts';
-import { formatBytes, formatCount, formatMicros } from '../../src/bench/format.ts';
-import { runRr } from '../../src/bench/rr.ts';
-import { median } from '../../src/bench/stats.ts';
+import { runConns } from '../../src/bench/engines/conns.ts';
+import { collectEnvironment } from '../../src/bench/results/environment.ts';
+import { formatBytes, formatCount, formatMicros } from '../../src/bench/results/format.ts';
+import { runRr } from '../../src/bench/engines/rr.ts';
+import { median } from '../../src/bench/results/stats.ts';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' }, smoke: { type: 'boolean', default: false }, out: { type: 'string' } },
@@ -79,10 +79,10 @@ interface Running {
 function start(peer: Peer): Promise<Running> {
   const child = spawn(peer.command, peer.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${peer.name} did not start`)), 20_000);
-    child.stdout!.once('data', (chunk: Buffer) => {
+    child.stdout.once('data', (chunk: Buffer) => {
       clearTimeout(timer);
       resolve({ peer, child, port: Number(chunk.toString().trim()), stderr: () => stderr });
     });

@@ -1,7 +1,7 @@
-import type { BenchResult } from '../bench/result.ts';
-import { sleep } from '../bench/ticker.ts';
+import type { BenchResult } from '../bench/results/result.ts';
+import { sleep } from '../bench/engines/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
-import { describeInterval, median, medianInterval } from '../bench/stats.ts';
+import { describeInterval, median, medianInterval } from '../bench/results/stats.ts';
 import type { Io, Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, str } from './client-settings.ts';
@@ -158,7 +158,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval>, Inter
   printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
   if (repeat) {
     io.out(
-      `repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, ${describeInterval({ ...repeat.interval, median: repeat.median, samples: results.length }, spec.metric.format)}` +
+      `repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, ${describeInterval({ ...repeat.interval, median: repeat.median, samples: results.length }, (value) => spec.metric.format(value))}` +
         ` (min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)})${results.length < 6 ? '; 6 runs or more reach 95%' : ''}`,
     );
   }

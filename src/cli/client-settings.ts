@@ -1,8 +1,8 @@
 import { parseCpuList } from '../core/affinity.ts';
 import { SocktuneError } from '../core/errors.ts';
-import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control-protocol.ts';
-import type { ClientSocketSettings } from '../bench/data-connections.ts';
-import type { ServerTarget } from '../bench/remote-test.ts';
+import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/control-protocol.ts';
+import type { ClientSocketSettings } from '../bench/engines/data-connections.ts';
+import type { ServerTarget } from '../bench/control/remote-test.ts';
 import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
 import type { Values } from './command.ts';
 import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';

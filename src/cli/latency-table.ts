@@ -1,6 +1,6 @@
-import { formatCount, formatMicros } from '../bench/format.ts';
-import type { LatencySummary } from '../bench/histogram.ts';
-import type { RrInterval } from '../bench/result.ts';
+import { formatCount, formatMicros } from '../bench/results/format.ts';
+import type { LatencySummary } from '../bench/results/histogram.ts';
+import type { RrInterval } from '../bench/results/result.ts';
 import { renderTable } from './table.ts';
 
 export function latencyTable(rows: [string, LatencySummary][]): string {

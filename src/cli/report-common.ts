@@ -1,8 +1,8 @@
 import type { EffectiveSocketOptions } from '../core/socket-options.ts';
-import type { EffectiveBothEnds } from '../bench/result.ts';
-import type { SelfCheck } from '../bench/self-check.ts';
+import type { EffectiveBothEnds } from '../bench/results/result.ts';
+import type { SelfCheck } from '../bench/results/result.ts';
 import type { Io } from './command.ts';
-import { formatBytes } from '../bench/format.ts';
+import { formatBytes } from '../bench/results/format.ts';
 
 function describeEffective(effective: EffectiveSocketOptions | null): string {
   if (!effective) return 'n/a';

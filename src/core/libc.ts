@@ -98,6 +98,6 @@ export function libc(): Libc {
     sched_setaffinity: lib.func('int sched_setaffinity(int, size_t, const void *)'),
     sched_getaffinity: lib.func('int sched_getaffinity(int, size_t, _Out_ void *)'),
     errno: () => koffi.errno(),
-  } as Libc;
+  };
   return loaded;
 }

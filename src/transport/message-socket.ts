@@ -26,12 +26,12 @@ export interface MessageOptions {
 }
 
 export const MESSAGE_DEFAULTS = Object.freeze({
-  prefix: 'u32' as PrefixKind,
+  prefix: 'u32',
   maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
   highWaterMark: 1024 * 1024,
   maxQueuedBytes: 16 * 1024 * 1024,
-  overflow: 'error' as 'error' | 'drop',
-  batch: 'auto' as 'auto' | number,
+  overflow: 'error',
+  batch: 'auto',
   flushThreshold: 256 * 1024,
   pauseReadsWhileBackpressured: true,
 });

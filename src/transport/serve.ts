@@ -49,7 +49,7 @@ export class EventLoopServing {
     if (typeof handler === 'function') return new EventLoopServing(settings, { handler });
     if ('reads' in handler && typeof handler.reads === 'function') return new EventLoopServing(settings, { reader: handler.reads });
     if ('builtin' in handler) return new EventLoopServing(settings, { builtin: handler.builtin });
-    const portable = handler as Extract<PortableHandler, { moduleUrl: string }>;
+    const portable = handler;
     if (portable.reads) return new EventLoopServing(settings, { reader: await loadHandlerFunction<ReadHandler>(portable.moduleUrl, portable.exportName) });
     return new EventLoopServing(settings, { handler: await loadHandlerFunction<ConnectionHandler>(portable.moduleUrl, portable.exportName) });
   }

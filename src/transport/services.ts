@@ -237,12 +237,12 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
   messages.on('message', (message: Buffer) => {
     context.counters.addMessagesIn(1);
     if (echo) {
-      messages!.send(message);
+      messages.send(message);
       echoed += message.length + U32_PREFIX_BYTES;
       context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
     }
   });
-  messages.on('end', () => void messages!.close());
+  messages.on('end', () => void messages.close());
   return socket;
 }
 

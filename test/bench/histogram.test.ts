@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../src/bench/histogram.ts';
-import { runRr } from '../../src/bench/rr.ts';
+import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../src/bench/results/histogram.ts';
+import { runRr } from '../../src/bench/engines/rr.ts';
 
 test('percentiles of a known distribution: 1..1000 µs, once each', () => {
   const histogram = createLatencyHistogram();

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../src/bench/histogram.ts';
-import { mergeResults, type MergeSource } from '../../src/bench/merge.ts';
-import { collectEnvironment } from '../../src/bench/environment.ts';
-import type { RrInterval, RrResult, StreamResult } from '../../src/bench/result.ts';
+import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../src/bench/results/histogram.ts';
+import { mergeResults, type MergeSource } from '../../src/bench/results/merge.ts';
+import { collectEnvironment } from '../../src/bench/results/environment.ts';
+import type { RrInterval, RrResult, StreamResult } from '../../src/bench/results/result.ts';
 import { SocktuneError } from '../../src/core/errors.ts';
 
 const environment = collectEnvironment();

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clearlyBetter, rank } from '../../src/bench/tune/rank.ts';
-import { median } from '../../src/bench/stats.ts';
+import { median } from '../../src/bench/results/stats.ts';
 
 test('median of odd and even sample counts', () => {
   assert.equal(median([3, 1, 2]), 2);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { describeInterval, median, medianInterval } from '../../src/bench/stats.ts';
+import { describeInterval, median, medianInterval } from '../../src/bench/results/stats.ts';
 
 test('median interval: order statistics with their exact binomial coverage', () => {
   assert.equal(medianInterval([7]), null, 'one run has no interval');

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { authProof, authProofValid } from '../../src/bench/auth.ts';
-import { BenchServer } from '../../src/bench/bench-server.ts';
-import { ControlChannel } from '../../src/bench/control-channel.ts';
+import { authProof, authProofValid } from '../../src/bench/control/auth.ts';
+import { BenchServer } from '../../src/bench/server/bench-server.ts';
+import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
 import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
 

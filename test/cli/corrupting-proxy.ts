@@ -45,7 +45,7 @@ export async function startCorruptingProxy(serverPort: number, direction: 'to-cl
     const upstream = net.connect({ port: serverPort, host: '127.0.0.1', allowHalfOpen: true });
     relay(client, upstream);
     let pending = '';
-    upstream.on('data', async (chunk: Buffer) => {
+    const onUpstream = async (chunk: Buffer): Promise<void> => {
       pending += chunk.toString();
       let newline: number;
       while ((newline = pending.indexOf('\n')) >= 0) {
@@ -64,7 +64,8 @@ export async function startCorruptingProxy(serverPort: number, direction: 'to-cl
         }
         client.write(`${JSON.stringify(message)}\n`);
       }
-    });
+    };
+    upstream.on('data', (chunk: Buffer) => void onUpstream(chunk));
     upstream.on('end', () => client.end());
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());

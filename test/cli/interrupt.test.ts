@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assertSchema, BIN, startServer } from './cli-helpers.ts';
 
 interface Finished {
@@ -102,9 +104,6 @@ test('stream --iperf3: Ctrl-C ends the iperf3 test with TEST_END and keeps the r
 });
 
 test('tune: pins client and embedded server apart; Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)', { skip: availableParallelism() < 2 ? 'pinning apart needs two CPUs' : false }, async () => {
-  const { mkdtempSync, readFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
-  const { tmpdir } = await import('node:os');
   const report = join(mkdtempSync(join(tmpdir(), 'socktune-interrupt-')), 'tune.html');
   const run = await runAndSignal(['tune', '--quick', '--json', '--report', report], [[6000, 'SIGINT']]);
   assert.equal(run.code, 130, run.stderr);

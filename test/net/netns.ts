@@ -131,7 +131,7 @@ export class TestNetwork {
       return network;
     } catch (error) {
       await network.destroy();
-      throw new Error(`could not build the test network: ${stderrOf(error)}`);
+      throw new Error(`could not build the test network: ${stderrOf(error)}`, { cause: error });
     }
   }
 

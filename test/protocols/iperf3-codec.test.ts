@@ -108,7 +108,7 @@ test('parameters: a present number of the wrong type is refused, never defaulted
     }
     return 'accepted';
   };
-  for (const value of ['10', null, true, {}, [], 'NaN']) assert.deepEqual(refusal({ time: value }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL], String(value));
+  for (const value of ['10', null, true, {}, [], 'NaN']) assert.deepEqual(refusal({ time: value }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL], JSON.stringify(value));
   assert.deepEqual(refusal({ window: 2 ** 32 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
   assert.deepEqual(refusal({ window: -1 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
   assert.deepEqual(refusal({ num: 2 ** 53 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL]);

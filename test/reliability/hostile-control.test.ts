@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
-import { BenchServer, clientKey, type BenchServerOptions } from '../../src/bench/bench-server.ts';
-import { ControlChannel } from '../../src/bench/control-channel.ts';
-import { CONTROL_PROTOCOL_VERSION, type ReadyMessage } from '../../src/bench/control-protocol.ts';
-import { RemoteTest } from '../../src/bench/remote-test.ts';
+import { BenchServer, clientKey, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
+import { ControlChannel } from '../../src/bench/control/control-channel.ts';
+import { CONTROL_PROTOCOL_VERSION, type ReadyMessage } from '../../src/bench/control/control-protocol.ts';
+import { RemoteTest } from '../../src/bench/control/remote-test.ts';
 import { closed, connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
 
 /** A control client that says exactly what the test wants, hostile or not. */
@@ -297,7 +297,7 @@ test('auth: a data connection from the client\'s own address that does not carry
     await closed(stranger);
     assert.equal(answered, 0);
     const member = net.connect({ port: target.port, host: '127.0.0.1' });
-    member.write(Buffer.concat([target.preamble!, Buffer.from('hello')]));
+    member.write(Buffer.concat([target.preamble, Buffer.from('hello')]));
     assert.equal((await readBytes(member, 5)).toString(), 'hello');
     assert.equal(await echoes(member, ' again'), true);
     member.destroy();

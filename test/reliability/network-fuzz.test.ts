@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
-import { runRr } from '../../src/bench/rr.ts';
+import { runRr } from '../../src/bench/engines/rr.ts';
 import { FLAG_CLIENT, FLAG_PONG_REQUEST, encodeMessage } from '../../src/protocols/sockperf/codec.ts';
 import { runIperf3Stream } from '../../src/protocols/iperf3/client.ts';
 import { connectMessages } from '../../src/transport/messages.ts';

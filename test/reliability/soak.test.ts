@@ -7,10 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { runConns } from '../../src/bench/conns.ts';
-import { runCrr } from '../../src/bench/crr.ts';
-import { runRr } from '../../src/bench/rr.ts';
-import { runStream } from '../../src/bench/stream.ts';
+import { runConns } from '../../src/bench/engines/conns.ts';
+import { runCrr } from '../../src/bench/engines/crr.ts';
+import { runRr } from '../../src/bench/engines/rr.ts';
+import { runStream } from '../../src/bench/engines/stream.ts';
 import { startServer } from '../cli/cli-helpers.ts';
 
 const SECONDS = Number(process.env.SOCKTUNE_SOAK_SECONDS ?? 8);

@@ -173,9 +173,11 @@ test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and co
 test('graceful close flushes everything queued; the async iterator yields stable copies', async (t) => {
   const received: Buffer[] = [];
   const done = new Promise<void>((resolve) => {
-    const server = createMessageServer({}, async (messages) => {
-      for await (const message of messages) received.push(message);
-      resolve();
+    const server = createMessageServer({}, (messages) => {
+      void (async () => {
+        for await (const message of messages) received.push(message);
+        resolve();
+      })();
     });
     t.after(() => server.close());
     void server.listen().then(async (address) => {

@@ -1,4 +1,4 @@
-import { median, medianInterval, type MedianInterval } from '../stats.ts';
+import { median, medianInterval, type MedianInterval } from '../results/stats.ts';
 
 export type Objective = 'throughput' | 'p99' | 'rps';
 

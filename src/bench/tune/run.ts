@@ -1,13 +1,13 @@
-import { measured } from '../histogram.ts';
+import { measured } from '../results/histogram.ts';
 import { isSocktuneError } from '../../core/errors.ts';
-import type { Environment } from '../environment.ts';
-import { collectEnvironment } from '../environment.ts';
-import type { ServerTarget } from '../remote-test.ts';
-import { RESULT_SCHEMA, type MsgInterval, type RrInterval, type StreamInterval } from '../result.ts';
-import { runRr } from '../rr.ts';
-import { round } from '../self-check.ts';
-import { runStream } from '../stream.ts';
-import { runMsg } from '../msg.ts';
+import type { Environment } from '../results/environment.ts';
+import { collectEnvironment } from '../results/environment.ts';
+import type { ServerTarget } from '../control/remote-test.ts';
+import { RESULT_SCHEMA, type MsgInterval, type RrInterval, type StreamInterval } from '../results/result.ts';
+import { runRr } from '../engines/rr.ts';
+import { round } from '../results/stats.ts';
+import { runStream } from '../engines/stream.ts';
+import { runMsg } from '../engines/msg.ts';
 import { OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
 import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
 import { configLabel, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
@@ -204,8 +204,8 @@ async function fullGrid(search: Search, scenario: Scenario, options: TuneOptions
   const scenarioStart = Date.now();
   const spentSec = (): number => (Date.now() - scenarioStart) / 1000;
   const trialCostSec = (): number => (search.trials.length === 0 ? options.trialSec + TRIAL_OVERHEAD_SEC : spentSec() / search.trials.length);
-  let round = 0;
-  for (round = 1; round <= FULL_MAX_REPETITIONS; round++) {
+  let round = 1;
+  for (; round <= FULL_MAX_REPETITIONS; round++) {
     if (round > 1 && spentSec() + search.configs.length * trialCostSec() > budgetPerScenarioSec) break;
     for (const config of search.configs) await runOne(config, round);
   }

@@ -1,6 +1,6 @@
-import { runConns } from '../../bench/conns.ts';
-import { formatBytes, formatCount } from '../../bench/format.ts';
-import type { ConnsResult } from '../../bench/result.ts';
+import { runConns } from '../../bench/engines/conns.ts';
+import { formatBytes, formatCount } from '../../bench/results/format.ts';
+import type { ConnsResult } from '../../bench/results/result.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { isIP } from 'node:net';
 import { runClientCommand } from '../client-command.ts';

@@ -1,6 +1,6 @@
-import { runCrr } from '../../bench/crr.ts';
-import { formatCount } from '../../bench/format.ts';
-import type { CrrResult } from '../../bench/result.ts';
+import { runCrr } from '../../bench/engines/crr.ts';
+import { formatCount } from '../../bench/results/format.ts';
+import type { CrrResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';

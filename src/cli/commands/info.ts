@@ -1,5 +1,5 @@
-import { collectEnvironment } from '../../bench/environment.ts';
-import { RESULT_SCHEMA } from '../../bench/result.ts';
+import { collectEnvironment } from '../../bench/results/environment.ts';
+import { RESULT_SCHEMA } from '../../bench/results/result.ts';
 import { COMMON_OUTPUT_FLAGS, type Command } from '../command.ts';
 
 export const infoCommand: Command = {
@@ -8,11 +8,11 @@ export const infoCommand: Command = {
   usage: 'socktune info [--json]',
   flags: { json: COMMON_OUTPUT_FLAGS.json! },
   examples: ['socktune info', 'socktune info --json > env.json'],
-  async run(values, io) {
+  run(values, io) {
     const environment = collectEnvironment();
     if (values.json) {
       io.out(JSON.stringify({ schema: RESULT_SCHEMA, command: 'info', environment }, null, 2));
-      return 0;
+      return Promise.resolve(0);
     }
     const lines = [
       `node        ${environment.node}`,
@@ -22,6 +22,6 @@ export const infoCommand: Command = {
       ...Object.entries(environment.sysctl).map(([name, value]) => `${name.padEnd(32)} ${value}`),
     ];
     io.out(lines.join('\n'));
-    return 0;
+    return Promise.resolve(0);
   },
 };

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/format.ts';
-import type { LatencySummary } from '../../bench/histogram.ts';
-import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/merge.ts';
-import { validateResult } from '../../bench/result-schema.ts';
+import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/results/format.ts';
+import type { LatencySummary } from '../../bench/results/histogram.ts';
+import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/results/merge.ts';
+import { validateResult } from '../../bench/results/result-schema.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import type { Command, Io } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';

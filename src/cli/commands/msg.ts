@@ -1,7 +1,7 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { formatBits, formatCount, formatMicros } from '../../bench/format.ts';
-import { runMsg } from '../../bench/msg.ts';
-import type { MsgResult } from '../../bench/result.ts';
+import { formatBits, formatCount, formatMicros } from '../../bench/results/format.ts';
+import { runMsg } from '../../bench/engines/msg.ts';
+import type { MsgResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';

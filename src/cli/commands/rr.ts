@@ -1,6 +1,6 @@
-import { formatCount } from '../../bench/format.ts';
-import type { RrResult } from '../../bench/result.ts';
-import { runRr } from '../../bench/rr.ts';
+import { formatCount } from '../../bench/results/format.ts';
+import type { RrResult } from '../../bench/results/result.ts';
+import { runRr } from '../../bench/engines/rr.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';

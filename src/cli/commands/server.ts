@@ -1,10 +1,10 @@
-import { BenchServer, type TestLog } from '../../bench/bench-server.ts';
-import { RESULT_SCHEMA } from '../../bench/result.ts';
+import { BenchServer, type TestLog } from '../../bench/server/bench-server.ts';
+import { RESULT_SCHEMA } from '../../bench/results/result.ts';
 import { BUILTIN_SERVICES, type BuiltinService } from '../../transport/server-options.ts';
 import { createServer, type SocktuneServer } from '../../transport/server.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
 import { IPERF3_DEFAULT_PORT, Iperf3Server, type Iperf3ServerOptions, type Iperf3TestLog } from '../../protocols/iperf3/server.ts';
-import { MAX_TEST_DURATION_MS } from '../../bench/control-protocol.ts';
+import { MAX_TEST_DURATION_MS } from '../../bench/control/control-protocol.ts';
 import { parseCpuList, pinProcess } from '../../core/affinity.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
 import { definedOnly } from '../../core/validate.ts';

@@ -1,7 +1,7 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { formatBits, formatBytes } from '../../bench/format.ts';
-import type { StreamInterval, StreamResult } from '../../bench/result.ts';
-import { runStream, type StreamOptions } from '../../bench/stream.ts';
+import { formatBits, formatBytes } from '../../bench/results/format.ts';
+import type { StreamInterval, StreamResult } from '../../bench/results/result.ts';
+import { runStream, type StreamOptions } from '../../bench/engines/stream.ts';
 import { runIperf3Stream, type Iperf3ClientOptions } from '../../protocols/iperf3/client.ts';
 import { IPERF3_DEFAULT_PORT } from '../../protocols/iperf3/server.ts';
 import { runClientCommand } from '../client-command.ts';

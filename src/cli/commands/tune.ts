@@ -1,10 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
-import { LocalServer } from '../../bench/local-server.ts';
-import { describeInterval } from '../../bench/stats.ts';
+import { LocalServer } from '../../bench/server/local-server.ts';
+import { describeInterval } from '../../bench/results/stats.ts';
 import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
-import { formatObjective, renderTuneReport } from '../../bench/report/html.ts';
+import { formatObjective, renderTuneReport } from '../../bench/tune/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_CLIENT_FLAGS, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';

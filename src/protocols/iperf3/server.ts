@@ -111,7 +111,7 @@ const FIELDS = Object.freeze({
 export function validateIperf3ServerOptions(options: Iperf3ServerOptions = {}): ResolvedIperf3ServerOptions {
   validateFields(options, FIELDS, 'options');
   const resolved: ResolvedIperf3ServerOptions = { ...IPERF3_SERVER_DEFAULTS };
-  for (const [key, value] of Object.entries(options)) if (value !== undefined) Object.assign(resolved, { [key]: value });
+  for (const [key, value] of Object.entries(options) as [string, unknown][]) if (value !== undefined) Object.assign(resolved, { [key]: value });
   return resolved;
 }
 

@@ -1,7 +1,17 @@
-import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import type { Environment } from './environment.ts';
 import type { LatencySummary } from './histogram.ts';
-import type { SelfCheck } from './self-check.ts';
+
+/** How honest a run's numbers are: the client's own CPU and event-loop delay while it measured. */
+export interface SelfCheck {
+  /** CPU time of this process over wall time, in percent of one core (the client's event loop is one thread). */
+  cpuPercent: number;
+  eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  /** Open loop only: p99 of how late requests left after their intended send time. */
+  scheduleLagP99Us?: number;
+  clientSaturated: boolean;
+}
 
 /** Every JSON document socktune prints carries this; docs/json-schema.md describes it. */
 export const RESULT_SCHEMA = 'socktune/1';

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { SocktuneError } from '../core/errors.ts';
+import { SocktuneError } from '../../core/errors.ts';
 import { RESULT_SCHEMA } from './result.ts';
 
 /** The published schema (docs/schema), found beside src/ and dist/ alike. */
-const SCHEMA_URL = new URL('../../docs/schema/socktune-1.schema.json', import.meta.url);
+const SCHEMA_URL = new URL('../../../docs/schema/socktune-1.schema.json', import.meta.url);
 
 let ajv: Ajv | undefined;
 const validators = new Map<string, ValidateFunction>();

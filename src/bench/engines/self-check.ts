@@ -1,3 +1,5 @@
+import type { SelfCheck } from '../results/result.ts';
+import { round } from '../results/stats.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** Above these the load generator, not the system under test, may be the bottleneck. */
@@ -5,16 +7,6 @@ export const SATURATION_CPU_PERCENT = 90;
 export const SATURATION_EVENT_LOOP_P99_MS = 50;
 /** Open loop: requests sent this late after their intended time mean the generator cannot keep the schedule. */
 export const SATURATION_SCHEDULE_LAG_P99_US = 1000;
-
-export interface SelfCheck {
-  /** CPU time of this process over wall time, in percent of one core (the client's event loop is one thread). */
-  cpuPercent: number;
-  eventLoopDelayP99Ms: number;
-  eventLoopDelayMaxMs: number;
-  /** Open loop only: p99 of how late requests left after their intended send time. */
-  scheduleLagP99Us?: number;
-  clientSaturated: boolean;
-}
 
 /** Node's histogram records the time between its timer's firings; the delay is what exceeds the period. */
 const SAMPLE_MS = 10;
@@ -55,9 +47,4 @@ export class SelfMonitor {
         (scheduleLagP99Us === undefined ? cpuPercent > SATURATION_CPU_PERCENT : scheduleLagP99Us > SATURATION_SCHEDULE_LAG_P99_US),
     };
   }
-}
-
-export function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
 }

@@ -2,18 +2,18 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { SocktuneError } from '../core/errors.ts';
-import { openFilesLimit, raiseOpenFilesLimit } from '../core/limits.ts';
-import { boolean, definedOnly, integer, nonEmptyString, validateFields } from '../core/validate.ts';
-import { ConnectionPool, plainAddress } from '../transport/admission.ts';
-import { BufferBudget, MAX_BUFFER_BUDGET } from '../transport/buffer-budget.ts';
-import { SendBudget } from '../transport/send-budget.ts';
-import { createServer, type ServerAddress, type SocktuneServer } from '../transport/server.ts';
-import { authChallenge, authProofValid } from './auth.ts';
-import { ControlChannel } from './control-channel.ts';
-import { MAX_TEST_DURATION_MS, parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from './control-protocol.ts';
-import { collectEnvironment } from './environment.ts';
-import { round } from './self-check.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
+import { boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
+import { ConnectionPool, plainAddress } from '../../transport/admission.ts';
+import { BufferBudget, MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
+import { SendBudget } from '../../transport/send-budget.ts';
+import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
+import { authChallenge, authProofValid } from '../control/auth.ts';
+import { ControlChannel } from '../control/control-channel.ts';
+import { MAX_TEST_DURATION_MS, parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from '../control/control-protocol.ts';
+import { collectEnvironment } from '../results/environment.ts';
+import { round } from '../results/stats.ts';
 
 export interface BenchServerOptions {
   /** Address the control port binds. @default '127.0.0.1' */

@@ -1,5 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
-import { SocktuneError } from '../core/errors.ts';
+import { SocktuneError } from '../../core/errors.ts';
 
 /**
  * Latencies are recorded in nanoseconds; the summary reports microseconds. With nothing recorded

@@ -1,10 +1,11 @@
-import { PatternSource, PatternVerifier } from '../transport/pattern.ts';
-import { pumpWrites } from '../transport/pump.ts';
+import { PatternSource, PatternVerifier } from '../../transport/pattern.ts';
+import { pumpWrites } from '../../transport/pump.ts';
 import { totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import type { ResultMessage } from './control-protocol.ts';
-import type { StreamInterval, StreamResult, StreamSummary } from './result.ts';
-import { round, SelfMonitor } from './self-check.ts';
+import type { ResultMessage } from '../control/control-protocol.ts';
+import type { StreamInterval, StreamResult, StreamSummary } from '../results/result.ts';
+import { SelfMonitor } from './self-check.ts';
+import { round } from '../results/stats.ts';
 import { startStreamIntervals } from './stream-intervals.ts';
 
 export interface StreamOptions extends RunOptions<StreamInterval> {

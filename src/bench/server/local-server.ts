@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SocktuneError } from '../core/errors.ts';
-import type { ServerTarget } from './remote-test.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import type { ServerTarget } from '../control/remote-test.ts';
 
 const ENTRY = fileURLToPath(new URL(`./server-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 const START_TIMEOUT_MS = 15_000;
@@ -34,7 +34,7 @@ export class LocalServer {
       };
       child.once('error', fail);
       child.once('exit', (code) => fail(new SocktuneError('SOCKTUNE_ERR_LISTEN', `the local socktune server exited with code ${code}`)));
-      child.stdout!.on('data', (chunk: Buffer) => {
+      child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
         const line = output.split('\n')[0];
         if (!output.includes('\n') || line === undefined) return;

@@ -1,7 +1,9 @@
-import type { EffectiveSocketOptions } from '../core/socket-options.ts';
+import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import type { ResultMessage, ServerMemory } from './control-protocol.ts';
-import type { Environment } from './environment.ts';
-import type { DataTarget } from './remote-test.ts';
+import type { Environment } from '../results/environment.ts';
+
+/** Where the data connections of a test go; `preamble`: what each sends first (the test's data token, with auth). */
+export type DataTarget = ({ host: string; port: number } | { path: string }) & { preamble?: Uint8Array };
 
 /** What a socktune server told us when the test started; absent when the peer is not socktune. */
 export interface PeerServerInfo {

@@ -1,14 +1,15 @@
-import { errnoOf } from '../core/errors.ts';
-import { raiseOpenFilesLimit, type OpenFilesLimit } from '../core/limits.ts';
-import { connect, type TunedSocket } from '../transport/connect.ts';
-import { serverMemory, type TestServerSettings } from './control-protocol.ts';
+import { errnoOf } from '../../core/errors.ts';
+import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
+import { connect, type TunedSocket } from '../../transport/connect.ts';
+import { serverMemory, type TestServerSettings } from '../control/control-protocol.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
-import { collectEnvironment } from './environment.ts';
-import { createLatencyHistogram, summarizeLatency } from './histogram.ts';
-import { RawPeer, type TestPeer } from './peer.ts';
-import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type ConnsResult } from './result.ts';
-import { round, SelfMonitor } from './self-check.ts';
+import { collectEnvironment } from '../results/environment.ts';
+import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
+import { RawPeer, type TestPeer } from '../control/peer.ts';
+import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
+import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type ConnsResult } from '../results/result.ts';
+import { SelfMonitor } from './self-check.ts';
+import { round } from '../results/stats.ts';
 import { sleep } from './ticker.ts';
 
 export interface ConnsOptions {

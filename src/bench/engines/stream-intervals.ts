@@ -1,5 +1,5 @@
-import type { StreamInterval } from './result.ts';
-import { round } from './self-check.ts';
+import type { StreamInterval } from '../results/result.ts';
+import { round } from '../results/stats.ts';
 import { Ticker } from './ticker.ts';
 
 /**

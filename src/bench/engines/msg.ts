@@ -1,10 +1,11 @@
-import { effectiveSocketOptions } from '../transport/connect.ts';
-import { connectMessages } from '../transport/messages.ts';
-import type { MessageSocket } from '../transport/message-socket.ts';
+import { effectiveSocketOptions } from '../../transport/connect.ts';
+import { connectMessages } from '../../transport/messages.ts';
+import type { MessageSocket } from '../../transport/message-socket.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
-import type { MsgInterval, MsgResult } from './result.ts';
-import { round, SelfMonitor } from './self-check.ts';
+import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import type { MsgInterval, MsgResult } from '../results/result.ts';
+import { SelfMonitor } from './self-check.ts';
+import { round } from '../results/stats.ts';
 import { Ticker } from './ticker.ts';
 
 export interface MsgOptions extends RunOptions<MsgInterval> {

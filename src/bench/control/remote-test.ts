@@ -1,9 +1,9 @@
-import { ERROR_CODES, SocktuneError, type ErrorCode } from '../core/errors.ts';
-import { connect } from '../transport/connect.ts';
-import type { BuiltinService } from '../transport/server-options.ts';
+import { ERROR_CODES, SocktuneError, type ErrorCode } from '../../core/errors.ts';
+import { connect } from '../../transport/connect.ts';
+import type { BuiltinService } from '../../transport/server-options.ts';
 import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
-import type { PeerServerInfo, TestPeer } from './peer.ts';
+import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
 import { CONTROL_PROTOCOL_VERSION, parseServerMessage, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
 
 export interface ServerTarget {
@@ -14,8 +14,6 @@ export interface ServerTarget {
   authToken?: string | undefined;
 }
 
-/** Where the data connections of a test go; `preamble`: what each sends first (the test's data token, with auth). */
-export type DataTarget = ({ host: string; port: number } | { path: string }) & { preamble?: Uint8Array };
 
 const CONTROL_TIMEOUT_MS = 10_000;
 

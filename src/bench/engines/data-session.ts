@@ -1,14 +1,14 @@
 import type { OnReadOpts } from 'node:net';
-import { SocktuneError } from '../core/errors.ts';
-import type { TunedSocket } from '../transport/connect.ts';
-import type { BuiltinService } from '../transport/server-options.ts';
-import type { ResultMessage, TestServerSettings } from './control-protocol.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import type { TunedSocket } from '../../transport/connect.ts';
+import type { BuiltinService } from '../../transport/server-options.ts';
+import type { ResultMessage, TestServerSettings } from '../control/control-protocol.ts';
 import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
-import { collectEnvironment } from './environment.ts';
-import { RawPeer, type TestPeer } from './peer.ts';
-import { RemoteTest, type ServerTarget } from './remote-test.ts';
-import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from './result.ts';
-import type { SelfCheck } from './self-check.ts';
+import { collectEnvironment } from '../results/environment.ts';
+import { RawPeer, type TestPeer } from '../control/peer.ts';
+import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
+import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from '../results/result.ts';
+import type { SelfCheck } from '../results/result.ts';
 import { sleep, Ticker } from './ticker.ts';
 
 /** What every client engine (stream, rr) is given. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { SocktuneError } from '../core/errors.ts';
-import { JsonLinesDecoder, encodeJsonLine } from '../framing/json-lines.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import { JsonLinesDecoder, encodeJsonLine } from '../../framing/json-lines.ts';
 
 const MAX_UNREAD_MESSAGES = 4;
 

@@ -1,7 +1,8 @@
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
-import type { RrInterval, RrResult } from './result.ts';
-import { round, SelfMonitor } from './self-check.ts';
+import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import type { RrInterval, RrResult } from '../results/result.ts';
+import { SelfMonitor } from './self-check.ts';
+import { round } from '../results/stats.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 
 export interface RrOptions extends RunOptions<RrInterval> {

@@ -1,8 +1,8 @@
 import type { Histogram } from 'hdr-histogram-js';
 import type { RunOptions } from './data-session.ts';
-import type { RrInterval } from './result.ts';
-import { encodeHistogram } from './histogram.ts';
-import { round } from './self-check.ts';
+import type { RrInterval } from '../results/result.ts';
+import { encodeHistogram } from '../results/histogram.ts';
+import { round } from '../results/stats.ts';
 import { Ticker } from './ticker.ts';
 
 /**

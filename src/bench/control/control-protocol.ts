@@ -1,13 +1,13 @@
 import { isIP } from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { cpuNumbers } from '../core/affinity.ts';
-import { SocktuneError } from '../core/errors.ts';
-import type { EffectiveSocketOptions } from '../core/socket-options.ts';
-import { boolean, integer, oneOf, validateFields } from '../core/validate.ts';
-import type { ServerMetrics } from '../transport/metrics.ts';
-import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../transport/server-options.ts';
-import type { Environment } from './environment.ts';
+import { cpuNumbers } from '../../core/affinity.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
+import { boolean, integer, oneOf, validateFields } from '../../core/validate.ts';
+import type { ServerMetrics } from '../../transport/metrics.ts';
+import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server-options.ts';
+import type { Environment } from '../results/environment.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
 export const CONTROL_PROTOCOL_VERSION = 2;

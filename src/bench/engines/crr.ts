@@ -1,10 +1,11 @@
-import { errnoOf } from '../core/errors.ts';
-import type { DataTarget } from './remote-test.ts';
-import { connect } from '../transport/connect.ts';
+import { errnoOf } from '../../core/errors.ts';
+import type { DataTarget } from '../control/peer.ts';
+import { connect } from '../../transport/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from './histogram.ts';
-import type { CrrResult, RrInterval } from './result.ts';
-import { round, SelfMonitor } from './self-check.ts';
+import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import type { CrrResult, RrInterval } from '../results/result.ts';
+import { SelfMonitor } from './self-check.ts';
+import { round } from '../results/stats.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 

@@ -1,3 +1,9 @@
+/** `value` with `digits` decimals, for figures a person reads. */
+export function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
 /** The confidence the intervals aim for. */
 export const CONFIDENCE = 0.95;
 

@@ -1,9 +1,9 @@
 import type { OnReadOpts } from 'node:net';
-import type { EffectiveSocketOptions, SocketOptions } from '../core/socket-options.ts';
-import { readTcpInfo } from '../core/sockopts.ts';
-import { connect, type TunedSocket } from '../transport/connect.ts';
-import { fdOf } from '../transport/fd.ts';
-import type { DataTarget } from './remote-test.ts';
+import type { EffectiveSocketOptions, SocketOptions } from '../../core/socket-options.ts';
+import { readTcpInfo } from '../../core/sockopts.ts';
+import { connect, type TunedSocket } from '../../transport/connect.ts';
+import { fdOf } from '../../transport/fd.ts';
+import type { DataTarget } from '../control/peer.ts';
 
 /** Client-side socket settings for data connections. */
 export type ClientSocketSettings = Pick<SocketOptions, 'sendBufferSize' | 'receiveBufferSize' | 'noDelay'> & { localAddress?: string };

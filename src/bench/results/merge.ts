@@ -1,8 +1,8 @@
 import type { Histogram } from 'hdr-histogram-js';
-import { SocktuneError } from '../core/errors.ts';
+import { SocktuneError } from '../../core/errors.ts';
 import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency, type LatencySummary } from './histogram.ts';
 import { RESULT_SCHEMA, type CrrResult, type MsgResult, type RrInterval, type RrResult, type StreamInterval, type StreamResult } from './result.ts';
-import { round } from './self-check.ts';
+import { round } from './stats.ts';
 
 export type MergeableResult = RrResult | CrrResult | StreamResult | MsgResult;
 export const MERGEABLE_COMMANDS = ['rr', 'crr', 'stream', 'msg'] as const;
@@ -74,7 +74,7 @@ function check(sources: MergeSource[]): void {
   if (!(Number(first!.result.options.intervalSec) > 0)) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${first!.label} does not say its interval length (options.intervalSec)`);
   for (const { label, result } of sources) {
     if (result.command !== first!.result.command) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label} is a ${result.command} result, ${first!.label} a ${first!.result.command} result: merge runs of one command`);
-    if (result.options.intervalSec !== first!.result.options.intervalSec) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label} has ${result.options.intervalSec} s intervals, ${first!.label} ${first!.result.options.intervalSec} s: run them with the same -i`);
+    if (result.options.intervalSec !== first!.result.options.intervalSec) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label} has ${String(result.options.intervalSec)} s intervals, ${first!.label} ${String(first!.result.options.intervalSec)} s: run them with the same -i`);
   }
   if (first!.result.command === 'stream') {
     const directions = new Set(sources.map(({ result }) => (result as StreamResult).summary.direction));
