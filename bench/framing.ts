@@ -23,14 +23,27 @@ const repetitions = Number(values.repetitions);
 const SOCKPERF_PORT = 11198;
 
 function startPlainServer(): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [new URL('./peers/plain-echo-server.ts', import.meta.url).pathname], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [new URL('./peers/plain-echo-server.ts', import.meta.url).pathname], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return new Promise((resolve) => {
     child.stdout.once('data', (chunk: Buffer) => resolve({ port: Number(chunk.toString().trim()), stop: () => child.stdin.end() }));
   });
 }
 
 async function sockperfThroughput(): Promise<number> {
-  const { stdout, stderr } = await run('sockperf', ['tp', '--tcp', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT), '-t', String(seconds), '-m', '64']);
+  const { stdout, stderr } = await run('sockperf', [
+    'tp',
+    '--tcp',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(seconds),
+    '-m',
+    '64',
+  ]);
   const match = /Message Rate is ([\d.]+) \[msg\/sec\]/.exec(`${stdout}\n${stderr}`);
   if (!match) throw new Error('no message rate in sockperf output');
   return Number(match[1]);
@@ -40,8 +53,25 @@ const sockperf = spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', Stri
 const socktune = await LocalServer.start();
 const plain = await startPlainServer();
 await new Promise((resolve) => setTimeout(resolve, 500));
-const common: Omit<MsgOptions, 'mode' | 'target'> = { durationSec: seconds, omitSec: 0.3, size: 60, connections: 1, batch: 'auto', depth: 64, client: {}, server: {}, intervalSec: seconds };
-const samples = { sockperfTp: [] as number[], socktuneOneWay: [] as number[], socktuneEcho: [] as number[], plainEcho: [] as number[], socktuneEchoP99: [] as number[], plainEchoP99: [] as number[] };
+const common: Omit<MsgOptions, 'mode' | 'target'> = {
+  durationSec: seconds,
+  omitSec: 0.3,
+  size: 60,
+  connections: 1,
+  batch: 'auto',
+  depth: 64,
+  client: {},
+  server: {},
+  intervalSec: seconds,
+};
+const samples = {
+  sockperfTp: [] as number[],
+  socktuneOneWay: [] as number[],
+  socktuneEcho: [] as number[],
+  plainEcho: [] as number[],
+  socktuneEchoP99: [] as number[],
+  plainEchoP99: [] as number[],
+};
 let saturated = 0;
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
@@ -63,7 +93,8 @@ try {
   await socktune.stop();
 }
 
-const cell = (values: number[]): string => `${formatCount(median(values))} (${formatCount(Math.min(...values))}–${formatCount(Math.max(...values))})`;
+const cell = (values: number[]): string =>
+  `${formatCount(median(values))} (${formatCount(Math.min(...values))}–${formatCount(Math.max(...values))})`;
 const environment = collectEnvironment();
 const date = new Date().toISOString().slice(0, 10);
 const markdown = `# Small messages: socktune's fast path vs sockperf and plain node:net (${date})
@@ -88,5 +119,8 @@ The socktune client reported saturation in ${saturated} of ${repetitions * 3} ru
 `;
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL(`./results/framing-${date}.md`, import.meta.url), markdown);
-await writeFile(new URL(`./results/framing-${date}.json`, import.meta.url), JSON.stringify({ environment, seconds, repetitions, samples }, null, 2));
+await writeFile(
+  new URL(`./results/framing-${date}.json`, import.meta.url),
+  JSON.stringify({ environment, seconds, repetitions, samples }, null, 2),
+);
 process.stdout.write(markdown);

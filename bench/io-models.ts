@@ -38,7 +38,16 @@ interface Sample {
 }
 
 const server = await LocalServer.start();
-const rows: { workload: string; model: string; buffer: string; rps: number; rpsSpread: string; p99Us: number; ratio: number; saturatedRuns: number }[] = [];
+const rows: {
+  workload: string;
+  model: string;
+  buffer: string;
+  rps: number;
+  rpsSpread: string;
+  p99Us: number;
+  ratio: number;
+  saturatedRuns: number;
+}[] = [];
 try {
   for (const workload of WORKLOADS) {
     const configs = MODELS.flatMap((model) => BUFFERS.map((buffer) => ({ model, buffer })));
@@ -57,8 +66,14 @@ try {
           server: { ...config.model.server, ...sizes, noDelay: true },
           intervalSec: seconds,
         });
-        samples.get(config)!.push({ rps: result.summary.requestsPerSecond, p99Us: measured(result.summary.latency.p99Us, workload.name), saturated: result.clientSaturated });
-        process.stderr.write(`${workload.name} ${config.model.name} ${config.buffer ?? 'auto'}: ${result.summary.requestsPerSecond} req/s\n`);
+        samples.get(config)!.push({
+          rps: result.summary.requestsPerSecond,
+          p99Us: measured(result.summary.latency.p99Us, workload.name),
+          saturated: result.clientSaturated,
+        });
+        process.stderr.write(
+          `${workload.name} ${config.model.name} ${config.buffer ?? 'auto'}: ${result.summary.requestsPerSecond} req/s\n`,
+        );
       }
     }
     const baseline = median(samples.get(configs[0]!)!.map((s) => s.rps));
@@ -86,7 +101,10 @@ const date = new Date().toISOString().slice(0, 10);
 const table = [
   '| workload | server model | buffers | req/s (median) | range | p99 | vs loop/auto | client saturated runs |',
   '|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.workload} | ${r.model} | ${r.buffer} | ${formatCount(r.rps)} | ${r.rpsSpread} | ${formatMicros(r.p99Us)} | ${r.ratio.toFixed(2)}× | ${r.saturatedRuns}/${repetitions} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.workload} | ${r.model} | ${r.buffer} | ${formatCount(r.rps)} | ${r.rpsSpread} | ${formatMicros(r.p99Us)} | ${r.ratio.toFixed(2)}× | ${r.saturatedRuns}/${repetitions} |`,
+  ),
 ].join('\n');
 const markdown = `# I/O models × buffer sizes, loopback echo (${date})
 
@@ -101,5 +119,8 @@ ${table}
 `;
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL(`./results/io-models-${date}.md`, import.meta.url), markdown);
-await writeFile(new URL(`./results/io-models-${date}.json`, import.meta.url), JSON.stringify({ environment, seconds, repetitions, rows }, null, 2));
+await writeFile(
+  new URL(`./results/io-models-${date}.json`, import.meta.url),
+  JSON.stringify({ environment, seconds, repetitions, rows }, null, 2),
+);
 process.stdout.write(markdown);

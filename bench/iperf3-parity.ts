@@ -25,10 +25,31 @@ type Side = keyof typeof PORTS;
 async function measure(client: Side, server: Side, streams: number, reverse: boolean): Promise<number> {
   const port = PORTS[server];
   if (client === 'iperf3') {
-    const { stdout } = await run('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-P', String(streams), '-J', ...(reverse ? ['-R'] : [])]);
+    const { stdout } = await run('iperf3', [
+      '-c',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      String(seconds),
+      '-P',
+      String(streams),
+      '-J',
+      ...(reverse ? ['-R'] : []),
+    ]);
     return (JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
   }
-  const result = await runIperf3Stream({ host: '127.0.0.1', port, durationSec: seconds, omitSec: 0, writeSize: 128 * 1024, parallel: streams, direction: reverse ? 'reverse' : 'forward', noDelay: false, intervalSec: seconds });
+  const result = await runIperf3Stream({
+    host: '127.0.0.1',
+    port,
+    durationSec: seconds,
+    omitSec: 0,
+    writeSize: 128 * 1024,
+    parallel: streams,
+    direction: reverse ? 'reverse' : 'forward',
+    noDelay: false,
+    intervalSec: seconds,
+  });
   return (result.summary.receiver!.bytes * 8) / result.summary.measuredSeconds;
 }
 
@@ -37,10 +58,16 @@ const daemons = [
   spawn(process.execPath, [BIN, 'server', '--iperf3', '-p', String(PORTS.socktune)], { stdio: 'ignore' }),
 ];
 await new Promise((resolve) => setTimeout(resolve, 1000));
-const pairs: [Side, Side][] = [['iperf3', 'iperf3'], ['iperf3', 'socktune'], ['socktune', 'iperf3'], ['socktune', 'socktune']];
+const pairs: [Side, Side][] = [
+  ['iperf3', 'iperf3'],
+  ['iperf3', 'socktune'],
+  ['socktune', 'iperf3'],
+  ['socktune', 'socktune'],
+];
 const scenarios = [1, 4].flatMap((streams) => [false, true].map((reverse) => ({ streams, reverse })));
 const samples = new Map<string, number[]>();
-const key = (pair: [Side, Side], scenario: { streams: number; reverse: boolean }): string => `${pair[0]}→${pair[1]}|${scenario.streams}|${scenario.reverse}`;
+const key = (pair: [Side, Side], scenario: { streams: number; reverse: boolean }): string =>
+  `${pair[0]}→${pair[1]}|${scenario.streams}|${scenario.reverse}`;
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
     for (const scenario of scenarios) {
@@ -77,5 +104,8 @@ ${rows.join('\n')}
 `;
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL(`./results/iperf3-parity-${date}.md`, import.meta.url), markdown);
-await writeFile(new URL(`./results/iperf3-parity-${date}.json`, import.meta.url), JSON.stringify({ environment, seconds, repetitions, samples: Object.fromEntries(samples) }, null, 2));
+await writeFile(
+  new URL(`./results/iperf3-parity-${date}.json`, import.meta.url),
+  JSON.stringify({ environment, seconds, repetitions, samples: Object.fromEntries(samples) }, null, 2),
+);
 process.stdout.write(markdown);

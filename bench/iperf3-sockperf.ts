@@ -37,7 +37,18 @@ async function iperf3Throughput(): Promise<number> {
 
 /** sockperf pp percentiles, converted from its half-round-trip "latency" to round trips. */
 async function sockperfRoundTrips(): Promise<{ p50Us: number; p99Us: number; p999Us: number }> {
-  const { stdout, stderr } = await run('sockperf', ['pp', '--tcp', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT), '-t', String(seconds), '-m', '64']);
+  const { stdout, stderr } = await run('sockperf', [
+    'pp',
+    '--tcp',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(seconds),
+    '-m',
+    '64',
+  ]);
   const text = `${stdout}\n${stderr}`;
   const percentile = (p: string): number => {
     const match = new RegExp(`percentile ${p.replace('.', '\\.')} =\\s+([\\d.]+)`).exec(text);
@@ -51,17 +62,43 @@ const iperf3 = startDaemon('iperf3', ['-s', '-p', String(IPERF3_PORT), '-B', '12
 const sockperf = startDaemon('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT)]);
 const socktune = await LocalServer.start();
 await new Promise((resolve) => setTimeout(resolve, 500));
-const samples = { iperf3: [] as number[], socktuneStream: [] as number[], sockperf: [] as { p50Us: number; p99Us: number; p999Us: number }[], socktuneRr: [] as { p50Us: number; p99Us: number; p999Us: number }[] };
+const samples = {
+  iperf3: [] as number[],
+  socktuneStream: [] as number[],
+  sockperf: [] as { p50Us: number; p99Us: number; p999Us: number }[],
+  socktuneRr: [] as { p50Us: number; p99Us: number; p999Us: number }[],
+};
 let saturated = 0;
 let bytesAgreed = 0;
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
     samples.iperf3.push(await iperf3Throughput());
-    const stream = await runStream({ target: socktune.target, durationSec: seconds, omitSec: 0, writeSize: 128 * 1024, parallel: 1, direction: 'forward', client: {}, server: {}, verify: false, intervalSec: seconds });
+    const stream = await runStream({
+      target: socktune.target,
+      durationSec: seconds,
+      omitSec: 0,
+      writeSize: 128 * 1024,
+      parallel: 1,
+      direction: 'forward',
+      client: {},
+      server: {},
+      verify: false,
+      intervalSec: seconds,
+    });
     samples.socktuneStream.push(stream.summary.bitsPerSecond);
     if (stream.summary.sender?.bytes === stream.summary.receiver?.bytes) bytesAgreed++;
     samples.sockperf.push(await sockperfRoundTrips());
-    const rr = await runRr({ target: socktune.target, durationSec: seconds, omitSec: 0.4, size: 64, connections: 1, depth: 1, client: {}, server: {}, intervalSec: seconds });
+    const rr = await runRr({
+      target: socktune.target,
+      durationSec: seconds,
+      omitSec: 0.4,
+      size: 64,
+      connections: 1,
+      depth: 1,
+      client: {},
+      server: {},
+      intervalSec: seconds,
+    });
     const { p50Us, p99Us, p999Us } = rr.summary.latency;
     samples.socktuneRr.push({ p50Us: measured(p50Us, 'rr p50'), p99Us: measured(p99Us, 'rr p99'), p999Us: measured(p999Us, 'rr p99.9') });
     saturated += Number(stream.clientSaturated) + Number(rr.clientSaturated);
@@ -73,7 +110,8 @@ try {
   await socktune.stop();
 }
 
-const range = (values: number[], format: (v: number) => string): string => `${format(Math.min(...values))} – ${format(Math.max(...values))}`;
+const range = (values: number[], format: (v: number) => string): string =>
+  `${format(Math.min(...values))} – ${format(Math.max(...values))}`;
 const iperfMedian = median(samples.iperf3);
 const streamMedian = median(samples.socktuneStream);
 const latencyRow = (name: string, runs: { p50Us: number; p99Us: number; p999Us: number }[], baseline: { p50Us: number; p99Us: number }) => {
@@ -111,5 +149,8 @@ ${latencyRow('socktune rr → socktune server (loop)', samples.socktuneRr, sockp
 `;
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL(`./results/iperf3-sockperf-${date}.md`, import.meta.url), markdown);
-await writeFile(new URL(`./results/iperf3-sockperf-${date}.json`, import.meta.url), JSON.stringify({ environment, seconds, repetitions, samples }, null, 2));
+await writeFile(
+  new URL(`./results/iperf3-sockperf-${date}.json`, import.meta.url),
+  JSON.stringify({ environment, seconds, repetitions, samples }, null, 2),
+);
 process.stdout.write(markdown);

@@ -24,7 +24,9 @@ import { BIN, serverEvents, startServer, type RunningServer } from '../test/cli/
 import { haproxyConfig } from '../test/net/haproxy.ts';
 import { netemAvailable, netnsUnavailable, TestNetwork } from '../test/net/netns.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' }, out: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' }, out: { type: 'string' } },
+});
 const seconds = Number(values.seconds);
 const repetitions = Number(values.repetitions);
 const outDir = values.out ?? new URL('./results/', import.meta.url).pathname;
@@ -59,10 +61,22 @@ async function linkRates(): Promise<{ rateMbit: number; tool: string; bitsPerSec
       const socktune = { rateMbit, tool: 'socktune stream', bitsPerSecond: [] as number[] };
       const iperf3 = { rateMbit, tool: 'iperf3', bitsPerSecond: [] as number[] };
       for (let repetition = 0; repetition < repetitions; repetition++) {
-        const result = await socktuneJson<{ summary: { bitsPerSecond: number } }>(network, 'client', ['stream', '-c', address, '-p', String(server.port), '-t', String(seconds), '--omit', '0.5']);
+        const result = await socktuneJson<{ summary: { bitsPerSecond: number } }>(network, 'client', [
+          'stream',
+          '-c',
+          address,
+          '-p',
+          String(server.port),
+          '-t',
+          String(seconds),
+          '--omit',
+          '0.5',
+        ]);
         socktune.bitsPerSecond.push(result.summary.bitsPerSecond);
         const run = await network.exec('client', 'iperf3', ['-c', address, '-t', String(seconds), '-O', '1', '-J']);
-        iperf3.bitsPerSecond.push((JSON.parse(run.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second);
+        iperf3.bitsPerSecond.push(
+          (JSON.parse(run.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second,
+        );
       }
       rows.push(socktune, iperf3);
       await server.stop();
@@ -87,18 +101,46 @@ async function balancerHop(): Promise<{ direct: RrSample[]; balanced: RrSample[]
   try {
     const hosts = ['backend1', 'backend2'];
     const backends: RunningServer[] = await Promise.all(
-      hosts.map((host) => startServer(['--service', 'echo', '--io-model', 'workers', '--bind', network.host(host).address, '--json'], inHost(network, host))),
+      hosts.map((host) =>
+        startServer(['--service', 'echo', '--io-model', 'workers', '--bind', network.host(host).address, '--json'], inHost(network, host)),
+      ),
     );
     const config = join(work, 'haproxy.cfg');
-    writeFileSync(config, haproxyConfig({ listen: `${network.host('balancer').address}:7000`, backends: backends.map((backend, index) => `${network.host(hosts[index]!).address}:${backend.port}`) }));
+    writeFileSync(
+      config,
+      haproxyConfig({
+        listen: `${network.host('balancer').address}:7000`,
+        backends: backends.map((backend, index) => `${network.host(hosts[index]!).address}:${backend.port}`),
+      }),
+    );
     network.spawn('balancer', '/usr/sbin/haproxy', ['-f', config, '-db']);
     await network.waitForListening('balancer', 7000);
-    const targets = { direct: `${network.host('backend1').address}:${backends[0]!.port}`, balanced: `${network.host('balancer').address}:7000` };
+    const targets = {
+      direct: `${network.host('backend1').address}:${backends[0]!.port}`,
+      balanced: `${network.host('balancer').address}:7000`,
+    };
     const samples = { direct: [] as RrSample[], balanced: [] as RrSample[] };
     for (let repetition = 0; repetition < repetitions; repetition++) {
       for (const kind of ['direct', 'balanced'] as const) {
-        const result = await socktuneJson<RrResult>(network, 'client', ['rr', '--raw', '-c', targets[kind], '-t', String(seconds), '--omit', '0.5', '-C', String(connections), '--size', '64']);
-        samples[kind].push({ rps: result.summary.requestsPerSecond, p50Us: measured(result.summary.latency.p50Us, kind), p99Us: measured(result.summary.latency.p99Us, kind) });
+        const result = await socktuneJson<RrResult>(network, 'client', [
+          'rr',
+          '--raw',
+          '-c',
+          targets[kind],
+          '-t',
+          String(seconds),
+          '--omit',
+          '0.5',
+          '-C',
+          String(connections),
+          '--size',
+          '64',
+        ]);
+        samples[kind].push({
+          rps: result.summary.requestsPerSecond,
+          p50Us: measured(result.summary.latency.p50Us, kind),
+          p99Us: measured(result.summary.latency.p99Us, kind),
+        });
       }
     }
     const totals = await Promise.all(
@@ -116,7 +158,11 @@ async function balancerHop(): Promise<{ direct: RrSample[]; balanced: RrSample[]
 }
 
 /** 3. Three client hosts against one server, started together, merged. */
-async function mergedClients(): Promise<{ perHost: { host: string; latency: RrResult['summary']['latency']; rps: number }[]; merged: ReturnType<typeof mergeResults>; startSkewMs: number }> {
+async function mergedClients(): Promise<{
+  perHost: { host: string; latency: RrResult['summary']['latency']; rps: number }[];
+  merged: ReturnType<typeof mergeResults>;
+  startSkewMs: number;
+}> {
   const network = await TestNetwork.create({ server: {}, c1: {}, c2: {}, c3: {} });
   try {
     const address = network.host('server').address;
@@ -125,11 +171,35 @@ async function mergedClients(): Promise<{ perHost: { host: string; latency: RrRe
     const hosts = ['c1', 'c2', 'c3'];
     // Different load per host so their distributions differ: 1, 4 and 16 connections.
     const results = await Promise.all(
-      hosts.map((host, index) => socktuneJson<RrResult>(network, host, ['rr', '-c', address, '-p', String(server.port), '-t', String(seconds), '-C', String(4 ** index), '--depth', '4', '--start-at', String(startAt)])),
+      hosts.map((host, index) =>
+        socktuneJson<RrResult>(network, host, [
+          'rr',
+          '-c',
+          address,
+          '-p',
+          String(server.port),
+          '-t',
+          String(seconds),
+          '-C',
+          String(4 ** index),
+          '--depth',
+          '4',
+          '--start-at',
+          String(startAt),
+        ]),
+      ),
     );
     await server.stop();
     const merged = mergeResults(results.map((result, index) => ({ label: hosts[index]!, result })));
-    return { perHost: results.map((result, index) => ({ host: hosts[index]!, latency: result.summary.latency, rps: result.summary.requestsPerSecond })), merged, startSkewMs: merged.startSkewMs };
+    return {
+      perHost: results.map((result, index) => ({
+        host: hosts[index]!,
+        latency: result.summary.latency,
+        rps: result.summary.requestsPerSecond,
+      })),
+      merged,
+      startSkewMs: merged.startSkewMs,
+    };
   } finally {
     await network.destroy();
   }
@@ -189,5 +259,8 @@ The mean of the three hosts' p99 would be ${formatMicros(meanP99)}: ${meanP99 > 
 `;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `scale-out-${date}.md`), markdown);
-writeFileSync(join(outDir, `scale-out-${date}.json`), `${JSON.stringify({ date, seconds, repetitions, environment, netem, links, balancer: hop, merged: { perHost: clients.perHost, summary: clients.merged.summary, startSkewMs: clients.startSkewMs } }, null, 2)}\n`);
+writeFileSync(
+  join(outDir, `scale-out-${date}.json`),
+  `${JSON.stringify({ date, seconds, repetitions, environment, netem, links, balancer: hop, merged: { perHost: clients.perHost, summary: clients.merged.summary, startSkewMs: clients.startSkewMs } }, null, 2)}\n`,
+);
 process.stdout.write(markdown);

@@ -25,7 +25,11 @@ interface Server {
 }
 
 const SERVERS: Server[] = [
-  { name: 'sockperf sr (C)', port: 11301, start: () => spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', '11301'], { stdio: 'ignore' }) },
+  {
+    name: 'sockperf sr (C)',
+    port: 11301,
+    start: () => spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', '11301'], { stdio: 'ignore' }),
+  },
   ...[
     ['loop', []],
     ['workers', ['--io-model', 'workers']],
@@ -34,20 +38,35 @@ const SERVERS: Server[] = [
   ].map(([name, flags], index) => ({
     name: `socktune --sockperf ${name as string}`,
     port: 11302 + index,
-    start: () => spawn(process.execPath, [BIN, 'server', '--sockperf', '-p', String(11302 + index), ...(flags as string[])], { stdio: 'ignore' }),
+    start: () =>
+      spawn(process.execPath, [BIN, 'server', '--sockperf', '-p', String(11302 + index), ...(flags as string[])], { stdio: 'ignore' }),
   })),
 ];
 
 async function sockperf(mode: 'pp' | 'tp', port: number): Promise<string> {
-  const { stdout, stderr } = await run('sockperf', [mode, '--tcp', '-i', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-m', '64']);
+  const { stdout, stderr } = await run('sockperf', [
+    mode,
+    '--tcp',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-t',
+    String(seconds),
+    '-m',
+    '64',
+  ]);
   return `${stdout}\n${stderr}`;
 }
 
-const percentile = (text: string, p: string): number => Number(new RegExp(`percentile ${p.replace('.', '\\.')} =\\s+([\\d.]+)`).exec(text)?.[1] ?? Number.NaN);
+const percentile = (text: string, p: string): number =>
+  Number(new RegExp(`percentile ${p.replace('.', '\\.')} =\\s+([\\d.]+)`).exec(text)?.[1] ?? Number.NaN);
 
 const children = SERVERS.map((server) => server.start());
 await new Promise((resolve) => setTimeout(resolve, 1000));
-const samples = new Map(SERVERS.map((server) => [server.name, { p50: [] as number[], p99: [] as number[], p999: [] as number[], tp: [] as number[] }]));
+const samples = new Map(
+  SERVERS.map((server) => [server.name, { p50: [] as number[], p99: [] as number[], p999: [] as number[], tp: [] as number[] }]),
+);
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
     for (const server of SERVERS) {
@@ -87,5 +106,8 @@ ${rows.join('\n')}
 `;
 await mkdir(new URL('./results/', import.meta.url), { recursive: true });
 await writeFile(new URL(`./results/sockperf-parity-${date}.md`, import.meta.url), markdown);
-await writeFile(new URL(`./results/sockperf-parity-${date}.json`, import.meta.url), JSON.stringify({ environment, seconds, repetitions, samples: Object.fromEntries(samples) }, null, 2));
+await writeFile(
+  new URL(`./results/sockperf-parity-${date}.json`, import.meta.url),
+  JSON.stringify({ environment, seconds, repetitions, samples: Object.fromEntries(samples) }, null, 2),
+);
 process.stdout.write(markdown);

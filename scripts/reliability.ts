@@ -31,9 +31,28 @@ const SECTIONS: { title: string; files: string[] }[] = [
       'test/transport/send-budget.test.ts',
     ],
   },
-  { title: 'Faults: resets, half-closes, vanishing peers, crashes, slow consumers, shutdown under load', files: ['test/reliability/control-faults.test.ts', 'test/reliability/graceful-close.test.ts', 'test/reliability/slow-consumer.test.ts', 'test/cli/faults.test.ts', 'test/transport/threads.test.ts', 'test/transport/messages.test.ts'] },
+  {
+    title: 'Faults: resets, half-closes, vanishing peers, crashes, slow consumers, shutdown under load',
+    files: [
+      'test/reliability/control-faults.test.ts',
+      'test/reliability/graceful-close.test.ts',
+      'test/reliability/slow-consumer.test.ts',
+      'test/cli/faults.test.ts',
+      'test/transport/threads.test.ts',
+      'test/transport/messages.test.ts',
+    ],
+  },
   { title: 'Leaks', files: ['test/reliability/leaks.test.ts'] },
-  { title: 'Fuzzing: parsers', files: ['test/framing/length-prefix.test.ts', 'test/framing/json-lines.test.ts', 'test/protocols/sockperf-codec.test.ts', 'test/protocols/iperf3-codec.test.ts', 'test/bench/control-protocol.test.ts'] },
+  {
+    title: 'Fuzzing: parsers',
+    files: [
+      'test/framing/length-prefix.test.ts',
+      'test/framing/json-lines.test.ts',
+      'test/protocols/sockperf-codec.test.ts',
+      'test/protocols/iperf3-codec.test.ts',
+      'test/bench/control-protocol.test.ts',
+    ],
+  },
   { title: 'Fuzzing: the network', files: ['test/reliability/network-fuzz.test.ts'] },
   { title: 'Soak', files: ['test/reliability/soak.test.ts'] },
 ];
@@ -60,7 +79,13 @@ function parseTap(tap: string): Row[] {
     const result = /^(not ok|ok) \d+ - (.*?)( # SKIP.*)?$/.exec(text);
     if (result) {
       const yaml = lines.slice(i + 1, i + 6).join('\n');
-      const row: Row = { name: result[2]!, ok: result[1] === 'ok', skipped: result[3] !== undefined, durationMs: Number(/duration_ms: ([\d.]+)/.exec(yaml)?.[1] ?? 0), figures: [] };
+      const row: Row = {
+        name: result[2]!,
+        ok: result[1] === 'ok',
+        skipped: result[3] !== undefined,
+        durationMs: Number(/duration_ms: ([\d.]+)/.exec(yaml)?.[1] ?? 0),
+        figures: [],
+      };
       if (/type: 'suite'/.test(yaml)) lastAt.delete(indent);
       else {
         rows.push(row);
@@ -96,7 +121,10 @@ for (const section of SECTIONS) {
   failures += rows.filter((row) => !row.ok).length;
   sections.push(
     `## ${section.title}\n\n${section.files.map((file) => `\`${file}\``).join(', ')}\n\n| scenario | result | time | measured |\n|---|---|---|---|\n${rows
-      .map((row) => `| ${escape(row.name)} | ${row.skipped ? 'skipped' : row.ok ? 'pass' : '**FAIL**'} | ${(row.durationMs / 1000).toFixed(1)} s | ${escape(row.figures.join('; '))} |`)
+      .map(
+        (row) =>
+          `| ${escape(row.name)} | ${row.skipped ? 'skipped' : row.ok ? 'pass' : '**FAIL**'} | ${(row.durationMs / 1000).toFixed(1)} s | ${escape(row.figures.join('; '))} |`,
+      )
       .join('\n')}\n`,
   );
 }

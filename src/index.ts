@@ -4,12 +4,7 @@ assertSupportedNodeVersion();
 
 export { SocktuneError, ERROR_CODES, isSocktuneError, type ErrorCode } from './core/errors.ts';
 export { MINIMUM_NODE_VERSION, isSupportedNodeVersion } from './core/node-version.ts';
-export {
-  SOCKET_OPTION_DEFAULTS,
-  type SocketOptions,
-  type EffectiveSocketOptions,
-  type BufferCapWarning,
-} from './core/socket-options.ts';
+export { SOCKET_OPTION_DEFAULTS, type SocketOptions, type EffectiveSocketOptions, type BufferCapWarning } from './core/socket-options.ts';
 export { createServer, SocktuneServer, type ServerAddress, type CloseResult } from './transport/server.ts';
 export {
   SERVER_DEFAULTS,
@@ -24,7 +19,14 @@ export {
   type ConnectionHandler,
   type ReadHandler,
 } from './transport/server-options.ts';
-export { connect, effectiveSocketOptions, validateConnectOptions, CONNECT_DEFAULTS, type ConnectOptions, type TunedSocket } from './transport/connect.ts';
+export {
+  connect,
+  effectiveSocketOptions,
+  validateConnectOptions,
+  CONNECT_DEFAULTS,
+  type ConnectOptions,
+  type TunedSocket,
+} from './transport/connect.ts';
 export { BlockingConnection, type BlockingHandler } from './transport/blocking.ts';
 export type { ServerMetrics } from './transport/metrics.ts';
 export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats } from './transport/message-socket.ts';

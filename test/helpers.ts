@@ -42,7 +42,10 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promi
 export async function echoes(socket: Socket, text: string): Promise<boolean> {
   socket.on('error', () => {});
   socket.write(text);
-  const reply = await Promise.race([readBytes(socket, text.length, 5000).catch(() => Buffer.alloc(0)), closed(socket).then(() => Buffer.alloc(0))]);
+  const reply = await Promise.race([
+    readBytes(socket, text.length, 5000).catch(() => Buffer.alloc(0)),
+    closed(socket).then(() => Buffer.alloc(0)),
+  ]);
   return reply.toString() === text;
 }
 

@@ -21,7 +21,10 @@ const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'socktune-profile-'));
 
 const goClient = join(work, 'go-load-client');
-const built = spawnSync('go', ['build', '-o', goClient, here('./go-load-client.go')], { env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' }, stdio: 'inherit' });
+const built = spawnSync('go', ['build', '-o', goClient, here('./go-load-client.go')], {
+  env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
+  stdio: 'inherit',
+});
 if (built.status !== 0) throw new Error('go build failed: install golang-go');
 
 interface ProfileNode {
@@ -63,19 +66,32 @@ const sections: string[] = [];
 const rows: { server: string; rps: number; serverCpuPercent: number }[] = [];
 for (const server of SERVERS) {
   const profileDir = join(work, server.name.replace(/\W+/g, '-'));
-  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, ...server.args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))));
+  const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profileDir, ...server.args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
+  );
   const cpuBefore = cpuSeconds(child.pid!);
-  const output = execFileSync(goClient, ['-port', String(port), '-conns', '10', '-depth', '1', '-size', '1024', '-seconds', String(seconds)], { encoding: 'utf8' });
+  const output = execFileSync(
+    goClient,
+    ['-port', String(port), '-conns', '10', '-depth', '1', '-size', '1024', '-seconds', String(seconds)],
+    { encoding: 'utf8' },
+  );
   const cpu = ((cpuSeconds(child.pid!) - cpuBefore) / seconds) * 100;
   const parsed = JSON.parse(output) as { requests: number; seconds: number };
   child.stdin.end();
   await new Promise((resolve) => child.once('exit', resolve));
   const profiles = readdirSync(profileDir).filter((file) => file.endsWith('.cpuprofile'));
-  const top = topFunctions(profiles.map((file) => join(profileDir, file)), 12);
+  const top = topFunctions(
+    profiles.map((file) => join(profileDir, file)),
+    12,
+  );
   const rps = Math.round(parsed.requests / parsed.seconds);
   rows.push({ server: server.name, rps, serverCpuPercent: Math.round(cpu) });
-  sections.push(`### ${server.name}: ${formatCount(rps)} req/s, server process CPU ${Math.round(cpu)}% of one core, ${profiles.length} thread profile(s)\n\n| self time | function |\n|---|---|\n${top.map((entry) => `| ${(entry.share * 100).toFixed(1)}% | \`${entry.name}\` |`).join('\n')}\n`);
+  sections.push(
+    `### ${server.name}: ${formatCount(rps)} req/s, server process CPU ${Math.round(cpu)}% of one core, ${profiles.length} thread profile(s)\n\n| self time | function |\n|---|---|\n${top.map((entry) => `| ${(entry.share * 100).toFixed(1)}% | \`${entry.name}\` |`).join('\n')}\n`,
+  );
   process.stderr.write(`${server.name} profiled\n`);
 }
 

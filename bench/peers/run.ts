@@ -20,7 +20,12 @@ import { runRr } from '../../src/bench/engines/rr.ts';
 import { median } from '../../src/bench/results/stats.ts';
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' }, smoke: { type: 'boolean', default: false }, out: { type: 'string' } },
+  options: {
+    seconds: { type: 'string', default: '2' },
+    repetitions: { type: 'string', default: '3' },
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
 });
 const smoke = values.smoke === true;
 const seconds = smoke ? 0.3 : Number(values.seconds);
@@ -56,17 +61,31 @@ const peers: Peer[] = [
 ];
 const missing: string[] = [];
 function goBuild(source: string, output: string): string | undefined {
-  const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], { env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' }, stdio: 'ignore' });
+  const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], {
+    env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
+    stdio: 'ignore',
+  });
   return result.status === 0 ? join(work, output) : undefined;
 }
 const goServer = goBuild('./go-echo-server.go', 'go-echo-server');
 const goClient = goBuild('./go-load-client.go', 'go-load-client');
 if (goServer) peers.push({ name: 'Go (goroutine per conn)', command: goServer, args: [], idleConnections: IDLE });
 else missing.push('Go (install golang-go)');
-if (spawnSync('/usr/bin/python3', ['-c', 'import uvloop']).status === 0) peers.push({ name: 'Python asyncio + uvloop', command: '/usr/bin/python3', args: [here('./uvloop-echo-server.py')], idleConnections: IDLE });
+if (spawnSync('/usr/bin/python3', ['-c', 'import uvloop']).status === 0)
+  peers.push({
+    name: 'Python asyncio + uvloop',
+    command: '/usr/bin/python3',
+    args: [here('./uvloop-echo-server.py')],
+    idleConnections: IDLE,
+  });
 else missing.push('Python uvloop (install python3-uvloop)');
 if (spawnSync('python3', ['--version']).status === 0) {
-  peers.push({ name: 'Python thread per client', command: 'python3', args: [new URL('../../test/fixtures/echo_threads.py', import.meta.url).pathname, '3600'], idleConnections: smoke ? IDLE : 1000 });
+  peers.push({
+    name: 'Python thread per client',
+    command: 'python3',
+    args: [new URL('../../test/fixtures/echo_threads.py', import.meta.url).pathname, '3600'],
+    idleConnections: smoke ? IDLE : 1000,
+  });
 } else missing.push('Python (install python3)');
 
 interface Running {
@@ -90,7 +109,9 @@ function start(peer: Peer): Promise<Running> {
 }
 
 function rssOf(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((row) => row.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((row) => row.startsWith('VmRSS:'));
   return Number(/\d+/.exec(line ?? '')?.[0] ?? 0) * 1024;
 }
 
@@ -113,12 +134,29 @@ const goResults: { server: string; rps: number[]; p99Us: number[] }[] = [];
 const memory: { server: string; connections: number; rssBytesPerConnection: number }[] = [];
 try {
   for (const workload of WORKLOADS) {
-    const rows = running.map((server) => ({ workload: workload.name, server: server.peer.name, rps: [] as number[], p99Us: [] as number[], saturated: 0 }));
+    const rows = running.map((server) => ({
+      workload: workload.name,
+      server: server.peer.name,
+      rps: [] as number[],
+      p99Us: [] as number[],
+      saturated: 0,
+    }));
     for (let repetition = 0; repetition < repetitions; repetition++) {
       for (const [index, server] of running.entries()) {
         if (!alive(server)) continue;
         try {
-          const result = await runRr({ target: { host: '127.0.0.1', port: server.port }, raw: true, durationSec: seconds, omitSec: smoke ? 0 : 0.3, size: workload.size, connections: workload.connections, depth: workload.depth, client: { noDelay: true }, server: {}, intervalSec: seconds });
+          const result = await runRr({
+            target: { host: '127.0.0.1', port: server.port },
+            raw: true,
+            durationSec: seconds,
+            omitSec: smoke ? 0 : 0.3,
+            size: workload.size,
+            connections: workload.connections,
+            depth: workload.depth,
+            client: { noDelay: true },
+            server: {},
+            intervalSec: seconds,
+          });
           rows[index]!.rps.push(result.summary.requestsPerSecond);
           rows[index]!.p99Us.push(measured(result.summary.latency.p99Us, workload.name));
           rows[index]!.saturated += Number(result.clientSaturated);
@@ -135,7 +173,22 @@ try {
     for (let repetition = 0; repetition < repetitions; repetition++) {
       for (const [index, server] of running.entries()) {
         if (!alive(server)) continue;
-        const output = execFileSync(goClient, ['-port', String(server.port), '-conns', String(GO_WORKLOAD.connections), '-depth', String(GO_WORKLOAD.depth), '-size', String(GO_WORKLOAD.size), '-seconds', String(seconds)], { encoding: 'utf8' });
+        const output = execFileSync(
+          goClient,
+          [
+            '-port',
+            String(server.port),
+            '-conns',
+            String(GO_WORKLOAD.connections),
+            '-depth',
+            String(GO_WORKLOAD.depth),
+            '-size',
+            String(GO_WORKLOAD.size),
+            '-seconds',
+            String(seconds),
+          ],
+          { encoding: 'utf8' },
+        );
         const parsed = JSON.parse(output) as { requests: number; seconds: number; p99_us: number };
         goResults[index]!.rps.push(Math.round(parsed.requests / parsed.seconds));
         goResults[index]!.p99Us.push(parsed.p99_us);
@@ -162,21 +215,38 @@ try {
         setTimeout(() => (during = Math.max(during, rssOf(server.child.pid!))), 300);
       },
     });
-    memory.push({ server: server.peer.name, connections: server.peer.idleConnections, rssBytesPerConnection: Math.round((during - before) / server.peer.idleConnections) });
+    memory.push({
+      server: server.peer.name,
+      connections: server.peer.idleConnections,
+      rssBytesPerConnection: Math.round((during - before) / server.peer.idleConnections),
+    });
   }
 } finally {
   for (const server of running) server.child.stdin!.end();
 }
 
-const node = (rows: { server: string; rps: number[] }[]): number => median(rows.find((row) => row.server.startsWith('node:net'))?.rps ?? [Number.NaN]);
-const go = (rows: { server: string; rps: number[] }[]): number => median(rows.find((row) => row.server.startsWith('Go'))?.rps ?? [Number.NaN]);
+const node = (rows: { server: string; rps: number[] }[]): number =>
+  median(rows.find((row) => row.server.startsWith('node:net'))?.rps ?? [Number.NaN]);
+const go = (rows: { server: string; rps: number[] }[]): number =>
+  median(rows.find((row) => row.server.startsWith('Go'))?.rps ?? [Number.NaN]);
 const ratio = (value: number, base: number): string => (Number.isFinite(base) ? `${(value / base).toFixed(2)}×` : 'n/a');
 const sections = WORKLOADS.map((workload) => {
   const rows = results.filter((row) => row.workload === workload.name);
-  const lines = rows.map((row) => `| ${row.server} | ${formatCount(median(row.rps))} | ${formatCount(Math.min(...row.rps))}–${formatCount(Math.max(...row.rps))} | ${formatMicros(median(row.p99Us))} | ${ratio(median(row.rps), node(rows))} | ${ratio(median(row.rps), go(rows))} | ${row.saturated}/${repetitions} |`);
+  const lines = rows.map(
+    (row) =>
+      `| ${row.server} | ${formatCount(median(row.rps))} | ${formatCount(Math.min(...row.rps))}–${formatCount(Math.max(...row.rps))} | ${formatMicros(median(row.p99Us))} | ${ratio(median(row.rps), node(rows))} | ${ratio(median(row.rps), go(rows))} | ${row.saturated}/${repetitions} |`,
+  );
   return `### ${workload.name}\n\n| server | req/s | range | p99 | vs node:net | vs Go | client saturated |\n|---|---|---|---|---|---|---|\n${lines.join('\n')}\n`;
 });
-const goSection = goResults.every((row) => row.rps.length === 0) ? 'Go load generator not built (golang-go missing).\n' : `| server | req/s | p99 | vs node:net | vs Go |\n|---|---|---|---|---|\n${goResults.filter((row) => row.rps.length > 0).map((row) => `| ${row.server} | ${formatCount(median(row.rps))} | ${formatMicros(median(row.p99Us))} | ${ratio(median(row.rps), node(goResults))} | ${ratio(median(row.rps), go(goResults))} |`).join('\n')}\n`;
+const goSection = goResults.every((row) => row.rps.length === 0)
+  ? 'Go load generator not built (golang-go missing).\n'
+  : `| server | req/s | p99 | vs node:net | vs Go |\n|---|---|---|---|---|\n${goResults
+      .filter((row) => row.rps.length > 0)
+      .map(
+        (row) =>
+          `| ${row.server} | ${formatCount(median(row.rps))} | ${formatMicros(median(row.p99Us))} | ${ratio(median(row.rps), node(goResults))} | ${ratio(median(row.rps), go(goResults))} |`,
+      )
+      .join('\n')}\n`;
 const environment = collectEnvironment();
 const date = new Date().toISOString().slice(0, 10);
 const markdown = `# Peer benchmark: echo servers side by side (${date}${smoke ? ', smoke run' : ''})
@@ -205,5 +275,8 @@ Where socktune falls short and why (CPU profiles): \`npm run bench:profile\`, pe
 `;
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, `peers-${date}.md`), markdown);
-writeFileSync(join(outDir, `peers-${date}.json`), JSON.stringify({ environment, smoke, seconds, repetitions, missing, failures, results, goResults, memory }, null, 2));
+writeFileSync(
+  join(outDir, `peers-${date}.json`),
+  JSON.stringify({ environment, smoke, seconds, repetitions, missing, failures, results, goResults, memory }, null, 2),
+);
 process.stdout.write(markdown);

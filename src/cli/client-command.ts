@@ -43,7 +43,10 @@ async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<n
   const startAt = Number(text);
   const wait = startAt - Date.now();
   if (!/^\d+$/.test(text) || Math.abs(wait) > DAY_MS) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--start-at takes a Unix time in milliseconds within a day of now (e.g. $(( $(date +%s%3N) + 5000 ))), got ${JSON.stringify(text)}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--start-at takes a Unix time in milliseconds within a day of now (e.g. $(( $(date +%s%3N) + 5000 ))), got ${JSON.stringify(text)}`,
+    );
   }
   if (wait < 0) io.err(`warning: --start-at was ${-wait} ms ago: starting now`);
   else {
@@ -141,12 +144,17 @@ async function runAndReport<Result extends BenchResult<unknown, Interval>, Inter
   const metricValues = results.map((result) => spec.metric.of(result));
   const middle = median(metricValues);
   // The run whose metric is nearest the median is the one shown in full.
-  const shown = results.reduce((best, result) => (Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best));
-  const repeat: Repeat | undefined =
-    results.length > 1 ? repeatOf(spec.metric.name, metricValues) : undefined;
+  const shown = results.reduce((best, result) =>
+    Math.abs(spec.metric.of(result) - middle) < Math.abs(spec.metric.of(best) - middle) ? result : best,
+  );
+  const repeat: Repeat | undefined = results.length > 1 ? repeatOf(spec.metric.name, metricValues) : undefined;
   const signal = interruption.received();
   const exitCode =
-    signal !== undefined ? exitCodeOf(signal) : Math.max(...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))));
+    signal !== undefined
+      ? exitCodeOf(signal)
+      : Math.max(
+          ...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))),
+        );
   if (!human) {
     const document = { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));

@@ -32,14 +32,24 @@ export function target(values: Values): ServerTarget {
   const unix = str(values, 'unix');
   const client = str(values, 'client');
   if (unix === undefined && client === undefined) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', values.raw ? 'say which service to drive: --raw -c HOST:PORT' : 'say which server to test: -c HOST (a `socktune server` must run there) or --unix PATH');
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      values.raw
+        ? 'say which service to drive: --raw -c HOST:PORT'
+        : 'say which server to test: -c HOST (a `socktune server` must run there) or --unix PATH',
+    );
   }
   const split = client === undefined ? { host: '127.0.0.1' } : splitHostPort(client);
   const port = split.port ?? str(values, 'port');
   if (values.raw && port === undefined && unix === undefined) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service port: -c HOST:PORT or -p PORT');
   }
-  return { host: split.host, port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535), path: unix, authToken: authToken(values) };
+  return {
+    host: split.host,
+    port: port === undefined ? DEFAULT_CONTROL_PORT : parseCount(port, '--port', 1, 65535),
+    path: unix,
+    authToken: authToken(values),
+  };
 }
 
 /**
@@ -50,10 +60,14 @@ export function authToken(values: Values, { server = false } = {}): string | und
   const flag = str(values, 'auth-token');
   const token = flag ?? process.env.SOCKTUNE_AUTH_TOKEN;
   if (token === '' && (flag !== undefined || server)) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `an empty auth token would mean no authentication: give a secret of at least 16 characters (e.g. \`openssl rand -hex 16\`)${flag === undefined ? ', or unset SOCKTUNE_AUTH_TOKEN' : ''}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `an empty auth token would mean no authentication: give a secret of at least 16 characters (e.g. \`openssl rand -hex 16\`)${flag === undefined ? ', or unset SOCKTUNE_AUTH_TOKEN' : ''}`,
+    );
   }
   if (token === undefined || token === '') return undefined;
-  if (token.length < 16) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'an auth token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
+  if (token.length < 16)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'an auth token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
   return token;
 }
 
@@ -66,7 +80,10 @@ export function seconds(values: Values, name: string, fallback: number, { zero =
   if (text === undefined) return fallback;
   const value = parseSeconds(text, `--${name}`);
   if ((zero ? value < 0 : value <= 0) || value > MAX_SECONDS) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${name} takes ${zero ? '0' : 'more than 0'} to ${MAX_SECONDS} seconds, got ${JSON.stringify(text)}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--${name} takes ${zero ? '0' : 'more than 0'} to ${MAX_SECONDS} seconds, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
@@ -95,7 +112,11 @@ export function affinity(values: Values): { client?: number[]; server?: number[]
   const text = str(values, 'affinity');
   if (text === undefined) return {};
   const parts = text.split(',');
-  if (parts.length > 2) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `-A takes N or N,M (this client's CPUs, then the server's), each a CPU or a range like 0-1, got ${JSON.stringify(text)}`);
+  if (parts.length > 2)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `-A takes N or N,M (this client's CPUs, then the server's), each a CPU or a range like 0-1, got ${JSON.stringify(text)}`,
+    );
   const [client, server] = parts.map((part) => cpuList(part, '-A'));
   return { ...(client!.length > 0 ? { client } : {}), ...(server === undefined ? {} : { server }) };
 }
@@ -116,7 +137,10 @@ export function serverSettings(values: Values): TestServerSettings {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--blocking needs --io-model thread-per-conn');
   }
   if (serverCpus !== undefined && model === 'loop') {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn (the loop model serves on the server's main thread: start the server with -A instead)");
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn (the loop model serves on the server's main thread: start the server with -A instead)",
+    );
   }
   return {
     ioModel: model,
@@ -129,7 +153,8 @@ export function serverSettings(values: Values): TestServerSettings {
 }
 
 function noDelay(values: Values): boolean {
-  if (values.nagle === true && values['no-delay'] === true) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --no-delay and --nagle');
+  if (values.nagle === true && values['no-delay'] === true)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --no-delay and --nagle');
   return values.nagle !== true;
 }
 

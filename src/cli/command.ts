@@ -37,9 +37,18 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   omit: { help: 'warm-up seconds left out of the summary (default 0)', spec: { type: 'string' } },
   interval: { help: 'seconds between progress lines (default 1)', spec: { type: 'string', short: 'i' } },
   ndjson: { help: 'print one JSON line per interval, then the final document', spec: { type: 'boolean' } },
-  'auth-token': { help: 'shared secret of a server started with --auth-token (better: SOCKTUNE_AUTH_TOKEN, which stays out of ps)', spec: { type: 'string' } },
-  affinity: { help: 'pin this client to CPUs N, and the test\'s server threads to M (workers, thread-per-conn), as iperf3 -A: N or N,M, each a CPU or a range (0-1)', spec: { type: 'string', short: 'A' } },
-  'start-at': { help: 'wait until this wall-clock time (Unix milliseconds, `date +%s%3N`) so runs on several hosts start together; see socktune merge', spec: { type: 'string' } },
+  'auth-token': {
+    help: 'shared secret of a server started with --auth-token (better: SOCKTUNE_AUTH_TOKEN, which stays out of ps)',
+    spec: { type: 'string' },
+  },
+  affinity: {
+    help: "pin this client to CPUs N, and the test's server threads to M (workers, thread-per-conn), as iperf3 -A: N or N,M, each a CPU or a range (0-1)",
+    spec: { type: 'string', short: 'A' },
+  },
+  'start-at': {
+    help: 'wait until this wall-clock time (Unix milliseconds, `date +%s%3N`) so runs on several hosts start together; see socktune merge',
+    spec: { type: 'string' },
+  },
   'io-model': { help: 'server I/O model: loop, workers, thread-per-conn (default loop)', spec: { type: 'string' } },
   workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },

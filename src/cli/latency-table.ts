@@ -6,7 +6,10 @@ import { renderTable } from './table.ts';
 export function latencyTable(rows: [string, LatencySummary][]): string {
   return renderTable(
     ['stat', 'min', 'p50', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean', 'stdev'],
-    rows.map(([name, l]) => [name, ...[l.minUs, l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.p9999Us, l.maxUs, l.meanUs, l.stdevUs].map(formatMicros)]),
+    rows.map(([name, l]) => [
+      name,
+      ...[l.minUs, l.p50Us, l.p90Us, l.p99Us, l.p999Us, l.p9999Us, l.maxUs, l.meanUs, l.stdevUs].map(formatMicros),
+    ]),
   );
 }
 

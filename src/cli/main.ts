@@ -12,7 +12,17 @@ import { serverCommand } from './commands/server.ts';
 import { streamCommand } from './commands/stream.ts';
 import { tuneCommand } from './commands/tune.ts';
 
-const COMMANDS: readonly Command[] = [tuneCommand, serverCommand, streamCommand, rrCommand, crrCommand, connsCommand, msgCommand, mergeCommand, infoCommand];
+const COMMANDS: readonly Command[] = [
+  tuneCommand,
+  serverCommand,
+  streamCommand,
+  rrCommand,
+  crrCommand,
+  connsCommand,
+  msgCommand,
+  mergeCommand,
+  infoCommand,
+];
 
 /** Exit status by error code (docs/errors.md); 1 for anything else. */
 const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -68,13 +78,20 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return 0;
     }
     const command = COMMANDS.find((candidate) => candidate.name === name);
-    if (!command) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    if (!command)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+      );
     const options: OptionSpec = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
     for (const [flag, { spec }] of Object.entries(command.flags)) options[flag] = spec;
     let values: Values;
     let positionals: string[];
     try {
-      ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: command.positionals !== undefined }) as { values: Values; positionals: string[] });
+      ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: command.positionals !== undefined }) as {
+        values: Values;
+        positionals: string[];
+      });
     } catch (error) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${(error as Error).message} (see socktune ${command.name} --help)`);
     }

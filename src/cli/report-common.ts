@@ -10,9 +10,18 @@ function describeEffective(effective: EffectiveSocketOptions | null): string {
 }
 
 /** The lines every client command prints under its table: what the kernel applied, and how honest the numbers are. */
-export function printFooter(io: Io, effective: EffectiveBothEnds, selfCheck: SelfCheck, warnings: string[], serverCpuPercent: number | null, requestedBuffers: boolean): void {
+export function printFooter(
+  io: Io,
+  effective: EffectiveBothEnds,
+  selfCheck: SelfCheck,
+  warnings: string[],
+  serverCpuPercent: number | null,
+  requestedBuffers: boolean,
+): void {
   io.out(`effective  client: ${describeEffective(effective.client)} (at connect)`);
-  io.out(`           server: ${effective.server ? `${describeEffective(effective.server)} (listening socket; accepted sockets start from it)` : 'unknown (raw peer)'}`);
+  io.out(
+    `           server: ${effective.server ? `${describeEffective(effective.server)} (listening socket; accepted sockets start from it)` : 'unknown (raw peer)'}`,
+  );
   if (!requestedBuffers) io.out('           no buffer size was set: the kernel autotunes both ends during the test');
   io.out(
     `cpu        client ${selfCheck.cpuPercent}% of one core (event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms)` +

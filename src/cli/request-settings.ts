@@ -15,7 +15,10 @@ export function requestSettings(values: Values): { size: number; responseSize?: 
   const responseText = str(values, 'response-size');
   const payloadPath = str(values, 'payload');
   if (!values.raw && (responseText !== undefined || payloadPath !== undefined)) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--response-size and --payload drive other services: use them with --raw (a socktune server echoes)');
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      '--response-size and --payload drive other services: use them with --raw (a socktune server echoes)',
+    );
   }
   let payload: Buffer | undefined;
   if (payloadPath !== undefined) {

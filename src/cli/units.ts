@@ -1,6 +1,18 @@
 import { SocktuneError } from '../core/errors.ts';
 
-const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
 /** "64K", "1MiB", "4096" → bytes (binary units, as iperf3 reads -l and -w), at most `max`. */
 export function parseSize(text: string, flag: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -10,7 +22,8 @@ export function parseSize(text: string, flag: string, max = Number.MAX_SAFE_INTE
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a size like 64K or 1M, got ${JSON.stringify(text)}`);
   }
-  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes at most ${describeBytes(max)}, got ${JSON.stringify(text)}`);
+  if (bytes > max)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes at most ${describeBytes(max)}, got ${JSON.stringify(text)}`);
   return bytes;
 }
 
@@ -19,14 +32,16 @@ export function parseBitRate(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:bit\/s|bps)?$/i.exec(text.trim());
   const factor = match ? { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 }[match[2]!.toLowerCase()] : undefined;
   const bits = match && factor !== undefined ? Number(match[1]) * factor : Number.NaN;
-  if (!Number.isFinite(bits) || bits < 8) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a rate in bits/s like 100M or 1G, got ${JSON.stringify(text)}`);
+  if (!Number.isFinite(bits) || bits < 8)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a rate in bits/s like 100M or 1G, got ${JSON.stringify(text)}`);
   return bits;
 }
 
 /** "10", "1.5s", "2m", "500ms" → seconds. */
 export function parseSeconds(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a duration like 10, 1.5s, 2m or 500ms, got ${JSON.stringify(text)}`);
+  if (!match)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a duration like 10, 1.5s, 2m or 500ms, got ${JSON.stringify(text)}`);
   const factor = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] ?? 's']!;
   return Number(match[1]) * factor;
 }

@@ -9,7 +9,13 @@ const MASK_BYTES = 128;
 const MAX_CPU = MASK_BYTES * 8 - 1;
 
 /** Checks a list of CPU numbers from options or the wire. */
-export const cpuNumbers: FieldCheck = (value: unknown) => (Array.isArray(value) && value.length > 0 && value.length <= 1024 && value.every((cpu) => Number.isSafeInteger(cpu) && cpu >= 0 && cpu < 1024) ? undefined : 'an array of CPU numbers (0 to 1023)');
+export const cpuNumbers: FieldCheck = (value: unknown) =>
+  Array.isArray(value) &&
+  value.length > 0 &&
+  value.length <= 1024 &&
+  value.every((cpu) => Number.isSafeInteger(cpu) && cpu >= 0 && cpu < 1024)
+    ? undefined
+    : 'an array of CPU numbers (0 to 1023)';
 
 /** "0", "2-3", "0,2-3" → [0], [2, 3], [0, 2, 3]: the format of taskset -c and /proc/PID/status Cpus_allowed_list. */
 export function parseCpuList(text: string, what: string): number[] {
@@ -18,7 +24,11 @@ export function parseCpuList(text: string, what: string): number[] {
     const match = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
     const first = match ? Number(match[1]) : Number.NaN;
     const last = match?.[2] === undefined ? first : Number(match[2]);
-    if (!match || last < first || last > MAX_CPU) throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${what} takes CPU numbers like 0, 2-3 or 0,2-3 (at most ${MAX_CPU}), got ${JSON.stringify(text)}`);
+    if (!match || last < first || last > MAX_CPU)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_INVALID_OPTION',
+        `${what} takes CPU numbers like 0, 2-3 or 0,2-3 (at most ${MAX_CPU}), got ${JSON.stringify(text)}`,
+      );
     for (let cpu = first; cpu <= last; cpu++) cpus.add(cpu);
   }
   return [...cpus].sort((a, b) => a - b);
@@ -45,7 +55,8 @@ function maskOf(cpus: readonly number[]): Buffer {
 /** CPUs the calling thread may run on. */
 export function currentAffinity(): number[] {
   const mask = Buffer.alloc(MASK_BYTES);
-  if (libc().sched_getaffinity(0, MASK_BYTES, mask) < 0) throw new SocktuneError('SOCKTUNE_ERR_SOCKOPT', `sched_getaffinity failed: ${errnoName(libc().errno())}`);
+  if (libc().sched_getaffinity(0, MASK_BYTES, mask) < 0)
+    throw new SocktuneError('SOCKTUNE_ERR_SOCKOPT', `sched_getaffinity failed: ${errnoName(libc().errno())}`);
   const cpus: number[] = [];
   for (let cpu = 0; cpu <= MAX_CPU; cpu++) if (mask[cpu >> 3]! & (1 << (cpu & 7))) cpus.push(cpu);
   return cpus;
@@ -56,7 +67,10 @@ function setAffinity(tid: number, cpus: readonly number[]): string | undefined {
 }
 
 function pinFailure(cpus: readonly number[], errno: string): SocktuneError {
-  return new SocktuneError(errno === 'EINVAL' ? 'SOCKTUNE_ERR_INVALID_OPTION' : 'SOCKTUNE_ERR_SOCKOPT', `cannot pin to CPUs ${formatCpuList(cpus)}: sched_setaffinity failed with ${errno}${errno === 'EINVAL' ? ' (no such CPU is available here)' : ''}`);
+  return new SocktuneError(
+    errno === 'EINVAL' ? 'SOCKTUNE_ERR_INVALID_OPTION' : 'SOCKTUNE_ERR_SOCKOPT',
+    `cannot pin to CPUs ${formatCpuList(cpus)}: sched_setaffinity failed with ${errno}${errno === 'EINVAL' ? ' (no such CPU is available here)' : ''}`,
+  );
 }
 
 /** Pins the calling thread only. */

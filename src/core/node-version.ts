@@ -3,7 +3,10 @@ import { SocktuneError } from './errors.ts';
 export const MINIMUM_NODE_VERSION = '22.12.0';
 
 function parseVersion(version: string): [number, number, number] {
-  const [major = 0, minor = 0, patch = 0] = version.replace(/^v/, '').split('.').map((part) => Number.parseInt(part, 10));
+  const [major = 0, minor = 0, patch = 0] = version
+    .replace(/^v/, '')
+    .split('.')
+    .map((part) => Number.parseInt(part, 10));
   return [major, minor, patch];
 }
 

@@ -186,5 +186,10 @@ export function readTcpInfo(fd: number): TcpInfo {
     throw failure('SOCKTUNE_ERR_SOCKOPT', 'getsockopt(TCP_INFO)');
   }
   // Offsets: tcpi_unacked at 24, tcpi_rtt at 68, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
-  return { unacked: info.readUInt32LE(24), rttMicros: info.readUInt32LE(68), congestionWindow: info.readUInt32LE(80), retransmits: info.readUInt32LE(100) };
+  return {
+    unacked: info.readUInt32LE(24),
+    rttMicros: info.readUInt32LE(68),
+    congestionWindow: info.readUInt32LE(80),
+    retransmits: info.readUInt32LE(100),
+  };
 }

@@ -14,22 +14,17 @@ function describe(value: unknown): string {
 
 export function integer(min: number, max: number): FieldCheck {
   return (value) =>
-    Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max
-      ? undefined
-      : `an integer from ${min} to ${max}`;
+    Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max ? undefined : `an integer from ${min} to ${max}`;
 }
 
 export function number(min: number, max: number): FieldCheck {
   return (value) =>
-    typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max
-      ? undefined
-      : `a number from ${min} to ${max}`;
+    typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max ? undefined : `a number from ${min} to ${max}`;
 }
 
 export const boolean: FieldCheck = (value) => (typeof value === 'boolean' ? undefined : 'a boolean');
 
-export const nonEmptyString: FieldCheck = (value) =>
-  typeof value === 'string' && value.length > 0 ? undefined : 'a non-empty string';
+export const nonEmptyString: FieldCheck = (value) => (typeof value === 'string' && value.length > 0 ? undefined : 'a non-empty string');
 
 export function oneOf(choices: readonly string[]): FieldCheck {
   return (value) =>

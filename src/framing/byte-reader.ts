@@ -53,7 +53,10 @@ export class ByteReader {
   /** Resolves with exactly `count` bytes, in order. */
   read(count: number): Promise<Buffer> {
     if (this.#waiting) return Promise.reject(new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'ByteReader: one read at a time'));
-    if (count > this.#maxBuffered) return Promise.reject(new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `a ${count}-byte field is over the ${this.#maxBuffered}-byte limit`));
+    if (count > this.#maxBuffered)
+      return Promise.reject(
+        new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `a ${count}-byte field is over the ${this.#maxBuffered}-byte limit`),
+      );
     return new Promise((resolve, reject) => {
       this.#waiting = { count, resolve, reject };
       this.#deliver();

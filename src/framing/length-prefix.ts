@@ -137,10 +137,12 @@ export class FrameDecoder {
       this.#prefixBytes[this.#prefixSeen++] = byte;
       if (this.#prefix === 'varint') {
         if ((byte & 0x80) === 0) return { length: this.#takeVarint(), bodyStart: position };
-        if (this.#prefixSeen === MAX_VARINT_BYTES) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'varint length prefix longer than 5 bytes');
+        if (this.#prefixSeen === MAX_VARINT_BYTES)
+          throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'varint length prefix longer than 5 bytes');
       } else if (this.#prefixSeen === size) {
         const bytes = this.#prefixBytes;
-        const length = size === 4 ? ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0 : (bytes[0]! << 8) | bytes[1]!;
+        const length =
+          size === 4 ? ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0 : (bytes[0]! << 8) | bytes[1]!;
         this.#prefixSeen = 0;
         return { length, bodyStart: position };
       }

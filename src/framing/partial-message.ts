@@ -14,7 +14,10 @@ export interface ByteBudget {
 const FIRST_CAPACITY = 64 * 1024;
 
 function noRoom(length: number): SocktuneError {
-  return new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to gather a ${length}-byte message: the server's buffer budget is taken by other partly received messages`);
+  return new SocktuneError(
+    'SOCKTUNE_ERR_BUFFER_BUDGET',
+    `no room to gather a ${length}-byte message: the server's buffer budget is taken by other partly received messages`,
+  );
 }
 
 /**

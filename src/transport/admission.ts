@@ -138,7 +138,11 @@ export function plainAddress(address: string): string {
  * Lets a just-accepted connection in — counted under its address, which the caller must remove when
  * it closes — or says why not (the code to count).
  */
-export function admit(socket: Socket, openConnections: number, limits: AdmissionLimits): { peer: string } | { refusal: 'SOCKTUNE_ERR_REFUSED' | 'SOCKTUNE_ERR_MAX_CONNECTIONS' } {
+export function admit(
+  socket: Socket,
+  openConnections: number,
+  limits: AdmissionLimits,
+): { peer: string } | { refusal: 'SOCKTUNE_ERR_REFUSED' | 'SOCKTUNE_ERR_MAX_CONNECTIONS' } {
   const peer = socket.remoteAddress === undefined ? '' : plainAddress(socket.remoteAddress);
   if (limits.allowedPeers && peer !== '' && !limits.allowedPeers.includes(peer)) return { refusal: 'SOCKTUNE_ERR_REFUSED' };
   if (openConnections >= limits.maxConnections) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };

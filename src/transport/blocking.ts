@@ -36,7 +36,12 @@ export class BlockingConnection {
     fd: number,
     stop: Int32Array,
     counters: SharedCounters,
-    limits: { idleTimeout?: number; sendBudget?: SendBudget | undefined; bufferBudget?: ByteBudget | undefined; first?: Uint8Array | undefined } = {},
+    limits: {
+      idleTimeout?: number;
+      sendBudget?: SendBudget | undefined;
+      bufferBudget?: ByteBudget | undefined;
+      first?: Uint8Array | undefined;
+    } = {},
   ) {
     this.#fd = fd;
     this.#stop = stop;
@@ -220,7 +225,10 @@ function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHand
             if (!echo) return;
             // The echo waits for a peer that may not read: it holds room in the server's budget meanwhile.
             if (connection.bufferBudget !== undefined && !connection.bufferBudget.tryReserve(message.length)) {
-              throw new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to hold a ${message.length}-byte echo: the server's buffer budget is taken`);
+              throw new SocktuneError(
+                'SOCKTUNE_ERR_BUFFER_BUDGET',
+                `no room to hold a ${message.length}-byte echo: the server's buffer budget is taken`,
+              );
             }
             held += message.length;
             encoder.add(message);

@@ -1,7 +1,23 @@
 import { Socket, type OnReadOpts } from 'node:net';
 import { fromSystemError, SocktuneError } from '../core/errors.ts';
-import { bufferCapWarnings, pickSocketOptions, SOCKET_OPTION_FIELDS, type BufferCapWarning, type EffectiveSocketOptions, type SocketOptions } from '../core/socket-options.ts';
-import { applyPreConnectOptions, bindFd, closeFd, createSocketFd, familyOf, readEffectiveBufferSizes, readEffectiveSocketOptions, setLingerZero } from '../core/sockopts.ts';
+import {
+  bufferCapWarnings,
+  pickSocketOptions,
+  SOCKET_OPTION_FIELDS,
+  type BufferCapWarning,
+  type EffectiveSocketOptions,
+  type SocketOptions,
+} from '../core/socket-options.ts';
+import {
+  applyPreConnectOptions,
+  bindFd,
+  closeFd,
+  createSocketFd,
+  familyOf,
+  readEffectiveBufferSizes,
+  readEffectiveSocketOptions,
+  setLingerZero,
+} from '../core/sockopts.ts';
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../core/validate.ts';
 import { fdOf } from './fd.ts';
 import { resolveHost } from './listen-socket.ts';
@@ -43,7 +59,10 @@ export function validateConnectOptions(options: unknown): ConnectOptions & { hos
   validateFields(options, CONNECT_FIELDS, 'options');
   const resolved = { ...CONNECT_DEFAULTS, ...(options as ConnectOptions) };
   if (resolved.path === undefined && resolved.port === undefined) {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', 'options.port must be an integer from 1 to 65535 (or set options.path), got undefined');
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      'options.port must be an integer from 1 to 65535 (or set options.path), got undefined',
+    );
   }
   return resolved;
 }
@@ -106,7 +125,10 @@ export async function connect(options: ConnectOptions): Promise<TunedSocket> {
     socket.setNoDelay(resolved.noDelay ?? true);
     if (resolved.keepAlive) socket.setKeepAlive(true, resolved.keepAliveInitialDelay ?? 0);
   }
-  const effective = family === 'unix' ? { ...readEffectiveBufferSizes(fdOf(socket)), noDelay: false, keepAlive: false } : readEffectiveSocketOptions(fdOf(socket));
+  const effective =
+    family === 'unix'
+      ? { ...readEffectiveBufferSizes(fdOf(socket)), noDelay: false, keepAlive: false }
+      : readEffectiveSocketOptions(fdOf(socket));
   return Object.assign(socket, {
     effectiveSocketOptions: () => effectiveSocketOptions(socket),
     socketWarnings: bufferCapWarnings(requested, effective),

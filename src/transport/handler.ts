@@ -24,7 +24,9 @@ export async function loadHandlerFunction<T extends (...args: never[]) => unknow
   try {
     namespace = (await import(moduleUrl)) as Record<string, unknown>;
   } catch (error) {
-    throw new SocktuneError('SOCKTUNE_ERR_HANDLER', `cannot load handler module ${moduleUrl}: ${(error as Error).message}`, { cause: error });
+    throw new SocktuneError('SOCKTUNE_ERR_HANDLER', `cannot load handler module ${moduleUrl}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const handler = namespace[exportName];
   if (typeof handler !== 'function') {

@@ -23,7 +23,10 @@ export async function resolveHost(host: string): Promise<string> {
   try {
     return (await lookup(host)).address;
   } catch (error) {
-    throw new SocktuneError('SOCKTUNE_ERR_RESOLVE', `cannot resolve ${JSON.stringify(host)}: ${errnoOf(error)}`, { cause: error, errno: errnoOf(error) });
+    throw new SocktuneError('SOCKTUNE_ERR_RESOLVE', `cannot resolve ${JSON.stringify(host)}: ${errnoOf(error)}`, {
+      cause: error,
+      errno: errnoOf(error),
+    });
   }
 }
 

@@ -36,7 +36,8 @@ export const MESSAGE_DEFAULTS = Object.freeze({
   pauseReadsWhileBackpressured: true,
 });
 
-const batchCheck: FieldCheck = (value) => (value === 'auto' || (Number.isSafeInteger(value) && (value as number) >= 1) ? undefined : "'auto' or a positive integer");
+const batchCheck: FieldCheck = (value) =>
+  value === 'auto' || (Number.isSafeInteger(value) && (value as number) >= 1) ? undefined : "'auto' or a positive integer";
 
 export const MESSAGE_OPTION_FIELDS = Object.freeze({
   prefix: oneOf(PREFIX_KINDS),
@@ -93,13 +94,28 @@ export class MessageSocket extends EventEmitter {
     this.socket = socket;
     this.options = Object.freeze({ ...MESSAGE_DEFAULTS, ...definedOnly(options) });
     this.#decoder = new FrameDecoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize, budget });
-    this.#encoder = new FrameEncoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize, ...(attach ? {} : { copyThreshold: Infinity }) });
+    this.#encoder = new FrameEncoder({
+      prefix: this.options.prefix,
+      maxMessageSize: this.options.maxMessageSize,
+      ...(attach ? {} : { copyThreshold: Infinity }),
+    });
     this.#reusedReadBuffer = !attach;
     if (attach) socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('drain', () => this.#onSocketDrain());
     // Our own failures (#fail) reach the socket's listeners with their code; here they were told already.
-    socket.on('error', (error: NodeJS.ErrnoException) => error instanceof SocktuneError || this.emit('error', new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.code ?? error.message}`, { cause: error, ...(error.code ? { errno: error.code } : {}) })));
+    socket.on(
+      'error',
+      (error: NodeJS.ErrnoException) =>
+        error instanceof SocktuneError ||
+        this.emit(
+          'error',
+          new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.code ?? error.message}`, {
+            cause: error,
+            ...(error.code ? { errno: error.code } : {}),
+          }),
+        ),
+    );
     socket.on('close', () => {
       this.#decoder.dispose();
       this.emit('close');
@@ -158,7 +174,12 @@ export class MessageSocket extends EventEmitter {
       this.#stats.dropped++;
       return false;
     }
-    this.#fail(new SocktuneError('SOCKTUNE_ERR_SLOW_CONSUMER', `peer is not reading: ${this.queuedBytes + length} bytes would be queued, over maxQueuedBytes ${this.options.maxQueuedBytes}`));
+    this.#fail(
+      new SocktuneError(
+        'SOCKTUNE_ERR_SLOW_CONSUMER',
+        `peer is not reading: ${this.queuedBytes + length} bytes would be queued, over maxQueuedBytes ${this.options.maxQueuedBytes}`,
+      ),
+    );
     return false;
   }
 

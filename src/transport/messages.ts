@@ -36,7 +36,10 @@ export function messageHandler(onConnection: (messages: MessageSocket) => void, 
 }
 
 /** createServer whose handler gets MessageSockets (loop model; for threads export messageHandler from a module). */
-export function createMessageServer(options: ServerOptions & { messages?: MessageOptions }, onConnection: (messages: MessageSocket) => void): SocktuneServer {
+export function createMessageServer(
+  options: ServerOptions & { messages?: MessageOptions },
+  onConnection: (messages: MessageSocket) => void,
+): SocktuneServer {
   const { messages, ...serverOptions } = options;
   return createServer({ ...serverOptions, handler: messageHandler(onConnection, messages) });
 }

@@ -79,7 +79,13 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
   };
 }
 
-function threadData(options: ResolvedServerOptions, hooks: ModelHooks, slot: number, role: ThreadData['role'], bound?: BoundSocket): ThreadData {
+function threadData(
+  options: ResolvedServerOptions,
+  hooks: ModelHooks,
+  slot: number,
+  role: ThreadData['role'],
+  bound?: BoundSocket,
+): ThreadData {
   return {
     role,
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
@@ -215,7 +221,11 @@ const IDLE_THREAD_MS = 30_000;
 const QUEUE_SWEEP_MS = 1000;
 
 /** `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads. */
-export async function startThreadPerConnModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
+export async function startThreadPerConnModel(
+  bound: BoundSocket,
+  options: ResolvedServerOptions,
+  hooks: ModelHooks,
+): Promise<RunningModel> {
   const threads: ServerThread[] = [];
   const idle: ServerThread[] = [];
   const waiting: Admitted[] = [];

@@ -16,16 +16,25 @@ const MS_PER_TURN = 2;
  * `active()` is false or the socket dies. With a budget every write is taken from it before it
  * is made, and chunks are cut to the budget's largest write, so no write overdraws it.
  */
-export function pumpWrites(socket: Socket, next: () => Buffer, active: () => boolean, onWrite?: (bytes: number) => void, budget?: SendBudget): void {
+export function pumpWrites(
+  socket: Socket,
+  next: () => Buffer,
+  active: () => boolean,
+  onWrite?: (bytes: number) => void,
+  budget?: SendBudget,
+): void {
   let scheduled = false;
   let paused: NodeJS.Timeout | undefined;
   /** What is left of the current chunk. */
   let rest: Buffer | undefined;
   const waitFor = (ms: number): void => {
-    paused ??= setTimeout(() => {
-      paused = undefined;
-      pump();
-    }, Math.min(ms, 2 ** 31 - 1));
+    paused ??= setTimeout(
+      () => {
+        paused = undefined;
+        pump();
+      },
+      Math.min(ms, 2 ** 31 - 1),
+    );
   };
   const pump = (): void => {
     scheduled = false;

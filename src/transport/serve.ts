@@ -45,13 +45,19 @@ export class EventLoopServing {
     this.connections = new ConnectionSet(settings.counters, settings.onError, settings.idleTimeout, settings.peers);
   }
 
-  static async create(handler: PortableHandler | ConnectionHandler | { reads: ReadHandler }, settings: ServeSettings): Promise<EventLoopServing> {
+  static async create(
+    handler: PortableHandler | ConnectionHandler | { reads: ReadHandler },
+    settings: ServeSettings,
+  ): Promise<EventLoopServing> {
     if (typeof handler === 'function') return new EventLoopServing(settings, { handler });
     if ('reads' in handler && typeof handler.reads === 'function') return new EventLoopServing(settings, { reader: handler.reads });
     if ('builtin' in handler) return new EventLoopServing(settings, { builtin: handler.builtin });
     const portable = handler;
-    if (portable.reads) return new EventLoopServing(settings, { reader: await loadHandlerFunction<ReadHandler>(portable.moduleUrl, portable.exportName) });
-    return new EventLoopServing(settings, { handler: await loadHandlerFunction<ConnectionHandler>(portable.moduleUrl, portable.exportName) });
+    if (portable.reads)
+      return new EventLoopServing(settings, { reader: await loadHandlerFunction<ReadHandler>(portable.moduleUrl, portable.exportName) });
+    return new EventLoopServing(settings, {
+      handler: await loadHandlerFunction<ConnectionHandler>(portable.moduleUrl, portable.exportName),
+    });
   }
 
   /** Whether accepted sockets must arrive paused: built-in services and read handlers re-wrap the descriptor to read into a reused buffer. */
@@ -101,7 +107,8 @@ export class EventLoopServing {
 
   /** Serves a descriptor this thread now owns; undefined when it could not (the descriptor is closed and counted). */
   acceptFd({ fd, peer, leftover }: Admitted): Socket | undefined {
-    const first = leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
+    const first =
+      leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
     let socket: Socket;
     try {
       if (this.#builtin !== undefined) socket = serveBuiltin(this.#builtin, fd, this.#settings, first);

@@ -126,7 +126,8 @@ export interface ServerOptions extends SocketOptions {
   connectionToken?: Uint8Array;
 }
 
-type OptionalSettings = 'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers' | 'connectionPool' | 'connectionToken' | 'affinity';
+type OptionalSettings =
+  'path' | 'sendBufferSize' | 'receiveBufferSize' | 'maxSendRate' | 'allowedPeers' | 'connectionPool' | 'connectionToken' | 'affinity';
 export type ResolvedServerOptions = Required<Omit<ServerOptions, OptionalSettings>> & Pick<ServerOptions, OptionalSettings>;
 
 export const SERVER_DEFAULTS = Object.freeze({
@@ -156,7 +157,8 @@ const handlerCheck: FieldCheck = (value) => {
     if (typeof (value as { reads?: unknown }).reads === 'function') return undefined;
     const { module, exportName, reads } = value as Partial<HandlerModule>;
     const moduleOk = typeof module === 'string' || module instanceof URL;
-    if (moduleOk && (exportName === undefined || typeof exportName === 'string') && (reads === undefined || typeof reads === 'boolean')) return undefined;
+    if (moduleOk && (exportName === undefined || typeof exportName === 'string') && (reads === undefined || typeof reads === 'boolean'))
+      return undefined;
   }
   return `one of ${BUILTIN_SERVICES.join(', ')}, a function, { reads: function }, or { module, exportName?, reads? }`;
 };
@@ -176,14 +178,18 @@ const SERVER_FIELDS = Object.freeze({
   maxConnections: integer(1, 10_000_000),
   maxConnectionsPerIp: integer(1, 10_000_000),
   idleTimeout: integer(0, 2 ** 31 - 1),
-  allowedPeers: (value: unknown) => (Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0) ? undefined : 'an array of IP addresses'),
+  allowedPeers: (value: unknown) =>
+    Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0)
+      ? undefined
+      : 'an array of IP addresses',
   closeTimeout: integer(0, 3_600_000),
   sourceChunkSize: integer(1, 64 * 1024 * 1024),
   maxSendRate: anyOf(integer(1, 1e12), instanceOf(SendBudget, 'a SendBudget')),
   maxBufferedBytes: anyOf(integer(1, MAX_BUFFER_BUDGET), instanceOf(BufferBudget, 'a BufferBudget')),
   connectionPool: instanceOf(ConnectionPool, 'a ConnectionPool'),
   affinity: cpuNumbers,
-  connectionToken: (value: unknown) => (value instanceof Uint8Array && value.length >= 1 && value.length <= 256 ? undefined : 'a Uint8Array of 1 to 256 bytes'),
+  connectionToken: (value: unknown) =>
+    value instanceof Uint8Array && value.length >= 1 && value.length <= 256 ? undefined : 'a Uint8Array of 1 to 256 bytes',
 });
 
 function instanceOf(type: abstract new (...args: never[]) => unknown, name: string): FieldCheck {
@@ -209,7 +215,10 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
     );
   }
   if (resolved.affinity !== undefined && resolved.ioModel === 'loop') {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', "options.affinity needs ioModel 'workers' or 'thread-per-conn': 'loop' serves on the caller's own thread (pin the process instead)");
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      "options.affinity needs ioModel 'workers' or 'thread-per-conn': 'loop' serves on the caller's own thread (pin the process instead)",
+    );
   }
   if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);

@@ -74,7 +74,8 @@ export class SocktuneServer extends EventEmitter {
       peersBuffer: PeerCounts.allocate(),
       connectionPool: this.options.connectionPool,
       sendBudget: typeof this.options.maxSendRate === 'number' ? new SendBudget(this.options.maxSendRate) : this.options.maxSendRate,
-      bufferBudget: typeof this.options.maxBufferedBytes === 'number' ? new BufferBudget(this.options.maxBufferedBytes) : this.options.maxBufferedBytes,
+      bufferBudget:
+        typeof this.options.maxBufferedBytes === 'number' ? new BufferBudget(this.options.maxBufferedBytes) : this.options.maxBufferedBytes,
       stopBuffer: new SharedArrayBuffer(4),
       onError: (code) => this.#countError(code),
       onWorkerCrash: (error) => {
@@ -124,7 +125,8 @@ export class SocktuneServer extends EventEmitter {
     const bound = this.#bound;
     const destroyed = this.#model ? await this.#model.close(this.options.closeTimeout) : 0;
     // In 'workers' with reuseport the main thread's socket only reserves the port; in the other models node owns and closed it.
-    if (bound && this.options.ioModel === 'workers' && this.options.distribution === 'reuseport' && bound.family !== 'unix') closeFd(bound.fd);
+    if (bound && this.options.ioModel === 'workers' && this.options.distribution === 'reuseport' && bound.family !== 'unix')
+      closeFd(bound.fd);
     if (bound?.family === 'unix') await unlink(bound.address).catch(() => {});
     return { destroyed };
   }

@@ -109,7 +109,12 @@ function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void, first?
  * A user ReadHandler on the shared buffer: its callback sees each read as a view, valid during the
  * call. A handler that throws closes its connection only; what a read makes it send is paced.
  */
-export function serveReads(fd: number, reader: ReadHandler, context: Pick<ServiceContext, 'sendBudget' | 'bufferBudget'>, first?: Buffer): Socket {
+export function serveReads(
+  fd: number,
+  reader: ReadHandler,
+  context: Pick<ServiceContext, 'sendBudget' | 'bufferBudget'>,
+  first?: Buffer,
+): Socket {
   let onRead: ((view: Buffer) => void) | undefined;
   const answer = (view: Buffer): number => {
     if (socket.destroyed) return 0;
@@ -122,7 +127,11 @@ export function serveReads(fd: number, reader: ReadHandler, context: Pick<Servic
     return socket.bytesWritten - before;
   };
   const budget = context.sendBudget;
-  const socket = readIntoSharedBuffer(fd, (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, view, answer)), first);
+  const socket = readIntoSharedBuffer(
+    fd,
+    (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, view, answer)),
+    first,
+  );
   try {
     onRead = reader(socket, { bufferBudget: context.bufferBudget });
   } catch (error) {
@@ -182,11 +191,16 @@ function serveEcho(fd: number, context: ServiceContext, first?: Buffer): Socket 
     socket.write(view);
     return view.length;
   };
-  return readIntoOwnBuffer(fd, (socket, view) => {
-    context.counters.addBytesIn(view.length);
-    const keepReading = budget === undefined ? (echo(socket, view), true) : answerPaced(socket, budget, view, (kept) => echo(socket, kept));
-    return keepReading && socket.writableLength < socket.writableHighWaterMark;
-  }, first);
+  return readIntoOwnBuffer(
+    fd,
+    (socket, view) => {
+      context.counters.addBytesIn(view.length);
+      const keepReading =
+        budget === undefined ? (echo(socket, view), true) : answerPaced(socket, budget, view, (kept) => echo(socket, kept));
+      return keepReading && socket.writableLength < socket.writableHighWaterMark;
+    },
+    first,
+  );
 }
 
 function serveDiscard(fd: number, context: ServiceContext, first?: Buffer): Socket {
@@ -201,17 +215,27 @@ function serveSource(fd: number, context: ServiceContext, first?: Buffer): Socke
   socket.on('end', () => {
     peerEnded = true;
   });
-  pumpWrites(socket, () => pattern.next(), () => !peerEnded, (bytes) => context.counters.addBytesOut(bytes), context.sendBudget);
+  pumpWrites(
+    socket,
+    () => pattern.next(),
+    () => !peerEnded,
+    (bytes) => context.counters.addBytesOut(bytes),
+    context.sendBudget,
+  );
   return socket;
 }
 
 /** Checks the pattern chunk by chunk; the corrupted count goes to the shared counters as it grows. */
 function serveVerify(fd: number, context: ServiceContext, first?: Buffer): Socket {
   const verifier = new PatternVerifier();
-  return readIntoSharedBuffer(fd, (view) => {
-    context.counters.addBytesIn(view.length);
-    context.counters.addBytesCorrupted(verifier.check(view));
-  }, first);
+  return readIntoSharedBuffer(
+    fd,
+    (view) => {
+      context.counters.addBytesIn(view.length);
+      context.counters.addBytesCorrupted(verifier.check(view));
+    },
+    first,
+  );
 }
 
 const U32_PREFIX_BYTES = 4;
@@ -226,11 +250,15 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
     return echoed;
   };
   const budget = context.sendBudget;
-  const socket = readIntoSharedBuffer(fd, (view) => {
-    context.counters.addBytesIn(view.length);
-    if (budget === undefined) answer(view);
-    else answerPaced(socket, budget, view, answer);
-  }, first);
+  const socket = readIntoSharedBuffer(
+    fd,
+    (view) => {
+      context.counters.addBytesIn(view.length);
+      if (budget === undefined) answer(view);
+      else answerPaced(socket, budget, view, answer);
+    },
+    first,
+  );
   messages = new MessageSocket(socket, {}, { attach: false, budget: context.bufferBudget });
   messages.on('error', () => {});
   if (echo) holdQueuedAgainstBudget(messages, context.bufferBudget);
@@ -257,7 +285,9 @@ function holdQueuedAgainstBudget(messages: MessageSocket, budget: BufferBudget):
     const queued = messages.socket.destroyed ? 0 : messages.queuedBytes;
     if (queued < held) budget.release(held - queued);
     else if (queued > held && !budget.tryReserve(queued - held)) {
-      messages.socket.destroy(new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to queue ${queued} bytes of echoes: the server's buffer budget is taken`));
+      messages.socket.destroy(
+        new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to queue ${queued} bytes of echoes: the server's buffer budget is taken`),
+      );
       return;
     }
     held = queued;

@@ -17,7 +17,11 @@ if (data.affinity !== undefined) pinThread(data.affinity);
 const port = parentPort!;
 const counters = new SharedCounters(data.countersBuffer, data.slot);
 const stop = new Int32Array(data.stopBuffer);
-const peers = new PeerCounts(data.peersBuffer, data.maxConnectionsPerIp, data.connectionPool === undefined ? undefined : ConnectionPool.fromState(data.connectionPool));
+const peers = new PeerCounts(
+  data.peersBuffer,
+  data.maxConnectionsPerIp,
+  data.connectionPool === undefined ? undefined : ConnectionPool.fromState(data.connectionPool),
+);
 const sendBudget = data.sendBudget === undefined ? undefined : SendBudget.fromState(data.sendBudget);
 const bufferBudget = BufferBudget.fromState(data.bufferBudget);
 const post = (message: FromThread): void => port.postMessage(message);
@@ -37,7 +41,15 @@ async function runBlockingPool(): Promise<void> {
       return;
     }
     counters.opened();
-    const outcome = runBlocking(handler, new BlockingConnection(message.fd, stop, counters, { idleTimeout: data.idleTimeout, sendBudget, bufferBudget, first: message.leftover }));
+    const outcome = runBlocking(
+      handler,
+      new BlockingConnection(message.fd, stop, counters, {
+        idleTimeout: data.idleTimeout,
+        sendBudget,
+        bufferBudget,
+        first: message.leftover,
+      }),
+    );
     counters.closed();
     peers.remove(message.peer);
     if (outcome === 'stopped') stopped++;
@@ -63,7 +75,10 @@ async function runEventLoop(): Promise<void> {
   });
   let server: Server | undefined;
   if (data.role === 'listener' && data.listen) {
-    const bound = bindListeningSocket({ host: data.listen.address, address: data.listen.address, port: data.listen.port }, { ...data.socketOptions, reusePort: true });
+    const bound = bindListeningSocket(
+      { host: data.listen.address, address: data.listen.address, port: data.listen.port },
+      { ...data.socketOptions, reusePort: true },
+    );
     server = new Server({ pauseOnConnect: serving.wantsPausedSockets }, (socket) => serving.acceptSocket(socket));
     await listenOn(server, bound, data.socketOptions.backlog ?? 511, (code) => post({ type: 'error', code }));
   }

@@ -37,8 +37,4 @@ export interface ThreadData {
 
 export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'close'; timeoutMs: number };
 
-export type FromThread =
-  | { type: 'ready' }
-  | { type: 'error'; code: string }
-  | { type: 'done' }
-  | { type: 'closed'; destroyed: number };
+export type FromThread = { type: 'ready' } | { type: 'error'; code: string } | { type: 'done' } | { type: 'closed'; destroyed: number };

@@ -10,7 +10,8 @@ test('percentiles of a known distribution: 1..1000 µs, once each', () => {
   const summary = summarizeLatency(histogram);
   assert.equal(summary.count, 1000);
   // HDR keeps 3 significant digits: each value is exact to within 0.1%.
-  const near = (actual: number | null, expected: number): void => assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.001 + 0.01, `${actual} vs ${expected}`);
+  const near = (actual: number | null, expected: number): void =>
+    assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.001 + 0.01, `${actual} vs ${expected}`);
   near(summary.minUs, 1);
   near(summary.p50Us, 500);
   near(summary.p90Us, 900);
@@ -34,7 +35,10 @@ test('the encoded histogram decodes to the same distribution (for exact merging)
 test('an empty histogram summarizes to a count of 0 and null statistics, never a made-up 0 µs', () => {
   const { count, ...statistics } = summarizeLatency(createLatencyHistogram());
   assert.equal(count, 0);
-  assert.ok(Object.values(statistics).every((value) => value === null), JSON.stringify(statistics));
+  assert.ok(
+    Object.values(statistics).every((value) => value === null),
+    JSON.stringify(statistics),
+  );
 });
 
 /** An echo server that stops answering for `stallMs` once, `stallAfterMs` after the first byte. */

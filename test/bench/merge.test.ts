@@ -27,7 +27,16 @@ function rrResult(startedAt: number, intervals: number[][], overrides: Partial<R
     environment: { client: environment, server: null },
     options: { intervalSec: 1 },
     effective: { client: null, server: null },
-    intervals: intervals.map((values, index): RrInterval => ({ startSec: index, endSec: index + 1, requests: values.length, requestsPerSecond: values.length, p50Us: 0, p99Us: 0, histogram: histogramOf(values), omitted: false })),
+    intervals: intervals.map((values, index): RrInterval => ({
+      startSec: index,
+      endSec: index + 1,
+      requests: values.length,
+      requestsPerSecond: values.length,
+      p50Us: 0,
+      p99Us: 0,
+      histogram: histogramOf(values),
+      omitted: false,
+    })),
     summary: {
       mode: 'closed-loop',
       measuredSeconds: intervals.length,
@@ -48,7 +57,7 @@ function rrResult(startedAt: number, intervals: number[][], overrides: Partial<R
 
 const latencies = fc.array(fc.integer({ min: 1_000, max: 50_000_000 }), { minLength: 1, maxLength: 200 });
 
-test('merged percentiles are those of one histogram holding every run\'s latencies (exact, not averaged)', () => {
+test("merged percentiles are those of one histogram holding every run's latencies (exact, not averaged)", () => {
   fc.assert(
     fc.property(fc.array(latencies, { minLength: 2, maxLength: 5 }), (runs) => {
       const t0 = Date.now();
@@ -147,12 +156,39 @@ test('stream results add bytes, rates, retransmits and verified bytes', () => {
 test('results that do not add up are refused with SOCKTUNE_ERR_MERGE, naming the file', () => {
   const t0 = Date.now();
   const refused = (sources: MergeSource[], pattern: RegExp): void =>
-    assert.throws(() => mergeResults(sources), (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_MERGE' && pattern.test(error.message));
+    assert.throws(
+      () => mergeResults(sources),
+      (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_MERGE' && pattern.test(error.message),
+    );
   refused([{ label: 'one.json', result: rrResult(t0, [[1000]]) }], /at least two/);
-  refused([{ label: 'a.json', result: rrResult(t0, [[1000]]) }, { label: 'b.json', result: streamResult(t0, 10) }], /b\.json is a stream result, a\.json a rr result/);
-  refused([{ label: 'a.json', result: streamResult(t0, 10) }, { label: 'b.json', result: streamResult(t0, 10, 'reverse') }], /different directions/);
+  refused(
+    [
+      { label: 'a.json', result: rrResult(t0, [[1000]]) },
+      { label: 'b.json', result: streamResult(t0, 10) },
+    ],
+    /b\.json is a stream result, a\.json a rr result/,
+  );
+  refused(
+    [
+      { label: 'a.json', result: streamResult(t0, 10) },
+      { label: 'b.json', result: streamResult(t0, 10, 'reverse') },
+    ],
+    /different directions/,
+  );
   const slower = rrResult(t0, [[1000]]);
   slower.options = { intervalSec: 2 };
-  refused([{ label: 'a.json', result: rrResult(t0, [[1000]]) }, { label: 'b.json', result: slower }], /b\.json has 2 s intervals/);
-  refused([{ label: 'a.json', result: rrResult(t0, [[1000]]) }, { label: 'x.json', result: { hello: 1 } as unknown as RrResult }], /x\.json: not a socktune\/1 result/);
+  refused(
+    [
+      { label: 'a.json', result: rrResult(t0, [[1000]]) },
+      { label: 'b.json', result: slower },
+    ],
+    /b\.json has 2 s intervals/,
+  );
+  refused(
+    [
+      { label: 'a.json', result: rrResult(t0, [[1000]]) },
+      { label: 'x.json', result: { hello: 1 } as unknown as RrResult },
+    ],
+    /x\.json: not a socktune\/1 result/,
+  );
 });

@@ -23,13 +23,26 @@ test('a clear difference beyond the spread is a win', () => {
   const slow = { config: 'slow', samples: [100, 102, 99] };
   assert.equal(clearlyBetter(fast, slow, 'throughput'), true);
   const ranked = rank([slow, fast], 'throughput', (c) => c === 'slow');
-  assert.deepEqual(ranked.map((r) => [r.config, r.rank, r.verdict]), [['fast', 1, 'best'], ['slow', 2, 'worse']]);
+  assert.deepEqual(
+    ranked.map((r) => [r.config, r.rank, r.verdict]),
+    [
+      ['fast', 1, 'best'],
+      ['slow', 2, 'worse'],
+    ],
+  );
   assert.equal(ranked[0]!.vsBaseline, 2);
   assert.equal(ranked[1]!.vsBaseline, 1);
 });
 
 test('for p99 lower is better, and vsBaseline > 1 still means better', () => {
-  const ranked = rank([{ config: 'slow', samples: [50, 51, 49] }, { config: 'quick', samples: [25, 26, 24] }], 'p99', (c) => c === 'slow');
+  const ranked = rank(
+    [
+      { config: 'slow', samples: [50, 51, 49] },
+      { config: 'quick', samples: [25, 26, 24] },
+    ],
+    'p99',
+    (c) => c === 'slow',
+  );
   assert.equal(ranked[0]!.config, 'quick');
   assert.equal(ranked[0]!.vsBaseline, 2);
   assert.equal(ranked[1]!.verdict, 'worse');
@@ -41,5 +54,15 @@ test('single samples need a 10% gap to count as a win', () => {
 });
 
 test('configs without samples are left out', () => {
-  assert.equal(rank([{ config: 'x', samples: [] }, { config: 'y', samples: [1] }], 'rps', () => false).length, 1);
+  assert.equal(
+    rank(
+      [
+        { config: 'x', samples: [] },
+        { config: 'y', samples: [1] },
+      ],
+      'rps',
+      () => false,
+    ).length,
+    1,
+  );
 });

@@ -46,9 +46,21 @@ test('a clear winner is recommended, preferring the tied config with fewer chang
 
 test('buffer sizes, I/O model and Nagle reach the snippet; capped sysctls come along', () => {
   const winner = config({ bufferSize: 4 * 1024 * 1024, ioModel: 'thread-per-conn', noDelay: false });
-  const ranking = rank([{ config: winner, samples: [300, 301, 299] }, { config: DEFAULT_CONFIG, samples: [100, 100, 100] }], 'throughput', isDefault);
+  const ranking = rank(
+    [
+      { config: winner, samples: [300, 301, 299] },
+      { config: DEFAULT_CONFIG, samples: [100, 100, 100] },
+    ],
+    'throughput',
+    isDefault,
+  );
   const recommendation = recommend(ranking, 'throughput', 'stream', 131072, 4, ['sysctl -w net.core.rmem_max=4194304'])!;
-  assert.deepEqual(recommendation.createServer, { ioModel: 'thread-per-conn', sendBufferSize: 4194304, receiveBufferSize: 4194304, noDelay: false });
+  assert.deepEqual(recommendation.createServer, {
+    ioModel: 'thread-per-conn',
+    sendBufferSize: 4194304,
+    receiveBufferSize: 4194304,
+    noDelay: false,
+  });
   assert.deepEqual(recommendation.connect, { sendBufferSize: 4194304, receiveBufferSize: 4194304, noDelay: false });
   assert.equal(recommendation.cli, 'socktune stream -c HOST -l 128K -P 4 --io-model thread-per-conn -w 4M --nagle');
   assert.deepEqual(recommendation.sysctl, ['sysctl -w net.core.rmem_max=4194304']);
@@ -63,14 +75,24 @@ test('search space: the grid covers every buffer size and I/O model, with the de
   assert.equal(full.filter(isDefault).length, 1);
   const msg = searchSpace({ workload: 'msg', quick: true });
   assert.equal(msg.filter((c) => isDefaultConfig(c, 'msg')).length, 1, 'the msg grid holds its default (coalesced, depth 16)');
-  assert.ok(msg.some((c) => c.batch === 1), 'and the uncoalesced alternative');
+  assert.ok(
+    msg.some((c) => c.batch === 1),
+    'and the uncoalesced alternative',
+  );
   assert.equal(changesFromDefault(DEFAULT_CONFIG, 'rr'), 0);
   assert.equal(changesFromDefault(config({ ioModel: 'workers', depth: 4 }), 'rr'), 2);
 });
 
 test('msg: the coalescing choice reaches the CLI line and the advice', () => {
   const uncoalesced = { ...defaultConfig('msg'), batch: 1 as const };
-  const ranking = rank([{ config: uncoalesced, samples: [900, 905, 910] }, { config: defaultConfig('msg'), samples: [100, 101, 99] }], 'rps', (c) => isDefaultConfig(c, 'msg'));
+  const ranking = rank(
+    [
+      { config: uncoalesced, samples: [900, 905, 910] },
+      { config: defaultConfig('msg'), samples: [100, 101, 99] },
+    ],
+    'rps',
+    (c) => isDefaultConfig(c, 'msg'),
+  );
   const recommendation = recommend(ranking, 'rps', 'msg', 64, 2, [])!;
   assert.equal(recommendation.cli, 'socktune msg -c HOST --size 64 -C 2 --echo --depth 16 --batch 1');
   assert.match(recommendation.advice[0]!, /batch: 1/);

@@ -22,14 +22,24 @@ function threadAffinities(pid: number): string[] {
 test('server -A pins every thread of the server; client -A pins every thread of the client', { skip }, async () => {
   const server = await startServer(['-A', '1']);
   try {
-    assert.ok(threadAffinities(server.child.pid!).every((cpus) => cpus === '1'), `server threads: ${threadAffinities(server.child.pid!).join(' ')}`);
-    const client = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.ok(
+      threadAffinities(server.child.pid!).every((cpus) => cpus === '1'),
+      `server threads: ${threadAffinities(server.child.pid!).join(' ')}`,
+    );
+    const client = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0', '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     client.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     // Read while it runs: every thread it has then, the ones made after pinning included.
-    assert.ok(await waitFor(() => /rr/.test(readFileSync(`/proc/${client.pid}/cmdline`, 'utf8')) && threadAffinities(client.pid!).length > 4, 5000));
+    assert.ok(
+      await waitFor(() => /rr/.test(readFileSync(`/proc/${client.pid}/cmdline`, 'utf8')) && threadAffinities(client.pid!).length > 4, 5000),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    assert.ok(threadAffinities(client.pid!).every((cpus) => cpus === '0'), `client threads: ${threadAffinities(client.pid!).join(' ')}`);
+    assert.ok(
+      threadAffinities(client.pid!).every((cpus) => cpus === '0'),
+      `client threads: ${threadAffinities(client.pid!).join(' ')}`,
+    );
     const code = await new Promise((resolve) => client.once('exit', resolve));
     assert.equal(code, 0);
     const document = JSON.parse(stdout) as { environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } } };
@@ -40,13 +50,23 @@ test('server -A pins every thread of the server; client -A pins every thread of 
   }
 });
 
-test('-A N,M pins the test\'s own server threads (workers) to M, and nothing else of the server', { skip }, async () => {
+test("-A N,M pins the test's own server threads (workers) to M, and nothing else of the server", { skip }, async () => {
   const server = await startServer([]);
   try {
-    const client = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0,1', '--io-model', 'workers', '--workers', '2'], { stdio: 'ignore' });
+    const client = spawn(
+      process.execPath,
+      [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0,1', '--io-model', 'workers', '--workers', '2'],
+      { stdio: 'ignore' },
+    );
     const pid = server.child.pid!;
-    assert.ok(await waitFor(() => threadAffinities(pid).filter((cpus) => cpus === '1').length === 2, 5000), `server threads: ${threadAffinities(pid).join(' ')}`);
-    assert.ok(threadAffinities(pid).some((cpus) => cpus === '0-1'), 'the main thread is not pinned');
+    assert.ok(
+      await waitFor(() => threadAffinities(pid).filter((cpus) => cpus === '1').length === 2, 5000),
+      `server threads: ${threadAffinities(pid).join(' ')}`,
+    );
+    assert.ok(
+      threadAffinities(pid).some((cpus) => cpus === '0-1'),
+      'the main thread is not pinned',
+    );
     assert.equal(await new Promise((resolve) => client.once('exit', resolve)), 0);
   } finally {
     await server.stop();

@@ -16,7 +16,11 @@ test('auth proof: HMAC of the nonce and the start message, checked in constant t
   assert.ok(!proof.includes(Buffer.from(TOKEN).toString('hex')));
   assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof), true);
   assert.equal(authProofValid(TOKEN, 'nonce-2', start, proof), false, 'a proof does not replay on another challenge');
-  assert.equal(authProofValid(TOKEN, 'nonce-1', '{"type":"start","service":"source"}', proof), false, 'a relayed challenge does not authorize other settings');
+  assert.equal(
+    authProofValid(TOKEN, 'nonce-1', '{"type":"start","service":"source"}', proof),
+    false,
+    'a relayed challenge does not authorize other settings',
+  );
   assert.equal(authProofValid('another token, 16+', 'nonce-1', start, proof), false);
   assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof.slice(0, 10)), false);
   assert.equal(authProofValid(TOKEN, 'nonce-1', start, ''), false);
@@ -25,7 +29,8 @@ test('auth proof: HMAC of the nonce and the start message, checked in constant t
 test('server --auth-token: no token or a wrong one is SOCKTUNE_ERR_AUTH (exit 3) and logged; the right one runs', async () => {
   const server = await startServer(['--auth-token', TOKEN]);
   try {
-    const client = (extra: string[], env: NodeJS.ProcessEnv = {}) => runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.3', ...extra], 30_000, undefined, env);
+    const client = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
+      runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.3', ...extra], 30_000, undefined, env);
     const none = await client([]);
     assert.equal(none.code, 3);
     assert.match(none.stderr, /SOCKTUNE_ERR_AUTH: the server needs an auth token: give it with --auth-token or SOCKTUNE_AUTH_TOKEN/);
@@ -48,7 +53,10 @@ test('server limits: a test longer than --max-duration is refused with the limit
   try {
     const long = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '5']);
     assert.equal(long.code, 3);
-    assert.match(long.stderr, /SOCKTUNE_ERR_REFUSED: server: the test would last up to 15 s \(its time plus the client's grace\); this server allows at most 12 s/);
+    assert.match(
+      long.stderr,
+      /SOCKTUNE_ERR_REFUSED: server: the test would last up to 15 s \(its time plus the client's grace\); this server allows at most 12 s/,
+    );
     const short = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.3']);
     assert.equal(short.code, 0, short.stderr);
   } finally {
@@ -64,7 +72,10 @@ test('server limits: connections over the per-client cap are refused at once; si
     const silent = await Promise.all([0, 1].map(() => connectedClient(port).then((socket) => socket.resume())));
     const refused = await runCli(['rr', '-c', '127.0.0.1', '-p', String(port), '-t', '0.3']);
     assert.equal(refused.code, 3);
-    assert.match(refused.stderr, /SOCKTUNE_ERR_REFUSED: server: too many connections from 127\.0\.0\.1: 2 open \(max 2 per client address\)/);
+    assert.match(
+      refused.stderr,
+      /SOCKTUNE_ERR_REFUSED: server: too many connections from 127\.0\.0\.1: 2 open \(max 2 per client address\)/,
+    );
     const started = Date.now();
     await Promise.all(silent.map((socket) => closed(socket)));
     assert.ok(Date.now() - started < 5000, 'a client that never sends its start message is closed after the handshake timeout');
@@ -81,7 +92,14 @@ test('control channel: a peer that floods messages without waiting for answers i
       listener.close();
       resolve(socket);
     });
-    listener.listen(0, '127.0.0.1', () => void connectedClient((listener.address() as net.AddressInfo).port).then((client) => client.end(`${'{"type":"finish"}\n'.repeat(50)}`)));
+    listener.listen(
+      0,
+      '127.0.0.1',
+      () =>
+        void connectedClient((listener.address() as net.AddressInfo).port).then((client) =>
+          client.end(`${'{"type":"finish"}\n'.repeat(50)}`),
+        ),
+    );
   });
   const socket = await accepted;
   const channel = new ControlChannel(socket);
@@ -109,7 +127,10 @@ test('server --service: connections over --max-connections are closed, and the s
     const held = await connectedClient(human.port);
     await echoes(held, 'x');
     await echoes(await connectedClient(human.port), 'x');
-    assert.ok(await waitFor(() => /connections refused or closed on errors: SOCKTUNE_ERR_MAX_CONNECTIONS ×1/.test(human.stderr())), human.stderr());
+    assert.ok(
+      await waitFor(() => /connections refused or closed on errors: SOCKTUNE_ERR_MAX_CONNECTIONS ×1/.test(human.stderr())),
+      human.stderr(),
+    );
     held.destroy();
   } finally {
     await human.stop();

@@ -14,7 +14,11 @@ export interface CliRun {
 /** Runs the real CLI binary to completion, killed if it outlives `timeoutMs`. */
 export function runCli(args: string[], timeoutMs = 60_000, cwd?: string, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, ...(cwd ? { cwd } : {}) });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+      ...(cwd ? { cwd } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -50,7 +54,10 @@ function announcedPort(stdout: string): number | undefined {
  * `socktune server -p 0 ...extra`, resolved once it says where it listens. `launch` starts the
  * process (elsewhere, e.g. inside a network namespace); by default a child of this process.
  */
-export function startServer(extra: string[] = [], launch: (args: string[]) => ChildProcess = (args) => spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })): Promise<RunningServer> {
+export function startServer(
+  extra: string[] = [],
+  launch: (args: string[]) => ChildProcess = (args) => spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }),
+): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const child = launch([BIN, 'server', '-p', '0', ...extra]);
     let stdout = '';
@@ -88,7 +95,12 @@ export function startServer(extra: string[] = [], launch: (args: string[]) => Ch
 }
 
 /** Waits (bounded) until a `--json` server has printed `count` events of a kind; returns those it has. */
-export async function waitForServerEvents<Event>(server: RunningServer, event: string, count: number, timeoutMs = 10_000): Promise<Event[]> {
+export async function waitForServerEvents<Event>(
+  server: RunningServer,
+  event: string,
+  count: number,
+  timeoutMs = 10_000,
+): Promise<Event[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = serverEvents<Event>(server, event);
@@ -134,7 +146,11 @@ let validator: ValidateFunction | undefined;
 export function assertSchema(document: unknown): void {
   if (!validator) {
     const schema = JSON.parse(readFileSync(new URL('../../docs/schema/socktune-1.schema.json', import.meta.url), 'utf8')) as object;
-    validator = new Ajv({ allErrors: true, strict: false, formats: { 'date-time': (text: string) => !Number.isNaN(Date.parse(text)) } }).compile(schema);
+    validator = new Ajv({
+      allErrors: true,
+      strict: false,
+      formats: { 'date-time': (text: string) => !Number.isNaN(Date.parse(text)) },
+    }).compile(schema);
   }
   if (!validator(document)) throw new Error(`schema errors: ${JSON.stringify(validator.errors?.slice(0, 5), null, 2)}`);
 }

@@ -1,11 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { closeFd } from '../../src/core/sockopts.ts';
+import { bindListeningSocket } from '../../src/transport/listen-socket.ts';
 import { assertSchema, runCli, startServer, type RunningServer } from './cli-helpers.ts';
 
 test('help: top level lists the commands; each command has examples', async () => {
   const top = await runCli(['--help']);
   assert.equal(top.code, 0);
-  for (const name of ['tune', 'server', 'stream', 'rr', 'crr', 'conns', 'msg', 'info']) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+  for (const name of ['tune', 'server', 'stream', 'rr', 'crr', 'conns', 'msg', 'info'])
+    assert.match(top.stdout, new RegExp(`\\n  ${name} `));
   const stream = await runCli(['stream', '--help']);
   assert.equal(stream.code, 0);
   assert.match(stream.stdout, /Examples:\n {2}socktune stream -c 127\.0\.0\.1/);
@@ -37,11 +40,15 @@ test('info --json validates against the schema', async () => {
 });
 
 test('a client whose server is not there: SOCKTUNE_ERR_REFUSED, exit 3', async () => {
-  const server = await startServer();
-  await server.stop();
-  const result = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1']);
-  assert.equal(result.code, 3);
-  assert.match(result.stderr, /SOCKTUNE_ERR_REFUSED/);
+  // A port bound but not listening: the kernel refuses connections to it, and no other test can take it meanwhile.
+  const bound = bindListeningSocket({ host: '127.0.0.1', address: '127.0.0.1', port: 0 }, {});
+  try {
+    const result = await runCli(['stream', '-c', '127.0.0.1', '-p', String(bound.port), '-t', '1']);
+    assert.equal(result.code, 3);
+    assert.match(result.stderr, /SOCKTUNE_ERR_REFUSED/);
+  } finally {
+    closeFd(bound.fd);
+  }
 });
 
 describe('against a running socktune server', () => {
@@ -121,7 +128,10 @@ describe('against a running socktune server', () => {
   test('rr --ndjson: one JSON line per interval, then the result', async () => {
     const result = await client(['rr', '-t', '1', '-i', '0.25', '--ndjson']);
     assert.equal(result.code, 0, result.stderr);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     assert.ok(lines.length >= 4);
     assert.ok(lines.slice(0, -1).every((line) => line.type === 'interval'));
     assert.equal(lines.at(-1).type, 'result');

@@ -34,7 +34,11 @@ function relay(from: net.Socket, to: net.Socket, transform?: Transform): void {
  * A man in the middle for `socktune server`: relays the control channel, rewrites the data port in
  * the 'ready' message to its own, and corrupts one byte of data in the chosen direction.
  */
-export async function startCorruptingProxy(serverPort: number, direction: 'to-client' | 'to-server', afterBytes: number): Promise<{ port: number; close: () => void }> {
+export async function startCorruptingProxy(
+  serverPort: number,
+  direction: 'to-client' | 'to-server',
+  afterBytes: number,
+): Promise<{ port: number; close: () => void }> {
   const servers: net.Server[] = [];
   const listen = (server: net.Server): Promise<number> =>
     new Promise((resolve) => {

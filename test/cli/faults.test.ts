@@ -51,13 +51,16 @@ test('the server vanishes mid-test: the client stops at once with SOCKTUNE_ERR_P
 test('a client vanishes mid-test: the server ends that test and keeps serving others', async (t) => {
   const server = await startServer();
   t.after(() => server.stop());
-  const doomed = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30', '-C', '4'], { stdio: 'ignore' });
+  const doomed = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30', '-C', '4'], {
+    stdio: 'ignore',
+  });
   await new Promise((resolve) => setTimeout(resolve, 700));
   doomed.kill('SIGKILL');
   const healthy = await runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', '--json']);
   assert.equal(healthy.code, 0, healthy.stderr);
   // The server logs the abandoned test as failed once it notices the control connection is gone.
-  for (let i = 0; i < 50 && !/failed: SOCKTUNE_ERR_PEER_GONE/.test(server.stderr()); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let i = 0; i < 50 && !/failed: SOCKTUNE_ERR_PEER_GONE/.test(server.stderr()); i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   assert.match(server.stderr(), /echo \(loop\) failed: SOCKTUNE_ERR_PEER_GONE/);
 });
 

@@ -43,12 +43,18 @@ test('nothing measured: null percentiles in JSON, n/a in text, a warning that sa
   try {
     const json = await runCli(['rr', '--raw', '-c', `127.0.0.1:${server.port}`, '-t', '0.5', '--json']);
     assert.equal(json.code, 5, json.stderr);
-    const document = JSON.parse(json.stdout) as { summary: { requests: number; latency: Record<string, number | null> }; warnings: string[] };
+    const document = JSON.parse(json.stdout) as {
+      summary: { requests: number; latency: Record<string, number | null> };
+      warnings: string[];
+    };
     assertSchema(document);
     assert.equal(document.summary.requests, 0);
     const { count, ...statistics } = document.summary.latency;
     assert.equal(count, 0);
-    assert.ok(Object.values(statistics).every((value) => value === null), JSON.stringify(statistics));
+    assert.ok(
+      Object.values(statistics).every((value) => value === null),
+      JSON.stringify(statistics),
+    );
     assert.ok(document.warnings.some((warning) => /nothing was measured: no request was answered/.test(warning)));
 
     const human = await runCli(['rr', '--raw', '-c', `127.0.0.1:${server.port}`, '-t', '0.5']);
@@ -81,7 +87,10 @@ test('merge checks every input against the published schema and names the file a
     writeFileSync(noHistogram, JSON.stringify(document));
     const broken = await runCli(['merge', good, noHistogram]);
     assert.equal(broken.code, 2);
-    assert.match(broken.stderr, /SOCKTUNE_ERR_MERGE: .*no-histogram\.json: intervals\.0 lacks "histogram" \(schema socktune\/1, command rr\)/);
+    assert.match(
+      broken.stderr,
+      /SOCKTUNE_ERR_MERGE: .*no-histogram\.json: intervals\.0 lacks "histogram" \(schema socktune\/1, command rr\)/,
+    );
     document.intervals = [];
     (document.summary as { requests: unknown }).requests = 'many';
     const wrongType = join(work, 'wrong-type.json');

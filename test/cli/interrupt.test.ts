@@ -81,7 +81,13 @@ test('a second Ctrl-C quits at once', async () => {
   const server = await startServer(['--service', 'discard']);
   try {
     const began = performance.now();
-    const run = await runAndSignal(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20'], [[1000, 'SIGINT'], [1500, 'SIGINT']]);
+    const run = await runAndSignal(
+      ['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20'],
+      [
+        [1000, 'SIGINT'],
+        [1500, 'SIGINT'],
+      ],
+    );
     assert.equal(run.code, 130);
     assert.ok(performance.now() - began < 5000, 'quit on the second Ctrl-C, not at a timeout');
   } finally {
@@ -92,7 +98,10 @@ test('a second Ctrl-C quits at once', async () => {
 test('stream --iperf3: Ctrl-C ends the iperf3 test with TEST_END and keeps the result', async () => {
   const server = await startServer(['--iperf3']);
   try {
-    const run = await runAndSignal(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20', '--json'], [[2500, 'SIGINT']]);
+    const run = await runAndSignal(
+      ['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20', '--json'],
+      [[2500, 'SIGINT']],
+    );
     assert.equal(run.code, 130, run.stderr);
     const document = JSON.parse(run.stdout) as Interrupted;
     assert.equal(document.interrupted, true);
@@ -103,26 +112,30 @@ test('stream --iperf3: Ctrl-C ends the iperf3 test with TEST_END and keeps the r
   assert.match(server.stderr(), /iperf3 test from .*: done/);
 });
 
-test('tune: pins client and embedded server apart; Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)', { skip: availableParallelism() < 2 ? 'pinning apart needs two CPUs' : false }, async () => {
-  const report = join(mkdtempSync(join(tmpdir(), 'socktune-interrupt-')), 'tune.html');
-  const run = await runAndSignal(['tune', '--quick', '--json', '--report', report], [[6000, 'SIGINT']]);
-  assert.equal(run.code, 130, run.stderr);
-  const document = JSON.parse(run.stdout) as {
-    interrupted?: boolean;
-    warnings: string[];
-    scenarios: { trials: unknown[] }[];
-    options: { pinning: string };
-    environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } };
-  };
-  assertSchema(document);
-  assert.equal(document.interrupted, true);
-  // On loopback the client and the embedded server get CPUs of their own (this machine has two).
-  assert.equal(document.options.pinning, 'client CPUs 0, server CPUs 1 (--no-pin to share them)');
-  assert.equal(document.environment.client.cpuAffinity, '0');
-  assert.equal(document.environment.server.cpuAffinity, '1');
-  assert.ok(document.scenarios[0]!.trials.length > 0, 'the trials measured before Ctrl-C are kept');
-  assert.ok(document.warnings.some((warning) => /^interrupted: the sweep was ended early/.test(warning)));
-  const html = readFileSync(report, 'utf8');
-  assert.match(html, /interrupted: the sweep was ended early/);
-  assert.match(html, /<th>CPU pinning<\/th><td>client CPUs 0, server CPUs 1/);
-});
+test(
+  'tune: pins client and embedded server apart; Ctrl-C finishes the trial under way, ranks what was measured and writes the report so far (exit 130)',
+  { skip: availableParallelism() < 2 ? 'pinning apart needs two CPUs' : false },
+  async () => {
+    const report = join(mkdtempSync(join(tmpdir(), 'socktune-interrupt-')), 'tune.html');
+    const run = await runAndSignal(['tune', '--quick', '--json', '--report', report], [[6000, 'SIGINT']]);
+    assert.equal(run.code, 130, run.stderr);
+    const document = JSON.parse(run.stdout) as {
+      interrupted?: boolean;
+      warnings: string[];
+      scenarios: { trials: unknown[] }[];
+      options: { pinning: string };
+      environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } };
+    };
+    assertSchema(document);
+    assert.equal(document.interrupted, true);
+    // On loopback the client and the embedded server get CPUs of their own (this machine has two).
+    assert.equal(document.options.pinning, 'client CPUs 0, server CPUs 1 (--no-pin to share them)');
+    assert.equal(document.environment.client.cpuAffinity, '0');
+    assert.equal(document.environment.server.cpuAffinity, '1');
+    assert.ok(document.scenarios[0]!.trials.length > 0, 'the trials measured before Ctrl-C are kept');
+    assert.ok(document.warnings.some((warning) => /^interrupted: the sweep was ended early/.test(warning)));
+    const html = readFileSync(report, 'utf8');
+    assert.match(html, /interrupted: the sweep was ended early/);
+    assert.match(html, /<th>CPU pinning<\/th><td>client CPUs 0, server CPUs 1/);
+  },
+);

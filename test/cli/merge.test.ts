@@ -12,13 +12,32 @@ interface TestEvent {
   bytesIn: number;
 }
 
-test('two rr runs started together with --start-at merge into totals equal to the server\'s', async () => {
+test("two rr runs started together with --start-at merge into totals equal to the server's", async () => {
   const server = await startServer(['--json']);
   try {
     assertSchema(serverEvents(server, 'listening')[0]);
     const startAt = Date.now() + 3000;
     const runs = await Promise.all(
-      [0, 1].map(() => runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1', '-i', '0.5', '-C', '2', '--size', '100', '--start-at', String(startAt), '--json'])),
+      [0, 1].map(() =>
+        runCli([
+          'rr',
+          '-c',
+          '127.0.0.1',
+          '-p',
+          String(server.port),
+          '-t',
+          '1',
+          '-i',
+          '0.5',
+          '-C',
+          '2',
+          '--size',
+          '100',
+          '--start-at',
+          String(startAt),
+          '--json',
+        ]),
+      ),
     );
     for (const run of runs) {
       assert.equal(run.code, 0, run.stderr);
@@ -35,7 +54,10 @@ test('two rr runs started together with --start-at merge into totals equal to th
     assert.equal(events.length, 2);
     for (const event of events) assertSchema(event);
     // The server counted every request byte the merged clients say they sent.
-    assert.equal(document.summary.sentRequests * 100, events.reduce((total, event) => total + event.bytesIn, 0));
+    assert.equal(
+      document.summary.sentRequests * 100,
+      events.reduce((total, event) => total + event.bytesIn, 0),
+    );
     assert.ok(document.intervals.length >= 2);
     for (const interval of document.intervals) assert.equal(interval.runs, 2, 'runs started together share every interval');
 

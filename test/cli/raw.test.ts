@@ -20,7 +20,21 @@ for (const { name, script } of SERVERS) {
     after(() => server.stop());
 
     test('rr --raw: every request answered, client-side numbers only', async () => {
-      const result = await runCli(['rr', '--raw', '-c', `127.0.0.1:${server.port}`, '-t', '1', '-C', '4', '--size', '512', '-w', '64K', '--json']);
+      const result = await runCli([
+        'rr',
+        '--raw',
+        '-c',
+        `127.0.0.1:${server.port}`,
+        '-t',
+        '1',
+        '-C',
+        '4',
+        '--size',
+        '512',
+        '-w',
+        '64K',
+        '--json',
+      ]);
       assert.equal(result.code, 0, result.stderr);
       const document = JSON.parse(result.stdout);
       assertSchema(document);
@@ -35,7 +49,19 @@ for (const { name, script } of SERVERS) {
       const dir = await mkdtemp(join(tmpdir(), 'socktune-'));
       const payload = join(dir, 'request.txt');
       await writeFile(payload, 'GET / HTTP/1.0\r\n\r\n');
-      const result = await runCli(['rr', '--raw', '-c', `127.0.0.1:${server.port}`, '-t', '0.5', '--payload', payload, '--response-size', '18', '--json']);
+      const result = await runCli([
+        'rr',
+        '--raw',
+        '-c',
+        `127.0.0.1:${server.port}`,
+        '-t',
+        '0.5',
+        '--payload',
+        payload,
+        '--response-size',
+        '18',
+        '--json',
+      ]);
       assert.equal(result.code, 0, result.stderr);
       assert.ok(JSON.parse(result.stdout).summary.requests > 10);
     });
@@ -50,13 +76,34 @@ for (const { name, script } of SERVERS) {
     });
 
     test('tune --raw: client-side knobs only, and the report says so', async () => {
-      const result = await runCli(['tune', '--raw', '-c', `127.0.0.1:${server.port}`, '--quick', '--duration-per-trial', '0.1', '--conns', '2', '--no-report', '--json'], 120_000);
+      const result = await runCli(
+        [
+          'tune',
+          '--raw',
+          '-c',
+          `127.0.0.1:${server.port}`,
+          '--quick',
+          '--duration-per-trial',
+          '0.1',
+          '--conns',
+          '2',
+          '--no-report',
+          '--json',
+        ],
+        120_000,
+      );
       assert.equal(result.code, 0, result.stderr);
       const document = JSON.parse(result.stdout);
       assertSchema(document);
       const [scenario] = document.scenarios;
-      assert.ok(scenario.ranking.every((entry: { config: { ioModel: string } }) => entry.config.ioModel === 'loop'), 'the server model is not ours to choose');
-      assert.ok(scenario.ranking.some((entry: { config: { noDelay: boolean } }) => !entry.config.noDelay), 'Nagle is swept');
+      assert.ok(
+        scenario.ranking.every((entry: { config: { ioModel: string } }) => entry.config.ioModel === 'loop'),
+        'the server model is not ours to choose',
+      );
+      assert.ok(
+        scenario.ranking.some((entry: { config: { noDelay: boolean } }) => !entry.config.noDelay),
+        'Nagle is swept',
+      );
       assert.equal(scenario.recommendation.createServer, null);
       assert.match(scenario.recommendation.cli, /^socktune rr --raw -c HOST:PORT /);
       assert.match(document.options.targetLabel, /only the client side was tuned/);

@@ -9,10 +9,23 @@ import { runCli, startServer } from './cli-helpers.ts';
 
 test('server: a flag a mode cannot honour is refused before anything listens, above all the security flags', async () => {
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
-    [['--sockperf', '--auth-token', 'a secret of sixteen+ chars'], /--auth-token does nothing for --sockperf: the sockperf protocol has no authentication/],
-    [['--service', 'echo', '--auth-token', 'a secret of sixteen+ chars'], /--auth-token does nothing for --service: the bare service port has no authentication/],
-    [['--iperf3', '--auth-token', 'a secret of sixteen+ chars'], /--auth-token does nothing for --iperf3: iperf3 clients cannot answer socktune's challenge: they authenticate with RSA/],
-    [['--sockperf'], /SOCKTUNE_AUTH_TOKEN is set, but the sockperf protocol has no authentication/, { SOCKTUNE_AUTH_TOKEN: 'a secret of sixteen+ chars' }],
+    [
+      ['--sockperf', '--auth-token', 'a secret of sixteen+ chars'],
+      /--auth-token does nothing for --sockperf: the sockperf protocol has no authentication/,
+    ],
+    [
+      ['--service', 'echo', '--auth-token', 'a secret of sixteen+ chars'],
+      /--auth-token does nothing for --service: the bare service port has no authentication/,
+    ],
+    [
+      ['--iperf3', '--auth-token', 'a secret of sixteen+ chars'],
+      /--auth-token does nothing for --iperf3: iperf3 clients cannot answer socktune's challenge: they authenticate with RSA/,
+    ],
+    [
+      ['--sockperf'],
+      /SOCKTUNE_AUTH_TOKEN is set, but the sockperf protocol has no authentication/,
+      { SOCKTUNE_AUTH_TOKEN: 'a secret of sixteen+ chars' },
+    ],
     [['--service', 'echo', '--max-duration', '60'], /--max-duration does nothing for --service: --service runs no tests to time/],
     [['--sockperf', '--max-tests', '4'], /--max-tests does nothing for --sockperf: it takes --io-model/],
     [['--iperf3', '--io-model', 'workers'], /--io-model does nothing for --iperf3/],
@@ -36,14 +49,33 @@ test('server --iperf3 --rsa-private-key-path --authorized-users-path: stock iper
   writeFileSync(join(dir, 'public.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(join(dir, 'private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
   writeFileSync(join(dir, 'users.csv'), `alice,${createHash('sha256').update('{alice}right-horse').digest('hex')}\n`);
-  const server = await startServer(['--iperf3', '--rsa-private-key-path', join(dir, 'private.pem'), '--authorized-users-path', join(dir, 'users.csv')]);
+  const server = await startServer([
+    '--iperf3',
+    '--rsa-private-key-path',
+    join(dir, 'private.pem'),
+    '--authorized-users-path',
+    join(dir, 'users.csv'),
+  ]);
   try {
     assert.match(server.stdout(), /clients must authenticate \(RSA\)/);
     const client = (password: string | undefined) =>
-      run('iperf3', ['-c', '127.0.0.1', '-p', String(server.port), '-t', '1', '-J', ...(password === undefined ? [] : ['--username', 'alice', '--rsa-public-key-path', join(dir, 'public.pem')])], {
-        timeout: 30_000,
-        env: { ...process.env, ...(password === undefined ? {} : { IPERF3_PASSWORD: password }) },
-      }).then(
+      run(
+        'iperf3',
+        [
+          '-c',
+          '127.0.0.1',
+          '-p',
+          String(server.port),
+          '-t',
+          '1',
+          '-J',
+          ...(password === undefined ? [] : ['--username', 'alice', '--rsa-public-key-path', join(dir, 'public.pem')]),
+        ],
+        {
+          timeout: 30_000,
+          env: { ...process.env, ...(password === undefined ? {} : { IPERF3_PASSWORD: password }) },
+        },
+      ).then(
         // iperf3 -J may exit 0 on a refused test: its verdict is the report's "error".
         ({ stdout }) => (JSON.parse(stdout) as { error?: string }).error ?? 'ok',
         (error: { stdout: string }) => (JSON.parse(error.stdout) as { error: string }).error,

@@ -33,90 +33,128 @@ function assertEveryTrialCounted(document: TuneDocument): void {
     const measured = scenario.trials.filter((trial) => trial.metric !== null).length;
     assert.equal(samples, measured, 'every measured trial is a sample of its configuration');
     assert.ok(scenario.ranking.length >= 9, 'the whole grid was tried at least once');
-    assert.ok(scenario.ranking.some((entry) => entry.samples.length >= 3), 'survivors were repeated');
+    assert.ok(
+      scenario.ranking.some((entry) => entry.samples.length >= 3),
+      'survivors were repeated',
+    );
   }
 }
 
-test('tune --quick --json (stream): schema, every trial, a recommendation that round-trips into createServer', { timeout: 150_000 }, async () => {
-  const document = await tune([], 'tune-stream.html');
-  assertEveryTrialCounted(document);
-  const [scenario] = document.scenarios;
-  const options = scenario!.recommendation!.createServer;
-  const server = createServer(options);
-  await server.listen();
-  const effective = server.effectiveSocketOptions();
-  if (options.receiveBufferSize !== undefined) assert.equal(effective.receiveBufferSize, options.receiveBufferSize * 2);
-  assert.equal(effective.noDelay, options.noDelay);
-  await server.close();
-  // The same holds for any ranked configuration with a buffer size.
-  const sized = scenario!.ranking.find((entry) => entry.config.bufferSize === 65536)!;
-  const sizedServer = createServer({ sendBufferSize: sized.config.bufferSize!, receiveBufferSize: sized.config.bufferSize! });
-  await sizedServer.listen();
-  assert.equal(sizedServer.effectiveSocketOptions().receiveBufferSize, 131072);
-  await sizedServer.close();
-});
+test(
+  'tune --quick --json (stream): schema, every trial, a recommendation that round-trips into createServer',
+  { timeout: 150_000 },
+  async () => {
+    const document = await tune([], 'tune-stream.html');
+    assertEveryTrialCounted(document);
+    const [scenario] = document.scenarios;
+    const options = scenario!.recommendation!.createServer;
+    const server = createServer(options);
+    await server.listen();
+    const effective = server.effectiveSocketOptions();
+    if (options.receiveBufferSize !== undefined) assert.equal(effective.receiveBufferSize, options.receiveBufferSize * 2);
+    assert.equal(effective.noDelay, options.noDelay);
+    await server.close();
+    // The same holds for any ranked configuration with a buffer size.
+    const sized = scenario!.ranking.find((entry) => entry.config.bufferSize === 65536)!;
+    const sizedServer = createServer({ sendBufferSize: sized.config.bufferSize!, receiveBufferSize: sized.config.bufferSize! });
+    await sizedServer.listen();
+    assert.equal(sizedServer.effectiveSocketOptions().receiveBufferSize, 131072);
+    await sizedServer.close();
+  },
+);
 
-test('tune --quick --workload rr: the HTML report renders its charts in headless Chromium', { timeout: 180_000, skip: existsSync('/usr/bin/chromium') ? false : 'chromium is not installed (.ci/run installs it)' }, async () => {
-  const document = await tune(['--workload', 'rr', '--conns', '2', '--objective', 'p99'], 'tune-rr.html');
-  assertEveryTrialCounted(document);
-  const html = await readFile(document.report, 'utf8');
-  assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the report is self-contained');
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
-  try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
-    const problems: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
+test(
+  'tune --quick --workload rr: the HTML report renders its charts in headless Chromium',
+  { timeout: 180_000, skip: existsSync('/usr/bin/chromium') ? false : 'chromium is not installed (.ci/run installs it)' },
+  async () => {
+    const document = await tune(['--workload', 'rr', '--conns', '2', '--objective', 'p99'], 'tune-rr.html');
+    assertEveryTrialCounted(document);
+    const html = await readFile(document.report, 'utf8');
+    assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the report is self-contained');
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
     });
-    page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(`file://${document.report}`);
-    const ranking = document.scenarios[0]!.ranking.length;
-    assert.equal(await page.locator('svg.bar-chart rect.bar').count(), ranking, 'one bar per ranked configuration');
-    assert.equal(await page.locator('svg.bar-chart line.error-bar').count(), ranking);
-    const lineCharts = page.locator('svg.line-chart');
-    assert.equal(await lineCharts.count(), 2, 'rate over time and percentile curves');
-    assert.ok((await lineCharts.nth(0).locator('circle.point').count()) > 3);
-    assert.ok((await lineCharts.nth(1).locator('circle.point').count()) >= 10);
-    const box = await page.locator('svg.bar-chart').boundingBox();
-    assert.ok(box && box.width > 500 && box.height > 100, 'the chart has a size on screen');
-    assert.match(await page.locator('pre.snippet').innerText(), /createServer\(\{/);
-    // Every verdict and note is explained; legends sit under the plot, not on the data; rates start at zero.
-    const legend = await page.locator('dl.legend-notes').first().innerText();
-    for (const term of ['confidence interval', 'tie', 'worse', 'dropped after round N', 'client saturated', 'buffer capped by kernel']) assert.ok(legend.includes(term), `the legend explains "${term}"`);
-    for (const chart of await lineCharts.all()) {
-      const plot = (await chart.locator('rect.plot-area').boundingBox())!;
-      for (const entry of await chart.locator('text.legend').all()) assert.ok((await entry.boundingBox())!.y > plot.y + plot.height, 'a legend entry lies below the plot area');
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+      const problems: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'error') problems.push(message.text());
+      });
+      page.on('pageerror', (error) => problems.push(error.message));
+      await page.goto(`file://${document.report}`);
+      const ranking = document.scenarios[0]!.ranking.length;
+      assert.equal(await page.locator('svg.bar-chart rect.bar').count(), ranking, 'one bar per ranked configuration');
+      assert.equal(await page.locator('svg.bar-chart line.error-bar').count(), ranking);
+      const lineCharts = page.locator('svg.line-chart');
+      assert.equal(await lineCharts.count(), 2, 'rate over time and percentile curves');
+      assert.ok((await lineCharts.nth(0).locator('circle.point').count()) > 3);
+      assert.ok((await lineCharts.nth(1).locator('circle.point').count()) >= 10);
+      const box = await page.locator('svg.bar-chart').boundingBox();
+      assert.ok(box && box.width > 500 && box.height > 100, 'the chart has a size on screen');
+      assert.match(await page.locator('pre.snippet').innerText(), /createServer\(\{/);
+      // Every verdict and note is explained; legends sit under the plot, not on the data; rates start at zero.
+      const legend = await page.locator('dl.legend-notes').first().innerText();
+      for (const term of ['confidence interval', 'tie', 'worse', 'dropped after round N', 'client saturated', 'buffer capped by kernel'])
+        assert.ok(legend.includes(term), `the legend explains "${term}"`);
+      for (const chart of await lineCharts.all()) {
+        const plot = (await chart.locator('rect.plot-area').boundingBox())!;
+        for (const entry of await chart.locator('text.legend').all())
+          assert.ok((await entry.boundingBox())!.y > plot.y + plot.height, 'a legend entry lies below the plot area');
+      }
+      assert.equal(await page.locator('svg.bar-chart text.tick').first().textContent(), '0.0 µs', 'the p99 axis starts at zero');
+      await page.screenshot({ path: `${artifacts}tune-report.png`, fullPage: true });
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
     }
-    assert.equal(await page.locator('svg.bar-chart text.tick').first().textContent(), '0.0 µs', 'the p99 axis starts at zero');
-    await page.screenshot({ path: `${artifacts}tune-report.png`, fullPage: true });
-    assert.deepEqual(problems, []);
-  } finally {
-    await browser.close();
-  }
-});
+  },
+);
 
 test('tune --quick --workload mixed: stream, rr and msg each ranked with their own objective', { timeout: 240_000 }, async () => {
   const document = (await tune(['--workload', 'mixed', '--no-report'], 'unused.html')) as unknown as {
     report: string | null;
-    scenarios: { workload: string; objective: string; ranking: { config: { batch: string | number } }[]; recommendation: { cli: string } }[];
+    scenarios: {
+      workload: string;
+      objective: string;
+      ranking: { config: { batch: string | number } }[];
+      recommendation: { cli: string };
+    }[];
   };
   assert.equal(document.report, null);
   assert.deepEqual(
     document.scenarios.map((scenario) => [scenario.workload, scenario.objective]),
-    [['stream', 'throughput'], ['rr', 'rps'], ['msg', 'rps']],
+    [
+      ['stream', 'throughput'],
+      ['rr', 'rps'],
+      ['msg', 'rps'],
+    ],
   );
   const msg = document.scenarios[2]!;
-  assert.ok(msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'), 'coalescing is a tuned knob');
+  assert.ok(
+    msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'),
+    'coalescing is a tuned knob',
+  );
   assert.match(msg.recommendation.cli, /^socktune msg -c HOST --size 64 -C 2 --echo --depth \d+/);
 });
 
 test('tune without --quick: the full grid, every configuration at least once, within --budget', { timeout: 120_000 }, async () => {
-  const result = await runCli(['tune', '--json', '--no-report', '--budget', '2s', '--duration-per-trial', '0.05', '--workload', 'stream'], 110_000);
+  const result = await runCli(
+    ['tune', '--json', '--no-report', '--budget', '2s', '--duration-per-trial', '0.05', '--workload', 'stream'],
+    110_000,
+  );
   assert.equal(result.code, 0, result.stderr);
-  const document = JSON.parse(result.stdout) as { options: { quick: boolean }; scenarios: { ranking: { samples: number[]; lastRound: number }[]; trials: unknown[] }[] };
+  const document = JSON.parse(result.stdout) as {
+    options: { quick: boolean };
+    scenarios: { ranking: { samples: number[]; lastRound: number }[]; trials: unknown[] }[];
+  };
   assertSchema(document);
   assert.equal(document.options.quick, false);
   const [scenario] = document.scenarios;

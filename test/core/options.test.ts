@@ -14,7 +14,10 @@ test('server options: wrong values name the option path', () => {
   rejectsOption(() => createServer({ sendBufferSize: -1 }), /^options\.sendBufferSize must be an integer from 1 to \d+, got -1$/);
   rejectsOption(() => createServer({ receiveBufferSize: 1.5 }), /options\.receiveBufferSize must be an integer/);
   rejectsOption(() => createServer({ receiveBufferSize: 2 ** 31 }), /options\.receiveBufferSize/);
-  rejectsOption(() => createServer({ ioModel: 'fibers' as never }), /options\.ioModel must be one of 'loop', 'workers', 'thread-per-conn', got "fibers"/);
+  rejectsOption(
+    () => createServer({ ioModel: 'fibers' as never }),
+    /options\.ioModel must be one of 'loop', 'workers', 'thread-per-conn', got "fibers"/,
+  );
   rejectsOption(() => createServer({ port: 70000 }), /options\.port/);
   rejectsOption(() => createServer({ noDelay: 'yes' as never }), /options\.noDelay must be a boolean/);
   rejectsOption(() => createServer({ handler: 'chargen' as never }), /options\.handler/);
@@ -30,7 +33,10 @@ test('server options: a function handler cannot cross threads', () => {
 });
 
 test('connect options: validated before any socket is made', async () => {
-  await assert.rejects(connect({ port: 0 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.port must be an integer from 1 to 65535, got 0/ });
+  await assert.rejects(connect({ port: 0 }), {
+    code: 'SOCKTUNE_ERR_INVALID_OPTION',
+    message: /options\.port must be an integer from 1 to 65535, got 0/,
+  });
   await assert.rejects(connect({}), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.port/ });
   await assert.rejects(connect({ port: 1, timeout: -5 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.timeout/ });
 });

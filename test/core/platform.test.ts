@@ -22,16 +22,20 @@ test('node version gate compares versions numerically', () => {
 
 const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => existsSync(path));
 
-test('the CLI on the system Node (older than 22.12) says which version it needs', { skip: oldNode ? false : 'no system Node installed' }, async (t) => {
-  const { stdout } = await run(oldNode!, ['--version']);
-  if (isSupportedNodeVersion(stdout.trim())) return t.skip(`system Node ${stdout.trim()} is new enough`);
-  const result = await run(oldNode!, [bin, 'info']).then(
-    () => assert.fail('expected a non-zero exit'),
-    (error: { code: number; stderr: string }) => error,
-  );
-  assert.equal(result.code, 1);
-  assert.match(result.stderr, /SOCKTUNE_ERR_NODE_VERSION: socktune needs Node\.js >= 22\.12\.0, found 20\./);
-});
+test(
+  'the CLI on the system Node (older than 22.12) says which version it needs',
+  { skip: oldNode ? false : 'no system Node installed' },
+  async (t) => {
+    const { stdout } = await run(oldNode!, ['--version']);
+    if (isSupportedNodeVersion(stdout.trim())) return t.skip(`system Node ${stdout.trim()} is new enough`);
+    const result = await run(oldNode!, [bin, 'info']).then(
+      () => assert.fail('expected a non-zero exit'),
+      (error: { code: number; stderr: string }) => error,
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /SOCKTUNE_ERR_NODE_VERSION: socktune needs Node\.js >= 22\.12\.0, found 20\./);
+  },
+);
 
 test('socket options that need FFI give SOCKTUNE_ERR_UNSUPPORTED_PLATFORM off Linux', async () => {
   const libcUrl = new URL('../../src/core/libc.ts', import.meta.url).href;

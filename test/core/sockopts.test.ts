@@ -89,7 +89,10 @@ test('connect errors: refused and timeout are SocktuneErrors', async () => {
 
 test('keepAlive with an initial delay reaches sockets accepted by every model', async () => {
   for (const ioModel of ['loop', 'workers', 'thread-per-conn'] as const) {
-    const server = createServer({ ioModel, workers: 1, keepAlive: true, keepAliveInitialDelay: 42_000 }, { module: new URL('../fixtures/report-keepalive.ts', import.meta.url) });
+    const server = createServer(
+      { ioModel, workers: 1, keepAlive: true, keepAliveInitialDelay: 42_000 },
+      { module: new URL('../fixtures/report-keepalive.ts', import.meta.url) },
+    );
     const { port } = (await server.listen()) as AddressInfo;
     const client = await connect({ port });
     const [line] = (await once(client, 'data')) as [Buffer];

@@ -56,7 +56,6 @@ test('property: any values, any chunking, round-trip', () => {
 });
 
 test('property: random bytes only ever throw SocktuneError', (t) => {
-
   t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {

@@ -14,7 +14,14 @@ function decodeAll(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number
   return messages;
 }
 
-const fixtureMessages = [Buffer.alloc(0), Buffer.from('a'), Buffer.alloc(200, 7), Buffer.from('héllo'), Buffer.alloc(70_000, 3), Buffer.alloc(0)];
+const fixtureMessages = [
+  Buffer.alloc(0),
+  Buffer.from('a'),
+  Buffer.alloc(200, 7),
+  Buffer.from('héllo'),
+  Buffer.alloc(70_000, 3),
+  Buffer.alloc(0),
+];
 
 for (const prefix of PREFIX_KINDS) {
   const messages = prefix === 'u16' ? fixtureMessages.filter((m) => m.length <= 0xffff) : fixtureMessages;
@@ -29,23 +36,32 @@ for (const prefix of PREFIX_KINDS) {
   test(`${prefix}: one byte at a time`, () => {
     const small = Buffer.concat(messages.filter((m) => m.length < 1000).map((m) => encodeFrame(m, prefix)));
     const chunks = Array.from({ length: small.length }, (_, i) => small.subarray(i, i + 1));
-    assert.deepEqual(decodeAll(chunks, prefix), messages.filter((m) => m.length < 1000));
+    assert.deepEqual(
+      decodeAll(chunks, prefix),
+      messages.filter((m) => m.length < 1000),
+    );
   });
 
   test(`${prefix}: property — random messages, random chunking, round trip through FrameEncoder`, () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 9000 }), { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 12 }), (payloads, cuts) => {
-        const encoder = new FrameEncoder({ prefix, copyThreshold: 1000, slabSize: 4096 });
-        for (const payload of payloads) encoder.add(payload);
-        const bytes = Buffer.concat(encoder.take());
-        assert.deepEqual(decodeAll(chunksAt(bytes, cuts), prefix), payloads.map((p) => Buffer.from(p)));
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 9000 }), { maxLength: 30 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (payloads, cuts) => {
+          const encoder = new FrameEncoder({ prefix, copyThreshold: 1000, slabSize: 4096 });
+          for (const payload of payloads) encoder.add(payload);
+          const bytes = Buffer.concat(encoder.take());
+          assert.deepEqual(
+            decodeAll(chunksAt(bytes, cuts), prefix),
+            payloads.map((p) => Buffer.from(p)),
+          );
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   test(`${prefix}: property — random bytes only ever throw SocktuneError, never allocate past the cap`, (t) => {
-
     t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat({ max: 199 }), (bytes, cut) => {
@@ -76,7 +92,10 @@ test('an oversized length is refused before allocation', () => {
   const decoder = new FrameDecoder({ maxMessageSize: 1024 });
   const header = Buffer.alloc(4);
   header.writeUInt32BE(0xffff_fff0);
-  assert.throws(() => decoder.push(header, () => {}), { code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE', message: /4294967280 bytes is over maxMessageSize 1024/ });
+  assert.throws(() => decoder.push(header, () => {}), {
+    code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE',
+    message: /4294967280 bytes is over maxMessageSize 1024/,
+  });
   assert.throws(() => new FrameEncoder({ maxMessageSize: 10 }).add(Buffer.alloc(11)), { code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE' });
   assert.throws(() => encodeFrame(Buffer.alloc(70_000), 'u16'), { code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE' });
 });
@@ -86,12 +105,17 @@ test('a frame truncated at close is SOCKTUNE_ERR_PROTOCOL', () => {
   for (const cut of [2, 4, 50]) {
     const decoder = new FrameDecoder();
     decoder.push(frame.subarray(0, cut), () => assert.fail('no message expected'));
-    assert.throws(() => decoder.end(), { code: 'SOCKTUNE_ERR_PROTOCOL', message: new RegExp(`stream ended inside a frame \\(${cut} bytes`) });
+    assert.throws(() => decoder.end(), {
+      code: 'SOCKTUNE_ERR_PROTOCOL',
+      message: new RegExp(`stream ended inside a frame \\(${cut} bytes`),
+    });
   }
 });
 
 test('varint: overlong prefixes are refused', () => {
-  assert.throws(() => new FrameDecoder({ prefix: 'varint' }).push(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), () => {}), { code: 'SOCKTUNE_ERR_PROTOCOL' });
+  assert.throws(() => new FrameDecoder({ prefix: 'varint' }).push(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), () => {}), {
+    code: 'SOCKTUNE_ERR_PROTOCOL',
+  });
   assert.deepEqual([...encodeFrame(Buffer.alloc(300), 'varint').subarray(0, 2)], [0xac, 0x02]);
 });
 

@@ -41,12 +41,17 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
       assertSchema(result);
       assert.equal(result.summary.sender.bytes, result.summary.receiver.bytes, 'the receiving side counted every byte sent');
       if (result.summary.verify) assert.equal(result.summary.verify.bytesCorrupted + result.summary.verify.bytesLost, 0);
-      assert.ok(result.summary.bitsPerSecond > 0 && result.summary.bitsPerSecond <= CEILING_BPS, `${result.summary.bitsPerSecond} bit/s over a ${LINK_MBIT} Mbit/s link`);
-      t.diagnostic(`stream ${direction.join('') || 'forward'}: ${(result.summary.bitsPerSecond / 1e6).toFixed(1)} Mbit/s over ${LINK_MBIT} Mbit/s`);
+      assert.ok(
+        result.summary.bitsPerSecond > 0 && result.summary.bitsPerSecond <= CEILING_BPS,
+        `${result.summary.bitsPerSecond} bit/s over a ${LINK_MBIT} Mbit/s link`,
+      );
+      t.diagnostic(
+        `stream ${direction.join('') || 'forward'}: ${(result.summary.bitsPerSecond / 1e6).toFixed(1)} Mbit/s over ${LINK_MBIT} Mbit/s`,
+      );
     }
   });
 
-  test('rr and msg across the link: schema-valid results with both ends\' effective buffers', async () => {
+  test("rr and msg across the link: schema-valid results with both ends' effective buffers", async () => {
     const rr = await socktune(['rr', '-c', serverAddress, '-p', String(server.port), '-t', '1', '-C', '4', '-w', '64K', '--json']);
     assert.equal(rr.code, 0, rr.stderr);
     const rrResult = JSON.parse(rr.stdout);
@@ -62,7 +67,10 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
   });
 
   test('tune -c across the link ranks configurations there', async () => {
-    const run = await socktune(['tune', '-c', serverAddress, '-p', String(server.port), '--quick', '--duration-per-trial', '0.3', '--no-report', '--json'], 120_000);
+    const run = await socktune(
+      ['tune', '-c', serverAddress, '-p', String(server.port), '--quick', '--duration-per-trial', '0.3', '--no-report', '--json'],
+      120_000,
+    );
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout);
     assertSchema(result);
@@ -73,57 +81,81 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
   });
 });
 
-describe('stock iperf3 and sockperf across the link', { skip: unavailable ?? (have('iperf3') && have('sockperf') ? false : 'iperf3 and sockperf are not installed (.ci/run installs them)') }, () => {
-  let network: TestNetwork;
-  before(async () => {
-    network = await TestNetwork.create({ server: { rateMbit: LINK_MBIT }, client: {} });
-  });
-  after(async () => {
-    await network?.destroy();
-  });
+describe(
+  'stock iperf3 and sockperf across the link',
+  { skip: unavailable ?? (have('iperf3') && have('sockperf') ? false : 'iperf3 and sockperf are not installed (.ci/run installs them)') },
+  () => {
+    let network: TestNetwork;
+    before(async () => {
+      network = await TestNetwork.create({ server: { rateMbit: LINK_MBIT }, client: {} });
+    });
+    after(async () => {
+      await network?.destroy();
+    });
 
-  test('iperf3 -c against socktune server --iperf3, and socktune stream --iperf3 against iperf3 -s', async () => {
-    const address = network.host('server').address;
-    const server = await startServer(['--iperf3', '--bind', address, '--json'], (args) => network.spawn('server', process.execPath, args));
-    const iperf3 = await network.exec('client', 'iperf3', ['-c', address, '-p', String(server.port), '-t', '1', '-J']);
-    await server.stop();
-    assert.equal(iperf3.code, 0, iperf3.stdout + iperf3.stderr);
-    const received = JSON.parse(iperf3.stdout).end.sum_received.bits_per_second as number;
-    assert.ok(received > 0 && received <= CEILING_BPS, `${received} bit/s`);
+    test('iperf3 -c against socktune server --iperf3, and socktune stream --iperf3 against iperf3 -s', async () => {
+      const address = network.host('server').address;
+      const server = await startServer(['--iperf3', '--bind', address, '--json'], (args) =>
+        network.spawn('server', process.execPath, args),
+      );
+      const iperf3 = await network.exec('client', 'iperf3', ['-c', address, '-p', String(server.port), '-t', '1', '-J']);
+      await server.stop();
+      assert.equal(iperf3.code, 0, iperf3.stdout + iperf3.stderr);
+      const received = JSON.parse(iperf3.stdout).end.sum_received.bits_per_second as number;
+      assert.ok(received > 0 && received <= CEILING_BPS, `${received} bit/s`);
 
-    network.spawn('server', 'iperf3', ['-s', '-1', '-p', '5201', '-B', address]);
-    await network.waitForListening('server', 5201);
-    const stream = await network.exec('client', process.execPath, [BIN, 'stream', '--iperf3', '-c', address, '-t', '1', '--json']);
-    assert.equal(stream.code, 0, stream.stderr);
-    const result = JSON.parse(stream.stdout);
-    assert.ok(result.summary.bitsPerSecond > 0 && result.summary.bitsPerSecond <= CEILING_BPS);
-    assert.equal(result.summary.receiver.side, 'server');
-  });
+      network.spawn('server', 'iperf3', ['-s', '-1', '-p', '5201', '-B', address]);
+      await network.waitForListening('server', 5201);
+      const stream = await network.exec('client', process.execPath, [BIN, 'stream', '--iperf3', '-c', address, '-t', '1', '--json']);
+      assert.equal(stream.code, 0, stream.stderr);
+      const result = JSON.parse(stream.stdout);
+      assert.ok(result.summary.bitsPerSecond > 0 && result.summary.bitsPerSecond <= CEILING_BPS);
+      assert.equal(result.summary.receiver.side, 'server');
+    });
 
-  test('sockperf pp against socktune server --sockperf, and socktune rr --sockperf against sockperf sr', async () => {
-    const address = network.host('server').address;
-    const server = await startServer(['--sockperf', '--bind', address, '--json'], (args) => network.spawn('server', process.execPath, args));
-    const pp = await network.exec('client', 'sockperf', ['pp', '--tcp', '-i', address, '-p', String(server.port), '-t', '1', '-m', '64']);
-    await server.stop();
-    assert.equal(pp.code, 0, pp.stdout + pp.stderr);
-    assert.match(pp.stdout + pp.stderr, /# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0/);
+    test('sockperf pp against socktune server --sockperf, and socktune rr --sockperf against sockperf sr', async () => {
+      const address = network.host('server').address;
+      const server = await startServer(['--sockperf', '--bind', address, '--json'], (args) =>
+        network.spawn('server', process.execPath, args),
+      );
+      const pp = await network.exec('client', 'sockperf', ['pp', '--tcp', '-i', address, '-p', String(server.port), '-t', '1', '-m', '64']);
+      await server.stop();
+      assert.equal(pp.code, 0, pp.stdout + pp.stderr);
+      assert.match(pp.stdout + pp.stderr, /# dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0/);
 
-    network.spawn('server', 'sockperf', ['sr', '--tcp', '-i', address, '-p', '11111']);
-    await network.waitForListening('server', 11111);
-    const rr = await network.exec('client', process.execPath, [BIN, 'rr', '--sockperf', '-c', address, '-t', '1', '--json']);
-    assert.equal(rr.code, 0, rr.stderr);
-    assert.ok(JSON.parse(rr.stdout).summary.requests > 0);
-  });
-});
+      network.spawn('server', 'sockperf', ['sr', '--tcp', '-i', address, '-p', '11111']);
+      await network.waitForListening('server', 11111);
+      const rr = await network.exec('client', process.execPath, [BIN, 'rr', '--sockperf', '-c', address, '-t', '1', '--json']);
+      assert.equal(rr.code, 0, rr.stderr);
+      assert.ok(JSON.parse(rr.stdout).summary.requests > 0);
+    });
+  },
+);
 
-const netemSkip = unavailable ?? (netemAvailable() ? false : 'this kernel has no netem: tc can limit rate (tbf) but cannot add delay, so the bandwidth-delay product cannot be shown here');
+const netemSkip =
+  unavailable ??
+  (netemAvailable()
+    ? false
+    : 'this kernel has no netem: tc can limit rate (tbf) but cannot add delay, so the bandwidth-delay product cannot be shown here');
 
 test('a too-small buffer on a long link is capped near window / RTT (bandwidth-delay product)', { skip: netemSkip }, async () => {
   const network = await TestNetwork.create({ server: { rateMbit: LINK_MBIT, delayMs: 20 }, client: { delayMs: 20 } });
   try {
     const address = network.host('server').address;
     const server = await startServer(['--bind', address], (args) => network.spawn('server', process.execPath, args));
-    const run = await network.exec('client', process.execPath, [BIN, 'stream', '-c', address, '-p', String(server.port), '-t', '3', '-w', '8K', '--json']);
+    const run = await network.exec('client', process.execPath, [
+      BIN,
+      'stream',
+      '-c',
+      address,
+      '-p',
+      String(server.port),
+      '-t',
+      '3',
+      '-w',
+      '8K',
+      '--json',
+    ]);
     await server.stop();
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout);

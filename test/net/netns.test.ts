@@ -13,9 +13,27 @@ test('test hosts: addresses in 198.18.0.0/15, a tbf rate limit on both ends of a
     for (const host of network.hosts.values()) assert.match(host.address, /^198\.1[89]\./);
     assert.match(await network.qdiscs('server'), /qdisc tbf .* rate 200Mbit/);
     assert.doesNotMatch(await network.qdiscs('client'), /tbf/);
-    const server = network.spawn('server', process.execPath, [BIN, 'server', '--service', 'echo', '--bind', network.host('server').address, '-p', '7000']);
+    const server = network.spawn('server', process.execPath, [
+      BIN,
+      'server',
+      '--service',
+      'echo',
+      '--bind',
+      network.host('server').address,
+      '-p',
+      '7000',
+    ]);
     await network.waitForListening('server', 7000);
-    const rr = await network.exec('client', process.execPath, [BIN, 'rr', '--raw', '-c', `${network.host('server').address}:7000`, '-t', '0.3', '--json']);
+    const rr = await network.exec('client', process.execPath, [
+      BIN,
+      'rr',
+      '--raw',
+      '-c',
+      `${network.host('server').address}:7000`,
+      '-t',
+      '0.3',
+      '--json',
+    ]);
     assert.equal(rr.code, 0, rr.stderr);
     assert.ok(JSON.parse(rr.stdout).summary.requests > 0);
     // Nothing listens on the client's own loopback: the request really crossed the link.

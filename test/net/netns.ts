@@ -66,7 +66,10 @@ function processAlive(pid: number): boolean {
 
 async function namespaces(): Promise<string[]> {
   const { stdout } = await run('ip', ['netns', 'list']);
-  return stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter((name) => name.startsWith(PREFIX));
+  return stdout
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name.startsWith(PREFIX));
 }
 
 /** Deletes namespaces a test run left behind when its process died before tearing down. */
@@ -83,7 +86,8 @@ async function sweepStale(): Promise<void> {
  */
 function qdiscArgs(namespace: string, device: string, link: LinkSpec): string[] | undefined {
   const head = ['-n', namespace, 'qdisc', 'add', 'dev', device, 'root'];
-  if (link.delayMs !== undefined) return [...head, 'netem', 'delay', `${link.delayMs}ms`, ...(link.rateMbit === undefined ? [] : ['rate', `${link.rateMbit}mbit`])];
+  if (link.delayMs !== undefined)
+    return [...head, 'netem', 'delay', `${link.delayMs}ms`, ...(link.rateMbit === undefined ? [] : ['rate', `${link.rateMbit}mbit`])];
   if (link.rateMbit === undefined) return undefined;
   const burstBytes = Math.max(16 * 1024, Math.round((link.rateMbit * 1e6) / 8 / 250));
   return [...head, 'tbf', 'rate', `${link.rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '50ms'];
@@ -122,7 +126,10 @@ export class TestNetwork {
         await run('ip', ['-n', host.namespace, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
         await run('ip', ['-n', host.namespace, 'link', 'set', 'eth0', 'up']);
         await run('ip', ['-n', host.namespace, 'link', 'set', 'lo', 'up']);
-        for (const [namespace, device] of [[host.namespace, 'eth0'], [sw, port]] as const) {
+        for (const [namespace, device] of [
+          [host.namespace, 'eth0'],
+          [sw, port],
+        ] as const) {
           const args = qdiscArgs(namespace, device, link);
           if (args) await run('tc', args);
         }
@@ -143,14 +150,22 @@ export class TestNetwork {
 
   /** Starts a program inside a host; destroy() kills it if it still runs. */
   spawn(hostName: string, command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', this.host(hostName).namespace, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const child = spawn('ip', ['netns', 'exec', this.host(hostName).namespace, command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...options,
+    });
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));
     return child;
   }
 
   /** Runs a program inside a host to completion, killed after `timeoutMs`. */
-  async exec(hostName: string, command: string, args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  async exec(
+    hostName: string,
+    command: string,
+    args: string[],
+    timeoutMs = 60_000,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const child = this.spawn(hostName, command, args);
     let stdout = '';
     let stderr = '';

@@ -25,7 +25,14 @@ const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 20
 const PRIVATE_PKCS8 = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
 const PRIVATE_PKCS1 = privateKey.export({ type: 'pkcs1', format: 'pem' }) as string;
 const PUBLIC_SPKI = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-const USERS = ['# socktune test users', `alice,${passwordHash('alice', 'right-horse')}`, '', `bob,${passwordHash('bob', 'battery')}`, 'no comma here', ''].join('\r\n');
+const USERS = [
+  '# socktune test users',
+  `alice,${passwordHash('alice', 'right-horse')}`,
+  '',
+  `bob,${passwordHash('bob', 'battery')}`,
+  'no comma here',
+  '',
+].join('\r\n');
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -40,9 +47,10 @@ function otherSpellings(token: string): string[] {
   return [core, `${core}=`, ...otherBits];
 }
 
-describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', () => {
+describe("Iperf3Authenticator: iperf3 3.12's token, checked with node:crypto", () => {
   const authenticator = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
-  const token = (user: string, password: string, timestamp = now(), key: KeyObject = publicKey): string => encodeAuthToken({ user, password, timestamp }, key);
+  const token = (user: string, password: string, timestamp = now(), key: KeyObject = publicKey): string =>
+    encodeAuthToken({ user, password, timestamp }, key);
 
   test('the users file: comments, blank lines and lines without a comma are skipped, CRLF is stripped', () => {
     const users = parseAuthorizedUsers(`${USERS}\ncarol,,${'a'.repeat(64)},extra\n`);
@@ -70,7 +78,11 @@ describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', 
       [Buffer.alloc(256, 7).toString('base64'), /does not decrypt/],
     ];
     for (const [bad, reason] of refusals) {
-      assert.throws(() => authenticator.verify(bad), (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message), String(bad));
+      assert.throws(
+        () => authenticator.verify(bad),
+        (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message),
+        String(bad),
+      );
     }
   });
 
@@ -78,7 +90,8 @@ describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', 
     const fresh = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
     const timestamp = now();
     const canonical = token('alice', 'right-horse', timestamp);
-    const isAuthError = (reason: RegExp) => (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message);
+    const isAuthError = (reason: RegExp) => (error: unknown) =>
+      error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message);
     for (const spelling of otherSpellings(canonical)) {
       assert.deepEqual(Buffer.from(spelling, 'base64'), Buffer.from(canonical, 'base64'), spelling.slice(-4));
       assert.throws(() => fresh.verify(spelling), isAuthError(/not canonical base64/), spelling.slice(-4));
@@ -98,10 +111,22 @@ describe('Iperf3Authenticator: iperf3 3.12\'s token, checked with node:crypto', 
     assert.equal(pkcs1.verify(token('alice', 'right-horse', now() - 20)), 'alice');
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     const encrypted = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' }) as string;
-    assert.throws(() => new Iperf3Authenticator({ privateKey: ec, authorizedUsers: USERS }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.privateKey must be an RSA key/ });
-    assert.throws(() => new Iperf3Authenticator({ privateKey: encrypted, authorizedUsers: USERS }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.privateKey must be an unencrypted PEM private key/ });
-    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8 } as never }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.authorizedUsers must be a string/ });
-    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS, timeSkewThresholdSec: 0 } }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.auth\.timeSkewThresholdSec/ });
+    assert.throws(() => new Iperf3Authenticator({ privateKey: ec, authorizedUsers: USERS }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.auth\.privateKey must be an RSA key/,
+    });
+    assert.throws(() => new Iperf3Authenticator({ privateKey: encrypted, authorizedUsers: USERS }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.auth\.privateKey must be an unencrypted PEM private key/,
+    });
+    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8 } as never }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.auth\.authorizedUsers must be a string/,
+    });
+    assert.throws(() => new Iperf3Server({ auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS, timeSkewThresholdSec: 0 } }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.auth\.timeSkewThresholdSec/,
+    });
   });
 });
 
@@ -124,10 +149,16 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
   });
 
   /** The stock client, its password from IPERF3_PASSWORD as iperf3 reads it (no terminal prompt). */
-  async function client(credentials: { user: string; password: string } | undefined, serverPort = port): Promise<{ code: number; error: string | undefined }> {
+  async function client(
+    credentials: { user: string; password: string } | undefined,
+    serverPort = port,
+  ): Promise<{ code: number; error: string | undefined }> {
     const auth = credentials ? ['--username', credentials.user, '--rsa-public-key-path', join(dir, 'public.pem')] : [];
     const env = { ...process.env, ...(credentials ? { IPERF3_PASSWORD: credentials.password } : {}) };
-    const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(serverPort), '-J', '-t', '1', ...auth], { timeout: 30_000, env }).then(
+    const result = await run('iperf3', ['-c', '127.0.0.1', '-p', String(serverPort), '-J', '-t', '1', ...auth], {
+      timeout: 30_000,
+      env,
+    }).then(
       (output) => ({ code: 0, stdout: output.stdout }),
       (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
     );
@@ -140,26 +171,30 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
     assert.equal(logs.at(-1)?.outcome, 'done');
   });
 
-  test('wrong password, unknown user, no credentials: "test authorization failed", and the server keeps serving', { timeout: 90_000 }, async () => {
-    const attempts: [{ user: string; password: string } | undefined, RegExp][] = [
-      [{ user: 'alice', password: 'wrong-horse' }, /unknown user "alice" or wrong password/],
-      [{ user: 'mallory', password: 'right-horse' }, /unknown user "mallory"/],
-      [undefined, /sent no authtoken/],
-    ];
-    for (const [credentials, reason] of attempts) {
-      const seen = logs.length;
-      const result = await client(credentials);
-      assert.match(result.error ?? '', /test authorization failed/);
-      assert.equal(logs[seen]?.outcome, 'refused');
-      assert.match(logs[seen]?.error ?? '', /^SOCKTUNE_ERR_AUTH: iperf3 authentication failed: /);
-      assert.match(logs[seen]?.error ?? '', reason);
-    }
-    const again = await client({ user: 'bob', password: 'battery' });
-    assert.equal(again.code, 0, again.error);
-    assert.equal(server.activeTests, 0);
-  });
+  test(
+    'wrong password, unknown user, no credentials: "test authorization failed", and the server keeps serving',
+    { timeout: 90_000 },
+    async () => {
+      const attempts: [{ user: string; password: string } | undefined, RegExp][] = [
+        [{ user: 'alice', password: 'wrong-horse' }, /unknown user "alice" or wrong password/],
+        [{ user: 'mallory', password: 'right-horse' }, /unknown user "mallory"/],
+        [undefined, /sent no authtoken/],
+      ];
+      for (const [credentials, reason] of attempts) {
+        const seen = logs.length;
+        const result = await client(credentials);
+        assert.match(result.error ?? '', /test authorization failed/);
+        assert.equal(logs[seen]?.outcome, 'refused');
+        assert.match(logs[seen]?.error ?? '', /^SOCKTUNE_ERR_AUTH: iperf3 authentication failed: /);
+        assert.match(logs[seen]?.error ?? '', reason);
+      }
+      const again = await client({ user: 'bob', password: 'battery' });
+      assert.equal(again.code, 0, again.error);
+      assert.equal(server.activeTests, 0);
+    },
+  );
 
-  test('an authtoken that is not a string gets the same SERVER_ERROR as iperf3\'s server sends', { timeout: 30_000 }, async () => {
+  test("an authtoken that is not a string gets the same SERVER_ERROR as iperf3's server sends", { timeout: 30_000 }, async () => {
     for (const authtoken of [{}, 42, 'A'.repeat(60_000)]) {
       const socket = net.connect({ port, host: '127.0.0.1' });
       const reader = new ByteReader();
@@ -180,7 +215,12 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
   });
 
   /** Cookie, parameters with `authtoken`, and the server's answer: CREATE_STREAMS, or SERVER_ERROR with its i_errno. */
-  async function rawAttempt(authtoken: unknown, serverPort = port, localAddress = '127.0.0.1', hold = false): Promise<{ state: number; iperfErrno?: number; socket: net.Socket }> {
+  async function rawAttempt(
+    authtoken: unknown,
+    serverPort = port,
+    localAddress = '127.0.0.1',
+    hold = false,
+  ): Promise<{ state: number; iperfErrno?: number; socket: net.Socket }> {
     const socket = net.connect({ port: serverPort, host: '127.0.0.1', localAddress });
     const reader = new ByteReader();
     socket.on('data', (chunk: Buffer) => reader.push(chunk));
@@ -199,49 +239,70 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
     }
   }
 
-  test('review 2: another spelling of a captured token is refused, and so is the token itself the second time', { timeout: 30_000 }, async () => {
-    const canonical = encodeAuthToken({ user: 'bob', password: 'battery', timestamp: now() }, publicKey);
-    for (const spelling of otherSpellings(canonical)) {
-      const seen = logs.length;
-      const answer = await rawAttempt(spelling);
-      assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
-      assert.ok(await waitFor(() => logs.length > seen, 5000));
-      assert.match(logs[seen]?.error ?? '', /not canonical base64/);
-    }
-    assert.equal((await rawAttempt(canonical)).state, STATE.CREATE_STREAMS);
-    const seen = logs.length;
-    for (const spelling of [canonical, ...otherSpellings(canonical)]) {
-      const answer = await rawAttempt(spelling);
-      assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
-    }
-    assert.ok(await waitFor(() => logs.length >= seen + 6, 5000));
-    assert.match(logs.slice(seen).map((entry) => entry.error).join('\n'), /already used/);
-    assert.deepEqual(escaped.map(String), []);
-  });
-
-  test('review 2: clients that never authenticate hold no test; an authenticated client gets the only slot', { timeout: 60_000 }, async () => {
-    const small = new Iperf3Server({ port: 0, maxTests: 1, maxTestsPerClient: 1, parametersTimeoutMs: 20_000, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
-    const smallLogs: Iperf3TestLog[] = [];
-    small.on('test', (entry: Iperf3TestLog) => smallLogs.push(entry));
-    const smallPort = ((await small.listen()) as net.AddressInfo).port;
-    const holders: net.Socket[] = [];
-    try {
-      // Two addresses, each its full pending share, waiting with no parameters (so no authtoken either).
-      for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) holders.push((await rawAttempt(undefined, smallPort, address, true)).socket);
-      // And clients whose tokens fail, one after another.
-      for (let i = 0; i < 5; i++) {
-        const answer = await rawAttempt(Buffer.alloc(256, i).toString('base64'), smallPort, '127.0.0.4');
-        assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST]);
+  test(
+    'review 2: another spelling of a captured token is refused, and so is the token itself the second time',
+    { timeout: 30_000 },
+    async () => {
+      const canonical = encodeAuthToken({ user: 'bob', password: 'battery', timestamp: now() }, publicKey);
+      for (const spelling of otherSpellings(canonical)) {
+        const seen = logs.length;
+        const answer = await rawAttempt(spelling);
+        assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
+        assert.ok(await waitFor(() => logs.length > seen, 5000));
+        assert.match(logs[seen]?.error ?? '', /not canonical base64/);
       }
-      assert.equal(small.activeTests, 0);
-      assert.equal(small.pendingConnections, 4);
-      const result = await client({ user: 'alice', password: 'right-horse' }, smallPort);
-      assert.equal(result.code, 0, result.error);
-      assert.equal(smallLogs.at(-1)?.outcome, 'done');
-    } finally {
-      holders.forEach((socket) => socket.destroy());
-      await small.close();
-    }
-    assert.deepEqual(escaped.map(String), []);
-  });
+      assert.equal((await rawAttempt(canonical)).state, STATE.CREATE_STREAMS);
+      const seen = logs.length;
+      for (const spelling of [canonical, ...otherSpellings(canonical)]) {
+        const answer = await rawAttempt(spelling);
+        assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST], spelling.slice(-4));
+      }
+      assert.ok(await waitFor(() => logs.length >= seen + 6, 5000));
+      assert.match(
+        logs
+          .slice(seen)
+          .map((entry) => entry.error)
+          .join('\n'),
+        /already used/,
+      );
+      assert.deepEqual(escaped.map(String), []);
+    },
+  );
+
+  test(
+    'review 2: clients that never authenticate hold no test; an authenticated client gets the only slot',
+    { timeout: 60_000 },
+    async () => {
+      const small = new Iperf3Server({
+        port: 0,
+        maxTests: 1,
+        maxTestsPerClient: 1,
+        parametersTimeoutMs: 20_000,
+        auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS },
+      });
+      const smallLogs: Iperf3TestLog[] = [];
+      small.on('test', (entry: Iperf3TestLog) => smallLogs.push(entry));
+      const smallPort = ((await small.listen()) as net.AddressInfo).port;
+      const holders: net.Socket[] = [];
+      try {
+        // Two addresses, each its full pending share, waiting with no parameters (so no authtoken either).
+        for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3'])
+          holders.push((await rawAttempt(undefined, smallPort, address, true)).socket);
+        // And clients whose tokens fail, one after another.
+        for (let i = 0; i < 5; i++) {
+          const answer = await rawAttempt(Buffer.alloc(256, i).toString('base64'), smallPort, '127.0.0.4');
+          assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST]);
+        }
+        assert.equal(small.activeTests, 0);
+        assert.equal(small.pendingConnections, 4);
+        const result = await client({ user: 'alice', password: 'right-horse' }, smallPort);
+        assert.equal(result.code, 0, result.error);
+        assert.equal(smallLogs.at(-1)?.outcome, 'done');
+      } finally {
+        holders.forEach((socket) => socket.destroy());
+        await small.close();
+      }
+      assert.deepEqual(escaped.map(String), []);
+    },
+  );
 });

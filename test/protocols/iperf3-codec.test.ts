@@ -4,13 +4,41 @@ import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
 import { chunksAt } from '../helpers.ts';
-import { COOKIE_BYTES, EINVAL, encodeJson, generateCookie, IPERF3_ERRNO, Iperf3ServerError, parseParams, readJson, readState, serverError, STATE } from '../../src/protocols/iperf3/codec.ts';
+import {
+  COOKIE_BYTES,
+  EINVAL,
+  encodeJson,
+  generateCookie,
+  IPERF3_ERRNO,
+  Iperf3ServerError,
+  parseParams,
+  readJson,
+  readState,
+  serverError,
+  STATE,
+} from '../../src/protocols/iperf3/codec.ts';
 
 /** What an iperf3 client sends on its control connection, up to its results. */
 const cookie = generateCookie();
-const params = { tcp: true, omit: 0, time: 10, num: 0, blockcount: 0, parallel: 2, len: 131072, pacing_timer: 1000, client_version: '3.12' };
+const params = {
+  tcp: true,
+  omit: 0,
+  time: 10,
+  num: 0,
+  blockcount: 0,
+  parallel: 2,
+  len: 131072,
+  pacing_timer: 1000,
+  client_version: '3.12',
+};
 const results = { cpu_util_total: 1, streams: [{ id: 1, bytes: 42 }] };
-const stream = Buffer.concat([cookie, encodeJson(params), Buffer.from([STATE.TEST_END]), encodeJson(results), Buffer.from([STATE.IPERF_DONE])]);
+const stream = Buffer.concat([
+  cookie,
+  encodeJson(params),
+  Buffer.from([STATE.TEST_END]),
+  encodeJson(results),
+  Buffer.from([STATE.IPERF_DONE]),
+]);
 
 async function parse(chunks: Buffer[]): Promise<unknown[]> {
   const reader = new ByteReader();
@@ -36,7 +64,6 @@ test('the control stream split at every offset parses the same', async () => {
 });
 
 test('property: random bytes after a cookie, in random chunks, only ever fail with SocktuneError', async (t) => {
-
   t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   await fc.assert(
     fc.asyncProperty(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 4 }), async (bytes, cuts) => {
@@ -72,7 +99,23 @@ test('JSON over 64 KiB is refused from its length alone; a stream cut short is P
 test('parameters: defaults for what the client leaves out, limits on the rest; SERVER_ERROR layout', () => {
   assert.deepEqual(
     { ...parseParams({ tcp: true, reverse: true, window: 65536 }), clientVersion: undefined },
-    { tcp: true, udp: false, sctp: false, time: 10, omit: 0, bytes: 0, blocks: 0, parallel: 1, len: 131072, reverse: true, bidirectional: false, window: 65536, nodelay: false, getServerOutput: false, clientVersion: undefined },
+    {
+      tcp: true,
+      udp: false,
+      sctp: false,
+      time: 10,
+      omit: 0,
+      bytes: 0,
+      blocks: 0,
+      parallel: 1,
+      len: 131072,
+      reverse: true,
+      bidirectional: false,
+      window: 65536,
+      nodelay: false,
+      getServerOutput: false,
+      clientVersion: undefined,
+    },
   );
   assert.throws(() => parseParams({ parallel: 500 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
   assert.throws(() => parseParams({ len: 0 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
@@ -82,9 +125,25 @@ test('parameters: defaults for what the client leaves out, limits on the rest; S
 });
 
 test('property: any JSON object as iperf3 parameters gives valid parameters or a SocktuneError', (t) => {
-
   t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
-  const known = fc.constantFrom('tcp', 'udp', 'sctp', 'time', 'num', 'blockcount', 'parallel', 'len', 'omit', 'reverse', 'bidirectional', 'window', 'nodelay', 'MSS', 'get_server_output', 'client_version');
+  const known = fc.constantFrom(
+    'tcp',
+    'udp',
+    'sctp',
+    'time',
+    'num',
+    'blockcount',
+    'parallel',
+    'len',
+    'omit',
+    'reverse',
+    'bidirectional',
+    'window',
+    'nodelay',
+    'MSS',
+    'get_server_output',
+    'client_version',
+  );
   fc.assert(
     fc.property(fc.dictionary(fc.oneof(known, fc.string()), fc.jsonValue()), (json) => {
       try {
@@ -98,7 +157,7 @@ test('property: any JSON object as iperf3 parameters gives valid parameters or a
   );
 });
 
-test('parameters: a present number of the wrong type is refused, never defaulted; each refusal carries iperf3\'s i_errno', () => {
+test("parameters: a present number of the wrong type is refused, never defaulted; each refusal carries iperf3's i_errno", () => {
   const refusal = (json: Record<string, unknown>, limits?: Parameters<typeof parseParams>[1]): unknown => {
     try {
       parseParams(json, limits);
@@ -108,7 +167,8 @@ test('parameters: a present number of the wrong type is refused, never defaulted
     }
     return 'accepted';
   };
-  for (const value of ['10', null, true, {}, [], 'NaN']) assert.deepEqual(refusal({ time: value }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL], JSON.stringify(value));
+  for (const value of ['10', null, true, {}, [], 'NaN'])
+    assert.deepEqual(refusal({ time: value }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL], JSON.stringify(value));
   assert.deepEqual(refusal({ window: 2 ** 32 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
   assert.deepEqual(refusal({ window: -1 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.BUF_SIZE, 0]);
   assert.deepEqual(refusal({ num: 2 ** 53 }), ['SOCKTUNE_ERR_PROTOCOL', IPERF3_ERRNO.RECV_PARAMS, EINVAL]);

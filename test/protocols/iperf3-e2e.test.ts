@@ -12,7 +12,12 @@ const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => e
 const skip = haveIperf3 ? false : 'iperf3 is not installed (.ci/run installs it)';
 
 interface Iperf3Json {
-  end: { sum_sent: { bytes: number }; sum_received: { bytes: number }; sum_sent_bidir_reverse?: { bytes: number }; sum_received_bidir_reverse?: { bytes: number } };
+  end: {
+    sum_sent: { bytes: number };
+    sum_received: { bytes: number };
+    sum_sent_bidir_reverse?: { bytes: number };
+    sum_received_bidir_reverse?: { bytes: number };
+  };
   server_output_text?: string;
   error?: string;
 }
@@ -68,23 +73,30 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
   }
 
   test('-R, --bidir and -O: both sides count within the bytes in flight at TEST_END (or at the end of --omit)', async () => {
-    for (const args of [['-R', '-t', '1'], ['--bidir', '-t', '1', '-P', '2'], ['-t', '1', '-O', '1']]) {
+    for (const args of [
+      ['-R', '-t', '1'],
+      ['--bidir', '-t', '1', '-P', '2'],
+      ['-t', '1', '-O', '1'],
+    ]) {
       const { code, json } = await iperf3Client(server.port, args);
       assert.equal(code, 0, json.error);
       const { sum_sent: sent, sum_received: received } = json.end;
       assert.ok(sent.bytes > 0 && received.bytes > 0);
       // iperf3's client stops reading when it sends TEST_END; what was in flight is not counted.
-      assert.ok(Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, 16 * 1024 * 1024), `${sent.bytes} vs ${received.bytes}`);
+      assert.ok(
+        Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, 16 * 1024 * 1024),
+        `${sent.bytes} vs ${received.bytes}`,
+      );
     }
   });
 
-  test('--get-server-output carries socktune\'s report', async () => {
+  test("--get-server-output carries socktune's report", async () => {
     const { code, json } = await iperf3Client(server.port, ['-t', '1', '--get-server-output']);
     assert.equal(code, 0);
     assert.match(json.server_output_text ?? '', /socktune iperf3 server: test, 1 stream\(s\)\n\[ {2}1\] receiver \d+ bytes/);
   });
 
-  test('two stock clients at the same time both complete (iperf3\'s own server would refuse one)', async () => {
+  test("two stock clients at the same time both complete (iperf3's own server would refuse one)", async () => {
     const [a, b] = await Promise.all([iperf3Client(server.port, ['-t', '1']), iperf3Client(server.port, ['-t', '1', '-R'])]);
     assert.equal(a.code, 0, a.json.error);
     assert.equal(b.code, 0, b.json.error);
@@ -112,48 +124,52 @@ test('over --max-tests, a second stock client is told the server is busy', { ski
   }
 });
 
-test('review 2: --max-per-ip reaches the transport; refusals print 10 lines a second and the rest as one count a second', { skip }, async () => {
-  const server = await startIperf3Server(['--max-per-ip', '50', '--max-connections', '1000', '--max-total-streams', '64']);
-  const sockets: net.Socket[] = [];
-  try {
-    assert.match(server.stdout(), /up to 4 tests at once, 2 per client/);
-    // 60 connections that send nothing, all at once: 2 wait for their cookie, 48 are told "busy", and 10 are over --max-per-ip.
-    const seen = { denied: 0, closedSilently: 0 };
-    for (let i = 0; i < 60; i++) {
-      const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
-      let bytes = 0;
-      socket.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (chunk[0] === 0xff) seen.denied++;
-      });
-      let ended = false;
-      const onEnd = (): void => {
-        if (!ended && bytes === 0) seen.closedSilently++;
-        ended = true;
+test(
+  'review 2: --max-per-ip reaches the transport; refusals print 10 lines a second and the rest as one count a second',
+  { skip },
+  async () => {
+    const server = await startIperf3Server(['--max-per-ip', '50', '--max-connections', '1000', '--max-total-streams', '64']);
+    const sockets: net.Socket[] = [];
+    try {
+      assert.match(server.stdout(), /up to 4 tests at once, 2 per client/);
+      // 60 connections that send nothing, all at once: 2 wait for their cookie, 48 are told "busy", and 10 are over --max-per-ip.
+      const seen = { denied: 0, closedSilently: 0 };
+      for (let i = 0; i < 60; i++) {
+        const socket = net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+        let bytes = 0;
+        socket.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (chunk[0] === 0xff) seen.denied++;
+        });
+        let ended = false;
+        const onEnd = (): void => {
+          if (!ended && bytes === 0) seen.closedSilently++;
+          ended = true;
+        };
+        socket.once('end', onEnd);
+        socket.once('close', onEnd);
+        socket.on('error', () => {});
+        sockets.push(socket);
+      }
+      assert.ok(await waitFor(() => seen.denied === 48 && seen.closedSilently === 10, 10_000), JSON.stringify(seen));
+      const counts = (): { listed: number; summarized: number; summaries: number } => {
+        const log = server.log();
+        const listed = log.match(/^iperf3 test from \S+: refused: SOCKTUNE_ERR_REFUSED: /gm)?.length ?? 0;
+        const summaries = [...log.matchAll(/^… and (\d+) more refused or failed: (.*)$/gm)];
+        const summarized = summaries.reduce((sum, [, , codes]) => sum + Number(/SOCKTUNE_ERR_REFUSED ×(\d+)/.exec(codes!)?.[1] ?? 0), 0);
+        return { listed, summarized, summaries: summaries.length };
       };
-      socket.once('end', onEnd);
-      socket.once('close', onEnd);
-      socket.on('error', () => {});
-      sockets.push(socket);
+      assert.ok(await waitFor(() => counts().listed + counts().summarized === 48, 10_000), JSON.stringify(counts()));
+      const { listed, summaries } = counts();
+      // At most 10 lines a second, and a summary line for each second that had more; the 48 come within a second or two.
+      assert.ok(summaries >= 1, 'no summary line');
+      assert.ok(listed >= 10 && listed <= 10 * (summaries + 1), `${listed} refusal lines, ${summaries} summary lines`);
+    } finally {
+      sockets.forEach((socket) => socket.destroy());
+      server.child.kill('SIGTERM');
     }
-    assert.ok(await waitFor(() => seen.denied === 48 && seen.closedSilently === 10, 10_000), JSON.stringify(seen));
-    const counts = (): { listed: number; summarized: number; summaries: number } => {
-      const log = server.log();
-      const listed = log.match(/^iperf3 test from \S+: refused: SOCKTUNE_ERR_REFUSED: /gm)?.length ?? 0;
-      const summaries = [...log.matchAll(/^… and (\d+) more refused or failed: (.*)$/gm)];
-      const summarized = summaries.reduce((sum, [, , codes]) => sum + Number(/SOCKTUNE_ERR_REFUSED ×(\d+)/.exec(codes!)?.[1] ?? 0), 0);
-      return { listed, summarized, summaries: summaries.length };
-    };
-    assert.ok(await waitFor(() => counts().listed + counts().summarized === 48, 10_000), JSON.stringify(counts()));
-    const { listed, summaries } = counts();
-    // At most 10 lines a second, and a summary line for each second that had more; the 48 come within a second or two.
-    assert.ok(summaries >= 1, 'no summary line');
-    assert.ok(listed >= 10 && listed <= 10 * (summaries + 1), `${listed} refusal lines, ${summaries} summary lines`);
-  } finally {
-    sockets.forEach((socket) => socket.destroy());
-    server.child.kill('SIGTERM');
-  }
-});
+  },
+);
 
 describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
   const cases: [string, string[]][] = [
@@ -175,7 +191,17 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
       const serverDone = new Promise((resolve) => server.once('exit', resolve));
       try {
         await waitForListening(port);
-        const result = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(port), ...(args.includes('-n') ? [] : ['-t', '1']), '--json', ...args]);
+        const result = await runCli([
+          'stream',
+          '--iperf3',
+          '-c',
+          '127.0.0.1',
+          '-p',
+          String(port),
+          ...(args.includes('-n') ? [] : ['-t', '1']),
+          '--json',
+          ...args,
+        ]);
         assert.equal(result.code, 0, result.stderr);
         const document = JSON.parse(result.stdout);
         assertSchema(document);
@@ -241,12 +267,20 @@ describe('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the s
   };
 
   test('a cookie that never completes', () => expectFailure([Buffer.from('short cookie')], /SOCKTUNE_ERR_TIMEOUT: no iperf3 cookie/));
-  test('garbage where the parameters JSON should be', () => expectFailure([generateCookie(), lengthPrefix(5), Buffer.from('hello')], /SOCKTUNE_ERR_PROTOCOL: iperf3 control message is not JSON/));
+  test('garbage where the parameters JSON should be', () =>
+    expectFailure([generateCookie(), lengthPrefix(5), Buffer.from('hello')], /SOCKTUNE_ERR_PROTOCOL: iperf3 control message is not JSON/));
   test('a JSON length over 64 KiB', () => expectFailure([generateCookie(), lengthPrefix(100_000)], /SOCKTUNE_ERR_FRAME_TOO_LARGE/));
-  test('parameters out of range', () => expectFailure([generateCookie(), encodeJson({ tcp: true, time: 1, parallel: 0, len: 1024 })], /iperf3 parallel must be 1 to 128/));
-  test('a data connection with an unknown cookie, sending data', () => expectFailure([Buffer.alloc(COOKIE_BYTES, 0x61), Buffer.alloc(4, 0xff)], /SOCKTUNE_ERR_FRAME_TOO_LARGE/));
+  test('parameters out of range', () =>
+    expectFailure([generateCookie(), encodeJson({ tcp: true, time: 1, parallel: 0, len: 1024 })], /iperf3 parallel must be 1 to 128/));
+  test('a data connection with an unknown cookie, sending data', () =>
+    expectFailure([Buffer.alloc(COOKIE_BYTES, 0x61), Buffer.alloc(4, 0xff)], /SOCKTUNE_ERR_FRAME_TOO_LARGE/));
   test('a client that vanishes after its cookie', () => expectFailure([generateCookie()], /SOCKTUNE_ERR_PEER_GONE/, true));
-  test('a client that vanishes while the server waits for its streams', () => expectFailure([generateCookie(), encodeJson({ tcp: true, time: 5, parallel: 2, len: 1024 })], /SOCKTUNE_ERR_PEER_GONE: the iperf3 client closed its control connection before its streams arrived/, true));
+  test('a client that vanishes while the server waits for its streams', () =>
+    expectFailure(
+      [generateCookie(), encodeJson({ tcp: true, time: 5, parallel: 2, len: 1024 })],
+      /SOCKTUNE_ERR_PEER_GONE: the iperf3 client closed its control connection before its streams arrived/,
+      true,
+    ));
 
   test('an unknown state byte in the middle of a test', async () => {
     const seen = logs.length;
@@ -271,6 +305,9 @@ describe('malformed input: each test torn down with a SOCKTUNE_ERR_* line, the s
     assert.equal(server.activeTests, 0);
     for (let i = 0; i < 20 && openFds() > fdsBefore; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.ok(openFds() <= fdsBefore, `fds ${openFds()} > ${fdsBefore} before`);
-    assert.ok(process.getActiveResourcesInfo().length <= handlesBefore + 1, `active resources ${process.getActiveResourcesInfo().join(',')}`);
+    assert.ok(
+      process.getActiveResourcesInfo().length <= handlesBefore + 1,
+      `active resources ${process.getActiveResourcesInfo().join(',')}`,
+    );
   });
 });

@@ -24,7 +24,17 @@ process.on('unhandledRejection', (error) => escaped.push(error));
 const assertNothingEscaped = (): void => assert.deepEqual(escaped.map(String), []);
 
 /** What the stock client's parameters look like (iperf3 3.12, -t 1). */
-const GOOD_PARAMS = Object.freeze({ tcp: true, omit: 0, time: 1, num: 0, blockcount: 0, parallel: 1, len: 131072, pacing_timer: 1000, client_version: '3.12' });
+const GOOD_PARAMS = Object.freeze({
+  tcp: true,
+  omit: 0,
+  time: 1,
+  num: 0,
+  blockcount: 0,
+  parallel: 1,
+  len: 131072,
+  pacing_timer: 1000,
+  client_version: '3.12',
+});
 
 interface Started {
   server: Iperf3Server;
@@ -59,7 +69,14 @@ async function startServer(options: Iperf3ServerOptions = {}): Promise<Started> 
 
 interface StockResult {
   code: number;
-  json: { error?: string; end?: { sum_received?: { bytes: number; seconds: number }; sum_sent?: { bytes: number }; sum_received_bidir_reverse?: { bytes: number; seconds: number } } };
+  json: {
+    error?: string;
+    end?: {
+      sum_received?: { bytes: number; seconds: number };
+      sum_sent?: { bytes: number };
+      sum_received_bidir_reverse?: { bytes: number; seconds: number };
+    };
+  };
 }
 
 async function stockClient(port: number, args: string[], timeoutMs = 60_000): Promise<StockResult> {
@@ -70,7 +87,11 @@ async function stockClient(port: number, args: string[], timeoutMs = 60_000): Pr
   return { code: result.code, json: JSON.parse(result.stdout) as StockResult['json'] };
 }
 
-type Reply = { kind: 'server-error'; iperfErrno: number; errno: number } | { kind: 'access-denied' } | { kind: 'create-streams' } | { kind: 'state'; state: number };
+type Reply =
+  | { kind: 'server-error'; iperfErrno: number; errno: number }
+  | { kind: 'access-denied' }
+  | { kind: 'create-streams' }
+  | { kind: 'state'; state: number };
 
 /** A client written by hand: cookie, PARAM_EXCHANGE, parameters, reply; every read under a deadline. */
 class RawClient {
@@ -89,7 +110,9 @@ class RawClient {
   static connect(port: number, localAddress?: string): Promise<RawClient> {
     return withTimeout(
       new Promise<RawClient>((resolve, reject) => {
-        const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) }, () => resolve(new RawClient(socket)));
+        const socket = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) }, () =>
+          resolve(new RawClient(socket)),
+        );
         socket.once('error', reject);
       }),
       5000,
@@ -165,18 +188,26 @@ describe('finding 1: a window that does not fit an int is refused, not thrown', 
   before(async () => (started = await startServer()));
   after(() => started.server.close());
 
-  test('window 2^32, 1e308 and -1: SERVER_ERROR with iperf3\'s buffer-size error; a stock client is served afterwards', { timeout: 60_000 }, async () => {
-    for (const window of [2 ** 32, 1e308, -1]) {
-      const seen = started.logs.length;
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, window }), serverError(IPERF3_ERRNO.BUF_SIZE), `window ${window}`);
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.outcome, 'failed');
-      assert.match(entry.error ?? '', /^SOCKTUNE_ERR_PROTOCOL: iperf3 window must be 0 to 536870912 bytes/);
-    }
-    const { code, json } = await stockClient(started.port, ['-t', '1']);
-    assert.equal(code, 0, json.error);
-    assertNothingEscaped();
-  });
+  test(
+    "window 2^32, 1e308 and -1: SERVER_ERROR with iperf3's buffer-size error; a stock client is served afterwards",
+    { timeout: 60_000 },
+    async () => {
+      for (const window of [2 ** 32, 1e308, -1]) {
+        const seen = started.logs.length;
+        assert.deepEqual(
+          await handshakeOnce(started.port, { ...GOOD_PARAMS, window }),
+          serverError(IPERF3_ERRNO.BUF_SIZE),
+          `window ${window}`,
+        );
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.outcome, 'failed');
+        assert.match(entry.error ?? '', /^SOCKTUNE_ERR_PROTOCOL: iperf3 window must be 0 to 536870912 bytes/);
+      }
+      const { code, json } = await stockClient(started.port, ['-t', '1']);
+      assert.equal(code, 0, json.error);
+      assertNothingEscaped();
+    },
+  );
 
   test('a window in range still reaches its data connection (the set-up path the crash was on)', { timeout: 30_000 }, async () => {
     const client = await RawClient.connect(started.port);
@@ -193,141 +224,185 @@ describe('finding 1: a window that does not fit an int is refused, not thrown', 
 });
 
 describe('finding 2: fuzzing every numeric parameter against one live server', { skip }, () => {
-  test('each reply is SERVER_ERROR, ACCESS_DENIED or CREATE_STREAMS; nothing escapes; a stock client succeeds at the end', { timeout: 110_000 }, async (t) => {
-    const started = await startServer();
-    const keys = ['time', 'omit', 'num', 'blockcount', 'parallel', 'len', 'window', 'MSS'];
-    const values: unknown[] = [0, -1, 2 ** 31, 2 ** 32, 2 ** 53, 1e308, 'NaN', 'x', {}, [], null, true];
-    const tally = { 'server-error': 0, 'access-denied': 0, 'create-streams': 0 };
-    try {
-      for (const key of keys) {
-        for (const value of values) {
-          const seen = started.logs.length;
-          const client = await RawClient.connect(started.port);
-          try {
-            const reply = await client.handshake({ ...GOOD_PARAMS, [key]: value });
-            const what = `${key}: ${JSON.stringify(value)} → ${JSON.stringify(reply)}`;
-            assert.ok(reply.kind !== 'state', what);
-            tally[reply.kind]++;
-            if (typeof value !== 'number') assert.deepEqual(reply, serverError(IPERF3_ERRNO.RECV_PARAMS, EINVAL), what);
-            if (reply.kind === 'create-streams') {
-              // Accepted: the value goes on through the stream set-up and the start of the test.
-              const stream = await client.openStream(started.port);
-              assert.equal(await client.readState(), STATE.TEST_START, what);
-              stream.destroy();
+  test(
+    'each reply is SERVER_ERROR, ACCESS_DENIED or CREATE_STREAMS; nothing escapes; a stock client succeeds at the end',
+    { timeout: 110_000 },
+    async (t) => {
+      const started = await startServer();
+      const keys = ['time', 'omit', 'num', 'blockcount', 'parallel', 'len', 'window', 'MSS'];
+      const values: unknown[] = [0, -1, 2 ** 31, 2 ** 32, 2 ** 53, 1e308, 'NaN', 'x', {}, [], null, true];
+      const tally = { 'server-error': 0, 'access-denied': 0, 'create-streams': 0 };
+      try {
+        for (const key of keys) {
+          for (const value of values) {
+            const seen = started.logs.length;
+            const client = await RawClient.connect(started.port);
+            try {
+              const reply = await client.handshake({ ...GOOD_PARAMS, [key]: value });
+              const what = `${key}: ${JSON.stringify(value)} → ${JSON.stringify(reply)}`;
+              assert.ok(reply.kind !== 'state', what);
+              tally[reply.kind]++;
+              if (typeof value !== 'number') assert.deepEqual(reply, serverError(IPERF3_ERRNO.RECV_PARAMS, EINVAL), what);
+              if (reply.kind === 'create-streams') {
+                // Accepted: the value goes on through the stream set-up and the start of the test.
+                const stream = await client.openStream(started.port);
+                assert.equal(await client.readState(), STATE.TEST_START, what);
+                stream.destroy();
+              }
+            } finally {
+              client.close();
             }
-          } finally {
-            client.close();
+            await started.nextLog(seen);
           }
-          await started.nextLog(seen);
         }
+        t.diagnostic(`${keys.length * values.length} parameter sets: ${JSON.stringify(tally)}`);
+        assert.equal(started.server.activeTests, 0);
+        const { code, json } = await stockClient(started.port, ['-t', '1']);
+        assert.equal(code, 0, json.error);
+      } finally {
+        await started.server.close();
       }
-      t.diagnostic(`${keys.length * values.length} parameter sets: ${JSON.stringify(tally)}`);
-      assert.equal(started.server.activeTests, 0);
-      const { code, json } = await stockClient(started.port, ['-t', '1']);
-      assert.equal(code, 0, json.error);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+      assertNothingEscaped();
+    },
+  );
 });
 
 describe('finding 3: server-side caps', { skip }, () => {
   test('options: a frozen defaults object; a cap that no timer could hold is refused up front', () => {
     assert.ok(Object.isFrozen(IPERF3_SERVER_DEFAULTS));
     assert.equal(IPERF3_SERVER_DEFAULTS.maxDurationMs, 600_000);
-    assert.throws(() => new Iperf3Server({ maxDurationMs: 2 ** 31 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.maxDurationMs must be an integer from 1000 to 2147483647/ });
+    assert.throws(() => new Iperf3Server({ maxDurationMs: 2 ** 31 }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.maxDurationMs must be an integer from 1000 to 2147483647/,
+    });
     assert.throws(() => new Iperf3Server({ maxWindow: 2 ** 32 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION' });
-    assert.throws(() => new Iperf3Server({ sendBudget: 1e6 as unknown as SendBudget }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.sendBudget must be a SendBudget/ });
-    assert.throws(() => new Iperf3Server({ maxTestPerClient: 2 } as Iperf3ServerOptions), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.maxTestPerClient is not a known option/ });
+    assert.throws(() => new Iperf3Server({ sendBudget: 1e6 as unknown as SendBudget }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.sendBudget must be a SendBudget/,
+    });
+    assert.throws(() => new Iperf3Server({ maxTestPerClient: 2 } as Iperf3ServerOptions), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.maxTestPerClient is not a known option/,
+    });
   });
 
-  test('maxDurationMs: time 2000000 is refused, never a timer; a stock -t 700 client is told the duration is too long', { timeout: 60_000 }, async () => {
-    const started = await startServer();
-    try {
-      const seen = started.logs.length;
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 2_000_000 }), serverError(IPERF3_ERRNO.DURATION));
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.outcome, 'refused');
-      assert.match(entry.error ?? '', /^SOCKTUNE_ERR_REFUSED: iperf3 test of 2000000 s .* is over the server's maximum of 600 s/);
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 595 }), { kind: 'create-streams' });
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 596 }), serverError(IPERF3_ERRNO.DURATION));
-      const { json } = await stockClient(started.port, ['-t', '700']);
-      assert.match(json.error ?? '', /test duration too long/);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxDurationMs: time 2000000 is refused, never a timer; a stock -t 700 client is told the duration is too long',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer();
+      try {
+        const seen = started.logs.length;
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 2_000_000 }), serverError(IPERF3_ERRNO.DURATION));
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.outcome, 'refused');
+        assert.match(entry.error ?? '', /^SOCKTUNE_ERR_REFUSED: iperf3 test of 2000000 s .* is over the server's maximum of 600 s/);
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 595 }), { kind: 'create-streams' });
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, time: 596 }), serverError(IPERF3_ERRNO.DURATION));
+        const { json } = await stockClient(started.port, ['-t', '700']);
+        assert.match(json.error ?? '', /test duration too long/);
+      } finally {
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
-  test('maxDurationMs: a -n test with no time ends at the maximum, and the stock client hears SERVER_TERMINATE', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxDurationMs: 2000 });
-    try {
-      const seen = started.logs.length;
-      const began = performance.now();
-      // -b keeps the client from finishing 10 GB first.
-      // With -J, iperf3 3.12 exits 0 even then: the error is in its JSON.
-      const { json } = await stockClient(started.port, ['-n', '10G', '-b', '8M']);
-      const elapsed = performance.now() - began;
-      assert.match(json.error ?? '', /the server has terminated/);
-      assert.ok(elapsed < 10_000, `the test took ${elapsed} ms`);
-      const entry = await started.nextLog(seen);
-      // What was left of the test's 2 s from its accept, cut from the run's own (unlimited) time.
-      const waited = /SOCKTUNE_ERR_TIMEOUT: no TEST_END from the iperf3 client within (\d+) ms/.exec(entry.error ?? '');
-      assert.ok(waited && Number(waited[1]) <= 2000, entry.error);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxDurationMs: a -n test with no time ends at the maximum, and the stock client hears SERVER_TERMINATE',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxDurationMs: 2000 });
+      try {
+        const seen = started.logs.length;
+        const began = performance.now();
+        // -b keeps the client from finishing 10 GB first.
+        // With -J, iperf3 3.12 exits 0 even then: the error is in its JSON.
+        const { json } = await stockClient(started.port, ['-n', '10G', '-b', '8M']);
+        const elapsed = performance.now() - began;
+        assert.match(json.error ?? '', /the server has terminated/);
+        assert.ok(elapsed < 10_000, `the test took ${elapsed} ms`);
+        const entry = await started.nextLog(seen);
+        // What was left of the test's 2 s from its accept, cut from the run's own (unlimited) time.
+        const waited = /SOCKTUNE_ERR_TIMEOUT: no TEST_END from the iperf3 client within (\d+) ms/.exec(entry.error ?? '');
+        assert.ok(waited && Number(waited[1]) <= 2000, entry.error);
+      } finally {
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
-  test('maxStreams counts parallel × 2 with --bidir; the stock client is told there are too many streams', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxStreams: 4 });
-    try {
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 3, bidirectional: true }), serverError(IPERF3_ERRNO.NUM_STREAMS));
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 2, bidirectional: true }), { kind: 'create-streams' });
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 5 }), serverError(IPERF3_ERRNO.NUM_STREAMS));
-      const { json } = await stockClient(started.port, ['-t', '1', '-P', '3', '--bidir']);
-      assert.match(json.error ?? '', /number of parallel streams too large/);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxStreams counts parallel × 2 with --bidir; the stock client is told there are too many streams',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxStreams: 4 });
+      try {
+        assert.deepEqual(
+          await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 3, bidirectional: true }),
+          serverError(IPERF3_ERRNO.NUM_STREAMS),
+        );
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 2, bidirectional: true }), {
+          kind: 'create-streams',
+        });
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 5 }), serverError(IPERF3_ERRNO.NUM_STREAMS));
+        const { json } = await stockClient(started.port, ['-t', '1', '-P', '3', '--bidir']);
+        assert.match(json.error ?? '', /number of parallel streams too large/);
+      } finally {
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
-  test('maxBlockLength and maxWindow: a larger -l or -w is refused with iperf3\'s block-size and buffer-size errors', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxBlockLength: 64 * 1024 });
-    try {
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, len: 64 * 1024 + 1 }), serverError(IPERF3_ERRNO.BLOCK_SIZE));
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, len: 64 * 1024 }), { kind: 'create-streams' });
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, window: 16 * 1024 * 1024 + 1 }), serverError(IPERF3_ERRNO.BUF_SIZE));
-      const long = await stockClient(started.port, ['-t', '1', '-l', '128K']);
-      assert.match(long.json.error ?? '', /block size too large/);
-      const wide = await stockClient(started.port, ['-t', '1', '-w', '32M']);
-      assert.match(wide.json.error ?? '', /socket buffer size too large/);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    "maxBlockLength and maxWindow: a larger -l or -w is refused with iperf3's block-size and buffer-size errors",
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxBlockLength: 64 * 1024 });
+      try {
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, len: 64 * 1024 + 1 }), serverError(IPERF3_ERRNO.BLOCK_SIZE));
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, len: 64 * 1024 }), { kind: 'create-streams' });
+        assert.deepEqual(
+          await handshakeOnce(started.port, { ...GOOD_PARAMS, window: 16 * 1024 * 1024 + 1 }),
+          serverError(IPERF3_ERRNO.BUF_SIZE),
+        );
+        const long = await stockClient(started.port, ['-t', '1', '-l', '128K']);
+        assert.match(long.json.error ?? '', /block size too large/);
+        const wide = await stockClient(started.port, ['-t', '1', '-w', '32M']);
+        assert.match(wide.json.error ?? '', /socket buffer size too large/);
+      } finally {
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
-  test('maxTestsPerClient: a second test from one address is told the server is busy; another address is served', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxTestsPerClient: 1 });
-    const holder = await RawClient.connect(started.port);
-    try {
-      assert.deepEqual(await holder.handshake(GOOD_PARAMS), { kind: 'create-streams' });
-      assert.equal(started.server.activeTests, 1);
-      const same = await stockClient(started.port, ['-t', '1']);
-      assert.match(same.json.error ?? '', /the server is busy/);
-      assert.match(started.logs.at(-1)?.error ?? '', /^SOCKTUNE_ERR_REFUSED: server busy: 1 tests running from 127\.0\.0\.1 \(max 1 per client\)/);
-      const other = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
-      assert.equal(other.code, 0, other.json.error);
-    } finally {
-      holder.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxTestsPerClient: a second test from one address is told the server is busy; another address is served',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxTestsPerClient: 1 });
+      const holder = await RawClient.connect(started.port);
+      try {
+        assert.deepEqual(await holder.handshake(GOOD_PARAMS), { kind: 'create-streams' });
+        assert.equal(started.server.activeTests, 1);
+        const same = await stockClient(started.port, ['-t', '1']);
+        assert.match(same.json.error ?? '', /the server is busy/);
+        assert.match(
+          started.logs.at(-1)?.error ?? '',
+          /^SOCKTUNE_ERR_REFUSED: server busy: 1 tests running from 127\.0\.0\.1 \(max 1 per client\)/,
+        );
+        const other = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
+        assert.equal(other.code, 0, other.json.error);
+      } finally {
+        holder.close();
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 /** 200 clients in another process that send a cookie, read one byte and never close; it reports what they saw. */
@@ -358,7 +433,9 @@ describe('finding 4: refusals close their sockets', { skip }, () => {
       assert.deepEqual(await holder.handshake(GOOD_PARAMS), { kind: 'create-streams' });
       const fdsBefore = openFds();
       const seen = started.logs.length;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER_SCRIPT, String(started.port), '200'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', HOLDER_SCRIPT, String(started.port), '200'], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
       try {
         const report = await withTimeout(
           new Promise<string>((resolve) => {
@@ -369,7 +446,7 @@ describe('finding 4: refusals close their sockets', { skip }, () => {
             });
           }),
           30_000,
-          'the holder process\'s report',
+          "the holder process's report",
         );
         assert.deepEqual(JSON.parse(report), { denied: 200, closedByServer: 200, other: 0 });
         assert.equal(started.logs.slice(seen).filter((entry) => entry.outcome === 'refused').length, 200);
@@ -402,44 +479,48 @@ function exhaustDescriptors(spare: number): number[] {
 }
 
 describe('finding 1 (stream set-up): a failure there ends only that test', { skip }, () => {
-  test('out of descriptors for dup(): that client gets SERVER_ERROR "unable to create a new stream", another test goes on', { timeout: 60_000 }, async () => {
-    const started = await startServer();
-    const failing = await RawClient.connect(started.port);
-    const other = await RawClient.connect(started.port);
-    let held: number[] = [];
-    try {
-      assert.deepEqual(await other.handshake(GOOD_PARAMS), { kind: 'create-streams' });
-      assert.deepEqual(await failing.handshake(GOOD_PARAMS), { kind: 'create-streams' });
-      const seen = started.logs.length;
-      // Descriptors closed in the background (handles of earlier tests) must not free one meanwhile.
-      await new Promise((resolve) => setImmediate(resolve));
-      // Two descriptors left: one for our data connection, one for the server's accept; none for its dup.
-      held = exhaustDescriptors(2);
-      const stream = await failing.openStream(started.port);
-      stream.on('error', () => {});
-      const reply = await failing.readReply(10_000);
-      held.forEach((fd) => closeSync(fd));
-      held = [];
-      assert.deepEqual(reply, serverError(IPERF3_ERRNO.CREATE_STREAM, osConstants.errno.EMFILE));
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.outcome, 'failed');
-      assert.match(entry.error ?? '', /^SOCKTUNE_ERR_SOCKOPT: iperf3 data connection set-up failed: dup\(\) failed: EMFILE/);
-      stream.destroy();
-      // The other test was never touched: its stream arrives, and it starts.
-      const otherStream = await other.openStream(started.port);
-      assert.equal(await other.readState(), STATE.TEST_START);
-      otherStream.destroy();
-      other.close();
-      const { code, json } = await stockClient(started.port, ['-t', '1']);
-      assert.equal(code, 0, json.error);
-    } finally {
-      held.forEach((fd) => closeSync(fd));
-      failing.close();
-      other.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'out of descriptors for dup(): that client gets SERVER_ERROR "unable to create a new stream", another test goes on',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer();
+      const failing = await RawClient.connect(started.port);
+      const other = await RawClient.connect(started.port);
+      let held: number[] = [];
+      try {
+        assert.deepEqual(await other.handshake(GOOD_PARAMS), { kind: 'create-streams' });
+        assert.deepEqual(await failing.handshake(GOOD_PARAMS), { kind: 'create-streams' });
+        const seen = started.logs.length;
+        // Descriptors closed in the background (handles of earlier tests) must not free one meanwhile.
+        await new Promise((resolve) => setImmediate(resolve));
+        // Two descriptors left: one for our data connection, one for the server's accept; none for its dup.
+        held = exhaustDescriptors(2);
+        const stream = await failing.openStream(started.port);
+        stream.on('error', () => {});
+        const reply = await failing.readReply(10_000);
+        held.forEach((fd) => closeSync(fd));
+        held = [];
+        assert.deepEqual(reply, serverError(IPERF3_ERRNO.CREATE_STREAM, osConstants.errno.EMFILE));
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.outcome, 'failed');
+        assert.match(entry.error ?? '', /^SOCKTUNE_ERR_SOCKOPT: iperf3 data connection set-up failed: dup\(\) failed: EMFILE/);
+        stream.destroy();
+        // The other test was never touched: its stream arrives, and it starts.
+        const otherStream = await other.openStream(started.port);
+        assert.equal(await other.readState(), STATE.TEST_START);
+        otherStream.destroy();
+        other.close();
+        const { code, json } = await stockClient(started.port, ['-t', '1']);
+        assert.equal(code, 0, json.error);
+      } finally {
+        held.forEach((fd) => closeSync(fd));
+        failing.close();
+        other.close();
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 describe('finding 6: sendBudget paces what the server sends', { skip }, () => {
@@ -457,7 +538,9 @@ describe('finding 6: sendBudget paces what the server sends', { skip }, () => {
       assert.equal(bidir.code, 0, bidir.json.error);
       const fromServer = bidir.json.end!.sum_received_bidir_reverse!;
       const bidirBound = budget.bytesPerSecond * fromServer.seconds + 2 * budget.burstBytes;
-      t.diagnostic(`--bidir: ${fromServer.bytes} bytes from the server in ${fromServer.seconds.toFixed(3)} s, bound ${Math.round(bidirBound)}`);
+      t.diagnostic(
+        `--bidir: ${fromServer.bytes} bytes from the server in ${fromServer.seconds.toFixed(3)} s, bound ${Math.round(bidirBound)}`,
+      );
       assert.ok(fromServer.bytes > 0 && fromServer.bytes <= bidirBound, `${fromServer.bytes} > ${bidirBound}`);
     } finally {
       await started.server.close();
@@ -504,42 +587,55 @@ describe('review 2, item 3: a connection holds a test only once its parameters a
       [defaults.maxPending, defaults.maxPendingPerClient, defaults.cookieTimeoutMs, defaults.parametersTimeoutMs, defaults.maxTotalStreams],
       [16, 2, 3000, 3000, 256],
     );
-    assert.throws(() => new Iperf3Server({ maxPendingPerClient: 0 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.maxPendingPerClient must be an integer from 1/ });
-    assert.throws(() => new Iperf3Server({ cookieTimeoutMs: 2 ** 31 }), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.cookieTimeoutMs/ });
-    assert.throws(() => new Iperf3Server({ handshakeTimeoutMs: 1000 } as Iperf3ServerOptions), { code: 'SOCKTUNE_ERR_INVALID_OPTION', message: /options\.handshakeTimeoutMs is not a known option/ });
+    assert.throws(() => new Iperf3Server({ maxPendingPerClient: 0 }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.maxPendingPerClient must be an integer from 1/,
+    });
+    assert.throws(() => new Iperf3Server({ cookieTimeoutMs: 2 ** 31 }), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.cookieTimeoutMs/,
+    });
+    assert.throws(() => new Iperf3Server({ handshakeTimeoutMs: 1000 } as Iperf3ServerOptions), {
+      code: 'SOCKTUNE_ERR_INVALID_OPTION',
+      message: /options\.handshakeTimeoutMs is not a known option/,
+    });
   });
 
-  test('connections that stop after their cookie hold no test: a stock client is served; over its pending share an address is told "busy" at once', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxTests: 1, maxTestsPerClient: 1, parametersTimeoutMs: 20_000 });
-    const holders: RawClient[] = [];
-    try {
-      for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) {
-        const holder = await RawClient.connect(started.port, address);
-        holders.push(holder);
-        holder.socket.write(holder.cookie);
-        assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
+  test(
+    'connections that stop after their cookie hold no test: a stock client is served; over its pending share an address is told "busy" at once',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxTests: 1, maxTestsPerClient: 1, parametersTimeoutMs: 20_000 });
+      const holders: RawClient[] = [];
+      try {
+        for (const address of ['127.0.0.2', '127.0.0.2', '127.0.0.3', '127.0.0.3']) {
+          const holder = await RawClient.connect(started.port, address);
+          holders.push(holder);
+          holder.socket.write(holder.cookie);
+          assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
+        }
+        assert.equal(started.server.activeTests, 0);
+        assert.equal(started.server.pendingConnections, 4);
+        const seen = started.logs.length;
+        // The third from 127.0.0.2 has sent nothing yet: it is turned away as it connects.
+        const third = await RawClient.connect(started.port, '127.0.0.2');
+        assert.deepEqual(await third.readReply(), { kind: 'access-denied' });
+        third.close();
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.outcome, 'refused');
+        assert.equal(entry.code, 'SOCKTUNE_ERR_REFUSED');
+        assert.match(entry.error ?? '', /server busy: 2 connections from 127\.0\.0\.2 before their parameters \(max 2 per client\)/);
+        // The only test slot is free for a client whose parameters come.
+        const { code, json } = await stockClient(started.port, ['-t', '1']);
+        assert.equal(code, 0, json.error);
+        assert.equal(started.server.pendingConnections, 4);
+      } finally {
+        holders.forEach((holder) => holder.close());
+        await started.server.close();
       }
-      assert.equal(started.server.activeTests, 0);
-      assert.equal(started.server.pendingConnections, 4);
-      const seen = started.logs.length;
-      // The third from 127.0.0.2 has sent nothing yet: it is turned away as it connects.
-      const third = await RawClient.connect(started.port, '127.0.0.2');
-      assert.deepEqual(await third.readReply(), { kind: 'access-denied' });
-      third.close();
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.outcome, 'refused');
-      assert.equal(entry.code, 'SOCKTUNE_ERR_REFUSED');
-      assert.match(entry.error ?? '', /server busy: 2 connections from 127\.0\.0\.2 before their parameters \(max 2 per client\)/);
-      // The only test slot is free for a client whose parameters come.
-      const { code, json } = await stockClient(started.port, ['-t', '1']);
-      assert.equal(code, 0, json.error);
-      assert.equal(started.server.pendingConnections, 4);
-    } finally {
-      holders.forEach((holder) => holder.close());
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+      assertNothingEscaped();
+    },
+  );
 
   test('maxPending: connections before their parameters from every address together', { timeout: 30_000 }, async () => {
     const started = await startServer({ maxPending: 3, cookieTimeoutMs: 20_000 });
@@ -561,66 +657,84 @@ describe('review 2, item 3: a connection holds a test only once its parameters a
     assertNothingEscaped();
   });
 
-  test('parametersTimeoutMs: a client that sends its cookie and then nothing is closed after it, with a log line', { timeout: 30_000 }, async () => {
-    const started = await startServer({ parametersTimeoutMs: 300 });
-    const holder = await RawClient.connect(started.port);
-    try {
-      const seen = started.logs.length;
-      const began = performance.now();
-      holder.socket.write(holder.cookie);
-      assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
-      await withTimeout(closed(holder.socket), 5000, 'the server to close the connection');
-      const elapsed = performance.now() - began;
-      assert.ok(elapsed < 2500, `closed after ${elapsed} ms`);
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.code, 'SOCKTUNE_ERR_TIMEOUT');
-      assert.match(entry.error ?? '', /no iperf3 parameters within 300 ms/);
-      assert.equal(started.server.pendingConnections, 0);
-      assert.equal(started.server.activeTests, 0);
-    } finally {
-      holder.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
-
-  test('two handshakes for the last slot: the first parameters win, the second client is told "busy" after its parameters', { timeout: 30_000 }, async () => {
-    const started = await startServer({ maxTests: 1 });
-    const first = await RawClient.connect(started.port);
-    const second = await RawClient.connect(started.port);
-    try {
-      for (const client of [first, second]) {
-        client.socket.write(client.cookie);
-        assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
+  test(
+    'parametersTimeoutMs: a client that sends its cookie and then nothing is closed after it, with a log line',
+    { timeout: 30_000 },
+    async () => {
+      const started = await startServer({ parametersTimeoutMs: 300 });
+      const holder = await RawClient.connect(started.port);
+      try {
+        const seen = started.logs.length;
+        const began = performance.now();
+        holder.socket.write(holder.cookie);
+        assert.equal(await holder.readState(), STATE.PARAM_EXCHANGE);
+        await withTimeout(closed(holder.socket), 5000, 'the server to close the connection');
+        const elapsed = performance.now() - began;
+        assert.ok(elapsed < 2500, `closed after ${elapsed} ms`);
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.code, 'SOCKTUNE_ERR_TIMEOUT');
+        assert.match(entry.error ?? '', /no iperf3 parameters within 300 ms/);
+        assert.equal(started.server.pendingConnections, 0);
+        assert.equal(started.server.activeTests, 0);
+      } finally {
+        holder.close();
+        await started.server.close();
       }
-      first.socket.write(encodeJson(GOOD_PARAMS));
-      assert.deepEqual(await first.readReply(), { kind: 'create-streams' });
-      const seen = started.logs.length;
-      second.socket.write(encodeJson(GOOD_PARAMS));
-      assert.deepEqual(await second.readReply(), { kind: 'access-denied' });
-      assert.match((await started.nextLog(seen)).error ?? '', /^SOCKTUNE_ERR_REFUSED: server busy: 1 tests running \(max 1\)/);
-      assert.equal(started.server.activeTests, 1);
-    } finally {
-      first.close();
-      second.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+      assertNothingEscaped();
+    },
+  );
 
-  test('the data connections a test waits for come on top of the pending pool: stock -P 8 and -P 4 --bidir with a pool of 1', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxPending: 1, maxPendingPerClient: 1 });
-    try {
-      for (const args of [['-P', '8'], ['-P', '4', '--bidir']]) {
-        const { code, json } = await stockClient(started.port, ['-t', '1', ...args]);
-        assert.equal(code, 0, `${args.join(' ')}: ${json.error}`);
+  test(
+    'two handshakes for the last slot: the first parameters win, the second client is told "busy" after its parameters',
+    { timeout: 30_000 },
+    async () => {
+      const started = await startServer({ maxTests: 1 });
+      const first = await RawClient.connect(started.port);
+      const second = await RawClient.connect(started.port);
+      try {
+        for (const client of [first, second]) {
+          client.socket.write(client.cookie);
+          assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
+        }
+        first.socket.write(encodeJson(GOOD_PARAMS));
+        assert.deepEqual(await first.readReply(), { kind: 'create-streams' });
+        const seen = started.logs.length;
+        second.socket.write(encodeJson(GOOD_PARAMS));
+        assert.deepEqual(await second.readReply(), { kind: 'access-denied' });
+        assert.match((await started.nextLog(seen)).error ?? '', /^SOCKTUNE_ERR_REFUSED: server busy: 1 tests running \(max 1\)/);
+        assert.equal(started.server.activeTests, 1);
+      } finally {
+        first.close();
+        second.close();
+        await started.server.close();
       }
-      assert.deepEqual(started.logs.map((entry) => entry.outcome), ['done', 'done']);
-    } finally {
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+      assertNothingEscaped();
+    },
+  );
+
+  test(
+    'the data connections a test waits for come on top of the pending pool: stock -P 8 and -P 4 --bidir with a pool of 1',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxPending: 1, maxPendingPerClient: 1 });
+      try {
+        for (const args of [
+          ['-P', '8'],
+          ['-P', '4', '--bidir'],
+        ]) {
+          const { code, json } = await stockClient(started.port, ['-t', '1', ...args]);
+          assert.equal(code, 0, `${args.join(' ')}: ${json.error}`);
+        }
+        assert.deepEqual(
+          started.logs.map((entry) => entry.outcome),
+          ['done', 'done'],
+        );
+      } finally {
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 describe('review 2, item 4: silent connections before the cookie', { skip }, () => {
@@ -641,114 +755,138 @@ describe('review 2, item 4: silent connections before the cookie', { skip }, () 
     assertNothingEscaped();
   });
 
-  test('300 silent connections from one address: 2 wait, the rest are told "busy" at once and closed; other addresses are served meanwhile', { timeout: 60_000 }, async () => {
-    const started = await startServer({ cookieTimeoutMs: 2000 });
-    const watchers: Watcher[] = [];
-    try {
-      const seen = started.logs.length;
-      for (let i = 0; i < 300; i++) watchers.push(await Watcher.open(started.port));
-      assert.ok(await waitFor(() => watchers.filter((watcher) => watcher.endedAt !== undefined).length >= 298, 10_000), 'the refused connections were not closed');
-      const denied = watchers.filter((watcher) => watcher.received.length === 1 && watcher.received[0] === 0xff).length;
-      assert.equal(denied, 298);
-      assert.ok(started.server.pendingConnections <= 2, `${started.server.pendingConnections} pending`);
-      const refusals = started.logs.slice(seen).filter((entry) => entry.outcome === 'refused');
-      assert.equal(refusals.length, 298);
-      const { code, json } = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
-      assert.equal(code, 0, json.error);
-      // The two that waited time out; then 127.0.0.1 is served too.
-      assert.ok(await waitFor(() => watchers.every((watcher) => watcher.endedAt !== undefined), 10_000), 'the waiting connections outlived the cookie deadline');
-      const again = await stockClient(started.port, ['-t', '1']);
-      assert.equal(again.code, 0, again.json.error);
-    } finally {
-      watchers.forEach((watcher) => watcher.socket.destroy());
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    '300 silent connections from one address: 2 wait, the rest are told "busy" at once and closed; other addresses are served meanwhile',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ cookieTimeoutMs: 2000 });
+      const watchers: Watcher[] = [];
+      try {
+        const seen = started.logs.length;
+        for (let i = 0; i < 300; i++) watchers.push(await Watcher.open(started.port));
+        assert.ok(
+          await waitFor(() => watchers.filter((watcher) => watcher.endedAt !== undefined).length >= 298, 10_000),
+          'the refused connections were not closed',
+        );
+        const denied = watchers.filter((watcher) => watcher.received.length === 1 && watcher.received[0] === 0xff).length;
+        assert.equal(denied, 298);
+        assert.ok(started.server.pendingConnections <= 2, `${started.server.pendingConnections} pending`);
+        const refusals = started.logs.slice(seen).filter((entry) => entry.outcome === 'refused');
+        assert.equal(refusals.length, 298);
+        const { code, json } = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
+        assert.equal(code, 0, json.error);
+        // The two that waited time out; then 127.0.0.1 is served too.
+        assert.ok(
+          await waitFor(() => watchers.every((watcher) => watcher.endedAt !== undefined), 10_000),
+          'the waiting connections outlived the cookie deadline',
+        );
+        const again = await stockClient(started.port, ['-t', '1']);
+        assert.equal(again.code, 0, again.json.error);
+      } finally {
+        watchers.forEach((watcher) => watcher.socket.destroy());
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
-  test('maxConnections and maxConnectionsPerIp reach the transport: over them a connection is closed without a byte', { timeout: 30_000 }, async () => {
-    const started = await startServer({ maxConnections: 3, maxConnectionsPerIp: 2, maxPendingPerClient: 5, cookieTimeoutMs: 20_000 });
-    const watchers: Watcher[] = [];
-    try {
-      assert.deepEqual([started.server.options.maxConnections, started.server.options.maxConnectionsPerIp], [3, 2]);
-      for (let i = 0; i < 2; i++) watchers.push(await Watcher.open(started.port));
-      assert.ok(await waitFor(() => started.server.pendingConnections === 2, 5000));
-      const overAddress = await Watcher.open(started.port);
-      watchers.push(overAddress);
-      assert.ok(await waitFor(() => overAddress.endedAt !== undefined, 5000), 'a third connection from one address was kept');
-      assert.equal(overAddress.received.length, 0);
-      watchers.push(await Watcher.open(started.port, '127.0.0.2'));
-      assert.ok(await waitFor(() => started.server.pendingConnections === 3, 5000));
-      const overTotal = await Watcher.open(started.port, '127.0.0.3');
-      watchers.push(overTotal);
-      assert.ok(await waitFor(() => overTotal.endedAt !== undefined, 5000), 'a fourth connection in all was kept');
-      assert.equal(overTotal.received.length, 0);
-    } finally {
-      watchers.forEach((watcher) => watcher.socket.destroy());
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxConnections and maxConnectionsPerIp reach the transport: over them a connection is closed without a byte',
+    { timeout: 30_000 },
+    async () => {
+      const started = await startServer({ maxConnections: 3, maxConnectionsPerIp: 2, maxPendingPerClient: 5, cookieTimeoutMs: 20_000 });
+      const watchers: Watcher[] = [];
+      try {
+        assert.deepEqual([started.server.options.maxConnections, started.server.options.maxConnectionsPerIp], [3, 2]);
+        for (let i = 0; i < 2; i++) watchers.push(await Watcher.open(started.port));
+        assert.ok(await waitFor(() => started.server.pendingConnections === 2, 5000));
+        const overAddress = await Watcher.open(started.port);
+        watchers.push(overAddress);
+        assert.ok(await waitFor(() => overAddress.endedAt !== undefined, 5000), 'a third connection from one address was kept');
+        assert.equal(overAddress.received.length, 0);
+        watchers.push(await Watcher.open(started.port, '127.0.0.2'));
+        assert.ok(await waitFor(() => started.server.pendingConnections === 3, 5000));
+        const overTotal = await Watcher.open(started.port, '127.0.0.3');
+        watchers.push(overTotal);
+        assert.ok(await waitFor(() => overTotal.endedAt !== undefined, 5000), 'a fourth connection in all was kept');
+        assert.equal(overTotal.received.length, 0);
+      } finally {
+        watchers.forEach((watcher) => watcher.socket.destroy());
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 describe('review 2, item 5: one deadline per test, from accept to close', { skip }, () => {
-  test('a client that takes its time at every phase is closed at maxDurationMs, whatever the timers of the phases', { timeout: 30_000 }, async () => {
-    // Each phase's own timer (parameters 10 s, streams 10 s, results 10 s) is longer than the whole test may last.
-    const started = await startServer({ maxDurationMs: 4000, cookieTimeoutMs: 10_000, parametersTimeoutMs: 10_000 });
-    const client = await RawClient.connect(started.port);
-    try {
-      const seen = started.logs.length;
-      const began = performance.now();
-      await sleep(700);
-      client.socket.write(client.cookie);
-      assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
-      await sleep(700);
-      client.socket.write(encodeJson({ ...GOOD_PARAMS, time: 0, num: 1024 }));
-      assert.deepEqual(await client.readReply(), { kind: 'create-streams' });
-      await sleep(700);
-      const stream = await client.openStream(started.port);
-      assert.equal(await client.readState(), STATE.TEST_START);
-      assert.equal(await client.readState(), STATE.TEST_RUNNING);
-      client.socket.write(Buffer.from([STATE.TEST_END]));
-      assert.equal(await client.readState(), STATE.EXCHANGE_RESULTS);
-      // No results: the server's 10 s wait for them is cut to what is left of the 4 s.
-      await withTimeout(closed(client.socket), 10_000, 'the server to close the control connection');
-      const elapsed = performance.now() - began;
-      stream.destroy();
-      assert.ok(elapsed > 3000 && elapsed < 5500, `the test held its connection for ${Math.round(elapsed)} ms`);
-      const entry = await started.nextLog(seen);
-      const waited = /no the iperf3 client's results within (\d+) ms/.exec(entry.error ?? '');
-      assert.ok(waited && Number(waited[1]) < 2500, entry.error);
-      assert.equal(started.server.activeTests, 0);
-    } finally {
-      client.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'a client that takes its time at every phase is closed at maxDurationMs, whatever the timers of the phases',
+    { timeout: 30_000 },
+    async () => {
+      // Each phase's own timer (parameters 10 s, streams 10 s, results 10 s) is longer than the whole test may last.
+      const started = await startServer({ maxDurationMs: 4000, cookieTimeoutMs: 10_000, parametersTimeoutMs: 10_000 });
+      const client = await RawClient.connect(started.port);
+      try {
+        const seen = started.logs.length;
+        const began = performance.now();
+        await sleep(700);
+        client.socket.write(client.cookie);
+        assert.equal(await client.readState(), STATE.PARAM_EXCHANGE);
+        await sleep(700);
+        client.socket.write(encodeJson({ ...GOOD_PARAMS, time: 0, num: 1024 }));
+        assert.deepEqual(await client.readReply(), { kind: 'create-streams' });
+        await sleep(700);
+        const stream = await client.openStream(started.port);
+        assert.equal(await client.readState(), STATE.TEST_START);
+        assert.equal(await client.readState(), STATE.TEST_RUNNING);
+        client.socket.write(Buffer.from([STATE.TEST_END]));
+        assert.equal(await client.readState(), STATE.EXCHANGE_RESULTS);
+        // No results: the server's 10 s wait for them is cut to what is left of the 4 s.
+        await withTimeout(closed(client.socket), 10_000, 'the server to close the control connection');
+        const elapsed = performance.now() - began;
+        stream.destroy();
+        assert.ok(elapsed > 3000 && elapsed < 5500, `the test held its connection for ${Math.round(elapsed)} ms`);
+        const entry = await started.nextLog(seen);
+        const waited = /no the iperf3 client's results within (\d+) ms/.exec(entry.error ?? '');
+        assert.ok(waited && Number(waited[1]) < 2500, entry.error);
+        assert.equal(started.server.activeTests, 0);
+      } finally {
+        client.close();
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 describe('review 2, item 6: streams of every test together', { skip }, () => {
-  test('maxTotalStreams: a test that would go over is told "busy" after its parameters; one that fits runs', { timeout: 60_000 }, async () => {
-    const started = await startServer({ maxTotalStreams: 4 });
-    const holder = await RawClient.connect(started.port);
-    try {
-      assert.deepEqual(await holder.handshake({ ...GOOD_PARAMS, parallel: 3 }), { kind: 'create-streams' });
-      const seen = started.logs.length;
-      assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 1, bidirectional: true }), { kind: 'access-denied' });
-      const entry = await started.nextLog(seen);
-      assert.equal(entry.outcome, 'refused');
-      assert.match(entry.error ?? '', /server busy: 3 streams open, this test asks for 2 \(max 4, every test together\)/);
-      const stock = await stockClient(started.port, ['-t', '1', '-P', '2']);
-      assert.match(stock.json.error ?? '', /the server is busy/);
-      const fits = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
-      assert.equal(fits.code, 0, fits.json.error);
-    } finally {
-      holder.close();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'maxTotalStreams: a test that would go over is told "busy" after its parameters; one that fits runs',
+    { timeout: 60_000 },
+    async () => {
+      const started = await startServer({ maxTotalStreams: 4 });
+      const holder = await RawClient.connect(started.port);
+      try {
+        assert.deepEqual(await holder.handshake({ ...GOOD_PARAMS, parallel: 3 }), { kind: 'create-streams' });
+        const seen = started.logs.length;
+        assert.deepEqual(await handshakeOnce(started.port, { ...GOOD_PARAMS, parallel: 1, bidirectional: true }), {
+          kind: 'access-denied',
+        });
+        const entry = await started.nextLog(seen);
+        assert.equal(entry.outcome, 'refused');
+        assert.match(entry.error ?? '', /server busy: 3 streams open, this test asks for 2 \(max 4, every test together\)/);
+        const stock = await stockClient(started.port, ['-t', '1', '-P', '2']);
+        assert.match(stock.json.error ?? '', /the server is busy/);
+        const fits = await stockClient(started.port, ['-t', '1', '-B', '127.0.0.2']);
+        assert.equal(fits.code, 0, fits.json.error);
+      } finally {
+        holder.close();
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 });
 
 /** Records the length of every write of sender data (chunks of 0x69, as the server fills them) made in this process. */
@@ -773,27 +911,36 @@ describe('review 2, item 1: the sender writes whole blocks in chunks of 64 KiB o
     }
   });
 
-  test('stock iperf3 -R -l 1: the test completes, every write is 64 KiB or more, and the event loop never stalls a second', { timeout: 60_000 }, async (t) => {
-    const started = await startServer();
-    const spy = spyOnSenderWrites();
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    try {
-      const { code, json } = await stockClient(started.port, ['-R', '-l', '1', '-t', '2']);
-      loopDelay.disable();
-      assert.equal(code, 0, json.error);
-      const worstMs = loopDelay.max / 1e6;
-      t.diagnostic(`${spy.sizes.length} writes of ${Math.min(...spy.sizes)} to ${Math.max(...spy.sizes)} bytes; worst event-loop delay ${worstMs.toFixed(1)} ms`);
-      assert.ok(spy.sizes.length > 0);
-      assert.ok(spy.sizes.every((size) => size >= MIN_SEND_CHUNK_BYTES), 'a write under 64 KiB');
-      assert.ok(worstMs < 1000, `the event loop stalled ${worstMs} ms`);
-    } finally {
-      loopDelay.disable();
-      spy.restore();
-      await started.server.close();
-    }
-    assertNothingEscaped();
-  });
+  test(
+    'stock iperf3 -R -l 1: the test completes, every write is 64 KiB or more, and the event loop never stalls a second',
+    { timeout: 60_000 },
+    async (t) => {
+      const started = await startServer();
+      const spy = spyOnSenderWrites();
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+      loopDelay.enable();
+      try {
+        const { code, json } = await stockClient(started.port, ['-R', '-l', '1', '-t', '2']);
+        loopDelay.disable();
+        assert.equal(code, 0, json.error);
+        const worstMs = loopDelay.max / 1e6;
+        t.diagnostic(
+          `${spy.sizes.length} writes of ${Math.min(...spy.sizes)} to ${Math.max(...spy.sizes)} bytes; worst event-loop delay ${worstMs.toFixed(1)} ms`,
+        );
+        assert.ok(spy.sizes.length > 0);
+        assert.ok(
+          spy.sizes.every((size) => size >= MIN_SEND_CHUNK_BYTES),
+          'a write under 64 KiB',
+        );
+        assert.ok(worstMs < 1000, `the event loop stalled ${worstMs} ms`);
+      } finally {
+        loopDelay.disable();
+        spy.restore();
+        await started.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
 
   /** A reverse test by hand: reads every stream until the server stops sending, returns what it received. */
   async function reverseTest(port: number, params: Record<string, unknown>, expected: number): Promise<number> {
@@ -821,28 +968,40 @@ describe('review 2, item 1: the sender writes whole blocks in chunks of 64 KiB o
     }
   }
 
-  test('-n and -k still hold exactly over several streams, unpaced and paced: the write that reaches the limit is cut to it', { timeout: 60_000 }, async () => {
-    const unpaced = await startServer();
-    const paced = await startServer({ sendBudget: new SendBudget(4_000_000) });
-    const spy = spyOnSenderWrites();
-    try {
-      const cases: [Started, Record<string, unknown>, number][] = [
-        [unpaced, { num: 100_003, len: 7, parallel: 3 }, 100_003],
-        [unpaced, { blockcount: 20_000, len: 7, parallel: 2 }, 140_000],
-        [paced, { num: 300_001, len: 3, parallel: 2 }, 300_001],
-      ];
-      for (const [started, params, expected] of cases) {
-        spy.sizes.length = 0;
-        assert.equal(await reverseTest(started.port, params, expected), expected, JSON.stringify(params));
-        assert.equal(spy.sizes.reduce((sum, size) => sum + size, 0), expected, JSON.stringify(params));
-        // Paced writes are cut to the budget's largest write; unpaced, only the last one is short.
-        if (started === unpaced) assert.ok(spy.sizes.filter((size) => size < MIN_SEND_CHUNK_BYTES).length <= 1, `${JSON.stringify(params)}: ${spy.sizes.join(',')}`);
+  test(
+    '-n and -k still hold exactly over several streams, unpaced and paced: the write that reaches the limit is cut to it',
+    { timeout: 60_000 },
+    async () => {
+      const unpaced = await startServer();
+      const paced = await startServer({ sendBudget: new SendBudget(4_000_000) });
+      const spy = spyOnSenderWrites();
+      try {
+        const cases: [Started, Record<string, unknown>, number][] = [
+          [unpaced, { num: 100_003, len: 7, parallel: 3 }, 100_003],
+          [unpaced, { blockcount: 20_000, len: 7, parallel: 2 }, 140_000],
+          [paced, { num: 300_001, len: 3, parallel: 2 }, 300_001],
+        ];
+        for (const [started, params, expected] of cases) {
+          spy.sizes.length = 0;
+          assert.equal(await reverseTest(started.port, params, expected), expected, JSON.stringify(params));
+          assert.equal(
+            spy.sizes.reduce((sum, size) => sum + size, 0),
+            expected,
+            JSON.stringify(params),
+          );
+          // Paced writes are cut to the budget's largest write; unpaced, only the last one is short.
+          if (started === unpaced)
+            assert.ok(
+              spy.sizes.filter((size) => size < MIN_SEND_CHUNK_BYTES).length <= 1,
+              `${JSON.stringify(params)}: ${spy.sizes.join(',')}`,
+            );
+        }
+      } finally {
+        spy.restore();
+        await unpaced.server.close();
+        await paced.server.close();
       }
-    } finally {
-      spy.restore();
-      await unpaced.server.close();
-      await paced.server.close();
-    }
-    assertNothingEscaped();
-  });
+      assertNothingEscaped();
+    },
+  );
 });

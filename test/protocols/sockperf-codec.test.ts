@@ -2,7 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
-import { FLAG_CLIENT, FLAG_PONG_REQUEST, FLAG_WARMUP, HEADER_BYTES, MAX_MESSAGE_BYTES, ReplyWriter, SockperfDecoder, encodeMessage, messageFlags, wantsReply } from '../../src/protocols/sockperf/codec.ts';
+import {
+  FLAG_CLIENT,
+  FLAG_PONG_REQUEST,
+  FLAG_WARMUP,
+  HEADER_BYTES,
+  MAX_MESSAGE_BYTES,
+  ReplyWriter,
+  SockperfDecoder,
+  encodeMessage,
+  messageFlags,
+  wantsReply,
+} from '../../src/protocols/sockperf/codec.ts';
 import { chunksAt } from '../helpers.ts';
 
 function decodeAll(chunks: Buffer[]): Buffer[] {
@@ -30,7 +41,14 @@ test('the fixture split at every offset decodes to the same messages', () => {
 test('property: random messages, random chunking', () => {
   fc.assert(
     fc.property(
-      fc.array(fc.record({ seq: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), flags: fc.nat({ max: 7 }), length: fc.integer({ min: HEADER_BYTES, max: 5000 }) }), { maxLength: 20 }),
+      fc.array(
+        fc.record({
+          seq: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+          flags: fc.nat({ max: 7 }),
+          length: fc.integer({ min: HEADER_BYTES, max: 5000 }),
+        }),
+        { maxLength: 20 },
+      ),
       fc.array(fc.nat(), { maxLength: 10 }),
       (specs, cuts) => {
         const sent = specs.map((spec) => encodeMessage(spec.seq, spec.flags, spec.length));
@@ -43,7 +61,6 @@ test('property: random messages, random chunking', () => {
 });
 
 test('property: random bytes only ever throw SocktuneError', (t) => {
-
   t.diagnostic('10000 generated inputs, each in random chunks where the decoder is incremental');
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat({ max: 299 }), (bytes, cut) => {

@@ -32,10 +32,15 @@ interface SockperfRun {
 }
 
 async function sockperf(mode: string, port: number, size: number, extra: string[] = []): Promise<SockperfRun> {
-  const { stdout, stderr } = await run('sockperf', [mode, '--tcp', '-i', '127.0.0.1', '-p', String(port), '-t', '1', '-m', String(size), ...extra], { timeout: 30_000 });
+  const { stdout, stderr } = await run(
+    'sockperf',
+    [mode, '--tcp', '-i', '127.0.0.1', '-p', String(port), '-t', '1', '-m', String(size), ...extra],
+    { timeout: 30_000 },
+  );
   const text = `${stdout}\n${stderr}`;
   const percentiles: Record<string, number> = {};
-  for (const match of text.matchAll(/---> (?:percentile ([\d.]+)|<(MAX|MIN)> observation) =\s+([\d.]+)/g)) percentiles[match[1] ?? match[2]!] = Number(match[3]);
+  for (const match of text.matchAll(/---> (?:percentile ([\d.]+)|<(MAX|MIN)> observation) =\s+([\d.]+)/g))
+    percentiles[match[1] ?? match[2]!] = Number(match[3]);
   const observations = Number(/Total (\d+) observations/.exec(text)?.[1] ?? 0);
   return { observations, percentiles, text };
 }
@@ -57,7 +62,9 @@ describe('stock sockperf against socktune server --sockperf', { skip }, () => {
       assertClean(pingPong);
       assert.ok(pingPong.observations > 100, `observations ${pingPong.observations}`);
       for (const key of ['MIN', '50.000', '99.000', '99.999', 'MAX']) assert.ok(pingPong.percentiles[key]! > 0, `percentile ${key}`);
-      assert.ok(pingPong.percentiles['MIN']! <= pingPong.percentiles['50.000']! && pingPong.percentiles['50.000']! <= pingPong.percentiles['MAX']!);
+      assert.ok(
+        pingPong.percentiles['MIN']! <= pingPong.percentiles['50.000']! && pingPong.percentiles['50.000']! <= pingPong.percentiles['MAX']!,
+      );
       const underLoad = await sockperf('ul', server.port, size, ['--mps', '5000']);
       assertClean(underLoad);
       assert.ok(underLoad.observations > 10);
@@ -67,7 +74,11 @@ describe('stock sockperf against socktune server --sockperf', { skip }, () => {
   }
 });
 
-for (const model of [['--io-model', 'workers', '--workers', '2'], ['--io-model', 'thread-per-conn'], ['--io-model', 'thread-per-conn', '--blocking']]) {
+for (const model of [
+  ['--io-model', 'workers', '--workers', '2'],
+  ['--io-model', 'thread-per-conn'],
+  ['--io-model', 'thread-per-conn', '--blocking'],
+]) {
   test(`sockperf pp against socktune server --sockperf ${model.join(' ')}`, { skip }, async () => {
     const server = await startSockperfServer(model);
     try {

@@ -35,7 +35,9 @@ async function faultAt(port: number, step: Step, ending: 'reset' | 'half-close')
   };
   const sockets = [control];
   if (step !== 'connected') {
-    control.write(`${JSON.stringify({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service: 'echo', server: {}, maxDurationMs: 5000 })}\n`);
+    control.write(
+      `${JSON.stringify({ type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service: 'echo', server: {}, maxDurationMs: 5000 })}\n`,
+    );
     if (step !== 'start sent') {
       const ready = await reply();
       assert.equal(ready.type, 'ready');
@@ -57,40 +59,59 @@ async function faultAt(port: number, step: Step, ending: 'reset' | 'half-close')
     if (ending === 'reset') socket.resetAndDestroy();
     else socket.end();
   }
-  await Promise.all(sockets.map((socket) => new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve)))));
+  await Promise.all(
+    sockets.map((socket) => new Promise((resolve) => (socket.closed ? resolve(undefined) : socket.once('close', resolve)))),
+  );
 }
 
-test('a client that resets or half-closes at any protocol step: the server ends that test, logs it and keeps serving', { timeout: 90_000 }, async (t) => {
-  const server = new BenchServer({ port: 0, handshakeTimeoutMs: 1000 });
-  const { port } = (await server.listen()) as AddressInfo;
-  const logs: TestLog[] = [];
-  server.on('test', (log: TestLog) => logs.push(log));
-  const wellFormed = async (): Promise<void> => {
-    const result = await runRr({ target: { host: '127.0.0.1', port }, durationSec: 0.1, omitSec: 0, size: 64, connections: 1, depth: 1, client: {}, server: {}, intervalSec: 0.1 });
-    assert.ok(result.summary.requests > 0);
-  };
-  try {
-    await wellFormed();
-    const baseline = openFds();
-    let faults = 0;
-    for (const step of STEPS) {
-      for (const ending of ['reset', 'half-close'] as const) {
-        const logged = logs.length;
-        await faultAt(port, step, ending);
-        faults++;
-        const deadline = Date.now() + 20_000;
-        while ((logs.length === logged || server.testsRunning > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-        assert.equal(server.testsRunning, 0, `${step}, ${ending}: the test was ended`);
-        assert.ok(logs.length > logged, `${step}, ${ending}: the server logged the test`);
-        await wellFormed();
+test(
+  'a client that resets or half-closes at any protocol step: the server ends that test, logs it and keeps serving',
+  { timeout: 90_000 },
+  async (t) => {
+    const server = new BenchServer({ port: 0, handshakeTimeoutMs: 1000 });
+    const { port } = (await server.listen()) as AddressInfo;
+    const logs: TestLog[] = [];
+    server.on('test', (log: TestLog) => logs.push(log));
+    const wellFormed = async (): Promise<void> => {
+      const result = await runRr({
+        target: { host: '127.0.0.1', port },
+        durationSec: 0.1,
+        omitSec: 0,
+        size: 64,
+        connections: 1,
+        depth: 1,
+        client: {},
+        server: {},
+        intervalSec: 0.1,
+      });
+      assert.ok(result.summary.requests > 0);
+    };
+    try {
+      await wellFormed();
+      const baseline = openFds();
+      let faults = 0;
+      for (const step of STEPS) {
+        for (const ending of ['reset', 'half-close'] as const) {
+          const logged = logs.length;
+          await faultAt(port, step, ending);
+          faults++;
+          const deadline = Date.now() + 20_000;
+          while ((logs.length === logged || server.testsRunning > 0) && Date.now() < deadline)
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          assert.equal(server.testsRunning, 0, `${step}, ${ending}: the test was ended`);
+          assert.ok(logs.length > logged, `${step}, ${ending}: the server logged the test`);
+          await wellFormed();
+        }
       }
+      const deadline = Date.now() + 5000;
+      while (openFds() > baseline && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      t.diagnostic(
+        `${faults} faults injected at ${STEPS.length} protocol steps; fds ${baseline} → ${openFds()}; outcomes: ${logs.map((log) => log.outcome).join(' ')}`,
+      );
+      assert.ok(openFds() <= baseline, `fds ${baseline} → ${openFds()}`);
+      assert.ok(logs.some((log) => log.outcome === 'failed' && /PEER_GONE|TIMEOUT|PROTOCOL/.test(log.error ?? '')));
+    } finally {
+      await server.close();
     }
-    const deadline = Date.now() + 5000;
-    while (openFds() > baseline && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    t.diagnostic(`${faults} faults injected at ${STEPS.length} protocol steps; fds ${baseline} → ${openFds()}; outcomes: ${logs.map((log) => log.outcome).join(' ')}`);
-    assert.ok(openFds() <= baseline, `fds ${baseline} → ${openFds()}`);
-    assert.ok(logs.some((log) => log.outcome === 'failed' && /PEER_GONE|TIMEOUT|PROTOCOL/.test(log.error ?? '')));
-  } finally {
-    await server.close();
-  }
-});
+  },
+);

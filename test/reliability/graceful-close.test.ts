@@ -60,7 +60,9 @@ test('server.close() under load: every message the application acknowledged is d
   const sent = clients.reduce((sum, client) => sum + client.state.sent, 0);
   const received = clients.reduce((sum, client) => sum + client.state.received, 0);
   const acked = acknowledged.reduce((sum, count) => sum + count, 0);
-  t.diagnostic(`${CLIENTS} connections: ${sent} messages sent, ${acked} acknowledged by the application before close, ${received} acknowledgements delivered, ${sent - acked} never processed (to retry), ${destroyed} connections destroyed at the timeout`);
+  t.diagnostic(
+    `${CLIENTS} connections: ${sent} messages sent, ${acked} acknowledged by the application before close, ${received} acknowledgements delivered, ${sent - acked} never processed (to retry), ${destroyed} connections destroyed at the timeout`,
+  );
   assert.equal(destroyed, 0, 'every connection ended gracefully');
   assert.ok(acked > 0);
   assert.equal(received, acked, 'every acknowledgement sent before close arrived');

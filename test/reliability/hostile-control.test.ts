@@ -99,10 +99,14 @@ test('connections: one test holds at most --max-connections-per-test, every test
     const portOf = (reply: Record<string, unknown>): number => (reply as unknown as ReadyMessage).dataPort;
     const open = async (dataPort: number, count: number, localAddress: string): Promise<number> => {
       const sockets = await Promise.all(
-        Array.from({ length: count }, () => new Promise<net.Socket>((resolve, reject) => {
-          const socket = net.connect({ port: dataPort, host: '127.0.0.1', localAddress }, () => resolve(socket));
-          socket.once('error', reject);
-        })),
+        Array.from(
+          { length: count },
+          () =>
+            new Promise<net.Socket>((resolve, reject) => {
+              const socket = net.connect({ port: dataPort, host: '127.0.0.1', localAddress }, () => resolve(socket));
+              socket.once('error', reject);
+            }),
+        ),
       );
       const served = await Promise.all(sockets.map((socket) => echoes(socket, 'x')));
       return served.filter(Boolean).length;
@@ -166,7 +170,10 @@ test('memory: announcing large messages without sending them holds next to nothi
     good.write(Buffer.concat([frame, message]));
     const echoed = await readBytes(good, 4 + message.length);
     assert.equal(echoed.length, 4 + message.length);
-    assert.ok(announcers.every((socket) => !socket.destroyed), 'the announcers were not cut either: they hold only what they sent');
+    assert.ok(
+      announcers.every((socket) => !socket.destroyed),
+      'the announcers were not cut either: they hold only what they sent',
+    );
     for (const socket of [...announcers, good]) socket.destroy();
     channel.socket.destroy();
   });
@@ -177,7 +184,9 @@ test('handshakes: silent control connections from many addresses cannot keep a g
     const silent: net.Socket[] = [];
     for (let i = 0; i < 12; i++) {
       const socket = await new Promise<net.Socket>((resolve, reject) => {
-        const connection = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.${1 + (i >> 8)}.${2 + (i & 255)}` }, () => resolve(connection));
+        const connection = net.connect({ port, host: '127.0.0.1', localAddress: `127.0.${1 + (i >> 8)}.${2 + (i & 255)}` }, () =>
+          resolve(connection),
+        );
         connection.once('error', reject);
       });
       socket.on('error', () => {});
@@ -213,7 +222,7 @@ test('slots: a test with no traffic is ended after --test-idle-timeout, and its 
   });
 });
 
-test('deadline: a test ends at the server\'s --max-duration, not later, whatever the client asked', async () => {
+test("deadline: a test ends at the server's --max-duration, not later, whatever the client asked", async () => {
   await withServer({ maxTestDurationMs: 2000 }, async (port) => {
     const began = performance.now();
     const { reply, channel } = await ask(port, start({}, { maxDurationMs: 2000 }));
@@ -235,8 +244,16 @@ test('wire values: dataFrom must be addresses; "__proto__" and unknown keys get 
   await withServer({}, async (port) => {
     const cases: [Record<string, unknown>, RegExp][] = [
       [start({}, { dataFrom: ['not-an-address'] }), /start\.dataFrom must be up to 1024 IP addresses/],
-      [JSON.parse(`{"type":"start","protocol":${CONTROL_PROTOCOL_VERSION},"service":"echo","maxDurationMs":1000,"server":{"__proto__":{"workers":256}}}`), /start\.server\.__proto__ is not a known option/],
-      [JSON.parse(`{"type":"start","protocol":${CONTROL_PROTOCOL_VERSION},"service":"echo","maxDurationMs":1000,"__proto__":1}`), /start\.__proto__ is not a known option/],
+      [
+        JSON.parse(
+          `{"type":"start","protocol":${CONTROL_PROTOCOL_VERSION},"service":"echo","maxDurationMs":1000,"server":{"__proto__":{"workers":256}}}`,
+        ),
+        /start\.server\.__proto__ is not a known option/,
+      ],
+      [
+        JSON.parse(`{"type":"start","protocol":${CONTROL_PROTOCOL_VERSION},"service":"echo","maxDurationMs":1000,"__proto__":1}`),
+        /start\.__proto__ is not a known option/,
+      ],
     ];
     for (const [message, pattern] of cases) {
       const { reply, channel } = await ask(port, message);
@@ -253,10 +270,27 @@ test('fuzz: every number a control client sends, at its extremes, gets a Socktun
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
   const fdsBefore = openFds();
-  const extremes: unknown[] = [0, -1, 2 ** 31, 2 ** 32, 2 ** 53, 1e308, -1e308, 0.5, 'NaN', '12', {}, [], null, true, { nested: { deep: 1 } }];
+  const extremes: unknown[] = [
+    0,
+    -1,
+    2 ** 31,
+    2 ** 32,
+    2 ** 53,
+    1e308,
+    -1e308,
+    0.5,
+    'NaN',
+    '12',
+    {},
+    [],
+    null,
+    true,
+    { nested: { deep: 1 } },
+  ];
   const fields: [string, (value: unknown) => Record<string, unknown>][] = [
     ...['workers', 'sendBufferSize', 'receiveBufferSize', 'sourceChunkSize', 'ioModel', 'blocking', 'noDelay'].map(
-      (field) => [`server.${field}`, (value: unknown) => start({ [field]: value })] as [string, (value: unknown) => Record<string, unknown>],
+      (field) =>
+        [`server.${field}`, (value: unknown) => start({ [field]: value })] as [string, (value: unknown) => Record<string, unknown>],
     ),
     ['maxDurationMs', (value) => start({}, { maxDurationMs: value })],
     ['protocol', (value) => start({}, { protocol: value })],
@@ -269,7 +303,10 @@ test('fuzz: every number a control client sends, at its extremes, gets a Socktun
       for (const [field, make] of fields) {
         for (const value of extremes) {
           const { reply, channel } = await ask(port, make(value));
-          assert.ok(reply.type === 'ready' || (reply.type === 'error' && /^SOCKTUNE_ERR_/.test(String(reply.code))), `${field} = ${JSON.stringify(value)}: ${JSON.stringify(reply)}`);
+          assert.ok(
+            reply.type === 'ready' || (reply.type === 'error' && /^SOCKTUNE_ERR_/.test(String(reply.code))),
+            `${field} = ${JSON.stringify(value)}: ${JSON.stringify(reply)}`,
+          );
           channel.socket.destroy();
         }
       }
@@ -283,7 +320,7 @@ test('fuzz: every number a control client sends, at its extremes, gets a Socktun
   assert.ok(await waitFor(() => openFds() <= fdsBefore, 10_000), `descriptors back to ${fdsBefore} (now ${openFds()})`);
 });
 
-test('auth: a data connection from the client\'s own address that does not carry the test\'s token is closed', async () => {
+test("auth: a data connection from the client's own address that does not carry the test's token is closed", async () => {
   const token = 'a shared secret of 32 characters';
   await withServer({ authToken: token }, async (port) => {
     const remote = await RemoteTest.start({ host: '127.0.0.1', port, authToken: token }, 'echo', {}, 10_000);

@@ -67,11 +67,16 @@ for (const [name, options] of MODELS) {
       // A descriptor can still be on its way to a thread (queued or in a message) after the last close.
       await waitFor(() => openFds() <= before.fds && tcpHandles() <= before.handles);
       const after = { fds: openFds(), handles: tcpHandles() };
-      t.diagnostic(`fds ${before.fds} → ${after.fds}, TCP handles ${before.handles} → ${after.handles}, ${server.metrics().connectionsTotal} connections served`);
+      t.diagnostic(
+        `fds ${before.fds} → ${after.fds}, TCP handles ${before.handles} → ${after.handles}, ${server.metrics().connectionsTotal} connections served`,
+      );
       assert.equal(server.metrics().connectionsCurrent, 0);
       // thread-per-conn lets a queued connection go, unserved, once its client has left.
       const { connectionsTotal, errors } = server.metrics();
-      assert.ok(connectionsTotal + (errors.SOCKTUNE_ERR_PEER_GONE ?? 0) >= CYCLES, `${connectionsTotal} served, ${errors.SOCKTUNE_ERR_PEER_GONE ?? 0} let go`);
+      assert.ok(
+        connectionsTotal + (errors.SOCKTUNE_ERR_PEER_GONE ?? 0) >= CYCLES,
+        `${connectionsTotal} served, ${errors.SOCKTUNE_ERR_PEER_GONE ?? 0} let go`,
+      );
       assert.equal(after.handles, before.handles);
       assert.ok(after.fds <= before.fds, `fds ${before.fds} → ${after.fds}`);
     } finally {

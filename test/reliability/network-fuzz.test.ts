@@ -34,7 +34,10 @@ function fuzzOnce(port: number): Promise<void> {
       for (let i = 0; i < pieces; i++) {
         const kind = randomInt(0, 4);
         if (kind === 0) socket.write(randomBytes(randomInt(1, 4096)));
-        else if (kind === 1) socket.write(`${JSON.stringify({ type: 'start', protocol: randomInt(0, 3), service: 'echo', server: { workers: randomInt(-5, 300) }, maxDurationMs: randomInt(-1, 5_000_000) })}\n`);
+        else if (kind === 1)
+          socket.write(
+            `${JSON.stringify({ type: 'start', protocol: randomInt(0, 3), service: 'echo', server: { workers: randomInt(-5, 300) }, maxDurationMs: randomInt(-1, 5_000_000) })}\n`,
+          );
         else if (kind === 2) socket.write(Buffer.from([0xff, 0xff, 0xff, randomInt(0, 256)]));
         else socket.write(encodeFrame(randomBytes(randomInt(0, 512))));
       }
@@ -63,16 +66,48 @@ async function wellFormed(servers: Record<string, RunningServer>, until: number)
   const done: Record<string, number> = { control: 0, sockperf: 0, iperf3: 0, messages: 0 };
   const checks: Record<string, () => Promise<void>> = {
     control: async () => {
-      const result = await runRr({ target: { host: '127.0.0.1', port: servers.control!.port }, durationSec: 0.2, omitSec: 0, size: 64, connections: 2, depth: 1, client: {}, server: {}, intervalSec: 0.2 });
+      const result = await runRr({
+        target: { host: '127.0.0.1', port: servers.control!.port },
+        durationSec: 0.2,
+        omitSec: 0,
+        size: 64,
+        connections: 2,
+        depth: 1,
+        client: {},
+        server: {},
+        intervalSec: 0.2,
+      });
       assert.ok(result.summary.requests > 0);
     },
     sockperf: async () => {
       const payload = encodeMessage(1n, FLAG_CLIENT | FLAG_PONG_REQUEST, 64);
-      const result = await runRr({ target: { host: '127.0.0.1', port: servers.sockperf!.port }, raw: true, payload, size: 64, durationSec: 0.2, omitSec: 0, connections: 1, depth: 1, client: {}, server: {}, intervalSec: 0.2 });
+      const result = await runRr({
+        target: { host: '127.0.0.1', port: servers.sockperf!.port },
+        raw: true,
+        payload,
+        size: 64,
+        durationSec: 0.2,
+        omitSec: 0,
+        connections: 1,
+        depth: 1,
+        client: {},
+        server: {},
+        intervalSec: 0.2,
+      });
       assert.ok(result.summary.requests > 0);
     },
     iperf3: async () => {
-      const result = await runIperf3Stream({ host: '127.0.0.1', port: servers.iperf3!.port, durationSec: 0.3, omitSec: 0, writeSize: 128 * 1024, parallel: 1, direction: 'forward', noDelay: false, intervalSec: 0.3 });
+      const result = await runIperf3Stream({
+        host: '127.0.0.1',
+        port: servers.iperf3!.port,
+        durationSec: 0.3,
+        omitSec: 0,
+        writeSize: 128 * 1024,
+        parallel: 1,
+        direction: 'forward',
+        noDelay: false,
+        intervalSec: 0.3,
+      });
       assert.ok(result.summary.receiver!.bytes > 0);
     },
     messages: async () => {
@@ -101,7 +136,13 @@ test('random bytes and garbage frames from many connections: every well-formed e
   };
   try {
     const until = Date.now() + FUZZ_MS;
-    const [hostile, good] = await Promise.all([fuzz(Object.values(servers).map((server) => server.port), until), wellFormed(servers, until)]);
+    const [hostile, good] = await Promise.all([
+      fuzz(
+        Object.values(servers).map((server) => server.port),
+        until,
+      ),
+      wellFormed(servers, until),
+    ]);
     t.diagnostic(`${hostile} hostile connections; well-formed exchanges: ${JSON.stringify(good)}`);
     assert.ok(hostile > 50, `the fuzzer made ${hostile} connections`);
     for (const [name, count] of Object.entries(good)) assert.ok(count >= 1, `${name}: ${count} well-formed exchanges`);

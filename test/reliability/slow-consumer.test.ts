@@ -45,7 +45,9 @@ test(`slow consumer: a peer reading 1 KiB/s for ${SECONDS} s keeps the server's 
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
   clearInterval(reader);
   const rssGrowth = process.memoryUsage().rss - rssBefore;
-  t.diagnostic(`${written} requests written (${written * request.length} bytes), ${read} bytes read back in ${SECONDS} s; server queue peaked at ${maxQueued} bytes (highWaterMark ${highWaterMark}); process RSS +${(rssGrowth / 2 ** 20).toFixed(1)} MiB; messages the server took in: ${serverSide?.stats().messagesIn}`);
+  t.diagnostic(
+    `${written} requests written (${written * request.length} bytes), ${read} bytes read back in ${SECONDS} s; server queue peaked at ${maxQueued} bytes (highWaterMark ${highWaterMark}); process RSS +${(rssGrowth / 2 ** 20).toFixed(1)} MiB; messages the server took in: ${serverSide?.stats().messagesIn}`,
+  );
   client.destroy();
   await server.close();
   assert.ok(read <= (SECONDS + 1) * READ_BYTES_PER_SECOND, 'the client really read slowly');

@@ -14,7 +14,7 @@ function slotmatesOf127001(counts: PeerCounts): string[] {
   return mates;
 }
 
-test('per-address slots are keyed with a secret per server: an address that shares a victim\'s slot on one server does not on another', () => {
+test("per-address slots are keyed with a secret per server: an address that shares a victim's slot on one server does not on another", () => {
   const first = slotmatesOf127001(new PeerCounts(PeerCounts.allocate(), 1));
   const second = slotmatesOf127001(new PeerCounts(PeerCounts.allocate(), 1));
   assert.ok(first.length > 0 && second.length > 0, 'with 4096 slots some of 20000 addresses share one');

@@ -41,32 +41,35 @@ for (const { name, options } of MODELS) {
         );
       }));
 
-    test('first reads echoed while no client reads yet: no connection gets another\'s bytes', () =>
-      withServer(async (port) => {
-        // Each first read fills the thread's shared read buffer and, with a small server send
-        // buffer, most of its echo stays pending, so a server that echoed it without a copy would be overwritten
-        // by the next connection's first read.
-        const sockets = await Promise.all(Array.from({ length: 24 }, () => connect({ port, receiveBufferSize: 4096 })));
-        const payloads = sockets.map((socket) => {
-          const payload = randomBytes(256 * 1024);
-          socket.pause();
-          socket.write(payload);
-          return payload;
-        });
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        const echoed = await Promise.all(
-          sockets.map((socket, index) => {
-            const reading = readBytes(socket, payloads[index]!.length, 30_000);
-            socket.resume();
-            return reading;
-          }),
-        );
-        for (const [index, socket] of sockets.entries()) {
-          assert.ok(echoed[index]!.equals(payloads[index]!), `connection ${index} got its own bytes back`);
-          socket.end();
-          await closed(socket);
-        }
-      }, { sendBufferSize: 4096 }));
+    test("first reads echoed while no client reads yet: no connection gets another's bytes", () =>
+      withServer(
+        async (port) => {
+          // Each first read fills the thread's shared read buffer and, with a small server send
+          // buffer, most of its echo stays pending, so a server that echoed it without a copy would be overwritten
+          // by the next connection's first read.
+          const sockets = await Promise.all(Array.from({ length: 24 }, () => connect({ port, receiveBufferSize: 4096 })));
+          const payloads = sockets.map((socket) => {
+            const payload = randomBytes(256 * 1024);
+            socket.pause();
+            socket.write(payload);
+            return payload;
+          });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const echoed = await Promise.all(
+            sockets.map((socket, index) => {
+              const reading = readBytes(socket, payloads[index]!.length, 30_000);
+              socket.resume();
+              return reading;
+            }),
+          );
+          for (const [index, socket] of sockets.entries()) {
+            assert.ok(echoed[index]!.equals(payloads[index]!), `connection ${index} got its own bytes back`);
+            socket.end();
+            await closed(socket);
+          }
+        },
+        { sendBufferSize: 4096 },
+      ));
 
     test('a 4 MiB message and 2000 one-byte writes arrive whole and in order', () =>
       withServer(async (port) => {

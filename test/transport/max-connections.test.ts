@@ -41,7 +41,10 @@ function connectFrom(localAddress: string, port: number): Promise<Socket> {
   });
 }
 
-for (const [name, options] of [...MODELS, ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: 8, blocking: true }] as [string, ServerOptions]]) {
+for (const [name, options] of [
+  ...MODELS,
+  ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: 8, blocking: true }] as [string, ServerOptions],
+]) {
   test(`${name}: over maxConnectionsPerIp one address is turned away, others are not; a close frees its count`, async () => {
     const server = createServer({ ...options, maxConnectionsPerIp: 2, handler: 'echo' });
     const { port } = (await server.listen()) as AddressInfo;

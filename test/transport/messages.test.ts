@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { connect, connectMessages, createMessageServer, createServer, encodeFrame, type MessageSocket, type ServerOptions } from '../../src/index.ts';
+import {
+  connect,
+  connectMessages,
+  createMessageServer,
+  createServer,
+  encodeFrame,
+  type MessageSocket,
+  type ServerOptions,
+} from '../../src/index.ts';
 import { closed, readBytes } from '../helpers.ts';
 
 function collect(messages: MessageSocket, count: number, timeoutMs = 20_000): Promise<Buffer[]> {
@@ -41,7 +49,14 @@ test('zero-length and large messages keep their order across flushes', async (t)
   t.after(() => server.close());
   const { port } = (await server.listen()) as AddressInfo;
   const client = await connectMessages({ port });
-  const sent = [Buffer.alloc(0), Buffer.alloc(300_000, 1), Buffer.from('x'), Buffer.alloc(0), Buffer.alloc(5000, 2), Buffer.alloc(1_000_000, 3)];
+  const sent = [
+    Buffer.alloc(0),
+    Buffer.alloc(300_000, 1),
+    Buffer.from('x'),
+    Buffer.alloc(0),
+    Buffer.alloc(5000, 2),
+    Buffer.alloc(1_000_000, 3),
+  ];
   const echoed = collect(client, sent.length);
   client.sendBatch(sent);
   assert.deepEqual(await echoed, sent);
@@ -147,10 +162,13 @@ test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and co
   for (const overflow of ['error', 'drop'] as const) {
     let serverSide: MessageSocket | undefined;
     const errors: string[] = [];
-    const server = createMessageServer({ sendBufferSize: 16384, messages: { maxQueuedBytes: 512 * 1024, overflow, pauseReadsWhileBackpressured: false } }, (messages) => {
-      serverSide = messages;
-      messages.on('error', (error: { code: string }) => errors.push(error.code));
-    });
+    const server = createMessageServer(
+      { sendBufferSize: 16384, messages: { maxQueuedBytes: 512 * 1024, overflow, pauseReadsWhileBackpressured: false } },
+      (messages) => {
+        serverSide = messages;
+        messages.on('error', (error: { code: string }) => errors.push(error.code));
+      },
+    );
     t.after(() => server.close());
     const { port } = (await server.listen()) as AddressInfo;
     const client = await connect({ port, receiveBufferSize: 8192 });
@@ -192,7 +210,11 @@ test('graceful close flushes everything queued; the async iterator yields stable
 });
 
 test('messageHandler exported from a module serves messages in worker threads', async (t) => {
-  const server = createServer({ ioModel: 'workers', workers: 2, handler: { module: new URL('../fixtures/message-upper-handler.ts', import.meta.url) } });
+  const server = createServer({
+    ioModel: 'workers',
+    workers: 2,
+    handler: { module: new URL('../fixtures/message-upper-handler.ts', import.meta.url) },
+  });
   t.after(() => server.close());
   const { port } = (await server.listen()) as AddressInfo;
   const client = await connectMessages({ port });

@@ -56,7 +56,12 @@ async function receivedFrom(options: ServerOptions, clients: number, send?: Buff
   return { received, ceiling };
 }
 
-for (const [ioModel, blocking] of [['loop', false], ['workers', false], ['thread-per-conn', false], ['thread-per-conn', true]] as const) {
+for (const [ioModel, blocking] of [
+  ['loop', false],
+  ['workers', false],
+  ['thread-per-conn', false],
+  ['thread-per-conn', true],
+] as const) {
   const label = `${ioModel}${blocking ? ', blocking' : ''}`;
   test(`maxSendRate (${label}): the source service, every connection and thread together, stays under the cap`, async () => {
     const { received, ceiling } = await receivedFrom({ ioModel, blocking, workers: 2, handler: 'source', sourceChunkSize: 1024 * 1024 }, 3);
@@ -71,7 +76,10 @@ for (const [ioModel, blocking] of [['loop', false], ['workers', false], ['thread
 
 test('maxSendRate: one SendBudget shared by two servers holds for both together', async () => {
   const budget = new SendBudget(RATE);
-  const servers = [createServer({ handler: 'source', maxSendRate: budget }), createServer({ ioModel: 'workers', workers: 2, handler: 'source', maxSendRate: budget })];
+  const servers = [
+    createServer({ handler: 'source', maxSendRate: budget }),
+    createServer({ ioModel: 'workers', workers: 2, handler: 'source', maxSendRate: budget }),
+  ];
   const ports = await Promise.all(servers.map(async (server) => ((await server.listen()) as AddressInfo).port));
   const started = performance.now();
   let received = 0;

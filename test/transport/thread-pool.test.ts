@@ -4,7 +4,6 @@ import { type AddressInfo } from 'node:net';
 import { createServer } from '../../src/index.ts';
 import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
 
-
 for (const blocking of [false, true]) {
   test(`thread-per-conn${blocking ? ' (blocking)' : ''}: maxConnections counts connections waiting for a thread or for a thread to start, not only those served`, async () => {
     const server = createServer({ ioModel: 'thread-per-conn', blocking, maxThreads: 8, maxConnections: 5, handler: 'echo' });
@@ -14,7 +13,10 @@ for (const blocking of [false, true]) {
       for (const socket of sockets) socket.on('error', () => {});
       await new Promise((resolve) => setTimeout(resolve, 500));
       const refused = sockets.filter((socket) => socket.destroyed || socket.readableEnded).length;
-      assert.ok(await waitFor(() => (server.metrics().errors.SOCKTUNE_ERR_MAX_CONNECTIONS ?? 0) === 35, 5000), JSON.stringify(server.metrics().errors));
+      assert.ok(
+        await waitFor(() => (server.metrics().errors.SOCKTUNE_ERR_MAX_CONNECTIONS ?? 0) === 35, 5000),
+        JSON.stringify(server.metrics().errors),
+      );
       assert.ok(refused <= 35);
       for (const socket of sockets) socket.destroy();
     } finally {
@@ -31,7 +33,10 @@ test('thread-per-conn: a queued connection whose client left is let go, not serv
     assert.equal(await echoes(holder, 'first'), true, 'the one thread serves the first client');
     const quitter = await connectedClient(port);
     quitter.destroy();
-    assert.ok(await waitFor(() => (server.metrics().errors.SOCKTUNE_ERR_PEER_GONE ?? 0) === 1, 5000), `the queue sweep lets it go: ${JSON.stringify(server.metrics().errors)}`);
+    assert.ok(
+      await waitFor(() => (server.metrics().errors.SOCKTUNE_ERR_PEER_GONE ?? 0) === 1, 5000),
+      `the queue sweep lets it go: ${JSON.stringify(server.metrics().errors)}`,
+    );
     const patient = await connectedClient(port);
     holder.destroy();
     await closed(holder);

@@ -20,7 +20,11 @@ for (const ioModel of ['workers', 'thread-per-conn'] as const) {
 }
 
 test('thread-per-conn blocking: a blocking handler module export', async (t) => {
-  const server = createServer({ ioModel: 'thread-per-conn', blocking: true, handler: { module: handlerModule, exportName: 'blockingUpperCase' } });
+  const server = createServer({
+    ioModel: 'thread-per-conn',
+    blocking: true,
+    handler: { module: handlerModule, exportName: 'blockingUpperCase' },
+  });
   t.after(() => server.close());
   const { port } = (await server.listen()) as AddressInfo;
   const socket = await connect({ port });

@@ -26,7 +26,9 @@ export class ControlChannel {
         this.#fail(error as Error);
       }
     });
-    socket.on('error', (error) => this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `control connection failed: ${error.message}`, { cause: error })));
+    socket.on('error', (error) =>
+      this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `control connection failed: ${error.message}`, { cause: error })),
+    );
     socket.on('close', () => this.#fail(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'control connection closed by the peer')));
   }
 
@@ -40,7 +42,10 @@ export class ControlChannel {
     // Each end waits for the other's answer, so a peer that sends more than this is not following the protocol.
     if (this.#queue.length >= MAX_UNREAD_MESSAGES) {
       this.#queue.length = 0;
-      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `more than ${MAX_UNREAD_MESSAGES} control messages sent without waiting for an answer`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_PROTOCOL',
+        `more than ${MAX_UNREAD_MESSAGES} control messages sent without waiting for an answer`,
+      );
     }
     this.#queue.push(message);
   }

@@ -129,7 +129,10 @@ const START_FIELDS = Object.freeze({
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,
-  dataFrom: (value: unknown) => (Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && isIP(address) !== 0) ? undefined : 'up to 1024 IP addresses'),
+  dataFrom: (value: unknown) =>
+    Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && isIP(address) !== 0)
+      ? undefined
+      : 'up to 1024 IP addresses',
 });
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -141,18 +144,24 @@ export function parseClientMessage(value: unknown): ClientMessage {
   if (!isRecord(value)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'control message must be a JSON object');
   if (value.type === 'finish') return { type: 'finish' };
   if (value.type === 'auth') {
-    if (typeof value.proof !== 'string' || !/^[0-9a-f]{1,128}$/.test(value.proof)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'auth.proof must be a hex string');
+    if (typeof value.proof !== 'string' || !/^[0-9a-f]{1,128}$/.test(value.proof))
+      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'auth.proof must be a hex string');
     return { type: 'auth', proof: value.proof };
   }
-  if (value.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unknown control message type ${JSON.stringify(value.type)}`);
+  if (value.type !== 'start')
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unknown control message type ${JSON.stringify(value.type)}`);
   for (const field of ['service', 'maxDurationMs'] as const) {
     if (value[field] === undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `start.${field} is missing`);
   }
-  if (value.server !== undefined && !isRecord(value.server)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.server must be an object');
+  if (value.server !== undefined && !isRecord(value.server))
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.server must be an object');
   validateFields(value, START_FIELDS, 'start');
   validateFields(value.server ?? {}, SERVER_SETTINGS_FIELDS, 'start.server');
   if (value.protocol !== CONTROL_PROTOCOL_VERSION) {
-    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `control protocol ${String(value.protocol)} not supported; this server speaks ${CONTROL_PROTOCOL_VERSION}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_PROTOCOL',
+      `control protocol ${String(value.protocol)} not supported; this server speaks ${CONTROL_PROTOCOL_VERSION}`,
+    );
   }
   return value as unknown as StartMessage;
 }
@@ -163,4 +172,3 @@ export function parseServerMessage(value: unknown): ServerMessage {
   }
   return value as unknown as ServerMessage;
 }
-

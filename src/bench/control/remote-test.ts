@@ -4,7 +4,13 @@ import type { BuiltinService } from '../../transport/server-options.ts';
 import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
-import { CONTROL_PROTOCOL_VERSION, parseServerMessage, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
+import {
+  CONTROL_PROTOCOL_VERSION,
+  parseServerMessage,
+  type ReadyMessage,
+  type ResultMessage,
+  type TestServerSettings,
+} from './control-protocol.ts';
 
 export interface ServerTarget {
   host: string;
@@ -13,7 +19,6 @@ export interface ServerTarget {
   /** The server's shared secret, for servers started with --auth-token. */
   authToken?: string | undefined;
 }
-
 
 const CONTROL_TIMEOUT_MS = 10_000;
 
@@ -31,20 +36,46 @@ export class RemoteTest implements TestPeer {
     this.server = { effective: ready.effective, environment: ready.environment, warnings: ready.warnings, memory: ready.memory };
   }
 
-  static async start(target: ServerTarget, service: BuiltinService, server: TestServerSettings, maxDurationMs: number, settleMemory = false, dataFrom: string[] = []): Promise<RemoteTest> {
-    const socket = await connect(target.path === undefined ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS } : { path: target.path, timeout: CONTROL_TIMEOUT_MS });
+  static async start(
+    target: ServerTarget,
+    service: BuiltinService,
+    server: TestServerSettings,
+    maxDurationMs: number,
+    settleMemory = false,
+    dataFrom: string[] = [],
+  ): Promise<RemoteTest> {
+    const socket = await connect(
+      target.path === undefined
+        ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS }
+        : { path: target.path, timeout: CONTROL_TIMEOUT_MS },
+    );
     const channel = new ControlChannel(socket);
-    const start = { type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service, server, maxDurationMs: Math.ceil(maxDurationMs), ...(settleMemory ? { settleMemory } : {}), ...(dataFrom.length > 0 ? { dataFrom } : {}) };
+    const start = {
+      type: 'start',
+      protocol: CONTROL_PROTOCOL_VERSION,
+      service,
+      server,
+      maxDurationMs: Math.ceil(maxDurationMs),
+      ...(settleMemory ? { settleMemory } : {}),
+      ...(dataFrom.length > 0 ? { dataFrom } : {}),
+    };
     channel.send(start);
     let reply: ReadyMessage;
     try {
-      reply = await expect(channel, 'ready', target.authToken === undefined ? undefined : { token: target.authToken, startText: JSON.stringify(start) });
+      reply = await expect(
+        channel,
+        'ready',
+        target.authToken === undefined ? undefined : { token: target.authToken, startText: JSON.stringify(start) },
+      );
     } catch (error) {
       socket.destroy();
       throw error;
     }
     const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
-    const data: DataTarget = reply.dataPath !== undefined ? { path: reply.dataPath, ...preamble } : { host: socket.remoteAddress ?? target.host, port: reply.dataPort, ...preamble };
+    const data: DataTarget =
+      reply.dataPath !== undefined
+        ? { path: reply.dataPath, ...preamble }
+        : { host: socket.remoteAddress ?? target.host, port: reply.dataPort, ...preamble };
     return new RemoteTest(channel, reply, data);
   }
 
@@ -63,7 +94,11 @@ export class RemoteTest implements TestPeer {
   }
 }
 
-async function expect<T extends 'ready' | 'result'>(channel: ControlChannel, type: T, auth?: { token: string; startText: string }): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
+async function expect<T extends 'ready' | 'result'>(
+  channel: ControlChannel,
+  type: T,
+  auth?: { token: string; startText: string },
+): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
   let message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
   if (message.type === 'challenge' && type === 'ready') {
     if (auth === undefined) {

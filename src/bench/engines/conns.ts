@@ -40,12 +40,21 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const limit: OpenFilesLimit = raiseOpenFilesLimit(options.count + SPARE_DESCRIPTORS);
   const warnings: string[] = [];
   if (limit.soft < options.count + SPARE_DESCRIPTORS) {
-    warnings.push(`open-files limit ${limit.soft} (hard ${limit.hard}) is below ${options.count} connections: raise it with ulimit -n (root can raise the hard limit)`);
+    warnings.push(
+      `open-files limit ${limit.soft} (hard ${limit.hard}) is below ${options.count} connections: raise it with ulimit -n (root can raise the hard limit)`,
+    );
   }
   const holdMs = options.holdSec * 1000;
   const peer: TestPeer = options.raw
     ? new RawPeer({ host: options.target.host, port: options.target.port })
-    : await RemoteTest.start(options.target, 'discard', options.server, (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2, true, options.sourceAddresses);
+    : await RemoteTest.start(
+        options.target,
+        'discard',
+        options.server,
+        (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2,
+        true,
+        options.sourceAddresses,
+      );
   const clientMemoryBefore = serverMemory(true);
   const sockets: TunedSocket[] = [];
   const failures: Record<string, number> = {};
@@ -57,15 +66,24 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const monitor = new SelfMonitor().start();
   const openStart = performance.now();
   const deadline = openStart + options.openTimeoutSec * 1000;
-  const progress = setInterval(() => options.onProgress?.({ opened: sockets.length, failed, elapsedSec: (performance.now() - openStart) / 1000 }), 1000);
+  const progress = setInterval(
+    () => options.onProgress?.({ opened: sockets.length, failed, elapsedSec: (performance.now() - openStart) / 1000 }),
+    1000,
+  );
 
   const opener = async (): Promise<void> => {
     while (attempts < options.count && performance.now() < deadline && options.interrupt?.aborted !== true) {
-      const localAddress = options.sourceAddresses.length > 0 ? options.sourceAddresses[attempts % options.sourceAddresses.length] : undefined;
+      const localAddress =
+        options.sourceAddresses.length > 0 ? options.sourceAddresses[attempts % options.sourceAddresses.length] : undefined;
       attempts++;
       const start = performance.now();
       try {
-        const socket = await connect({ ...peer.data, ...options.client, ...(localAddress ? { localAddress } : {}), timeout: CONNECT_TIMEOUT_MS });
+        const socket = await connect({
+          ...peer.data,
+          ...options.client,
+          ...(localAddress ? { localAddress } : {}),
+          timeout: CONNECT_TIMEOUT_MS,
+        });
         connectTimes.recordValue(Math.max(1, Math.round((performance.now() - start) * 1e6)));
         socket.on('error', () => {});
         socket.once('close', () => closedEarly++);
@@ -92,18 +110,24 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
     const selfCheck = monitor.stop();
     // The server reports while every connection is still held.
     const serverResult = await peer.finish();
-    const server = peer.server && serverResult
-      ? {
-          connections: serverResult.metrics.connectionsCurrent,
-          rssBytesPerConnection: Math.round((serverResult.memory.rssBytes - peer.server.memory.rssBytes) / Math.max(1, serverResult.metrics.connectionsCurrent)),
-          // The heap figure is the main thread's: it holds the connections only in the loop model.
-          heapBytesPerConnection:
-            (options.server.ioModel ?? 'loop') === 'loop'
-              ? Math.round((serverResult.memory.heapUsedBytes - peer.server.memory.heapUsedBytes) / Math.max(1, serverResult.metrics.connectionsCurrent))
-              : null,
-          cpuPercent: serverResult.cpuPercent,
-        }
-      : null;
+    const server =
+      peer.server && serverResult
+        ? {
+            connections: serverResult.metrics.connectionsCurrent,
+            rssBytesPerConnection: Math.round(
+              (serverResult.memory.rssBytes - peer.server.memory.rssBytes) / Math.max(1, serverResult.metrics.connectionsCurrent),
+            ),
+            // The heap figure is the main thread's: it holds the connections only in the loop model.
+            heapBytesPerConnection:
+              (options.server.ioModel ?? 'loop') === 'loop'
+                ? Math.round(
+                    (serverResult.memory.heapUsedBytes - peer.server.memory.heapUsedBytes) /
+                      Math.max(1, serverResult.metrics.connectionsCurrent),
+                  )
+                : null,
+            cpuPercent: serverResult.cpuPercent,
+          }
+        : null;
     return {
       schema: RESULT_SCHEMA,
       command: 'conns',
@@ -129,7 +153,12 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
       ...(interrupted ? { interrupted: true as const } : {}),
-      warnings: [...warnings, ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`), ...saturationWarning(selfCheck), ...(interrupted ? [INTERRUPTED_WARNING] : [])],
+      warnings: [
+        ...warnings,
+        ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`),
+        ...saturationWarning(selfCheck),
+        ...(interrupted ? [INTERRUPTED_WARNING] : []),
+      ],
     };
   } finally {
     clearInterval(progress);

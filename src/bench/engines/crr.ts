@@ -26,7 +26,12 @@ const TRANSACTION_TIMEOUT_MS = 5_000;
  * One transaction: connect, send the request, wait for the whole response, close. Resolves with
  * the connect time and the total time in milliseconds, or rejects with the failure.
  */
-async function transaction(data: DataTarget, settings: ClientSocketSettings, request: Buffer, responseSize: number): Promise<{ connectMs: number; totalMs: number }> {
+async function transaction(
+  data: DataTarget,
+  settings: ClientSocketSettings,
+  request: Buffer,
+  responseSize: number,
+): Promise<{ connectMs: number; totalMs: number }> {
   const start = performance.now();
   const socket = await connect({ ...data, ...settings, timeout: TRANSACTION_TIMEOUT_MS });
   const connected = performance.now();
@@ -86,13 +91,19 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
         const errno = errnoOf(error);
         failures[errno] = (failures[errno] ?? 0) + 1;
         // A refused or unreachable peer will not get better by hammering it.
-        if (errno === 'ECONNREFUSED' || errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH') await new Promise((resolve) => setTimeout(resolve, 100));
+        if (errno === 'ECONNREFUSED' || errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH')
+          await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
   };
   const workers = Array.from({ length: options.concurrency }, () => worker());
 
-  const { ticker, intervals } = startLatencyIntervals(options, interval, () => completed, () => recording);
+  const { ticker, intervals } = startLatencyIntervals(
+    options,
+    interval,
+    () => completed,
+    () => recording,
+  );
   const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
   const transactions = completed;
   recording = false;

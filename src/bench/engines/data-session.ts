@@ -55,7 +55,9 @@ export class DataSession {
     this.peer = peer;
     this.sockets = sockets;
     for (const socket of sockets) {
-      socket.on('error', (error: NodeJS.ErrnoException) => this.#fail(`data connection failed mid-test: ${error.code ?? error.message}`, error));
+      socket.on('error', (error: NodeJS.ErrnoException) =>
+        this.#fail(`data connection failed mid-test: ${error.code ?? error.message}`, error),
+      );
       socket.on('close', () => this.#fail('the server closed a data connection mid-test'));
     }
   }
@@ -68,7 +70,9 @@ export class DataSession {
     onread: (index: number) => OnReadOpts,
   ): Promise<DataSession> {
     const peer: TestPeer = options.raw
-      ? new RawPeer(options.target.path === undefined ? { host: options.target.host, port: options.target.port } : { path: options.target.path })
+      ? new RawPeer(
+          options.target.path === undefined ? { host: options.target.host, port: options.target.port } : { path: options.target.path },
+        )
       : await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
     try {
       return new DataSession(peer, await openDataConnections(peer.data, connections, options.client, onread));
@@ -120,7 +124,12 @@ export class DataSession {
   }
 
   /** The fields every result document shares. */
-  common(command: string, startedAt: number, options: RunOptions<never>, selfCheck: SelfCheck): Omit<BenchResult<never, never>, 'intervals' | 'summary' | 'effective'> {
+  common(
+    command: string,
+    startedAt: number,
+    options: RunOptions<never>,
+    selfCheck: SelfCheck,
+  ): Omit<BenchResult<never, never>, 'intervals' | 'summary' | 'effective'> {
     return {
       schema: RESULT_SCHEMA,
       command,
@@ -143,4 +152,3 @@ export class DataSession {
     return { client: effectiveOf(this.sockets) ?? null, server: this.peer.server?.effective ?? null };
   }
 }
-

@@ -28,7 +28,10 @@ const MESSAGES_PER_CLOCK_CHECK = 256;
 /** Length-prefixed small messages: messages/s one way, or echoed with per-message latency. */
 export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   const payload = Buffer.alloc(options.size, 0x6d);
-  const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server, 0, () => ({ buffer: Buffer.alloc(0), callback: () => true }));
+  const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server, 0, () => ({
+    buffer: Buffer.alloc(0),
+    callback: () => true,
+  }));
   const latency = createLatencyHistogram();
   const intervalLatency = createLatencyHistogram();
   let running = true;
@@ -101,7 +104,10 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
       messagesPerSecond: Math.round(messages / seconds),
       bitsPerSecond: Math.round((messages * (options.size + PREFIX_BYTES) * 8) / seconds),
       ...(options.mode === 'echo' && intervalLatency.totalCount > 0
-        ? { p50Us: round(intervalLatency.getValueAtPercentile(50) / 1000, 2), p99Us: round(intervalLatency.getValueAtPercentile(99) / 1000, 2) }
+        ? {
+            p50Us: round(intervalLatency.getValueAtPercentile(50) / 1000, 2),
+            p99Us: round(intervalLatency.getValueAtPercentile(99) / 1000, 2),
+          }
         : {}),
       omitted: !recording && options.mode === 'echo' ? true : elapsedSec <= options.omitSec + 1e-3,
     };
@@ -120,7 +126,10 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   recording = false;
   ticker.stop();
   const selfCheck = monitor.stop();
-  const effective = { client: sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null, server: session.peer.server?.effective ?? null };
+  const effective = {
+    client: sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null,
+    server: session.peer.server?.effective ?? null,
+  };
   const clientStats = sockets.map((socket) => socket.stats());
   const unsent = (await Promise.all(sockets.map((socket) => socket.close()))).reduce((sum, closedSocket) => sum + closedSocket.unsent, 0);
   const serverResult = await session.finish();

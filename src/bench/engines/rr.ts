@@ -124,7 +124,12 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     tick();
   }
 
-  const { ticker, intervals } = startLatencyIntervals(options, interval, () => completed, () => recording);
+  const { ticker, intervals } = startLatencyIntervals(
+    options,
+    interval,
+    () => completed,
+    () => recording,
+  );
   const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
   const requests = completed;
   running = false;

@@ -49,18 +49,28 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   if (writing) {
     for (const socket of session.sockets) {
       const pattern = new PatternSource(options.writeSize);
-      pumpWrites(socket, () => pattern.next(), () => writing, (bytes) => (sent += bytes));
+      pumpWrites(
+        socket,
+        () => pattern.next(),
+        () => writing,
+        (bytes) => (sent += bytes),
+      );
     }
   }
 
-  const { ticker, intervals } = startStreamIntervals(options, direction, () => sent, () => received);
+  const { ticker, intervals } = startStreamIntervals(
+    options,
+    direction,
+    () => sent,
+    () => received,
+  );
   let atOmit = { sent: 0, received: 0 };
   const measuredSeconds = await session.measure(options, ticker, () => (atOmit = { sent, received }));
   const measuredBytes = direction === 'reverse' ? received - atOmit.received : sent - atOmit.sent;
   ticker.stop();
   writing = false;
   const selfCheck = monitor.stop();
-  const retransmits = session.failed ? null : totalRetransmits(session.sockets) ?? null;
+  const retransmits = session.failed ? null : (totalRetransmits(session.sockets) ?? null);
   // The half-close lets the server read everything (forward) or stop its source and flush (reverse).
   const serverResult = await session.finish();
   // Bytes sent to a socktune server count once they have arrived: a sender's counters include what
@@ -69,7 +79,8 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
 
   const serverSent = serverResult?.metrics.bytesOut ?? null;
   const clientSide = (bytes: number) => ({ bytes, side: 'client' as const });
-  const serverSide = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const });
+  const serverSide = (bytes: number | null | undefined) =>
+    bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const };
   return {
     ...session.common('stream', startedAt, options, selfCheck),
     effective,
@@ -90,12 +101,22 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
 }
 
 /** Forward data is checked by the server's 'verify' service; server→client data here. Nothing to check against a raw peer. */
-function verifyReport(options: StreamOptions, serverResult: ResultMessage | null, sent: number, serverSent: number | null, verifiers: PatternVerifier[]): StreamSummary['verify'] {
+function verifyReport(
+  options: StreamOptions,
+  serverResult: ResultMessage | null,
+  sent: number,
+  serverSent: number | null,
+  verifiers: PatternVerifier[],
+): StreamSummary['verify'] {
   if (!options.verify || !serverResult || serverSent === null) return null;
   if (options.direction === 'forward') {
     const { bytesIn, bytesCorrupted } = serverResult.metrics;
     return { bytesChecked: bytesIn, bytesCorrupted, bytesLost: Math.max(0, sent - bytesIn) };
   }
   const bytesChecked = verifiers.reduce((sum, v) => sum + v.bytesChecked, 0);
-  return { bytesChecked, bytesCorrupted: verifiers.reduce((sum, v) => sum + v.bytesCorrupted, 0), bytesLost: Math.max(0, serverSent - bytesChecked) };
+  return {
+    bytesChecked,
+    bytesCorrupted: verifiers.reduce((sum, v) => sum + v.bytesCorrupted, 0),
+    bytesLost: Math.max(0, serverSent - bytesChecked),
+  };
 }

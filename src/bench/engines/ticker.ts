@@ -22,10 +22,13 @@ export class Ticker {
   #schedule(): void {
     this.#ticks++;
     const due = this.#startedAt + this.#ticks * this.#intervalMs;
-    this.#timer = setTimeout(() => {
-      this.#onTick(this.elapsedSec);
-      this.#schedule();
-    }, Math.max(0, due - performance.now()));
+    this.#timer = setTimeout(
+      () => {
+        this.#onTick(this.elapsedSec);
+        this.#schedule();
+      },
+      Math.max(0, due - performance.now()),
+    );
   }
 
   stop(): void {
@@ -37,9 +40,13 @@ export class Ticker {
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

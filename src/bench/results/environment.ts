@@ -28,7 +28,9 @@ const SYSCTLS = [
 
 function readSysctl(name: string): string {
   try {
-    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8').trim().replace(/\s+/g, ' ');
+    return readFileSync(`/proc/sys/${name.replaceAll('.', '/')}`, 'utf8')
+      .trim()
+      .replace(/\s+/g, ' ');
   } catch {
     return 'unavailable';
   }
@@ -36,7 +38,9 @@ function readSysctl(name: string): string {
 
 function openFilesLimit(): string {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((row) => row.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((row) => row.startsWith('Max open files'));
     const [soft, hard] = line?.replace('Max open files', '').trim().split(/\s+/) ?? [];
     return soft && hard ? `${soft} (hard ${hard})` : 'unavailable';
   } catch {

@@ -27,14 +27,30 @@ export function measured(value: number | null, what: string): number {
 }
 
 export function createLatencyHistogram(): hdr.Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
 }
 
 const micros = (nanos: number): number => Math.round(nanos / 10) / 100;
 
 export function summarizeLatency(histogram: hdr.Histogram): LatencySummary {
   if (histogram.totalCount === 0) {
-    return { count: 0, minUs: null, p50Us: null, p90Us: null, p99Us: null, p999Us: null, p9999Us: null, maxUs: null, meanUs: null, stdevUs: null };
+    return {
+      count: 0,
+      minUs: null,
+      p50Us: null,
+      p90Us: null,
+      p99Us: null,
+      p999Us: null,
+      p9999Us: null,
+      maxUs: null,
+      meanUs: null,
+      stdevUs: null,
+    };
   }
   const at = (percentile: number): number => micros(histogram.getValueAtPercentile(percentile));
   return {

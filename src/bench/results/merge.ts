@@ -1,7 +1,22 @@
 import type { Histogram } from 'hdr-histogram-js';
 import { SocktuneError } from '../../core/errors.ts';
-import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency, type LatencySummary } from './histogram.ts';
-import { RESULT_SCHEMA, type CrrResult, type MsgResult, type RrInterval, type RrResult, type StreamInterval, type StreamResult } from './result.ts';
+import {
+  createLatencyHistogram,
+  decodeHistogram,
+  encodeHistogram,
+  percentileCurve,
+  summarizeLatency,
+  type LatencySummary,
+} from './histogram.ts';
+import {
+  RESULT_SCHEMA,
+  type CrrResult,
+  type MsgResult,
+  type RrInterval,
+  type RrResult,
+  type StreamInterval,
+  type StreamResult,
+} from './result.ts';
 import { round } from './stats.ts';
 
 export type MergeableResult = RrResult | CrrResult | StreamResult | MsgResult;
@@ -49,7 +64,8 @@ export interface MergeResult {
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 /** Sum of values that are null on a raw peer: null if any is. */
-const sumOrNull = (values: (number | null | undefined)[]): number | null => (values.some((value) => value === null || value === undefined) ? null : sum(values as number[]));
+const sumOrNull = (values: (number | null | undefined)[]): number | null =>
+  values.some((value) => value === null || value === undefined) ? null : sum(values as number[]);
 
 function mergedHistogram(encoded: string[]): Histogram {
   const total = createLatencyHistogram();
@@ -57,7 +73,11 @@ function mergedHistogram(encoded: string[]): Histogram {
   return total;
 }
 
-function latencyOf(histograms: string[]): { latency: LatencySummary; histogram: string; percentileCurve: ReturnType<typeof percentileCurve> } {
+function latencyOf(histograms: string[]): {
+  latency: LatencySummary;
+  histogram: string;
+  percentileCurve: ReturnType<typeof percentileCurve>;
+} {
   const total = mergedHistogram(histograms);
   return { latency: summarizeLatency(total), histogram: encodeHistogram(total), percentileCurve: percentileCurve(total) };
 }
@@ -67,18 +87,31 @@ function check(sources: MergeSource[]): void {
   for (const { label, result } of sources) {
     if (result?.schema !== RESULT_SCHEMA) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label}: not a socktune/1 result document`);
     if (!(MERGEABLE_COMMANDS as readonly string[]).includes(result.command)) {
-      throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label}: ${result.command} results cannot be merged (only ${MERGEABLE_COMMANDS.join(', ')})`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_MERGE',
+        `${label}: ${result.command} results cannot be merged (only ${MERGEABLE_COMMANDS.join(', ')})`,
+      );
     }
   }
   const [first] = sources;
-  if (!(Number(first!.result.options.intervalSec) > 0)) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${first!.label} does not say its interval length (options.intervalSec)`);
+  if (!(Number(first!.result.options.intervalSec) > 0))
+    throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${first!.label} does not say its interval length (options.intervalSec)`);
   for (const { label, result } of sources) {
-    if (result.command !== first!.result.command) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label} is a ${result.command} result, ${first!.label} a ${first!.result.command} result: merge runs of one command`);
-    if (result.options.intervalSec !== first!.result.options.intervalSec) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label} has ${String(result.options.intervalSec)} s intervals, ${first!.label} ${String(first!.result.options.intervalSec)} s: run them with the same -i`);
+    if (result.command !== first!.result.command)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_MERGE',
+        `${label} is a ${result.command} result, ${first!.label} a ${first!.result.command} result: merge runs of one command`,
+      );
+    if (result.options.intervalSec !== first!.result.options.intervalSec)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_MERGE',
+        `${label} has ${String(result.options.intervalSec)} s intervals, ${first!.label} ${String(first!.result.options.intervalSec)} s: run them with the same -i`,
+      );
   }
   if (first!.result.command === 'stream') {
     const directions = new Set(sources.map(({ result }) => (result as StreamResult).summary.direction));
-    if (directions.size > 1) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `stream results of different directions (${[...directions].join(', ')}) do not add up`);
+    if (directions.size > 1)
+      throw new SocktuneError('SOCKTUNE_ERR_MERGE', `stream results of different directions (${[...directions].join(', ')}) do not add up`);
   }
 }
 
@@ -100,19 +133,40 @@ function slots(sources: MergeSource[], intervalSec: number): { startSec: number;
 
 function mergeIntervals(command: MergeableResult['command'], sources: MergeSource[], intervalSec: number): MergedInterval[] {
   return slots(sources, intervalSec).map(({ startSec, members }) => {
-    const base: MergedInterval = { startSec, endSec: round(startSec + intervalSec, 3), runs: members.length, omitted: members.every((m) => m.omitted) };
+    const base: MergedInterval = {
+      startSec,
+      endSec: round(startSec + intervalSec, 3),
+      runs: members.length,
+      omitted: members.every((m) => m.omitted),
+    };
     if (command === 'rr' || command === 'crr') {
       const latency = members as RrInterval[];
       const total = mergedHistogram(latency.map((m) => m.histogram).filter((h): h is string => typeof h === 'string'));
       const at = (p: number): number => (total.totalCount ? round(total.getValueAtPercentile(p) / 1000, 2) : 0);
-      return { ...base, requests: sum(latency.map((m) => m.requests)), requestsPerSecond: sum(latency.map((m) => m.requestsPerSecond)), p50Us: at(50), p99Us: at(99) };
+      return {
+        ...base,
+        requests: sum(latency.map((m) => m.requests)),
+        requestsPerSecond: sum(latency.map((m) => m.requestsPerSecond)),
+        p50Us: at(50),
+        p99Us: at(99),
+      };
     }
     if (command === 'stream') {
       const stream = members as StreamInterval[];
-      return { ...base, sentBytes: sum(stream.map((m) => m.sentBytes)), receivedBytes: sum(stream.map((m) => m.receivedBytes)), bitsPerSecond: sum(stream.map((m) => m.bitsPerSecond)) };
+      return {
+        ...base,
+        sentBytes: sum(stream.map((m) => m.sentBytes)),
+        receivedBytes: sum(stream.map((m) => m.receivedBytes)),
+        bitsPerSecond: sum(stream.map((m) => m.bitsPerSecond)),
+      };
     }
     const msg = members as MsgResult['intervals'];
-    return { ...base, messages: sum(msg.map((m) => m.messages)), messagesPerSecond: sum(msg.map((m) => m.messagesPerSecond)), bitsPerSecond: sum(msg.map((m) => m.bitsPerSecond)) };
+    return {
+      ...base,
+      messages: sum(msg.map((m) => m.messages)),
+      messagesPerSecond: sum(msg.map((m) => m.messagesPerSecond)),
+      bitsPerSecond: sum(msg.map((m) => m.bitsPerSecond)),
+    };
   });
 }
 
@@ -158,7 +212,11 @@ function mergeSummary(command: MergeableResult['command'], results: MergeableRes
       retransmits: sumOrNull(stream.map((r) => r.summary.retransmits)),
       verify: verified.some((v) => v === null)
         ? null
-        : { bytesChecked: sum(verified.map((v) => v!.bytesChecked)), bytesCorrupted: sum(verified.map((v) => v!.bytesCorrupted)), bytesLost: sum(verified.map((v) => v!.bytesLost)) },
+        : {
+            bytesChecked: sum(verified.map((v) => v!.bytesChecked)),
+            bytesCorrupted: sum(verified.map((v) => v!.bytesCorrupted)),
+            bytesLost: sum(verified.map((v) => v!.bytesLost)),
+          },
     };
   }
   const msg = results as MsgResult[];
@@ -171,7 +229,9 @@ function mergeSummary(command: MergeableResult['command'], results: MergeableRes
     messagesPerSecond: sum(msg.map((r) => r.summary.messagesPerSecond)),
     bitsPerSecond: sum(msg.map((r) => r.summary.bitsPerSecond)),
     unsent: sum(msg.map((r) => r.summary.unsent)),
-    ...(histograms.every((h): h is string => typeof h === 'string') ? latencyOf(histograms) : { latency: null, histogram: null, percentileCurve: [] }),
+    ...(histograms.every((h): h is string => typeof h === 'string')
+      ? latencyOf(histograms)
+      : { latency: null, histogram: null, percentileCurve: [] }),
   };
 }
 
@@ -189,15 +249,24 @@ export function mergeResults(sources: MergeSource[]): MergeResult {
   const startSkewMs = Math.max(...starts) - Math.min(...starts);
   const warnings: string[] = [];
   if (startSkewMs > (intervalSec * 1000) / 10) {
-    warnings.push(`the runs started ${startSkewMs} ms apart: intervals are matched to the nearest ${intervalSec} s slot; start them together with --start-at`);
+    warnings.push(
+      `the runs started ${startSkewMs} ms apart: intervals are matched to the nearest ${intervalSec} s slot; start them together with --start-at`,
+    );
   }
   const saturated = sources.filter(({ result }) => result.clientSaturated).map(({ label }) => label);
-  if (saturated.length > 0) warnings.push(`load generator saturated in ${saturated.join(', ')}: those runs measured their own client as much as the server`);
+  if (saturated.length > 0)
+    warnings.push(`load generator saturated in ${saturated.join(', ')}: those runs measured their own client as much as the server`);
   return {
     schema: RESULT_SCHEMA,
     command: 'merge',
     merged: command,
-    sources: sources.map(({ label, result }) => ({ label, startedAt: result.startedAt, clientSaturated: result.clientSaturated, cpus: result.environment.client.cpus, node: result.environment.client.node })),
+    sources: sources.map(({ label, result }) => ({
+      label,
+      startedAt: result.startedAt,
+      clientSaturated: result.clientSaturated,
+      cpus: result.environment.client.cpus,
+      node: result.environment.client.node,
+    })),
     startSkewMs,
     intervalSec,
     clientSaturated: saturated.length > 0,

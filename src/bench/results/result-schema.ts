@@ -26,9 +26,20 @@ function validatorFor(command: string): ValidateFunction | undefined {
  * Checks a document read from `source` against the published schema for its command, and throws
  * `code` naming the file and the first field that does not fit.
  */
-export function validateResult(document: unknown, source: string, code: 'SOCKTUNE_ERR_MERGE' | 'SOCKTUNE_ERR_USAGE' = 'SOCKTUNE_ERR_MERGE'): void {
-  const { schema, command } = (typeof document === 'object' && document !== null ? document : {}) as { schema?: unknown; command?: unknown };
-  if (schema !== RESULT_SCHEMA) throw new SocktuneError(code, `${source}: not a ${RESULT_SCHEMA} document (its "schema" is ${JSON.stringify(schema)}): write it with --json`);
+export function validateResult(
+  document: unknown,
+  source: string,
+  code: 'SOCKTUNE_ERR_MERGE' | 'SOCKTUNE_ERR_USAGE' = 'SOCKTUNE_ERR_MERGE',
+): void {
+  const { schema, command } = (typeof document === 'object' && document !== null ? document : {}) as {
+    schema?: unknown;
+    command?: unknown;
+  };
+  if (schema !== RESULT_SCHEMA)
+    throw new SocktuneError(
+      code,
+      `${source}: not a ${RESULT_SCHEMA} document (its "schema" is ${JSON.stringify(schema)}): write it with --json`,
+    );
   const validate = typeof command === 'string' ? validatorFor(command) : undefined;
   if (validate === undefined) throw new SocktuneError(code, `${source}: unknown "command" ${JSON.stringify(command)}`);
   if (validate(document)) return;

@@ -158,7 +158,8 @@ export interface BenchResult<Summary, Interval> {
   warnings: string[];
 }
 
-export const INTERRUPTED_WARNING = 'interrupted: the test was ended early (Ctrl-C or SIGTERM); every figure covers only the time measured until then';
+export const INTERRUPTED_WARNING =
+  'interrupted: the test was ended early (Ctrl-C or SIGTERM); every figure covers only the time measured until then';
 
 export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
 export type RrResult = BenchResult<RrSummary, RrInterval>;
@@ -170,6 +171,6 @@ export function saturationWarning(selfCheck: SelfCheck): string[] {
   if (!selfCheck.clientSaturated) return [];
   return [
     `the load generator itself was saturated (CPU ${selfCheck.cpuPercent}% of one core, event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms): ` +
-      'the numbers may show the client\'s limit, not the server\'s',
+      "the numbers may show the client's limit, not the server's",
   ];
 }

@@ -11,7 +11,13 @@ import { SendBudget } from '../../transport/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
 import { authChallenge, authProofValid } from '../control/auth.ts';
 import { ControlChannel } from '../control/control-channel.ts';
-import { MAX_TEST_DURATION_MS, parseClientMessage, serverMemory, type ResultMessage, type StartMessage } from '../control/control-protocol.ts';
+import {
+  MAX_TEST_DURATION_MS,
+  parseClientMessage,
+  serverMemory,
+  type ResultMessage,
+  type StartMessage,
+} from '../control/control-protocol.ts';
 import { collectEnvironment } from '../results/environment.ts';
 import { round } from '../results/stats.ts';
 
@@ -126,8 +132,13 @@ export function clientKey(address: string | undefined): string {
   const [head = '', tail = ''] = plain.split('::');
   const headGroups = head === '' ? [] : head.split(':');
   const tailGroups = tail === '' ? [] : tail.split(':');
-  const groups = plain.includes('::') ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups] : headGroups;
-  return `${groups.slice(0, 4).map((group) => group.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = plain.includes('::')
+    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
+    : headGroups;
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** Bytes of the token each data connection of an authenticated test sends first. */
@@ -176,7 +187,18 @@ export class BenchServer extends EventEmitter {
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
     // Room for every test's connection and every handshake, so that newcomers reach #serve, which ends the oldest handshake.
     const controlConnections = this.options.maxTests + this.options.maxHandshakes + CONTROL_SPARE;
-    this.#control = createServer({ host, port, ...(path === undefined ? {} : { path }), closeTimeout: 1000, idleTimeout: 0, maxConnections: controlConnections, maxConnectionsPerIp: controlConnections }, (socket) => void this.#serve(socket));
+    this.#control = createServer(
+      {
+        host,
+        port,
+        ...(path === undefined ? {} : { path }),
+        closeTimeout: 1000,
+        idleTimeout: 0,
+        maxConnections: controlConnections,
+        maxConnectionsPerIp: controlConnections,
+      },
+      (socket) => void this.#serve(socket),
+    );
   }
 
   /**
@@ -233,7 +255,10 @@ export class BenchServer extends EventEmitter {
     let threads = 0;
     try {
       if (fromPeer > this.options.maxTestsPerPeer) {
-        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `too many connections from ${address}: ${fromPeer - 1} open (max ${this.options.maxTestsPerPeer} per client address)`);
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_REFUSED',
+          `too many connections from ${address}: ${fromPeer - 1} open (max ${this.options.maxTestsPerPeer} per client address)`,
+        );
       }
       const raw = await channel.next(this.options.handshakeTimeoutMs, 'start message');
       const first = parseClientMessage(raw);
@@ -248,7 +273,10 @@ export class BenchServer extends EventEmitter {
       }
       const needed = this.#threadsFor(start);
       if (this.#threadsInUse + needed > this.options.maxThreads) {
-        throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: the test needs ${needed} threads and ${this.#threadsInUse} of ${this.options.maxThreads} are in use by other tests`);
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_REFUSED',
+          `server busy: the test needs ${needed} threads and ${this.#threadsInUse} of ${this.options.maxThreads} are in use by other tests`,
+        );
       }
       threads = needed;
       this.#threadsInUse += threads;
@@ -274,10 +302,22 @@ export class BenchServer extends EventEmitter {
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
       const metrics = testServer.metrics();
-      const result: ResultMessage = { type: 'result', metrics, cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1), memory: serverMemory(start.settleMemory) };
+      const result: ResultMessage = {
+        type: 'result',
+        metrics,
+        cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
+        memory: serverMemory(start.settleMemory),
+      };
       channel.send(result);
       channel.close();
-      this.emit('test', { peer, service: start.service, ioModel: start.server.ioModel ?? 'loop', outcome: 'done', bytesIn: metrics.bytesIn, bytesOut: metrics.bytesOut } satisfies TestLog);
+      this.emit('test', {
+        peer,
+        service: start.service,
+        ioModel: start.server.ioModel ?? 'loop',
+        outcome: 'done',
+        bytesIn: metrics.bytesIn,
+        bytesOut: metrics.bytesOut,
+      } satisfies TestLog);
     } catch (error) {
       const failure = error instanceof SocktuneError ? error : new SocktuneError('SOCKTUNE_ERR_PROTOCOL', String(error));
       channel.send({ type: 'error', code: failure.code, message: failure.message });
@@ -317,19 +357,38 @@ export class BenchServer extends EventEmitter {
     const { sendBufferSize, receiveBufferSize, sourceChunkSize, workers, ioModel } = start.server;
     const { maxSocketBuffer, maxChunkSize, maxThreadsPerTest, maxTestDurationMs } = this.options;
     if (start.maxDurationMs > maxTestDurationMs) {
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${maxTestDurationMs / 1000} s`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${maxTestDurationMs / 1000} s`,
+      );
     }
-    for (const [name, size] of [['sendBufferSize', sendBufferSize], ['receiveBufferSize', receiveBufferSize]] as const) {
-      if (size !== undefined && size > maxSocketBuffer) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.${name} ${size} is over this server's ${maxSocketBuffer}-byte limit (--max-socket-buffer)`);
+    for (const [name, size] of [
+      ['sendBufferSize', sendBufferSize],
+      ['receiveBufferSize', receiveBufferSize],
+    ] as const) {
+      if (size !== undefined && size > maxSocketBuffer)
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_REFUSED',
+          `start.server.${name} ${size} is over this server's ${maxSocketBuffer}-byte limit (--max-socket-buffer)`,
+        );
     }
     if (sourceChunkSize !== undefined && sourceChunkSize > maxChunkSize) {
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.sourceChunkSize ${sourceChunkSize} is over this server's ${maxChunkSize}-byte limit (--max-chunk)`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `start.server.sourceChunkSize ${sourceChunkSize} is over this server's ${maxChunkSize}-byte limit (--max-chunk)`,
+      );
     }
     if (start.server.affinity !== undefined && (ioModel ?? 'loop') === 'loop') {
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', "start.server.affinity pins the test's own threads: the loop model serves on this server's main thread (start the server with -A instead)");
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        "start.server.affinity pins the test's own threads: the loop model serves on this server's main thread (start the server with -A instead)",
+      );
     }
     if (ioModel === 'workers' && workers !== undefined && workers > maxThreadsPerTest) {
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`,
+      );
     }
   }
 
@@ -351,16 +410,24 @@ export class BenchServer extends EventEmitter {
     let quietSince = performance.now();
     let watch: NodeJS.Timeout | undefined;
     const idle = new Promise<never>((_, reject) => {
-      watch = setInterval(() => {
-        const { bytesIn, bytesOut, connectionsTotal, connectionsCurrent } = testServer.metrics();
-        const now = `${bytesIn}/${bytesOut}/${connectionsTotal}/${connectionsCurrent}`;
-        if (now !== last) {
-          last = now;
-          quietSince = performance.now();
-        } else if (performance.now() - quietSince >= idleMs) {
-          reject(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `test idle for ${Math.round(idleMs / 1000)} s (no traffic, no connection): ended by the server (--test-idle-timeout)`));
-        }
-      }, Math.min(IDLE_CHECK_MS, idleMs));
+      watch = setInterval(
+        () => {
+          const { bytesIn, bytesOut, connectionsTotal, connectionsCurrent } = testServer.metrics();
+          const now = `${bytesIn}/${bytesOut}/${connectionsTotal}/${connectionsCurrent}`;
+          if (now !== last) {
+            last = now;
+            quietSince = performance.now();
+          } else if (performance.now() - quietSince >= idleMs) {
+            reject(
+              new SocktuneError(
+                'SOCKTUNE_ERR_TIMEOUT',
+                `test idle for ${Math.round(idleMs / 1000)} s (no traffic, no connection): ended by the server (--test-idle-timeout)`,
+              ),
+            );
+          }
+        },
+        Math.min(IDLE_CHECK_MS, idleMs),
+      );
     });
     return Promise.race([channel.next(deadlineMs, 'finish message'), idle]).finally(() => clearInterval(watch));
   }
@@ -384,7 +451,12 @@ export class BenchServer extends EventEmitter {
     // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
     const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
-    return createServer({ ...common, host, port: 0, ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }) });
+    return createServer({
+      ...common,
+      host,
+      port: 0,
+      ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }),
+    });
   }
 
   async close(): Promise<void> {

@@ -26,7 +26,10 @@ export class LocalServer {
     const child = spawn(process.execPath, [ENTRY], { stdio: ['pipe', 'pipe', 'inherit'] });
     return new Promise((resolve, reject) => {
       let output = '';
-      const timer = setTimeout(() => fail(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', 'the local socktune server did not start in time')), START_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => fail(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', 'the local socktune server did not start in time')),
+        START_TIMEOUT_MS,
+      );
       const fail = (error: Error): void => {
         clearTimeout(timer);
         child.kill('SIGKILL');

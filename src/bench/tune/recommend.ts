@@ -31,18 +31,31 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
  * the one with the fewest changes from the default wins: the default itself when it is among
  * them, since a win inside the noise is not worth a change.
  */
-export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, workload: Workload, size: number, conns: number, cappedSysctls: string[], raw = false): Recommendation | undefined {
+export function recommend(
+  ranking: Ranked<TuneConfig>[],
+  objective: Objective,
+  workload: Workload,
+  size: number,
+  conns: number,
+  cappedSysctls: string[],
+  raw = false,
+): Recommendation | undefined {
   const best = ranking[0];
   if (!best) return undefined;
   const baseline = ranking.find((entry) => isDefaultConfig(entry.config, workload));
   const contenders = ranking.filter((entry) => entry === best || (entry.verdict === 'tie' && entry.samples.length >= 2));
-  const chosen = contenders.reduce((simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest), best);
+  const chosen = contenders.reduce(
+    (simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest),
+    best,
+  );
   const wins = !isDefaultConfig(chosen.config, workload) && (!baseline || clearlyBetter(best, baseline, objective));
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
     raw ? `socktune ${workload} --raw -c HOST:PORT` : `socktune ${workload} -c HOST`,
-    workload === 'stream' ? `-l ${describeBuffer(size)} -P ${conns}` : `--size ${size} -C ${conns}${workload === 'msg' ? ' --echo' : ''} --depth ${config.depth}`,
+    workload === 'stream'
+      ? `-l ${describeBuffer(size)} -P ${conns}`
+      : `--size ${size} -C ${conns}${workload === 'msg' ? ' --echo' : ''} --depth ${config.depth}`,
     config.batch === 'auto' ? '' : `--batch ${config.batch}`,
     config.ioModel === 'loop' || raw ? '' : `--io-model ${config.ioModel}`,
     config.bufferSize === undefined ? '' : `-w ${describeBuffer(config.bufferSize)}`,
@@ -65,8 +78,13 @@ export function recommend(ranking: Ranked<TuneConfig>[], objective: Objective, w
 function adviceFor(config: TuneConfig, workload: Workload): string[] {
   const advice: string[] = [];
   if (workload === 'msg') {
-    advice.push(config.batch === 'auto' ? 'send through MessageSocket (writes coalesced once per tick)' : 'one write per message won here: MessageSocket with { batch: 1 }');
+    advice.push(
+      config.batch === 'auto'
+        ? 'send through MessageSocket (writes coalesced once per tick)'
+        : 'one write per message won here: MessageSocket with { batch: 1 }',
+    );
   }
-  if (config.depth > 1) advice.push(`keep ${config.depth} ${workload === 'msg' ? 'messages' : 'requests'} in flight per connection (pipelining)`);
+  if (config.depth > 1)
+    advice.push(`keep ${config.depth} ${workload === 'msg' ? 'messages' : 'requests'} in flight per connection (pipelining)`);
   return advice;
 }

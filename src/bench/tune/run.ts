@@ -71,7 +71,13 @@ interface Scenario {
 
 export interface ScenarioResult extends Scenario {
   objectiveUnit: string;
-  ranking: (Omit<Ranked<TuneConfig>, 'samples'> & { label: string; samples: number[]; clientSaturated: boolean; capped: boolean; lastRound: number })[];
+  ranking: (Omit<Ranked<TuneConfig>, 'samples'> & {
+    label: string;
+    samples: number[];
+    clientSaturated: boolean;
+    capped: boolean;
+    lastRound: number;
+  })[];
   recommendation: Recommendation | null;
   trials: Trial[];
 }
@@ -127,7 +133,13 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
       if (options.interrupt?.aborted) return;
       const label = configLabel(config, scenario.workload, options.raw);
       const elapsed = (Date.now() - started) / 1000;
-      options.onProgress?.({ done, total, etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done), scenario: scenarioLabel, label });
+      options.onProgress?.({
+        done,
+        total,
+        etaSec: done === 0 ? total * (options.trialSec + TRIAL_OVERHEAD_SEC) : (elapsed / done) * (total - done),
+        scenario: scenarioLabel,
+        label,
+      });
       const trial = await runTrial(options, scenario, config, roundNumber);
       serverEnvironment ??= trial.serverEnvironment;
       search.trials.push(trial.trial);
@@ -161,8 +173,14 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     scenarios: results,
     ...(interrupted ? { interrupted: true as const } : {}),
     warnings: [
-      ...(interrupted ? [`interrupted: the sweep was ended early (Ctrl-C or SIGTERM) after ${done} trial(s); the rankings cover only those`] : []),
-      ...(saturated > 0 ? [`the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`] : []),
+      ...(interrupted
+        ? [`interrupted: the sweep was ended early (Ctrl-C or SIGTERM) after ${done} trial(s); the rankings cover only those`]
+        : []),
+      ...(saturated > 0
+        ? [
+            `the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`,
+          ]
+        : []),
       ...(failed.length > 0 ? [`${failed.length} trial(s) failed: ${[...new Set(failed.map((t) => t.error))].join('; ')}`] : []),
     ],
   };
@@ -178,14 +196,23 @@ export function plannedQuickTrials(survivors: number, fromRound: number): number
   return trials;
 }
 
-async function successiveHalving(search: Search, scenario: Scenario, runOne: (config: TuneConfig, round: number) => Promise<void>, replan: (remaining: number) => void): Promise<void> {
+async function successiveHalving(
+  search: Search,
+  scenario: Scenario,
+  runOne: (config: TuneConfig, round: number) => Promise<void>,
+  replan: (remaining: number) => void,
+): Promise<void> {
   const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
   let survivors = search.configs;
   for (const [index, repetitions] of QUICK_ROUNDS.entries()) {
     replan(survivors.length * repetitions + plannedQuickTrials(Math.ceil(survivors.length / 2) + 1, index + 1));
     // Interleaved: A B C A B C, so slow drift of the machine hits every config alike.
     for (let r = 0; r < repetitions; r++) for (const config of survivors) await runOne(config, index + 1);
-    const ranked = rank(survivors.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
+    const ranked = rank(
+      survivors.map((config) => ({ config, samples: search.samples.get(config)! })),
+      scenario.objective,
+      isDefault,
+    );
     const keep = Math.max(1, Math.ceil(ranked.length / 2));
     const next = ranked.slice(0, keep).map((entry) => entry.config);
     const fallback = survivors.find(isDefault);
@@ -199,11 +226,18 @@ async function successiveHalving(search: Search, scenario: Scenario, runOne: (co
  * runs of the best and of the configs it does not clearly beat (their confidence intervals
  * overlap), interleaved, until the intervals separate or the contenders have CONTENDER_MAX_SAMPLES.
  */
-async function fullGrid(search: Search, scenario: Scenario, options: TuneOptions, runOne: (config: TuneConfig, round: number) => Promise<void>, scenarioCount: number): Promise<void> {
+async function fullGrid(
+  search: Search,
+  scenario: Scenario,
+  options: TuneOptions,
+  runOne: (config: TuneConfig, round: number) => Promise<void>,
+  scenarioCount: number,
+): Promise<void> {
   const budgetPerScenarioSec = options.budgetSec / scenarioCount;
   const scenarioStart = Date.now();
   const spentSec = (): number => (Date.now() - scenarioStart) / 1000;
-  const trialCostSec = (): number => (search.trials.length === 0 ? options.trialSec + TRIAL_OVERHEAD_SEC : spentSec() / search.trials.length);
+  const trialCostSec = (): number =>
+    search.trials.length === 0 ? options.trialSec + TRIAL_OVERHEAD_SEC : spentSec() / search.trials.length;
   let round = 1;
   for (; round <= FULL_MAX_REPETITIONS; round++) {
     if (round > 1 && spentSec() + search.configs.length * trialCostSec() > budgetPerScenarioSec) break;
@@ -211,19 +245,43 @@ async function fullGrid(search: Search, scenario: Scenario, options: TuneOptions
   }
   const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
   for (; ; round++) {
-    const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
-    const contenders = ranked.filter((entry) => entry.verdict !== 'worse' && entry.samples.length < CONTENDER_MAX_SAMPLES).map((entry) => entry.config);
-    if (contenders.length < 2 || spentSec() + contenders.length * trialCostSec() > budgetPerScenarioSec || options.interrupt?.aborted) return;
+    const ranked = rank(
+      search.configs.map((config) => ({ config, samples: search.samples.get(config)! })),
+      scenario.objective,
+      isDefault,
+    );
+    const contenders = ranked
+      .filter((entry) => entry.verdict !== 'worse' && entry.samples.length < CONTENDER_MAX_SAMPLES)
+      .map((entry) => entry.config);
+    if (contenders.length < 2 || spentSec() + contenders.length * trialCostSec() > budgetPerScenarioSec || options.interrupt?.aborted)
+      return;
     for (const config of contenders) await runOne(config, round);
   }
 }
 
-async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneConfig, roundNumber: number): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
+async function runTrial(
+  options: TuneOptions,
+  scenario: Scenario,
+  config: TuneConfig,
+  roundNumber: number,
+): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
   const socket = socketOptionsOf(config);
   const server = { ioModel: config.ioModel, ...socket };
-  const common = { target: options.target, raw: options.raw, durationSec: options.trialSec, omitSec: Math.min(0.25, options.trialSec / 4), client: socket, server, intervalSec: Math.max(0.02, options.trialSec / 5) };
+  const common = {
+    target: options.target,
+    raw: options.raw,
+    durationSec: options.trialSec,
+    omitSec: Math.min(0.25, options.trialSec / 4),
+    client: socket,
+    server,
+    intervalSec: Math.max(0.02, options.trialSec / 5),
+  };
   const label = configLabel(config, scenario.workload, options.raw);
-  const trial = (metric: number, result: { clientSaturated: boolean; warnings: string[]; intervals: Trial['intervals'] }, percentiles?: Trial['percentileCurve']): Trial => ({
+  const trial = (
+    metric: number,
+    result: { clientSaturated: boolean; warnings: string[]; intervals: Trial['intervals'] },
+    percentiles?: Trial['percentileCurve'],
+  ): Trial => ({
     label,
     config,
     round: roundNumber,
@@ -235,11 +293,24 @@ async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneCo
   });
   try {
     if (scenario.workload === 'stream') {
-      const result = await runStream({ ...common, writeSize: scenario.size, parallel: scenario.conns, direction: 'forward', verify: false });
+      const result = await runStream({
+        ...common,
+        writeSize: scenario.size,
+        parallel: scenario.conns,
+        direction: 'forward',
+        verify: false,
+      });
       return { trial: trial(result.summary.bitsPerSecond, result), serverEnvironment: result.environment.server };
     }
     if (scenario.workload === 'msg') {
-      const result = await runMsg({ ...common, size: scenario.size, connections: scenario.conns, mode: 'echo', batch: config.batch, depth: config.depth });
+      const result = await runMsg({
+        ...common,
+        size: scenario.size,
+        connections: scenario.conns,
+        mode: 'echo',
+        batch: config.batch,
+        depth: config.depth,
+      });
       const metric = scenario.objective === 'p99' ? measured(result.summary.latency!.p99Us, label) : result.summary.messagesPerSecond;
       return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
     }
@@ -248,13 +319,29 @@ async function runTrial(options: TuneOptions, scenario: Scenario, config: TuneCo
     return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
   } catch (error) {
     if (!isSocktuneError(error)) throw error;
-    return { trial: { label, config, round: roundNumber, metric: null, error: `${error.code}: ${error.message}`, clientSaturated: false, warnings: [], intervals: [] }, serverEnvironment: null };
+    return {
+      trial: {
+        label,
+        config,
+        round: roundNumber,
+        metric: null,
+        error: `${error.code}: ${error.message}`,
+        clientSaturated: false,
+        warnings: [],
+        intervals: [],
+      },
+      serverEnvironment: null,
+    };
   }
 }
 
 function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): ScenarioResult {
   const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
-  const ranked = rank(search.configs.map((config) => ({ config, samples: search.samples.get(config)! })), scenario.objective, isDefault);
+  const ranked = rank(
+    search.configs.map((config) => ({ config, samples: search.samples.get(config)! })),
+    scenario.objective,
+    isDefault,
+  );
   const trialsOf = (config: TuneConfig): Trial[] => search.trials.filter((trial) => trial.config === config);
   const sysctlsOf = (config: TuneConfig): string[] =>
     trialsOf(config)
@@ -268,7 +355,10 @@ function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): Sc
     lastRound: Math.max(...trialsOf(entry.config).map((trial) => trial.round)),
   }));
   const best = ranking[0];
-  const recommendation = best ? recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))], raw) ?? null : null;
+  const recommendation = best
+    ? (recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))], raw) ??
+      null)
+    : null;
   return { ...scenario, objectiveUnit: OBJECTIVE_UNITS[scenario.objective], ranking, recommendation, trials: search.trials };
 }
 

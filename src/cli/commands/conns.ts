@@ -15,12 +15,16 @@ export function parseSourceAddresses(text: string): string[] {
   for (const part of text.split(',').map((item) => item.trim())) {
     const [first, last] = part.split('-');
     if (isIP(first ?? '') !== 4 || (last !== undefined && isIP(last) !== 4)) {
-      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--source-ips takes IPv4 addresses or ranges like 127.0.0.2-127.0.0.50, got ${JSON.stringify(part)}`);
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        `--source-ips takes IPv4 addresses or ranges like 127.0.0.2-127.0.0.50, got ${JSON.stringify(part)}`,
+      );
     }
     const toNumber = (ip: string): number => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
     const start = toNumber(first!);
     const end = last === undefined ? start : toNumber(last);
-    if (end < start || end - start > 65_535) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--source-ips range ${part} is empty or too large`);
+    if (end < start || end - start > 65_535)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--source-ips range ${part} is empty or too large`);
     for (let n = start; n <= end; n++) addresses.push([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.'));
   }
   return addresses;
@@ -34,11 +38,18 @@ export const connsCommand: Command = {
     ...COMMON_CLIENT_FLAGS,
     target: { help: 'connections to open (default 1000)', spec: { type: 'string' } },
     hold: { help: 'seconds to hold them open (default 5)', spec: { type: 'string' } },
-    'source-ips': { help: 'local addresses to connect from, round-robin: past the ~28k ephemeral ports of one address', spec: { type: 'string' } },
+    'source-ips': {
+      help: 'local addresses to connect from, round-robin: past the ~28k ephemeral ports of one address',
+      spec: { type: 'string' },
+    },
     concurrency: { help: 'connects in flight at once (default 128)', spec: { type: 'string' } },
     'open-timeout': { help: 'seconds to spend opening before holding what is open (default 60)', spec: { type: 'string' } },
   },
-  examples: ['socktune conns -c 127.0.0.1 --target 10000 --hold 30s', 'socktune conns -c 127.0.0.1 --target 50000 --source-ips 127.0.0.2-127.0.0.3', 'socktune conns --raw -c 127.0.0.1:6379 --target 2000'],
+  examples: [
+    'socktune conns -c 127.0.0.1 --target 10000 --hold 30s',
+    'socktune conns -c 127.0.0.1 --target 50000 --source-ips 127.0.0.2-127.0.0.3',
+    'socktune conns --raw -c 127.0.0.1:6379 --target 2000',
+  ],
   async run(values, io) {
     const sourceIps = str(values, 'source-ips');
     const options = {
@@ -59,22 +70,29 @@ export const connsCommand: Command = {
             ...options,
             interrupt,
             onProgress: ({ opened, failed, elapsedSec }) => {
-              if (values.json !== true && values.ndjson !== true && !values.quiet) io.err(`[${elapsedSec.toFixed(1)} s] ${opened} open, ${failed} failed`);
+              if (values.json !== true && values.ndjson !== true && !values.quiet)
+                io.err(`[${elapsedSec.toFixed(1)} s] ${opened} open, ${failed} failed`);
             },
           }),
         formatInterval: () => '',
         printSummary: (out, result) => {
           const { summary } = result;
-          out.out(`opened     ${summary.opened} of ${summary.target} in ${summary.openSeconds}s = ${formatCount(summary.connectsPerSecond)} connects/s; ${summary.stillOpen} still open after ${summary.heldSeconds}s`);
+          out.out(
+            `opened     ${summary.opened} of ${summary.target} in ${summary.openSeconds}s = ${formatCount(summary.connectsPerSecond)} connects/s; ${summary.stillOpen} still open after ${summary.heldSeconds}s`,
+          );
           const failures = Object.entries(summary.failures);
-          out.out(`failed     ${summary.failed}${failures.length > 0 ? ` (${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')})` : ''}`);
+          out.out(
+            `failed     ${summary.failed}${failures.length > 0 ? ` (${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')})` : ''}`,
+          );
           out.out(latencyTable([['connect', summary.connectLatency]]));
-          out.out(`memory     client ${formatBytes(summary.client.rssBytesPerConnection)} RSS per connection` +
-            (summary.server
-              ? `; server ${formatBytes(summary.server.rssBytesPerConnection)} RSS` +
-                (summary.server.heapBytesPerConnection === null ? '' : `, ${formatBytes(summary.server.heapBytesPerConnection)} heap`) +
-                ` per connection (${summary.server.connections} held)`
-              : ''));
+          out.out(
+            `memory     client ${formatBytes(summary.client.rssBytesPerConnection)} RSS per connection` +
+              (summary.server
+                ? `; server ${formatBytes(summary.server.rssBytesPerConnection)} RSS` +
+                  (summary.server.heapBytesPerConnection === null ? '' : `, ${formatBytes(summary.server.heapBytesPerConnection)} heap`) +
+                  ` per connection (${summary.server.connections} held)`
+                : ''),
+          );
           out.out(`limits     open files ${summary.openFilesLimit.soft} (hard ${summary.openFilesLimit.hard})`);
         },
         metric: { name: 'connects/s', of: (result) => result.summary.connectsPerSecond, format: (value) => `${formatCount(value)}/s` },

@@ -17,7 +17,11 @@ export const crrCommand: Command = {
     ...REQUEST_FLAGS,
     concurrency: { help: 'transactions in flight at once, each on its own connection (default 1)', spec: { type: 'string', short: 'C' } },
   },
-  examples: ['socktune crr -c 127.0.0.1 -t 5', 'socktune crr -c 127.0.0.1 -C 8 --io-model workers', 'socktune crr --raw -c 127.0.0.1:8080 --payload req.txt --response-size 200'],
+  examples: [
+    'socktune crr -c 127.0.0.1 -t 5',
+    'socktune crr -c 127.0.0.1 -C 8 --io-model workers',
+    'socktune crr --raw -c 127.0.0.1:8080 --payload req.txt --response-size 200',
+  ],
   async run(values, io) {
     const options = {
       ...runOptions(values),
@@ -30,13 +34,23 @@ export const crrCommand: Command = {
         formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
         printSummary: (out, result) => {
           const { summary } = result;
-          out.out(latencyTable([['transaction', summary.latency], ['connect', summary.connectLatency]]));
+          out.out(
+            latencyTable([
+              ['transaction', summary.latency],
+              ['connect', summary.connectLatency],
+            ]),
+          );
           out.out(`transactions ${summary.transactions} in ${summary.measuredSeconds}s = ${formatCount(summary.transactionsPerSecond)} /s`);
           const failures = Object.entries(summary.failures);
           if (failures.length > 0) out.out(`failures   ${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')}`);
         },
-        metric: { name: 'transactions/s', of: (result) => result.summary.transactionsPerSecond, format: (value) => `${formatCount(value)}/s` },
-        nothingMeasured: (result) => (result.summary.transactions > 0 ? undefined : `no transaction completed in ${result.summary.measuredSeconds} s`),
+        metric: {
+          name: 'transactions/s',
+          of: (result) => result.summary.transactionsPerSecond,
+          format: (value) => `${formatCount(value)}/s`,
+        },
+        nothingMeasured: (result) =>
+          result.summary.transactions > 0 ? undefined : `no transaction completed in ${result.summary.measuredSeconds} s`,
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

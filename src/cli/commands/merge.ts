@@ -34,7 +34,10 @@ async function readResult(file: string): Promise<MergeableResult> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new SocktuneError('SOCKTUNE_ERR_MERGE', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_MERGE',
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
   // --ndjson output ends with the result line; --json is one document.
   const lines = text.trim().split('\n');
@@ -58,25 +61,31 @@ function formatInterval(interval: MergedInterval, merged: MergeResult['merged'])
   const span = `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${String(interval.runs).padStart(2)} run(s)`;
   const omitted = interval.omitted ? '  (omitted)' : '';
   if (merged === 'stream') return `${span}  ${formatBits(interval.bitsPerSecond!).padStart(14)}${omitted}`;
-  if (merged === 'msg') return `${span}  ${formatCount(interval.messagesPerSecond!).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond!)}${omitted}`;
+  if (merged === 'msg')
+    return `${span}  ${formatCount(interval.messagesPerSecond!).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond!)}${omitted}`;
   return `${span}  ${formatCount(interval.requestsPerSecond!).padStart(9)} ${merged === 'crr' ? 'tx/s' : 'req/s'}  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us!)}${omitted}`;
 }
 
 function printMerged(io: Io, merged: MergeResult): void {
   io.out(`merged ${merged.sources.length} ${merged.merged} runs, started within ${merged.startSkewMs} ms:`);
-  for (const source of merged.sources) io.out(`  ${source.label}  started ${source.startedAt}${source.clientSaturated ? '  (client saturated)' : ''}`);
+  for (const source of merged.sources)
+    io.out(`  ${source.label}  started ${source.startedAt}${source.clientSaturated ? '  (client saturated)' : ''}`);
   for (const interval of merged.intervals) io.out(formatInterval(interval, merged.merged));
   const summary = merged.summary;
   if (merged.merged === 'stream') {
     const sender = summary.sender as { bytes: number } | null;
     const receiver = summary.receiver as { bytes: number } | null;
-    io.out(`total      ${formatBits(summary.bitsPerSecond as number)} (${summary.direction as string}); sent ${sender ? formatBytes(sender.bytes) : '?'}, received ${receiver ? formatBytes(receiver.bytes) : '?'}`);
+    io.out(
+      `total      ${formatBits(summary.bitsPerSecond as number)} (${summary.direction as string}); sent ${sender ? formatBytes(sender.bytes) : '?'}, received ${receiver ? formatBytes(receiver.bytes) : '?'}`,
+    );
   } else {
     const latency = summary.latency as LatencySummary | null;
     if (latency) io.out(latencyTable([['latency', latency]]));
     const count = (summary.requests ?? summary.transactions ?? summary.messagesSent) as number;
     const rate = (summary.requestsPerSecond ?? summary.transactionsPerSecond ?? summary.messagesPerSecond) as number;
-    io.out(`total      ${formatCount(count)} in ${summary.measuredSeconds as number}s = ${formatCount(rate)}/s summed over the runs; percentiles from the merged histograms`);
+    io.out(
+      `total      ${formatCount(count)} in ${summary.measuredSeconds as number}s = ${formatCount(rate)}/s summed over the runs; percentiles from the merged histograms`,
+    );
   }
   for (const warning of merged.warnings) io.err(`warning: ${warning}`);
 }

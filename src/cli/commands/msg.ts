@@ -50,7 +50,9 @@ export const msgCommand: Command = {
         printSummary: (out, result) => {
           const { summary } = result;
           if (summary.latency) out.out(latencyTable([['latency', summary.latency]]));
-          out.out(`messages   ${formatCount(summary.messagesPerSecond)} msg/s (${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ${mode}`);
+          out.out(
+            `messages   ${formatCount(summary.messagesPerSecond)} msg/s (${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ${mode}`,
+          );
           out.out(
             `delivery   ${summary.messagesSent} sent` +
               (summary.messagesReceivedByServer === null ? '' : `, ${summary.messagesReceivedByServer} received by the server`) +
@@ -58,8 +60,16 @@ export const msgCommand: Command = {
           );
         },
         metric: { name: 'messages/s', of: (result) => result.summary.messagesPerSecond, format: (value) => `${formatCount(value)} msg/s` },
-        nothingMeasured: (result) => (result.summary.messagesPerSecond > 0 ? undefined : `no message ${mode === 'echo' ? 'was echoed' : 'was sent'} in ${result.summary.measuredSeconds} s`),
-        exitCode: (result) => (result.summary.messagesReceivedByServer !== null && mode === 'one-way' && result.summary.messagesReceivedByServer !== result.summary.messagesSent ? 4 : 0),
+        nothingMeasured: (result) =>
+          result.summary.messagesPerSecond > 0
+            ? undefined
+            : `no message ${mode === 'echo' ? 'was echoed' : 'was sent'} in ${result.summary.measuredSeconds} s`,
+        exitCode: (result) =>
+          result.summary.messagesReceivedByServer !== null &&
+          mode === 'one-way' &&
+          result.summary.messagesReceivedByServer !== result.summary.messagesSent
+            ? 4
+            : 0,
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

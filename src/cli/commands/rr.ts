@@ -21,7 +21,10 @@ export const rrCommand: Command = {
     connections: { help: 'connections (default 1)', spec: { type: 'string', short: 'C' } },
     depth: { help: 'requests in flight per connection (default 1)', spec: { type: 'string' } },
     rate: { help: 'open loop: total requests/s on a fixed schedule, latency from the intended send time', spec: { type: 'string' } },
-    sockperf: { help: `measure a sockperf server (sockperf sr): ping-pong messages with its 14-byte header, port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
+    sockperf: {
+      help: `measure a sockperf server (sockperf sr): ping-pong messages with its 14-byte header, port ${SOCKPERF_DEFAULT_PORT} unless -p`,
+      spec: { type: 'boolean' },
+    },
   },
   examples: [
     'socktune rr -c 127.0.0.1 -t 5',
@@ -44,10 +47,15 @@ export const rrCommand: Command = {
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]]));
-          out.out(`requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`);
+          out.out(
+            `requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`,
+          );
         },
         metric: { name: 'requests/s', of: (result) => result.summary.requestsPerSecond, format: (value) => `${formatCount(value)} req/s` },
-        nothingMeasured: (result) => (result.summary.requests > 0 ? undefined : `no request was answered in ${result.summary.measuredSeconds} s (is the request size right for the service and the time?)`),
+        nothingMeasured: (result) =>
+          result.summary.requests > 0
+            ? undefined
+            : `no request was answered in ${result.summary.measuredSeconds} s (is the request size right for the service and the time?)`,
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,
@@ -63,7 +71,10 @@ function sockperfRunOptions(values: Values): ReturnType<typeof runOptions> & { s
   }
   const size = parseSize(str(values, 'size') ?? '64', '--size', MAX_REQUEST_BYTES);
   if (size < HEADER_BYTES || size > MAX_MESSAGE_BYTES) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--size for sockperf is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes (its header is ${HEADER_BYTES}), got ${size}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--size for sockperf is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes (its header is ${HEADER_BYTES}), got ${size}`,
+    );
   }
   const withPort = { ...values, raw: true, port: str(values, 'port') ?? String(SOCKPERF_DEFAULT_PORT) };
   return { ...runOptions(withPort), size, payload: encodeMessage(1n, FLAG_CLIENT | FLAG_PONG_REQUEST, size) };

@@ -29,49 +29,119 @@ export const serverCommand: Command = {
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
     'max-tests': { help: 'tests at once before new clients are refused (default 16; --iperf3: 4)', spec: { type: 'string' } },
-    'max-per-client': { help: 'control connections at once from one client address (default 8; --iperf3: tests at once, default 2)', spec: { type: 'string' } },
-    'max-duration': { help: 'longest a test may last in seconds, the client\'s grace included (a 10 s stream asks for 20 s) (default 600)', spec: { type: 'string' } },
-    'test-idle-timeout': { help: 'seconds a test may go without a byte or a connection before the server ends it (default 60)', spec: { type: 'string' } },
-    'max-rate': { help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon', spec: { type: 'string' } },
-    'auth-token': { help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps', spec: { type: 'string' } },
-    'rsa-private-key-path': { help: '--iperf3: the PEM private key iperf3 clients encrypt their credentials for (iperf3 -s --rsa-private-key-path)', spec: { type: 'string' } },
-    'time-skew-threshold': { help: '--iperf3: seconds a client\'s credentials may be old or early (default 10), as iperf3 -s --time-skew-threshold', spec: { type: 'string' } },
+    'max-per-client': {
+      help: 'control connections at once from one client address (default 8; --iperf3: tests at once, default 2)',
+      spec: { type: 'string' },
+    },
+    'max-duration': {
+      help: "longest a test may last in seconds, the client's grace included (a 10 s stream asks for 20 s) (default 600)",
+      spec: { type: 'string' },
+    },
+    'test-idle-timeout': {
+      help: 'seconds a test may go without a byte or a connection before the server ends it (default 60)',
+      spec: { type: 'string' },
+    },
+    'max-rate': {
+      help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon',
+      spec: { type: 'string' },
+    },
+    'auth-token': {
+      help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps',
+      spec: { type: 'string' },
+    },
+    'rsa-private-key-path': {
+      help: '--iperf3: the PEM private key iperf3 clients encrypt their credentials for (iperf3 -s --rsa-private-key-path)',
+      spec: { type: 'string' },
+    },
+    'time-skew-threshold': {
+      help: "--iperf3: seconds a client's credentials may be old or early (default 10), as iperf3 -s --time-skew-threshold",
+      spec: { type: 'string' },
+    },
     'max-streams': { help: '--iperf3: most data streams one test may open, -P × (2 with --bidir) (default 128)', spec: { type: 'string' } },
-    'max-total-streams': { help: '--iperf3: data streams of every test together; a test that would go over is told the server is busy (default 256)', spec: { type: 'string' } },
-    'authorized-users-path': { help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path', spec: { type: 'string' } },
-    'max-connections': { help: 'data connections open at once, every test together (default 20000; --service, --sockperf, --iperf3: connections of any kind, 10000)', spec: { type: 'string' } },
+    'max-total-streams': {
+      help: '--iperf3: data streams of every test together; a test that would go over is told the server is busy (default 256)',
+      spec: { type: 'string' },
+    },
+    'authorized-users-path': {
+      help: '--iperf3: the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path',
+      spec: { type: 'string' },
+    },
+    'max-connections': {
+      help: 'data connections open at once, every test together (default 20000; --service, --sockperf, --iperf3: connections of any kind, 10000)',
+      spec: { type: 'string' },
+    },
     'max-connections-per-test': { help: 'data connections one test may have open (default 10000)', spec: { type: 'string' } },
-    'max-handshakes': { help: 'control connections still in their handshake, every client together; a newcomer over it ends the oldest (default 64)', spec: { type: 'string' } },
-    'max-threads': { help: 'server threads every test together may hold (default 64; --service, --sockperf: the thread-per-conn pool, default 64)', spec: { type: 'string' } },
-    'max-threads-per-test': { help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)', spec: { type: 'string' } },
-    'max-socket-buffer': { help: 'largest SO_SNDBUF/SO_RCVBUF a client may ask for (default 64M; --iperf3: -w, default 16M)', spec: { type: 'string' } },
+    'max-handshakes': {
+      help: 'control connections still in their handshake, every client together; a newcomer over it ends the oldest (default 64)',
+      spec: { type: 'string' },
+    },
+    'max-threads': {
+      help: 'server threads every test together may hold (default 64; --service, --sockperf: the thread-per-conn pool, default 64)',
+      spec: { type: 'string' },
+    },
+    'max-threads-per-test': {
+      help: 'most --workers a test may ask for, and the thread pool of a thread-per-conn test (default 16)',
+      spec: { type: 'string' },
+    },
+    'max-socket-buffer': {
+      help: 'largest SO_SNDBUF/SO_RCVBUF a client may ask for (default 64M; --iperf3: -w, default 16M)',
+      spec: { type: 'string' },
+    },
     'max-chunk': { help: 'largest write size a client may ask for (default 1M; --iperf3: -l)', spec: { type: 'string' } },
-    'max-buffered': { help: 'memory partly received messages may hold, every connection together (default 256M)', spec: { type: 'string' } },
-    iperf3: { help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`, spec: { type: 'boolean' } },
-    sockperf: { help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`, spec: { type: 'boolean' } },
-    service: { help: `serve one built-in service on the port itself, no control channel (${BUILTIN_SERVICES.join(', ')}): a backend for L4 balancers and --raw clients`, spec: { type: 'string' } },
+    'max-buffered': {
+      help: 'memory partly received messages may hold, every connection together (default 256M)',
+      spec: { type: 'string' },
+    },
+    iperf3: {
+      help: `answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output) instead, on port ${IPERF3_DEFAULT_PORT} unless -p; several tests at once`,
+      spec: { type: 'boolean' },
+    },
+    sockperf: {
+      help: `answer stock sockperf clients (pp, ul, tp) instead, on port ${SOCKPERF_DEFAULT_PORT} unless -p`,
+      spec: { type: 'boolean' },
+    },
+    service: {
+      help: `serve one built-in service on the port itself, no control channel (${BUILTIN_SERVICES.join(', ')}): a backend for L4 balancers and --raw clients`,
+      spec: { type: 'string' },
+    },
     'io-model': { help: '--sockperf, --service: loop, workers or thread-per-conn (default loop)', spec: { type: 'string' } },
     workers: { help: '--sockperf, --service: threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
     blocking: { help: '--sockperf, --service with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
-    'max-per-ip': { help: '--service, --sockperf, --iperf3: connections at once from one client address (default 1024)', spec: { type: 'string' } },
-    'idle-timeout': { help: '--service, --sockperf: seconds a connection may stay quiet before it is closed (default 300; 0: never)', spec: { type: 'string' } },
+    'max-per-ip': {
+      help: '--service, --sockperf, --iperf3: connections at once from one client address (default 1024)',
+      spec: { type: 'string' },
+    },
+    'idle-timeout': {
+      help: '--service, --sockperf: seconds a connection may stay quiet before it is closed (default 300; 0: never)',
+      spec: { type: 'string' },
+    },
     window: { help: '--service: SO_SNDBUF and SO_RCVBUF of the served sockets, e.g. 256K', spec: { type: 'string', short: 'w' } },
-    affinity: { help: 'pin the whole server (every thread, every test) to these CPUs, e.g. 1 or 2-3', spec: { type: 'string', short: 'A' } },
-    json: { help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops', spec: { type: 'boolean' } },
+    affinity: {
+      help: 'pin the whole server (every thread, every test) to these CPUs, e.g. 1 or 2-3',
+      spec: { type: 'string', short: 'A' },
+    },
+    json: {
+      help: 'print JSON lines on stdout: where it listens, each test that ends, the counters when it stops',
+      spec: { type: 'boolean' },
+    },
   },
   examples: [
     'socktune server',
     'socktune server -p 6000 --bind 0.0.0.0',
     'socktune server --one-off -p 0',
     'socktune server --iperf3 --max-tests 8    # then: iperf3 -c 127.0.0.1 -R',
-    'socktune server --iperf3 --rsa-private-key-path key.pem --authorized-users-path users.csv    # iperf3\'s own authentication',
+    "socktune server --iperf3 --rsa-private-key-path key.pem --authorized-users-path users.csv    # iperf3's own authentication",
     'SOCKTUNE_AUTH_TOKEN=$(openssl rand -hex 16) socktune server --bind 0.0.0.0 --max-rate 1G --max-threads 16',
     'socktune server --sockperf --io-model workers    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111',
     'socktune server --service echo -p 7000 --io-model workers --json    # then: socktune rr --raw -c 127.0.0.1:7000',
   ],
   async run(values, io) {
     const modes = ['sockperf', 'iperf3', 'service'].filter((mode) => values[mode] !== undefined);
-    if (modes.length > 1) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `choose one of --iperf3, --sockperf and --service, not ${modes.map((mode) => `--${mode}`).join(' and ')}`);
+    if (modes.length > 1)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        `choose one of --iperf3, --sockperf and --service, not ${modes.map((mode) => `--${mode}`).join(' and ')}`,
+      );
     const mode: Mode = values.sockperf ? 'sockperf' : values.iperf3 ? 'iperf3' : values.service !== undefined ? 'service' : 'control';
     checkModeFlags(mode, values);
     const log = jsonLog(values, io);
@@ -104,10 +174,15 @@ export const serverCommand: Command = {
       oneOff: values['one-off'] === true,
     });
     const address = await server.listen();
-    const limits = [token === undefined ? '' : 'clients must prove the auth token', maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`].filter(Boolean);
+    const limits = [
+      token === undefined ? '' : 'clients must prove the auth token',
+      maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`,
+    ].filter(Boolean);
     announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '');
     if (server.connectionCap < server.options.maxConnections) {
-      io.err(`warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`);
+      io.err(
+        `warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`,
+      );
     }
     server.on('test', (entry: TestLog) => {
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
@@ -125,8 +200,37 @@ type Mode = 'control' | 'iperf3' | 'sockperf' | 'service';
 const EVERY_MODE = ['port', 'bind', 'json', 'max-rate', 'affinity', 'iperf3', 'sockperf', 'service'];
 /** The flags each mode takes: any other is refused, so that no flag, least of all a security flag, silently does nothing. */
 const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
-  control: ['unix', 'one-off', 'max-tests', 'max-handshakes', 'max-per-client', 'max-duration', 'test-idle-timeout', 'auth-token', 'max-connections', 'max-connections-per-test', 'max-threads', 'max-threads-per-test', 'max-socket-buffer', 'max-chunk', 'max-buffered'],
-  iperf3: ['max-tests', 'max-per-client', 'max-duration', 'max-socket-buffer', 'max-chunk', 'max-streams', 'max-total-streams', 'max-connections', 'max-per-ip', 'rsa-private-key-path', 'authorized-users-path', 'time-skew-threshold'],
+  control: [
+    'unix',
+    'one-off',
+    'max-tests',
+    'max-handshakes',
+    'max-per-client',
+    'max-duration',
+    'test-idle-timeout',
+    'auth-token',
+    'max-connections',
+    'max-connections-per-test',
+    'max-threads',
+    'max-threads-per-test',
+    'max-socket-buffer',
+    'max-chunk',
+    'max-buffered',
+  ],
+  iperf3: [
+    'max-tests',
+    'max-per-client',
+    'max-duration',
+    'max-socket-buffer',
+    'max-chunk',
+    'max-streams',
+    'max-total-streams',
+    'max-connections',
+    'max-per-ip',
+    'rsa-private-key-path',
+    'authorized-users-path',
+    'time-skew-threshold',
+  ],
   sockperf: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'max-buffered'],
   service: ['io-model', 'workers', 'blocking', 'max-threads', 'max-connections', 'max-per-ip', 'idle-timeout', 'window', 'max-buffered'],
 };
@@ -134,9 +238,12 @@ const MODE_FLAGS: Readonly<Record<Mode, readonly string[]>> = {
 /** Why a flag has no meaning in a mode, where the reason is worth more than "not for this mode". */
 function whyNot(mode: Mode, flag: string): string | undefined {
   const flagName = mode === 'service' ? '--service' : `--${mode}`;
-  if (flag === 'auth-token' && mode === 'iperf3') return 'iperf3 clients cannot answer socktune\'s challenge: they authenticate with RSA, as with iperf3 -s; give --rsa-private-key-path and --authorized-users-path';
-  if (flag === 'auth-token') return `the ${mode === 'sockperf' ? 'sockperf protocol' : 'bare service port'} has no authentication, so --auth-token could not protect it: bind a private address (--bind), let only known clients reach it (a firewall), and keep --max-connections/--max-per-ip low; or run the control server (socktune server) instead`;
-  if (flag === 'max-duration' || flag === 'test-idle-timeout') return `${flagName} runs no tests to time: connections are bounded by --idle-timeout and --max-connections`;
+  if (flag === 'auth-token' && mode === 'iperf3')
+    return "iperf3 clients cannot answer socktune's challenge: they authenticate with RSA, as with iperf3 -s; give --rsa-private-key-path and --authorized-users-path";
+  if (flag === 'auth-token')
+    return `the ${mode === 'sockperf' ? 'sockperf protocol' : 'bare service port'} has no authentication, so --auth-token could not protect it: bind a private address (--bind), let only known clients reach it (a firewall), and keep --max-connections/--max-per-ip low; or run the control server (socktune server) instead`;
+  if (flag === 'max-duration' || flag === 'test-idle-timeout')
+    return `${flagName} runs no tests to time: connections are bounded by --idle-timeout and --max-connections`;
   return undefined;
 }
 
@@ -144,11 +251,18 @@ function checkModeFlags(mode: Mode, values: Values): void {
   const allowed = new Set([...EVERY_MODE, ...MODE_FLAGS[mode]]);
   for (const [flag, value] of Object.entries(values)) {
     if (value === undefined || allowed.has(flag)) continue;
-    const modeName = mode === 'control' ? 'the control server (no --iperf3, --sockperf or --service)' : mode === 'service' ? '--service' : `--${mode}`;
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} does nothing for ${modeName}: ${whyNot(mode, flag) ?? `it takes ${[...MODE_FLAGS[mode]].map((name) => `--${name}`).join(', ')}`}`);
+    const modeName =
+      mode === 'control' ? 'the control server (no --iperf3, --sockperf or --service)' : mode === 'service' ? '--service' : `--${mode}`;
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--${flag} does nothing for ${modeName}: ${whyNot(mode, flag) ?? `it takes ${[...MODE_FLAGS[mode]].map((name) => `--${name}`).join(', ')}`}`,
+    );
   }
   if (mode !== 'control' && mode !== 'iperf3' && process.env.SOCKTUNE_AUTH_TOKEN) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `SOCKTUNE_AUTH_TOKEN is set, but ${whyNot(mode, 'auth-token')!.replace('--auth-token', 'a token')}; unset it to serve without authentication`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `SOCKTUNE_AUTH_TOKEN is set, but ${whyNot(mode, 'auth-token')!.replace('--auth-token', 'a token')}; unset it to serve without authentication`,
+    );
   }
 }
 
@@ -170,7 +284,11 @@ function millis(values: Values, flag: string, minMs: number, maxMs: number): num
   const text = str(values, flag);
   if (text === undefined) return undefined;
   const ms = Math.round(parseSeconds(text, `--${flag}`) * 1000);
-  if (ms < minMs || ms > maxMs) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes ${minMs / 1000} to ${maxMs / 1000} seconds, got ${JSON.stringify(text)}`);
+  if (ms < minMs || ms > maxMs)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--${flag} takes ${minMs / 1000} to ${maxMs / 1000} seconds, got ${JSON.stringify(text)}`,
+    );
   return ms;
 }
 
@@ -179,7 +297,8 @@ type JsonLog = ((event: string, fields: Record<string, unknown>) => void) | unde
 
 function jsonLog(values: Values, io: Io): JsonLog {
   if (values.json !== true) return undefined;
-  return (event, fields) => io.out(JSON.stringify({ schema: RESULT_SCHEMA, command: 'server', event, time: new Date().toISOString(), ...fields }));
+  return (event, fields) =>
+    io.out(JSON.stringify({ schema: RESULT_SCHEMA, command: 'server', event, time: new Date().toISOString(), ...fields }));
 }
 
 /** Where it listens, and the open-files limit it raised itself to: the most connections it can hold. */
@@ -208,11 +327,16 @@ function reportErrors(server: SocktuneServer, io: Io, log: JsonLog): NodeJS.Time
   let reported: Record<string, number> = {};
   return setInterval(() => {
     const { errors } = server.metrics();
-    const grown = Object.entries(errors).filter(([code, count]) => count > (reported[code] ?? 0)).map(([code, count]) => [code, count - (reported[code] ?? 0)] as const);
+    const grown = Object.entries(errors)
+      .filter(([code, count]) => count > (reported[code] ?? 0))
+      .map(([code, count]) => [code, count - (reported[code] ?? 0)] as const);
     reported = errors;
     if (grown.length === 0) return;
     if (log) log('errors', { errors: Object.fromEntries(grown) });
-    else io.err(`${new Date().toISOString()} connections refused or closed on errors: ${grown.map(([code, count]) => `${code} ×${count}`).join(', ')}`);
+    else
+      io.err(
+        `${new Date().toISOString()} connections refused or closed on errors: ${grown.map(([code, count]) => `${code} ×${count}`).join(', ')}`,
+      );
   }, ERROR_REPORT_MS).unref();
 }
 
@@ -229,7 +353,9 @@ async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog): 
 }
 
 /** The limits --sockperf and --service share: a bare port faces strangers with no handshake. */
-function bareServerLimits(values: Values): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads'> {
+function bareServerLimits(
+  values: Values,
+): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads'> {
   const idleTimeout = str(values, 'idle-timeout');
   return definedOnly({
     maxThreads: count(values, 'max-threads', 65_536),
@@ -253,7 +379,13 @@ function describeRate(rate: number | SendBudget): string {
 
 async function serveSockperf(values: Values, io: Io, log: JsonLog, openFiles: number): Promise<number> {
   const { ioModel, workers, blocking } = serverSettings(values);
-  const server = createSockperfServer({ ...listenPort(values, SOCKPERF_DEFAULT_PORT), ioModel, ...(workers === undefined ? {} : { workers }), blocking: blocking === true, ...bareServerLimits(values) });
+  const server = createSockperfServer({
+    ...listenPort(values, SOCKPERF_DEFAULT_PORT),
+    ioModel,
+    ...(workers === undefined ? {} : { workers }),
+    blocking: blocking === true,
+    ...bareServerLimits(values),
+  });
   const address = await server.listen();
   announce(io, log, 'socktune sockperf server', address, openFiles, modelDetail(server));
   return serveUntilStopped(server, io, log);
@@ -264,7 +396,12 @@ async function serveService(values: Values, io: Io, log: JsonLog, openFiles: num
   if (!(BUILTIN_SERVICES as readonly string[]).includes(service)) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--service takes one of ${BUILTIN_SERVICES.join(', ')}, got ${JSON.stringify(service)}`);
   }
-  const server = createServer({ ...listenPort(values, DEFAULT_CONTROL_PORT), ...serverSettings(values), ...bareServerLimits(values), handler: service as BuiltinService });
+  const server = createServer({
+    ...listenPort(values, DEFAULT_CONTROL_PORT),
+    ...serverSettings(values),
+    ...bareServerLimits(values),
+    handler: service as BuiltinService,
+  });
   const address = await server.listen();
   announce(io, log, `socktune ${service} service`, address, openFiles, modelDetail(server));
   for (const warning of server.warnings) io.err(`warning: ${warning.message}`);
@@ -291,7 +428,11 @@ async function serveIperf3(values: Values, io: Io, log: JsonLog, openFiles: numb
   });
   const address = await server.listen();
   const { maxTests, maxTestsPerClient } = server.options;
-  const detail = [`up to ${maxTests} tests at once, ${maxTestsPerClient} per client`, values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)', rate === undefined ? '' : `sends at most ${describeRate(rate)}`].filter(Boolean);
+  const detail = [
+    `up to ${maxTests} tests at once, ${maxTestsPerClient} per client`,
+    values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)',
+    rate === undefined ? '' : `sends at most ${describeRate(rate)}`,
+  ].filter(Boolean);
   announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
   // Refusals and failed handshakes cost a client one connection each: list 10 a second, count the rest in one line a second.
   const listedPerSecond = 10;
@@ -304,7 +445,12 @@ async function serveIperf3(values: Values, io: Io, log: JsonLog, openFiles: numb
     const more = [...unlisted.values()].reduce((sum, n) => sum + n, 0);
     unlisted.clear();
     if (log) log('suppressed', { count: more, codes });
-    else io.err(`… and ${more} more refused or failed: ${Object.entries(codes).map(([code, n]) => `${code} ×${n}`).join(', ')}`);
+    else
+      io.err(
+        `… and ${more} more refused or failed: ${Object.entries(codes)
+          .map(([code, n]) => `${code} ×${n}`)
+          .join(', ')}`,
+      );
   };
   const summarizer = setInterval(summarize, 1000).unref();
   server.on('test', (entry: Iperf3TestLog) => {
@@ -318,7 +464,12 @@ async function serveIperf3(values: Values, io: Io, log: JsonLog, openFiles: numb
     }
     io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
     if (entry.summary) io.err(entry.summary.trimEnd());
-    log?.('test', { peer: entry.peer, outcome: entry.outcome, ...(entry.code ? { code: entry.code } : {}), ...(entry.error ? { error: entry.error } : {}) });
+    log?.('test', {
+      peer: entry.peer,
+      outcome: entry.outcome,
+      ...(entry.code ? { code: entry.code } : {}),
+      ...(entry.error ? { error: entry.error } : {}),
+    });
   });
   await untilStopped();
   clearInterval(summarizer);
@@ -332,7 +483,8 @@ async function iperf3Auth(values: Values): Promise<Iperf3ServerOptions['auth']> 
   const keyPath = str(values, 'rsa-private-key-path');
   const usersPath = str(values, 'authorized-users-path');
   if (keyPath === undefined && usersPath === undefined) {
-    if (values['time-skew-threshold'] !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--time-skew-threshold goes with --rsa-private-key-path and --authorized-users-path');
+    if (values['time-skew-threshold'] !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--time-skew-threshold goes with --rsa-private-key-path and --authorized-users-path');
     return undefined;
   }
   if (keyPath === undefined || usersPath === undefined) {
@@ -343,7 +495,11 @@ async function iperf3Auth(values: Values): Promise<Iperf3ServerOptions['auth']> 
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag}: cannot read ${path}: ${error.code ?? error.message}`);
     });
   const skew = count(values, 'time-skew-threshold', 86_400);
-  return { privateKey: await read(keyPath, '--rsa-private-key-path'), authorizedUsers: await read(usersPath, '--authorized-users-path'), ...(skew === undefined ? {} : { timeSkewThresholdSec: skew }) };
+  return {
+    privateKey: await read(keyPath, '--rsa-private-key-path'),
+    authorizedUsers: await read(usersPath, '--authorized-users-path'),
+    ...(skew === undefined ? {} : { timeSkewThresholdSec: skew }),
+  };
 }
 
 function describeAddress(address: ServerAddress): string {

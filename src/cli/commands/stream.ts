@@ -26,8 +26,14 @@ export const streamCommand: Command = {
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
     bytes: { help: '--iperf3 only: end after this many bytes instead of -t (iperf3 -n), e.g. 500M', spec: { type: 'string', short: 'n' } },
-    iperf3: { help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`, spec: { type: 'boolean' } },
-    verify: { help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch', spec: { type: 'boolean' } },
+    iperf3: {
+      help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`,
+      spec: { type: 'boolean' },
+    },
+    verify: {
+      help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch',
+      spec: { type: 'boolean' },
+    },
   },
   examples: [
     'socktune stream -c 127.0.0.1 -t 5',
@@ -39,10 +45,15 @@ export const streamCommand: Command = {
   async run(values, io) {
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
-      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--iperf3 speaks iperf3\'s own protocol over TCP: drop --raw, --verify and --unix');
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--iperf3 speaks iperf3's own protocol over TCP: drop --raw, --verify and --unix");
     }
-    if (values.bytes !== undefined && !values.iperf3) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '-n/--bytes goes with --iperf3 (socktune\'s own tests are timed: -t)');
-    if (values.raw && values.verify) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--verify needs a socktune server on the other end (it checks socktune\'s test pattern); drop --raw or --verify');
+    if (values.bytes !== undefined && !values.iperf3)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', "-n/--bytes goes with --iperf3 (socktune's own tests are timed: -t)");
+    if (values.raw && values.verify)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        "--verify needs a socktune server on the other end (it checks socktune's test pattern); drop --raw or --verify",
+      );
     const options = {
       ...runOptions(values),
       writeSize: parseSize(str(values, 'length') ?? '128K', '--length', MAX_REQUEST_BYTES),
@@ -52,27 +63,39 @@ export const streamCommand: Command = {
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
-        run: (onInterval, interrupt) => (values.iperf3 ? runIperf3Stream({ ...iperf3Options(values, options, onInterval), interrupt }) : runStream({ ...options, onInterval, interrupt })),
+        run: (onInterval, interrupt) =>
+          values.iperf3
+            ? runIperf3Stream({ ...iperf3Options(values, options, onInterval), interrupt })
+            : runStream({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => {
           const bytes = direction === 'reverse' ? interval.receivedBytes : interval.sentBytes;
           return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`;
         },
         printSummary: (out, result) => {
           const { summary } = result;
-          const side = (entry: { bytes: number; side: string } | null): [string, string] => (entry ? [entry.side, formatBytes(entry.bytes)] : ['raw peer', 'n/a']);
+          const side = (entry: { bytes: number; side: string } | null): [string, string] =>
+            entry ? [entry.side, formatBytes(entry.bytes)] : ['raw peer', 'n/a'];
           const rows = [
-            ['sender', ...side(summary.sender), formatBits(summary.bitsPerSecond), summary.retransmits === null ? 'n/a' : String(summary.retransmits)],
+            [
+              'sender',
+              ...side(summary.sender),
+              formatBits(summary.bitsPerSecond),
+              summary.retransmits === null ? 'n/a' : String(summary.retransmits),
+            ],
             ['receiver', ...side(summary.receiver), '', ''],
           ];
           if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
           out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows));
           if (summary.verify) {
-            out.out(`verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`);
+            out.out(
+              `verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`,
+            );
           }
         },
         metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: formatBits },
         exitCode: (result) => (verifyFailed(result) ? 4 : 0),
-        nothingMeasured: (result) => (result.summary.bitsPerSecond > 0 ? undefined : `no byte was received in ${result.summary.measuredSeconds} s`),
+        nothingMeasured: (result) =>
+          result.summary.bitsPerSecond > 0 ? undefined : `no byte was received in ${result.summary.measuredSeconds} s`,
         requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       },
       values,

@@ -100,14 +100,27 @@ function pinApart(local: LocalServer, noPin: boolean): string {
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
-  usage: 'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
+  usage:
+    'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
   flags: {
-    client: { help: 'tune against a running `socktune server` (default: start one on loopback); with --raw, HOST:PORT of any echo-like service', spec: { type: 'string', short: 'c' } },
-    raw: { help: 'tune only the client side (buffers, Nagle, pipelining) against a service socktune does not control (rr workload)', spec: { type: 'boolean' } },
+    client: {
+      help: 'tune against a running `socktune server` (default: start one on loopback); with --raw, HOST:PORT of any echo-like service',
+      spec: { type: 'string', short: 'c' },
+    },
+    raw: {
+      help: 'tune only the client side (buffers, Nagle, pipelining) against a service socktune does not control (rr workload)',
+      spec: { type: 'boolean' },
+    },
     port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
     'auth-token': COMMON_CLIENT_FLAGS['auth-token']!,
-    workload: { help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)', spec: { type: 'string' } },
-    size: { help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)', spec: { type: 'string' } },
+    workload: {
+      help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)',
+      spec: { type: 'string' },
+    },
+    size: {
+      help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)',
+      spec: { type: 'string' },
+    },
     conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr, 2 for msg)', spec: { type: 'string' } },
     objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
     quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
@@ -115,7 +128,10 @@ export const tuneCommand: Command = {
     'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
     report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
     'no-report': { help: 'write no HTML report', spec: { type: 'boolean' } },
-    'no-pin': { help: 'on loopback, let client and embedded server share every CPU (by default each gets its own half, so they do not measure each other)', spec: { type: 'boolean' } },
+    'no-pin': {
+      help: 'on loopback, let client and embedded server share every CPU (by default each gets its own half, so they do not measure each other)',
+      spec: { type: 'boolean' },
+    },
     ...COMMON_OUTPUT_FLAGS,
   },
   examples: [
@@ -128,9 +144,12 @@ export const tuneCommand: Command = {
   async run(values, io) {
     const raw = values.raw === true;
     const workload = choice(values, 'workload', WORKLOADS, raw ? 'rr' : 'stream');
-    if (raw && workload !== 'rr') throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw tunes request/response against an echo-like service: use it with --workload rr');
-    if (raw && str(values, 'client') === undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service to tune: -c HOST:PORT');
-    if (workload === 'mixed' && values.objective !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--objective picks one workload\'s goal; --workload mixed uses each workload\'s default');
+    if (raw && workload !== 'rr')
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw tunes request/response against an echo-like service: use it with --workload rr');
+    if (raw && str(values, 'client') === undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service to tune: -c HOST:PORT');
+    if (workload === 'mixed' && values.objective !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--objective picks one workload's goal; --workload mixed uses each workload's default");
     const plans: TunePlan[] = (workload === 'mixed' ? (['stream', 'rr', 'msg'] as const) : [workload]).map((planned) => ({
       workload: planned,
       objective: choice(values, 'objective', OBJECTIVES[planned], OBJECTIVES[planned][0]!),
@@ -143,10 +162,16 @@ export const tuneCommand: Command = {
     const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
     const local = str(values, 'client') === undefined ? await LocalServer.start() : undefined;
     const target = local?.target ?? targetOf(values);
-    const pinning = local ? pinApart(local, values['no-pin'] === true) : 'none (the server is elsewhere; pin it there with socktune server -A)';
+    const pinning = local
+      ? pinApart(local, values['no-pin'] === true)
+      : 'none (the server is elsewhere; pin it there with socktune server -A)';
     const human = values.json !== true;
     if (human && !values.quiet) {
-      const against = local ? 'an embedded socktune server on loopback' : raw ? `the raw service ${target.host}:${target.port} (client side only)` : `${target.host}:${target.port}`;
+      const against = local
+        ? 'an embedded socktune server on loopback'
+        : raw
+          ? `the raw service ${target.host}:${target.port} (client side only)`
+          : `${target.host}:${target.port}`;
       io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); CPU pinning: ${pinning}`);
     }
     let result;
@@ -182,7 +207,9 @@ export const tuneCommand: Command = {
     }
     for (const scenario of result.scenarios) printScenario(io, scenario);
     for (const warning of result.warnings) io.err(`warning: ${warning}`);
-    io.out(`\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`);
+    io.out(
+      `\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`,
+    );
     return exitCode;
   },
 };

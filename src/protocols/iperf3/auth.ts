@@ -81,7 +81,8 @@ export class Iperf3Authenticator {
   constructor(options: Iperf3AuthOptions, path = 'options.auth') {
     validateFields(options, AUTH_FIELDS, path);
     if (options?.privateKey === undefined) throw invalidOption(`${path}.privateKey`, 'a PEM string or Buffer', undefined);
-    if (options.authorizedUsers === undefined) throw invalidOption(`${path}.authorizedUsers`, "a string (the users file's text)", undefined);
+    if (options.authorizedUsers === undefined)
+      throw invalidOption(`${path}.authorizedUsers`, "a string (the users file's text)", undefined);
     this.timeSkewThresholdSec = options.timeSkewThresholdSec ?? IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec;
     this.#key = loadPrivateKey(options.privateKey, `${path}.privateKey`);
     this.#keyBytes = Math.ceil((this.#key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
@@ -93,8 +94,12 @@ export class Iperf3Authenticator {
     if (token === undefined) throw denied('the client sent no authtoken (iperf3 -c --username ... --rsa-public-key-path ...)');
     const { content, plain } = this.#decode(token);
     const skew = Math.abs(Math.floor(nowSec) - content.timestamp);
-    if (!(skew <= this.timeSkewThresholdSec)) throw denied(`user ${JSON.stringify(content.user)}: token time is ${skew} s off the server's clock (max ${this.timeSkewThresholdSec} s)`);
-    if (!this.#knows(content.user, passwordHash(content.user, content.password))) throw denied(`unknown user ${JSON.stringify(content.user)} or wrong password`);
+    if (!(skew <= this.timeSkewThresholdSec))
+      throw denied(
+        `user ${JSON.stringify(content.user)}: token time is ${skew} s off the server's clock (max ${this.timeSkewThresholdSec} s)`,
+      );
+    if (!this.#knows(content.user, passwordHash(content.user, content.password)))
+      throw denied(`unknown user ${JSON.stringify(content.user)} or wrong password`);
     this.#rememberOnce(plain, content.timestamp, nowSec);
     return content.user;
   }
@@ -105,19 +110,24 @@ export class Iperf3Authenticator {
     const encrypted = Buffer.from(token, 'base64');
     // Buffer.from accepts many spellings of the same bytes (padding left out or short, other unused
     // low bits); iperf3 sends the one canonical spelling, and only that one is taken.
-    if (encrypted.toString('base64') !== token) throw denied('authtoken is not canonical base64 (as iperf3 writes it: padded, unused bits zero)');
-    if (encrypted.length !== this.#keyBytes) throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
+    if (encrypted.toString('base64') !== token)
+      throw denied('authtoken is not canonical base64 (as iperf3 writes it: padded, unused bits zero)');
+    if (encrypted.length !== this.#keyBytes)
+      throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
     let plainBytes: Buffer;
     try {
       plainBytes = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted);
     } catch {
-      throw denied('authtoken does not decrypt with the server\'s private key');
+      throw denied("authtoken does not decrypt with the server's private key");
     }
     const plain = plainBytes.toString('utf8');
     // OpenSSL's implicit rejection turns a token for another key into random bytes, not an error.
-    if (!plain.startsWith('user:')) throw denied('authtoken does not decrypt with the server\'s private key');
+    if (!plain.startsWith('user:')) throw denied("authtoken does not decrypt with the server's private key");
     const match = TOKEN_TEXT.exec(plain);
-    if (!match) throw denied('authtoken text is not "user: NAME pwd: PASSWORD ts: SECONDS" (like iperf3, a name or password with white space is refused)');
+    if (!match)
+      throw denied(
+        'authtoken text is not "user: NAME pwd: PASSWORD ts: SECONDS" (like iperf3, a name or password with white space is refused)',
+      );
     return { content: { user: match[1]!, password: match[2]!, timestamp: Number(match[3]) }, plain: plainBytes };
   }
 
@@ -143,10 +153,15 @@ function loadPrivateKey(pem: string | Buffer, path: string): KeyObject {
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch (error) {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path} must be an unencrypted PEM private key: ${(error as Error).message}`, { cause: error });
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path} must be an unencrypted PEM private key: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (key.asymmetricKeyType !== 'rsa') {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path} must be an RSA key (iperf3 encrypts its token with RSA), got a ${key.asymmetricKeyType ?? 'unknown'} key`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      `${path} must be an RSA key (iperf3 encrypts its token with RSA), got a ${key.asymmetricKeyType ?? 'unknown'} key`,
+    );
   }
   return key;
 }

@@ -4,7 +4,13 @@ import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { readTcpInfo } from '../../core/sockopts.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
 import { collectEnvironment } from '../../bench/results/environment.ts';
-import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type StreamInterval, type StreamResult } from '../../bench/results/result.ts';
+import {
+  INTERRUPTED_WARNING,
+  RESULT_SCHEMA,
+  saturationWarning,
+  type StreamInterval,
+  type StreamResult,
+} from '../../bench/results/result.ts';
 import { SelfMonitor } from '../../bench/engines/self-check.ts';
 import { round } from '../../bench/results/stats.ts';
 import { sleep } from '../../bench/engines/ticker.ts';
@@ -68,7 +74,13 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   const startedAt = Date.now();
   try {
     for (;;) {
-      const state = await withTimeout(readState(reader), sending ? (options.bytes ? MAX_BYTES_TEST_MS : (options.durationSec + options.omitSec) * 1000) + RESULTS_TIMEOUT_MS : HANDSHAKE_TIMEOUT_MS, 'control message from the iperf3 server');
+      const state = await withTimeout(
+        readState(reader),
+        sending
+          ? (options.bytes ? MAX_BYTES_TEST_MS : (options.durationSec + options.omitSec) * 1000) + RESULTS_TIMEOUT_MS
+          : HANDSHAKE_TIMEOUT_MS,
+        'control message from the iperf3 server',
+      );
       if (state === STATE.PARAM_EXCHANGE) {
         control.write(
           encodeJson({
@@ -89,7 +101,11 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         );
       } else if (state === STATE.CREATE_STREAMS) {
         for (let i = 0; i < total; i++) {
-          const stream: ClientStream = { socket: undefined as unknown as TunedSocket, sender: options.direction === 'forward' || (options.direction === 'bidir' && i < options.parallel), bytes: 0 };
+          const stream: ClientStream = {
+            socket: undefined as unknown as TunedSocket,
+            sender: options.direction === 'forward' || (options.direction === 'bidir' && i < options.parallel),
+            bytes: 0,
+          };
           stream.socket = await connect({
             host: options.host,
             port: options.port,
@@ -113,10 +129,15 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         const limit = options.bytes ?? Infinity;
         let sentTotal = 0;
         for (const stream of streams.filter((s) => s.sender)) {
-          pumpWrites(stream.socket, () => block, () => sending && sentTotal < limit, (bytes) => {
-            stream.bytes += bytes;
-            sentTotal += bytes;
-          });
+          pumpWrites(
+            stream.socket,
+            () => block,
+            () => sending && sentTotal < limit,
+            (bytes) => {
+              stream.bytes += bytes;
+              sentTotal += bytes;
+            },
+          );
         }
         const bytesOf = (sender: boolean) => (): number => streams.filter((s) => s.sender === sender).reduce((sum, s) => sum + s.bytes, 0);
         const counted = bytesOf(options.direction !== 'reverse');
@@ -146,7 +167,16 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
             cpu_util_user: percent(cpu.user),
             cpu_util_system: percent(cpu.system),
             sender_has_retransmits: 1,
-            streams: streams.map((stream, index) => ({ id: index === 0 ? 1 : index + 2, bytes: stream.bytes, retransmits: retransmits[index], jitter: 0, errors: 0, packets: 0, start_time: 0, end_time: options.durationSec })),
+            streams: streams.map((stream, index) => ({
+              id: index === 0 ? 1 : index + 2,
+              bytes: stream.bytes,
+              retransmits: retransmits[index],
+              jitter: 0,
+              errors: 0,
+              packets: 0,
+              start_time: 0,
+              end_time: options.durationSec,
+            })),
           }),
         );
         serverResults = await withTimeout(readJson(reader), RESULTS_TIMEOUT_MS, 'results from the iperf3 server');
@@ -157,7 +187,10 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'the iperf3 server is busy running a test (ACCESS_DENIED)');
       } else if (state === STATE.SERVER_ERROR) {
         const detail = await withTimeout(reader.read(8), HANDSHAKE_TIMEOUT_MS, 'error detail from the iperf3 server');
-        throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the iperf3 server reported error ${detail.readInt32BE(0)} (errno ${detail.readInt32BE(4)})`);
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_PROTOCOL',
+          `the iperf3 server reported error ${detail.readInt32BE(0)} (errno ${detail.readInt32BE(4)})`,
+        );
       } else if (state === STATE.SERVER_TERMINATE) {
         throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 server terminated the test');
       } else {
@@ -169,7 +202,8 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
     for (const stream of streams) stream.socket.destroy();
     control.destroySoon();
   }
-  if (!serverResults || !selfCheck) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the iperf3 server ended the test before exchanging results');
+  if (!serverResults || !selfCheck)
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the iperf3 server ended the test before exchanging results');
   return toStreamResult(options, streams, serverResults, { measured, selfCheck, intervals, startedAt, effectiveClient, clientRetransmits });
 }
 
@@ -183,7 +217,8 @@ const SETTLE_MS = 50;
  */
 async function untilDelivered(sockets: TunedSocket[]): Promise<void> {
   const deadline = performance.now() + DELIVERY_WAIT_MS;
-  const pending = (): boolean => sockets.some((socket) => !socket.destroyed && (socket.writableLength > 0 || readTcpInfo(fdOf(socket)).unacked > 0));
+  const pending = (): boolean =>
+    sockets.some((socket) => !socket.destroyed && (socket.writableLength > 0 || readTcpInfo(fdOf(socket)).unacked > 0));
   while (pending() && performance.now() < deadline) await sleep(1);
   // Acknowledged is not yet read: give the server's reader a moment before TEST_END closes the streams.
   await sleep(SETTLE_MS);
@@ -196,7 +231,8 @@ const MAX_BYTES_TEST_MS = 600_000;
 async function untilCounted(counted: () => number, bytes: number, interrupt: AbortSignal | undefined): Promise<void> {
   const deadline = performance.now() + MAX_BYTES_TEST_MS;
   while (counted() < bytes && interrupt?.aborted !== true) {
-    if (performance.now() > deadline) throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `-n ${bytes}: not done within ${MAX_BYTES_TEST_MS / 1000} s`);
+    if (performance.now() > deadline)
+      throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `-n ${bytes}: not done within ${MAX_BYTES_TEST_MS / 1000} s`);
     await sleep(2);
   }
 }
@@ -216,16 +252,25 @@ interface ClientSide {
   clientRetransmits: number;
 }
 
-function toStreamResult(options: Iperf3ClientOptions, streams: ClientStream[], server: Record<string, unknown>, client: ClientSide): StreamResult {
+function toStreamResult(
+  options: Iperf3ClientOptions,
+  streams: ClientStream[],
+  server: Record<string, unknown>,
+  client: ClientSide,
+): StreamResult {
   const { measured, selfCheck } = client;
   const serverStreams = (Array.isArray(server.streams) ? server.streams : []) as ServerStream[];
-  const serverBytes = (ids: (index: number) => boolean): number => serverStreams.filter((_, index) => ids(index)).reduce((sum, stream) => sum + (stream.bytes ?? 0), 0);
-  const forwardIndex = (index: number): boolean => options.direction === 'forward' || (options.direction === 'bidir' && index < options.parallel);
+  const serverBytes = (ids: (index: number) => boolean): number =>
+    serverStreams.filter((_, index) => ids(index)).reduce((sum, stream) => sum + (stream.bytes ?? 0), 0);
+  const forwardIndex = (index: number): boolean =>
+    options.direction === 'forward' || (options.direction === 'bidir' && index < options.parallel);
   const clientSent = streams.filter((s) => s.sender).reduce((sum, s) => sum + s.bytes, 0);
   const clientReceived = streams.filter((s) => !s.sender).reduce((sum, s) => sum + s.bytes, 0);
   const serverReceived = serverBytes(forwardIndex);
   const serverSent = serverBytes((index) => !forwardIndex(index));
-  const serverRetransmits = serverStreams.filter((_, index) => !forwardIndex(index)).reduce((sum, stream) => sum + Math.max(0, stream.retransmits ?? 0), 0);
+  const serverRetransmits = serverStreams
+    .filter((_, index) => !forwardIndex(index))
+    .reduce((sum, stream) => sum + Math.max(0, stream.retransmits ?? 0), 0);
   return {
     schema: RESULT_SCHEMA,
     command: 'stream',

@@ -98,7 +98,8 @@ export async function readState(reader: ByteReader): Promise<number> {
 /** A length-prefixed JSON object, its length checked before it is read. */
 export async function readJson(reader: ByteReader): Promise<Record<string, unknown>> {
   const length = (await reader.read(4)).readUInt32BE(0);
-  if (length > MAX_JSON_BYTES) throw new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `iperf3 JSON message of ${length} bytes is over ${MAX_JSON_BYTES}`);
+  if (length > MAX_JSON_BYTES)
+    throw new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `iperf3 JSON message of ${length} bytes is over ${MAX_JSON_BYTES}`);
   const text = (await reader.read(length)).toString('utf8');
   let value: unknown;
   try {
@@ -106,7 +107,8 @@ export async function readJson(reader: ByteReader): Promise<Record<string, unkno
   } catch {
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `iperf3 control message is not JSON: ${JSON.stringify(text.slice(0, 60))}`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'iperf3 control message is not a JSON object');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'iperf3 control message is not a JSON object');
   return value as Record<string, unknown>;
 }
 
@@ -215,11 +217,25 @@ function readNumber(json: Record<string, unknown>, key: string, fallback: number
   const value = json[key];
   const field = NUMERIC_FIELDS[key]!;
   if (typeof value !== 'number') {
-    throw new Iperf3ServerError('SOCKTUNE_ERR_PROTOCOL', `iperf3 ${key} must be a number, got ${describeValue(value)}`, IPERF3_ERRNO.RECV_PARAMS, EINVAL);
+    throw new Iperf3ServerError(
+      'SOCKTUNE_ERR_PROTOCOL',
+      `iperf3 ${key} must be a number, got ${describeValue(value)}`,
+      IPERF3_ERRNO.RECV_PARAMS,
+      EINVAL,
+    );
   }
-  const expected = !(value >= field.min && value <= field.max) ? `${field.min} to ${field.max}${field.unit}` : field.integer && !Number.isInteger(value) ? 'a whole number' : undefined;
+  const expected = !(value >= field.min && value <= field.max)
+    ? `${field.min} to ${field.max}${field.unit}`
+    : field.integer && !Number.isInteger(value)
+      ? 'a whole number'
+      : undefined;
   if (expected !== undefined) {
-    throw new Iperf3ServerError('SOCKTUNE_ERR_PROTOCOL', `iperf3 ${key} must be ${expected}, got ${describeValue(value)}`, field.iperfErrno, errnoFor(field.iperfErrno));
+    throw new Iperf3ServerError(
+      'SOCKTUNE_ERR_PROTOCOL',
+      `iperf3 ${key} must be ${expected}, got ${describeValue(value)}`,
+      field.iperfErrno,
+      errnoFor(field.iperfErrno),
+    );
   }
   return value;
 }
@@ -274,6 +290,9 @@ function checkLimits(params: Iperf3Params, limits: Readonly<Iperf3ParamLimits>):
     throw refuse(`iperf3 window of ${params.window} bytes is over the server's maximum of ${limits.maxWindow}`, IPERF3_ERRNO.BUF_SIZE);
   }
   if (params.len > limits.maxBlockLength) {
-    throw refuse(`iperf3 block length of ${params.len} bytes is over the server's maximum of ${limits.maxBlockLength}`, IPERF3_ERRNO.BLOCK_SIZE);
+    throw refuse(
+      `iperf3 block length of ${params.len} bytes is over the server's maximum of ${limits.maxBlockLength}`,
+      IPERF3_ERRNO.BLOCK_SIZE,
+    );
   }
 }

@@ -79,7 +79,9 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   maxConnectionsPerIp: SERVER_DEFAULTS.maxConnectionsPerIp,
 });
 
-export type ResolvedIperf3ServerOptions = { -readonly [K in keyof typeof IPERF3_SERVER_DEFAULTS]: (typeof IPERF3_SERVER_DEFAULTS)[K] extends string ? string : number } & {
+export type ResolvedIperf3ServerOptions = {
+  -readonly [K in keyof typeof IPERF3_SERVER_DEFAULTS]: (typeof IPERF3_SERVER_DEFAULTS)[K] extends string ? string : number;
+} & {
   sendBudget?: SendBudget | undefined;
   auth?: Iperf3AuthOptions | undefined;
 };
@@ -111,7 +113,8 @@ const FIELDS = Object.freeze({
 export function validateIperf3ServerOptions(options: Iperf3ServerOptions = {}): ResolvedIperf3ServerOptions {
   validateFields(options, FIELDS, 'options');
   const resolved: ResolvedIperf3ServerOptions = { ...IPERF3_SERVER_DEFAULTS };
-  for (const [key, value] of Object.entries(options) as [string, unknown][]) if (value !== undefined) Object.assign(resolved, { [key]: value });
+  for (const [key, value] of Object.entries(options) as [string, unknown][])
+    if (value !== undefined) Object.assign(resolved, { [key]: value });
   return resolved;
 }
 
@@ -155,7 +158,17 @@ export class Iperf3Server extends EventEmitter {
   constructor(options: Iperf3ServerOptions = {}) {
     super();
     this.options = Object.freeze(validateIperf3ServerOptions(options));
-    const { maxDurationMs, maxStreams, maxWindow, maxBlockLength, parametersTimeoutMs, sendBudget, auth, maxConnections, maxConnectionsPerIp } = this.options;
+    const {
+      maxDurationMs,
+      maxStreams,
+      maxWindow,
+      maxBlockLength,
+      parametersTimeoutMs,
+      sendBudget,
+      auth,
+      maxConnections,
+      maxConnectionsPerIp,
+    } = this.options;
     this.#policy = Object.freeze({
       limits: Object.freeze({ maxDurationSec: maxDurationMs / 1000, maxStreams, maxWindow, maxBlockLength }),
       maxDurationMs,
@@ -231,9 +244,11 @@ export class Iperf3Server extends EventEmitter {
       awaited += streams;
       if (owner === client) awaitedHere += streams;
     }
-    if (this.#pending.size >= maxPending + awaited) return `server busy: ${this.#pending.size} connections before their parameters (max ${maxPending})`;
+    if (this.#pending.size >= maxPending + awaited)
+      return `server busy: ${this.#pending.size} connections before their parameters (max ${maxPending})`;
     const mine = this.#pendingByClient.get(client) ?? 0;
-    if (mine >= maxPendingPerClient + awaitedHere) return `server busy: ${mine} connections from ${client} before their parameters (max ${maxPendingPerClient} per client)`;
+    if (mine >= maxPendingPerClient + awaitedHere)
+      return `server busy: ${mine} connections from ${client} before their parameters (max ${maxPendingPerClient} per client)`;
     return undefined;
   }
 
@@ -246,7 +261,11 @@ export class Iperf3Server extends EventEmitter {
     socket.on('error', (error) => reader.end(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `connection failed: ${error.message}`)));
     let cookie: Buffer;
     try {
-      cookie = await withTimeout(reader.read(COOKIE_BYTES), Math.min(this.options.cookieTimeoutMs, this.options.maxDurationMs), 'iperf3 cookie');
+      cookie = await withTimeout(
+        reader.read(COOKIE_BYTES),
+        Math.min(this.options.cookieTimeoutMs, this.options.maxDurationMs),
+        'iperf3 cookie',
+      );
     } catch (error) {
       socket.destroy();
       this.#log({ peer, outcome: 'failed', ...describe(error) });

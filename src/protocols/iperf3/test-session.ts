@@ -114,7 +114,12 @@ export class Iperf3TestSession {
     const params = parseParams(json, this.#policy.limits);
     if (params.udp || params.sctp) {
       const what = params.udp ? 'UDP' : 'SCTP';
-      throw new Iperf3ServerError('SOCKTUNE_ERR_PROTOCOL', `iperf3 client asked for ${what}: socktune's iperf3 server speaks TCP only`, params.udp ? IPERF3_ERRNO.PROTOCOL : IPERF3_ERRNO.NO_SCTP, EPROTONOSUPPORT);
+      throw new Iperf3ServerError(
+        'SOCKTUNE_ERR_PROTOCOL',
+        `iperf3 client asked for ${what}: socktune's iperf3 server speaks TCP only`,
+        params.udp ? IPERF3_ERRNO.PROTOCOL : IPERF3_ERRNO.NO_SCTP,
+        EPROTONOSUPPORT,
+      );
     }
     this.#params = params;
     this.#expectedStreams = params.parallel * (params.bidirectional ? 2 : 1);
@@ -141,12 +146,17 @@ export class Iperf3TestSession {
     // A client that goes away meanwhile ends the wait at once, not at the timeout.
     let onClose: (() => void) | undefined;
     const gone = new Promise<never>((_, reject) => {
-      onClose = (): void => reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
+      onClose = (): void =>
+        reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
       this.control.once('close', onClose);
     });
     this.control.write(stateByte(STATE.CREATE_STREAMS));
     try {
-      await withTimeout(Promise.race([arrived, gone]), this.#bounded(STREAMS_TIMEOUT_MS), `${this.#expectedStreams} iperf3 data connection(s)`);
+      await withTimeout(
+        Promise.race([arrived, gone]),
+        this.#bounded(STREAMS_TIMEOUT_MS),
+        `${this.#expectedStreams} iperf3 data connection(s)`,
+      );
     } finally {
       this.control.off('close', onClose!);
       this.#streamsArrived = undefined;
@@ -197,7 +207,13 @@ export class Iperf3TestSession {
       }
     }
     accepted.setNoDelay(params.nodelay);
-    const stream: DataStream = { id: index === 0 ? 1 : index + 2, socket: accepted, sender, bytes: leftover.length, lastData: performance.now() };
+    const stream: DataStream = {
+      id: index === 0 ? 1 : index + 2,
+      socket: accepted,
+      sender,
+      bytes: leftover.length,
+      lastData: performance.now(),
+    };
     if (sender) accepted.resume();
     else {
       stream.socket = this.#countReads(fd, stream);
@@ -239,7 +255,10 @@ export class Iperf3TestSession {
     this.control.write(Buffer.from([STATE.TEST_START, STATE.TEST_RUNNING]));
     this.#startSenders(params);
     // Like iperf3's server, count nothing of the --omit warm-up.
-    const omitTimer = params.omit > 0 ? setTimeout(() => this.#streams.forEach((stream) => (stream.bytes = 0)), this.#bounded(params.omit * 1000)) : undefined;
+    const omitTimer =
+      params.omit > 0
+        ? setTimeout(() => this.#streams.forEach((stream) => (stream.bytes = 0)), this.#bounded(params.omit * 1000))
+        : undefined;
     // A test with no time of its own (-n, -k, -t 0) ends at the server's maximum.
     const deadlineMs = this.#bounded(params.time > 0 ? (params.time + params.omit + GRACE_SEC) * 1000 : Infinity);
     try {
@@ -309,7 +328,7 @@ export class Iperf3TestSession {
     const params = this.#params!;
     const percent = (micros: number): number => (cpu.wallMicros > 0 ? (micros / cpu.wallMicros) * 100 : 0);
     this.control.write(stateByte(STATE.EXCHANGE_RESULTS));
-    await withTimeout(readJson(this.#reader), this.#bounded(RESULTS_TIMEOUT_MS), 'the iperf3 client\'s results');
+    await withTimeout(readJson(this.#reader), this.#bounded(RESULTS_TIMEOUT_MS), "the iperf3 client's results");
     const duration = params.time;
     const results = {
       cpu_util_total: percent(cpu.user + cpu.system),
@@ -382,5 +401,8 @@ function setupError(error: unknown, iperfErrno: number): Iperf3ServerError {
   const osErrno = (osConstants.errno as Readonly<Record<string, number>>)[errnoName] ?? 0;
   const code = isSocktuneError(error) ? error.code : 'SOCKTUNE_ERR_SOCKOPT';
   const reason = error instanceof Error ? error.message : String(error);
-  return new Iperf3ServerError(code, `iperf3 data connection set-up failed: ${reason}`, iperfErrno, osErrno, { cause: error, errno: errnoName });
+  return new Iperf3ServerError(code, `iperf3 data connection set-up failed: ${reason}`, iperfErrno, osErrno, {
+    cause: error,
+    errno: errnoName,
+  });
 }

@@ -13,7 +13,13 @@ const FLAGS_OFFSET = 8;
 const LENGTH_OFFSET = 10;
 
 export function messageLength(header: Uint8Array, offset = 0): number {
-  return ((header[offset + LENGTH_OFFSET]! << 24) | (header[offset + LENGTH_OFFSET + 1]! << 16) | (header[offset + LENGTH_OFFSET + 2]! << 8) | header[offset + LENGTH_OFFSET + 3]!) >>> 0;
+  return (
+    ((header[offset + LENGTH_OFFSET]! << 24) |
+      (header[offset + LENGTH_OFFSET + 1]! << 16) |
+      (header[offset + LENGTH_OFFSET + 2]! << 8) |
+      header[offset + LENGTH_OFFSET + 3]!) >>>
+    0
+  );
 }
 
 export function messageFlags(message: Uint8Array): number {
@@ -28,7 +34,10 @@ export function wantsReply(message: Uint8Array): boolean {
 /** A whole message: header and filler, with the given sequence number and flags. */
 export function encodeMessage(sequence: bigint, flags: number, length: number): Buffer {
   if (length < HEADER_BYTES || length > MAX_MESSAGE_BYTES) {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `a sockperf message is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes, got ${length}`);
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      `a sockperf message is ${HEADER_BYTES} to ${MAX_MESSAGE_BYTES} bytes, got ${length}`,
+    );
   }
   const message = Buffer.alloc(length, 0x61);
   message.writeBigUInt64BE(sequence, 0);
@@ -109,8 +118,13 @@ export class SockperfDecoder {
 }
 
 function checkedLength(length: number): number {
-  if (length < HEADER_BYTES) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `sockperf message length ${length} is shorter than its ${HEADER_BYTES}-byte header`);
-  if (length > MAX_MESSAGE_BYTES) throw new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `sockperf message length ${length} is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+  if (length < HEADER_BYTES)
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `sockperf message length ${length} is shorter than its ${HEADER_BYTES}-byte header`);
+  if (length > MAX_MESSAGE_BYTES)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_FRAME_TOO_LARGE',
+      `sockperf message length ${length} is over the ${MAX_MESSAGE_BYTES}-byte limit`,
+    );
   return length;
 }
 

@@ -26,29 +26,54 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const top = scenario.ranking.slice(0, 3);
   const lastTrial = (label: string) => [...scenario.trials].reverse().find((trial) => trial.label === label && trial.metric !== null);
   const bars = barChart(
-    scenario.ranking.map((entry) => ({ label: entry.label, value: entry.median, low: entry.interval?.low ?? entry.median, high: entry.interval?.high ?? entry.median, highlight: entry.label === scenario.recommendation?.label })),
+    scenario.ranking.map((entry) => ({
+      label: entry.label,
+      value: entry.median,
+      low: entry.interval?.low ?? entry.median,
+      high: entry.interval?.high ?? entry.median,
+      highlight: entry.label === scenario.recommendation?.label,
+    })),
     format,
     `${objective} per configuration (median; whiskers: its confidence interval)`,
   );
   const overTime: Series[] = top.flatMap((entry) => {
     const trial = lastTrial(entry.label);
-    return trial ? [{ name: entry.label, points: trial.intervals.filter((interval) => !interval.omitted).map((interval) => ({ x: interval.endSec, y: intervalValue(interval) })) }] : [];
+    return trial
+      ? [
+          {
+            name: entry.label,
+            points: trial.intervals
+              .filter((interval) => !interval.omitted)
+              .map((interval) => ({ x: interval.endSec, y: intervalValue(interval) })),
+          },
+        ]
+      : [];
   });
   const timeChart = lineChart(
     overTime,
     { label: 'seconds into the trial (after warm-up)', format: (v) => v.toFixed(result.options.trialSec < 2 ? 2 : 1) },
-    { label: workload === 'stream' ? 'throughput' : workload === 'msg' ? 'messages/s' : 'requests/s', format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)) },
+    {
+      label: workload === 'stream' ? 'throughput' : workload === 'msg' ? 'messages/s' : 'requests/s',
+      format: (v) => (workload === 'stream' ? formatBits(v) : formatCount(v)),
+    },
     `${workload === 'stream' ? 'Throughput' : workload === 'msg' ? 'Message rate' : 'Request rate'} over time, top configurations`,
   );
   const curves: Series[] = top.flatMap((entry) => {
     const curve = lastTrial(entry.label)?.percentileCurve;
-    return curve && curve.length > 0 ? [{ name: entry.label, points: curve.map((point) => ({ x: tailScale(point.percentile), y: Math.max(point.us, 0.1) })) }] : [];
+    return curve && curve.length > 0
+      ? [{ name: entry.label, points: curve.map((point) => ({ x: tailScale(point.percentile), y: Math.max(point.us, 0.1) })) }]
+      : [];
   });
   const percentileChart =
     curves.length > 0
       ? lineChart(
           curves,
-          { label: 'percentile', log: true, format: (v) => `${(100 - 100 / v).toPrecision(6).replace(/\.?0+$/, '')}%`, ticks: PERCENTILE_TICKS.map(tailScale) },
+          {
+            label: 'percentile',
+            log: true,
+            format: (v) => `${(100 - 100 / v).toPrecision(6).replace(/\.?0+$/, '')}%`,
+            ticks: PERCENTILE_TICKS.map(tailScale),
+          },
           { label: 'latency', log: true, format: formatMicros },
           'Latency by percentile (HDR, log scale)',
         )
@@ -65,7 +90,9 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
     ? escapeXml(
         [
           `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'within noise of the best: keep the defaults'}`,
-          ...(recommendation.createServer ? [`createServer(${JSON.stringify(recommendation.createServer)})`] : ['// a raw service: only client-side options were tuned']),
+          ...(recommendation.createServer
+            ? [`createServer(${JSON.stringify(recommendation.createServer)})`]
+            : ['// a raw service: only client-side options were tuned']),
           `connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`,
           `# ${recommendation.cli}`,
           ...recommendation.advice.map((line) => `# ${line}`),
@@ -103,7 +130,10 @@ export function renderTuneReport(result: TuneResult): string {
     ['CPUs', `${env.cpus} × ${env.cpuModel}`],
     ['target', result.options.targetLabel],
     ['CPU pinning', result.options.pinning],
-    ['workload', `${result.options.workload}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`],
+    [
+      'workload',
+      `${result.options.workload}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`,
+    ],
     ...Object.entries(env.sysctl),
   ]
     .map(([name, value]) => `<tr><th>${escapeXml(name!)}</th><td>${escapeXml(value!)}</td></tr>`)

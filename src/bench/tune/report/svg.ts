@@ -44,7 +44,10 @@ export function barChart(bars: Bar[], format: (value: number) => string, title: 
   const max = niceMax(Math.max(...bars.map((bar) => bar.high)));
   const x = (value: number): number => left + (value / max) * plotWidth;
   const axis = niceTicks(max)
-    .map((t) => `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="30" y2="${plotBottom}" class="grid"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" class="tick">${escapeXml(format(t))}</text>`)
+    .map(
+      (t) =>
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="30" y2="${plotBottom}" class="grid"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" class="tick">${escapeXml(format(t))}</text>`,
+    )
     .join('');
   const rows = bars.map((bar, i) => {
     const y = 30 + i * rowHeight;
@@ -105,17 +108,25 @@ export function lineChart(series: Series[], xAxis: Axis, yAxis: Axis, title: str
     return axis === yAxis ? niceTicks(hi) : Array.from({ length: 5 }, (_, i) => lo + ((hi - lo) * i) / 4);
   };
   const xTicks = ticks(xAxis, xs)
-    .map((t) => `<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${margin.top}" y2="${height - margin.bottom}" class="grid"/><text x="${sx(t).toFixed(1)}" y="${height - margin.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(xAxis.format(t))}</text>`)
+    .map(
+      (t) =>
+        `<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${margin.top}" y2="${height - margin.bottom}" class="grid"/><text x="${sx(t).toFixed(1)}" y="${height - margin.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(xAxis.format(t))}</text>`,
+    )
     .join('');
   const yTicks = ticks(yAxis, ys)
     .filter((t) => sy(t) >= margin.top - 1 && sy(t) <= height - margin.bottom + 1)
-    .map((t) => `<line x1="${margin.left}" x2="${width - margin.right}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${margin.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${escapeXml(yAxis.format(t))}</text>`)
+    .map(
+      (t) =>
+        `<line x1="${margin.left}" x2="${width - margin.right}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${margin.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${escapeXml(yAxis.format(t))}</text>`,
+    )
     .join('');
   const lines = series
     .map((s, i) => {
       const color = PALETTE[i % PALETTE.length]!;
       const path = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(' ');
-      const markers = s.points.map((p) => `<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`).join('');
+      const markers = s.points
+        .map((p) => `<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`)
+        .join('');
       const legendY = height - margin.bottom + 44 + i * 16;
       const legend = `<rect x="${margin.left}" y="${legendY - 9}" width="10" height="10" fill="${color}"/><text x="${margin.left + 16}" y="${legendY}" class="legend">${escapeXml(s.name)}</text>`;
       return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>${markers}${legend}`;
