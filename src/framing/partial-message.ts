@@ -10,8 +10,11 @@ export interface ByteBudget {
   release(bytes: number): void;
 }
 
-/** The first allocation of a message gathered under a budget: it grows (doubling) as its bytes arrive. */
-const FIRST_CAPACITY = 64 * 1024;
+/**
+ * The first allocation of a message gathered under a budget: it grows (doubling) as its bytes
+ * arrive. Small, so that connections which only announce messages hold little each.
+ */
+const FIRST_CAPACITY = 4 * 1024;
 
 function noRoom(length: number): SocktuneError {
   return new SocktuneError(

@@ -26,11 +26,12 @@ const waitingForBudget = new WeakMap<Socket, Buffer[]>();
 
 /**
  * Paces a service that answers what it reads. While the server's budget is behind, a read is kept
- * (copied) and reading stops until the budget has caught up; then it is answered and what the
- * answer wrote is charged. Nothing is booked ahead, so a client that leaves leaves no debt; each
- * answer may overdraw by what one read asks for (at most one message for msg-echo).
+ * (copied, its bytes held in the server's buffer budget) and reading stops until the budget has
+ * caught up; then it is answered and what the answer wrote is charged. Nothing is booked ahead,
+ * so a client that leaves leaves no debt; each answer may overdraw by what one read asks for (at
+ * most one message for msg-echo).
  */
-function answerPaced(socket: Socket, budget: SendBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
+function answerPaced(socket: Socket, budget: SendBudget, memory: BufferBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
   const waiting = waitingForBudget.get(socket);
   if (waiting === undefined && budget.behind() === 0) {
     budget.charge(answer(view));
@@ -38,24 +39,35 @@ function answerPaced(socket: Socket, budget: SendBudget, view: Buffer, answer: (
   }
   // Whoever resumed this socket meanwhile (a 'drain' handler of the service), it reads no further.
   socket.pause();
+  if (!memory.tryReserve(view.length)) {
+    socket.destroy(
+      new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to keep a ${view.length}-byte read until the send budget allows its answer`),
+    );
+    return false;
+  }
   if (waiting !== undefined) waiting.push(Buffer.from(view));
   else {
     waitingForBudget.set(socket, [Buffer.from(view)]);
-    answerWhenAllowed(socket, budget, answer);
+    answerWhenAllowed(socket, budget, memory, answer);
   }
   return false;
 }
 
-function answerWhenAllowed(socket: Socket, budget: SendBudget, answer: (view: Buffer) => number): void {
+function answerWhenAllowed(socket: Socket, budget: SendBudget, memory: BufferBudget, answer: (view: Buffer) => number): void {
   setTimeout(() => {
     const waiting = waitingForBudget.get(socket)!;
     // A client that left while its reads waited is owed nothing: its answers would only take the budget from others.
     if (socket.destroyed || (socket.remotePort !== undefined && !tcpEstablished(fdOf(socket)))) {
       waitingForBudget.delete(socket);
+      for (const kept of waiting) memory.release(kept.length);
       return void socket.destroy();
     }
-    while (waiting.length > 0 && budget.behind() === 0) budget.charge(answer(waiting.shift()!));
-    if (waiting.length > 0) return answerWhenAllowed(socket, budget, answer);
+    while (waiting.length > 0 && budget.behind() === 0) {
+      const kept = waiting.shift()!;
+      memory.release(kept.length);
+      budget.charge(answer(kept));
+    }
+    if (waiting.length > 0) return answerWhenAllowed(socket, budget, memory, answer);
     waitingForBudget.delete(socket);
     // A peer that does not read its answers is resumed by 'drain', not here: its queue must not grow.
     if (socket.writableLength < socket.writableHighWaterMark) socket.resume();
@@ -129,7 +141,7 @@ export function serveReads(
   const budget = context.sendBudget;
   const socket = readIntoSharedBuffer(
     fd,
-    (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, view, answer)),
+    (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, context.bufferBudget, view, answer)),
     first,
   );
   try {
@@ -196,7 +208,9 @@ function serveEcho(fd: number, context: ServiceContext, first?: Buffer): Socket 
     (socket, view) => {
       context.counters.addBytesIn(view.length);
       const keepReading =
-        budget === undefined ? (echo(socket, view), true) : answerPaced(socket, budget, view, (kept) => echo(socket, kept));
+        budget === undefined
+          ? (echo(socket, view), true)
+          : answerPaced(socket, budget, context.bufferBudget, view, (kept) => echo(socket, kept));
       return keepReading && socket.writableLength < socket.writableHighWaterMark;
     },
     first,
@@ -255,7 +269,7 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
     (view) => {
       context.counters.addBytesIn(view.length);
       if (budget === undefined) answer(view);
-      else answerPaced(socket, budget, view, answer);
+      else answerPaced(socket, budget, context.bufferBudget, view, answer);
     },
     first,
   );

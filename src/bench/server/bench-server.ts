@@ -209,7 +209,8 @@ export class BenchServer extends EventEmitter {
   listen(): Promise<ServerAddress> {
     const openFiles = raiseOpenFilesLimit(openFilesLimit().hard).soft;
     const reserve = FD_RESERVE + 4 * this.options.maxTests + 2 * this.options.maxThreads + this.options.maxHandshakes;
-    this.#connectionCap = Math.max(1, Math.min(this.options.maxConnections, openFiles - reserve));
+    // Under a small limit the reserve cannot be whole: half the descriptors still go to data connections.
+    this.#connectionCap = Math.max(1, Math.min(this.options.maxConnections, Math.max(Math.floor(openFiles / 2), openFiles - reserve)));
     this.#pool = new ConnectionPool(this.#connectionCap, this.options.maxConnectionsPerTest);
     return this.#control.listen();
   }

@@ -59,7 +59,7 @@ export const serverCommand: Command = {
     },
     'max-streams': { help: '--iperf3: most data streams one test may open, -P × (2 with --bidir) (default 128)', spec: { type: 'string' } },
     'max-total-streams': {
-      help: '--iperf3: data streams of every test together; a test that would go over is told the server is busy (default 256)',
+      help: '--iperf3: data streams of every test together; a test that would go over is told the server is busy (default 128)',
       spec: { type: 'string' },
     },
     'authorized-users-path': {

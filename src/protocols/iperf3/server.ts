@@ -26,12 +26,12 @@ export interface Iperf3ServerOptions {
   maxTests?: number;
   /** Tests at once from one client address; over it, ACCESS_DENIED too. Below maxTests, so that one address cannot take every test. @default 2 */
   maxTestsPerClient?: number;
-  /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 256 */
+  /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 128 */
   maxTotalStreams?: number;
   /**
    * Connections that are not a test yet (before their cookie, or between it and accepted
-   * parameters), every address together; over it, ACCESS_DENIED at once. The data connections a
-   * test is waiting for come on top. @default 16
+   * parameters), every address together; over it the oldest of them is closed, so silent holders
+   * cannot keep a live client out. The data connections a test is waiting for come on top. @default 16
    */
   maxPending?: number;
   /** The same from one client address (plus the data connections its own tests are waiting for). @default 2 */
@@ -66,7 +66,7 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   port: IPERF3_DEFAULT_PORT,
   maxTests: 4,
   maxTestsPerClient: 2,
-  maxTotalStreams: 256,
+  maxTotalStreams: 128,
   maxPending: 16,
   maxPendingPerClient: 2,
   cookieTimeoutMs: 3000,
@@ -244,11 +244,12 @@ export class Iperf3Server extends EventEmitter {
       awaited += streams;
       if (owner === client) awaitedHere += streams;
     }
-    if (this.#pending.size >= maxPending + awaited)
-      return `server busy: ${this.#pending.size} connections before their parameters (max ${maxPending})`;
     const mine = this.#pendingByClient.get(client) ?? 0;
     if (mine >= maxPendingPerClient + awaitedHere)
       return `server busy: ${mine} connections from ${client} before their parameters (max ${maxPendingPerClient} per client)`;
+    // Full from other clients: the oldest gives way. A live client sends its cookie and parameters within a round trip,
+    // so whoever has waited longest is the likeliest to be holding a place without using it.
+    if (this.#pending.size >= maxPending + awaited) this.#pending.values().next().value?.destroy();
     return undefined;
   }
 
