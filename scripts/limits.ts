@@ -83,7 +83,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   [
     'what the server sends, every test together',
     'no cap; `--max-rate 100M` (one token bucket for every test, thread and service: source, echo, msg-echo)',
-    "sends are paced; over any interval at most rate × time + 2 bursts (burst: 10 ms of the rate, at least 64 KiB) and, for services that answer reads, one read's answer per connection",
+    "sends are paced; over any interval at most rate × time + 2 bursts (burst: 10 ms of the rate, at least 64 KiB) and, for echo and read handlers, one read's answer per thread; msg-echo answers go out slice by slice; nothing is booked ahead, so a client that leaves leaves no debt",
   ],
   [
     "who may connect to a test's data port",

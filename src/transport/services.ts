@@ -5,6 +5,7 @@ import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import { MessageSocket } from './message-socket.ts';
+import { PacedWriter } from './paced-writer.ts';
 import { pumpWrites } from './pump.ts';
 import type { BufferBudget } from './buffer-budget.ts';
 import type { SendBudget } from './send-budget.ts';
@@ -254,37 +255,45 @@ function serveVerify(fd: number, context: ServiceContext, first?: Buffer): Socke
 
 const U32_PREFIX_BYTES = 4;
 
-/** Framed messages on the shared read buffer; the writer copies what it sends, so views may be echoed. */
+/**
+ * Framed messages on the shared read buffer; the writer copies what it sends, so views may be
+ * echoed. Under a send budget the echoes go through a PacedWriter instead of the coalescing
+ * writer (a 16 MiB message is answered at the rate, slice by slice), and reading stops while
+ * more than a burst waits.
+ */
 function serveMessages(fd: number, context: ServiceContext, echo: boolean, first?: Buffer): Socket {
   let messages: MessageSocket | undefined;
-  let echoed = 0;
-  const answer = (view: Buffer): number => {
-    echoed = 0;
-    messages!.feed(view);
-    return echoed;
-  };
+  let paced: PacedWriter | undefined;
   const budget = context.sendBudget;
   const socket = readIntoSharedBuffer(
     fd,
     (view) => {
       context.counters.addBytesIn(view.length);
-      if (budget === undefined) answer(view);
-      else answerPaced(socket, budget, context.bufferBudget, view, answer);
+      messages!.feed(view);
+      if (paced !== undefined && paced.queued > budget!.maxWriteBytes) socket.pause();
     },
     first,
   );
   messages = new MessageSocket(socket, {}, { attach: false, budget: context.bufferBudget });
   messages.on('error', () => {});
-  if (echo) holdQueuedAgainstBudget(messages, context.bufferBudget);
+  let peerEnded = false;
+  // Once all that waited is written: read on, or, after the peer's end, close as the coalescing writer would.
+  const onIdle = (): void => void (peerEnded ? messages.close() : socket.resume());
+  if (echo && budget !== undefined) paced = new PacedWriter(socket, budget, context.bufferBudget, onIdle);
+  else if (echo) holdQueuedAgainstBudget(messages, context.bufferBudget);
+  const prefix = Buffer.alloc(U32_PREFIX_BYTES);
   messages.on('message', (message: Buffer) => {
     context.counters.addMessagesIn(1);
-    if (echo) {
-      messages.send(message);
-      echoed += message.length + U32_PREFIX_BYTES;
-      context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
-    }
+    if (!echo) return;
+    context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
+    if (paced === undefined) return void messages.send(message);
+    prefix.writeUInt32BE(message.length);
+    if (paced.write(prefix)) paced.write(message);
   });
-  messages.on('end', () => void messages.close());
+  messages.on('end', () => {
+    peerEnded = true;
+    if (paced === undefined || paced.queued === 0) void messages.close();
+  });
   return socket;
 }
 

@@ -157,3 +157,33 @@ test('maxSendRate: a client that sends but never reads cannot grow what the serv
   assert.ok(offered > 8 * 1024 * 1024, `the client offered ${offered} bytes`);
   assert.ok(queued < 12 * 1024 * 1024, `the server echoed ${queued} bytes to a client that never reads`);
 });
+
+for (const [ioModel, blocking] of [
+  ['loop', false],
+  ['thread-per-conn', false],
+  ['thread-per-conn', true],
+] as const) {
+  test(`maxSendRate (${ioModel}${blocking ? ', blocking' : ''}): a 4 MiB msg-echo answer goes out at the rate, slice by slice, not in one burst`, async () => {
+    const budget = new SendBudget(RATE);
+    const server = createServer({ ioModel, blocking, handler: 'msg-echo', maxSendRate: budget });
+    const { port } = (await server.listen()) as AddressInfo;
+    const started = performance.now();
+    let received = 0;
+    const clients = [0, 1].map(() => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      socket.on('error', () => {});
+      const frame = Buffer.alloc(4 + 4 * 1024 * 1024);
+      frame.writeUInt32BE(4 * 1024 * 1024);
+      socket.write(frame);
+      return socket;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const seconds = (performance.now() - started) / 1000;
+    for (const socket of clients) socket.destroy();
+    await server.close();
+    // Two 4 MiB answers owed: at 500 kB/s only the rate's worth and two bursts may have gone out.
+    const ceiling = RATE * seconds + 2 * budget.burstBytes;
+    assert.ok(received > 0 && received <= ceiling, `${received} bytes in ${seconds.toFixed(2)} s (ceiling ${Math.round(ceiling)})`);
+  });
+}
