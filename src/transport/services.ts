@@ -29,8 +29,8 @@ const waitingForBudget = new WeakMap<Socket, Buffer[]>();
  * Paces a service that answers what it reads. While the server's budget is behind, a read is kept
  * (copied, its bytes held in the server's buffer budget) and reading stops until the budget has
  * caught up; then it is answered and what the answer wrote is charged. Nothing is booked ahead,
- * so a client that leaves leaves no debt; each answer may overdraw by what one read asks for (at
- * most one message for msg-echo).
+ * so a client that leaves leaves no debt; each answer may overdraw by what one read asks for
+ * (echo, read handlers; msg-echo paces its answers with a PacedWriter instead).
  */
 function answerPaced(socket: Socket, budget: SendBudget, memory: BufferBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
   const waiting = waitingForBudget.get(socket);
