@@ -26,14 +26,15 @@ const { values } = parseArgs({
     budget: { type: 'string', default: '40' },
     repetitions: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '1' },
+    workloads: { type: 'string', default: 'stream,rr' },
   },
 });
 const rounds = Number(values.rounds);
 const repetitions = Number(values.repetitions);
 const seconds = Number(values.seconds);
 const BIN = new URL('../bin/socktune.js', import.meta.url).pathname;
-const WORKLOADS = ['stream', 'rr'] as const;
-type Workload = (typeof WORKLOADS)[number];
+type Workload = 'stream' | 'rr';
+const WORKLOADS = values.workloads.split(',') as Workload[];
 
 interface TuneDocument {
   scenarios: { ranking: { config: TuneConfig; label: string }[]; recommendation: { config: TuneConfig; label: string } | null }[];

@@ -73,6 +73,10 @@ test('search space: the grid covers every buffer size and I/O model, with the de
   const full = searchSpace({ workload: 'rr', quick: false });
   assert.equal(full.length, 6 * 3 * 2 * 3);
   assert.equal(full.filter(isDefault).length, 1);
+  // --quick keeps what moves request/response most: Nagle and deep pipelining (the full sweep's best needs them).
+  const quickRr = searchSpace({ workload: 'rr', quick: true });
+  assert.ok(quickRr.some((c) => !c.noDelay && c.depth === 16 && c.ioModel === 'loop'));
+  assert.equal(quickRr.filter(isDefault).length, 1);
   const msg = searchSpace({ workload: 'msg', quick: true });
   assert.equal(msg.filter((c) => isDefaultConfig(c, 'msg')).length, 1, 'the msg grid holds its default (coalesced, depth 16)');
   assert.ok(
