@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clearlyBetter, rank } from '../../src/bench/tune/rank.ts';
+import { rankingNotes } from '../../src/bench/tune/run.ts';
 import { median } from '../../src/bench/results/stats.ts';
 
 test('median of odd and even sample counts', () => {
@@ -65,4 +66,24 @@ test('configs without samples are left out', () => {
     ).length,
     1,
   );
+});
+
+test('notes say why a configuration lost where the mechanism is known: a small window, fewer requests in flight', () => {
+  const entry = (bufferSize: number | undefined, depth: number, verdict: 'best' | 'tie' | 'worse') =>
+    ({
+      config: { bufferSize, depth, noDelay: true, ioModel: 'loop', batch: 'auto' },
+      verdict,
+      lastRound: 4,
+      clientSaturated: false,
+      capped: false,
+    }) as unknown as Parameters<typeof rankingNotes>[0];
+  const stream = {
+    workload: 'stream' as const,
+    ranking: [entry(undefined, 1, 'best'), entry(8 * 1024, 1, 'worse'), entry(1024 * 1024, 1, 'worse')],
+  };
+  assert.equal(rankingNotes(stream.ranking[1]!, stream), 'a 8K buffer caps the TCP window: rate ≤ buffer ÷ round-trip time');
+  assert.equal(rankingNotes(stream.ranking[2]!, stream), '', 'a large buffer that lost has no known mechanism to name');
+  const rr = { workload: 'rr' as const, ranking: [entry(undefined, 16, 'best'), entry(undefined, 1, 'worse'), entry(undefined, 1, 'tie')] };
+  assert.equal(rankingNotes(rr.ranking[1]!, rr), '1 in flight per connection: each waits its round trip (the best keeps 16)');
+  assert.equal(rankingNotes(rr.ranking[2]!, rr), '', 'a tie needs no excuse');
 });

@@ -63,7 +63,8 @@ export function searchSpace({ workload, quick, raw = false }: SpaceChoices): Tun
   const models = raw ? (['loop'] as const) : IO_MODEL_CHOICES;
   const depths = workload === 'stream' ? [1] : workload === 'msg' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 16] : [1, 4, 16];
   const batches: TuneConfig['batch'][] = workload === 'msg' ? ['auto', 1] : ['auto'];
-  const buffers = workload === 'stream' || !quick ? BUFFER_SIZES : workload === 'rr' ? [undefined, 256 * 1024] : [undefined, 8 * 1024, 256 * 1024];
+  const buffers =
+    workload === 'stream' || !quick ? BUFFER_SIZES : workload === 'rr' ? [undefined, 256 * 1024] : [undefined, 8 * 1024, 256 * 1024];
   const configs: TuneConfig[] = [];
   for (const bufferSize of buffers) {
     for (const ioModel of models) {

@@ -48,7 +48,6 @@ function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => vo
 
 function printScenario(io: Io, scenario: ScenarioResult): void {
   const { objective, workload } = scenario;
-  const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
   io.out(`\n${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${objective}`);
   io.out(
@@ -62,7 +61,7 @@ function printScenario(io: Io, scenario: ScenarioResult): void {
         String(entry.samples.length),
         Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
         entry.verdict,
-        rankingNotes(entry, finalRound),
+        rankingNotes(entry, scenario),
       ]),
     ),
   );

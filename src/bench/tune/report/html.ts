@@ -78,11 +78,10 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
           'Latency by percentile (HDR, log scale)',
         )
       : '<p class="empty">Latency percentile curves come from request/response and message workloads (--workload rr or msg).</p>';
-  const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   const rows = scenario.ranking
     .map(
       (entry) =>
-        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>${escapeXml(describeInterval(entry.interval, format))}</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, finalRound))}</td></tr>`,
+        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>${escapeXml(describeInterval(entry.interval, format))}</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, scenario))}</td></tr>`,
     )
     .join('');
   const recommendation = scenario.recommendation;
@@ -118,6 +117,7 @@ const LEGEND = `<dl class="legend-notes">
 <dt>vs default</dt><dd>median over the default configuration's, above 1 meaning better.</dd>
 <dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's contender runs left it out after that round: it was in the worse half, or clearly beaten.</dd>
 <dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at least one run: that score may be the client's limit, not the server's.</dd>
+<dt>a … buffer caps the TCP window; N in flight per connection</dt><dd>why a configuration lost, where the mechanism says so: a stream can carry at most one window (about the buffer) per round trip; a request/response connection with fewer requests in flight waits more round trips per request.</dd>
 <dt>buffer capped by kernel</dt><dd>the kernel gave a smaller socket buffer than asked (net.core.rmem_max / wmem_max); the recommendation shows the sysctl to raise it. A small buffer also caps a stream's rate at about buffer ÷ round-trip time.</dd>
 </dl>`;
 
