@@ -62,7 +62,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   [
     'data connections, every test together',
-    `${control.maxConnections} (\`--max-connections\`), and at most the open-files limit less room for the control port, tests, threads and handshakes (a warning says so at start)`,
+    `${control.maxConnections} (\`--max-connections\`), and at most the open-files limit less room for the control port, tests, threads and handshakes (a warning says so at start); a test holding 64 or more stops 1/16 of the cap (at most 256) short, so a small test always gets its connections`,
     'the same',
   ],
   [
@@ -190,7 +190,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   [
     'threads (thread-per-conn)',
     `\`maxThreads\` ${SERVER_DEFAULTS.maxThreads}; \`overflow: 'queue'\` or \`'refuse'\``,
-    'refused connections are counted as `SOCKTUNE_ERR_MAX_THREADS`',
+    'refused connections are counted as `SOCKTUNE_ERR_MAX_THREADS`; while connections wait for a thread, one that moves no byte for 5 s gives its thread up (`SOCKTUNE_ERR_TIMEOUT`)',
   ],
   ['`--auth-token`', 'refused at start: these protocols have no authentication', 'bind a private address and firewall the port instead'],
   ['**every mode**', '', ''],

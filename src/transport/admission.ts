@@ -22,6 +22,11 @@ function allocateWithSeed(counters: number): SharedArrayBuffer {
   return buffer;
 }
 
+/** Connections a server may hold and still use the pool's reserve (a small test: rr -C 10, a few streams). */
+const SMALL_SERVER = 64;
+/** Places of a pool only small servers may take. */
+const POOL_RESERVE = 256;
+
 /** What a ConnectionPool needs to be rebuilt in another thread. */
 export interface ConnectionPoolState {
   buffer: SharedArrayBuffer;
@@ -59,9 +64,15 @@ export class ConnectionPool {
     return Atomics.load(this.#counts, 0);
   }
 
-  /** Counts one more connection from `address` ('' for a Unix socket: the total only), unless a cap is reached. */
-  tryAdd(address: string): boolean {
-    if (Atomics.add(this.#counts, 0, 1) >= this.#state.maxConnections) {
+  /**
+   * Counts one more connection from `address` ('' for a Unix socket: the total only), unless a cap
+   * is reached. A server that already holds `SMALL_SERVER` connections stops short of the last
+   * few places of the pool: big tests cannot fill it so far that a small one gets no connection.
+   */
+  tryAdd(address: string, serverOpen = 0): boolean {
+    const { maxConnections } = this.#state;
+    const limit = serverOpen >= SMALL_SERVER ? maxConnections - Math.min(POOL_RESERVE, Math.floor(maxConnections / 16)) : maxConnections;
+    if (Atomics.add(this.#counts, 0, 1) >= limit) {
       Atomics.sub(this.#counts, 0, 1);
       return false;
     }
@@ -98,13 +109,13 @@ export class PeerCounts {
   }
 
   /** Counts one more connection from `address` ('' for a Unix socket), unless it already has the most allowed here or in the pool. */
-  tryAdd(address: string): boolean {
+  tryAdd(address: string, serverOpen = 0): boolean {
     const slot = address === '' ? -1 : slotOf(address, this.#seed);
     if (slot >= 0 && Atomics.add(this.#counts, slot, 1) >= this.#max) {
       Atomics.sub(this.#counts, slot, 1);
       return false;
     }
-    if (this.#pool === undefined || this.#pool.tryAdd(address)) return true;
+    if (this.#pool === undefined || this.#pool.tryAdd(address, serverOpen)) return true;
     if (slot >= 0) Atomics.sub(this.#counts, slot, 1);
     return false;
   }
@@ -146,6 +157,6 @@ export function admit(
   const peer = socket.remoteAddress === undefined ? '' : plainAddress(socket.remoteAddress);
   if (limits.allowedPeers && peer !== '' && !limits.allowedPeers.includes(peer)) return { refusal: 'SOCKTUNE_ERR_REFUSED' };
   if (openConnections >= limits.maxConnections) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };
-  if (!limits.peers.tryAdd(peer)) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };
+  if (!limits.peers.tryAdd(peer, openConnections)) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };
   return { peer };
 }

@@ -9,6 +9,11 @@ import { FrameDecoder } from '../framing/length-prefix.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import type { BuiltinService } from './server-options.ts';
 
+/** Slot of the shared flags set while connections wait for a thread (thread-per-conn). */
+export const WAITING_FOR_THREADS = 1;
+/** How long a connection may stay quiet in its thread while others wait for one. */
+export const PRESSURE_IDLE_MS = 5000;
+
 /** How often a thread waiting in poll() looks at the stop flag. */
 const POLL_SLICE_MS = 50;
 
@@ -68,6 +73,10 @@ export class BlockingConnection {
       this.#checkStop();
       if (this.#idleTimeout > 0 && performance.now() - idleSince > this.#idleTimeout) {
         throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection idle for ${this.#idleTimeout} ms`);
+      }
+      // Others wait for a thread: a connection that stays quiet gives this one up.
+      if (Atomics.load(this.#stop, WAITING_FOR_THREADS) !== 0 && performance.now() - idleSince > PRESSURE_IDLE_MS) {
+        throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection quiet for ${PRESSURE_IDLE_MS} ms while others wait for a thread`);
       }
       const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
       if (ready > 0) return;

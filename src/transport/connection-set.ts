@@ -19,6 +19,25 @@ export class ConnectionSet {
     this.#peers = peers;
   }
 
+  readonly #activity = new WeakMap<Socket, { bytes: number; since: number }>();
+
+  /**
+   * Closes connections that moved no byte for `quietMs` (counted as SOCKTUNE_ERR_TIMEOUT): called
+   * while others wait for a thread, so a quiet connection cannot hold one for the whole idleTimeout.
+   */
+  closeQuiet(quietMs: number): void {
+    const now = performance.now();
+    for (const socket of this.#sockets) {
+      const bytes = socket.bytesRead + socket.bytesWritten;
+      const seen = this.#activity.get(socket);
+      if (seen === undefined || seen.bytes !== bytes) this.#activity.set(socket, { bytes, since: now });
+      else if (now - seen.since >= quietMs) {
+        this.#onError('SOCKTUNE_ERR_TIMEOUT');
+        socket.destroy();
+      }
+    }
+  }
+
   get size(): number {
     return this.#sockets.size;
   }

@@ -2,6 +2,7 @@ import { Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd, tcpEstablished } from '../core/sockopts.ts';
+import { WAITING_FOR_THREADS } from './blocking.ts';
 import { errnoOf } from '../core/errors.ts';
 import { admit, PeerCounts, type Admitted, type ConnectionPool } from './admission.ts';
 import type { BufferBudget } from './buffer-budget.ts';
@@ -87,6 +88,7 @@ function threadData(
   bound?: BoundSocket,
 ): ThreadData {
   return {
+    ...(options.ioModel === 'thread-per-conn' ? { yieldWhenIdle: true } : {}),
     role,
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
     blocking: options.blocking,
@@ -237,6 +239,9 @@ export async function startThreadPerConnModel(
   let starting = 0;
   let closing = false;
   const keepIdle = Math.min(availableParallelism(), options.maxThreads);
+  const flags = new Int32Array(hooks.stopBuffer);
+  /** Tells the threads whether connections wait for one of them: then quiet connections give theirs up. */
+  const signalWaiting = (): void => void Atomics.store(flags, WAITING_FOR_THREADS, waiting.length > 0 ? 1 : 0);
 
   /** A connection no thread will serve: closed here, and its address uncounted. */
   const drop = (connection: Admitted): void => {
@@ -252,10 +257,14 @@ export async function startThreadPerConnModel(
   const nextWaiting = (): Admitted | undefined => {
     for (let connection = waiting.shift(); connection !== undefined; connection = waiting.shift()) {
       queuedAt.delete(connection);
-      if (tcpEstablished(connection.fd) || connection.peer === '') return connection;
+      if (tcpEstablished(connection.fd) || connection.peer === '') {
+        signalWaiting();
+        return connection;
+      }
       hooks.onError('SOCKTUNE_ERR_PEER_GONE');
       drop(connection);
     }
+    signalWaiting();
     return undefined;
   };
   /** Threads beyond one per core that stay idle this long are ended: a burst of clients does not leave its threads behind. */
@@ -309,7 +318,8 @@ export async function startThreadPerConnModel(
     }
     if (options.overflow === 'queue') {
       queuedAt.set(connection, performance.now());
-      return void waiting.push(connection);
+      waiting.push(connection);
+      return signalWaiting();
     }
     hooks.onRefused();
     drop(connection);
@@ -334,6 +344,7 @@ export async function startThreadPerConnModel(
       hooks.onError(expired ? 'SOCKTUNE_ERR_TIMEOUT' : 'SOCKTUNE_ERR_PEER_GONE');
       drop(connection);
     }
+    signalWaiting();
   }, QUEUE_SWEEP_MS).unref();
   return {
     async close(timeoutMs) {

@@ -76,7 +76,7 @@ export class SocktuneServer extends EventEmitter {
       sendBudget: typeof this.options.maxSendRate === 'number' ? new SendBudget(this.options.maxSendRate) : this.options.maxSendRate,
       bufferBudget:
         typeof this.options.maxBufferedBytes === 'number' ? new BufferBudget(this.options.maxBufferedBytes) : this.options.maxBufferedBytes,
-      stopBuffer: new SharedArrayBuffer(4),
+      stopBuffer: new SharedArrayBuffer(8),
       onError: (code) => this.#countError(code),
       onWorkerCrash: (error) => {
         this.#countError('SOCKTUNE_ERR_WORKER_CRASHED');

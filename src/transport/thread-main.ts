@@ -1,6 +1,13 @@
 import { Server } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { BlockingConnection, blockingBuiltin, runBlocking, type BlockingHandler } from './blocking.ts';
+import {
+  BlockingConnection,
+  blockingBuiltin,
+  PRESSURE_IDLE_MS,
+  runBlocking,
+  WAITING_FOR_THREADS,
+  type BlockingHandler,
+} from './blocking.ts';
 import { loadHandlerFunction } from './handler.ts';
 import { bindListeningSocket, listenOn } from './listen-socket.ts';
 import { ConnectionPool, PeerCounts } from './admission.ts';
@@ -11,6 +18,8 @@ import { SendBudget } from './send-budget.ts';
 import { EventLoopServing } from './serve.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
+/** How often an event-loop thread of thread-per-conn looks for a quiet connection while others wait. */
+const PRESSURE_CHECK_MS = 1000;
 const data = workerData as ThreadData;
 // Only this thread: the kernel keeps affinity per thread.
 if (data.affinity !== undefined) pinThread(data.affinity);
@@ -81,6 +90,12 @@ async function runEventLoop(): Promise<void> {
     );
     server = new Server({ pauseOnConnect: serving.wantsPausedSockets }, (socket) => serving.acceptSocket(socket));
     await listenOn(server, bound, data.socketOptions.backlog ?? 511, (code) => post({ type: 'error', code }));
+  }
+  if (data.yieldWhenIdle) {
+    // thread-per-conn: while connections wait for a thread, a quiet one gives this thread up.
+    setInterval(() => {
+      if (Atomics.load(stop, WAITING_FOR_THREADS) !== 0) serving.connections.closeQuiet(PRESSURE_IDLE_MS);
+    }, PRESSURE_CHECK_MS).unref();
   }
   port.on('message', (message: ToThread) => {
     if (message.type === 'fd') {

@@ -25,8 +25,13 @@ export interface ThreadData {
   socketOptions: SocketOptions;
   countersBuffer: SharedArrayBuffer;
   slot: number;
-  /** Int32 flag the main thread sets to stop blocking loops. */
+  /**
+   * Int32 flags the main thread sets: [0] stop blocking loops; [1] connections are waiting for a
+   * thread (thread-per-conn), so a thread whose connection stays quiet gives it up (PRESSURE_IDLE_MS).
+   */
   stopBuffer: SharedArrayBuffer;
+  /** thread-per-conn: close a quiet connection while others wait for a thread. */
+  yieldWhenIdle?: boolean;
   /** CPUs this thread pins itself to at start (ServerOptions.affinity). */
   affinity?: number[];
   /** Bytes each connection must send first (ServerOptions.connectionToken). */

@@ -29,3 +29,14 @@ test('a pool rebuilt in another thread from its state hashes alike and shares th
   twin.remove('127.0.0.9');
   assert.equal(pool.open, 0);
 });
+
+test('a pool keeps its last places for small servers: big tests cannot fill it so far that a small test gets nothing', () => {
+  const pool = new ConnectionPool(1600, 1600);
+  let big = 0;
+  while (pool.tryAdd('127.0.0.2', big)) big++;
+  assert.equal(big, 1600 - 100, 'a server holding many stops 1/16 (at most 256) short of the cap');
+  let small = 0;
+  while (pool.tryAdd('127.0.0.3', small)) small++;
+  assert.equal(small, 64, 'a small server still gets connections, up to the size that makes it big');
+  assert.equal(pool.tryAdd('127.0.0.4', 0), true, 'and another small one too');
+});
