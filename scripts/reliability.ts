@@ -139,6 +139,13 @@ The same tests run in \`npm test\` (the soak for 8 s there); this page is their 
 What each server mode does by default, how to change it, and what a client sees over each cap:
 
 ${limitsTable()}
+What no cap removes: every cap is finite, so an attacker with many addresses can still fill one
+(per-address caps, IPv6 /64 grouping, oldest-first eviction of handshakes and pending iperf3
+connections, and the pool's reserve for small tests raise the price, they cannot remove it); clients
+behind one address share its per-address caps; iperf3 \`-R\` tests whose client never reads pin kernel
+socket memory up to \`--max-total-streams\` × the effective send buffer; the process keeps memory it
+freed after large message bursts (the allocator's, not a leak: the soak's RSS is flat).
+
 ${sections.join('\n')}`;
 writeFileSync(new URL('../docs/reliability.md', import.meta.url), markdown);
 process.stdout.write(markdown);
