@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
+import { timerDelay } from '../core/timeout.ts';
 import type { BufferBudget } from './buffer-budget.ts';
 import type { SendBudget } from './send-budget.ts';
 
@@ -58,7 +59,7 @@ export class PacedWriter {
       const slice = this.#peek(this.#budget.maxWriteBytes);
       const wait = this.#budget.tryTake(slice.length);
       if (wait > 0) {
-        setTimeout(() => this.#drain(), Math.min(wait, 2 ** 31 - 1)).unref();
+        setTimeout(() => this.#drain(), timerDelay(wait)).unref();
         return;
       }
       this.#consume(slice.length);

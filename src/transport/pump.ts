@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { timerDelay } from '../core/timeout.ts';
 import type { SendBudget } from './send-budget.ts';
 
 /**
@@ -28,13 +29,10 @@ export function pumpWrites(
   /** What is left of the current chunk. */
   let rest: Buffer | undefined;
   const waitFor = (ms: number): void => {
-    paused ??= setTimeout(
-      () => {
-        paused = undefined;
-        pump();
-      },
-      Math.min(ms, 2 ** 31 - 1),
-    );
+    paused ??= setTimeout(() => {
+      paused = undefined;
+      pump();
+    }, timerDelay(ms));
   };
   const pump = (): void => {
     scheduled = false;

@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
+import { timerDelay } from '../core/timeout.ts';
 import { tcpEstablished } from '../core/sockopts.ts';
 import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
@@ -72,12 +73,7 @@ function answerWhenAllowed(socket: Socket, budget: SendBudget, memory: BufferBud
     waitingForBudget.delete(socket);
     // A peer that does not read its answers is resumed by 'drain', not here: its queue must not grow.
     if (socket.writableLength < socket.writableHighWaterMark) socket.resume();
-  }, timerMs(budget.behind())).unref();
-}
-
-/** Node's timers take at most 2^31 − 1 ms (a longer wait fires at once): longer waits are re-checked then. */
-function timerMs(ms: number): number {
-  return Math.min(Math.max(1, ms), 2 ** 31 - 1);
+  }, timerDelay(budget.behind())).unref();
 }
 
 function resumeOnDrain(socket: Socket): void {
@@ -101,7 +97,8 @@ function deliverFirst(first: Buffer | undefined, deliver: (view: Buffer) => void
   if (first !== undefined) process.nextTick(deliver, first);
 }
 
-function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void, first?: Buffer): Socket {
+/** A socket that reads into the thread's shared buffer: `onData` sees each read as a view, valid during the call. */
+export function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void, first?: Buffer): Socket {
   sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_SIZE);
   deliverFirst(first, onData);
   return new Socket({
@@ -129,20 +126,24 @@ export function serveReads(
   first?: Buffer,
 ): Socket {
   let onRead: ((view: Buffer) => void) | undefined;
-  const answer = (view: Buffer): number => {
-    if (socket.destroyed) return 0;
-    const before = socket.bytesWritten;
+  const read = (view: Buffer): void => {
+    if (socket.destroyed) return;
     try {
       onRead!(view);
     } catch (error) {
       socket.destroy(error as Error);
     }
+  };
+  // Only a paced server needs to know what a read made the handler write (bytesWritten walks the write queue).
+  const answer = (view: Buffer): number => {
+    const before = socket.bytesWritten;
+    read(view);
     return socket.bytesWritten - before;
   };
   const budget = context.sendBudget;
   const socket = readIntoSharedBuffer(
     fd,
-    (view) => void (budget === undefined ? answer(view) : answerPaced(socket, budget, context.bufferBudget, view, answer)),
+    budget === undefined ? read : (view) => void answerPaced(socket, budget, context.bufferBudget, view, answer),
     first,
   );
   try {

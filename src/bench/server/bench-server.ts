@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { SocktuneError } from '../../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
+import { MAX_TIMER_MS } from '../../core/timeout.ts';
 import { boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
 import { ConnectionPool, plainAddress } from '../../transport/admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
@@ -86,9 +87,6 @@ export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, O
   maxChunkSize: 1024 * 1024,
   maxBufferedBytes: 256 * 1024 * 1024,
 });
-
-/** Node's timers overflow past this many milliseconds. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const BENCH_SERVER_FIELDS = Object.freeze({
   host: nonEmptyString,

@@ -10,12 +10,9 @@ import { Iperf3Authenticator, type Iperf3AuthOptions } from './auth.ts';
 import { closeAfterRead, closeAfterWrite, FLUSH_TIMEOUT_MS } from './close-after-write.ts';
 import { COOKIE_BYTES, cookieKey, IPERF3_LIMITS, MAX_JSON_BYTES, STATE, stateByte } from './codec.ts';
 import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './test-session.ts';
-import { withTimeout } from '../../core/timeout.ts';
+import { MAX_TIMER_MS, withTimeout } from '../../core/timeout.ts';
 
 export const IPERF3_DEFAULT_PORT = 5201;
-
-/** Node's timers fire at once for anything longer (a 32-bit signed millisecond count). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Iperf3ServerOptions {
   /** @default '127.0.0.1' */

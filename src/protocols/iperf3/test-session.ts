@@ -6,6 +6,7 @@ import { applyPreConnectOptions, closeFd, duplicateFd, readTcpInfo } from '../..
 import type { ByteReader } from '../../framing/byte-reader.ts';
 import { fdOf } from '../../transport/fd.ts';
 import { pumpWrites } from '../../transport/pump.ts';
+import { readIntoSharedBuffer } from '../../transport/services.ts';
 import type { SendBudget } from '../../transport/send-budget.ts';
 import type { Iperf3Authenticator } from './auth.ts';
 import { closeAfterWrite, FLUSH_TIMEOUT_MS } from './close-after-write.ts';
@@ -62,10 +63,6 @@ interface DataStream {
   /** performance.now() of the last data received. */
   lastData: number;
 }
-
-/** Receiving streams only count what they read, so one buffer serves them all (callbacks run one at a time). */
-const COUNTING_READ_BYTES = 64 * 1024;
-let countingReadBuffer: Buffer | undefined;
 
 /** After TEST_END, receiving streams are read until this long passes with no data (bytes the client sent before TEST_END may still be in flight). */
 const DRAIN_IDLE_MS = 50;
@@ -223,23 +220,13 @@ export class Iperf3TestSession {
     if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived?.();
   }
 
-  /** Received data is only counted: read into one buffer shared by every receiving stream, not a fresh allocation per read. */
+  /** Received data is only counted: read into the buffer the thread's services share, not a fresh allocation per read. */
   #countReads(fd: number, stream: DataStream): Socket {
     const copy = duplicateFd(fd);
-    countingReadBuffer ??= Buffer.allocUnsafe(COUNTING_READ_BYTES);
     try {
-      const socket = new Socket({
-        fd: copy,
-        readable: true,
-        writable: true,
-        onread: {
-          buffer: countingReadBuffer,
-          callback: (bytesRead: number) => {
-            stream.bytes += bytesRead;
-            stream.lastData = performance.now();
-            return true;
-          },
-        },
+      const socket = readIntoSharedBuffer(copy, (view) => {
+        stream.bytes += view.length;
+        stream.lastData = performance.now();
       });
       socket.on('error', () => {});
       return socket;
