@@ -19,6 +19,10 @@ export interface Command {
   examples: string[];
   /** What the arguments after the flags are, for commands that take any (`socktune merge a.json b.json`). */
   positionals?: string;
+  /** Modes chosen by the first argument (`socktune server iperf3`) or by the older flag (`--iperf3`, `--service NAME`). */
+  subcommands?: readonly Command[];
+  /** Flags this command refuses with a reason worth more than "unknown option": the security flags above all. */
+  refusals?: Readonly<Record<string, string>>;
   run(values: Values, io: Io, positionals: string[]): Promise<number>;
 }
 
@@ -75,6 +79,7 @@ export function renderHelp(command: Command): string {
     ...flagLines,
     '  -h, --help'.padEnd(32) + 'show this help',
     '      --debug'.padEnd(32) + 'print stack traces on errors',
+    ...(command.subcommands ? ['', 'Modes:', ...command.subcommands.map((mode) => `  ${mode.name.padEnd(26)}  ${mode.summary}`)] : []),
     '',
     'Examples:',
     ...command.examples.map((example) => `  ${example}`),

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
-import { renderHelp, type Command, type Io, type OptionSpec, type Values } from './command.ts';
+import { closest, parseCommandArgs, selectMode } from './arguments.ts';
+import { renderHelp, type Command, type Io } from './command.ts';
 import { connsCommand } from './commands/conns.ts';
 import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
 import { mergeCommand } from './commands/merge.ts';
 import { msgCommand } from './commands/msg.ts';
 import { rrCommand } from './commands/rr.ts';
-import { serverCommand } from './commands/server.ts';
+import { serverCommand } from './commands/server/index.ts';
 import { streamCommand } from './commands/stream.ts';
 import { tuneCommand } from './commands/tune.ts';
 
@@ -23,6 +23,9 @@ const COMMANDS: readonly Command[] = [
   mergeCommand,
   infoCommand,
 ];
+
+/** Every command and mode: a flag given to the wrong one is pointed to where it belongs. */
+const FAMILY: readonly Command[] = COMMANDS.flatMap((command) => [command, ...(command.subcommands ?? [])]);
 
 /** Exit status by error code (docs/errors.md); 1 for anything else. */
 const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
@@ -77,24 +80,19 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.out(version());
       return 0;
     }
-    const command = COMMANDS.find((candidate) => candidate.name === name);
-    if (!command)
+    const found = COMMANDS.find((candidate) => candidate.name === name);
+    if (!found) {
+      const guess = closest(
+        name,
+        COMMANDS.map((c) => c.name),
+      );
       throw new SocktuneError(
         'SOCKTUNE_ERR_USAGE',
-        `unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+        `unknown command ${JSON.stringify(name)}${guess === undefined ? '' : `; did you mean ${guess}?`} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
       );
-    const options: OptionSpec = { help: { type: 'boolean', short: 'h' }, debug: { type: 'boolean' } };
-    for (const [flag, { spec }] of Object.entries(command.flags)) options[flag] = spec;
-    let values: Values;
-    let positionals: string[];
-    try {
-      ({ values, positionals } = parseArgs({ args: rest, options, strict: true, allowPositionals: command.positionals !== undefined }) as {
-        values: Values;
-        positionals: string[];
-      });
-    } catch (error) {
-      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${(error as Error).message} (see socktune ${command.name} --help)`);
     }
+    const { command, args } = selectMode(found, rest);
+    const { values, positionals } = parseCommandArgs(command, args, FAMILY);
     if (values.help) {
       io.out(renderHelp(command));
       return 0;

@@ -22,8 +22,7 @@ export function parseSize(text: string, flag: string, max = Number.MAX_SAFE_INTE
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a size like 64K or 1M, got ${JSON.stringify(text)}`);
   }
-  if (bytes > max)
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes at most ${describeBytes(max)}, got ${JSON.stringify(text)}`);
+  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes at most ${describeSize(max)}, got ${JSON.stringify(text)}`);
   return bytes;
 }
 
@@ -59,6 +58,9 @@ export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 /** SO_SNDBUF / SO_RCVBUF are C ints. */
 export const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
-function describeBytes(bytes: number): string {
-  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)}M` : `${bytes} bytes`;
+/** A size as the flags take it: 16M, 64K, or bytes. */
+export function describeSize(bytes: number): string {
+  if (bytes > 0 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}M`;
+  if (bytes > 0 && bytes % 1024 === 0) return `${bytes / 1024}K`;
+  return `${bytes} bytes`;
 }

@@ -110,7 +110,7 @@ test('server --service echo: a plain echo port for --raw clients and balancers; 
   assert.equal(stopped.metrics.bytesIn, result.summary.sentRequests * 32);
   const bad = await runCli(['server', '--service', 'chargen']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--service takes one of echo, discard/);
+  assert.match(bad.stderr, /socktune server service takes one service name, one of echo, discard/);
   const both = await runCli(['server', '--service', 'echo', '--iperf3']);
   assert.match(both.stderr, /choose one of --iperf3, --sockperf and --service/);
 });

@@ -11,25 +11,34 @@ test('server: a flag a mode cannot honour is refused before anything listens, ab
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
     [
       ['--sockperf', '--auth-token', 'a secret of sixteen+ chars'],
-      /--auth-token does nothing for --sockperf: the sockperf protocol has no authentication/,
+      /--auth-token does nothing for socktune server sockperf: the sockperf protocol has no authentication/,
     ],
     [
       ['--service', 'echo', '--auth-token', 'a secret of sixteen+ chars'],
-      /--auth-token does nothing for --service: the bare service port has no authentication/,
+      /--auth-token does nothing for socktune server service: the bare service port has no authentication/,
     ],
     [
       ['--iperf3', '--auth-token', 'a secret of sixteen+ chars'],
-      /--auth-token does nothing for --iperf3: iperf3 clients cannot answer socktune's challenge: they authenticate with RSA/,
+      /--auth-token does nothing for socktune server iperf3: iperf3 clients cannot answer socktune's challenge: they authenticate with RSA/,
     ],
     [
       ['--sockperf'],
       /SOCKTUNE_AUTH_TOKEN is set, but the sockperf protocol has no authentication/,
       { SOCKTUNE_AUTH_TOKEN: 'a secret of sixteen+ chars' },
     ],
-    [['--service', 'echo', '--max-duration', '60'], /--max-duration does nothing for --service: --service runs no tests to time/],
-    [['--sockperf', '--max-tests', '4'], /--max-tests does nothing for --sockperf: it takes --io-model/],
-    [['--iperf3', '--io-model', 'workers'], /--io-model does nothing for --iperf3/],
-    [['--max-per-ip', '5'], /--max-per-ip does nothing for the control server/],
+    [
+      ['--service', 'echo', '--max-duration', '60'],
+      /--max-duration does nothing for socktune server service: a bare port runs no tests to time/,
+    ],
+    [
+      ['--sockperf', '--max-tests', '4'],
+      /--max-tests is not a flag of socktune server sockperf; it belongs to socktune server, socktune server iperf3/,
+    ],
+    [
+      ['--iperf3', '--io-model', 'workers'],
+      /--io-model is not a flag of socktune server iperf3; it belongs to socktune server sockperf, socktune server service/,
+    ],
+    [['--max-per-ip', '5'], /--max-per-ip is not a flag of socktune server; it belongs to socktune server iperf3/],
     [['--auth-token', ''], /an empty auth token would mean no authentication/],
     [[], /an empty auth token would mean no authentication: .* or unset SOCKTUNE_AUTH_TOKEN/, { SOCKTUNE_AUTH_TOKEN: '' }],
     [['--iperf3', '--rsa-private-key-path', '/nonexistent'], /needs both --rsa-private-key-path and --authorized-users-path/],

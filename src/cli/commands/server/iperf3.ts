@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import { MAX_TEST_DURATION_MS } from '../../../bench/control/control-protocol.ts';
+import { SocktuneError } from '../../../core/errors.ts';
+import { definedOnly } from '../../../core/validate.ts';
+import {
+  IPERF3_DEFAULT_PORT,
+  IPERF3_SERVER_DEFAULTS as DEFAULTS,
+  Iperf3Server,
+  type Iperf3ServerOptions,
+  type Iperf3TestLog,
+} from '../../../protocols/iperf3/server.ts';
+import { IPERF3_AUTH_DEFAULTS } from '../../../protocols/iperf3/auth.ts';
+import { SendBudget } from '../../../transport/send-budget.ts';
+import type { Command, Io, Values } from '../../command.ts';
+import { str } from '../../client-settings.ts';
+import { describeSize } from '../../units.ts';
+import {
+  announce,
+  commonServerFlags,
+  count,
+  describeRate,
+  jsonLog,
+  listenPort,
+  maxSendRate,
+  millis,
+  prepareProcess,
+  size,
+  untilStopped,
+  type JsonLog,
+} from './common.ts';
+
+export const iperf3ServerCommand: Command = {
+  name: 'server iperf3',
+  summary: 'answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output); several tests at once',
+  usage: `socktune server iperf3 [-p ${IPERF3_DEFAULT_PORT}] [--bind ADDR] [--rsa-private-key-path KEY --authorized-users-path USERS] [limits] [--json]`,
+  flags: {
+    ...commonServerFlags(IPERF3_DEFAULT_PORT),
+    'max-tests': {
+      help: `tests at once before new clients are told the server is busy (default ${DEFAULTS.maxTests})`,
+      spec: { type: 'string' },
+    },
+    'max-per-client': { help: `tests at once from one client address (default ${DEFAULTS.maxTestsPerClient})`, spec: { type: 'string' } },
+    'max-duration': { help: `longest a test may last in seconds (default ${DEFAULTS.maxDurationMs / 1000})`, spec: { type: 'string' } },
+    'max-socket-buffer': {
+      help: `largest -w a client may ask for (default ${describeSize(DEFAULTS.maxWindow)})`,
+      spec: { type: 'string' },
+    },
+    'max-chunk': { help: `largest -l a client may ask for (default ${describeSize(DEFAULTS.maxBlockLength)})`, spec: { type: 'string' } },
+    'max-streams': {
+      help: `most data streams one test may open, -P × (2 with --bidir) (default ${DEFAULTS.maxStreams})`,
+      spec: { type: 'string' },
+    },
+    'max-total-streams': {
+      help: `data streams of every test together; a test that would go over is told the server is busy (default ${DEFAULTS.maxTotalStreams})`,
+      spec: { type: 'string' },
+    },
+    'max-connections': { help: `connections of any kind open at once (default ${DEFAULTS.maxConnections})`, spec: { type: 'string' } },
+    'max-per-ip': {
+      help: `connections at once from one client address (default ${DEFAULTS.maxConnectionsPerIp})`,
+      spec: { type: 'string' },
+    },
+    'rsa-private-key-path': {
+      help: 'the PEM private key iperf3 clients encrypt their credentials for (iperf3 -s --rsa-private-key-path)',
+      spec: { type: 'string' },
+    },
+    'authorized-users-path': {
+      help: 'the users file (user,sha256 of "{user}password" per line), as iperf3 -s --authorized-users-path',
+      spec: { type: 'string' },
+    },
+    'time-skew-threshold': {
+      help: `seconds a client's credentials may be old or early (default ${IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec}), as iperf3 -s --time-skew-threshold`,
+      spec: { type: 'string' },
+    },
+  },
+  refusals: {
+    'auth-token':
+      "iperf3 clients cannot answer socktune's challenge: they authenticate with RSA, as with iperf3 -s; give --rsa-private-key-path and --authorized-users-path",
+  },
+  examples: [
+    'socktune server iperf3 --max-tests 8    # then: iperf3 -c 127.0.0.1 -R',
+    "socktune server iperf3 --rsa-private-key-path key.pem --authorized-users-path users.csv    # iperf3's own authentication",
+    'socktune server --iperf3 -p 5202    # the same server, in the older spelling',
+  ],
+  async run(values, io) {
+    const log = jsonLog(values, io);
+    const openFiles = prepareProcess(values);
+    const rate = maxSendRate(values).maxSendRate;
+    const server = new Iperf3Server({
+      ...listenPort(values, IPERF3_DEFAULT_PORT),
+      ...definedOnly({
+        maxTests: count(values, 'max-tests', 10_000),
+        maxTestsPerClient: count(values, 'max-per-client', 10_000),
+        maxDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
+        maxWindow: size(values, 'max-socket-buffer', 2 ** 31 - 1),
+        maxBlockLength: size(values, 'max-chunk', 16 * 1024 * 1024),
+        maxStreams: count(values, 'max-streams', 256),
+        maxTotalStreams: count(values, 'max-total-streams', 10_000_000),
+        maxConnections: count(values, 'max-connections', 10_000_000),
+        maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
+        sendBudget: rate === undefined ? undefined : new SendBudget(rate),
+        auth: await iperf3Auth(values),
+      }),
+    });
+    const address = await server.listen();
+    const { maxTests, maxTestsPerClient } = server.options;
+    const detail = [
+      `up to ${maxTests} tests at once, ${maxTestsPerClient} per client`,
+      values['rsa-private-key-path'] === undefined ? '' : 'clients must authenticate (RSA)',
+      rate === undefined ? '' : `sends at most ${describeRate(rate)}`,
+    ].filter(Boolean);
+    announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
+    const refusals = refusalLog(io, log);
+    server.on('test', refusals.onTest);
+    await untilStopped();
+    refusals.stop();
+    await server.close();
+    return 0;
+  },
+};
+
+/** Refusals and failed handshakes cost a client one connection each: list 10 a second, count the rest in one line a second. */
+function refusalLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void; stop: () => void } {
+  const listedPerSecond = 10;
+  let listed = 0;
+  const unlisted = new Map<string, number>();
+  const summarize = (): void => {
+    listed = 0;
+    if (unlisted.size === 0) return;
+    const codes = Object.fromEntries(unlisted);
+    const more = [...unlisted.values()].reduce((sum, n) => sum + n, 0);
+    unlisted.clear();
+    if (log) log('suppressed', { count: more, codes });
+    else
+      io.err(
+        `… and ${more} more refused or failed: ${Object.entries(codes)
+          .map(([code, n]) => `${code} ×${n}`)
+          .join(', ')}`,
+      );
+  };
+  const summarizer = setInterval(summarize, 1000).unref();
+  const onTest = (entry: Iperf3TestLog): void => {
+    if (entry.outcome !== 'done') {
+      if (listed >= listedPerSecond) {
+        const code = entry.code ?? 'other';
+        unlisted.set(code, (unlisted.get(code) ?? 0) + 1);
+        return;
+      }
+      listed++;
+    }
+    io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
+    if (entry.summary) io.err(entry.summary.trimEnd());
+    log?.('test', {
+      peer: entry.peer,
+      outcome: entry.outcome,
+      ...(entry.code ? { code: entry.code } : {}),
+      ...(entry.error ? { error: entry.error } : {}),
+    });
+  };
+  return {
+    onTest,
+    stop: () => {
+      clearInterval(summarizer);
+      summarize();
+    },
+  };
+}
+
+/** iperf3's own authentication: both files, or neither. */
+async function iperf3Auth(values: Values): Promise<Iperf3ServerOptions['auth']> {
+  const keyPath = str(values, 'rsa-private-key-path');
+  const usersPath = str(values, 'authorized-users-path');
+  if (keyPath === undefined && usersPath === undefined) {
+    if (values['time-skew-threshold'] !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--time-skew-threshold goes with --rsa-private-key-path and --authorized-users-path');
+    return undefined;
+  }
+  if (keyPath === undefined || usersPath === undefined) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'iperf3 authentication needs both --rsa-private-key-path and --authorized-users-path');
+  }
+  const read = (path: string, flag: string): Promise<string> =>
+    readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag}: cannot read ${path}: ${error.code ?? error.message}`);
+    });
+  const skew = count(values, 'time-skew-threshold', 86_400);
+  return {
+    privateKey: await read(keyPath, '--rsa-private-key-path'),
+    authorizedUsers: await read(usersPath, '--authorized-users-path'),
+    ...(skew === undefined ? {} : { timeSkewThresholdSec: skew }),
+  };
+}
