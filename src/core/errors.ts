@@ -1,3 +1,5 @@
+import { constants } from 'node:os';
+
 /**
  * Every failure socktune reports carries one of these stable codes. docs/errors.md lists the
  * same codes with what the user should do; a test keeps the two in agreement.
@@ -27,6 +29,37 @@ export const ERROR_CODES = [
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The system's error names (ECONNRESET, EMFILE, ...), as Node knows them. */
+export type ErrnoName = keyof typeof constants.errno;
+
+/**
+ * What a server counts a refused or failed connection by: socktune's own code, the system's errno
+ * name, or UNKNOWN for a failure that has neither (a Node-internal error).
+ */
+export type CountedError = ErrorCode | ErrnoName | 'UNKNOWN';
+
+/** Counts of refused or failed connections by what refused or ended them. */
+export type ErrorCounts = Partial<Record<CountedError, number>>;
+
+export function countError(counts: ErrorCounts, code: CountedError, by = 1): void {
+  counts[code] = (counts[code] ?? 0) + by;
+}
+
+/** The counts, each under its code (Object.entries loses the key type). */
+export function errorEntries(counts: ErrorCounts): [CountedError, number][] {
+  return Object.entries(counts) as [CountedError, number][];
+}
+
+const ERRNO_NAMES: ReadonlySet<string> = new Set(Object.keys(constants.errno));
+
+/** What to count `error` under: its socktune code, its errno name, else `fallback`. */
+export function countedErrorOf(error: unknown, fallback: CountedError = 'UNKNOWN'): CountedError {
+  if (error instanceof SocktuneError)
+    return error.errno !== undefined && ERRNO_NAMES.has(error.errno) ? (error.errno as ErrnoName) : error.code;
+  const { code } = (error ?? {}) as { code?: unknown };
+  return typeof code === 'string' && ERRNO_NAMES.has(code) ? (code as ErrnoName) : fallback;
+}
 
 export interface SocktuneErrorDetails {
   cause?: unknown;

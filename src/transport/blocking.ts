@@ -1,4 +1,4 @@
-import { SocktuneError } from '../core/errors.ts';
+import { countedErrorOf, SocktuneError, type CountedError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
 import { closeFd, errnoName, pendingSocketError } from '../core/sockopts.ts';
 import type { ByteBudget } from '../framing/partial-message.ts';
@@ -271,7 +271,7 @@ export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number
   }
 }
 
-export type BlockingOutcome = 'finished' | 'stopped' | { errorCode: string };
+export type BlockingOutcome = 'finished' | 'stopped' | { errorCode: CountedError };
 
 /** Runs a handler to the end of its connection; errors from the peer end the connection, not the thread. */
 export function runBlocking(handler: BlockingHandler, connection: BlockingConnection): BlockingOutcome {
@@ -281,7 +281,7 @@ export function runBlocking(handler: BlockingHandler, connection: BlockingConnec
     return 'finished';
   } catch (error) {
     if (!(error instanceof SocktuneError)) throw error;
-    return connection.stopRequested ? 'stopped' : { errorCode: error.errno ?? error.code };
+    return connection.stopRequested ? 'stopped' : { errorCode: countedErrorOf(error) };
   } finally {
     connection.close();
   }

@@ -1,3 +1,4 @@
+import { countedErrorOf, type CountedError } from '../core/errors.ts';
 import type { Socket } from 'node:net';
 import type { PeerCounts } from './admission.ts';
 import type { SharedCounters } from './metrics.ts';
@@ -6,13 +7,13 @@ import type { SharedCounters } from './metrics.ts';
 export class ConnectionSet {
   readonly #sockets = new Set<Socket>();
   readonly #counters: SharedCounters;
-  readonly #onError: (code: string) => void;
+  readonly #onError: (code: CountedError) => void;
   #onEmpty: (() => void) | undefined;
 
   readonly #idleTimeout: number;
   readonly #peers: PeerCounts;
 
-  constructor(counters: SharedCounters, onError: (code: string) => void, idleTimeout: number, peers: PeerCounts) {
+  constructor(counters: SharedCounters, onError: (code: CountedError) => void, idleTimeout: number, peers: PeerCounts) {
     this.#counters = counters;
     this.#onError = onError;
     this.#idleTimeout = idleTimeout;
@@ -46,7 +47,7 @@ export class ConnectionSet {
   add(socket: Socket, countBytes: boolean, peer: string): void {
     this.#sockets.add(socket);
     this.#counters.opened();
-    socket.on('error', (error: NodeJS.ErrnoException) => this.#onError(error.code ?? 'UNKNOWN'));
+    socket.on('error', (error) => this.#onError(countedErrorOf(error)));
     if (this.#idleTimeout > 0) {
       socket.setTimeout(this.#idleTimeout, () => {
         this.#onError('SOCKTUNE_ERR_TIMEOUT');

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP, type Server } from 'node:net';
-import { errnoOf, SocktuneError } from '../core/errors.ts';
+import { countedErrorOf, errnoOf, SocktuneError, type CountedError } from '../core/errors.ts';
 import { applyPreConnectOptions, bindFd, boundPort, closeFd, createSocketFd, familyOf, type AddressFamily } from '../core/sockopts.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
 
@@ -51,12 +51,12 @@ export function bindListeningSocket(target: ListenTarget & { address: string }, 
  * Listens on the bound socket. Errors after that (accept failing with EMFILE when libuv's reserve
  * descriptor is gone too) are counted, never thrown: the server keeps serving whom it can.
  */
-export function listenOn(server: Server, bound: BoundSocket, backlog: number, onError: (code: string) => void): Promise<void> {
+export function listenOn(server: Server, bound: BoundSocket, backlog: number, onError: (code: CountedError) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ fd: bound.fd, backlog }, () => {
       server.off('error', reject);
-      server.on('error', (error) => onError(errnoOf(error)));
+      server.on('error', (error) => onError(countedErrorOf(error)));
       resolve();
     });
   });

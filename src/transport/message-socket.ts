@@ -83,12 +83,16 @@ export class MessageSocket extends EventEmitter {
   readonly #reusedReadBuffer: boolean;
 
   /**
-   * `attach: false` when the socket was made with Node's `onread` and its callback calls feed();
-   * otherwise the socket's 'data' events feed the decoder. A reused read buffer means received
-   * views die with the callback, so then every sent message is copied (one might be such a view).
+   * `readsFrom: 'onread'` when the socket was made with Node's `onread` into a reused buffer and its
+   * callback calls feed(); then received views die with the callback, so every sent message is
+   * copied (one might be such a view). 'data': the socket's 'data' events feed the decoder.
    * `budget`: memory for messages split across reads, shared with the server's other connections.
    */
-  constructor(socket: Socket, options: MessageOptions = {}, { attach = true, budget }: { attach?: boolean; budget?: ByteBudget } = {}) {
+  constructor(
+    socket: Socket,
+    options: MessageOptions = {},
+    { readsFrom = 'data', budget }: { readsFrom?: 'data' | 'onread'; budget?: ByteBudget } = {},
+  ) {
     super();
     validateFields(options, MESSAGE_OPTION_FIELDS, 'options');
     this.socket = socket;
@@ -97,10 +101,10 @@ export class MessageSocket extends EventEmitter {
     this.#encoder = new FrameEncoder({
       prefix: this.options.prefix,
       maxMessageSize: this.options.maxMessageSize,
-      ...(attach ? {} : { copyThreshold: Infinity }),
+      ...(readsFrom === 'onread' ? { copyThreshold: Infinity } : {}),
     });
-    this.#reusedReadBuffer = !attach;
-    if (attach) socket.on('data', (chunk: Buffer) => this.feed(chunk));
+    this.#reusedReadBuffer = readsFrom === 'onread';
+    if (readsFrom === 'data') socket.on('data', (chunk: Buffer) => this.feed(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('drain', () => this.#onSocketDrain());
     // Our own failures (#fail) reach the socket's listeners with their code; here they were told already.
@@ -125,22 +129,31 @@ export class MessageSocket extends EventEmitter {
   /** Feeds received bytes; for sockets read through `onread`. */
   feed(chunk: Buffer): void {
     this.#stats.bytesIn += chunk.length;
+    let inListener = false;
     try {
       this.#decoder.push(chunk, (message) => {
         this.#stats.messagesIn++;
+        inListener = true;
         this.emit('message', message);
+        inListener = false;
       });
     } catch (error) {
-      this.#fail(error as SocktuneError);
+      // The decoder throws only SocktuneErrors about the bytes; a listener's own exception is the application's, not the peer's.
+      this.#fail(inListener ? listenerFailure(error) : (error as SocktuneError));
     }
   }
 
   #onEnd(): void {
     try {
       this.#decoder.end();
-      this.emit('end');
     } catch (error) {
       this.#fail(error as SocktuneError);
+      return;
+    }
+    try {
+      this.emit('end');
+    } catch (error) {
+      this.#fail(listenerFailure(error));
     }
   }
 
@@ -320,4 +333,9 @@ export class MessageSocket extends EventEmitter {
       this.off('error', onError);
     }
   }
+}
+
+function listenerFailure(error: unknown): SocktuneError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new SocktuneError('SOCKTUNE_ERR_HANDLER', `a listener of this MessageSocket threw: ${reason}`, { cause: error });
 }

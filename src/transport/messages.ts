@@ -23,7 +23,7 @@ export async function connectMessages(options: ConnectOptions & { messages?: Mes
       },
     },
   });
-  messageSocket = new MessageSocket(socket, messageOptions, { attach: false });
+  messageSocket = new MessageSocket(socket, messageOptions, { readsFrom: 'onread' });
   return messageSocket;
 }
 

@@ -1,3 +1,5 @@
+import type { ErrorCounts } from '../core/errors.ts';
+
 /**
  * Counters one thread updates and any thread reads: a slot per thread in shared memory. Each slot
  * has a single writer, so plain float64 stores suffice (exact up to 2^53 bytes) and the hot path
@@ -20,7 +22,8 @@ export interface ServerMetrics {
   bytesCorrupted: number;
   /** Length-prefixed messages the msg services received. */
   messagesIn: number;
-  errors: Record<string, number>;
+  /** Connections refused or ended on errors, by code. */
+  errors: ErrorCounts;
 }
 
 export class SharedCounters {

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd, tcpEstablished } from '../core/sockopts.ts';
 import { WAITING_FOR_THREADS } from './blocking.ts';
-import { errnoOf } from '../core/errors.ts';
+import { countedErrorOf, type CountedError } from '../core/errors.ts';
 import { admit, PeerCounts, type Admitted, type ConnectionPool } from './admission.ts';
 import type { BufferBudget } from './buffer-budget.ts';
 import { readConnectionToken } from './connection-token.ts';
@@ -25,7 +25,7 @@ export interface ModelHooks {
   sendBudget: SendBudget | undefined;
   bufferBudget: BufferBudget;
   stopBuffer: SharedArrayBuffer;
-  onError: (code: string) => void;
+  onError: (code: CountedError) => void;
   onWorkerCrash: (error: Error) => void;
   onRefused: () => void;
 }
@@ -144,7 +144,7 @@ async function acceptAndHandOff(
     } catch (error) {
       // Out of descriptors (EMFILE): this newcomer is refused, the others go on.
       peers.remove(peer);
-      hooks.onError(errnoOf(error));
+      hooks.onError(countedErrorOf(error));
       return;
     } finally {
       socket.destroy();

@@ -1,5 +1,5 @@
 import { Socket } from 'node:net';
-import { errnoOf } from '../core/errors.ts';
+import { countedErrorOf, type CountedError } from '../core/errors.ts';
 import { closeFd, duplicateFd, setLingerZero } from '../core/sockopts.ts';
 import { admit, type Admitted, type PeerCounts } from './admission.ts';
 import { readConnectionToken } from './connection-token.ts';
@@ -23,7 +23,7 @@ export interface ServeSettings {
   peers: PeerCounts;
   idleTimeout: number;
   lingerZero: boolean;
-  onError: (code: string) => void;
+  onError: (code: CountedError) => void;
 }
 
 /**
@@ -97,7 +97,7 @@ export class EventLoopServing {
     } catch (error) {
       // Out of descriptors (EMFILE): this newcomer is refused, the others go on.
       this.#settings.peers.remove(peer);
-      this.#settings.onError(errnoOf(error));
+      this.#settings.onError(countedErrorOf(error));
       return;
     } finally {
       socket.destroy();
@@ -120,7 +120,7 @@ export class EventLoopServing {
     } catch (error) {
       closeFd(fd);
       this.#settings.peers.remove(peer);
-      this.#settings.onError(errnoOf(error));
+      this.#settings.onError(countedErrorOf(error));
       return undefined;
     }
     this.connections.add(socket, this.#builtin === undefined, peer);
@@ -134,7 +134,7 @@ export class EventLoopServing {
       if (this.#settings.lingerZero) setLingerZero(fd);
       this.#handler?.(socket);
     } catch (error) {
-      this.#settings.onError(errnoOf(error) === 'UNKNOWN' ? 'SOCKTUNE_ERR_HANDLER' : errnoOf(error));
+      this.#settings.onError(countedErrorOf(error, 'SOCKTUNE_ERR_HANDLER'));
       socket.destroy();
     }
   }

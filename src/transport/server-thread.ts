@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { reviveError } from '../core/errors.ts';
+import { reviveError, type CountedError } from '../core/errors.ts';
 import type { Admitted } from './admission.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 
@@ -9,7 +9,7 @@ import type { FromThread, ThreadData, ToThread } from './thread-protocol.ts';
 const THREAD_ENTRY = new URL(`./thread-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 export interface ServerThreadEvents {
-  onError: (code: string) => void;
+  onError: (code: CountedError) => void;
   onDone: (thread: ServerThread) => void;
   onCrash: (thread: ServerThread, error: Error) => void;
 }

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { unlink } from 'node:fs/promises';
-import { fromSystemError, SocktuneError } from '../core/errors.ts';
+import { countError, fromSystemError, SocktuneError, type CountedError, type ErrorCounts } from '../core/errors.ts';
 import { bufferCapWarnings, pickSocketOptions, type BufferCapWarning, type EffectiveSocketOptions } from '../core/socket-options.ts';
 import { closeFd, readEffectiveBufferSizes, readEffectiveSocketOptions } from '../core/sockopts.ts';
 import { bindListeningSocket, resolveHost, type BoundSocket } from './listen-socket.ts';
@@ -29,7 +29,7 @@ const START = { loop: startLoopModel, workers: startWorkersModel, 'thread-per-co
 export class SocktuneServer extends EventEmitter {
   readonly options: ResolvedServerOptions;
   readonly warnings: BufferCapWarning[] = [];
-  readonly #errors: Record<string, number> = {};
+  readonly #errors: ErrorCounts = {};
   readonly #countersBuffer: SharedArrayBuffer;
   #bound: BoundSocket | undefined;
   #effective: EffectiveSocketOptions | undefined;
@@ -89,8 +89,8 @@ export class SocktuneServer extends EventEmitter {
     };
   }
 
-  #countError(code: string): void {
-    this.#errors[code] = (this.#errors[code] ?? 0) + 1;
+  #countError(code: CountedError): void {
+    countError(this.#errors, code);
   }
 
   address(): ServerAddress | null {

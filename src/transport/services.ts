@@ -275,7 +275,7 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
     },
     first,
   );
-  messages = new MessageSocket(socket, {}, { attach: false, budget: context.bufferBudget });
+  messages = new MessageSocket(socket, {}, { readsFrom: 'onread', budget: context.bufferBudget });
   messages.on('error', () => {});
   let peerEnded = false;
   // Once all that waited is written: read on, or, after the peer's end, close as the coalescing writer would.

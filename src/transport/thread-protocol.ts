@@ -1,3 +1,4 @@
+import type { CountedError } from '../core/errors.ts';
 import type { PortableHandler } from './handler.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
 import type { Admitted, ConnectionPoolState } from './admission.ts';
@@ -42,4 +43,5 @@ export interface ThreadData {
 
 export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'close'; timeoutMs: number };
 
-export type FromThread = { type: 'ready' } | { type: 'error'; code: string } | { type: 'done' } | { type: 'closed'; destroyed: number };
+export type FromThread =
+  { type: 'ready' } | { type: 'error'; code: CountedError } | { type: 'done' } | { type: 'closed'; destroyed: number };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ERROR_CODES, SocktuneError, fromSystemError } from '../../src/core/errors.ts';
+import { countError, countedErrorOf, ERROR_CODES, SocktuneError, fromSystemError, type ErrorCounts } from '../../src/core/errors.ts';
 
 const root = new URL('../../', import.meta.url);
 
@@ -36,4 +36,16 @@ test('SocktuneError keeps code, errno and cause', () => {
   assert.equal(error.errno, 'ECONNREFUSED');
   assert.equal(error.cause, cause);
   assert.match(error.message, /connect to 127\.0\.0\.1:1/);
+});
+
+test('error counts are keyed by a closed type: a socktune code, an errno name, or UNKNOWN', () => {
+  assert.equal(countedErrorOf(new SocktuneError('SOCKTUNE_ERR_TIMEOUT', 'slow')), 'SOCKTUNE_ERR_TIMEOUT');
+  assert.equal(countedErrorOf(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'reset', { errno: 'ECONNRESET' })), 'ECONNRESET');
+  assert.equal(countedErrorOf(Object.assign(new Error('x'), { code: 'EMFILE' })), 'EMFILE');
+  assert.equal(countedErrorOf(Object.assign(new Error('x'), { code: 'ERR_STREAM_DESTROYED' })), 'UNKNOWN');
+  assert.equal(countedErrorOf(new TypeError('bug'), 'SOCKTUNE_ERR_HANDLER'), 'SOCKTUNE_ERR_HANDLER');
+  const counts: ErrorCounts = {};
+  countError(counts, 'EMFILE');
+  countError(counts, 'EMFILE', 2);
+  assert.deepEqual(counts, { EMFILE: 3 });
 });

@@ -114,6 +114,26 @@ test('a frame truncated at close is reported as SOCKTUNE_ERR_PROTOCOL', async (t
   assert.match(error.message, /stream ended inside a frame \(50 bytes/);
 });
 
+test("a 'message' listener that throws is reported as the application's failure (SOCKTUNE_ERR_HANDLER, cause kept), not the peer's", async (t) => {
+  const server = createMessageServer({}, (messages) => {
+    messages.on('message', () => {
+      throw new TypeError('bug in the application');
+    });
+    messages.once('error', (error) => server.emit('message-error', error));
+  });
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const reported = once(server, 'message-error');
+  const client = await connect({ port });
+  client.on('error', () => {});
+  client.write(encodeFrame(Buffer.from('hello')));
+  const [error] = (await reported) as [{ code: string; message: string; cause: unknown }];
+  assert.equal(error.code, 'SOCKTUNE_ERR_HANDLER');
+  assert.match(error.message, /a listener of this MessageSocket threw: bug in the application/);
+  assert.ok(error.cause instanceof TypeError);
+  await closed(client);
+});
+
 test('slow consumer: reading pauses under backpressure, the queue stays bounded, nothing is lost', async (t) => {
   let serverSide: MessageSocket | undefined;
   let maxQueued = 0;

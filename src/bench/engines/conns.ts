@@ -1,4 +1,4 @@
-import { errnoOf } from '../../core/errors.ts';
+import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { serverMemory, type TestServerSettings } from '../control/control-protocol.ts';
@@ -57,7 +57,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       );
   const clientMemoryBefore = serverMemory(true);
   const sockets: TunedSocket[] = [];
-  const failures: Record<string, number> = {};
+  const failures: ErrorCounts = {};
   const connectTimes = createLatencyHistogram();
   let failed = 0;
   let attempts = 0;
@@ -91,8 +91,8 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         sockets.push(socket);
       } catch (error) {
         failed++;
-        const errno = errnoOf(error);
-        failures[errno] = (failures[errno] ?? 0) + 1;
+        const errno = countedErrorOf(error);
+        countError(failures, errno);
       }
     }
   };

@@ -1,4 +1,4 @@
-import { errnoOf } from '../../core/errors.ts';
+import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
 import type { DataTarget } from '../control/peer.ts';
 import { connect } from '../../transport/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
@@ -70,7 +70,7 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
   const total = createLatencyHistogram();
   const connectTimes = createLatencyHistogram();
   const interval = createLatencyHistogram();
-  const failures: Record<string, number> = {};
+  const failures: ErrorCounts = {};
   let recording = options.omitSec === 0;
   let running = true;
   let completed = 0;
@@ -88,8 +88,8 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
         connectTimes.recordValue(Math.max(1, Math.round(connectMs * 1e6)));
         completed++;
       } catch (error) {
-        const errno = errnoOf(error);
-        failures[errno] = (failures[errno] ?? 0) + 1;
+        const errno = countedErrorOf(error);
+        countError(failures, errno);
         // A refused or unreachable peer will not get better by hammering it.
         if (errno === 'ECONNREFUSED' || errno === 'EHOSTUNREACH' || errno === 'ENETUNREACH')
           await new Promise((resolve) => setTimeout(resolve, 100));

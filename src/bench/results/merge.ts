@@ -1,5 +1,5 @@
 import type { Histogram } from 'hdr-histogram-js';
-import { SocktuneError } from '../../core/errors.ts';
+import { countError, errorEntries, SocktuneError, type ErrorCounts } from '../../core/errors.ts';
 import {
   createLatencyHistogram,
   decodeHistogram,
@@ -185,8 +185,8 @@ function mergeSummary(command: MergeableResult['command'], results: MergeableRes
   }
   if (command === 'crr') {
     const crr = results as CrrResult[];
-    const failures: Record<string, number> = {};
-    for (const r of crr) for (const [errno, count] of Object.entries(r.summary.failures)) failures[errno] = (failures[errno] ?? 0) + count;
+    const failures: ErrorCounts = {};
+    for (const r of crr) for (const [code, count] of errorEntries(r.summary.failures)) countError(failures, code, count);
     return {
       measuredSeconds,
       transactions: sum(crr.map((r) => r.summary.transactions)),

@@ -1,3 +1,4 @@
+import type { ErrorCounts } from '../../core/errors.ts';
 import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import type { Environment } from './environment.ts';
 import type { LatencySummary } from './histogram.ts';
@@ -90,7 +91,7 @@ export interface CrrSummary {
   histogram: string;
   percentileCurve: { percentile: number; us: number }[];
   /** Failed transactions by errno (ECONNREFUSED, EADDRNOTAVAIL, ETIMEDOUT, ...). */
-  failures: Record<string, number>;
+  failures: ErrorCounts;
   serverCpuPercent: number | null;
 }
 
@@ -98,7 +99,7 @@ export interface ConnsSummary {
   target: number;
   opened: number;
   failed: number;
-  failures: Record<string, number>;
+  failures: ErrorCounts;
   openSeconds: number;
   connectsPerSecond: number;
   connectLatency: LatencySummary;

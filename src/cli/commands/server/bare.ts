@@ -1,4 +1,4 @@
-import { SocktuneError } from '../../../core/errors.ts';
+import { errorEntries, SocktuneError, type ErrorCounts } from '../../../core/errors.ts';
 import { definedOnly } from '../../../core/validate.ts';
 import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
 import { SERVER_DEFAULTS as DEFAULTS, type ServerOptions } from '../../../transport/server-options.ts';
@@ -70,10 +70,10 @@ const ERROR_REPORT_MS = 1000;
 
 /** One line (or JSON event) per second in which connections were refused or closed on errors, with the counts by code. */
 function reportErrors(server: SocktuneServer, io: Io, log: JsonLog): NodeJS.Timeout {
-  let reported: Record<string, number> = {};
+  let reported: ErrorCounts = {};
   return setInterval(() => {
     const { errors } = server.metrics();
-    const grown = Object.entries(errors)
+    const grown = errorEntries(errors)
       .filter(([code, count]) => count > (reported[code] ?? 0))
       .map(([code, count]) => [code, count - (reported[code] ?? 0)] as const);
     reported = errors;
@@ -94,7 +94,7 @@ export async function serveUntilStopped(server: SocktuneServer, io: Io, log: Jso
   const metrics = server.metrics();
   const { destroyed } = await server.close();
   log?.('stopped', { metrics: { ...metrics, destroyedAtClose: destroyed } });
-  const problems = Object.entries(metrics.errors);
+  const problems = errorEntries(metrics.errors);
   if (problems.length > 0) io.err(`connections closed on errors: ${problems.map(([code, count]) => `${code} ×${count}`).join(', ')}`);
   return 0;
 }
