@@ -10,14 +10,11 @@ export function selectMode(command: Command, args: readonly string[]): { command
   if (named) return { command: named, args: args.slice(1) };
   let chosen: Command | undefined;
   const aliases: string[] = [];
+  const [flags, afterFlags] = endOfFlags(args);
   const rest: string[] = [];
   const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      rest.push(...args.slice(i));
-      break;
-    }
+  for (let i = 0; i < flags.length; i++) {
+    const arg = flags[i]!;
     const [flag, inline] = splitInline(arg);
     const mode = modes.find((candidate) => flag === `--${word(candidate)}`);
     if (!mode) {
@@ -27,7 +24,7 @@ export function selectMode(command: Command, args: readonly string[]): { command
     aliases.push(flag);
     chosen = mode;
     if (mode.positionals === undefined) continue;
-    const value = inline ?? args[++i];
+    const value = inline ?? flags[++i];
     if (value === undefined || value.startsWith('-'))
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} needs a ${mode.positionals} (see socktune ${mode.name} --help)`);
     positionals.push(value);
@@ -41,7 +38,13 @@ export function selectMode(command: Command, args: readonly string[]): { command
         .replace(/, ([^,]*)$/, ' and $1')}, not ${aliases.join(' and ')}`,
     );
   }
-  return chosen ? { command: chosen, args: [...positionals, ...rest] } : { command, args: [...args] };
+  return chosen ? { command: chosen, args: [...positionals, ...rest, ...afterFlags] } : { command, args: [...args] };
+}
+
+/** The arguments before `--`, and `--` with what follows it (only positionals there). */
+function endOfFlags(args: readonly string[]): [readonly string[], readonly string[]] {
+  const end = args.indexOf('--');
+  return end < 0 ? [args, []] : [args.slice(0, end), args.slice(end)];
 }
 
 function splitInline(arg: string): [string, string | undefined] {
@@ -87,21 +90,18 @@ export function parseCommandArgs(
 /** `--size -5` becomes `--size=-5`, so that the flag's own check answers. */
 function joinNegativeValues(args: readonly string[], options: OptionSpec): string[] {
   const byShort = new Map(Object.entries(options).flatMap(([name, spec]) => (spec.short ? [[spec.short, name] as const] : [])));
+  const [flags, afterFlags] = endOfFlags(args);
   const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') {
-      joined.push(...args.slice(i));
-      break;
-    }
+  for (let i = 0; i < flags.length; i++) {
+    const arg = flags[i]!;
     const name = arg.startsWith('--') ? arg.slice(2) : /^-[^-]$/.test(arg) ? byShort.get(arg.slice(1)) : undefined;
-    const next = args[i + 1];
+    const next = flags[i + 1];
     if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
       joined.push(`--${name}=${next}`);
       i++;
     } else joined.push(arg);
   }
-  return joined;
+  return [...joined, ...afterFlags];
 }
 
 function unknownFlag(command: Command, flag: string, family: readonly Command[]): SocktuneError {

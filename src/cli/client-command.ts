@@ -6,6 +6,7 @@ import type { Io, Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, str } from './client-settings.ts';
 import { printFooter } from './report-common.ts';
+import { addWarnings, nothingMeasured } from '../bench/results/warnings.ts';
 import { parseCount } from './units.ts';
 
 export interface Repeat {
@@ -137,7 +138,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval>, Inter
       else if (human && !values.quiet) io.err(spec.formatInterval(interval));
     }, interruption.signal);
     const emptyHanded = spec.nothingMeasured(result);
-    if (emptyHanded !== undefined) result.warnings.push(`nothing was measured: ${emptyHanded}; no percentile of this run is a measurement`);
+    if (emptyHanded !== undefined) addWarnings(result, nothingMeasured(emptyHanded));
     results.push(result);
     if (human && repetitions > 1) io.err(`run ${run}/${repetitions}: ${spec.metric.name} ${spec.metric.format(spec.metric.of(result))}`);
   }

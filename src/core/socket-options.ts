@@ -82,20 +82,24 @@ export function pickSocketOptions(options: SocketOptions): SocketOptions {
   return picked;
 }
 
+const CAP_SYSCTLS = { sendBufferSize: 'net.core.wmem_max', receiveBufferSize: 'net.core.rmem_max' } as const;
+
+/** The warning for one capped buffer, its message made from the facts. */
+export function bufferCapWarning(option: BufferCapWarning['option'], requested: number, effective: number): BufferCapWarning {
+  const sysctl = CAP_SYSCTLS[option];
+  const message =
+    `${option} ${requested} was capped by the kernel: effective ${effective} bytes, not ${requested * 2}. ` +
+    `Raise it with: sysctl -w ${sysctl}=${requested}`;
+  return { kind: 'buffer-capped', option, requested, effective, sysctl, message };
+}
+
 /** Linux stores twice the request; anything less means a cap (wmem_max / rmem_max) was hit. */
 export function bufferCapWarnings(requested: SocketOptions, effective: EffectiveSocketOptions): BufferCapWarning[] {
   const warnings: BufferCapWarning[] = [];
-  const pairs = [
-    ['sendBufferSize', 'net.core.wmem_max'],
-    ['receiveBufferSize', 'net.core.rmem_max'],
-  ] as const;
-  for (const [option, sysctl] of pairs) {
+  for (const option of ['sendBufferSize', 'receiveBufferSize'] as const) {
     const asked = requested[option];
     if (asked === undefined || effective[option] >= asked * 2) continue;
-    const message =
-      `${option} ${asked} was capped by the kernel: effective ${effective[option]} bytes, not ${asked * 2}. ` +
-      `Raise it with: sysctl -w ${sysctl}=${asked}`;
-    warnings.push({ kind: 'buffer-capped', option, requested: asked, effective: effective[option], sysctl, message });
+    warnings.push(bufferCapWarning(option, asked, effective[option]));
   }
   return warnings;
 }

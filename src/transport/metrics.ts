@@ -5,13 +5,9 @@ import type { ErrorCounts } from '../core/errors.ts';
  * has a single writer, so plain float64 stores suffice (exact up to 2^53 bytes) and the hot path
  * pays no atomic operation or BigInt allocation.
  */
-const FIELDS = 6;
-const CURRENT = 0;
-const TOTAL = 1;
-const BYTES_IN = 2;
-const BYTES_OUT = 3;
-const BYTES_CORRUPTED = 4;
-const MESSAGES_IN = 5;
+/** Where each counter sits in a thread's slot. */
+const FIELD = { current: 0, total: 1, bytesIn: 2, bytesOut: 3, bytesCorrupted: 4, messagesIn: 5 } as const;
+const FIELDS = Object.keys(FIELD).length;
 
 export interface ServerMetrics {
   connectionsCurrent: number;
@@ -42,35 +38,35 @@ export class SharedCounters {
   }
 
   opened(): void {
-    this.#values[this.#base + CURRENT]! += 1;
-    this.#values[this.#base + TOTAL]! += 1;
+    this.#values[this.#base + FIELD.current]! += 1;
+    this.#values[this.#base + FIELD.total]! += 1;
   }
 
   closed(): void {
-    this.#values[this.#base + CURRENT]! -= 1;
+    this.#values[this.#base + FIELD.current]! -= 1;
   }
 
   /** Connections open on every thread of the server together (read without a lock: a moment's estimate). */
   openEverywhere(): number {
     let open = 0;
-    for (let i = CURRENT; i < this.#values.length; i += FIELDS) open += this.#values[i]!;
+    for (let i = FIELD.current; i < this.#values.length; i += FIELDS) open += this.#values[i]!;
     return open;
   }
 
   addBytesIn(count: number): void {
-    this.#values[this.#base + BYTES_IN]! += count;
+    this.#values[this.#base + FIELD.bytesIn]! += count;
   }
 
   addBytesOut(count: number): void {
-    this.#values[this.#base + BYTES_OUT]! += count;
+    this.#values[this.#base + FIELD.bytesOut]! += count;
   }
 
   addMessagesIn(count: number): void {
-    this.#values[this.#base + MESSAGES_IN]! += count;
+    this.#values[this.#base + FIELD.messagesIn]! += count;
   }
 
   addBytesCorrupted(count: number): void {
-    this.#values[this.#base + BYTES_CORRUPTED]! += count;
+    this.#values[this.#base + FIELD.bytesCorrupted]! += count;
   }
 }
 
@@ -79,11 +75,11 @@ export function sumCounters(buffer: SharedArrayBuffer): Omit<ServerMetrics, 'err
   const sum = new Array<number>(FIELDS).fill(0);
   for (let i = 0; i < values.length; i++) sum[i % FIELDS]! += values[i]!;
   return {
-    connectionsCurrent: sum[CURRENT]!,
-    connectionsTotal: sum[TOTAL]!,
-    bytesIn: sum[BYTES_IN]!,
-    bytesOut: sum[BYTES_OUT]!,
-    bytesCorrupted: sum[BYTES_CORRUPTED]!,
-    messagesIn: sum[MESSAGES_IN]!,
+    connectionsCurrent: sum[FIELD.current]!,
+    connectionsTotal: sum[FIELD.total]!,
+    bytesIn: sum[FIELD.bytesIn]!,
+    bytesOut: sum[FIELD.bytesOut]!,
+    bytesCorrupted: sum[FIELD.bytesCorrupted]!,
+    messagesIn: sum[FIELD.messagesIn]!,
   };
 }

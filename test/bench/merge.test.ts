@@ -52,6 +52,7 @@ function rrResult(startedAt: number, intervals: number[][], overrides: Partial<R
     selfCheck: { cpuPercent: 10, eventLoopDelayP99Ms: 1, eventLoopDelayMaxMs: 1, clientSaturated: false },
     clientSaturated: false,
     warnings: [],
+    warningDetails: [],
   };
 }
 
@@ -136,6 +137,7 @@ function streamResult(startedAt: number, bytes: number, direction: 'forward' | '
     selfCheck: { cpuPercent: 10, eventLoopDelayP99Ms: 1, eventLoopDelayMaxMs: 1, clientSaturated: false },
     clientSaturated: false,
     warnings: [],
+    warningDetails: [],
   };
 }
 

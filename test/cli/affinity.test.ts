@@ -55,12 +55,13 @@ test("-A N,M pins the test's own server threads (workers) to M, and nothing else
   try {
     const client = spawn(
       process.execPath,
-      [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0,1', '--io-model', 'workers', '--workers', '2'],
+      [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '8', '-A', '0,1', '--io-model', 'workers', '--workers', '2'],
       { stdio: 'ignore' },
     );
     const pid = server.child.pid!;
     assert.ok(
-      await waitFor(() => threadAffinities(pid).filter((cpus) => cpus === '1').length === 2, 5000),
+      // A loaded machine may take seconds to start the client and the test's threads.
+      await waitFor(() => threadAffinities(pid).filter((cpus) => cpus === '1').length === 2, 20_000),
       `server threads: ${threadAffinities(pid).join(' ')}`,
     );
     assert.ok(

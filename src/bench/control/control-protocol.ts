@@ -1,16 +1,15 @@
 import { isIP } from 'node:net';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { cpuNumbers } from '../../core/affinity.ts';
 import { SocktuneError } from '../../core/errors.ts';
-import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
+import { bufferCapWarning, type BufferCapWarning, type EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { boolean, integer, oneOf, validateFields } from '../../core/validate.ts';
 import type { ServerMetrics } from '../../transport/metrics.ts';
 import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server-options.ts';
 import type { Environment } from '../results/environment.ts';
+import type { ProcessMemory } from '../results/memory.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
-export const CONTROL_PROTOCOL_VERSION = 2;
+export const CONTROL_PROTOCOL_VERSION = 3;
 
 /** Server-side settings a client may ask for one test. */
 export interface TestServerSettings {
@@ -38,30 +37,6 @@ export interface StartMessage {
   dataFrom?: string[];
 }
 
-/** Server process memory, so per-connection costs can be derived (conns). */
-export interface ServerMemory {
-  rssBytes: number;
-  heapUsedBytes: number;
-}
-
-let collectGarbage: (() => void) | undefined;
-
-/**
- * Process memory; with `settle`, after a full garbage collection, so that a before/after
- * difference measures what is held, not what happens to be uncollected.
- */
-export function serverMemory(settle = false): ServerMemory {
-  if (settle) {
-    collectGarbage ??= (() => {
-      v8.setFlagsFromString('--expose-gc');
-      return runInNewContext('gc') as () => void;
-    })();
-    collectGarbage();
-  }
-  const usage = process.memoryUsage();
-  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
-}
-
 export interface ReadyMessage {
   type: 'ready';
   dataPort: number;
@@ -70,9 +45,10 @@ export interface ReadyMessage {
   /** With auth: hex bytes each data connection must send first, proving it belongs to this test. */
   dataToken?: string;
   effective: EffectiveSocketOptions;
-  warnings: string[];
+  /** Buffer requests the kernel capped on the server's sockets: the facts, rendered by the client. */
+  warnings: BufferCapWarning[];
   environment: Environment;
-  memory: ServerMemory;
+  memory: ProcessMemory;
 }
 
 export interface FinishMessage {
@@ -96,7 +72,7 @@ export interface ResultMessage {
   metrics: ServerMetrics;
   /** Server process CPU time during the test, in percent of one core. */
   cpuPercent: number;
-  memory: ServerMemory;
+  memory: ProcessMemory;
 }
 
 export interface ErrorMessage {
@@ -170,5 +146,20 @@ export function parseServerMessage(value: unknown): ServerMessage {
   if (!isRecord(value) || !['ready', 'result', 'error', 'challenge'].includes(value.type as string)) {
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'unexpected control message from the server');
   }
+  if (value.type === 'ready') return { ...(value as unknown as ReadyMessage), warnings: parseCapWarnings(value.warnings) };
   return value as unknown as ServerMessage;
+}
+
+/** The server's capped buffers, as facts: its words are not shown, the client renders them. */
+function parseCapWarnings(value: unknown): BufferCapWarning[] {
+  const valid = (item: unknown): item is Pick<BufferCapWarning, 'option' | 'requested' | 'effective'> =>
+    isRecord(item) &&
+    item.kind === 'buffer-capped' &&
+    (item.option === 'sendBufferSize' || item.option === 'receiveBufferSize') &&
+    Number.isSafeInteger(item.requested) &&
+    Number.isSafeInteger(item.effective);
+  if (!Array.isArray(value) || value.length > 2 || !value.every(valid)) {
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the ready message carries malformed warnings');
+  }
+  return value.map((item) => bufferCapWarning(item.option, item.requested, item.effective));
 }

@@ -1,5 +1,7 @@
 import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
-import type { ResultMessage, ServerMemory } from './control-protocol.ts';
+import type { BufferCapWarning } from '../../core/socket-options.ts';
+import type { ResultMessage } from './control-protocol.ts';
+import type { ProcessMemory } from '../results/memory.ts';
 import type { Environment } from '../results/environment.ts';
 
 /** Where the data connections of a test go; `preamble`: what each sends first (the test's data token, with auth). */
@@ -9,8 +11,8 @@ export type DataTarget = ({ host: string; port: number } | { path: string }) & {
 export interface PeerServerInfo {
   effective: EffectiveSocketOptions;
   environment: Environment;
-  warnings: string[];
-  memory: ServerMemory;
+  warnings: BufferCapWarning[];
+  memory: ProcessMemory;
 }
 
 /** The other end of a test: a `socktune server` through its control channel, or any TCP service (--raw). */

@@ -1,13 +1,22 @@
 import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
-import { serverMemory, type TestServerSettings } from '../control/control-protocol.ts';
+import type { TestServerSettings } from '../control/control-protocol.ts';
+import { processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 import { collectEnvironment } from '../results/environment.ts';
 import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
 import { RawPeer, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type ConnsResult } from '../results/result.ts';
+import { RESULT_SCHEMA, type ConnsResult } from '../results/result.ts';
+import {
+  bufferCapped,
+  interrupted as interruptedWarning,
+  openFilesLimit,
+  saturated,
+  warningFields,
+  type Warning,
+} from '../results/warnings.ts';
 import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
 import { sleep } from './ticker.ts';
@@ -38,12 +47,8 @@ const SPARE_DESCRIPTORS = 64;
 /** Opens and holds many connections; reports connect rate, failures by errno, and memory per connection on both ends. */
 export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const limit: OpenFilesLimit = raiseOpenFilesLimit(options.count + SPARE_DESCRIPTORS);
-  const warnings: string[] = [];
-  if (limit.soft < options.count + SPARE_DESCRIPTORS) {
-    warnings.push(
-      `open-files limit ${limit.soft} (hard ${limit.hard}) is below ${options.count} connections: raise it with ulimit -n (root can raise the hard limit)`,
-    );
-  }
+  const warnings: Warning[] = [];
+  if (limit.soft < options.count + SPARE_DESCRIPTORS) warnings.push(openFilesLimit(limit.soft, limit.hard, options.count));
   const holdMs = options.holdSec * 1000;
   const peer: TestPeer = options.raw
     ? new RawPeer({ host: options.target.host, port: options.target.port })
@@ -55,7 +60,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         true,
         options.sourceAddresses,
       );
-  const clientMemoryBefore = serverMemory(true);
+  const clientMemoryBefore = processMemory(true);
   const sockets: TunedSocket[] = [];
   const failures: ErrorCounts = {};
   const connectTimes = createLatencyHistogram();
@@ -105,7 +110,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
     await sleep(holdMs, options.interrupt);
     const heldSeconds = round((performance.now() - holdStart) / 1000, 3);
     const interrupted = options.interrupt?.aborted === true;
-    const clientMemory = serverMemory(true);
+    const clientMemory = processMemory(true);
     const stillOpen = sockets.length - closedEarly;
     const selfCheck = monitor.stop();
     // The server reports while every connection is still held.
@@ -153,12 +158,12 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
       ...(interrupted ? { interrupted: true as const } : {}),
-      warnings: [
+      ...warningFields([
         ...warnings,
-        ...(peer.server?.warnings ?? []).map((w) => `server: ${w}`),
-        ...saturationWarning(selfCheck),
-        ...(interrupted ? [INTERRUPTED_WARNING] : []),
-      ],
+        ...(peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
+        ...saturated(selfCheck),
+        ...(interrupted ? [interruptedWarning()] : []),
+      ]),
     };
   } finally {
     clearInterval(progress);

@@ -2,9 +2,9 @@ import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.
 import type { DataTarget } from '../control/peer.ts';
 import { connect } from '../../transport/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
 import type { CrrResult, RrInterval } from '../results/result.ts';
-import { SelfMonitor } from './self-check.ts';
+import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
@@ -66,27 +66,20 @@ async function transaction(
 export async function runCrr(options: CrrOptions): Promise<CrrResult> {
   const request = options.payload ?? Buffer.alloc(options.size, 0x61);
   const responseSize = options.responseSize ?? request.length;
-  const session = await DataSession.open(options, 'echo', options.server, 0, () => ({ buffer: Buffer.alloc(0), callback: () => true }));
-  const total = createLatencyHistogram();
+  const session = await DataSession.open(options, 'echo', options.server);
+  const latency = new LatencyRecorder(options.omitSec);
   const connectTimes = createLatencyHistogram();
-  const interval = createLatencyHistogram();
   const failures: ErrorCounts = {};
-  let recording = options.omitSec === 0;
   let running = true;
-  let completed = 0;
-  const startedAt = Date.now();
-  const monitor = new SelfMonitor().start();
+  session.startTraffic();
 
   const worker = async (): Promise<void> => {
     while (running) {
       try {
         const { connectMs, totalMs } = await transaction(session.peer.data, options.client, request, responseSize);
-        if (!recording) continue;
-        const nanos = Math.max(1, Math.round(totalMs * 1e6));
-        total.recordValue(nanos);
-        interval.recordValue(nanos);
+        if (!latency.recording) continue;
+        latency.record(totalMs);
         connectTimes.recordValue(Math.max(1, Math.round(connectMs * 1e6)));
-        completed++;
       } catch (error) {
         const errno = countedErrorOf(error);
         countError(failures, errno);
@@ -98,32 +91,27 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
   };
   const workers = Array.from({ length: options.concurrency }, () => worker());
 
-  const { ticker, intervals } = startLatencyIntervals(
-    options,
-    interval,
-    () => completed,
-    () => recording,
-  );
-  const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
-  const transactions = completed;
-  recording = false;
-  running = false;
-  ticker.stop();
-  const selfCheck = monitor.stop();
+  const { ticker, intervals } = startLatencyIntervals(options, latency);
+  const { measuredSeconds, selfCheck } = await session.run(options, ticker, {
+    onMeasureStart: () => (latency.recording = true),
+    stopTraffic: () => {
+      latency.recording = false;
+      running = false;
+    },
+  });
+  const transactions = latency.completed;
   await Promise.all(workers);
   const serverResult = await session.finish();
   return {
-    ...session.common('crr', startedAt, options, selfCheck),
+    ...session.common('crr', options, selfCheck),
     effective: session.effective(),
     intervals,
     summary: {
       measuredSeconds: round(measuredSeconds, 3),
       transactions,
       transactionsPerSecond: Math.round(transactions / measuredSeconds),
-      latency: summarizeLatency(total),
+      ...latency.summary(),
       connectLatency: summarizeLatency(connectTimes),
-      histogram: encodeHistogram(total),
-      percentileCurve: percentileCurve(total),
       failures,
       serverCpuPercent: serverResult?.cpuPercent ?? null,
     },

@@ -7,9 +7,11 @@ import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings 
 import { collectEnvironment } from '../results/environment.ts';
 import { RawPeer, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { INTERRUPTED_WARNING, RESULT_SCHEMA, saturationWarning, type BenchResult, type EffectiveBothEnds } from '../results/result.ts';
+import { RESULT_SCHEMA, type BenchResult, type EffectiveBothEnds } from '../results/result.ts';
+import { bufferCapped, interrupted, saturated, warningFields } from '../results/warnings.ts';
 import type { SelfCheck } from '../results/result.ts';
-import { sleep, Ticker } from './ticker.ts';
+import { SelfMonitor } from './self-check.ts';
+import { sleep, type Ticker } from './ticker.ts';
 
 /** What every client engine (stream, rr) is given. */
 export interface RunOptions<Interval> {
@@ -50,6 +52,8 @@ export class DataSession {
   /** Whether the measured phase was cut short by `RunOptions.interrupt`. */
   interrupted = false;
   #failure: Error | undefined;
+  #startedAt = Date.now();
+  #monitor: SelfMonitor | undefined;
 
   private constructor(peer: TestPeer, sockets: TunedSocket[]) {
     this.peer = peer;
@@ -62,12 +66,12 @@ export class DataSession {
     }
   }
 
+  /** `reads`: the data connections to open, each reading into its own buffer; none when the engine makes its own (crr, msg). */
   static async open(
     options: RunOptions<never>,
     service: BuiltinService,
     server: TestServerSettings,
-    connections: number,
-    onread: (index: number) => OnReadOpts,
+    reads?: { connections: number; onread: (index: number) => OnReadOpts },
   ): Promise<DataSession> {
     const peer: TestPeer = options.raw
       ? new RawPeer(
@@ -75,7 +79,8 @@ export class DataSession {
         )
       : await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
     try {
-      return new DataSession(peer, await openDataConnections(peer.data, connections, options.client, onread));
+      const sockets = reads === undefined ? [] : await openDataConnections(peer.data, reads.connections, options.client, reads.onread);
+      return new DataSession(peer, sockets);
     } catch (error) {
       peer.abort();
       throw error;
@@ -92,18 +97,33 @@ export class DataSession {
     return this.#failure !== undefined;
   }
 
+  /** Marks the start of the traffic: the result's startedAt, and the client's self-check from here on. */
+  startTraffic(): void {
+    this.#startedAt = Date.now();
+    this.#monitor = new SelfMonitor().start();
+  }
+
   /**
-   * Waits out the warm-up and the measured phase (or until a failure); `onMeasureStart` runs at
-   * the boundary. Returns the measured seconds.
+   * The phase every engine shares: the warm-up, then the measured time (cut short by a failure or
+   * Ctrl-C). `onMeasureStart` runs at the boundary; `stopTraffic` before the last interval report
+   * and the self-check. Returns the measured seconds and the client's self-check.
    */
-  async measure(options: RunOptions<never>, ticker: Ticker, onMeasureStart: () => void): Promise<number> {
+  async run(
+    options: RunOptions<never>,
+    ticker: Ticker,
+    phase: { onMeasureStart: () => void; stopTraffic: () => void; scheduleLagP99Us?: () => number },
+  ): Promise<{ measuredSeconds: number; selfCheck: SelfCheck }> {
     const until = options.interrupt === undefined ? this.stop.signal : AbortSignal.any([this.stop.signal, options.interrupt]);
     await sleep(options.omitSec * 1000, until);
-    onMeasureStart();
+    phase.onMeasureStart();
     const start = ticker.elapsedSec;
     await sleep(options.durationSec * 1000, until);
     this.interrupted = options.interrupt?.aborted === true && !this.failed;
-    return ticker.elapsedSec - start;
+    const measuredSeconds = ticker.elapsedSec - start;
+    phase.stopTraffic();
+    ticker.stop();
+    const monitor = this.#monitor ?? new SelfMonitor().start();
+    return { measuredSeconds, selfCheck: monitor.stop(phase.scheduleLagP99Us?.()) };
   }
 
   /**
@@ -126,25 +146,24 @@ export class DataSession {
   /** The fields every result document shares. */
   common(
     command: string,
-    startedAt: number,
     options: RunOptions<never>,
     selfCheck: SelfCheck,
   ): Omit<BenchResult<never, never>, 'intervals' | 'summary' | 'effective'> {
     return {
       schema: RESULT_SCHEMA,
       command,
-      startedAt: new Date(startedAt).toISOString(),
+      startedAt: new Date(this.#startedAt).toISOString(),
       environment: { client: collectEnvironment(), server: this.peer.server?.environment ?? null },
       options: { ...options, onInterval: undefined },
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
       ...(this.interrupted ? { interrupted: true } : {}),
-      warnings: [
-        ...(this.peer.server?.warnings ?? []).map((warning) => `server: ${warning}`),
-        ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => `client: ${warning.message}`),
-        ...saturationWarning(selfCheck),
-        ...(this.interrupted ? [INTERRUPTED_WARNING] : []),
-      ],
+      ...warningFields([
+        ...(this.peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
+        ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => bufferCapped('client', warning)),
+        ...saturated(selfCheck),
+        ...(this.interrupted ? [interrupted()] : []),
+      ]),
     };
   }
 

@@ -1,8 +1,8 @@
-import type { Histogram } from 'hdr-histogram-js';
 import type { RunOptions } from './data-session.ts';
 import type { RrInterval } from '../results/result.ts';
 import { encodeHistogram } from '../results/histogram.ts';
 import { round } from '../results/stats.ts';
+import type { LatencyRecorder } from './latency-recorder.ts';
 import { Ticker } from './ticker.ts';
 
 /**
@@ -11,14 +11,13 @@ import { Ticker } from './ticker.ts';
  */
 export function startLatencyIntervals(
   options: RunOptions<RrInterval>,
-  histogram: Histogram,
-  completed: () => number,
-  recording: () => boolean,
+  recorder: LatencyRecorder,
 ): { ticker: Ticker; intervals: RrInterval[] } {
+  const histogram = recorder.interval;
   const intervals: RrInterval[] = [];
   let last = { sec: 0, completed: 0 };
   const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
-    const count = completed();
+    const count = recorder.completed;
     const requests = count - last.completed;
     const sample: RrInterval = {
       startSec: round(last.sec, 3),
@@ -28,7 +27,7 @@ export function startLatencyIntervals(
       p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : null,
       p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : null,
       histogram: encodeHistogram(histogram),
-      omitted: !recording(),
+      omitted: !recorder.recording,
     };
     histogram.reset();
     intervals.push(sample);

@@ -2,9 +2,9 @@ import { effectiveSocketOptions } from '../../transport/connect.ts';
 import { connectMessages } from '../../transport/messages.ts';
 import type { MessageSocket } from '../../transport/message-socket.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
 import type { MsgInterval, MsgResult } from '../results/result.ts';
-import { SelfMonitor } from './self-check.ts';
+import { InFlight } from './in-flight.ts';
+import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
 import { Ticker } from './ticker.ts';
 
@@ -28,16 +28,10 @@ const MESSAGES_PER_CLOCK_CHECK = 256;
 /** Length-prefixed small messages: messages/s one way, or echoed with per-message latency. */
 export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   const payload = Buffer.alloc(options.size, 0x6d);
-  const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server, 0, () => ({
-    buffer: Buffer.alloc(0),
-    callback: () => true,
-  }));
-  const latency = createLatencyHistogram();
-  const intervalLatency = createLatencyHistogram();
+  const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server);
+  const latency = new LatencyRecorder(options.omitSec);
   let running = true;
-  let recording = options.omitSec === 0;
   let sent = 0;
-  let echoed = 0;
   const sockets: MessageSocket[] = [];
   try {
     for (let i = 0; i < options.connections; i++) {
@@ -49,8 +43,7 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
     throw error;
   }
   for (const socket of sockets) socket.on('error', () => running && session.stop.abort());
-  const startedAt = Date.now();
-  const monitor = new SelfMonitor().start();
+  session.startTraffic();
 
   if (options.mode === 'one-way') {
     for (const socket of sockets) {
@@ -67,24 +60,14 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
     }
   } else {
     for (const socket of sockets) {
-      const starts: number[] = [];
-      let head = 0;
+      const inFlight = new InFlight();
       const sendOne = (): void => {
-        starts.push(performance.now());
+        inFlight.push(performance.now());
         sent++;
         socket.send(payload);
       };
       socket.on('message', () => {
-        const nanos = Math.max(1, Math.round((performance.now() - starts[head++]!) * 1e6));
-        if (head > 4096) {
-          starts.splice(0, head);
-          head = 0;
-        }
-        if (recording) {
-          latency.recordValue(nanos);
-          intervalLatency.recordValue(nanos);
-          echoed++;
-        }
+        latency.record(performance.now() - inFlight.shift());
         if (running) sendOne();
       });
       for (let i = 0; i < options.depth; i++) sendOne();
@@ -93,7 +76,7 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
 
   const intervals: MsgInterval[] = [];
   let last = { sec: 0, count: 0 };
-  const counted = (): number => (options.mode === 'echo' ? echoed : sent);
+  const counted = (): number => (options.mode === 'echo' ? latency.completed : sent);
   const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
     const messages = counted() - last.count;
     const seconds = elapsedSec - last.sec;
@@ -103,29 +86,32 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
       messages,
       messagesPerSecond: Math.round(messages / seconds),
       bitsPerSecond: Math.round((messages * (options.size + PREFIX_BYTES) * 8) / seconds),
-      ...(options.mode === 'echo' && intervalLatency.totalCount > 0
+      ...(options.mode === 'echo' && latency.interval.totalCount > 0
         ? {
-            p50Us: round(intervalLatency.getValueAtPercentile(50) / 1000, 2),
-            p99Us: round(intervalLatency.getValueAtPercentile(99) / 1000, 2),
+            p50Us: round(latency.interval.getValueAtPercentile(50) / 1000, 2),
+            p99Us: round(latency.interval.getValueAtPercentile(99) / 1000, 2),
           }
         : {}),
-      omitted: !recording && options.mode === 'echo' ? true : elapsedSec <= options.omitSec + 1e-3,
+      omitted: !latency.recording && options.mode === 'echo' ? true : elapsedSec <= options.omitSec + 1e-3,
     };
-    intervalLatency.reset();
+    latency.interval.reset();
     intervals.push(interval);
     options.onInterval?.(interval);
     last = { sec: elapsedSec, count: counted() };
   });
   let atOmit = 0;
-  const measuredSeconds = await session.measure(options, ticker, () => {
-    recording = true;
-    atOmit = sent;
+  let measuredMessages = 0;
+  const { measuredSeconds, selfCheck } = await session.run(options, ticker, {
+    onMeasureStart: () => {
+      latency.recording = true;
+      atOmit = sent;
+    },
+    stopTraffic: () => {
+      measuredMessages = options.mode === 'echo' ? latency.completed : sent - atOmit;
+      running = false;
+      latency.recording = false;
+    },
   });
-  const measuredMessages = options.mode === 'echo' ? echoed : sent - atOmit;
-  running = false;
-  recording = false;
-  ticker.stop();
-  const selfCheck = monitor.stop();
   const effective = {
     client: sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null,
     server: session.peer.server?.effective ?? null,
@@ -136,7 +122,7 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   const messagesOut = clientStats.reduce((sum, stats) => sum + stats.messagesOut, 0);
   const flushes = clientStats.reduce((sum, stats) => sum + stats.flushes, 0);
   return {
-    ...session.common('msg', startedAt, options, selfCheck),
+    ...session.common('msg', options, selfCheck),
     effective,
     intervals,
     summary: {
@@ -148,9 +134,7 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
       messagesReceivedByServer: serverResult?.metrics.messagesIn ?? null,
       unsent,
       averageBatch: flushes === 0 ? 0 : round(messagesOut / flushes, 1),
-      latency: options.mode === 'echo' ? summarizeLatency(latency) : null,
-      histogram: options.mode === 'echo' ? encodeHistogram(latency) : null,
-      percentileCurve: options.mode === 'echo' ? percentileCurve(latency) : [],
+      ...(options.mode === 'echo' ? latency.summary() : { latency: null, histogram: null, percentileCurve: [] }),
       serverCpuPercent: serverResult?.cpuPercent ?? null,
     },
   };

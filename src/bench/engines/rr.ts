@@ -1,7 +1,8 @@
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import { createLatencyHistogram } from '../results/histogram.ts';
 import type { RrInterval, RrResult } from '../results/result.ts';
-import { SelfMonitor } from './self-check.ts';
+import { InFlight } from './in-flight.ts';
+import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 
@@ -21,44 +22,18 @@ export interface RrOptions extends RunOptions<RrInterval> {
 
 const READ_BUFFER_SIZE = 64 * 1024;
 
-/** One connection's requests in flight: their (intended) start times, oldest first. */
-class InFlight {
-  readonly #starts: number[] = [];
-  #head = 0;
-
-  get size(): number {
-    return this.#starts.length - this.#head;
-  }
-
-  push(start: number): void {
-    this.#starts.push(start);
-  }
-
-  shift(): number {
-    const start = this.#starts[this.#head++]!;
-    if (this.#head > 1024 && this.#head * 2 > this.#starts.length) {
-      this.#starts.splice(0, this.#head);
-      this.#head = 0;
-    }
-    return start;
-  }
-}
-
 /**
  * Request/response latency. Closed loop sends the next request when a response completes; open
  * loop sends on a fixed schedule and measures from the intended send time, so a stalled server
  * cannot hide its stall by slowing the client (coordinated omission).
  */
 export async function runRr(options: RrOptions): Promise<RrResult> {
-  const total = createLatencyHistogram();
-  const interval = createLatencyHistogram();
+  const latency = new LatencyRecorder(options.omitSec);
   const request = options.payload ?? Buffer.alloc(options.size, 0x61);
   const responseSize = options.responseSize ?? request.length;
   const inFlight = Array.from({ length: options.connections }, () => new InFlight());
   const pendingBytes = new Array<number>(options.connections).fill(0);
-  let recording = options.omitSec === 0;
   let running = true;
-  let completed = 0;
   let sent = 0;
 
   const send = (index: number, start: number): void => {
@@ -67,32 +42,28 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     sockets[index]!.write(request);
   };
   const onResponse = (index: number, now: number): void => {
-    const start = inFlight[index]!.shift();
-    if (recording) {
-      const nanos = Math.max(1, Math.round((now - start) * 1e6));
-      total.recordValue(nanos);
-      interval.recordValue(nanos);
-      completed++;
-    }
+    latency.record(now - inFlight[index]!.shift());
     if (running && options.rate === undefined) send(index, performance.now());
   };
 
-  const session = await DataSession.open(options, 'echo', options.server, options.connections, (index) => ({
-    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
-    callback: (bytes: number) => {
-      const now = performance.now();
-      let pending = pendingBytes[index]! + bytes;
-      while (pending >= responseSize && inFlight[index]!.size > 0) {
-        pending -= responseSize;
-        onResponse(index, now);
-      }
-      pendingBytes[index] = pending;
-      return true;
-    },
-  }));
+  const session = await DataSession.open(options, 'echo', options.server, {
+    connections: options.connections,
+    onread: (index) => ({
+      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+      callback: (bytes: number) => {
+        const now = performance.now();
+        let pending = pendingBytes[index]! + bytes;
+        while (pending >= responseSize && inFlight[index]!.size > 0) {
+          pending -= responseSize;
+          onResponse(index, now);
+        }
+        pendingBytes[index] = pending;
+        return true;
+      },
+    }),
+  });
   const { sockets } = session;
-  const startedAt = Date.now();
-  const monitor = new SelfMonitor().start();
+  session.startTraffic();
   const scheduleLag = createLatencyHistogram();
   if (options.rate === undefined) {
     for (let i = 0; i < sockets.length; i++) for (let d = 0; d < options.depth; d++) send(i, performance.now());
@@ -124,22 +95,20 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     tick();
   }
 
-  const { ticker, intervals } = startLatencyIntervals(
-    options,
-    interval,
-    () => completed,
-    () => recording,
-  );
-  const measuredSeconds = await session.measure(options, ticker, () => (recording = true));
-  const requests = completed;
-  running = false;
-  recording = false;
-  ticker.stop();
-  const selfCheck = monitor.stop(options.rate === undefined ? undefined : scheduleLag.getValueAtPercentile(99));
+  const { ticker, intervals } = startLatencyIntervals(options, latency);
+  const { measuredSeconds, selfCheck } = await session.run(options, ticker, {
+    onMeasureStart: () => (latency.recording = true),
+    stopTraffic: () => {
+      running = false;
+      latency.recording = false;
+    },
+    ...(options.rate === undefined ? {} : { scheduleLagP99Us: () => scheduleLag.getValueAtPercentile(99) }),
+  });
+  const requests = latency.completed;
   const effective = session.failed ? null : session.effective();
   const serverResult = await session.finish();
   return {
-    ...session.common('rr', startedAt, options, selfCheck),
+    ...session.common('rr', options, selfCheck),
     effective: effective ?? { client: null, server: session.peer.server?.effective ?? null },
     intervals,
     summary: {
@@ -148,9 +117,7 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       requests,
       requestsPerSecond: Math.round(requests / measuredSeconds),
       sentRequests: sent,
-      latency: summarizeLatency(total),
-      histogram: encodeHistogram(total),
-      percentileCurve: percentileCurve(total),
+      ...latency.summary(),
       serverCpuPercent: serverResult?.cpuPercent ?? null,
     },
   };

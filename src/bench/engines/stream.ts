@@ -4,7 +4,6 @@ import { totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from '../control/control-protocol.ts';
 import type { StreamInterval, StreamResult, StreamSummary } from '../results/result.ts';
-import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
 import { startStreamIntervals } from './stream-intervals.ts';
 
@@ -29,22 +28,23 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     options,
     direction !== 'forward' ? 'source' : options.verify ? 'verify' : 'discard',
     { ...options.server, sourceChunkSize: options.writeSize },
-    options.parallel,
-    (index) => {
-      const verifier = verifiers[index];
-      return {
-        buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
-        callback: (bytes: number, buffer: Uint8Array) => {
-          received += bytes;
-          verifier?.check(buffer.subarray(0, bytes));
-          return true;
-        },
-      };
+    {
+      connections: options.parallel,
+      onread: (index) => {
+        const verifier = verifiers[index];
+        return {
+          buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+          callback: (bytes: number, buffer: Uint8Array) => {
+            received += bytes;
+            verifier?.check(buffer.subarray(0, bytes));
+            return true;
+          },
+        };
+      },
     },
   );
   const effective = session.effective();
-  const startedAt = Date.now();
-  const monitor = new SelfMonitor().start();
+  session.startTraffic();
   let writing = direction !== 'reverse';
   if (writing) {
     for (const socket of session.sockets) {
@@ -65,11 +65,14 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     () => received,
   );
   let atOmit = { sent: 0, received: 0 };
-  const measuredSeconds = await session.measure(options, ticker, () => (atOmit = { sent, received }));
-  const measuredBytes = direction === 'reverse' ? received - atOmit.received : sent - atOmit.sent;
-  ticker.stop();
-  writing = false;
-  const selfCheck = monitor.stop();
+  let measuredBytes = 0;
+  const { measuredSeconds, selfCheck } = await session.run(options, ticker, {
+    onMeasureStart: () => (atOmit = { sent, received }),
+    stopTraffic: () => {
+      measuredBytes = direction === 'reverse' ? received - atOmit.received : sent - atOmit.sent;
+      writing = false;
+    },
+  });
   const retransmits = session.failed ? null : (totalRetransmits(session.sockets) ?? null);
   // The half-close lets the server read everything (forward) or stop its source and flush (reverse).
   const serverResult = await session.finish();
@@ -82,7 +85,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const serverSide = (bytes: number | null | undefined) =>
     bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const };
   return {
-    ...session.common('stream', startedAt, options, selfCheck),
+    ...session.common('stream', options, selfCheck),
     effective,
     intervals,
     summary: {

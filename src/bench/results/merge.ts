@@ -18,6 +18,7 @@ import {
   type StreamResult,
 } from './result.ts';
 import { round } from './stats.ts';
+import { sourcesSaturated, startSkew, warningFields, type Warning } from './warnings.ts';
 
 export type MergeableResult = RrResult | CrrResult | StreamResult | MsgResult;
 export const MERGEABLE_COMMANDS = ['rr', 'crr', 'stream', 'msg'] as const;
@@ -58,6 +59,7 @@ export interface MergeResult {
   intervalSec: number;
   clientSaturated: boolean;
   warnings: string[];
+  warningDetails: Warning[];
   intervals: MergedInterval[];
   summary: Record<string, unknown>;
 }
@@ -247,15 +249,10 @@ export function mergeResults(sources: MergeSource[]): MergeResult {
   const intervalSec = Number(results[0]!.options.intervalSec);
   const starts = results.map((result) => Date.parse(result.startedAt));
   const startSkewMs = Math.max(...starts) - Math.min(...starts);
-  const warnings: string[] = [];
-  if (startSkewMs > (intervalSec * 1000) / 10) {
-    warnings.push(
-      `the runs started ${startSkewMs} ms apart: intervals are matched to the nearest ${intervalSec} s slot; start them together with --start-at`,
-    );
-  }
+  const warnings: Warning[] = [];
+  if (startSkewMs > (intervalSec * 1000) / 10) warnings.push(startSkew(startSkewMs, intervalSec));
   const saturated = sources.filter(({ result }) => result.clientSaturated).map(({ label }) => label);
-  if (saturated.length > 0)
-    warnings.push(`load generator saturated in ${saturated.join(', ')}: those runs measured their own client as much as the server`);
+  if (saturated.length > 0) warnings.push(sourcesSaturated(saturated));
   return {
     schema: RESULT_SCHEMA,
     command: 'merge',
@@ -270,7 +267,7 @@ export function mergeResults(sources: MergeSource[]): MergeResult {
     startSkewMs,
     intervalSec,
     clientSaturated: saturated.length > 0,
-    warnings,
+    ...warningFields(warnings),
     intervals: mergeIntervals(command, sources, intervalSec),
     summary: mergeSummary(command, results),
   };

@@ -2,6 +2,7 @@ import type { ErrorCounts } from '../../core/errors.ts';
 import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import type { Environment } from './environment.ts';
 import type { LatencySummary } from './histogram.ts';
+import type { Warning } from './warnings.ts';
 
 /** How honest a run's numbers are: the client's own CPU and event-loop delay while it measured. */
 export interface SelfCheck {
@@ -156,22 +157,13 @@ export interface BenchResult<Summary, Interval> {
   clientSaturated: boolean;
   /** Present (true) when Ctrl-C or SIGTERM ended the test early: the figures cover the measured seconds only. */
   interrupted?: true;
+  /** The human lines of warningDetails, for readers older than it. */
   warnings: string[];
+  warningDetails: Warning[];
 }
-
-export const INTERRUPTED_WARNING =
-  'interrupted: the test was ended early (Ctrl-C or SIGTERM); every figure covers only the time measured until then';
 
 export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
 export type RrResult = BenchResult<RrSummary, RrInterval>;
 export type CrrResult = BenchResult<CrrSummary, RrInterval>;
 export type ConnsResult = BenchResult<ConnsSummary, never>;
 export type MsgResult = BenchResult<MsgSummary, MsgInterval>;
-
-export function saturationWarning(selfCheck: SelfCheck): string[] {
-  if (!selfCheck.clientSaturated) return [];
-  return [
-    `the load generator itself was saturated (CPU ${selfCheck.cpuPercent}% of one core, event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms): ` +
-      "the numbers may show the client's limit, not the server's",
-  ];
-}

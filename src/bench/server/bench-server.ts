@@ -12,14 +12,9 @@ import { SendBudget } from '../../transport/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
 import { authChallenge, authProofValid } from '../control/auth.ts';
 import { ControlChannel } from '../control/control-channel.ts';
-import {
-  MAX_TEST_DURATION_MS,
-  parseClientMessage,
-  serverMemory,
-  type ResultMessage,
-  type StartMessage,
-} from '../control/control-protocol.ts';
+import { MAX_TEST_DURATION_MS, parseClientMessage, type ResultMessage, type StartMessage } from '../control/control-protocol.ts';
 import { collectEnvironment } from '../results/environment.ts';
+import { processMemory } from '../results/memory.ts';
 import { round } from '../results/stats.ts';
 
 export interface BenchServerOptions {
@@ -291,9 +286,9 @@ export class BenchServer extends EventEmitter {
         ...(listening.family === 'unix' ? { dataPath: listening.path } : {}),
         ...(dataToken === undefined ? {} : { dataToken: dataToken.toString('hex') }),
         effective: testServer.effectiveSocketOptions(),
-        warnings: testServer.warnings.map((warning) => warning.message),
+        warnings: testServer.warnings,
         environment: collectEnvironment(),
-        memory: serverMemory(start.settleMemory),
+        memory: processMemory(start.settleMemory),
       });
       const deadline = Math.min(start.maxDurationMs + FINISH_GRACE_MS, this.options.maxTestDurationMs);
       const finish = parseClientMessage(await this.#untilFinishOrIdle(channel, testServer, deadline));
@@ -305,7 +300,7 @@ export class BenchServer extends EventEmitter {
         type: 'result',
         metrics,
         cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
-        memory: serverMemory(start.settleMemory),
+        memory: processMemory(start.settleMemory),
       };
       channel.send(result);
       channel.close();

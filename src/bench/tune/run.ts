@@ -10,6 +10,7 @@ import { runStream } from '../engines/stream.ts';
 import { runMsg } from '../engines/msg.ts';
 import { OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
 import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
+import { interrupted as interruptedWarning, trialsFailed, trialsSaturated, warningFields, type Warning } from '../results/warnings.ts';
 import { configLabel, describeBuffer, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
 
 export type { Workload };
@@ -58,6 +59,7 @@ export interface Trial {
   error?: string;
   clientSaturated: boolean;
   warnings: string[];
+  warningDetails: Warning[];
   intervals: (StreamInterval | RrInterval | MsgInterval)[];
   percentileCurve?: { percentile: number; us: number }[];
 }
@@ -93,6 +95,7 @@ export interface TuneResult {
   /** Present (true) when Ctrl-C or SIGTERM ended the sweep early. */
   interrupted?: true;
   warnings: string[];
+  warningDetails: Warning[];
 }
 
 /** Rounds of successive halving: repetitions per survivor in each round; the default config always survives. */
@@ -172,17 +175,11 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     options: reportedOptions,
     scenarios: results,
     ...(interrupted ? { interrupted: true as const } : {}),
-    warnings: [
-      ...(interrupted
-        ? [`interrupted: the sweep was ended early (Ctrl-C or SIGTERM) after ${done} trial(s); the rankings cover only those`]
-        : []),
-      ...(saturated > 0
-        ? [
-            `the load generator was saturated in ${saturated} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`,
-          ]
-        : []),
-      ...(failed.length > 0 ? [`${failed.length} trial(s) failed: ${[...new Set(failed.map((t) => t.error))].join('; ')}`] : []),
-    ],
+    ...warningFields([
+      ...(interrupted ? [interruptedWarning(done)] : []),
+      ...(saturated > 0 ? [trialsSaturated(saturated)] : []),
+      ...(failed.length > 0 ? [trialsFailed(failed.length, [...new Set(failed.map((t) => t.error!))])] : []),
+    ]),
   };
 }
 
@@ -279,7 +276,7 @@ async function runTrial(
   const label = configLabel(config, scenario.workload, options.raw);
   const trial = (
     metric: number,
-    result: { clientSaturated: boolean; warnings: string[]; intervals: Trial['intervals'] },
+    result: { clientSaturated: boolean; warnings: string[]; warningDetails: Warning[]; intervals: Trial['intervals'] },
     percentiles?: Trial['percentileCurve'],
   ): Trial => ({
     label,
@@ -287,7 +284,7 @@ async function runTrial(
     round: roundNumber,
     metric,
     clientSaturated: result.clientSaturated,
-    warnings: result.warnings,
+    ...warningFields(result.warningDetails),
     intervals: result.intervals,
     ...(percentiles ? { percentileCurve: percentiles } : {}),
   });
@@ -327,7 +324,7 @@ async function runTrial(
         metric: null,
         error: `${error.code}: ${error.message}`,
         clientSaturated: false,
-        warnings: [],
+        ...warningFields([]),
         intervals: [],
       },
       serverEnvironment: null,
@@ -345,8 +342,8 @@ function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): Sc
   const trialsOf = (config: TuneConfig): Trial[] => search.trials.filter((trial) => trial.config === config);
   const sysctlsOf = (config: TuneConfig): string[] =>
     trialsOf(config)
-      .flatMap((trial) => trial.warnings)
-      .flatMap((warning) => /sysctl -w \S+/.exec(warning)?.[0] ?? []);
+      .flatMap((trial) => trial.warningDetails)
+      .flatMap((warning) => (warning.kind === 'buffer-capped' ? [`sysctl -w ${warning.sysctl}=${warning.requested}`] : []));
   const ranking = ranked.map((entry) => ({
     ...entry,
     label: configLabel(entry.config, scenario.workload, raw),

@@ -4,15 +4,10 @@ import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { readTcpInfo } from '../../core/sockopts.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
 import { collectEnvironment } from '../../bench/results/environment.ts';
-import {
-  INTERRUPTED_WARNING,
-  RESULT_SCHEMA,
-  saturationWarning,
-  type StreamInterval,
-  type StreamResult,
-} from '../../bench/results/result.ts';
+import { RESULT_SCHEMA, type StreamInterval, type StreamResult } from '../../bench/results/result.ts';
 import { SelfMonitor } from '../../bench/engines/self-check.ts';
 import { round } from '../../bench/results/stats.ts';
+import { interrupted, saturated, warningFields } from '../../bench/results/warnings.ts';
 import { sleep } from '../../bench/engines/ticker.ts';
 import { startStreamIntervals } from '../../bench/engines/stream-intervals.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
@@ -294,6 +289,6 @@ function toStreamResult(
     selfCheck,
     clientSaturated: selfCheck.clientSaturated,
     ...(options.interrupt?.aborted ? { interrupted: true as const } : {}),
-    warnings: [...saturationWarning(selfCheck), ...(options.interrupt?.aborted ? [INTERRUPTED_WARNING] : [])],
+    ...warningFields([...saturated(selfCheck), ...(options.interrupt?.aborted ? [interrupted()] : [])]),
   };
 }

@@ -66,16 +66,19 @@ export class SockperfDecoder {
     return this.#headerSeen === 0 && this.#partial === undefined;
   }
 
+  /** The completed partial message, which this decoder no longer holds (a listener may feed it again). */
+  #takePartial(): Buffer {
+    const message = this.#partial!.take();
+    this.#partial = undefined;
+    return message;
+  }
+
   push(chunk: Buffer, onMessage: (message: Buffer) => void): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.#partial !== undefined) {
         offset += this.#partial.fill(chunk, offset);
-        if (this.#partial.complete) {
-          const message = this.#partial.take();
-          this.#partial = undefined;
-          onMessage(message);
-        }
+        if (this.#partial.complete) onMessage(this.#takePartial());
         continue;
       }
       if (this.#headerSeen === 0 && chunk.length - offset >= HEADER_BYTES) {

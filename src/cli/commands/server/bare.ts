@@ -6,7 +6,8 @@ import type { SocktuneServer } from '../../../transport/server.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
 import { describeSize, parseSeconds } from '../../units.ts';
-import { count, describeRate, maxSendRate, size, untilStopped, type JsonLog } from './common.ts';
+import { describeRate, maxSendRate, untilStopped, type JsonLog } from './common.ts';
+import { count, size } from './flag-values.ts';
 
 /** Flags of the modes that serve a bare port (sockperf, a built-in service): no control channel, no tests. */
 export const BARE_SERVER_FLAGS: Command['flags'] = {

@@ -1,13 +1,12 @@
 import type { EventEmitter } from 'node:events';
 import { RESULT_SCHEMA } from '../../../bench/results/result.ts';
 import { parseCpuList, pinProcess } from '../../../core/affinity.ts';
-import { SocktuneError } from '../../../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../../core/limits.ts';
 import type { SendBudget } from '../../../transport/send-budget.ts';
 import type { ServerAddress } from '../../../transport/server.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
-import { parseBitRate, parseCount, parseSeconds, parseSize } from '../../units.ts';
+import { parseBitRate, parseCount } from '../../units.ts';
 
 /** The flags every server mode takes; `port` names the mode's own default port. */
 export function commonServerFlags(defaultPort: number): Command['flags'] {
@@ -32,32 +31,6 @@ export function prepareProcess(values: Values): number {
   const cpus = str(values, 'affinity');
   if (cpus !== undefined) pinProcess(parseCpuList(cpus, '-A'));
   return openFiles;
-}
-
-export function count(values: Values, flag: string, max: number): number | undefined {
-  const text = str(values, flag);
-  return text === undefined ? undefined : parseCount(text, `--${flag}`, 1, max);
-}
-
-export function size(values: Values, flag: string, max: number): number | undefined {
-  const text = str(values, flag);
-  if (text === undefined) return undefined;
-  const bytes = parseSize(text, `--${flag}`);
-  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes at most ${max} bytes, got ${JSON.stringify(text)}`);
-  return bytes;
-}
-
-/** A duration flag in milliseconds, within what the server can time. */
-export function millis(values: Values, flag: string, minMs: number, maxMs: number): number | undefined {
-  const text = str(values, flag);
-  if (text === undefined) return undefined;
-  const ms = Math.round(parseSeconds(text, `--${flag}`) * 1000);
-  if (ms < minMs || ms > maxMs)
-    throw new SocktuneError(
-      'SOCKTUNE_ERR_USAGE',
-      `--${flag} takes ${minMs / 1000} to ${maxMs / 1000} seconds, got ${JSON.stringify(text)}`,
-    );
-  return ms;
 }
 
 /** Writes one JSON line per server event on stdout (--json), or nothing. */

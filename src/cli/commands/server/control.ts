@@ -4,18 +4,8 @@ import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';
-import {
-  announce,
-  commonServerFlags,
-  count,
-  jsonLog,
-  listenPort,
-  maxSendRate,
-  millis,
-  prepareProcess,
-  size,
-  untilStopped,
-} from './common.ts';
+import { announce, commonServerFlags, jsonLog, listenPort, maxSendRate, prepareProcess, untilStopped } from './common.ts';
+import { count, millis, size } from './flag-values.ts';
 
 /** `socktune server` itself: the control server that runs stream, rr, crr, conns, msg and tune tests for socktune clients. */
 export const controlServerCommand: Command = {

@@ -17,17 +17,15 @@ import { describeSize } from '../../units.ts';
 import {
   announce,
   commonServerFlags,
-  count,
   describeRate,
   jsonLog,
   listenPort,
   maxSendRate,
-  millis,
   prepareProcess,
-  size,
   untilStopped,
   type JsonLog,
 } from './common.ts';
+import { count, millis, size } from './flag-values.ts';
 
 export const iperf3ServerCommand: Command = {
   name: 'server iperf3',

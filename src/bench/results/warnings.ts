@@ -1,0 +1,120 @@
+import { bufferCapWarning, type BufferCapWarning } from '../../core/socket-options.ts';
+
+/**
+ * What a reader must know to trust a result's numbers, as data: `kind` and the facts, with
+ * `message`, the human line, made from those facts here and nowhere else. JSON output carries the
+ * objects as `warningDetails` and their messages as `warnings` (older readers).
+ */
+export type Warning =
+  | (BufferCapWarning & { side: 'client' | 'server' })
+  | { kind: 'client-saturated'; cpuPercent: number; eventLoopDelayP99Ms: number; message: string }
+  | { kind: 'interrupted'; trialsDone?: number; message: string }
+  | { kind: 'nothing-measured'; reason: string; message: string }
+  | { kind: 'open-files-limit'; soft: number; hard: number; wanted: number; message: string }
+  | { kind: 'start-skew'; skewMs: number; intervalSec: number; message: string }
+  | { kind: 'sources-saturated'; sources: string[]; message: string }
+  | { kind: 'trials-saturated'; trials: number; message: string }
+  | { kind: 'trials-failed'; trials: number; errors: string[]; message: string };
+
+export type WarningKind = Warning['kind'];
+
+const KINDS: Record<WarningKind, true> = {
+  'buffer-capped': true,
+  'client-saturated': true,
+  interrupted: true,
+  'nothing-measured': true,
+  'open-files-limit': true,
+  'start-skew': true,
+  'sources-saturated': true,
+  'trials-saturated': true,
+  'trials-failed': true,
+};
+/** Every kind, as the JSON schema lists them (a test keeps the two in agreement). */
+export const WARNING_KINDS = Object.keys(KINDS) as WarningKind[];
+
+/** The two fields a result document carries its warnings in. */
+export function warningFields(list: readonly Warning[]): { warnings: string[]; warningDetails: Warning[] } {
+  return { warnings: list.map((warning) => warning.message), warningDetails: [...list] };
+}
+
+/** Appends warnings to a result, keeping its two fields in step. */
+export function addWarnings(result: { warnings: string[]; warningDetails: Warning[] }, ...added: Warning[]): void {
+  result.warnings.push(...added.map((warning) => warning.message));
+  result.warningDetails.push(...added);
+}
+
+export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning): Warning {
+  const fresh = bufferCapWarning(capped.option, capped.requested, capped.effective);
+  return { ...fresh, side, message: `${side}: ${fresh.message}` };
+}
+
+export function saturated(selfCheck: { clientSaturated: boolean; cpuPercent: number; eventLoopDelayP99Ms: number }): Warning[] {
+  if (!selfCheck.clientSaturated) return [];
+  const { cpuPercent, eventLoopDelayP99Ms } = selfCheck;
+  return [
+    {
+      kind: 'client-saturated',
+      cpuPercent,
+      eventLoopDelayP99Ms,
+      message:
+        `the load generator itself was saturated (CPU ${cpuPercent}% of one core, event-loop delay p99 ${eventLoopDelayP99Ms} ms): ` +
+        "the numbers may show the client's limit, not the server's",
+    },
+  ];
+}
+
+export function interrupted(trialsDone?: number): Warning {
+  return trialsDone === undefined
+    ? {
+        kind: 'interrupted',
+        message: 'interrupted: the test was ended early (Ctrl-C or SIGTERM); every figure covers only the time measured until then',
+      }
+    : {
+        kind: 'interrupted',
+        trialsDone,
+        message: `interrupted: the sweep was ended early (Ctrl-C or SIGTERM) after ${trialsDone} trial(s); the rankings cover only those`,
+      };
+}
+
+export function nothingMeasured(reason: string): Warning {
+  return { kind: 'nothing-measured', reason, message: `nothing was measured: ${reason}; no percentile of this run is a measurement` };
+}
+
+export function openFilesLimit(soft: number, hard: number, wanted: number): Warning {
+  return {
+    kind: 'open-files-limit',
+    soft,
+    hard,
+    wanted,
+    message: `open-files limit ${soft} (hard ${hard}) is below ${wanted} connections: raise it with ulimit -n (root can raise the hard limit)`,
+  };
+}
+
+export function startSkew(skewMs: number, intervalSec: number): Warning {
+  return {
+    kind: 'start-skew',
+    skewMs,
+    intervalSec,
+    message: `the runs started ${skewMs} ms apart: intervals are matched to the nearest ${intervalSec} s slot; start them together with --start-at`,
+  };
+}
+
+export function sourcesSaturated(sources: string[]): Warning {
+  return {
+    kind: 'sources-saturated',
+    sources,
+    message: `load generator saturated in ${sources.join(', ')}: those runs measured their own client as much as the server`,
+  };
+}
+
+export function trialsSaturated(trials: number): Warning {
+  return {
+    kind: 'trials-saturated',
+    trials,
+    message: `the load generator was saturated in ${trials} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`,
+  };
+}
+
+export function trialsFailed(trials: number, errors: string[]): Warning {
+  return { kind: 'trials-failed', trials, errors, message: `${trials} trial(s) failed: ${errors.join('; ')}` };
+}

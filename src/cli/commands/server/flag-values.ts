@@ -1,0 +1,31 @@
+import { SocktuneError } from '../../../core/errors.ts';
+import type { Values } from '../../command.ts';
+import { str } from '../../client-settings.ts';
+import { parseCount, parseSeconds, parseSize } from '../../units.ts';
+
+/** A server's limit flags, each checked against the most the server can take. */
+export function count(values: Values, flag: string, max: number): number | undefined {
+  const text = str(values, flag);
+  return text === undefined ? undefined : parseCount(text, `--${flag}`, 1, max);
+}
+
+export function size(values: Values, flag: string, max: number): number | undefined {
+  const text = str(values, flag);
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text, `--${flag}`);
+  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes at most ${max} bytes, got ${JSON.stringify(text)}`);
+  return bytes;
+}
+
+/** A duration flag in milliseconds, within what the server can time. */
+export function millis(values: Values, flag: string, minMs: number, maxMs: number): number | undefined {
+  const text = str(values, flag);
+  if (text === undefined) return undefined;
+  const ms = Math.round(parseSeconds(text, `--${flag}`) * 1000);
+  if (ms < minMs || ms > maxMs)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--${flag} takes ${minMs / 1000} to ${maxMs / 1000} seconds, got ${JSON.stringify(text)}`,
+    );
+  return ms;
+}
