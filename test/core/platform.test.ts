@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { assertSupportedNodeVersion, isSupportedNodeVersion } from '../../src/core/node-version.ts';
+import { assertSupportedNodeVersion, detectRunContext, isSupportedNodeVersion, nodeVersionAdvice } from '../../src/core/node-version.ts';
 
 const run = promisify(execFile);
 const bin = new URL('../../bin/socktune.js', import.meta.url).pathname;
@@ -20,10 +22,58 @@ test('node version gate compares versions numerically', () => {
   });
 });
 
+test('the old-Node advice fits where socktune runs: a clone, an installed CLI, an application', () => {
+  const pinnedMajor = /\d+/.exec(
+    (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { devDependencies: { node: string } })
+      .devDependencies.node,
+  )![0];
+  assert.equal(
+    nodeVersionAdvice({ kind: 'clone', pinnedNode: true, args: ['tune', '--quick'] }),
+    `This clone pins Node ${pinnedMajor} as a devDependency: run \`npx socktune tune --quick\` or \`npm test\`, which use it.`,
+  );
+  assert.equal(
+    nodeVersionAdvice({ kind: 'clone', pinnedNode: false }),
+    `Run \`npm ci\` first (it installs the Node ${pinnedMajor} this clone pins), then \`npx socktune <command>\` or \`npm test\`.`,
+  );
+  assert.equal(
+    nodeVersionAdvice({ kind: 'cli', args: ['rr', '-c', '10.0.0.2', '--json'] }),
+    'Run it with Node 24 through npx: `npx -p node@24 -p socktune socktune rr -c 10.0.0.2 --json`, or upgrade Node to 22.12 or newer.',
+  );
+  assert.equal(nodeVersionAdvice({ kind: 'library' }), 'Upgrade the Node.js that runs this application to 22.12 or newer.');
+  // The command repeats the arguments as a shell reads them back.
+  assert.match(
+    nodeVersionAdvice({ kind: 'cli', args: ['stream', '-c', 'a host', "it's", ''] }),
+    /socktune stream -c 'a host' 'it'\\''s' ''`/,
+  );
+  assert.throws(() => assertSupportedNodeVersion('20.20.2', { kind: 'library' }), {
+    message: 'socktune needs Node.js >= 22.12.0, found 20.20.2. Upgrade the Node.js that runs this application to 22.12 or newer.',
+  });
+});
+
+test('where socktune runs is told by its package root: sources outside node_modules make a clone', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'socktune-context-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const clone = join(dir, 'socktune');
+  mkdirSync(join(clone, 'src'), { recursive: true });
+  assert.deepEqual(detectRunContext(['info'], clone), { kind: 'clone', pinnedNode: false, args: ['info'] });
+  mkdirSync(join(clone, 'node_modules', 'node'), { recursive: true });
+  writeFileSync(join(clone, 'node_modules', 'node', 'package.json'), '{}');
+  assert.deepEqual(detectRunContext(undefined, clone), { kind: 'clone', pinnedNode: true });
+
+  const installed = join(dir, 'app', 'node_modules', 'socktune');
+  mkdirSync(join(installed, 'src'), { recursive: true });
+  assert.deepEqual(detectRunContext(['info'], installed), { kind: 'cli', args: ['info'] });
+  assert.deepEqual(detectRunContext(undefined, installed), { kind: 'library' });
+  // An unpacked tarball outside node_modules has no sources: installed, not a clone.
+  const unpacked = join(dir, 'package');
+  mkdirSync(join(unpacked, 'dist'), { recursive: true });
+  assert.deepEqual(detectRunContext(['info'], unpacked), { kind: 'cli', args: ['info'] });
+});
+
 const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => existsSync(path));
 
 test(
-  'the CLI on the system Node (older than 22.12) says which version it needs',
+  'the CLI on the system Node (older than 22.12) says which version it needs and what to run instead',
   { skip: oldNode ? false : 'no system Node installed' },
   async (t) => {
     const { stdout } = await run(oldNode!, ['--version']);
@@ -33,7 +83,11 @@ test(
       (error: { code: number; stderr: string }) => error,
     );
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /SOCKTUNE_ERR_NODE_VERSION: socktune needs Node\.js >= 22\.12\.0, found 20\./);
+    // This tree is a clone with its pinned Node installed: the advice is to run through it.
+    assert.match(
+      result.stderr,
+      /^socktune: SOCKTUNE_ERR_NODE_VERSION: socktune needs Node\.js >= 22\.12\.0, found 20\.\d+\.\d+\. This clone pins Node 24 as a devDependency: run `npx socktune info` or `npm test`, which use it\.\n$/,
+    );
   },
 );
 
