@@ -63,6 +63,9 @@ export interface FrameDecoderOptions {
   budget?: ByteBudget | undefined;
 }
 
+/** `count` whole frames, prefixes included, lie in `buffer[start, end)`; the view is valid only during the call. */
+export type FrameRunHandler = (buffer: Buffer, start: number, end: number, count: number) => void;
+
 /**
  * Incremental length-prefix decoder. A message that lies whole inside a pushed chunk is handed
  * out as a view of that chunk (no copy), valid until the chunk's memory is reused; only a message
@@ -78,6 +81,7 @@ export class FrameDecoder {
   #partial: PartialMessage | undefined;
   #partialPrefixBytes = 0;
   readonly #budget: ByteBudget | undefined;
+  #mode: 'messages' | 'frames' | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#prefix = options.prefix ?? 'u32';
@@ -90,18 +94,22 @@ export class FrameDecoder {
     return this.#prefixSeen === 0 && this.#partial === undefined;
   }
 
+  /** The completed partial message, which this decoder no longer holds (a listener may feed it again). */
+  #takePartial(): Buffer {
+    const message = this.#partial!.take();
+    this.#partial = undefined;
+    return message;
+  }
+
   /** Feeds one chunk; calls `onMessage` for every message it completes, in order. */
   push(chunk: Buffer, onMessage: (message: Buffer) => void): void {
+    this.#useFor('messages');
     let offset = 0;
     const end = chunk.length;
     while (offset < end) {
       if (this.#partial !== undefined) {
         offset += this.#partial.fill(chunk, offset);
-        if (this.#partial.complete) {
-          const message = this.#partial.take();
-          this.#partial = undefined;
-          onMessage(message);
-        }
+        if (this.#partial.complete) onMessage(this.#takePartial());
         continue;
       }
       // Fast path: the whole prefix is inside this chunk.
@@ -126,6 +134,70 @@ export class FrameDecoder {
         offset = bodyStart;
       }
     }
+  }
+
+  /**
+   * Feeds one chunk and reports whole frames as runs of wire bytes, prefixes included:
+   * `onFrames(buffer, start, end, count)` says `count` frames lie in `buffer[start, end)`. No object
+   * is made per message, so a sink can count and an echo can write back a run in one piece. A run is
+   * a range of the chunk (valid only during the call), or one frame gathered across chunks. Limits
+   * are checked as in push(). A decoder serves either push() or pushFrames(), not both.
+   */
+  pushFrames(chunk: Buffer, onFrames: FrameRunHandler): void {
+    this.#useFor('frames');
+    let offset = 0;
+    let runStart = 0;
+    let count = 0;
+    const end = chunk.length;
+    while (offset < end) {
+      if (this.#partial !== undefined) {
+        offset += this.#partial.fill(chunk, offset);
+        if (this.#partial.complete) {
+          const frame = this.#takePartial();
+          onFrames(frame, 0, frame.length, 1);
+        }
+        runStart = offset;
+        continue;
+      }
+      const carried = this.#prefixSeen;
+      let length: number;
+      let bodyStart: number;
+      if (carried === 0 && this.#prefix === 'u32' && end - offset >= 4) {
+        length = chunk.readUInt32BE(offset);
+        bodyStart = offset + 4;
+      } else {
+        const parsed = this.#readPrefix(chunk, offset);
+        if (parsed === undefined) break;
+        ({ length, bodyStart } = parsed);
+      }
+      this.#checkLength(length);
+      if (carried === 0 && end - bodyStart >= length) {
+        offset = bodyStart + length;
+        count++;
+        continue;
+      }
+      if (count > 0) onFrames(chunk, runStart, offset, count);
+      count = 0;
+      // The frame spans chunks: gathered whole, its prefix first (allocated only now, after the length passed the cap).
+      const prefix =
+        carried === 0 ? chunk.subarray(offset, bodyStart) : Buffer.from(this.#prefixBytes.subarray(0, carried + bodyStart - offset));
+      this.#partial = new PartialMessage(prefix.length + length, prefix, this.#budget);
+      this.#partialPrefixBytes = 0;
+      offset = bodyStart;
+      if (this.#partial.complete) {
+        const frame = this.#takePartial();
+        onFrames(frame, 0, frame.length, 1);
+      }
+      runStart = offset;
+    }
+    if (count > 0) onFrames(chunk, runStart, offset, count);
+  }
+
+  #useFor(mode: 'messages' | 'frames'): void {
+    if (this.#mode === mode) return;
+    if (this.#mode !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `this FrameDecoder serves ${this.#mode}, not ${mode}`);
+    this.#mode = mode;
   }
 
   /** Reads a prefix that may be split across chunks; undefined when the chunk ended inside it. */

@@ -220,7 +220,23 @@ function blockingVerify(counters: SharedCounters): BlockingHandler {
 }
 
 /** Framed messages, blocking style: every message a read completes is answered in one send. */
-function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHandler {
+/** msg-sink: frames counted a run at a time, no object per message (see FrameDecoder.pushFrames). */
+function blockingSink(counters: SharedCounters): BlockingHandler {
+  const count = (_buffer: Buffer, _start: number, _end: number, frames: number): void => counters.addMessagesIn(frames);
+  return (connection) => {
+    const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    const decoder = new FrameDecoder({ budget: connection.bufferBudget });
+    try {
+      for (let read = connection.recv(buffer); read > 0; read = connection.recv(buffer))
+        decoder.pushFrames(buffer.subarray(0, read), count);
+      decoder.end();
+    } finally {
+      decoder.dispose();
+    }
+  };
+}
+
+function blockingMessageEcho(counters: SharedCounters): BlockingHandler {
   return (connection) => {
     const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
     const decoder = new FrameDecoder({ budget: connection.bufferBudget });
@@ -231,7 +247,6 @@ function blockingMessages(counters: SharedCounters, echo: boolean): BlockingHand
         try {
           decoder.push(buffer.subarray(0, count), (message) => {
             counters.addMessagesIn(1);
-            if (!echo) return;
             // The echo waits for a peer that may not read: it holds room in the server's budget meanwhile.
             if (connection.bufferBudget !== undefined && !connection.bufferBudget.tryReserve(message.length)) {
               throw new SocktuneError(
@@ -265,9 +280,9 @@ export function blockingBuiltin(service: BuiltinService, sourceChunkSize: number
     case 'source':
       return blockingSource(sourceChunkSize);
     case 'msg-echo':
-      return blockingMessages(counters, true);
+      return blockingMessageEcho(counters);
     case 'msg-sink':
-      return blockingMessages(counters, false);
+      return blockingSink(counters);
   }
 }
 

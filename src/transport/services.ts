@@ -5,6 +5,7 @@ import { tcpEstablished } from '../core/sockopts.ts';
 import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
+import { FrameDecoder } from '../framing/length-prefix.ts';
 import { MessageSocket } from './message-socket.ts';
 import { PacedWriter } from './paced-writer.ts';
 import { pumpWrites } from './pump.ts';
@@ -262,7 +263,7 @@ const U32_PREFIX_BYTES = 4;
  * writer (a 16 MiB message is answered at the rate, slice by slice), and reading stops while
  * more than a burst waits.
  */
-function serveMessages(fd: number, context: ServiceContext, echo: boolean, first?: Buffer): Socket {
+function serveMessageEcho(fd: number, context: ServiceContext, first?: Buffer): Socket {
   let messages: MessageSocket | undefined;
   let paced: PacedWriter | undefined;
   const budget = context.sendBudget;
@@ -280,12 +281,11 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
   let peerEnded = false;
   // Once all that waited is written: read on, or, after the peer's end, close as the coalescing writer would.
   const onIdle = (): void => void (peerEnded ? messages.close() : socket.resume());
-  if (echo && budget !== undefined) paced = new PacedWriter(socket, budget, context.bufferBudget, onIdle);
-  else if (echo) holdQueuedAgainstBudget(messages, context.bufferBudget);
+  if (budget !== undefined) paced = new PacedWriter(socket, budget, context.bufferBudget, onIdle);
+  else holdQueuedAgainstBudget(messages, context.bufferBudget);
   const prefix = Buffer.alloc(U32_PREFIX_BYTES);
   messages.on('message', (message: Buffer) => {
     context.counters.addMessagesIn(1);
-    if (!echo) return;
     context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
     if (paced === undefined) return void messages.send(message);
     prefix.writeUInt32BE(message.length);
@@ -295,6 +295,39 @@ function serveMessages(fd: number, context: ServiceContext, echo: boolean, first
     peerEnded = true;
     if (paced === undefined || paced.queued === 0) void messages.close();
   });
+  return socket;
+}
+
+/**
+ * Counts framed messages without making an object per message: the decoder reports runs of whole
+ * frames, so a read of a thousand small messages costs one callback. Limits hold as in msg-echo (a
+ * frame over the cap, or one that finds no room in the buffer budget, closes the connection).
+ */
+function serveSink(fd: number, context: ServiceContext, first?: Buffer): Socket {
+  const decoder = new FrameDecoder({ budget: context.bufferBudget });
+  const count = (_buffer: Buffer, _start: number, _end: number, frames: number): void => context.counters.addMessagesIn(frames);
+  const socket = readIntoSharedBuffer(
+    fd,
+    (view) => {
+      if (socket.destroyed) return;
+      context.counters.addBytesIn(view.length);
+      try {
+        decoder.pushFrames(view, count);
+      } catch (error) {
+        socket.destroy(error as Error);
+      }
+    },
+    first,
+  );
+  socket.on('end', () => {
+    try {
+      decoder.end();
+      socket.end();
+    } catch (error) {
+      socket.destroy(error as Error);
+    }
+  });
+  socket.on('close', () => decoder.dispose());
   return socket;
 }
 
@@ -338,8 +371,8 @@ const SERVICES: Readonly<Record<BuiltinService, (fd: number, context: ServiceCon
   discard: serveDiscard,
   source: serveSource,
   verify: serveVerify,
-  'msg-echo': (fd, context, first) => serveMessages(fd, context, true, first),
-  'msg-sink': (fd, context, first) => serveMessages(fd, context, false, first),
+  'msg-echo': serveMessageEcho,
+  'msg-sink': serveSink,
 };
 
 /** `first`: bytes already read for this connection (after its connection token), served as its first read. */
