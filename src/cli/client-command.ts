@@ -4,7 +4,7 @@ import { SocktuneError } from '../core/errors.ts';
 import { describeInterval, median, medianInterval } from '../bench/results/stats.ts';
 import type { Io, Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
-import { affinity, str } from './client-settings.ts';
+import { affinity, seconds, str } from './client-settings.ts';
 import { printFooter } from './report-common.ts';
 import { addWarnings, nothingMeasured } from '../bench/results/warnings.ts';
 import { parseCount } from './units.ts';
@@ -34,19 +34,36 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+/** How late a run may reach its --start-at and still start (--start-late-tolerance). */
+const DEFAULT_START_LATE_TOLERANCE_SEC = 1;
 /** Exit status of a run that completed nothing (README: exit codes). */
 export const NOTHING_MEASURED_EXIT = 5;
 
-/** --start-at: sleeps until that Unix time in ms (a time already past starts at once, with a warning); returns it. */
+/**
+ * --start-at: sleeps until that Unix time in ms; returns it. A time already past by at most
+ * --start-late-tolerance starts at once with a warning; later is refused, because a run that starts
+ * late does not measure the seconds the others measure (a client pod scheduled after the rest).
+ */
 async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<number | undefined> {
   const text = str(values, 'start-at');
-  if (text === undefined) return undefined;
+  const tolerance = seconds(values, 'start-late-tolerance', DEFAULT_START_LATE_TOLERANCE_SEC, { zero: true });
+  if (text === undefined) {
+    if (values['start-late-tolerance'] !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--start-late-tolerance goes with --start-at');
+    return undefined;
+  }
   const startAt = Number(text);
   const wait = startAt - Date.now();
   if (!/^\d+$/.test(text) || Math.abs(wait) > DAY_MS) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
       `--start-at takes a Unix time in milliseconds within a day of now (e.g. $(( $(date +%s%3N) + 5000 ))), got ${JSON.stringify(text)}`,
+    );
+  }
+  if (-wait > tolerance * 1000) {
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--start-at ${startAt} (${new Date(startAt).toISOString()}) was ${(-wait / 1000).toFixed(3)} s ago, later than --start-late-tolerance ${tolerance} s: this run would not measure the same seconds as the others; not starting (give a later --start-at, or a larger tolerance)`,
     );
   }
   if (wait < 0) io.err(`warning: --start-at was ${-wait} ms ago: starting now`);

@@ -4,7 +4,7 @@ import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/
 import type { ClientSocketSettings } from '../bench/engines/data-connections.ts';
 import type { ServerTarget } from '../bench/control/remote-test.ts';
 import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
-import type { Values } from './command.ts';
+import { COMMON_CLIENT_FLAGS, type Values } from './command.ts';
 import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';
 
 export const DEFAULT_CONTROL_PORT = 5210;
@@ -175,10 +175,10 @@ export function runOptions(values: Values): {
   return {
     target: target(values),
     raw: values.raw === true,
-    durationSec: seconds(values, 'time', 10),
-    omitSec: seconds(values, 'omit', 0, { zero: true }),
+    durationSec: seconds(values, 'time', Number(COMMON_CLIENT_FLAGS.time!.default)),
+    omitSec: seconds(values, 'omit', Number(COMMON_CLIENT_FLAGS.omit!.default), { zero: true }),
     client: clientSettings(values),
     server: serverSettings(values),
-    intervalSec: seconds(values, 'interval', 1),
+    intervalSec: seconds(values, 'interval', Number(COMMON_CLIENT_FLAGS.interval!.default)),
   };
 }

@@ -10,12 +10,26 @@ export interface Io {
   isTty: boolean;
 }
 
+/** One flag: its help, its parseArgs spec, its placeholder where the shared one does not fit, and its default, which help and parsing both read. */
+export interface FlagDefinition {
+  help: string;
+  spec: OptionSpec[string];
+  value?: string;
+  default?: string;
+}
+
+/** The flag's text as given, else its default. */
+export function flagText(values: Values, flags: Command['flags'], name: string): string | undefined {
+  const given = values[name];
+  return typeof given === 'string' ? given : flags[name]?.default;
+}
+
 export interface Command {
   name: string;
   summary: string;
   usage: string;
-  /** Flag name → [description, spec]. */
-  flags: Record<string, { help: string; spec: OptionSpec[string] }>;
+  /** Flag name → description, spec, and (for flags that take one) the placeholder of its value when the shared one does not fit. */
+  flags: Record<string, FlagDefinition>;
   examples: string[];
   /** What the arguments after the flags are, for commands that take any (`socktune merge a.json b.json`). */
   positionals?: string;
@@ -37,9 +51,9 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   repeat: { help: 'run N times; report the median run and the spread', spec: { type: 'string' } },
   port: { help: 'control port of the server (default 5210)', spec: { type: 'string', short: 'p' } },
   unix: { help: 'Unix-domain control socket of the server instead of -c/-p', spec: { type: 'string' } },
-  time: { help: 'seconds to measure (default 10)', spec: { type: 'string', short: 't' } },
-  omit: { help: 'warm-up seconds left out of the summary (default 0)', spec: { type: 'string' } },
-  interval: { help: 'seconds between progress lines (default 1)', spec: { type: 'string', short: 'i' } },
+  time: { help: 'seconds to measure', spec: { type: 'string', short: 't' }, default: '10' },
+  omit: { help: 'warm-up seconds left out of the summary', spec: { type: 'string' }, default: '0' },
+  interval: { help: 'seconds between progress lines', spec: { type: 'string', short: 'i' }, default: '1' },
   ndjson: { help: 'print one JSON line per interval, then the final document', spec: { type: 'boolean' } },
   'auth-token': {
     help: 'shared secret of a server started with --auth-token (better: SOCKTUNE_AUTH_TOKEN, which stays out of ps)',
@@ -53,6 +67,12 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
     help: 'wait until this wall-clock time (Unix milliseconds, `date +%s%3N`) so runs on several hosts start together; see socktune merge',
     spec: { type: 'string' },
   },
+  'start-late-tolerance': {
+    help: 'with --start-at: refuse to run when this process reaches that time more than this late, as it would not measure the same seconds',
+    spec: { type: 'string' },
+    value: '<seconds>',
+    default: '1',
+  },
   'io-model': { help: 'server I/O model: loop, workers, thread-per-conn (default loop)', spec: { type: 'string' } },
   workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
@@ -64,10 +84,73 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   ...COMMON_OUTPUT_FLAGS,
 };
 
+/** What a flag's value is, by flag name: the unit or the kind, never a bare <value>. */
+const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries({
+    '<seconds>': [
+      'time',
+      'omit',
+      'interval',
+      'hold',
+      'idle-timeout',
+      'max-duration',
+      'open-timeout',
+      'test-idle-timeout',
+      'time-skew-threshold',
+      'duration-per-trial',
+    ],
+    '<duration>': ['budget'],
+    '<bytes>': ['length', 'size', 'window', 'sndbuf', 'rcvbuf', 'max-buffered', 'max-chunk', 'max-socket-buffer', 'response-size', 'bytes'],
+    '<n>': [
+      'connections',
+      'parallel',
+      'concurrency',
+      'target',
+      'workers',
+      'repeat',
+      'depth',
+      'max-tests',
+      'max-per-client',
+      'max-per-ip',
+      'max-connections',
+      'max-connections-per-test',
+      'max-handshakes',
+      'max-threads',
+      'max-threads-per-test',
+      'max-streams',
+      'max-total-streams',
+    ],
+    '<host>': ['client'],
+    '<port>': ['port'],
+    '<address>': ['bind'],
+    '<addresses>': ['source-ips'],
+    '<path>': ['unix'],
+    '<file>': ['report', 'payload', 'rsa-private-key-path', 'authorized-users-path'],
+    '<bits/s>': ['max-rate'],
+    '<requests/s>': ['rate'],
+    '<cpus>': ['affinity'],
+    '<secret>': ['auth-token'],
+    '<model>': ['io-model'],
+    '<auto|n>': ['batch'],
+    '<objective>': ['objective'],
+    '<workload>': ['workload'],
+    '<unix-ms>': ['start-at'],
+  }).flatMap(([placeholder, names]) => names.map((name) => [name, placeholder])),
+);
+
+/** The placeholder a flag's help shows: its own, else the shared one for its name. */
+export function placeholderOf(name: string, flag: Command['flags'][string]): string | undefined {
+  if (flag.spec.type !== 'string') return undefined;
+  return flag.value ?? PLACEHOLDERS[name] ?? '<value>';
+}
+
 export function renderHelp(command: Command): string {
-  const flagLines = Object.entries(command.flags).map(([name, { help, spec }]) => {
+  const flagLines = Object.entries(command.flags).map(([name, flag]) => {
+    const { spec } = flag;
+    const help = flag.default === undefined ? flag.help : `${flag.help} (default ${flag.default})`;
     const short = spec.short ? `-${spec.short}, ` : '    ';
-    const value = spec.type === 'string' ? ' <value>' : '';
+    const placeholder = placeholderOf(name, flag);
+    const value = placeholder === undefined ? '' : ` ${placeholder}`;
     return `${`  ${short}--${name}${value}`.padEnd(30)}  ${help}`;
   });
   return [

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { SocktuneError } from '../core/errors.ts';
-import type { Command, Values } from './command.ts';
+import { flagText, type Command, type Values } from './command.ts';
 import { str } from './client-settings.ts';
 import { MAX_REQUEST_BYTES, parseSize } from './units.ts';
 
 export const REQUEST_FLAGS: Command['flags'] = {
-  size: { help: 'request bytes (default 64)', spec: { type: 'string' } },
+  size: { help: 'request bytes', spec: { type: 'string' }, default: '64' },
   'response-size': { help: '--raw: response bytes to wait for (default: the request size, an echo)', spec: { type: 'string' } },
   payload: { help: '--raw: send this file as the request instead of filler bytes', spec: { type: 'string' } },
 };
@@ -29,7 +29,7 @@ export function requestSettings(values: Values): { size: number; responseSize?: 
     }
     if (payload.length === 0) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--payload: ${payloadPath} is empty`);
   }
-  const size = payload?.length ?? parseSize(str(values, 'size') ?? '64', '--size', MAX_REQUEST_BYTES);
+  const size = payload?.length ?? parseSize(flagText(values, REQUEST_FLAGS, 'size')!, '--size', MAX_REQUEST_BYTES);
   return {
     size,
     ...(responseText === undefined ? {} : { responseSize: parseSize(responseText, '--response-size', MAX_REQUEST_BYTES) }),

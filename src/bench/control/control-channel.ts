@@ -3,6 +3,8 @@ import { SocktuneError } from '../../core/errors.ts';
 import { JsonLinesDecoder, encodeJsonLine } from '../../framing/json-lines.ts';
 
 const MAX_UNREAD_MESSAGES = 4;
+const FIRST_BYTES_KEPT = 64;
+const OPEN_BRACE = 0x7b;
 
 /**
  * Newline-delimited JSON over one socket: messages in order, a cap on each, and a clear
@@ -14,10 +16,21 @@ export class ControlChannel {
   readonly #queue: unknown[] = [];
   #waiter: { resolve: (value: unknown) => void; reject: (error: Error) => void } | undefined;
   #failure: Error | undefined;
+  /** The first bytes the peer sent, kept to tell what answered when the handshake fails. */
+  #firstBytes = Buffer.alloc(0);
 
   constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
+      const first = this.#firstBytes.length === 0;
+      if (this.#firstBytes.length < FIRST_BYTES_KEPT)
+        this.#firstBytes = Buffer.concat([this.#firstBytes, chunk.subarray(0, FIRST_BYTES_KEPT - this.#firstBytes.length)]);
+      // Every control message is a JSON object: a peer whose first byte is anything else speaks another protocol, now.
+      if (first && chunk.length > 0 && chunk[0] !== OPEN_BRACE) {
+        socket.pause();
+        this.#fail(new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the peer does not speak the control protocol (its first byte is not JSON)'));
+        return;
+      }
       try {
         for (const message of this.#decoder.push(chunk)) this.#deliver(message);
       } catch (error) {
@@ -55,6 +68,10 @@ export class ControlChannel {
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(this.#failure);
+  }
+
+  get firstBytes(): Buffer {
+    return this.#firstBytes;
   }
 
   send(message: unknown): void {

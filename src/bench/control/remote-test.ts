@@ -3,6 +3,7 @@ import { connect } from '../../transport/connect.ts';
 import type { BuiltinService } from '../../transport/server-options.ts';
 import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
+import { explainHandshakeFailure } from './stranger.ts';
 import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
 import {
   CONTROL_PROTOCOL_VERSION,
@@ -44,11 +45,14 @@ export class RemoteTest implements TestPeer {
     settleMemory = false,
     dataFrom: string[] = [],
   ): Promise<RemoteTest> {
+    const where = target.path ?? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
     const socket = await connect(
       target.path === undefined
         ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS }
         : { path: target.path, timeout: CONTROL_TIMEOUT_MS },
-    );
+    ).catch((error: unknown) => {
+      throw explainHandshakeFailure(error, where, Buffer.alloc(0), '');
+    });
     const channel = new ControlChannel(socket);
     const start = {
       type: 'start',
@@ -59,17 +63,14 @@ export class RemoteTest implements TestPeer {
       ...(settleMemory ? { settleMemory } : {}),
       ...(dataFrom.length > 0 ? { dataFrom } : {}),
     };
+    const startText = JSON.stringify(start);
     channel.send(start);
     let reply: ReadyMessage;
     try {
-      reply = await expect(
-        channel,
-        'ready',
-        target.authToken === undefined ? undefined : { token: target.authToken, startText: JSON.stringify(start) },
-      );
+      reply = await expect(channel, 'ready', target.authToken === undefined ? undefined : { token: target.authToken, startText });
     } catch (error) {
       socket.destroy();
-      throw error;
+      throw explainHandshakeFailure(error, where, channel.firstBytes, startText);
     }
     const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
     const data: DataTarget =

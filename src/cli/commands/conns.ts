@@ -5,7 +5,7 @@ import { SocktuneError } from '../../core/errors.ts';
 import { isIP } from 'node:net';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, clientSettings, seconds, serverSettings, str, target } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
 import { parseCount } from '../units.ts';
 
@@ -33,17 +33,17 @@ export function parseSourceAddresses(text: string): string[] {
 export const connsCommand: Command = {
   name: 'conns',
   summary: 'open and hold many connections: connect rate, failures by errno, memory per connection',
-  usage: 'socktune conns -c HOST [--target 10000] [--hold 10s] [--source-ips 127.0.0.2-127.0.0.50] [--json]',
+  usage: 'socktune conns -c HOST [--target N] [--hold SECONDS] [--source-ips 127.0.0.2-127.0.0.50] [--json]',
   flags: {
     ...COMMON_CLIENT_FLAGS,
-    target: { help: 'connections to open (default 1000)', spec: { type: 'string' } },
-    hold: { help: 'seconds to hold them open (default 5)', spec: { type: 'string' } },
+    target: { help: 'connections to open', spec: { type: 'string' }, default: '1000' },
+    hold: { help: 'seconds to hold them open', spec: { type: 'string' }, default: '5' },
     'source-ips': {
       help: 'local addresses to connect from, round-robin: past the ~28k ephemeral ports of one address',
       spec: { type: 'string' },
     },
-    concurrency: { help: 'connects in flight at once (default 128)', spec: { type: 'string' } },
-    'open-timeout': { help: 'seconds to spend opening before holding what is open (default 60)', spec: { type: 'string' } },
+    concurrency: { help: 'connects in flight at once', spec: { type: 'string' }, default: '128' },
+    'open-timeout': { help: 'seconds to spend opening before holding what is open', spec: { type: 'string' }, default: '60' },
   },
   examples: [
     'socktune conns -c 127.0.0.1 --target 10000 --hold 30s',
@@ -55,11 +55,11 @@ export const connsCommand: Command = {
     const options = {
       target: target(values),
       raw: values.raw === true,
-      count: parseCount(str(values, 'target') ?? '1000', '--target', 1, 1_000_000),
-      holdSec: seconds(values, 'hold', 5, { zero: true }),
+      count: parseCount(flagText(values, connsCommand.flags, 'target')!, '--target', 1, 1_000_000),
+      holdSec: seconds(values, 'hold', Number(connsCommand.flags.hold!.default), { zero: true }),
       sourceAddresses: sourceIps === undefined ? [] : parseSourceAddresses(sourceIps),
-      concurrency: parseCount(str(values, 'concurrency') ?? '128', '--concurrency', 1, 10_000),
-      openTimeoutSec: seconds(values, 'open-timeout', 60),
+      concurrency: parseCount(flagText(values, connsCommand.flags, 'concurrency')!, '--concurrency', 1, 10_000),
+      openTimeoutSec: seconds(values, 'open-timeout', Number(connsCommand.flags['open-timeout']!.default)),
       client: clientSettings(values),
       server: serverSettings(values),
     };

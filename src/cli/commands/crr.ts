@@ -2,8 +2,8 @@ import { runCrr } from '../../bench/engines/crr.ts';
 import { formatCount } from '../../bench/results/format.ts';
 import type { CrrResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
-import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { bufferSizes, runOptions } from '../client-settings.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
 import { parseCount } from '../units.ts';
@@ -15,7 +15,7 @@ export const crrCommand: Command = {
   flags: {
     ...COMMON_CLIENT_FLAGS,
     ...REQUEST_FLAGS,
-    concurrency: { help: 'transactions in flight at once, each on its own connection (default 1)', spec: { type: 'string', short: 'C' } },
+    concurrency: { help: 'transactions in flight at once, each on its own connection', spec: { type: 'string', short: 'C' }, default: '1' },
   },
   examples: [
     'socktune crr -c 127.0.0.1 -t 5',
@@ -26,7 +26,7 @@ export const crrCommand: Command = {
     const options = {
       ...runOptions(values),
       ...requestSettings(values),
-      concurrency: parseCount(str(values, 'concurrency') ?? '1', '--concurrency', 1, 4096),
+      concurrency: parseCount(flagText(values, crrCommand.flags, 'concurrency')!, '--concurrency', 1, 4096),
     };
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {

@@ -66,7 +66,7 @@ function formatInterval(interval: MergedInterval, merged: MergeResult['merged'])
   return `${span}  ${formatCount(interval.requestsPerSecond!).padStart(9)} ${merged === 'crr' ? 'tx/s' : 'req/s'}  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us!)}${omitted}`;
 }
 
-function printMerged(io: Io, merged: MergeResult): void {
+export function printMerged(io: Io, merged: MergeResult): void {
   io.out(`merged ${merged.sources.length} ${merged.merged} runs, started within ${merged.startSkewMs} ms:`);
   for (const source of merged.sources)
     io.out(`  ${source.label}  started ${source.startedAt}${source.clientSaturated ? '  (client saturated)' : ''}`);

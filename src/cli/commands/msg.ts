@@ -3,8 +3,8 @@ import { formatBits, formatCount, formatMicros } from '../../bench/results/forma
 import { runMsg } from '../../bench/engines/msg.ts';
 import type { MsgResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
-import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command } from '../command.ts';
+import { bufferSizes, runOptions } from '../client-settings.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
 import { parseCount, parseSize } from '../units.ts';
 import { DEFAULT_MAX_MESSAGE_SIZE } from '../../framing/length-prefix.ts';
@@ -15,12 +15,12 @@ export const msgCommand: Command = {
   usage: 'socktune msg -c HOST [--size 64] [--one-way | --echo] [-C 1] [--batch auto|N] [--depth 64] [--json]',
   flags: {
     ...COMMON_CLIENT_FLAGS,
-    size: { help: 'payload bytes per message; a 4-byte length prefix is added (default 64)', spec: { type: 'string' } },
+    size: { help: 'payload bytes per message; a 4-byte length prefix is added', spec: { type: 'string' }, default: '64' },
     'one-way': { help: 'send as fast as the server takes (the default)', spec: { type: 'boolean' } },
     echo: { help: 'the server sends every message back: messages/s and latency', spec: { type: 'boolean' } },
-    connections: { help: 'connections (default 1)', spec: { type: 'string', short: 'C' } },
-    batch: { help: "coalescing: 'auto' (one write per tick) or N messages per write (default auto)", spec: { type: 'string' } },
-    depth: { help: '--echo: messages in flight per connection (default 64)', spec: { type: 'string' } },
+    connections: { help: 'connections', spec: { type: 'string', short: 'C' }, default: '1' },
+    batch: { help: "coalescing: 'auto' (one write per tick) or N messages per write", spec: { type: 'string' }, default: 'auto' },
+    depth: { help: '--echo: messages in flight per connection', spec: { type: 'string' }, default: '64' },
   },
   examples: [
     'socktune msg -c 127.0.0.1 --size 64 -t 5',
@@ -30,15 +30,15 @@ export const msgCommand: Command = {
   ],
   async run(values, io) {
     if (values['one-way'] && values.echo) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --one-way and --echo');
-    const batchText = str(values, 'batch') ?? 'auto';
+    const batchText = flagText(values, msgCommand.flags, 'batch')!;
     const mode = values.echo ? 'echo' : 'one-way';
     const options = {
       ...runOptions(values),
-      size: parseSize(str(values, 'size') ?? '64', '--size', DEFAULT_MAX_MESSAGE_SIZE),
-      connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
+      size: parseSize(flagText(values, msgCommand.flags, 'size')!, '--size', DEFAULT_MAX_MESSAGE_SIZE),
+      connections: parseCount(flagText(values, msgCommand.flags, 'connections')!, '--connections', 1, 10_000),
       mode,
       batch: batchText === 'auto' ? 'auto' : parseCount(batchText, '--batch', 1, 1_000_000),
-      depth: parseCount(str(values, 'depth') ?? '64', '--depth', 1, 100_000),
+      depth: parseCount(flagText(values, msgCommand.flags, 'depth')!, '--depth', 1, 100_000),
     } as const;
     return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
       {

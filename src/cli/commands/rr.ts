@@ -3,7 +3,7 @@ import type { RrResult } from '../../bench/results/result.ts';
 import { runRr } from '../../bench/engines/rr.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
@@ -18,8 +18,8 @@ export const rrCommand: Command = {
   flags: {
     ...COMMON_CLIENT_FLAGS,
     ...REQUEST_FLAGS,
-    connections: { help: 'connections (default 1)', spec: { type: 'string', short: 'C' } },
-    depth: { help: 'requests in flight per connection (default 1)', spec: { type: 'string' } },
+    connections: { help: 'connections', spec: { type: 'string', short: 'C' }, default: '1' },
+    depth: { help: 'requests in flight per connection', spec: { type: 'string' }, default: '1' },
     rate: { help: 'open loop: total requests/s on a fixed schedule, latency from the intended send time', spec: { type: 'string' } },
     sockperf: {
       help: `measure a sockperf server (sockperf sr): ping-pong messages with its 14-byte header, port ${SOCKPERF_DEFAULT_PORT} unless -p`,
@@ -37,8 +37,8 @@ export const rrCommand: Command = {
     const rate = str(values, 'rate');
     const options = {
       ...(values.sockperf ? sockperfRunOptions(values) : { ...runOptions(values), ...requestSettings(values) }),
-      connections: parseCount(str(values, 'connections') ?? '1', '--connections', 1, 10_000),
-      depth: parseCount(str(values, 'depth') ?? '1', '--depth', 1, 1024),
+      connections: parseCount(flagText(values, rrCommand.flags, 'connections')!, '--connections', 1, 10_000),
+      depth: parseCount(flagText(values, rrCommand.flags, 'depth')!, '--depth', 1, 1024),
       rate: rate === undefined ? undefined : parseCount(rate, '--rate', 1, 10_000_000),
     };
     return runClientCommand<RrResult, RrResult['intervals'][number]>(

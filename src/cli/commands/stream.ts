@@ -6,7 +6,7 @@ import { runIperf3Stream, type Iperf3ClientOptions } from '../../protocols/iperf
 import { IPERF3_DEFAULT_PORT } from '../../protocols/iperf3/server.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, type Command, type Values } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
 import { renderTable } from '../table.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 
@@ -21,8 +21,8 @@ export const streamCommand: Command = {
   usage: 'socktune stream -c HOST [-t 10] [-l 128K] [-P 1] [-R | --bidir] [-w SIZE] [--verify] [--json]',
   flags: {
     ...COMMON_CLIENT_FLAGS,
-    length: { help: 'bytes per write (default 128K)', spec: { type: 'string', short: 'l' } },
-    parallel: { help: 'parallel connections (default 1)', spec: { type: 'string', short: 'P' } },
+    length: { help: 'bytes per write', spec: { type: 'string', short: 'l' }, default: '128K' },
+    parallel: { help: 'parallel connections', spec: { type: 'string', short: 'P' }, default: '1' },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
     bytes: { help: '--iperf3 only: end after this many bytes instead of -t (iperf3 -n), e.g. 500M', spec: { type: 'string', short: 'n' } },
@@ -56,8 +56,8 @@ export const streamCommand: Command = {
       );
     const options = {
       ...runOptions(values),
-      writeSize: parseSize(str(values, 'length') ?? '128K', '--length', MAX_REQUEST_BYTES),
-      parallel: parseCount(str(values, 'parallel') ?? '1', '--parallel', 1, 128),
+      writeSize: parseSize(flagText(values, streamCommand.flags, 'length')!, '--length', MAX_REQUEST_BYTES),
+      parallel: parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128),
       direction,
       verify: values.verify === true,
     } as const;

@@ -7,7 +7,7 @@ import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.
 import { formatObjective, renderTuneReport } from '../../bench/tune/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
-import { COMMON_CLIENT_FLAGS, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, flagText, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { exitCodeOf, onInterrupt } from '../client-command.ts';
 import { renderTable } from '../table.ts';
@@ -119,11 +119,16 @@ export const tuneCommand: Command = {
     size: {
       help: 'comma list: bytes per write (stream, default 128K), per request (rr, default 64) or per message (msg, default 64)',
       spec: { type: 'string' },
+      value: '<bytes,...>',
     },
-    conns: { help: 'comma list of connection counts (default 1 for stream, 10 for rr, 2 for msg)', spec: { type: 'string' } },
+    conns: {
+      help: 'comma list of connection counts (default 1 for stream, 10 for rr, 2 for msg)',
+      spec: { type: 'string' },
+      value: '<n,...>',
+    },
     objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
     quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
-    budget: { help: 'time for the full grid, e.g. 5m (default 5m)', spec: { type: 'string' } },
+    budget: { help: 'time for the full grid, e.g. 5m', spec: { type: 'string' }, default: '5m' },
     'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
     report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
     'no-report': { help: 'write no HTML report', spec: { type: 'boolean' } },
@@ -158,7 +163,7 @@ export const tuneCommand: Command = {
     const quick = values.quick === true;
     const trialText = str(values, 'duration-per-trial');
     const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
-    const budgetSec = parseSeconds(str(values, 'budget') ?? '5m', '--budget');
+    const budgetSec = parseSeconds(flagText(values, tuneCommand.flags, 'budget')!, '--budget');
     const local = str(values, 'client') === undefined ? await LocalServer.start() : undefined;
     const target = local?.target ?? targetOf(values);
     const pinning = local
