@@ -8,6 +8,8 @@ export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
   isTty: boolean;
+  /** The terminal's width when stdout is one; undefined when piped (tables then print at full width). */
+  columns?: number | undefined;
 }
 
 /** One flag: its help, its parseArgs spec, its placeholder where the shared one does not fit, and its default, which help and parsing both read. */
@@ -33,6 +35,8 @@ export interface Command {
   examples: string[];
   /** What the arguments after the flags are, for commands that take any (`socktune merge a.json b.json`). */
   positionals?: string;
+  /** The values those arguments may take, when they are a closed set (for completion). */
+  positionalChoices?: readonly string[];
   /** Modes chosen by the first argument (`socktune server iperf3`) or by the older flag (`--iperf3`, `--service NAME`). */
   subcommands?: readonly Command[];
   /** Flags this command refuses with a reason worth more than "unknown option": the security flags above all. */

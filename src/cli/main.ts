@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { closest, parseCommandArgs, selectMode } from './arguments.ts';
 import { renderHelp, type Command, type Io } from './command.ts';
+import { completionCommand } from './commands/completion.ts';
 import { connsCommand } from './commands/conns.ts';
 import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   msgCommand,
   mergeCommand,
   infoCommand,
+  completionCommand(() => COMMANDS),
 ];
 
 /** Every command and mode: a flag given to the wrong one is pointed to where it belongs. */
@@ -66,6 +68,7 @@ const defaultIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   isTty: process.stderr.isTTY === true,
+  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 };
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

@@ -84,7 +84,7 @@ export const connsCommand: Command = {
           out.out(
             `failed     ${summary.failed}${failures.length > 0 ? ` (${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')})` : ''}`,
           );
-          out.out(latencyTable([['connect', summary.connectLatency]]));
+          out.out(latencyTable([['connect', summary.connectLatency]], out.columns));
           out.out(
             `memory     client ${formatBytes(summary.client.rssBytesPerConnection)} RSS per connection` +
               (summary.server

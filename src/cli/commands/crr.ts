@@ -35,10 +35,13 @@ export const crrCommand: Command = {
         printSummary: (out, result) => {
           const { summary } = result;
           out.out(
-            latencyTable([
-              ['transaction', summary.latency],
-              ['connect', summary.connectLatency],
-            ]),
+            latencyTable(
+              [
+                ['transaction', summary.latency],
+                ['connect', summary.connectLatency],
+              ],
+              out.columns,
+            ),
           );
           out.out(`transactions ${summary.transactions} in ${summary.measuredSeconds}s = ${formatCount(summary.transactionsPerSecond)} /s`);
           const failures = Object.entries(summary.failures);

@@ -80,7 +80,7 @@ export function printMerged(io: Io, merged: MergeResult): void {
     );
   } else {
     const latency = summary.latency as LatencySummary | null;
-    if (latency) io.out(latencyTable([['latency', latency]]));
+    if (latency) io.out(latencyTable([['latency', latency]], io.columns));
     const count = (summary.requests ?? summary.transactions ?? summary.messagesSent) as number;
     const rate = (summary.requestsPerSecond ?? summary.transactionsPerSecond ?? summary.messagesPerSecond) as number;
     io.out(

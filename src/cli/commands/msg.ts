@@ -49,7 +49,7 @@ export const msgCommand: Command = {
           (interval.omitted ? '  (omitted)' : ''),
         printSummary: (out, result) => {
           const { summary } = result;
-          if (summary.latency) out.out(latencyTable([['latency', summary.latency]]));
+          if (summary.latency) out.out(latencyTable([['latency', summary.latency]], out.columns));
           out.out(
             `messages   ${formatCount(summary.messagesPerSecond)} msg/s (${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ${mode}`,
           );

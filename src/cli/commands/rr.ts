@@ -46,7 +46,7 @@ export const rrCommand: Command = {
         run: (onInterval, interrupt) => runRr({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
-          out.out(latencyTable([['latency', result.summary.latency]]));
+          out.out(latencyTable([['latency', result.summary.latency]], out.columns));
           out.out(
             `requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`,
           );

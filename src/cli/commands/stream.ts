@@ -85,7 +85,7 @@ export const streamCommand: Command = {
             ['receiver', ...side(summary.receiver), '', ''],
           ];
           if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
-          out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows));
+          out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows, out.columns));
           if (summary.verify) {
             out.out(
               `verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`,

@@ -63,6 +63,7 @@ function printScenario(io: Io, scenario: ScenarioResult): void {
         entry.verdict,
         rankingNotes(entry, scenario),
       ]),
+      io.columns,
     ),
   );
   const recommendation = scenario.recommendation;

@@ -13,6 +13,7 @@ export const serviceServerCommand: Command = {
   summary: `serve one built-in service (${BUILTIN_SERVICES.join(', ')}) on the port itself, no control channel: a backend for L4 balancers and --raw clients`,
   usage: `socktune server service NAME [-p ${DEFAULT_CONTROL_PORT}] [--bind ADDR] [--io-model MODEL] [-w SIZE] [limits] [--json]`,
   positionals: 'NAME',
+  positionalChoices: BUILTIN_SERVICES,
   flags: {
     ...commonServerFlags(DEFAULT_CONTROL_PORT),
     ...BARE_SERVER_FLAGS,
