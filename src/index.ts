@@ -2,7 +2,7 @@ import { assertSupportedNodeVersion } from './core/node-version.ts';
 
 assertSupportedNodeVersion();
 
-export { SocktuneError, ERROR_CODES, isSocktuneError, type ErrorCode } from './core/errors.ts';
+export { SocktuneError, ERROR_CODES, isSocktuneError, type ErrorCode, type CountedError, type ErrorCounts } from './core/errors.ts';
 export { MINIMUM_NODE_VERSION, isSupportedNodeVersion } from './core/node-version.ts';
 export { SOCKET_OPTION_DEFAULTS, type SocketOptions, type EffectiveSocketOptions, type BufferCapWarning } from './core/socket-options.ts';
 export { createServer, SocktuneServer, type ServerAddress, type CloseResult } from './transport/server.ts';
@@ -28,10 +28,20 @@ export {
   type TunedSocket,
 } from './transport/connect.ts';
 export { BlockingConnection, type BlockingHandler } from './transport/blocking.ts';
+export { SendBudget } from './transport/send-budget.ts';
+export { BufferBudget } from './transport/buffer-budget.ts';
+export { ConnectionPool } from './transport/admission.ts';
 export type { ServerMetrics } from './transport/metrics.ts';
 export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats } from './transport/message-socket.ts';
 export { connectMessages, createMessageServer, messageHandler } from './transport/messages.ts';
-export { FrameDecoder, encodeFrame, DEFAULT_MAX_MESSAGE_SIZE, type PrefixKind, type FrameDecoderOptions } from './framing/length-prefix.ts';
+export {
+  FrameDecoder,
+  encodeFrame,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  type PrefixKind,
+  type FrameDecoderOptions,
+  type FrameRunHandler,
+} from './framing/length-prefix.ts';
 export { FrameEncoder, type FrameEncoderOptions } from './framing/frame-encoder.ts';
 export { createSockperfServer, SOCKPERF_DEFAULT_PORT } from './protocols/sockperf/server.ts';
 export { SockperfDecoder, encodeMessage as encodeSockperfMessage } from './protocols/sockperf/codec.ts';
