@@ -17,6 +17,8 @@ export const LINUX = Object.freeze({
   SO_KEEPALIVE: 9,
   SO_LINGER: 13,
   SO_REUSEPORT: 15,
+  SO_RCVTIMEO: 20,
+  SO_SNDTIMEO: 21,
   IPPROTO_TCP: 6,
   IPPROTO_IPV6: 41,
   TCP_NODELAY: 1,

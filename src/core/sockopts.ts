@@ -157,6 +157,19 @@ export function setBlocking(fd: number, blocking: boolean): void {
   if (flags < 0 || libc().fcntl(fd, LINUX.F_SETFL, next) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'fcntl(O_NONBLOCK)');
 }
 
+/** SO_RCVTIMEO and SO_SNDTIMEO: a blocking recv or send returns (EAGAIN) after `ms` without progress. */
+export function setBlockingTimeouts(fd: number, ms: number): void {
+  const timeval = Buffer.alloc(16);
+  timeval.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  timeval.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+  for (const [option, name] of [
+    [LINUX.SO_RCVTIMEO, 'SO_RCVTIMEO'],
+    [LINUX.SO_SNDTIMEO, 'SO_SNDTIMEO'],
+  ] as const) {
+    if (libc().setsockopt(fd, LINUX.SOL_SOCKET, option, timeval, 16) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', `setsockopt(${name})`);
+  }
+}
+
 /** Fields of struct tcp_info (linux/tcp.h) that the benchmarks report. */
 export interface TcpInfo {
   retransmits: number;

@@ -1,6 +1,6 @@
 import { countedErrorOf, SocktuneError, type CountedError } from '../core/errors.ts';
 import { LINUX, libc } from '../core/libc.ts';
-import { closeFd, errnoName, pendingSocketError } from '../core/sockopts.ts';
+import { closeFd, errnoName, pendingSocketError, setBlocking, setBlockingTimeouts } from '../core/sockopts.ts';
 import type { ByteBudget } from '../framing/partial-message.ts';
 import type { SharedCounters } from './metrics.ts';
 import type { SendBudget } from './send-budget.ts';
@@ -14,13 +14,14 @@ export const WAITING_FOR_THREADS = 1;
 /** How long a connection may stay quiet in its thread while others wait for one. */
 export const PRESSURE_IDLE_MS = 5000;
 
-/** How often a thread waiting in poll() looks at the stop flag. */
-const POLL_SLICE_MS = 50;
+/** How long a blocked recv or send waits before the thread looks at the stop flag again. */
+const WAIT_SLICE_MS = 50;
 
 /**
- * The classic blocking style: the thread waits in the kernel for each read and write. It waits in
- * poll() in short slices rather than in recv(), because a thread blocked in a foreign call cannot
- * be stopped; between slices it checks a flag the main thread sets on close.
+ * The classic blocking style: the thread waits in the kernel for each read and write, one system
+ * call each, as a C server would. A thread blocked in a foreign call cannot be stopped, so the
+ * socket's receive and send timeouts (SO_RCVTIMEO, SO_SNDTIMEO) end every wait after a short slice;
+ * between slices the thread checks a flag the main thread sets on close, and its idle limits.
  */
 export class BlockingConnection {
   readonly #fd: number;
@@ -56,6 +57,8 @@ export class BlockingConnection {
     this.bufferBudget = limits.bufferBudget;
     this.#first = limits.first !== undefined && limits.first.length > 0 ? limits.first : undefined;
     this.#pollfd.writeInt32LE(fd, 0);
+    setBlocking(fd, true);
+    setBlockingTimeouts(fd, WAIT_SLICE_MS);
   }
 
   get stopRequested(): boolean {
@@ -66,24 +69,16 @@ export class BlockingConnection {
     if (this.stopRequested) throw new SocktuneError('SOCKTUNE_ERR_CLOSE_TIMEOUT', 'server closing: connection stopped');
   }
 
-  #wait(events: number): void {
-    this.#pollfd.writeInt16LE(events, 4);
-    const idleSince = performance.now();
-    for (;;) {
-      this.#checkStop();
-      if (this.#idleTimeout > 0 && performance.now() - idleSince > this.#idleTimeout) {
-        throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection idle for ${this.#idleTimeout} ms`);
-      }
-      // Others wait for a thread: a connection that stays quiet gives this one up.
-      if (Atomics.load(this.#stop, WAITING_FOR_THREADS) !== 0 && performance.now() - idleSince > PRESSURE_IDLE_MS) {
-        throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection quiet for ${PRESSURE_IDLE_MS} ms while others wait for a thread`);
-      }
-      const ready = libc().poll(this.#pollfd, 1, POLL_SLICE_MS);
-      if (ready > 0) return;
-      if (ready < 0) {
-        const errno = libc().errno();
-        if (errno !== LINUX.EINTR) throw this.#error('poll', errno);
-      }
+  /** Between two slices of a wait: stop asked, idle too long, or quiet while others wait for a thread. */
+  #checkWaiting(idleSince: number): void {
+    this.#checkStop();
+    const idle = performance.now() - idleSince;
+    if (this.#idleTimeout > 0 && idle > this.#idleTimeout) {
+      throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection idle for ${this.#idleTimeout} ms`);
+    }
+    // Others wait for a thread: a connection that stays quiet gives this one up.
+    if (Atomics.load(this.#stop, WAITING_FOR_THREADS) !== 0 && idle > PRESSURE_IDLE_MS) {
+      throw new SocktuneError('SOCKTUNE_ERR_TIMEOUT', `connection quiet for ${PRESSURE_IDLE_MS} ms while others wait for a thread`);
     }
   }
 
@@ -99,7 +94,7 @@ export class BlockingConnection {
    * against the socket itself — its pending error and its poll state — before the connection is
    * given up; an errno the socket does not confirm means: wait and try again.
    */
-  #afterFailure(call: string, events: number): void {
+  #afterFailure(call: string, events: number, idleSince: number): void {
     const errno = libc().errno();
     if (errno !== LINUX.EAGAIN && errno !== LINUX.EINTR) {
       const pending = pendingSocketError(this.#fd);
@@ -112,7 +107,7 @@ export class BlockingConnection {
         if (call === 'send' && revents & LINUX.POLLHUP) throw this.#error(call, LINUX.EPIPE);
       }
     }
-    this.#wait(events);
+    this.#checkWaiting(idleSince);
   }
 
   /** Blocks until at least one byte arrives; 0 means the peer closed its side. */
@@ -120,13 +115,14 @@ export class BlockingConnection {
     // A peer that never pauses never makes us wait in poll(): the stop flag is checked here too.
     this.#checkStop();
     if (this.#first !== undefined) return this.#takeFirst(buffer);
+    const idleSince = performance.now();
     for (;;) {
       const count = Number(libc().recv(this.#fd, buffer, buffer.length, 0));
       if (count >= 0) {
         this.#counters.addBytesIn(count);
         return count;
       }
-      this.#afterFailure('recv', LINUX.POLLIN);
+      this.#afterFailure('recv', LINUX.POLLIN, idleSince);
     }
   }
 
@@ -156,21 +152,23 @@ export class BlockingConnection {
     const until = performance.now() + ms;
     for (let left = ms; left > 0; left = until - performance.now()) {
       this.#checkStop();
-      Atomics.wait(this.#stop, 0, 0, Math.min(left, POLL_SLICE_MS));
+      Atomics.wait(this.#stop, 0, 0, Math.min(left, WAIT_SLICE_MS));
     }
   }
 
   #sendAll(data: Buffer): void {
     let offset = 0;
+    let idleSince = performance.now();
     while (offset < data.length) {
       const view = offset === 0 ? data : data.subarray(offset);
       const count = Number(libc().send(this.#fd, view, view.length, LINUX.MSG_NOSIGNAL));
       if (count >= 0) {
         offset += count;
         this.#counters.addBytesOut(count);
+        idleSince = performance.now();
         continue;
       }
-      this.#afterFailure('send', LINUX.POLLOUT);
+      this.#afterFailure('send', LINUX.POLLOUT, idleSince);
     }
   }
 
@@ -219,7 +217,6 @@ function blockingVerify(counters: SharedCounters): BlockingHandler {
   };
 }
 
-/** Framed messages, blocking style: every message a read completes is answered in one send. */
 /** msg-sink: frames counted a run at a time, no object per message (see FrameDecoder.pushFrames). */
 function blockingSink(counters: SharedCounters): BlockingHandler {
   const count = (_buffer: Buffer, _start: number, _end: number, frames: number): void => counters.addMessagesIn(frames);
@@ -236,6 +233,7 @@ function blockingSink(counters: SharedCounters): BlockingHandler {
   };
 }
 
+/** Framed messages, blocking style: every message a read completes is answered in one send. */
 function blockingMessageEcho(counters: SharedCounters): BlockingHandler {
   return (connection) => {
     const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
