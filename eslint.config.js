@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-artifacts/', 'test/fixtures/*.py'] },
+  { ignores: ['dist/', 'dist-exe/', 'node_modules/', 'test-artifacts/', 'test/fixtures/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

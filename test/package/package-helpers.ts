@@ -73,7 +73,7 @@ export function temporaryDirectory(owner: Owner, name: string): string {
 }
 
 /** What `npm ci`, a build and the tests make: left out of a copy of the tree. */
-const NOT_SOURCES = new Set(['node_modules', 'dist', '.git', 'test-artifacts', 'tmp']);
+const NOT_SOURCES = new Set(['node_modules', 'dist', 'dist-exe', '.git', 'test-artifacts', 'tmp']);
 
 /**
  * A copy of the working tree as a fresh clone has it (no dist/), uncommitted changes included: a
