@@ -2,7 +2,7 @@ import type { BenchResult } from '../bench/results/result.ts';
 import { sleep } from '../bench/engines/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { describeInterval, median, medianInterval } from '../bench/results/stats.ts';
-import type { Io, Values } from './command.ts';
+import { COMMON_CLIENT_FLAGS, type Io, type Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, seconds, str } from './client-settings.ts';
 import { printFooter } from './report-common.ts';
@@ -34,8 +34,6 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>
 }
 
 const DAY_MS = 24 * 3600 * 1000;
-/** How late a run may reach its --start-at and still start (--start-late-tolerance). */
-const DEFAULT_START_LATE_TOLERANCE_SEC = 1;
 /** Exit status of a run that completed nothing (README: exit codes). */
 export const NOTHING_MEASURED_EXIT = 5;
 
@@ -46,7 +44,7 @@ export const NOTHING_MEASURED_EXIT = 5;
  */
 async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<number | undefined> {
   const text = str(values, 'start-at');
-  const tolerance = seconds(values, 'start-late-tolerance', DEFAULT_START_LATE_TOLERANCE_SEC, { zero: true });
+  const tolerance = seconds(values, 'start-late-tolerance', Number(COMMON_CLIENT_FLAGS['start-late-tolerance']!.default), { zero: true });
   if (text === undefined) {
     if (values['start-late-tolerance'] !== undefined)
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--start-late-tolerance goes with --start-at');

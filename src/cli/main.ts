@@ -6,6 +6,7 @@ import { completionCommand } from './commands/completion.ts';
 import { connsCommand } from './commands/conns.ts';
 import { crrCommand } from './commands/crr.ts';
 import { infoCommand } from './commands/info.ts';
+import { k8sCommand } from './commands/k8s.ts';
 import { mergeCommand } from './commands/merge.ts';
 import { msgCommand } from './commands/msg.ts';
 import { rrCommand } from './commands/rr.ts';
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   connsCommand,
   msgCommand,
   mergeCommand,
+  k8sCommand,
   infoCommand,
   completionCommand(() => COMMANDS),
 ];

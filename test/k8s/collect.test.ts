@@ -1,0 +1,223 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertSchema, BIN, runCli, startServer, type CliRun, type MergedRr, type RunningServer } from '../cli/cli-helpers.ts';
+import { collectSources, resultOfPod, splitPodLogs } from '../../src/k8s/collect.ts';
+import { prefixed } from './k8s-helpers.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'socktune-k8s-collect-'));
+const JOB = 'socktune-c0ll3c-clients';
+const PODS = [`${JOB}-0-abcde`, `${JOB}-1-fghij`, `${JOB}-2-klmno`];
+
+/** Three rr clients of one test, as three pods would run them: two print --ndjson, one --json. */
+let runs: CliRun[] = [];
+let server: RunningServer | undefined;
+
+before(async () => {
+  server = await startServer(['--json']);
+  const startAt = Date.now() + 2500;
+  runs = await Promise.all(
+    ['--ndjson', '--ndjson', '--json'].map((output) =>
+      runCli(['rr', '-c', '127.0.0.1', '-p', String(server!.port), '-t', '0.4', '-i', '0.2', '--start-at', String(startAt), output]),
+    ),
+  );
+  for (const run of runs) assert.equal(run.code, 0, run.stderr);
+});
+
+after(async () => {
+  await server?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function requestsOf(run: CliRun): number {
+  const lines = run.stdout.trim().split('\n');
+  const document = (lines.length > 1 && lines[0]!.startsWith('{"') ? JSON.parse(lines.at(-1)!) : JSON.parse(run.stdout)) as {
+    summary: { requests: number };
+  };
+  return document.summary.requests;
+}
+
+/** The CLI with `input` on its stdin. */
+function runWithInput(args: string[], input: string, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`socktune ${args.join(' ')} did not finish`));
+    }, 30_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** What `kubectl logs -l ... --prefix` prints for the three pods: each pod's lines together, stderr before the result. */
+function kubectlOutput(order = [0, 1, 2]): string {
+  return `${order.map((index) => prefixed(PODS[index]!, 'client', `${runs[index]!.stderr}${runs[index]!.stdout}`)).join('\n')}\n`;
+}
+
+test('collect: kubectl logs --prefix on stdin → one merged result, exact sums, pods in index order', async () => {
+  const run = await runWithInput(['k8s', 'collect', '--expect', '3', '--json'], kubectlOutput([2, 0, 1]));
+  assert.equal(run.code, 0, run.stderr);
+  const merged = JSON.parse(run.stdout) as MergedRr & { merged: string; sources: { label: string }[] };
+  assertSchema(merged);
+  assert.equal(merged.merged, 'rr');
+  assert.deepEqual(
+    merged.sources.map((source) => source.label),
+    PODS,
+  );
+  assert.equal(
+    merged.summary.requests,
+    runs.map(requestsOf).reduce((a, b) => a + b, 0),
+  );
+  assert.equal(merged.summary.latency.count, merged.summary.requests);
+
+  const human = await runWithInput(['k8s', 'collect'], kubectlOutput());
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /^merged 3 rr runs, started within \d+ ms:/);
+  assert.match(human.stdout, new RegExp(`  ${PODS[0]}  started `));
+});
+
+test('collect: one file per pod, labelled by file; a pretty --json log and lines after the result are read too', async () => {
+  const files = runs.map((run, index) => {
+    const file = join(work, `client-${index}.log`);
+    // A warning the client wrote after its result must not hide the result line.
+    writeFileSync(file, `${run.stderr}${run.stdout}warning: something late\n`);
+    return file;
+  });
+  const run = await runCli(['k8s', 'collect', ...files, '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const merged = JSON.parse(run.stdout) as MergedRr & { sources: { label: string }[] };
+  assert.deepEqual(
+    merged.sources.map((source) => source.label),
+    files,
+  );
+  assert.equal(
+    merged.summary.requests,
+    runs.map(requestsOf).reduce((a, b) => a + b, 0),
+  );
+});
+
+test('collect refuses, with SOCKTUNE_ERR_MERGE and exit 2, a merge that would not be the whole test', async () => {
+  const failed = prefixed(
+    `${JOB}-1-zzzzz`,
+    'client',
+    'socktune: SOCKTUNE_ERR_USAGE: --start-at 1 (1970-01-01T00:00:00.001Z) was 4.200 s ago, later than --start-late-tolerance 1 s',
+  );
+  const cases: [string, string[], RegExp][] = [
+    [
+      `${prefixed(PODS[0]!, 'client', runs[0]!.stdout)}\n${failed}\n`,
+      [],
+      /1 of 2 client pod\(s\) have no result, so the merge would leave their load out:\n {2}socktune-c0ll3c-clients-1-zzzzz: no result line; its log ends with "socktune: SOCKTUNE_ERR_USAGE: --start-at 1/,
+    ],
+    [
+      kubectlOutput([0, 1]),
+      ['--expect', '3'],
+      /expected the logs of 3 client pod\(s\), found 2 \(socktune-c0ll3c-clients-0-abcde, socktune-c0ll3c-clients-1-fghij\)/,
+    ],
+    [
+      `${kubectlOutput([0, 1])}${prefixed(`${JOB}-1-again`, 'client', runs[2]!.stdout)}\n`,
+      [],
+      /pods socktune-c0ll3c-clients-1-again and socktune-c0ll3c-clients-1-fghij ran the same completion index: merge one run of each/,
+    ],
+    [
+      `${prefixed(PODS[0]!, 'client', runs[0]!.stdout)}\n${prefixed(PODS[1]!, 'client', runs[0]!.stdout.replace(/"startAt":\d+/, '"startAt":1'))}\n`,
+      [],
+      /waited for different --start-at times/,
+    ],
+    ['', [], /no pod log was given: pipe `kubectl logs/],
+    [kubectlOutput([0]), [], /give at least two results/],
+  ];
+  for (const [input, flags, message] of cases) {
+    const run = await runWithInput(['k8s', 'collect', ...flags], input);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^socktune: SOCKTUNE_ERR_MERGE: /);
+    assert.match(run.stderr, message);
+  }
+  const missing = await runCli(['k8s', 'collect', join(work, 'nope.log')]);
+  assert.match(missing.stderr, /SOCKTUNE_ERR_MERGE: cannot read .*nope\.log: ENOENT/);
+  const usage: [string[], RegExp][] = [
+    [['--kubectl'], /--kubectl needs --test-id/],
+    [['--test-id', 'x'], /--test-id and --namespace go with --kubectl/],
+    [['--kubectl', '--test-id', 'x', 'file.log'], /--kubectl reads the logs itself: drop the files/],
+    [['--expect', '0'], /--expect takes a whole number from 1/],
+  ];
+  for (const [flags, message] of usage) {
+    const run = await runCli(['k8s', 'collect', ...flags]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, message);
+  }
+});
+
+test('collect --kubectl runs kubectl logs for the test’s client pods, every line, prefixed', async () => {
+  // A stand-in kubectl on PATH: records its arguments and prints the pods' logs (or fails as with no cluster).
+  const logs = join(work, 'kubectl-output.txt');
+  const argsFile = join(work, 'kubectl-args.txt');
+  writeFileSync(logs, kubectlOutput());
+  const script = join(work, 'kubectl');
+  writeFileSync(
+    script,
+    `#!/bin/sh\nprintf '%s\\n' "$@" > '${argsFile}'\nif [ -n "$FAIL" ]; then echo 'error: You must be logged in to the server' >&2; exit 1; fi\ncat '${logs}'\n`,
+  );
+  chmodSync(script, 0o755);
+  const path = `${work}:${process.env.PATH ?? ''}`;
+  const run = await runCli(
+    ['k8s', 'collect', '--kubectl', '--test-id', 'c0ll3c', '-n', 'perf', '--expect', '3', '--json'],
+    30_000,
+    undefined,
+    {
+      PATH: path,
+    },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    (JSON.parse(run.stdout) as MergedRr).summary.requests,
+    runs.map(requestsOf).reduce((a, b) => a + b, 0),
+  );
+  assert.deepEqual(readFileSync(argsFile, 'utf8').trim().split('\n'), [
+    'logs',
+    '--namespace',
+    'perf',
+    '--selector',
+    'socktune.io/test=c0ll3c,app.kubernetes.io/component=client',
+    '--prefix',
+    '--tail=-1',
+  ]);
+  const failing = await runCli(['k8s', 'collect', '--kubectl', '--test-id', 'c0ll3c'], 30_000, undefined, { PATH: path, FAIL: '1' });
+  assert.equal(failing.code, 2);
+  assert.match(failing.stderr, /SOCKTUNE_ERR_MERGE: kubectl logs .* failed \(exit 1\): error: You must be logged in to the server/);
+  const absent = await runCli(['k8s', 'collect', '--kubectl', '--test-id', 'c0ll3c'], 30_000, undefined, { PATH: join(work, 'empty') });
+  assert.equal(absent.code, 2);
+  assert.match(absent.stderr, /SOCKTUNE_ERR_USAGE: kubectl is not on PATH/);
+});
+
+test('splitPodLogs, resultOfPod, collectSources: the parsing itself', () => {
+  const text = kubectlOutput();
+  const logs = splitPodLogs(text, 'stdin');
+  assert.deepEqual(
+    logs.map((log) => log.pod),
+    PODS,
+  );
+  assert.deepEqual(logs[0]!.lines.join('\n'), `${runs[0]!.stderr}${runs[0]!.stdout}`.trimEnd());
+  assert.deepEqual(
+    splitPodLogs(runs[0]!.stdout, 'file.log').map((log) => log.pod),
+    ['file.log'],
+  );
+  assert.equal(collectSources(logs, { expect: 3 }).length, 3);
+  assert.deepEqual(resultOfPod({ pod: 'p', lines: [] }), { missing: 'its log is empty' });
+  // An interval line is not a result.
+  const intervalOnly = runs[0]!.stdout.split('\n').filter((line) => line.includes('"type":"interval"'));
+  assert.ok(intervalOnly.length > 0);
+  assert.match((resultOfPod({ pod: 'p', lines: intervalOnly }) as { missing: string }).missing, /no result line/);
+  // A JSON line that is not a socktune/1 result document is named.
+  assert.throws(() => resultOfPod({ pod: 'p', lines: ['{"schema":"other/1"}'] }), /pod p: not a socktune\/1 document/);
+});
