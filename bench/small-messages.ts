@@ -2,13 +2,15 @@
  * Small messages near the wire (issue "Faster where it counts", target 2), in one interleaved run:
  *   - `socktune msg --size 64` one way: its byte rate as a share of `socktune stream`'s (same build, same run)
  *   - `socktune msg --echo --size 64`: messages/s of this build vs a baseline build (another checkout)
+ *   - the floor under any echo at a fixed depth: sockperf's C client and server ping-pong (`sockperf pp -m 64`),
+ *     whose round trip bounds messages/s at depth D to D / RTT whatever either end does
  * Each build runs its own server and client binaries, so both ends of the change are measured.
  *
  *   npm run bench:small-messages -- --baseline /path/to/built/older/checkout [--seconds 3 --repetitions 3]
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { median } from '../src/bench/results/stats.ts';
 
@@ -89,18 +91,43 @@ async function client(root: string, port: number, args: string[]): Promise<Measu
   };
 }
 
+const ECHO_DEPTH = 64;
+const SOCKPERF_PORT = 11197;
+
+/** sockperf's own round trip, C to C, in microseconds (it reports half round trips). */
+async function sockperfRoundTripUs(): Promise<number> {
+  const { stdout, stderr } = await promisify(execFile)('sockperf', [
+    'pp',
+    '--tcp',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(seconds),
+    '-m',
+    '64',
+  ]);
+  const match = /percentile 50\.000 =\s+([\d.]+)/.exec(`${stdout}\n${stderr}`);
+  if (!match) throw new Error('no median in sockperf output');
+  return 2 * Number(match[1]);
+}
+
 const WORKLOADS: Record<string, string[]> = {
   stream: ['stream'],
   'msg one-way 64 B': ['msg', '--size', '64'],
-  'msg echo 64 B': ['msg', '--echo', '--size', '64'],
+  'msg echo 64 B': ['msg', '--echo', '--size', '64', '--depth', String(ECHO_DEPTH)],
 };
 
+const sockperf = spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT)], { stdio: 'ignore' });
+const roundTrips: number[] = [];
 const servers = Object.fromEntries(
   await Promise.all(Object.entries(builds).map(async ([name, root]) => [name, await startServer(root)] as const)),
 );
 const samples: Record<string, Measured[]> = {};
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
+    roundTrips.push(await sockperfRoundTripUs());
     for (const [workload, args] of Object.entries(WORKLOADS)) {
       for (const [name, root] of Object.entries(builds)) {
         const key = `${name} | ${workload}`;
@@ -111,6 +138,7 @@ try {
   }
 } finally {
   await Promise.all(Object.values(servers).map((server) => server.stop()));
+  sockperf.kill();
 }
 
 const med = (key: string, pick: (m: Measured) => number | null): number => median(samples[key]!.map((m) => pick(m) ?? Number.NaN));
@@ -136,6 +164,10 @@ if (builds.baseline) {
   ratios.push(`- msg echo 64 B, current / baseline = **${(echo('current') / echo('baseline')).toFixed(2)}×**`);
   ratios.push(`- msg one-way 64 B, current / baseline = **${(oneWay('current') / oneWay('baseline')).toFixed(2)}×**`);
 }
+const roundTrip = median(roundTrips);
+ratios.push(
+  `- the floor: sockperf C↔C round trip (64 B) ${roundTrip.toFixed(1)} µs (median of ${roundTrips.map((value) => value.toFixed(1)).join(', ')}), so an echo with ${ECHO_DEPTH} messages in flight cannot pass ${(ECHO_DEPTH / roundTrip).toFixed(2)} M msg/s on this machine; current msg echo reaches **${(med('current | msg echo 64 B', (m) => m.messagesPerSecond) / 1e6 / (ECHO_DEPTH / roundTrip)).toFixed(2)}** of it`,
+);
 const environment = collectEnvironment();
 const report = [
   `# Small messages near the wire — ${new Date().toISOString().slice(0, 10)}`,

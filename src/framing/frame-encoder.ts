@@ -50,6 +50,7 @@ export class FrameEncoder {
     if (length > this.#maxMessageSize) {
       throw new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `message of ${length} bytes is over maxMessageSize ${this.#maxMessageSize}`);
     }
+    if (this.#prefix === 'u32' && length <= this.#copyThreshold) return this.#addSmallU32(message, length);
     const header = prefixLength(this.#prefix, length);
     const copied = length <= this.#copyThreshold;
     this.#reserve(copied ? header + length : header);
@@ -62,6 +63,21 @@ export class FrameEncoder {
       this.#chunks.push(Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, length));
     }
     this.#queuedBytes += header + length;
+    this.#queuedMessages++;
+  }
+
+  /** The common case: a small message behind a u32 prefix, the prefix written in place. */
+  #addSmallU32(message: Uint8Array, length: number): void {
+    if (this.#slabOffset + 4 + length > this.#slab.length) this.#reserve(4 + length);
+    const slab = this.#slab;
+    const offset = this.#slabOffset;
+    slab[offset] = length >>> 24;
+    slab[offset + 1] = (length >>> 16) & 0xff;
+    slab[offset + 2] = (length >>> 8) & 0xff;
+    slab[offset + 3] = length & 0xff;
+    slab.set(message, offset + 4);
+    this.#slabOffset = offset + 4 + length;
+    this.#queuedBytes += 4 + length;
     this.#queuedMessages++;
   }
 

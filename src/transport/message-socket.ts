@@ -176,10 +176,35 @@ export class MessageSocket extends EventEmitter {
     return this.#underHighWaterMark();
   }
 
+  /**
+   * Queues messages as send() would, one by one (the same caps, flushes and overflow rule), with
+   * the socket's state read once per batch instead of once per message: the cheaper way to send
+   * many small messages. False as for send(), after the whole batch.
+   */
   sendBatch(messages: readonly Uint8Array[]): boolean {
-    let ok = true;
-    for (const message of messages) ok = this.send(message) && ok;
-    return ok;
+    if (this.socket.destroyed || this.socket.writableEnded) return false;
+    const { maxQueuedBytes, flushThreshold, batch } = this.options;
+    const encoder = this.#encoder;
+    const flushEvery = batch === 'auto' ? Infinity : batch;
+    let socketQueued = this.socket.writableLength;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      if (encoder.queuedBytes + socketQueued + message.length > maxQueuedBytes) {
+        this.#overflow(message.length);
+        if (this.socket.destroyed) return false;
+        continue;
+      }
+      encoder.add(message);
+      if (encoder.queuedBytes >= flushThreshold || encoder.queuedMessages >= flushEvery) {
+        this.flush();
+        socketQueued = this.socket.writableLength;
+      }
+    }
+    if (encoder.queuedMessages > 0 && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(() => this.flush());
+    }
+    return this.#underHighWaterMark();
   }
 
   #overflow(length: number): boolean {
@@ -196,6 +221,7 @@ export class MessageSocket extends EventEmitter {
     return false;
   }
 
+  /** Flushes at the threshold or every `batch` messages, else once at the end of the tick. */
   #afterAdd(): void {
     const { batch, flushThreshold } = this.options;
     if (this.#encoder.queuedBytes >= flushThreshold || (batch !== 'auto' && this.#encoder.queuedMessages >= batch)) {

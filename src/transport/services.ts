@@ -6,7 +6,6 @@ import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
 import { FrameDecoder } from '../framing/length-prefix.ts';
-import { MessageSocket } from './message-socket.ts';
 import { PacedWriter } from './paced-writer.ts';
 import { pumpWrites } from './pump.ts';
 import type { BufferBudget } from './buffer-budget.ts';
@@ -255,49 +254,6 @@ function serveVerify(fd: number, context: ServiceContext, first?: Buffer): Socke
   );
 }
 
-const U32_PREFIX_BYTES = 4;
-
-/**
- * Framed messages on the shared read buffer; the writer copies what it sends, so views may be
- * echoed. Under a send budget the echoes go through a PacedWriter instead of the coalescing
- * writer (a 16 MiB message is answered at the rate, slice by slice), and reading stops while
- * more than a burst waits.
- */
-function serveMessageEcho(fd: number, context: ServiceContext, first?: Buffer): Socket {
-  let messages: MessageSocket | undefined;
-  let paced: PacedWriter | undefined;
-  const budget = context.sendBudget;
-  const socket = readIntoSharedBuffer(
-    fd,
-    (view) => {
-      context.counters.addBytesIn(view.length);
-      messages!.feed(view);
-      if (paced !== undefined && paced.queued > budget!.maxWriteBytes) socket.pause();
-    },
-    first,
-  );
-  messages = new MessageSocket(socket, {}, { readsFrom: 'onread', budget: context.bufferBudget });
-  messages.on('error', () => {});
-  let peerEnded = false;
-  // Once all that waited is written: read on, or, after the peer's end, close as the coalescing writer would.
-  const onIdle = (): void => void (peerEnded ? messages.close() : socket.resume());
-  if (budget !== undefined) paced = new PacedWriter(socket, budget, context.bufferBudget, onIdle);
-  else holdQueuedAgainstBudget(messages, context.bufferBudget);
-  const prefix = Buffer.alloc(U32_PREFIX_BYTES);
-  messages.on('message', (message: Buffer) => {
-    context.counters.addMessagesIn(1);
-    context.counters.addBytesOut(message.length + U32_PREFIX_BYTES);
-    if (paced === undefined) return void messages.send(message);
-    prefix.writeUInt32BE(message.length);
-    if (paced.write(prefix)) paced.write(message);
-  });
-  messages.on('end', () => {
-    peerEnded = true;
-    if (paced === undefined || paced.queued === 0) void messages.close();
-  });
-  return socket;
-}
-
 /**
  * Counts framed messages without making an object per message: the decoder reports runs of whole
  * frames, so a read of a thousand small messages costs one callback. Limits hold as in msg-echo (a
@@ -331,39 +287,93 @@ function serveSink(fd: number, context: ServiceContext, first?: Buffer): Socket 
   return socket;
 }
 
+/** Echoes waiting in the socket above which reading stops until they drain. */
+const ECHO_HIGH_WATER = 1024 * 1024;
+
 /**
- * Echoes waiting to be written (to a client that reads slowly or not at all) take room from the
- * same budget as partly received messages: memory for a server's messages is bounded whichever
- * way they travel. A connection that would go over it is closed (SOCKTUNE_ERR_BUFFER_BUDGET).
+ * Framed messages echoed a read at a time: the decoder reports runs of whole frames, which go back
+ * verbatim, prefixes included, in one write (a copy, since the read buffer is shared). No object is
+ * made per message. Echoes waiting in the socket take room from the server's buffer budget, as
+ * partly received messages do, and reading stops above ECHO_HIGH_WATER; under a send budget the
+ * echoes go through a PacedWriter (a 16 MiB message is answered at the rate, slice by slice).
  */
-function holdQueuedAgainstBudget(messages: MessageSocket, budget: BufferBudget): void {
+function serveMessageEcho(fd: number, context: ServiceContext, first?: Buffer): Socket {
+  const decoder = new FrameDecoder({ budget: context.bufferBudget });
+  const runs: Buffer[] = [];
+  let runBytes = 0;
+  let frames = 0;
+  const collect = (buffer: Buffer, start: number, end: number, count: number): void => {
+    runs.push(buffer.subarray(start, end));
+    runBytes += end - start;
+    frames += count;
+  };
+  let paced: PacedWriter | undefined;
   let held = 0;
-  const sync = (): void => {
-    const queued = messages.socket.destroyed ? 0 : messages.queuedBytes;
-    if (queued < held) budget.release(held - queued);
-    else if (queued > held && !budget.tryReserve(queued - held)) {
-      messages.socket.destroy(
-        new SocktuneError('SOCKTUNE_ERR_BUFFER_BUDGET', `no room to queue ${queued} bytes of echoes: the server's buffer budget is taken`),
+  let peerEnded = false;
+  const echo = (): void => {
+    const out = Buffer.concat(runs, runBytes);
+    runs.length = 0;
+    runBytes = 0;
+    context.counters.addMessagesIn(frames);
+    context.counters.addBytesOut(out.length);
+    frames = 0;
+    if (paced !== undefined) {
+      paced.write(out);
+      if (paced.queued > context.sendBudget!.maxWriteBytes) socket.pause();
+      return;
+    }
+    if (!context.bufferBudget.tryReserve(out.length)) {
+      socket.destroy(
+        new SocktuneError(
+          'SOCKTUNE_ERR_BUFFER_BUDGET',
+          `no room to queue ${out.length} bytes of echoes: the server's buffer budget is taken`,
+        ),
       );
       return;
     }
-    held = queued;
-  };
-  // Counted once per tick, after the writer has flushed the tick's echoes.
-  let scheduled = false;
-  messages.on('message', () => {
-    if (scheduled) return;
-    scheduled = true;
-    process.nextTick(() => {
-      scheduled = false;
-      sync();
+    held += out.length;
+    socket.write(out, () => {
+      held -= out.length;
+      context.bufferBudget.release(out.length);
     });
+    if (socket.writableLength > ECHO_HIGH_WATER) socket.pause();
+  };
+  const socket = readIntoSharedBuffer(
+    fd,
+    (view) => {
+      if (socket.destroyed) return;
+      context.counters.addBytesIn(view.length);
+      try {
+        decoder.pushFrames(view, collect);
+      } catch (error) {
+        socket.destroy(error as Error);
+        return;
+      }
+      if (frames > 0) echo();
+    },
+    first,
+  );
+  // Once all that waited is written: read on, or, after the peer's end, close.
+  const onIdle = (): void => void (peerEnded ? socket.end() : socket.resume());
+  if (context.sendBudget !== undefined) paced = new PacedWriter(socket, context.sendBudget, context.bufferBudget, onIdle);
+  else socket.on('drain', () => socket.resume());
+  socket.on('end', () => {
+    try {
+      decoder.end();
+    } catch (error) {
+      socket.destroy(error as Error);
+      return;
+    }
+    peerEnded = true;
+    if (paced === undefined || paced.queued === 0) socket.end();
   });
-  messages.socket.on('drain', sync);
-  messages.socket.once('close', () => {
-    budget.release(held);
+  socket.once('close', () => {
+    decoder.dispose();
+    // Writes a destroyed socket never made give their room back here.
+    context.bufferBudget.release(held);
     held = 0;
   });
+  return socket;
 }
 
 const SERVICES: Readonly<Record<BuiltinService, (fd: number, context: ServiceContext, first?: Buffer) => Socket>> = {

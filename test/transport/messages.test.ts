@@ -208,6 +208,46 @@ test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and co
   }
 });
 
+test('sendBatch: the same caps as send() (overflow drops or ends, batch N flushes every N), the socket read once per batch', async (t) => {
+  for (const overflow of ['error', 'drop'] as const) {
+    let serverSide: MessageSocket | undefined;
+    const errors: string[] = [];
+    const server = createMessageServer(
+      { sendBufferSize: 16384, messages: { maxQueuedBytes: 256 * 1024, overflow, pauseReadsWhileBackpressured: false } },
+      (messages) => {
+        serverSide = messages;
+        messages.on('error', (error: { code: string }) => errors.push(error.code));
+      },
+    );
+    t.after(() => server.close());
+    const { port } = (await server.listen()) as AddressInfo;
+    const client = await connect({ port, receiveBufferSize: 8192 });
+    client.pause();
+    client.on('error', () => {});
+    while (!serverSide) await new Promise((resolve) => setImmediate(resolve));
+    const batch = new Array<Buffer>(100).fill(Buffer.alloc(10_000));
+    for (let i = 0; i < 200 && !serverSide.socket.destroyed; i++) {
+      serverSide.sendBatch(batch);
+      assert.ok(serverSide.queuedBytes <= 256 * 1024 + 10_004, 'never past the cap');
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (overflow === 'error') assert.deepEqual(errors, ['SOCKTUNE_ERR_SLOW_CONSUMER']);
+    else assert.ok(serverSide.stats().dropped > 0);
+    client.destroy();
+    await server.close();
+  }
+  const server = createMessageServer({}, (messages) => messages.on('message', (message: Buffer) => messages.send(message)));
+  t.after(() => server.close());
+  const { port } = (await server.listen()) as AddressInfo;
+  const client = await connectMessages({ port, messages: { batch: 10 } });
+  const echoed = collect(client, 95);
+  assert.equal(client.sendBatch(Array.from({ length: 95 }, (_, i) => payload(i))), true);
+  assert.equal(client.stats().flushes, 9, 'every 10 messages, in the call');
+  (await echoed).forEach((message, i) => assert.deepEqual(message, payload(i)));
+  assert.equal(client.stats().flushes, 10, 'the last 5 at the end of the tick');
+  await client.close();
+});
+
 test('graceful close flushes everything queued; the async iterator yields stable copies', async (t) => {
   const received: Buffer[] = [];
   const done = new Promise<void>((resolve) => {

@@ -29,7 +29,7 @@ export function startLatencyIntervals(
       histogram: encodeHistogram(histogram),
       omitted: !recorder.recording,
     };
-    histogram.reset();
+    recorder.foldInterval();
     intervals.push(sample);
     options.onInterval?.(sample);
     last = { sec: elapsedSec, completed: count };
