@@ -1,0 +1,148 @@
+/**
+ * The echo workloads of issue "Faster where it counts" (target 3) under the external Go load
+ * generator only (a client that saturates less than socktune's own): socktune's echo server in
+ * every I/O model vs Go (goroutine per connection) and Python thread per client, interleaved,
+ * median of the repetitions, as ratios to Go. Also the server's CPU time over the run.
+ *
+ *   npm run bench:go-load [-- --seconds 3 --repetitions 5]
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { collectEnvironment } from '../../src/bench/results/environment.ts';
+import { formatCount } from '../../src/bench/results/format.ts';
+import { median } from '../../src/bench/results/stats.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '5' } } });
+const seconds = Number(values.seconds);
+const repetitions = Number(values.repetitions);
+const here = (file: string): string => new URL(file, import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'socktune-go-load-'));
+
+function goBuild(source: string, output: string): string {
+  const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], {
+    env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
+    stdio: 'inherit',
+  });
+  if (result.status !== 0) throw new Error(`go build ${source} failed (apt-get install golang-go)`);
+  return join(work, output);
+}
+const client = goBuild('./go-load-client.go', 'go-load-client');
+const SERVERS: [string, string, string[]][] = [
+  ['socktune loop', process.execPath, [here('./socktune-echo-server.ts'), 'loop']],
+  ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
+  ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn']],
+  ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking']],
+  ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
+  ['Python thread per client', 'python3', [here('../../test/fixtures/echo_threads.py'), '3600']],
+];
+const WORKLOADS = [
+  { name: '64 B × 100 conns, depth 10', size: 64, conns: 100, depth: 10 },
+  { name: '1 KiB × 10 conns', size: 1024, conns: 10, depth: 1 },
+  { name: '64 KiB × 10 conns', size: 64 * 1024, conns: 10, depth: 1 },
+];
+
+interface Running {
+  name: string;
+  child: ChildProcess;
+  port: number;
+}
+
+function start([name, command, args]: [string, string, string[]]): Promise<Running> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20_000);
+    child.stdout.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      resolve({ name, child, port: Number(chunk.toString().trim()) });
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const running = await Promise.all(SERVERS.map(start));
+const samples = new Map<string, { rps: number[]; p99: number[]; cpu: number[] }>();
+const load = (server: Running, workload: (typeof WORKLOADS)[number], duration: number): string =>
+  execFileSync(
+    client,
+    [
+      '-port',
+      String(server.port),
+      '-conns',
+      String(workload.conns),
+      '-depth',
+      String(workload.depth),
+      '-size',
+      String(workload.size),
+      '-seconds',
+      String(duration),
+    ],
+    { encoding: 'utf8' },
+  );
+try {
+  // Untimed first: thread-per-conn starts a thread (a V8 isolate, tens of ms) per connection the first time.
+  for (const workload of WORKLOADS) for (const server of running) load(server, workload, 1);
+  for (let repetition = 0; repetition < repetitions; repetition++) {
+    for (const workload of WORKLOADS) {
+      for (const server of running) {
+        const key = `${workload.name}|${server.name}`;
+        const before = cpuSeconds(server.child.pid!);
+        const output = load(server, workload, seconds);
+        const parsed = JSON.parse(output) as { requests: number; seconds: number; p99_us: number };
+        const entry = samples.get(key) ?? { rps: [], p99: [], cpu: [] };
+        entry.rps.push(parsed.requests / parsed.seconds);
+        entry.p99.push(parsed.p99_us);
+        entry.cpu.push((100 * (cpuSeconds(server.child.pid!) - before)) / parsed.seconds);
+        samples.set(key, entry);
+      }
+      process.stderr.write(`${repetition + 1}/${repetitions} ${workload.name}\n`);
+    }
+  }
+} finally {
+  for (const server of running) server.child.stdin!.end();
+}
+
+const sections = WORKLOADS.map((workload) => {
+  const go = median(samples.get(`${workload.name}|Go (goroutine per conn)`)!.rps);
+  const rows = running.map(({ name }) => {
+    const entry = samples.get(`${workload.name}|${name}`)!;
+    const rps = median(entry.rps);
+    return `| ${name} | ${formatCount(rps)} (${formatCount(Math.min(...entry.rps))}–${formatCount(Math.max(...entry.rps))}) | ${(rps / go).toFixed(2)}× | ${median(entry.p99).toFixed(0)} | ${median(entry.cpu).toFixed(0)} % |`;
+  });
+  const best = running
+    .filter(({ name }) => name.startsWith('socktune'))
+    .map(({ name }) => [name, median(samples.get(`${workload.name}|${name}`)!.rps)] as const)
+    .sort((a, b) => b[1] - a[1])[0]!;
+  return [
+    `## ${workload.name}`,
+    '',
+    '| server | req/s (range) | vs Go | p99 µs | server CPU |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+    `Best socktune model: ${best[0]}, **${(best[1] / go).toFixed(2)}× Go**.`,
+    '',
+  ].join('\n');
+});
+const environment = collectEnvironment();
+const stamp = new Date().toISOString().slice(0, 10);
+const report = [
+  `# Echo servers under the external Go load generator — ${stamp}`,
+  '',
+  `Node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs (${environment.cpuModel}); loopback; the Go client (bench/peers/go-load-client.go) for every server; each server first warmed with one untimed second of each workload (thread-per-conn starts a thread per connection the first time); ${repetitions} interleaved repetitions of ${seconds} s, median (range). Server CPU: user + system time of the server process over the run, in % of one core.`,
+  '',
+  ...sections,
+].join('\n');
+process.stdout.write(report);
+writeFileSync(here(`../results/go-load-${stamp}.md`), report);
+writeFileSync(
+  here(`../results/go-load-${stamp}.json`),
+  `${JSON.stringify({ environment, samples: Object.fromEntries(samples) }, null, 2)}\n`,
+);
