@@ -5,7 +5,7 @@ import { tcpEstablished } from '../core/sockopts.ts';
 import { fdOf } from './fd.ts';
 import type { SharedCounters } from './metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
-import { FrameDecoder } from '../framing/length-prefix.ts';
+import { FrameDecoder, type FrameRunHandler } from '../framing/length-prefix.ts';
 import { PacedWriter } from './paced-writer.ts';
 import { pumpWrites } from './pump.ts';
 import type { BufferBudget } from './buffer-budget.ts';
@@ -255,35 +255,52 @@ function serveVerify(fd: number, context: ServiceContext, first?: Buffer): Socke
 }
 
 /**
- * Counts framed messages without making an object per message: the decoder reports runs of whole
- * frames, so a read of a thousand small messages costs one callback. Limits hold as in msg-echo (a
- * frame over the cap, or one that finds no room in the buffer budget, closes the connection).
+ * A connection read as runs of whole frames (FrameDecoder.pushFrames): `onFrames` sees each run,
+ * `afterRead` runs once a read is decoded, `onPeerEnd` once the peer has ended on a frame boundary.
+ * A frame over the cap, one that finds no room in the buffer budget, or a stream cut inside a frame
+ * closes the connection with its code.
  */
-function serveSink(fd: number, context: ServiceContext, first?: Buffer): Socket {
+function serveFrameRuns(
+  fd: number,
+  context: ServiceContext,
+  first: Buffer | undefined,
+  handlers: { onFrames: FrameRunHandler; afterRead?: () => void; onPeerEnd: () => void },
+): Socket {
   const decoder = new FrameDecoder({ budget: context.bufferBudget });
-  const count = (_buffer: Buffer, _start: number, _end: number, frames: number): void => context.counters.addMessagesIn(frames);
   const socket = readIntoSharedBuffer(
     fd,
     (view) => {
       if (socket.destroyed) return;
       context.counters.addBytesIn(view.length);
       try {
-        decoder.pushFrames(view, count);
+        decoder.pushFrames(view, handlers.onFrames);
       } catch (error) {
         socket.destroy(error as Error);
+        return;
       }
+      handlers.afterRead?.();
     },
     first,
   );
   socket.on('end', () => {
     try {
       decoder.end();
-      socket.end();
     } catch (error) {
       socket.destroy(error as Error);
+      return;
     }
+    handlers.onPeerEnd();
   });
-  socket.on('close', () => decoder.dispose());
+  socket.once('close', () => decoder.dispose());
+  return socket;
+}
+
+/** Counts framed messages without making an object per message: a read of a thousand small messages costs one callback. */
+function serveSink(fd: number, context: ServiceContext, first?: Buffer): Socket {
+  const socket = serveFrameRuns(fd, context, first, {
+    onFrames: (_buffer, _start, _end, frames) => context.counters.addMessagesIn(frames),
+    onPeerEnd: () => socket.end(),
+  });
   return socket;
 }
 
@@ -298,19 +315,14 @@ const ECHO_HIGH_WATER = 1024 * 1024;
  * echoes go through a PacedWriter (a 16 MiB message is answered at the rate, slice by slice).
  */
 function serveMessageEcho(fd: number, context: ServiceContext, first?: Buffer): Socket {
-  const decoder = new FrameDecoder({ budget: context.bufferBudget });
   const runs: Buffer[] = [];
   let runBytes = 0;
   let frames = 0;
-  const collect = (buffer: Buffer, start: number, end: number, count: number): void => {
-    runs.push(buffer.subarray(start, end));
-    runBytes += end - start;
-    frames += count;
-  };
   let paced: PacedWriter | undefined;
   let held = 0;
   let peerEnded = false;
   const echo = (): void => {
+    if (frames === 0) return;
     const out = Buffer.concat(runs, runBytes);
     runs.length = 0;
     runBytes = 0;
@@ -338,38 +350,24 @@ function serveMessageEcho(fd: number, context: ServiceContext, first?: Buffer): 
     });
     if (socket.writableLength > ECHO_HIGH_WATER) socket.pause();
   };
-  const socket = readIntoSharedBuffer(
-    fd,
-    (view) => {
-      if (socket.destroyed) return;
-      context.counters.addBytesIn(view.length);
-      try {
-        decoder.pushFrames(view, collect);
-      } catch (error) {
-        socket.destroy(error as Error);
-        return;
-      }
-      if (frames > 0) echo();
+  const socket = serveFrameRuns(fd, context, first, {
+    onFrames: (buffer, start, end, count) => {
+      runs.push(buffer.subarray(start, end));
+      runBytes += end - start;
+      frames += count;
     },
-    first,
-  );
+    afterRead: echo,
+    onPeerEnd: () => {
+      peerEnded = true;
+      if (paced === undefined || paced.queued === 0) socket.end();
+    },
+  });
   // Once all that waited is written: read on, or, after the peer's end, close.
   const onIdle = (): void => void (peerEnded ? socket.end() : socket.resume());
   if (context.sendBudget !== undefined) paced = new PacedWriter(socket, context.sendBudget, context.bufferBudget, onIdle);
   else socket.on('drain', () => socket.resume());
-  socket.on('end', () => {
-    try {
-      decoder.end();
-    } catch (error) {
-      socket.destroy(error as Error);
-      return;
-    }
-    peerEnded = true;
-    if (paced === undefined || paced.queued === 0) socket.end();
-  });
+  // Writes a destroyed socket never made give their room back here.
   socket.once('close', () => {
-    decoder.dispose();
-    // Writes a destroyed socket never made give their room back here.
     context.bufferBudget.release(held);
     held = 0;
   });
