@@ -7,16 +7,16 @@
  *   npm run bench:framing [-- --seconds 3 --repetitions 3]
  */
 import { measured } from '../src/bench/results/histogram.ts';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatCount, formatMicros } from '../src/bench/results/format.ts';
 import { LocalServer } from '../src/bench/server/local-server.ts';
 import { runMsg, type MsgOptions } from '../src/bench/engines/msg.ts';
 import { median } from '../src/bench/results/stats.ts';
+import { runSockperf, sockperfMessageRate } from './sockperf-client.ts';
 
-const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
 const repetitions = Number(values.repetitions);
@@ -32,21 +32,9 @@ function startPlainServer(): Promise<{ port: number; stop: () => void }> {
 }
 
 async function sockperfThroughput(): Promise<number> {
-  const { stdout, stderr } = await run('sockperf', [
-    'tp',
-    '--tcp',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(SOCKPERF_PORT),
-    '-t',
-    String(seconds),
-    '-m',
-    '64',
-  ]);
-  const match = /Message Rate is ([\d.]+) \[msg\/sec\]/.exec(`${stdout}\n${stderr}`);
-  if (!match) throw new Error('no message rate in sockperf output');
-  return Number(match[1]);
+  const rate = sockperfMessageRate(await runSockperf('tp', SOCKPERF_PORT, seconds));
+  if (rate === undefined) throw new Error('no message rate in sockperf output');
+  return rate;
 }
 
 const sockperf = spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT)], { stdio: 'ignore' });

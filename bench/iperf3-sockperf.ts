@@ -18,6 +18,7 @@ import { LocalServer } from '../src/bench/server/local-server.ts';
 import { runRr } from '../src/bench/engines/rr.ts';
 import { runStream } from '../src/bench/engines/stream.ts';
 import { median } from '../src/bench/results/stats.ts';
+import { runSockperf, sockperfPercentile } from './sockperf-client.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });
@@ -37,23 +38,11 @@ async function iperf3Throughput(): Promise<number> {
 
 /** sockperf pp percentiles, converted from its half-round-trip "latency" to round trips. */
 async function sockperfRoundTrips(): Promise<{ p50Us: number; p99Us: number; p999Us: number }> {
-  const { stdout, stderr } = await run('sockperf', [
-    'pp',
-    '--tcp',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(SOCKPERF_PORT),
-    '-t',
-    String(seconds),
-    '-m',
-    '64',
-  ]);
-  const text = `${stdout}\n${stderr}`;
+  const text = await runSockperf('pp', SOCKPERF_PORT, seconds);
   const percentile = (p: string): number => {
-    const match = new RegExp(`percentile ${p.replace('.', '\\.')} =\\s+([\\d.]+)`).exec(text);
-    if (!match) throw new Error(`no percentile ${p} in sockperf output`);
-    return Number(match[1]) * 2;
+    const half = sockperfPercentile(text, p);
+    if (half === undefined) throw new Error(`no percentile ${p} in sockperf output`);
+    return half * 2;
   };
   return { p50Us: percentile('50.000'), p99Us: percentile('99.000'), p999Us: percentile('99.900') };
 }

@@ -8,11 +8,12 @@
  *
  *   npm run bench:small-messages -- --baseline /path/to/built/older/checkout [--seconds 3 --repetitions 3]
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { median } from '../src/bench/results/stats.ts';
+import { runSockperf, sockperfPercentile } from './sockperf-client.ts';
 
 const { values } = parseArgs({
   options: {
@@ -96,21 +97,9 @@ const SOCKPERF_PORT = 11197;
 
 /** sockperf's own round trip, C to C, in microseconds (it reports half round trips). */
 async function sockperfRoundTripUs(): Promise<number> {
-  const { stdout, stderr } = await promisify(execFile)('sockperf', [
-    'pp',
-    '--tcp',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(SOCKPERF_PORT),
-    '-t',
-    String(seconds),
-    '-m',
-    '64',
-  ]);
-  const match = /percentile 50\.000 =\s+([\d.]+)/.exec(`${stdout}\n${stderr}`);
-  if (!match) throw new Error('no median in sockperf output');
-  return 2 * Number(match[1]);
+  const half = sockperfPercentile(await runSockperf('pp', SOCKPERF_PORT, seconds), '50.000');
+  if (half === undefined) throw new Error('no median in sockperf output');
+  return 2 * half;
 }
 
 const WORKLOADS: Record<string, string[]> = {

@@ -5,14 +5,14 @@
  *
  *   npm run bench:sockperf-parity [-- --seconds 3 --repetitions 3]
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatCount } from '../src/bench/results/format.ts';
 import { median } from '../src/bench/results/stats.ts';
+import { runSockperf, sockperfMessageRate, sockperfPercentile } from './sockperf-client.ts';
 
-const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' } } });
 const seconds = Number(values.seconds);
 const repetitions = Number(values.repetitions);
@@ -43,24 +43,7 @@ const SERVERS: Server[] = [
   })),
 ];
 
-async function sockperf(mode: 'pp' | 'tp', port: number): Promise<string> {
-  const { stdout, stderr } = await run('sockperf', [
-    mode,
-    '--tcp',
-    '-i',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-t',
-    String(seconds),
-    '-m',
-    '64',
-  ]);
-  return `${stdout}\n${stderr}`;
-}
-
-const percentile = (text: string, p: string): number =>
-  Number(new RegExp(`percentile ${p.replace('.', '\\.')} =\\s+([\\d.]+)`).exec(text)?.[1] ?? Number.NaN);
+const percentile = (text: string, p: string): number => sockperfPercentile(text, p) ?? Number.NaN;
 
 const children = SERVERS.map((server) => server.start());
 await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -70,13 +53,13 @@ const samples = new Map(
 try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
     for (const server of SERVERS) {
-      const pp = await sockperf('pp', server.port);
+      const pp = await runSockperf('pp', server.port, seconds);
       const entry = samples.get(server.name)!;
       entry.p50.push(percentile(pp, '50.000'));
       entry.p99.push(percentile(pp, '99.000'));
       entry.p999.push(percentile(pp, '99.900'));
-      const tp = await sockperf('tp', server.port);
-      entry.tp.push(Number(/Message Rate is (\d+)/.exec(tp)?.[1] ?? Number.NaN));
+      const tp = await runSockperf('tp', server.port, seconds);
+      entry.tp.push(sockperfMessageRate(tp) ?? Number.NaN);
     }
     process.stderr.write(`repetition ${repetition + 1}/${repetitions} done\n`);
   }
