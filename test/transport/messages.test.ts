@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -178,12 +178,22 @@ test('slow consumer: reading pauses under backpressure, the queue stays bounded,
   client.destroy();
 });
 
-test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and counts', async (t) => {
+/**
+ * A server-side MessageSocket whose peer never reads, filled by `send` until it overflows: whatever
+ * way it sends, the queue never passes maxQueuedBytes, and `overflow` ends the connection or drops.
+ */
+async function fillUnreadPeer(
+  t: TestContext,
+  maxQueuedBytes: number,
+  send: (messages: MessageSocket) => void,
+  rounds: number,
+  yieldEvery: number,
+): Promise<void> {
   for (const overflow of ['error', 'drop'] as const) {
     let serverSide: MessageSocket | undefined;
     const errors: string[] = [];
     const server = createMessageServer(
-      { sendBufferSize: 16384, messages: { maxQueuedBytes: 512 * 1024, overflow, pauseReadsWhileBackpressured: false } },
+      { sendBufferSize: 16384, messages: { maxQueuedBytes, overflow, pauseReadsWhileBackpressured: false } },
       (messages) => {
         serverSide = messages;
         messages.on('error', (error: { code: string }) => errors.push(error.code));
@@ -195,47 +205,26 @@ test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and co
     client.pause();
     client.on('error', () => {});
     while (!serverSide) await new Promise((resolve) => setImmediate(resolve));
-    const chunk = Buffer.alloc(10_000);
-    for (let i = 0; i < 2000 && !serverSide.socket.destroyed; i++) {
-      serverSide.send(chunk);
-      assert.ok(serverSide.queuedBytes <= 512 * 1024 + 10_004, 'never past the cap');
-      if (i % 50 === 0) await new Promise((resolve) => setImmediate(resolve));
+    for (let round = 0; round < rounds && !serverSide.socket.destroyed; round++) {
+      send(serverSide);
+      assert.ok(serverSide.queuedBytes <= maxQueuedBytes + 10_004, 'never past the cap');
+      if (round % yieldEvery === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     if (overflow === 'error') assert.deepEqual(errors, ['SOCKTUNE_ERR_SLOW_CONSUMER']);
     else assert.ok(serverSide.stats().dropped > 0);
     client.destroy();
     await server.close();
   }
+}
+
+test('overflow: "error" ends a consumer past maxQueuedBytes; "drop" drops and counts', async (t) => {
+  const chunk = Buffer.alloc(10_000);
+  await fillUnreadPeer(t, 512 * 1024, (messages) => messages.send(chunk), 2000, 50);
 });
 
 test('sendBatch: the same caps as send() (overflow drops or ends, batch N flushes every N), the socket read once per batch', async (t) => {
-  for (const overflow of ['error', 'drop'] as const) {
-    let serverSide: MessageSocket | undefined;
-    const errors: string[] = [];
-    const server = createMessageServer(
-      { sendBufferSize: 16384, messages: { maxQueuedBytes: 256 * 1024, overflow, pauseReadsWhileBackpressured: false } },
-      (messages) => {
-        serverSide = messages;
-        messages.on('error', (error: { code: string }) => errors.push(error.code));
-      },
-    );
-    t.after(() => server.close());
-    const { port } = (await server.listen()) as AddressInfo;
-    const client = await connect({ port, receiveBufferSize: 8192 });
-    client.pause();
-    client.on('error', () => {});
-    while (!serverSide) await new Promise((resolve) => setImmediate(resolve));
-    const batch = new Array<Buffer>(100).fill(Buffer.alloc(10_000));
-    for (let i = 0; i < 200 && !serverSide.socket.destroyed; i++) {
-      serverSide.sendBatch(batch);
-      assert.ok(serverSide.queuedBytes <= 256 * 1024 + 10_004, 'never past the cap');
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    if (overflow === 'error') assert.deepEqual(errors, ['SOCKTUNE_ERR_SLOW_CONSUMER']);
-    else assert.ok(serverSide.stats().dropped > 0);
-    client.destroy();
-    await server.close();
-  }
+  const batch = new Array<Buffer>(100).fill(Buffer.alloc(10_000));
+  await fillUnreadPeer(t, 256 * 1024, (messages) => messages.sendBatch(batch), 200, 1);
   const server = createMessageServer({}, (messages) => messages.on('message', (message: Buffer) => messages.send(message)));
   t.after(() => server.close());
   const { port } = (await server.listen()) as AddressInfo;
