@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { FrameDecoder, PREFIX_KINDS, encodeFrame, type PrefixKind } from '../../src/framing/length-prefix.ts';
 import { chunksAt } from '../helpers.ts';
+import { framedFixture } from './fixtures.ts';
 
 /** Every run as the bytes it covers, and the frames counted: the wire bytes must come back exactly. */
 function runsOf(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): { bytes: Buffer; frames: number; runs: number } {
@@ -21,18 +22,8 @@ function runsOf(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): 
   return { bytes: Buffer.concat(pieces), frames, runs: pieces.length };
 }
 
-const fixtureMessages = [
-  Buffer.alloc(0),
-  Buffer.from('a'),
-  Buffer.alloc(200, 7),
-  Buffer.from('héllo'),
-  Buffer.alloc(70_000, 3),
-  Buffer.alloc(0),
-];
-
 for (const prefix of PREFIX_KINDS) {
-  const messages = prefix === 'u16' ? fixtureMessages.filter((m) => m.length <= 0xffff) : fixtureMessages;
-  const fixture = Buffer.concat(messages.map((m) => encodeFrame(m, prefix)));
+  const { messages, wire: fixture } = framedFixture(prefix);
 
   test(`${prefix}: frame runs — the fixture split at every offset gives back its bytes and its frame count`, () => {
     for (let cut = 0; cut <= fixture.length; cut += cut < 300 ? 1 : 97) {

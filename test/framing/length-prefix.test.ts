@@ -5,6 +5,7 @@ import { SocktuneError } from '../../src/core/errors.ts';
 import { FrameEncoder } from '../../src/framing/frame-encoder.ts';
 import { FrameDecoder, PREFIX_KINDS, encodeFrame, type PrefixKind } from '../../src/framing/length-prefix.ts';
 import { chunksAt } from '../helpers.ts';
+import { framedFixture } from './fixtures.ts';
 
 function decodeAll(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): Buffer[] {
   const decoder = new FrameDecoder({ prefix, ...(maxMessageSize === undefined ? {} : { maxMessageSize }) });
@@ -14,18 +15,8 @@ function decodeAll(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number
   return messages;
 }
 
-const fixtureMessages = [
-  Buffer.alloc(0),
-  Buffer.from('a'),
-  Buffer.alloc(200, 7),
-  Buffer.from('héllo'),
-  Buffer.alloc(70_000, 3),
-  Buffer.alloc(0),
-];
-
 for (const prefix of PREFIX_KINDS) {
-  const messages = prefix === 'u16' ? fixtureMessages.filter((m) => m.length <= 0xffff) : fixtureMessages;
-  const fixture = Buffer.concat(messages.map((m) => encodeFrame(m, prefix)));
+  const { messages, wire: fixture } = framedFixture(prefix);
 
   test(`${prefix}: the fixture split at every offset decodes the same`, () => {
     for (let cut = 0; cut <= fixture.length; cut += cut < 300 ? 1 : 97) {
