@@ -1,8 +1,49 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
+
+export interface ProcessRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program to completion with `input` on its stdin (or none), killed if it outlives
+ * `timeoutMs`; resolves with its exit code and output, never rejects on a non-zero exit.
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { cwd?: string | undefined; env?: NodeJS.ProcessEnv; timeoutMs: number; input?: string; label?: string },
+): Promise<ProcessRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${options.label ?? `${command} ${args.join(' ')}`} did not finish in ${options.timeoutMs} ms\n${stderr}`));
+    }, options.timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (options.input !== undefined) child.stdin!.end(options.input);
+  });
+}
 
 /** Reads until `count` bytes arrived (or the socket ends), with a deadline so a test never hangs. */
 export function readBytes(socket: Socket, count: number, timeoutMs = 10_000): Promise<Buffer> {

@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isSupportedNodeVersion } from '../../src/core/node-version.ts';
+import { runProcess, type ProcessRun } from '../helpers.ts';
 
 /** The working tree these tests check. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,34 +31,11 @@ export const SYSTEM_PATH = [
   ...(process.env.PATH ?? '').split(delimiter).filter((entry) => entry !== '' && !entry.includes('node_modules')),
 ].join(delimiter);
 
-export interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type Run = ProcessRun;
 
 /** Runs a program to completion (killed if it outlives `timeoutMs`); never rejects on a non-zero exit. */
 export function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<Run> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runProcess(command, args, { cwd: options.cwd, env: options.env, timeoutMs: options.timeoutMs ?? 60_000 });
 }
 
 /** Whoever removes a temporary directory when done: a test's context, or the file's `after` hook. */
