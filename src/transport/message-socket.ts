@@ -76,6 +76,9 @@ export class MessageSocket extends EventEmitter {
   readonly #encoder: FrameEncoder;
   readonly #stats = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, flushes: 0, dropped: 0 };
   #flushScheduled = false;
+  /** options.flushThreshold and options.batch as numbers, read for every message sent. */
+  readonly #flushThreshold: number;
+  readonly #flushEvery: number;
   #pausedForBackpressure = false;
   /** Messages handed to the socket whose write has not completed yet. */
   #inFlightMessages = 0;
@@ -97,6 +100,8 @@ export class MessageSocket extends EventEmitter {
     validateFields(options, MESSAGE_OPTION_FIELDS, 'options');
     this.socket = socket;
     this.options = Object.freeze({ ...MESSAGE_DEFAULTS, ...definedOnly(options) });
+    this.#flushThreshold = this.options.flushThreshold;
+    this.#flushEvery = this.options.batch === 'auto' ? Infinity : this.options.batch;
     this.#decoder = new FrameDecoder({ prefix: this.options.prefix, maxMessageSize: this.options.maxMessageSize, budget });
     this.#encoder = new FrameEncoder({
       prefix: this.options.prefix,
@@ -172,7 +177,7 @@ export class MessageSocket extends EventEmitter {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
     if (this.queuedBytes + message.length > this.options.maxQueuedBytes) return this.#overflow(message.length);
     this.#encoder.add(message);
-    this.#afterAdd();
+    if (!this.#flushIfDue()) this.#scheduleFlush();
     return this.#underHighWaterMark();
   }
 
@@ -183,27 +188,19 @@ export class MessageSocket extends EventEmitter {
    */
   sendBatch(messages: readonly Uint8Array[]): boolean {
     if (this.socket.destroyed || this.socket.writableEnded) return false;
-    const { maxQueuedBytes, flushThreshold, batch } = this.options;
-    const encoder = this.#encoder;
-    const flushEvery = batch === 'auto' ? Infinity : batch;
+    const { maxQueuedBytes } = this.options;
     let socketQueued = this.socket.writableLength;
     for (let i = 0; i < messages.length; i++) {
       const message = messages[i]!;
-      if (encoder.queuedBytes + socketQueued + message.length > maxQueuedBytes) {
+      if (this.#encoder.queuedBytes + socketQueued + message.length > maxQueuedBytes) {
         this.#overflow(message.length);
         if (this.socket.destroyed) return false;
         continue;
       }
-      encoder.add(message);
-      if (encoder.queuedBytes >= flushThreshold || encoder.queuedMessages >= flushEvery) {
-        this.flush();
-        socketQueued = this.socket.writableLength;
-      }
+      this.#encoder.add(message);
+      if (this.#flushIfDue()) socketQueued = this.socket.writableLength;
     }
-    if (encoder.queuedMessages > 0 && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+    if (this.#encoder.queuedMessages > 0) this.#scheduleFlush();
     return this.#underHighWaterMark();
   }
 
@@ -221,17 +218,18 @@ export class MessageSocket extends EventEmitter {
     return false;
   }
 
-  /** Flushes at the threshold or every `batch` messages, else once at the end of the tick. */
-  #afterAdd(): void {
-    const { batch, flushThreshold } = this.options;
-    if (this.#encoder.queuedBytes >= flushThreshold || (batch !== 'auto' && this.#encoder.queuedMessages >= batch)) {
-      this.flush();
-      return;
-    }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
+  /** Flushes now when the queue has reached `flushThreshold` bytes or `batch` messages; true when it did. */
+  #flushIfDue(): boolean {
+    if (this.#encoder.queuedBytes < this.#flushThreshold && this.#encoder.queuedMessages < this.#flushEvery) return false;
+    this.flush();
+    return true;
+  }
+
+  /** Otherwise what is queued goes out once, at the end of the tick. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    process.nextTick(() => this.flush());
   }
 
   #underHighWaterMark(): boolean {
