@@ -53,7 +53,7 @@ export class DataSession {
   interrupted = false;
   #failure: Error | undefined;
   #startedAt = Date.now();
-  #monitor: SelfMonitor | undefined;
+  readonly #monitor = new SelfMonitor();
 
   private constructor(peer: TestPeer, sockets: TunedSocket[]) {
     this.peer = peer;
@@ -100,7 +100,7 @@ export class DataSession {
   /** Marks the start of the traffic: the result's startedAt, and the client's self-check from here on. */
   startTraffic(): void {
     this.#startedAt = Date.now();
-    this.#monitor = new SelfMonitor().start();
+    this.#monitor.start();
   }
 
   /**
@@ -122,8 +122,7 @@ export class DataSession {
     const measuredSeconds = ticker.elapsedSec - start;
     phase.stopTraffic();
     ticker.stop();
-    const monitor = this.#monitor ?? new SelfMonitor().start();
-    return { measuredSeconds, selfCheck: monitor.stop(phase.scheduleLagP99Us?.()) };
+    return { measuredSeconds, selfCheck: this.#monitor.stop(phase.scheduleLagP99Us?.()) };
   }
 
   /**
