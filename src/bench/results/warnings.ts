@@ -1,4 +1,4 @@
-import { bufferCapWarning, type BufferCapWarning } from '../../core/socket-options.ts';
+import type { BufferCapWarning } from '../../core/socket-options.ts';
 
 /**
  * What a reader must know to trust a result's numbers, as data: `kind` and the facts, with
@@ -43,9 +43,9 @@ export function addWarnings(result: { warnings: string[]; warningDetails: Warnin
   result.warningDetails.push(...added);
 }
 
+/** A capped buffer of one end (its message was made from the facts where the warning was: the kernel's answer, or the checked control message). */
 export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning): Warning {
-  const fresh = bufferCapWarning(capped.option, capped.requested, capped.effective);
-  return { ...fresh, side, message: `${side}: ${fresh.message}` };
+  return { ...capped, side, message: `${side}: ${capped.message}` };
 }
 
 export function saturated(selfCheck: { clientSaturated: boolean; cpuPercent: number; eventLoopDelayP99Ms: number }): Warning[] {
