@@ -45,13 +45,12 @@ export class RemoteTest implements TestPeer {
     settleMemory = false,
     dataFrom: string[] = [],
   ): Promise<RemoteTest> {
-    const where = target.path ?? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
     const socket = await connect(
       target.path === undefined
         ? { host: target.host, port: target.port, timeout: CONTROL_TIMEOUT_MS }
         : { path: target.path, timeout: CONTROL_TIMEOUT_MS },
     ).catch((error: unknown) => {
-      throw explainHandshakeFailure(error, where, Buffer.alloc(0), '');
+      throw explainHandshakeFailure(error, target, Buffer.alloc(0), '');
     });
     const channel = new ControlChannel(socket);
     const start = {
@@ -70,7 +69,7 @@ export class RemoteTest implements TestPeer {
       reply = await expect(channel, 'ready', target.authToken === undefined ? undefined : { token: target.authToken, startText });
     } catch (error) {
       socket.destroy();
-      throw explainHandshakeFailure(error, where, channel.firstBytes, startText);
+      throw explainHandshakeFailure(error, target, channel.firstBytes, startText);
     }
     const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
     const data: DataTarget =

@@ -8,8 +8,14 @@ const IPERF3_FIRST_STATES = new Set([9, 0xfe]);
  * than socktune (a web server, an echo service, iperf3, sockperf), say what it looks like and which
  * flag drives it; when nothing listens, say where to start `socktune server`.
  */
-export function explainHandshakeFailure(error: unknown, where: string, received: Buffer, sent: string): unknown {
+export function explainHandshakeFailure(
+  error: unknown,
+  target: { host: string; port: number; path?: string | undefined },
+  received: Buffer,
+  sent: string,
+): unknown {
   if (!(error instanceof SocktuneError)) return error;
+  const where = target.path ?? `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
   const raw = `--raw -c ${where}`;
   const text = received.toString('latin1');
   if (error.code === 'SOCKTUNE_ERR_REFUSED' && received.length === 0) {
@@ -26,7 +32,7 @@ export function explainHandshakeFailure(error: unknown, where: string, received:
     return looksLike('an echo service (it sent back what socktune sent)', `drive it with ${raw}`);
   }
   if (received.length > 0 && received.length <= 4 && IPERF3_FIRST_STATES.has(received[0]!) && !text.includes('\n')) {
-    return looksLike('an iperf3 server', `use socktune stream --iperf3 -c ${where.replace(/:\d+$/, '')} -p ${where.replace(/^.*:/, '')}`);
+    return looksLike('an iperf3 server', `use socktune stream --iperf3 -c ${target.host} -p ${target.port}`);
   }
   if (received.length === 0 && (error.code === 'SOCKTUNE_ERR_PEER_GONE' || error.code === 'SOCKTUNE_ERR_TIMEOUT')) {
     return new SocktuneError(
