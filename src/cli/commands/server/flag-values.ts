@@ -11,10 +11,7 @@ export function count(values: Values, flag: string, max: number): number | undef
 
 export function size(values: Values, flag: string, max: number): number | undefined {
   const text = str(values, flag);
-  if (text === undefined) return undefined;
-  const bytes = parseSize(text, `--${flag}`);
-  if (bytes > max) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes at most ${max} bytes, got ${JSON.stringify(text)}`);
-  return bytes;
+  return text === undefined ? undefined : parseSize(text, `--${flag}`, max);
 }
 
 /** A duration flag in milliseconds, within what the server can time. */
