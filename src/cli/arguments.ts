@@ -1,11 +1,10 @@
 import { parseArgs } from 'node:util';
 import { SocktuneError } from '../core/errors.ts';
-import type { Command, OptionSpec, Values } from './command.ts';
+import { modeWord as word, type Command, type OptionSpec, type Values } from './command.ts';
 
 /** The mode of a command with subcommands: named first (`server iperf3`), or by its older flag (`server --iperf3`, `server --service echo`). */
 export function selectMode(command: Command, args: readonly string[]): { command: Command; args: string[] } {
   const modes = command.subcommands ?? [];
-  const word = (mode: Command): string => mode.name.split(' ').at(-1)!;
   const named = modes.find((mode) => word(mode) === args[0]);
   if (named) return { command: named, args: args.slice(1) };
   let chosen: Command | undefined;

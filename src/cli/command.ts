@@ -26,6 +26,11 @@ export function flagText(values: Values, flags: Command['flags'], name: string):
   return typeof given === 'string' ? given : flags[name]?.default;
 }
 
+/** The word that names a mode on the command line: `iperf3` for `server iperf3`. */
+export function modeWord(mode: Command): string {
+  return mode.name.split(' ').at(-1)!;
+}
+
 export interface Command {
   name: string;
   summary: string;

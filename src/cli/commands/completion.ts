@@ -1,5 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
-import type { Command } from '../command.ts';
+import { modeWord, type Command } from '../command.ts';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;
 type Shell = (typeof SHELLS)[number];
@@ -7,7 +7,7 @@ type Shell = (typeof SHELLS)[number];
 /** The words a command line may continue with: its flags, and for a command with modes, the modes too. */
 function wordsOf(command: Command): string {
   const flags = ['--help', ...Object.keys(command.flags).map((name) => `--${name}`)];
-  const modes = (command.subcommands ?? []).map((mode) => mode.name.split(' ').at(-1)!);
+  const modes = (command.subcommands ?? []).map(modeWord);
   return [...modes, ...(command.positionalChoices ?? []), ...flags].join(' ');
 }
 
@@ -15,7 +15,7 @@ function bash(commands: readonly Command[]): string {
   const cases = commands.map((command) => {
     const modes = command.subcommands ?? [];
     if (modes.length === 0) return `    ${command.name}) words="${wordsOf(command)}" ;;`;
-    const modeCases = modes.map((mode) => `        ${mode.name.split(' ').at(-1)}) words="${wordsOf(mode)}" ;;`).join('\n');
+    const modeCases = modes.map((mode) => `        ${modeWord(mode)}) words="${wordsOf(mode)}" ;;`).join('\n');
     return `    ${command.name})\n      case "\${COMP_WORDS[2]}" in\n${modeCases}\n        *) words="${wordsOf(command)}" ;;\n      esac ;;`;
   });
   return `# socktune completion for bash: source <(socktune completion bash)
@@ -54,7 +54,7 @@ function fish(commands: readonly Command[]): string {
       });
     lines.push(...flagLines(command.name, command.flags));
     for (const mode of command.subcommands ?? []) {
-      const word = mode.name.split(' ').at(-1)!;
+      const word = modeWord(mode);
       lines.push(`complete -c socktune -n '__fish_seen_subcommand_from ${command.name}' -a ${word} -d ${quote(mode.summary)}`);
       lines.push(...flagLines(word, mode.flags));
     }
