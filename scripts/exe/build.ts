@@ -60,8 +60,7 @@ const ENTRY_POINTS = ['cli/main.ts', 'transport/thread-main.ts', 'protocols/sock
  * has there for it. A module not listed fails the build: its files might be missing from the tree.
  */
 const FILES_BESIDE_MODULES: Record<string, string> = {
-  'cli/main.ts': '../../package.json, for --version',
-  'cli/commands/k8s.ts': '../../../package.json, the version it puts in manifests',
+  'cli/version.ts': '../../package.json, for --version and the version k8s render puts in manifests',
   'core/libc.ts': "node_modules/koffi, through createRequire(import.meta.url)('koffi')",
   'transport/server-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
   'protocols/sockperf/server.ts': './handler.js, which those threads import for sockperf (an entry point)',

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from './version.ts';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { closest, parseCommandArgs, selectMode } from './arguments.ts';
 import { renderHelp, type Command, type Io } from './command.ts';
@@ -46,11 +46,6 @@ const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
   SOCKTUNE_ERR_SLOW_CONSUMER: 3,
 };
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 function topLevelHelp(): string {
   return [
     'socktune — fast TCP on Node.js: measure, then choose.',
@@ -82,7 +77,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return name === undefined ? 2 : 0;
     }
     if (name === '--version' || name === '-v') {
-      io.out(version());
+      io.out(packageVersion());
       return 0;
     }
     const found = COMMANDS.find((candidate) => candidate.name === name);

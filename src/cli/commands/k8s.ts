@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../version.ts';
 import { readFile } from 'node:fs/promises';
 import { mergeResults } from '../../bench/results/merge.ts';
 import { SocktuneError } from '../../core/errors.ts';
@@ -27,8 +27,7 @@ const MAX_KUBECTL_OUTPUT_BYTES = 512 * 1024 * 1024;
 
 function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
+    return packageVersion();
   } catch {
     return 'latest';
   }
