@@ -1,4 +1,5 @@
 import { SocktuneError } from '../core/errors.ts';
+import { formatSizeFlag } from '../bench/results/format.ts';
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
   '': 1,
@@ -60,7 +61,5 @@ export const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 
 /** A size as the flags take it: 16M, 64K, or bytes. */
 export function describeSize(bytes: number): string {
-  if (bytes > 0 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}M`;
-  if (bytes > 0 && bytes % 1024 === 0) return `${bytes / 1024}K`;
-  return `${bytes} bytes`;
+  return bytes > 0 && bytes % 1024 === 0 ? formatSizeFlag(bytes) : `${bytes} bytes`;
 }

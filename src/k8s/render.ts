@@ -1,4 +1,5 @@
 import { MAX_TEST_DURATION_MS } from '../bench/control/control-protocol.ts';
+import { formatSizeFlag } from '../bench/results/format.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { boolean, integer, nonEmptyString, number, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
 import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
@@ -257,13 +258,6 @@ export interface RenderedTest {
 
 type Role = 'server' | 'client';
 
-/** A size as the flags take it back: 256K, 4M, or bytes. */
-function sizeFlag(bytes: number): string {
-  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}M`;
-  if (bytes % 1024 === 0) return `${bytes / 1024}K`;
-  return String(bytes);
-}
-
 function seconds(value: number): string {
   return String(Math.round(value * 1000) / 1000);
 }
@@ -279,7 +273,7 @@ function rawService(workload: Workload, echo: boolean): string {
 function workloadArgs(options: RenderOptions): string[] {
   const args: string[] = [];
   const { workload, size, connections, depth } = options;
-  if (size !== undefined) args.push(workload === 'stream' ? '-l' : '--size', sizeFlag(size));
+  if (size !== undefined) args.push(workload === 'stream' ? '-l' : '--size', formatSizeFlag(size));
   if (connections !== undefined) args.push(workload === 'stream' ? '-P' : '-C', String(connections));
   if (depth !== undefined) args.push('--depth', String(depth));
   if (options.rate !== undefined) args.push('--rate', String(options.rate));
@@ -291,10 +285,10 @@ function workloadArgs(options: RenderOptions): string[] {
 function socketArgs(options: RenderOptions, side: Role): string[] {
   const raw = options.raw === true;
   const args: string[] = [];
-  if (options.window !== undefined) args.push('-w', sizeFlag(options.window));
+  if (options.window !== undefined) args.push('-w', formatSizeFlag(options.window));
   if (side === 'client') {
-    if (options.sendBuffer !== undefined) args.push('--sndbuf', sizeFlag(options.sendBuffer));
-    if (options.receiveBuffer !== undefined) args.push('--rcvbuf', sizeFlag(options.receiveBuffer));
+    if (options.sendBuffer !== undefined) args.push('--sndbuf', formatSizeFlag(options.sendBuffer));
+    if (options.receiveBuffer !== undefined) args.push('--rcvbuf', formatSizeFlag(options.receiveBuffer));
     if (options.nagle === true) args.push('--nagle');
   }
   if (side === (raw ? 'server' : 'client')) {

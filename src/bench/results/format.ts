@@ -33,3 +33,10 @@ export function formatCount(value: number): string {
   if (value >= 1e4) return `${(value / 1e3).toFixed(1)} k`;
   return String(Math.round(value));
 }
+
+/** A size as the size flags read it back: 4M, 256K, or a plain byte count. */
+export function formatSizeFlag(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}M`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}K`;
+  return String(bytes);
+}
