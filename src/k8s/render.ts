@@ -1,5 +1,7 @@
 import { MAX_TEST_DURATION_MS } from '../bench/control/control-protocol.ts';
+import { DRAIN_GRACE_MS } from '../bench/engines/data-session.ts';
 import { formatSizeFlag } from '../bench/results/format.ts';
+import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { boolean, integer, nonEmptyString, number, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
 import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
@@ -127,12 +129,6 @@ export const RENDER_DEFAULTS = Object.freeze({
   deadlineSlackSec: 120,
 });
 
-/** The control server's own default for tests at once; more clients than this may share one server. */
-const SERVER_DEFAULT_MAX_TESTS = 16;
-/** The control server's own default longest test, in seconds. */
-const SERVER_DEFAULT_MAX_DURATION_SEC = 600;
-/** What a client adds to its time when it asks a server for a test (data-session.ts DRAIN_GRACE_MS). */
-const CLIENT_GRACE_SEC = 10;
 /** The user the pods run as: 65532, the `nonroot` user of distroless images, also in the image's /etc/passwd. */
 export const POD_USER = 65532;
 
@@ -307,7 +303,8 @@ export function serverArgs(options: RenderOptions): string[] {
     return ['server', 'service', service, '--bind', bind, '-p', port, '--json', ...socketArgs(options, 'server')];
   }
   const clients = options.clients ?? RENDER_DEFAULTS.clients;
-  const testSec = (options.durationSec ?? RENDER_DEFAULTS.durationSec) + (options.omitSec ?? RENDER_DEFAULTS.omitSec) + CLIENT_GRACE_SEC;
+  const testSec =
+    (options.durationSec ?? RENDER_DEFAULTS.durationSec) + (options.omitSec ?? RENDER_DEFAULTS.omitSec) + DRAIN_GRACE_MS / 1000;
   return [
     'server',
     '--bind',
@@ -316,8 +313,8 @@ export function serverArgs(options: RenderOptions): string[] {
     port,
     '--json',
     // A Service may send every client to one pod: let one server take them all.
-    ...(clients > SERVER_DEFAULT_MAX_TESTS ? ['--max-tests', String(clients)] : []),
-    ...(testSec > SERVER_DEFAULT_MAX_DURATION_SEC
+    ...(clients > BENCH_SERVER_DEFAULTS.maxTests ? ['--max-tests', String(clients)] : []),
+    ...(testSec > BENCH_SERVER_DEFAULTS.maxTestDurationMs / 1000
       ? ['--max-duration', String(Math.min(MAX_TEST_DURATION_MS / 1000, Math.ceil(testSec) + 60))]
       : []),
   ];

@@ -31,7 +31,7 @@ export interface RunOptions<Interval> {
 }
 
 /** How long the end of a test may take to flush before the stragglers are cut. */
-const DRAIN_GRACE_MS = 10_000;
+export const DRAIN_GRACE_MS = 10_000;
 const RAW_GRACE_MS = 2_000;
 
 /**
