@@ -1,3 +1,4 @@
+import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
 import { parseCpuList } from '../core/affinity.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/control-protocol.ts';
@@ -7,7 +8,7 @@ import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
 import { COMMON_CLIENT_FLAGS, type Values } from './command.ts';
 import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';
 
-export const DEFAULT_CONTROL_PORT = 5210;
+export const DEFAULT_CONTROL_PORT = BENCH_SERVER_DEFAULTS.port;
 
 export function str(values: Values, name: string): string | undefined {
   const value = values[name];

@@ -116,7 +116,7 @@ export const RENDER_DEFAULTS = Object.freeze({
   nagle: false,
   raw: false,
   headless: false,
-  port: 5210,
+  port: BENCH_SERVER_DEFAULTS.port,
   bind: '0.0.0.0',
   antiAffinity: 'required',
   startMarginSec: 60,
