@@ -61,23 +61,26 @@ describe("Iperf3Authenticator: iperf3 3.12's token, checked with node:crypto", (
   });
 
   test('the right password passes once; wrong password, unknown user, stale or replayed tokens and junk are SOCKTUNE_ERR_AUTH', () => {
+    // Each token is made just before its check: a second passing between the two would change the clock difference it reports.
+    const strangerKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
     const good = token('bob', 'battery');
     assert.equal(authenticator.verify(good), 'bob');
-    const refusals: [unknown, RegExp][] = [
-      [good, /already used/],
-      [token('bob', 'wrong'), /unknown user "bob" or wrong password/],
-      [token('mallory', 'battery'), /unknown user "mallory"/],
-      [token('bob', 'battery', now() - 60), /60 s off the server's clock \(max 10 s\)/],
-      [token('bob', 'battery', now() + 60), /60 s off/],
-      [token('bob', 'battery', now(), generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey), /does not decrypt/],
-      [token('bob', 'bat tery'), /white space is refused/],
-      [undefined, /sent no authtoken/],
-      [{ user: 'bob' }, /not a base64 string/],
-      ['!!!', /not a base64 string/],
-      ['QUJD', /3 bytes, not the 256/],
-      [Buffer.alloc(256, 7).toString('base64'), /does not decrypt/],
+    const refusals: [() => unknown, RegExp][] = [
+      [() => good, /already used/],
+      [() => token('bob', 'wrong'), /unknown user "bob" or wrong password/],
+      [() => token('mallory', 'battery'), /unknown user "mallory"/],
+      [() => token('bob', 'battery', now() - 60), /60 s off the server's clock \(max 10 s\)/],
+      [() => token('bob', 'battery', now() + 60), /60 s off/],
+      [() => token('bob', 'battery', now(), strangerKey), /does not decrypt/],
+      [() => token('bob', 'bat tery'), /white space is refused/],
+      [() => undefined, /sent no authtoken/],
+      [() => ({ user: 'bob' }), /not a base64 string/],
+      [() => '!!!', /not a base64 string/],
+      [() => 'QUJD', /3 bytes, not the 256/],
+      [() => Buffer.alloc(256, 7).toString('base64'), /does not decrypt/],
     ];
-    for (const [bad, reason] of refusals) {
+    for (const [make, reason] of refusals) {
+      const bad = make();
       assert.throws(
         () => authenticator.verify(bad),
         (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_AUTH' && reason.test(error.message),
