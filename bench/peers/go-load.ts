@@ -4,7 +4,12 @@
  * every I/O model vs Go (goroutine per connection) and Python thread per client, interleaved,
  * median of the repetitions, as ratios to Go. Also the server's CPU time over the run.
  *
- *   npm run bench:go-load [-- --seconds 3 --repetitions 5]
+ * thread-per-conn servers start their pool for the largest workload's 100 clients at listen
+ * (minThreads), as docs/library.md advises: a thread start is a V8 isolate's, tens of ms. With
+ * --pin the servers run on CPU 1 and the load generator on CPU 0 (taskset), so neither takes the
+ * other's core.
+ *
+ *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +20,14 @@ import { collectEnvironment } from '../../src/bench/results/environment.ts';
 import { formatCount } from '../../src/bench/results/format.ts';
 import { median } from '../../src/bench/results/stats.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    repetitions: { type: 'string', default: '5' },
+    pin: { type: 'boolean', default: false },
+  },
+});
+const pinned = values.pin === true;
 const seconds = Number(values.seconds);
 const repetitions = Number(values.repetitions);
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
@@ -33,8 +45,12 @@ const client = goBuild('./go-load-client.go', 'go-load-client');
 const SERVERS: [string, string, string[]][] = [
   ['socktune loop', process.execPath, [here('./socktune-echo-server.ts'), 'loop']],
   ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
-  ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn']],
-  ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking']],
+  ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'min-threads=100']],
+  [
+    'socktune thread-per-conn blocking',
+    process.execPath,
+    [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', 'min-threads=100'],
+  ],
   ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
   ['Python thread per client', 'python3', [here('../../test/fixtures/echo_threads.py'), '3600']],
 ];
@@ -50,10 +66,15 @@ interface Running {
   port: number;
 }
 
+/** A command on CPU `cpu` when --pin is given. */
+const onCpu = (cpu: number, command: string, args: string[]): [string, string[]] =>
+  pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+
 function start([name, command, args]: [string, string, string[]]): Promise<Running> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(...onCpu(1, command, args), { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 20_000);
+    // Two servers start 100 threads each (V8 isolates) before they listen.
+    const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 120_000);
     child.stdout.once('data', (chunk: Buffer) => {
       clearTimeout(timer);
       resolve({ name, child, port: Number(chunk.toString().trim()) });
@@ -61,18 +82,17 @@ function start([name, command, args]: [string, string, string[]]): Promise<Runni
   });
 }
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
+/** CPU seconds a process has used in user space and in the kernel, from /proc. */
+function cpuSeconds(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 const running = await Promise.all(SERVERS.map(start));
-const samples = new Map<string, { rps: number[]; p99: number[]; cpu: number[] }>();
+const samples = new Map<string, { rps: number[]; p99: number[]; cpu: number[]; userUs: number[]; systemUs: number[] }>();
 const load = (server: Running, workload: (typeof WORKLOADS)[number], duration: number): string =>
   execFileSync(
-    client,
-    [
+    ...onCpu(0, client, [
       '-port',
       String(server.port),
       '-conns',
@@ -83,11 +103,11 @@ const load = (server: Running, workload: (typeof WORKLOADS)[number], duration: n
       String(workload.size),
       '-seconds',
       String(duration),
-    ],
+    ]),
     { encoding: 'utf8' },
   );
 try {
-  // Untimed first: thread-per-conn starts a thread (a V8 isolate, tens of ms) per connection the first time.
+  // Untimed first, so that each server has served each workload once (JIT, buffers).
   for (const workload of WORKLOADS) for (const server of running) load(server, workload, 1);
   for (let repetition = 0; repetition < repetitions; repetition++) {
     for (const workload of WORKLOADS) {
@@ -96,10 +116,13 @@ try {
         const before = cpuSeconds(server.child.pid!);
         const output = load(server, workload, seconds);
         const parsed = JSON.parse(output) as { requests: number; seconds: number; p99_us: number };
-        const entry = samples.get(key) ?? { rps: [], p99: [], cpu: [] };
+        const after = cpuSeconds(server.child.pid!);
+        const entry = samples.get(key) ?? { rps: [], p99: [], cpu: [], userUs: [], systemUs: [] };
         entry.rps.push(parsed.requests / parsed.seconds);
         entry.p99.push(parsed.p99_us);
-        entry.cpu.push((100 * (cpuSeconds(server.child.pid!) - before)) / parsed.seconds);
+        entry.cpu.push((100 * (after.user + after.system - before.user - before.system)) / parsed.seconds);
+        entry.userUs.push((1e6 * (after.user - before.user)) / parsed.requests);
+        entry.systemUs.push((1e6 * (after.system - before.system)) / parsed.requests);
         samples.set(key, entry);
       }
       process.stderr.write(`${repetition + 1}/${repetitions} ${workload.name}\n`);
@@ -114,7 +137,7 @@ const sections = WORKLOADS.map((workload) => {
   const rows = running.map(({ name }) => {
     const entry = samples.get(`${workload.name}|${name}`)!;
     const rps = median(entry.rps);
-    return `| ${name} | ${formatCount(rps)} (${formatCount(Math.min(...entry.rps))}–${formatCount(Math.max(...entry.rps))}) | ${(rps / go).toFixed(2)}× | ${median(entry.p99).toFixed(0)} | ${median(entry.cpu).toFixed(0)} % |`;
+    return `| ${name} | ${formatCount(rps)} (${formatCount(Math.min(...entry.rps))}–${formatCount(Math.max(...entry.rps))}) | ${(rps / go).toFixed(2)}× | ${median(entry.p99).toFixed(0)} | ${median(entry.cpu).toFixed(0)} % | ${median(entry.userUs).toFixed(1)} + ${median(entry.systemUs).toFixed(1)} |`;
   });
   const best = running
     .filter(({ name }) => name.startsWith('socktune'))
@@ -123,8 +146,8 @@ const sections = WORKLOADS.map((workload) => {
   return [
     `## ${workload.name}`,
     '',
-    '| server | req/s (range) | vs Go | p99 µs | server CPU |',
-    '|---|---|---|---|---|',
+    '| server | req/s (range) | vs Go | p99 µs | server CPU | server CPU µs/request, user + kernel |',
+    '|---|---|---|---|---|---|',
     ...rows,
     '',
     `Best socktune model: ${best[0]}, **${(best[1] / go).toFixed(2)}× Go**.`,
@@ -136,13 +159,11 @@ const stamp = new Date().toISOString().slice(0, 10);
 const report = [
   `# Echo servers under the external Go load generator — ${stamp}`,
   '',
-  `Node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs (${environment.cpuModel}); loopback; the Go client (bench/peers/go-load-client.go) for every server; each server first warmed with one untimed second of each workload (thread-per-conn starts a thread per connection the first time); ${repetitions} interleaved repetitions of ${seconds} s, median (range). Server CPU: user + system time of the server process over the run, in % of one core.`,
+  `Node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs (${environment.cpuModel}); loopback; the Go client (bench/peers/go-load-client.go) for every server; ${pinned ? 'servers pinned to CPU 1, the load generator to CPU 0; ' : 'no pinning: servers and load generator share both CPUs; '}each server first warmed with one untimed second of each workload; thread-per-conn servers start 100 threads at listen (minThreads); ${repetitions} interleaved repetitions of ${seconds} s, median (range). Server CPU: user + system time of the server process over the run, in % of one core, and per request (medians of each).`,
   '',
   ...sections,
 ].join('\n');
 process.stdout.write(report);
-writeFileSync(here(`../results/go-load-${stamp}.md`), report);
-writeFileSync(
-  here(`../results/go-load-${stamp}.json`),
-  `${JSON.stringify({ environment, samples: Object.fromEntries(samples) }, null, 2)}\n`,
-);
+const name = `go-load${pinned ? '-pinned' : ''}-${stamp}`;
+writeFileSync(here(`../results/${name}.md`), report);
+writeFileSync(here(`../results/${name}.json`), `${JSON.stringify({ environment, samples: Object.fromEntries(samples) }, null, 2)}\n`);

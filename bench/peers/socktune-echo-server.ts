@@ -1,7 +1,7 @@
 /**
  * socktune's echo service in a process of its own, for bench/peers. Usage:
- *   node socktune-echo-server.ts <ioModel> [blocking] [tuned]
- * "tuned" sets 256 KiB socket buffers. Prints its port; exits when stdin closes.
+ *   node socktune-echo-server.ts <ioModel> [blocking] [tuned] [min-threads=N]
+ * "tuned" sets 256 KiB socket buffers; min-threads=N starts a thread-per-conn pool of N at listen. Prints its port; exits when stdin closes.
  */
 import { createServer, type IoModel } from '../../src/index.ts';
 
@@ -17,6 +17,7 @@ const server = createServer({
   maxConnections: 20_000,
   maxConnectionsPerIp: 20_000,
   ...(flags.includes('tuned') ? { sendBufferSize: 256 * 1024, receiveBufferSize: 256 * 1024 } : {}),
+  ...Object.fromEntries(flags.filter((flag) => flag.startsWith('min-threads=')).map((flag) => ['minThreads', Number(flag.slice(12))])),
   handler: 'echo',
 });
 server.on('workerCrash', (error: Error) => process.stderr.write(`worker thread crashed: ${error.message}\n`));

@@ -1,5 +1,4 @@
 import { Server, type Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { pickSocketOptions } from '../core/socket-options.ts';
 import { closeFd, duplicateFd, tcpEstablished } from '../core/sockopts.ts';
 import { WAITING_FOR_THREADS } from './blocking.ts';
@@ -31,6 +30,8 @@ export interface ModelHooks {
 }
 
 export interface RunningModel {
+  /** Threads started for serving (not the main thread). */
+  threads(): number;
   close(timeoutMs: number): Promise<number>;
 }
 
@@ -71,6 +72,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
   );
   await listenOn(server, bound, options.backlog, hooks.onError);
   return {
+    threads: () => 0,
     async close(timeoutMs) {
       const closed = closeServer(server);
       const { destroyed } = await serving.connections.drain(timeoutMs);
@@ -208,6 +210,7 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
         })
       : undefined;
   return {
+    threads: () => threads.length,
     async close(timeoutMs) {
       closing = true;
       if (server) await closeServer(server);
@@ -217,10 +220,8 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   };
 }
 
-/** How long a thread beyond one per core may stay idle before it is ended. */
-const IDLE_THREAD_MS = 30_000;
-/** How often queued connections are checked for their deadline and their client. */
-const QUEUE_SWEEP_MS = 1000;
+/** How often queued connections are checked for their deadline and their client, and idle threads for their age. */
+const SWEEP_MS = 1000;
 
 /** `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads. */
 export async function startThreadPerConnModel(
@@ -235,10 +236,11 @@ export async function startThreadPerConnModel(
   const inCare = new Map<ServerThread, Admitted>();
   const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
   const queuedAt = new Map<Admitted, number>();
+  /** When each idle thread last finished a connection: the oldest beyond minThreads are ended. */
+  const idleSince = new Map<ServerThread, number>();
   /** Connections held for a thread that is still starting. */
   let starting = 0;
   let closing = false;
-  const keepIdle = Math.min(availableParallelism(), options.maxThreads);
   const flags = new Int32Array(hooks.stopBuffer);
   /** Tells the threads whether connections wait for one of them: then quiet connections give theirs up. */
   const signalWaiting = (): void => void Atomics.store(flags, WAITING_FOR_THREADS, waiting.length > 0 ? 1 : 0);
@@ -267,22 +269,22 @@ export async function startThreadPerConnModel(
     signalWaiting();
     return undefined;
   };
-  /** Threads beyond one per core that stay idle this long are ended: a burst of clients does not leave its threads behind. */
-  const retireLater = (thread: ServerThread): void => {
-    setTimeout(() => {
-      const index = idle.indexOf(thread);
-      if (closing || index < 0 || idle.length <= keepIdle) return;
-      idle.splice(index, 1);
+  /** Idle threads beyond minThreads are ended once idle for threadIdleTimeout, longest idle first (the bottom of the stack). */
+  const retireIdle = (now: number): void => {
+    if (options.threadIdleTimeout === 0) return;
+    while (idle.length > options.minThreads && now - idleSince.get(idle[0]!)! >= options.threadIdleTimeout) {
+      const thread = idle.shift()!;
+      idleSince.delete(thread);
       threads.splice(threads.indexOf(thread), 1);
       void thread.close(0).then(() => freeSlots.push(thread.slot));
-    }, IDLE_THREAD_MS).unref();
+    }
   };
   const onDone = (thread: ServerThread): void => {
     inCare.delete(thread);
     const connection = nextWaiting();
     if (connection !== undefined) return give(thread, connection);
     idle.push(thread);
-    if (idle.length > keepIdle) retireLater(thread);
+    idleSince.set(thread, performance.now());
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
     if (thread.started) hooks.onWorkerCrash(error);
@@ -293,12 +295,16 @@ export async function startThreadPerConnModel(
     threads.splice(threads.indexOf(thread), 1);
     const idleIndex = idle.indexOf(thread);
     if (idleIndex >= 0) idle.splice(idleIndex, 1);
+    idleSince.delete(thread);
     freeSlots.push(thread.slot);
   };
   const dispatch = (connection: Admitted): void => {
     if (closing) return drop(connection);
     const thread = idle.pop();
-    if (thread) return give(thread, connection);
+    if (thread) {
+      idleSince.delete(thread);
+      return give(thread, connection);
+    }
     const slot = freeSlots.pop();
     if (slot !== undefined) {
       const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
@@ -324,11 +330,12 @@ export async function startThreadPerConnModel(
     hooks.onRefused();
     drop(connection);
   };
-  // Start as many threads as there are cores so the first connections do not pay for a thread start.
-  for (let i = 0; i < Math.min(availableParallelism(), options.maxThreads); i++) {
+  // The first minThreads connections do not pay for a thread start.
+  for (let i = 0; i < options.minThreads; i++) {
     const thread = new ServerThread(threadData(options, hooks, freeSlots.pop()!, 'pool'), { onError: hooks.onError, onDone, onCrash });
     threads.push(thread);
     idle.push(thread);
+    idleSince.set(thread, performance.now());
   }
   await allStarted(threads, options.closeTimeout);
   // Every connection the main thread has let in counts at once: one in a thread, waiting, or held for a starting thread.
@@ -345,8 +352,10 @@ export async function startThreadPerConnModel(
       drop(connection);
     }
     signalWaiting();
-  }, QUEUE_SWEEP_MS).unref();
+    retireIdle(now);
+  }, SWEEP_MS).unref();
   return {
+    threads: () => threads.length,
     async close(timeoutMs) {
       closing = true;
       clearInterval(sweep);

@@ -66,8 +66,16 @@ export interface ServerOptions extends SocketOptions {
    * Unix-domain paths always use 'handoff'. @default 'reuseport'
    */
   distribution?: 'reuseport' | 'handoff';
-  /** Most threads at once for ioModel 'thread-per-conn'; those beyond one per core that stay idle 30 s are ended. @default 64 */
+  /** Most threads at once for ioModel 'thread-per-conn'. @default 64 */
   maxThreads?: number;
+  /**
+   * thread-per-conn: threads started at listen and kept while idle, so clients need not wait for
+   * a thread to start (a V8 isolate: tens of milliseconds and ~20 MB each). Size it for the
+   * clients you expect at once; at most maxThreads. @default os.availableParallelism(), at most maxThreads
+   */
+  minThreads?: number;
+  /** thread-per-conn: milliseconds a thread beyond minThreads may stay idle before it is ended; 0 keeps it. @default 30000 */
+  threadIdleTimeout?: number;
   /** At maxThreads: 'queue' waits for a free thread, 'refuse' closes the new connection. @default 'queue' */
   overflow?: 'queue' | 'refuse';
   /** thread-per-conn only: serve with blocking recv/send (poll + FFI) instead of an event loop. @default false */
@@ -139,6 +147,8 @@ export const SERVER_DEFAULTS = Object.freeze({
   workers: availableParallelism(),
   distribution: 'reuseport' as const,
   maxThreads: 64,
+  minThreads: availableParallelism(),
+  threadIdleTimeout: 30_000,
   overflow: 'queue' as const,
   blocking: false,
   handler: 'echo',
@@ -172,6 +182,8 @@ const SERVER_FIELDS = Object.freeze({
   workers: integer(1, 1024),
   distribution: oneOf(['reuseport', 'handoff']),
   maxThreads: integer(1, 65536),
+  minThreads: integer(0, 65536),
+  threadIdleTimeout: integer(0, 2 ** 31 - 1),
   overflow: oneOf(['queue', 'refuse']),
   blocking: boolean,
   handler: handlerCheck,
@@ -220,8 +232,15 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
       "options.affinity needs ioModel 'workers' or 'thread-per-conn': 'loop' serves on the caller's own thread (pin the process instead)",
     );
   }
-  if (resolved.blocking && resolved.ioModel !== 'thread-per-conn') {
-    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.blocking needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);
+  const given = (options ?? {}) as ServerOptions;
+  for (const key of ['blocking', 'minThreads', 'threadIdleTimeout'] as const) {
+    if (given[key] !== undefined && given[key] !== false && resolved.ioModel !== 'thread-per-conn') {
+      throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `options.${key} needs ioModel 'thread-per-conn', got '${resolved.ioModel}'`);
+    }
+  }
+  if (given.minThreads === undefined) resolved.minThreads = Math.min(resolved.minThreads, resolved.maxThreads);
+  else if (resolved.minThreads > resolved.maxThreads) {
+    throw invalidOption('options.minThreads', `at most options.maxThreads (${resolved.maxThreads})`, resolved.minThreads);
   }
   return resolved;
 }

@@ -106,6 +106,11 @@ export class SocktuneServer extends EventEmitter {
     return { ...this.#effective };
   }
 
+  /** Threads serving connections now ('workers', 'thread-per-conn'); 0 for 'loop' and before listen. */
+  get threads(): number {
+    return this.#model?.threads() ?? 0;
+  }
+
   metrics(): ServerMetrics {
     return { ...sumCounters(this.#countersBuffer), errors: { ...this.#errors } };
   }

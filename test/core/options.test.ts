@@ -32,6 +32,24 @@ test('server options: a function handler cannot cross threads', () => {
   rejectsOption(() => createServer({ ioModel: 'loop', blocking: true }), /options\.blocking needs ioModel 'thread-per-conn'/);
 });
 
+test('server options: the thread pool is sized for thread-per-conn only, minThreads within maxThreads', () => {
+  rejectsOption(
+    () => createServer({ ioModel: 'workers', minThreads: 2 }),
+    /options\.minThreads needs ioModel 'thread-per-conn', got 'workers'/,
+  );
+  rejectsOption(() => createServer({ threadIdleTimeout: 10 }), /options\.threadIdleTimeout needs ioModel 'thread-per-conn', got 'loop'/);
+  rejectsOption(
+    () => createServer({ ioModel: 'thread-per-conn', maxThreads: 4, minThreads: 5 }),
+    /options\.minThreads must be at most options\.maxThreads \(4\), got 5/,
+  );
+  rejectsOption(() => createServer({ ioModel: 'thread-per-conn', minThreads: -1 }), /options\.minThreads must be an integer/);
+  assert.equal(
+    createServer({ ioModel: 'thread-per-conn', maxThreads: 1 }).options.minThreads,
+    1,
+    'the default, one per core, stays within maxThreads',
+  );
+});
+
 test('connect options: validated before any socket is made', async () => {
   await assert.rejects(connect({ port: 0 }), {
     code: 'SOCKTUNE_ERR_INVALID_OPTION',

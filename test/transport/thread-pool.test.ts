@@ -46,3 +46,46 @@ test('thread-per-conn: a queued connection whose client left is let go, not serv
     await server.close();
   }
 });
+
+test('thread-per-conn: minThreads are started at listen; threads beyond them end after threadIdleTimeout, however often they were reused', async () => {
+  const server = createServer({ ioModel: 'thread-per-conn', maxThreads: 4, minThreads: 1, threadIdleTimeout: 1500, handler: 'echo' });
+  const { port } = (await server.listen()) as AddressInfo;
+  try {
+    assert.equal(server.threads, 1, 'minThreads started before the first client');
+    const serveThree = async (): Promise<void> => {
+      const sockets = await Promise.all([1, 2, 3].map(() => connectedClient(port)));
+      for (const socket of sockets) assert.equal(await echoes(socket, 'hello'), true);
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(sockets.map(closed));
+    };
+    await serveThree();
+    assert.equal(server.threads, 3);
+    // Reused just before the first idle period would have ended: the clock starts again.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await serveThree();
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    assert.equal(server.threads, 3, 'idle 0.9 s of 1.5 s: still kept');
+    const threadsNow = (): number => server.threads;
+    assert.ok(await waitFor(() => threadsNow() === 1, 5000), `threads beyond minThreads end: ${threadsNow()} left`);
+    const late = await connectedClient(port);
+    assert.equal(await echoes(late, 'again'), true, 'the kept thread serves the next client');
+    late.destroy();
+  } finally {
+    await server.close();
+  }
+});
+
+test('thread-per-conn: threadIdleTimeout 0 keeps every thread started', async () => {
+  const server = createServer({ ioModel: 'thread-per-conn', maxThreads: 3, minThreads: 0, threadIdleTimeout: 0, handler: 'echo' });
+  const { port } = (await server.listen()) as AddressInfo;
+  try {
+    assert.equal(server.threads, 0);
+    const sockets = await Promise.all([1, 2].map(() => connectedClient(port)));
+    for (const socket of sockets) assert.equal(await echoes(socket, 'x'), true);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(server.threads, 2);
+  } finally {
+    await server.close();
+  }
+});

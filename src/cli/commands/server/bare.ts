@@ -15,6 +15,10 @@ export const BARE_SERVER_FLAGS: Command['flags'] = {
   workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
   'max-threads': { help: `the thread-per-conn pool (default ${DEFAULTS.maxThreads})`, spec: { type: 'string' } },
+  'min-threads': {
+    help: 'thread-per-conn threads started at listen and kept while idle (default: CPUs): clients then need not wait for a thread to start',
+    spec: { type: 'string' },
+  },
   'max-connections': { help: `connections open at once (default ${DEFAULTS.maxConnections})`, spec: { type: 'string' } },
   'max-per-ip': { help: `connections at once from one client address (default ${DEFAULTS.maxConnectionsPerIp})`, spec: { type: 'string' } },
   'idle-timeout': {
@@ -49,10 +53,14 @@ export function refuseEnvironmentToken(protocol: string): void {
 /** The limits of a bare port, which faces strangers with no handshake. */
 export function bareServerLimits(
   values: Values,
-): Pick<ServerOptions, 'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads'> {
+): Pick<
+  ServerOptions,
+  'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads' | 'minThreads'
+> {
   const idleTimeout = str(values, 'idle-timeout');
   return definedOnly({
     maxThreads: count(values, 'max-threads', 65_536),
+    minThreads: count(values, 'min-threads', 65_536, 0),
     maxConnections: count(values, 'max-connections', 10_000_000),
     maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
     idleTimeout: idleTimeout === undefined ? undefined : Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000),

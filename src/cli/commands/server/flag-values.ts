@@ -4,9 +4,9 @@ import { str } from '../../client-settings.ts';
 import { parseCount, parseSeconds, parseSize } from '../../units.ts';
 
 /** A server's limit flags, each checked against the most the server can take. */
-export function count(values: Values, flag: string, max: number): number | undefined {
+export function count(values: Values, flag: string, max: number, min = 1): number | undefined {
   const text = str(values, flag);
-  return text === undefined ? undefined : parseCount(text, `--${flag}`, 1, max);
+  return text === undefined ? undefined : parseCount(text, `--${flag}`, min, max);
 }
 
 export function size(values: Values, flag: string, max: number): number | undefined {
