@@ -71,7 +71,8 @@ const onCpu = (cpu: number, command: string, args: string[]): [string, string[]]
   pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 
 function start([name, command, args]: [string, string, string[]]): Promise<Running> {
-  const child = spawn(...onCpu(1, command, args), { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Python prints a traceback for every connection the load generator resets at its end.
+  const child = spawn(...onCpu(1, command, args), { stdio: ['pipe', 'pipe', command === 'python3' ? 'ignore' : 'inherit'] });
   return new Promise((resolve, reject) => {
     // Two servers start 100 threads each (V8 isolates) before they listen.
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 120_000);

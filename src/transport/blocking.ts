@@ -28,6 +28,9 @@ export class BlockingConnection {
   readonly #stop: Int32Array;
   readonly #counters: SharedCounters;
   readonly #pollfd = Buffer.alloc(8);
+  /** The two calls of every request, looked up once. */
+  readonly #recv = libc().recv;
+  readonly #send = libc().send;
   #closed = false;
 
   readonly #idleTimeout: number;
@@ -112,16 +115,18 @@ export class BlockingConnection {
 
   /** Blocks until at least one byte arrives; 0 means the peer closed its side. */
   recv(buffer: Buffer): number {
-    // A peer that never pauses never makes us wait in poll(): the stop flag is checked here too.
+    // A peer that never pauses never makes a wait time out: the stop flag is checked here too.
     this.#checkStop();
     if (this.#first !== undefined) return this.#takeFirst(buffer);
-    const idleSince = performance.now();
+    // Idle time counts from the first slice that ended empty (a slice late at most): the clock is read only when a wait times out.
+    let idleSince = -1;
     for (;;) {
-      const count = Number(libc().recv(this.#fd, buffer, buffer.length, 0));
+      const count = Number(this.#recv(this.#fd, buffer, buffer.length, 0));
       if (count >= 0) {
         this.#counters.addBytesIn(count);
         return count;
       }
+      if (idleSince < 0) idleSince = performance.now();
       this.#afterFailure('recv', LINUX.POLLIN, idleSince);
     }
   }
@@ -135,15 +140,15 @@ export class BlockingConnection {
     return count;
   }
 
-  /** Blocks until the kernel has taken every byte; with a send budget, each slice waits for its share first. */
-  sendAll(data: Buffer): void {
+  /** Blocks until the kernel has taken the first `length` bytes; with a send budget, each slice waits for its share first. */
+  sendAll(data: Buffer, length = data.length): void {
     this.#checkStop();
     const budget = this.#sendBudget;
-    if (budget === undefined) return this.#sendAll(data);
-    for (let offset = 0; offset < data.length; offset += budget.maxWriteBytes) {
-      const slice = data.subarray(offset, offset + budget.maxWriteBytes);
+    if (budget === undefined) return this.#sendAll(data, length);
+    for (let offset = 0; offset < length; offset += budget.maxWriteBytes) {
+      const slice = data.subarray(offset, Math.min(length, offset + budget.maxWriteBytes));
       for (let wait = budget.tryTake(slice.length); wait > 0; wait = budget.tryTake(slice.length)) this.#sleep(wait);
-      this.#sendAll(slice);
+      this.#sendAll(slice, slice.length);
     }
   }
 
@@ -156,18 +161,20 @@ export class BlockingConnection {
     }
   }
 
-  #sendAll(data: Buffer): void {
+  /** The first `length` bytes of `data`; a send the kernel takes whole (the usual case) needs no view and no clock reading. */
+  #sendAll(data: Buffer, length: number): void {
     let offset = 0;
-    let idleSince = performance.now();
-    while (offset < data.length) {
+    let idleSince = -1;
+    while (offset < length) {
       const view = offset === 0 ? data : data.subarray(offset);
-      const count = Number(libc().send(this.#fd, view, view.length, LINUX.MSG_NOSIGNAL));
+      const count = Number(this.#send(this.#fd, view, length - offset, LINUX.MSG_NOSIGNAL));
       if (count >= 0) {
         offset += count;
         this.#counters.addBytesOut(count);
-        idleSince = performance.now();
+        idleSince = -1;
         continue;
       }
+      if (idleSince < 0) idleSince = performance.now();
       this.#afterFailure('send', LINUX.POLLOUT, idleSince);
     }
   }
@@ -189,9 +196,7 @@ const READ_BUFFER_SIZE = 64 * 1024;
 
 function blockingEcho(connection: BlockingConnection): void {
   const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-  for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) {
-    connection.sendAll(buffer.subarray(0, count));
-  }
+  for (let count = connection.recv(buffer); count > 0; count = connection.recv(buffer)) connection.sendAll(buffer, count);
 }
 
 function blockingDiscard(connection: BlockingConnection): void {
