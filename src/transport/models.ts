@@ -230,14 +230,13 @@ export async function startThreadPerConnModel(
   hooks: ModelHooks,
 ): Promise<RunningModel> {
   const threads: ServerThread[] = [];
-  const idle: ServerThread[] = [];
+  /** Idle threads with the time each last finished a connection: a stack, the longest idle at the bottom. */
+  const idle: { thread: ServerThread; since: number }[] = [];
   const waiting: Admitted[] = [];
   const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
   const inCare = new Map<ServerThread, Admitted>();
   const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
   const queuedAt = new Map<Admitted, number>();
-  /** When each idle thread last finished a connection: the oldest beyond minThreads are ended. */
-  const idleSince = new Map<ServerThread, number>();
   /** Connections held for a thread that is still starting. */
   let starting = 0;
   let closing = false;
@@ -272,9 +271,8 @@ export async function startThreadPerConnModel(
   /** Idle threads beyond minThreads are ended once idle for threadIdleTimeout, longest idle first (the bottom of the stack). */
   const retireIdle = (now: number): void => {
     if (options.threadIdleTimeout === 0) return;
-    while (idle.length > options.minThreads && now - idleSince.get(idle[0]!)! >= options.threadIdleTimeout) {
-      const thread = idle.shift()!;
-      idleSince.delete(thread);
+    while (idle.length > options.minThreads && now - idle[0]!.since >= options.threadIdleTimeout) {
+      const { thread } = idle.shift()!;
       threads.splice(threads.indexOf(thread), 1);
       void thread.close(0).then(() => freeSlots.push(thread.slot));
     }
@@ -283,8 +281,7 @@ export async function startThreadPerConnModel(
     inCare.delete(thread);
     const connection = nextWaiting();
     if (connection !== undefined) return give(thread, connection);
-    idle.push(thread);
-    idleSince.set(thread, performance.now());
+    idle.push({ thread, since: performance.now() });
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
     if (thread.started) hooks.onWorkerCrash(error);
@@ -293,18 +290,14 @@ export async function startThreadPerConnModel(
     if (connection !== undefined && options.blocking) drop(connection);
     inCare.delete(thread);
     threads.splice(threads.indexOf(thread), 1);
-    const idleIndex = idle.indexOf(thread);
+    const idleIndex = idle.findIndex((entry) => entry.thread === thread);
     if (idleIndex >= 0) idle.splice(idleIndex, 1);
-    idleSince.delete(thread);
     freeSlots.push(thread.slot);
   };
   const dispatch = (connection: Admitted): void => {
     if (closing) return drop(connection);
-    const thread = idle.pop();
-    if (thread) {
-      idleSince.delete(thread);
-      return give(thread, connection);
-    }
+    const thread = idle.pop()?.thread;
+    if (thread) return give(thread, connection);
     const slot = freeSlots.pop();
     if (slot !== undefined) {
       const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
@@ -334,8 +327,7 @@ export async function startThreadPerConnModel(
   for (let i = 0; i < options.minThreads; i++) {
     const thread = new ServerThread(threadData(options, hooks, freeSlots.pop()!, 'pool'), { onError: hooks.onError, onDone, onCrash });
     threads.push(thread);
-    idle.push(thread);
-    idleSince.set(thread, performance.now());
+    idle.push({ thread, since: performance.now() });
   }
   await allStarted(threads, options.closeTimeout);
   // Every connection the main thread has let in counts at once: one in a thread, waiting, or held for a starting thread.
