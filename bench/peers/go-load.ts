@@ -12,13 +12,14 @@
  *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../../src/bench/results/environment.ts';
 import { formatCount } from '../../src/bench/results/format.ts';
 import { median } from '../../src/bench/results/stats.ts';
+import { processCpuSeconds } from './process-cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -42,22 +43,20 @@ function goBuild(source: string, output: string): string {
   return join(work, output);
 }
 const client = goBuild('./go-load-client.go', 'go-load-client');
-const SERVERS: [string, string, string[]][] = [
-  ['socktune loop', process.execPath, [here('./socktune-echo-server.ts'), 'loop']],
-  ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
-  ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'min-threads=100']],
-  [
-    'socktune thread-per-conn blocking',
-    process.execPath,
-    [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', 'min-threads=100'],
-  ],
-  ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
-  ['Python thread per client', 'python3', [here('../../test/fixtures/echo_threads.py'), '3600']],
-];
 const WORKLOADS = [
   { name: '64 B × 100 conns, depth 10', size: 64, conns: 100, depth: 10 },
   { name: '1 KiB × 10 conns', size: 1024, conns: 10, depth: 1 },
   { name: '64 KiB × 10 conns', size: 64 * 1024, conns: 10, depth: 1 },
+];
+/** thread-per-conn servers start a thread for each client of the largest workload at listen. */
+const POOL = `min-threads=${Math.max(...WORKLOADS.map((workload) => workload.conns))}`;
+const SERVERS: [string, string, string[]][] = [
+  ['socktune loop', process.execPath, [here('./socktune-echo-server.ts'), 'loop']],
+  ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
+  ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', POOL]],
+  ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
+  ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
+  ['Python thread per client', 'python3', [here('../../test/fixtures/echo_threads.py'), '3600']],
 ];
 
 interface Running {
@@ -74,19 +73,13 @@ function start([name, command, args]: [string, string, string[]]): Promise<Runni
   // Python prints a traceback for every connection the load generator resets at its end.
   const child = spawn(...onCpu(1, command, args), { stdio: ['pipe', 'pipe', command === 'python3' ? 'ignore' : 'inherit'] });
   return new Promise((resolve, reject) => {
-    // Two servers start 100 threads each (V8 isolates) before they listen.
+    // Two thread-per-conn servers start a thread (a V8 isolate) per client of the largest workload before they listen.
     const timer = setTimeout(() => reject(new Error(`${name} did not start`)), 120_000);
     child.stdout.once('data', (chunk: Buffer) => {
       clearTimeout(timer);
       resolve({ name, child, port: Number(chunk.toString().trim()) });
     });
   });
-}
-
-/** CPU seconds a process has used in user space and in the kernel, from /proc. */
-function cpuSeconds(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
 }
 
 const running = await Promise.all(SERVERS.map(start));
@@ -114,10 +107,10 @@ try {
     for (const workload of WORKLOADS) {
       for (const server of running) {
         const key = `${workload.name}|${server.name}`;
-        const before = cpuSeconds(server.child.pid!);
+        const before = processCpuSeconds(server.child.pid!);
         const output = load(server, workload, seconds);
         const parsed = JSON.parse(output) as { requests: number; seconds: number; p99_us: number };
-        const after = cpuSeconds(server.child.pid!);
+        const after = processCpuSeconds(server.child.pid!);
         const entry = samples.get(key) ?? { rps: [], p99: [], cpu: [], userUs: [], systemUs: [] };
         entry.rps.push(parsed.requests / parsed.seconds);
         entry.p99.push(parsed.p99_us);
@@ -160,7 +153,7 @@ const stamp = new Date().toISOString().slice(0, 10);
 const report = [
   `# Echo servers under the external Go load generator — ${stamp}`,
   '',
-  `Node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs (${environment.cpuModel}); loopback; the Go client (bench/peers/go-load-client.go) for every server; ${pinned ? 'servers pinned to CPU 1, the load generator to CPU 0; ' : 'no pinning: servers and load generator share both CPUs; '}each server first warmed with one untimed second of each workload; thread-per-conn servers start 100 threads at listen (minThreads); ${repetitions} interleaved repetitions of ${seconds} s, median (range). Server CPU: user + system time of the server process over the run, in % of one core, and per request (medians of each).`,
+  `Node ${environment.node}, kernel ${environment.kernel}, ${environment.cpus} CPUs (${environment.cpuModel}); loopback; the Go client (bench/peers/go-load-client.go) for every server; ${pinned ? 'servers pinned to CPU 1, the load generator to CPU 0; ' : 'no pinning: servers and load generator share both CPUs; '}each server first warmed with one untimed second of each workload; thread-per-conn servers start their threads at listen (${POOL}); ${repetitions} interleaved repetitions of ${seconds} s, median (range). Server CPU: user + system time of the server process over the run, in % of one core, and per request (medians of each).`,
   '',
   ...sections,
 ].join('\n');

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../../src/bench/results/environment.ts';
 import { formatCount } from '../../src/bench/results/format.ts';
+import { processCpuSeconds } from './process-cpu.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, out: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -52,8 +53,8 @@ function topFunctions(files: string[], count: number): { name: string; share: nu
 }
 
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const { user, system } = processCpuSeconds(pid);
+  return user + system;
 }
 
 const SERVERS = [
