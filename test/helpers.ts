@@ -17,7 +17,15 @@ export interface ProcessRun {
 export function runProcess(
   command: string,
   args: string[],
-  options: { cwd?: string | undefined; env?: NodeJS.ProcessEnv; timeoutMs: number; input?: string; label?: string },
+  options: {
+    cwd?: string | undefined;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    input?: string;
+    label?: string;
+    /** A signal to send once, this long after the start (Ctrl-C in the middle of a run). */
+    signalAfter?: { ms: number; signal: NodeJS.Signals };
+  },
 ): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
@@ -33,12 +41,15 @@ export function runProcess(
       child.kill('SIGKILL');
       reject(new Error(`${options.label ?? `${command} ${args.join(' ')}`} did not finish in ${options.timeoutMs} ms\n${stderr}`));
     }, options.timeoutMs);
+    const signal = options.signalAfter && setTimeout(() => child.kill(options.signalAfter!.signal), options.signalAfter.ms);
     child.once('error', (error) => {
       clearTimeout(timer);
+      clearTimeout(signal);
       reject(error);
     });
     child.once('close', (code) => {
       clearTimeout(timer);
+      clearTimeout(signal);
       resolve({ code, stdout, stderr });
     });
     if (options.input !== undefined) child.stdin!.end(options.input);

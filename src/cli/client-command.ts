@@ -1,4 +1,5 @@
 import type { BenchResult } from '../bench/results/result.ts';
+import type { CommonOptionsRecord } from '../bench/results/result-options.ts';
 import { sleep } from '../bench/engines/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { describeInterval, median, medianInterval } from '../bench/results/stats.ts';
@@ -20,7 +21,7 @@ export interface Repeat {
 }
 
 /** What a client command (stream, rr, crr, conns) plugs into the shared output and --repeat logic. */
-export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval>, Interval> {
+export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval> {
   /** Runs the test; `interrupt` aborts on Ctrl-C/SIGTERM, and the engine then ends early with what it measured. */
   run(onInterval: (interval: Interval) => void, interrupt: AbortSignal): Promise<Result>;
   formatInterval(interval: Interval): string;
@@ -72,7 +73,7 @@ async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<n
   return startAt;
 }
 
-export async function runClientCommand<Result extends BenchResult<unknown, Interval>, Interval>(
+export async function runClientCommand<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval>(
   spec: ClientCommandSpec<Result, Interval>,
   values: Values,
   io: Io,
@@ -136,7 +137,7 @@ export function onInterrupt(io: Io): Interruption {
   };
 }
 
-async function runAndReport<Result extends BenchResult<unknown, Interval>, Interval>(
+async function runAndReport<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval>(
   spec: ClientCommandSpec<Result, Interval>,
   values: Values,
   io: Io,

@@ -1,6 +1,7 @@
 import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
 import { parseCpuList } from '../core/affinity.ts';
 import { SocktuneError } from '../core/errors.ts';
+import { Secret } from '../core/secret.ts';
 import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/control-protocol.ts';
 import type { ClientSocketSettings } from '../bench/engines/data-connections.ts';
 import type { ServerTarget } from '../bench/control/remote-test.ts';
@@ -57,7 +58,7 @@ export function target(values: Values): ServerTarget {
  * --auth-token, else SOCKTUNE_AUTH_TOKEN (which, unlike a flag, does not show in `ps`). An empty
  * flag is an error; so is an empty variable for a server, which would otherwise run without auth.
  */
-export function authToken(values: Values, { server = false } = {}): string | undefined {
+export function authToken(values: Values, { server = false } = {}): Secret | undefined {
   const flag = str(values, 'auth-token');
   const token = flag ?? process.env.SOCKTUNE_AUTH_TOKEN;
   if (token === '' && (flag !== undefined || server)) {
@@ -69,7 +70,7 @@ export function authToken(values: Values, { server = false } = {}): string | und
   if (token === undefined || token === '') return undefined;
   if (token.length < 16)
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'an auth token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
-  return token;
+  return new Secret(token);
 }
 
 /** The longest duration a client flag takes: what a server runs at most (an hour). */

@@ -2,28 +2,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { authProof, authProofValid } from '../../src/bench/control/auth.ts';
+import { Secret } from '../../src/core/secret.ts';
 import { BenchServer } from '../../src/bench/server/bench-server.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
 import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
 
 const TOKEN = 'correct horse battery staple';
+const SECRET = new Secret(TOKEN);
 
 test('auth proof: HMAC of the nonce and the start message, checked in constant time; the token itself never travels', () => {
   const start = '{"type":"start","service":"echo"}';
-  const proof = authProof(TOKEN, 'nonce-1', start);
+  const proof = authProof(SECRET, 'nonce-1', start);
   assert.match(proof, /^[0-9a-f]{64}$/);
   assert.ok(!proof.includes(Buffer.from(TOKEN).toString('hex')));
-  assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof), true);
-  assert.equal(authProofValid(TOKEN, 'nonce-2', start, proof), false, 'a proof does not replay on another challenge');
+  assert.equal(authProofValid(SECRET, 'nonce-1', start, proof), true);
+  assert.equal(authProofValid(SECRET, 'nonce-2', start, proof), false, 'a proof does not replay on another challenge');
   assert.equal(
-    authProofValid(TOKEN, 'nonce-1', '{"type":"start","service":"source"}', proof),
+    authProofValid(SECRET, 'nonce-1', '{"type":"start","service":"source"}', proof),
     false,
     'a relayed challenge does not authorize other settings',
   );
-  assert.equal(authProofValid('another token, 16+', 'nonce-1', start, proof), false);
-  assert.equal(authProofValid(TOKEN, 'nonce-1', start, proof.slice(0, 10)), false);
-  assert.equal(authProofValid(TOKEN, 'nonce-1', start, ''), false);
+  assert.equal(authProofValid(new Secret('another token, 16+'), 'nonce-1', start, proof), false);
+  assert.equal(authProofValid(SECRET, 'nonce-1', start, proof.slice(0, 10)), false);
+  assert.equal(authProofValid(SECRET, 'nonce-1', start, ''), false);
 });
 
 test('server --auth-token: no token or a wrong one is SOCKTUNE_ERR_AUTH (exit 3) and logged; the right one runs', async () => {

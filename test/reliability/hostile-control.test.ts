@@ -1,3 +1,4 @@
+import { Secret } from '../../src/core/secret.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -323,7 +324,7 @@ test('fuzz: every number a control client sends, at its extremes, gets a Socktun
 test("auth: a data connection from the client's own address that does not carry the test's token is closed", async () => {
   const token = 'a shared secret of 32 characters';
   await withServer({ authToken: token }, async (port) => {
-    const remote = await RemoteTest.start({ host: '127.0.0.1', port, authToken: token }, 'echo', {}, 10_000);
+    const remote = await RemoteTest.start({ host: '127.0.0.1', port, authToken: new Secret(token) }, 'echo', {}, 10_000);
     const target = remote.data as { host: string; port: number; preamble?: Uint8Array };
     assert.equal(target.preamble?.length, 16, 'the ready message carries a data token');
     const stranger = net.connect({ port: target.port, host: '127.0.0.1' });

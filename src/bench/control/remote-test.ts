@@ -1,3 +1,4 @@
+import type { Secret } from '../../core/secret.ts';
 import { ERROR_CODES, SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { connect } from '../../transport/connect.ts';
 import type { BuiltinService } from '../../transport/server-options.ts';
@@ -18,7 +19,7 @@ export interface ServerTarget {
   port: number;
   path?: string | undefined;
   /** The server's shared secret, for servers started with --auth-token. */
-  authToken?: string | undefined;
+  authToken?: Secret | undefined;
 }
 
 const CONTROL_TIMEOUT_MS = 10_000;
@@ -97,7 +98,7 @@ export class RemoteTest implements TestPeer {
 async function expect<T extends 'ready' | 'result'>(
   channel: ControlChannel,
   type: T,
-  auth?: { token: string; startText: string },
+  auth?: { token: Secret; startText: string },
 ): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
   let message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
   if (message.type === 'challenge' && type === 'ready') {

@@ -19,6 +19,7 @@ import {
 } from '../results/warnings.ts';
 import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
+import { commonOptionsRecord } from '../results/result-options.ts';
 import { sleep } from './ticker.ts';
 
 export interface ConnsOptions {
@@ -138,7 +139,14 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       command: 'conns',
       startedAt: new Date(startedAt).toISOString(),
       environment: { client: collectEnvironment(), server: peer.server?.environment ?? null },
-      options: { ...options, onProgress: undefined },
+      options: {
+        ...commonOptionsRecord(options),
+        count: options.count,
+        holdSec: options.holdSec,
+        sourceAddresses: [...options.sourceAddresses],
+        concurrency: options.concurrency,
+        openTimeoutSec: options.openTimeoutSec,
+      },
       effective: { client: sockets[0]?.effectiveSocketOptions() ?? null, server: peer.server?.effective ?? null },
       intervals: [],
       summary: {

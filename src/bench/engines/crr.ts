@@ -6,6 +6,7 @@ import { createLatencyHistogram, summarizeLatency } from '../results/histogram.t
 import type { CrrResult, RrInterval } from '../results/result.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
+import { timedOptionsRecord } from '../results/result-options.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 
@@ -103,7 +104,17 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
   await Promise.all(workers);
   const serverResult = await session.finish();
   return {
-    ...session.common('crr', options, selfCheck),
+    ...session.common(
+      'crr',
+      {
+        ...timedOptionsRecord(options),
+        size: request.length,
+        ...(options.responseSize === undefined ? {} : { responseSize: options.responseSize }),
+        ...(options.payload === undefined ? {} : { payloadBytes: options.payload.length }),
+        concurrency: options.concurrency,
+      },
+      selfCheck,
+    ),
     effective: session.effective(),
     intervals,
     summary: {

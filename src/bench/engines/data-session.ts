@@ -10,6 +10,7 @@ import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import { RESULT_SCHEMA, type BenchResult, type EffectiveBothEnds } from '../results/result.ts';
 import { bufferCapped, interrupted, saturated, warningFields } from '../results/warnings.ts';
 import type { SelfCheck } from '../results/result.ts';
+import type { TimedOptionsRecord } from '../results/result-options.ts';
 import { SelfMonitor } from './self-check.ts';
 import { sleep, type Ticker } from './ticker.ts';
 
@@ -142,18 +143,18 @@ export class DataSession {
     return this.peer.finish();
   }
 
-  /** The fields every result document shares. */
-  common(
+  /** The fields every result document shares; `record` is the engine's own public settings (result-options.ts). */
+  common<Record extends TimedOptionsRecord>(
     command: string,
-    options: RunOptions<never>,
+    record: Record,
     selfCheck: SelfCheck,
-  ): Omit<BenchResult<never, never>, 'intervals' | 'summary' | 'effective'> {
+  ): Omit<BenchResult<never, never, Record>, 'intervals' | 'summary' | 'effective'> {
     return {
       schema: RESULT_SCHEMA,
       command,
       startedAt: new Date(this.#startedAt).toISOString(),
       environment: { client: collectEnvironment(), server: this.peer.server?.environment ?? null },
-      options: { ...options, onInterval: undefined },
+      options: record,
       selfCheck,
       clientSaturated: selfCheck.clientSaturated,
       ...(this.interrupted ? { interrupted: true } : {}),

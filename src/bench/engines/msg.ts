@@ -6,6 +6,7 @@ import type { MsgInterval, MsgResult } from '../results/result.ts';
 import { InFlight } from './in-flight.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
+import { timedOptionsRecord } from '../results/result-options.ts';
 import { Ticker } from './ticker.ts';
 
 export interface MsgOptions extends RunOptions<MsgInterval> {
@@ -124,7 +125,18 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   const messagesOut = clientStats.reduce((sum, stats) => sum + stats.messagesOut, 0);
   const flushes = clientStats.reduce((sum, stats) => sum + stats.flushes, 0);
   return {
-    ...session.common('msg', options, selfCheck),
+    ...session.common(
+      'msg',
+      {
+        ...timedOptionsRecord(options),
+        size: options.size,
+        connections: options.connections,
+        mode: options.mode,
+        batch: options.batch,
+        depth: options.depth,
+      },
+      selfCheck,
+    ),
     effective,
     intervals,
     summary: {

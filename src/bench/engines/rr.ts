@@ -4,6 +4,7 @@ import type { RrInterval, RrResult } from '../results/result.ts';
 import { InFlight } from './in-flight.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
+import { timedOptionsRecord } from '../results/result-options.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 
 export interface RrOptions extends RunOptions<RrInterval> {
@@ -108,7 +109,19 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
   const effective = session.failed ? null : session.effective();
   const serverResult = await session.finish();
   return {
-    ...session.common('rr', options, selfCheck),
+    ...session.common(
+      'rr',
+      {
+        ...timedOptionsRecord(options),
+        size: request.length,
+        ...(options.responseSize === undefined ? {} : { responseSize: options.responseSize }),
+        ...(options.payload === undefined ? {} : { payloadBytes: options.payload.length }),
+        connections: options.connections,
+        depth: options.depth,
+        ...(options.rate === undefined ? {} : { rate: options.rate }),
+      },
+      selfCheck,
+    ),
     effective: effective ?? { client: null, server: session.peer.server?.effective ?? null },
     intervals,
     summary: {

@@ -5,6 +5,7 @@ import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from '../control/control-protocol.ts';
 import type { StreamInterval, StreamResult, StreamSummary } from '../results/result.ts';
 import { round } from '../results/stats.ts';
+import { timedOptionsRecord } from '../results/result-options.ts';
 import { startStreamIntervals } from './stream-intervals.ts';
 
 export interface StreamOptions extends RunOptions<StreamInterval> {
@@ -85,7 +86,17 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const serverSide = (bytes: number | null | undefined) =>
     bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const };
   return {
-    ...session.common('stream', options, selfCheck),
+    ...session.common(
+      'stream',
+      {
+        ...timedOptionsRecord(options),
+        writeSize: options.writeSize,
+        parallel: options.parallel,
+        direction,
+        verify: options.verify,
+      },
+      selfCheck,
+    ),
     effective,
     intervals,
     summary: {

@@ -3,6 +3,14 @@ import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import type { Environment } from './environment.ts';
 import type { LatencySummary } from './histogram.ts';
 import type { Warning } from './warnings.ts';
+import type {
+  ConnsOptionsRecord,
+  CrrOptionsRecord,
+  MsgOptionsRecord,
+  RrOptionsRecord,
+  StreamOptionsRecord,
+  TimedOptionsRecord,
+} from './result-options.ts';
 
 /** How honest a run's numbers are: the client's own CPU and event-loop delay while it measured. */
 export interface SelfCheck {
@@ -144,12 +152,13 @@ export interface MsgSummary {
   serverCpuPercent: number | null;
 }
 
-export interface BenchResult<Summary, Interval> {
+export interface BenchResult<Summary, Interval, Options = TimedOptionsRecord> {
   schema: typeof RESULT_SCHEMA;
   command: string;
   startedAt: string;
   environment: { client: Environment; server: Environment | null };
-  options: Record<string, unknown>;
+  /** The public settings of the run (result-options.ts): never the auth token. */
+  options: Options;
   effective: EffectiveBothEnds;
   intervals: Interval[];
   summary: Summary;
@@ -162,8 +171,8 @@ export interface BenchResult<Summary, Interval> {
   warningDetails: Warning[];
 }
 
-export type StreamResult = BenchResult<StreamSummary, StreamInterval>;
-export type RrResult = BenchResult<RrSummary, RrInterval>;
-export type CrrResult = BenchResult<CrrSummary, RrInterval>;
-export type ConnsResult = BenchResult<ConnsSummary, never>;
-export type MsgResult = BenchResult<MsgSummary, MsgInterval>;
+export type StreamResult = BenchResult<StreamSummary, StreamInterval, StreamOptionsRecord>;
+export type RrResult = BenchResult<RrSummary, RrInterval, RrOptionsRecord>;
+export type CrrResult = BenchResult<CrrSummary, RrInterval, CrrOptionsRecord>;
+export type ConnsResult = BenchResult<ConnsSummary, never, ConnsOptionsRecord>;
+export type MsgResult = BenchResult<MsgSummary, MsgInterval, MsgOptionsRecord>;

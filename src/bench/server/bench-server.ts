@@ -5,7 +5,8 @@ import { availableParallelism } from 'node:os';
 import { SocktuneError } from '../../core/errors.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
 import { MAX_TIMER_MS } from '../../core/timeout.ts';
-import { boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
+import { anyOf, boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
+import { Secret } from '../../core/secret.ts';
 import { ConnectionPool, plainAddress } from '../../transport/admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
 import { SendBudget } from '../../transport/send-budget.ts';
@@ -42,7 +43,7 @@ export interface BenchServerOptions {
   /** A test with no traffic (no byte either way, no connection opened or closed) for this long is ended. @default 60000 */
   testIdleTimeoutMs?: number;
   /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
-  authToken?: string;
+  authToken?: string | Secret;
   /** Data connections one test may have open (stream -P, rr -C, conns --target). @default 10000 */
   maxConnectionsPerTest?: number;
   /** Data connections every test together may have open. @default 20000 */
@@ -62,7 +63,8 @@ export interface BenchServerOptions {
 }
 
 type OptionalSettings = 'path' | 'authToken' | 'maxSendRate';
-export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> & Pick<BenchServerOptions, OptionalSettings>;
+export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> &
+  Pick<BenchServerOptions, 'path' | 'maxSendRate'> & { authToken?: Secret };
 
 export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
@@ -94,7 +96,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   maxTestsPerPeer: integer(1, 10_000),
   maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
   testIdleTimeoutMs: integer(1, MAX_TIMER_MS),
-  authToken: nonEmptyString,
+  authToken: anyOf(nonEmptyString, (value) => (value instanceof Secret && value.reveal().length > 0 ? undefined : 'a Secret')),
   maxConnectionsPerTest: integer(1, 10_000_000),
   maxConnections: integer(1, 10_000_000),
   maxThreads: integer(1, 65_536),
@@ -173,7 +175,12 @@ export class BenchServer extends EventEmitter {
   constructor(options: BenchServerOptions = {}) {
     super();
     validateFields(options, BENCH_SERVER_FIELDS, 'options');
-    this.options = { ...BENCH_SERVER_DEFAULTS, ...definedOnly(options) };
+    const { authToken, ...settings } = definedOnly(options);
+    this.options = {
+      ...BENCH_SERVER_DEFAULTS,
+      ...settings,
+      ...(authToken === undefined ? {} : { authToken: authToken instanceof Secret ? authToken : new Secret(authToken) }),
+    };
     const { host, port, path } = this.options;
     this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
@@ -337,7 +344,7 @@ export class BenchServer extends EventEmitter {
   }
 
   /** HMAC challenge-response: the client proves it knows the token, for this start message, without sending it. */
-  async #authenticate(channel: ControlChannel, token: string, startText: string): Promise<void> {
+  async #authenticate(channel: ControlChannel, token: Secret, startText: string): Promise<void> {
     const nonce = authChallenge();
     channel.send({ type: 'challenge', nonce });
     const answer = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'auth message'));

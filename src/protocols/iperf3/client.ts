@@ -7,6 +7,7 @@ import { collectEnvironment } from '../../bench/results/environment.ts';
 import { RESULT_SCHEMA, type StreamInterval, type StreamResult } from '../../bench/results/result.ts';
 import { SelfMonitor } from '../../bench/engines/self-check.ts';
 import { round } from '../../bench/results/stats.ts';
+import { socketRecord, targetRecord } from '../../bench/results/result-options.ts';
 import { interrupted, saturated, warningFields } from '../../bench/results/warnings.ts';
 import { sleep } from '../../bench/engines/ticker.ts';
 import { startStreamIntervals } from '../../bench/engines/stream-intervals.ts';
@@ -271,7 +272,25 @@ function toStreamResult(
     command: 'stream',
     startedAt: new Date(client.startedAt).toISOString(),
     environment: { client: collectEnvironment(), server: null },
-    options: { ...options, onInterval: undefined, peer: 'iperf3' },
+    options: {
+      target: targetRecord(options),
+      auth: false,
+      raw: false,
+      client: socketRecord({
+        noDelay: options.noDelay,
+        ...(options.window === undefined ? {} : { sendBufferSize: options.window, receiveBufferSize: options.window }),
+      }),
+      server: null,
+      peer: 'iperf3',
+      durationSec: options.durationSec,
+      omitSec: options.omitSec,
+      intervalSec: options.intervalSec,
+      writeSize: options.writeSize,
+      parallel: options.parallel,
+      direction: options.direction,
+      verify: false,
+      ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
+    },
     effective: { client: client.effectiveClient, server: null },
     intervals: client.intervals,
     summary: {

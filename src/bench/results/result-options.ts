@@ -1,0 +1,129 @@
+/**
+ * The settings a result records, built field by field from an explicit list: never a copy of the
+ * settings object, which holds the auth token and, with --payload, the user's own request bytes.
+ * docs/schema gives each command's `options` this shape with no room for another field.
+ */
+
+export interface TargetRecord {
+  host: string;
+  port: number;
+  path?: string;
+}
+
+export interface SocketRecord {
+  sendBufferSize?: number;
+  receiveBufferSize?: number;
+  noDelay?: boolean;
+  localAddress?: string;
+}
+
+export interface ServerRecord extends Omit<SocketRecord, 'localAddress'> {
+  ioModel?: string;
+  workers?: number;
+  blocking?: boolean;
+  sourceChunkSize?: number;
+  affinity?: number[];
+}
+
+export interface CommonOptionsRecord {
+  target: TargetRecord;
+  /** Whether the client proved an auth token; the token itself is never recorded. */
+  auth: boolean;
+  raw: boolean;
+  client: SocketRecord;
+  /** What the client asked of the server's test; null for peers that are not a socktune server. */
+  server: ServerRecord | null;
+}
+
+export interface TimedOptionsRecord extends CommonOptionsRecord {
+  durationSec: number;
+  omitSec: number;
+  intervalSec: number;
+}
+
+/** The fields of a settings object that may be published, in a fixed order, without undefined ones. */
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
+  const picked = {} as Pick<T, K>;
+  for (const key of keys) if (from[key] !== undefined) picked[key] = from[key];
+  return picked;
+}
+
+export function targetRecord(target: { host: string; port: number; path?: string | undefined }): TargetRecord {
+  return target.path === undefined ? { host: target.host, port: target.port } : { host: target.host, port: target.port, path: target.path };
+}
+
+export function socketRecord(settings: SocketRecord): SocketRecord {
+  return pick(settings, ['sendBufferSize', 'receiveBufferSize', 'noDelay', 'localAddress']);
+}
+
+export function serverRecord(settings: ServerRecord): ServerRecord {
+  const record = pick(settings, ['ioModel', 'workers', 'blocking', 'sendBufferSize', 'receiveBufferSize', 'noDelay', 'sourceChunkSize']);
+  return settings.affinity === undefined ? record : { ...record, affinity: [...settings.affinity] };
+}
+
+/** What every client engine records of its target and sockets. */
+export function commonOptionsRecord(options: {
+  target: { host: string; port: number; path?: string | undefined; authToken?: unknown };
+  raw?: boolean | undefined;
+  client: SocketRecord;
+  server: ServerRecord;
+}): CommonOptionsRecord {
+  const raw = options.raw === true;
+  return {
+    target: targetRecord(options.target),
+    auth: options.target.authToken !== undefined,
+    raw,
+    client: socketRecord(options.client),
+    server: raw ? null : serverRecord(options.server),
+  };
+}
+
+export function timedOptionsRecord(
+  options: Parameters<typeof commonOptionsRecord>[0] & { durationSec: number; omitSec: number; intervalSec: number },
+): TimedOptionsRecord {
+  return { ...commonOptionsRecord(options), durationSec: options.durationSec, omitSec: options.omitSec, intervalSec: options.intervalSec };
+}
+
+export interface StreamOptionsRecord extends TimedOptionsRecord {
+  writeSize: number;
+  parallel: number;
+  direction: 'forward' | 'reverse' | 'bidir';
+  verify: boolean;
+  /** Set when the peer is a stock iperf3 server (stream --iperf3). */
+  peer?: 'iperf3';
+  /** iperf3 -n: the test ended after this many bytes. */
+  bytes?: number;
+}
+
+export interface RrOptionsRecord extends TimedOptionsRecord {
+  size: number;
+  responseSize?: number;
+  /** Length of the request given with --payload (its bytes are the user's and stay out of results). */
+  payloadBytes?: number;
+  connections: number;
+  depth: number;
+  rate?: number;
+}
+
+export interface CrrOptionsRecord extends TimedOptionsRecord {
+  size: number;
+  responseSize?: number;
+  payloadBytes?: number;
+  concurrency: number;
+}
+
+export interface MsgOptionsRecord extends TimedOptionsRecord {
+  size: number;
+  connections: number;
+  mode: 'one-way' | 'echo';
+  batch: 'auto' | number;
+  depth: number;
+}
+
+export interface ConnsOptionsRecord extends CommonOptionsRecord {
+  count: number;
+  holdSec: number;
+  sourceAddresses: string[];
+  concurrency: number;
+  openTimeoutSec: number;
+}
