@@ -190,7 +190,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   [
     'threads (thread-per-conn)',
     `\`maxThreads\` ${SERVER_DEFAULTS.maxThreads}; \`overflow: 'queue'\` or \`'refuse'\``,
-    'refused connections are counted as `SOCKTUNE_ERR_MAX_THREADS`; while connections wait for a thread, one that moves no byte for 5 s gives its thread up (`SOCKTUNE_ERR_TIMEOUT`)',
+    "refused connections are counted as `SOCKTUNE_ERR_MAX_THREADS`; while connections wait for a thread, one that moves no byte for 5 s gives its thread up (`SOCKTUNE_ERR_TIMEOUT`); waiting connections are served from the client address holding the fewest threads first, and while one waits holding at least a thread less than its share (`maxThreads` ÷ the addresses holding or waiting), the address holding the most gives up its newest connection's thread (closed, `SOCKTUNE_ERR_MAX_THREADS`): one address cannot hold the pool, though alone it may use all of it",
   ],
   ['`--auth-token`', 'refused at start: these protocols have no authentication', 'bind a private address and firewall the port instead'],
   ['**every mode**', '', ''],

@@ -29,6 +29,7 @@ const SECTIONS: { title: string; files: string[] }[] = [
       'test/transport/allowed-peers.test.ts',
       'test/transport/connection-token.test.ts',
       'test/transport/send-budget.test.ts',
+      'test/transport/thread-shares.test.ts',
     ],
   },
   {
@@ -140,7 +141,7 @@ What each server mode does by default, how to change it, and what a client sees 
 
 ${limitsTable()}
 What no cap removes: every cap is finite, so an attacker with many addresses can still fill one
-(per-address caps, IPv6 /64 grouping, oldest-first eviction of handshakes and pending iperf3
+(per-address caps and thread-per-conn shares, IPv6 /64 grouping, oldest-first eviction of handshakes and pending iperf3
 connections, and the pool's reserve for small tests raise the price, they cannot remove it); clients
 behind one address share its per-address caps; iperf3 \`-R\` tests whose client never reads pin kernel
 socket memory up to \`--max-total-streams\` × the effective send buffer; the process keeps memory it

@@ -1,4 +1,5 @@
 import { packageVersion } from './version.ts';
+import { LineWriter } from './output.ts';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { closest, parseCommandArgs, selectMode } from './arguments.ts';
 import { renderHelp, type Command, type Io } from './command.ts';
@@ -61,9 +62,12 @@ function topLevelHelp(): string {
   ].join('\n');
 }
 
+const stdout = new LineWriter(process.stdout);
+const stderr = new LineWriter(process.stderr);
+
 const defaultIo: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+  out: (text) => stdout.write(text),
+  err: (text) => stderr.write(text),
   isTty: process.stderr.isTTY === true,
   columns: process.stdout.isTTY ? process.stdout.columns : undefined,
 };

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { clientKey, DEFAULT_IPV6_PREFIX, plainAddress } from '../core/client-key.ts';
 
 /** Slots of the per-address connection counts; addresses that hash alike share a count (a stricter cap, never a looser one). */
 export const PEER_SLOTS = 4096;
@@ -15,10 +16,12 @@ function slotOf(address: string, seed: number): number {
   return ((hash ^ (hash >>> 12)) >>> 0) % PEER_SLOTS;
 }
 
-/** A buffer of `counters` counts and the per-address slots after them, its seed in the last Int32. */
-function allocateWithSeed(counters: number): SharedArrayBuffer {
-  const buffer = new SharedArrayBuffer((counters + PEER_SLOTS + 1) * 4);
-  new Int32Array(buffer)[counters + PEER_SLOTS] = randomInt(1, 2 ** 31 - 1);
+/** A buffer of `counters` counts and the per-address slots after them, then its seed and the IPv6 prefix addresses are keyed by. */
+function allocateWithSeed(counters: number, ipv6Prefix = DEFAULT_IPV6_PREFIX): SharedArrayBuffer {
+  const buffer = new SharedArrayBuffer((counters + PEER_SLOTS + 2) * 4);
+  const ints = new Int32Array(buffer);
+  ints[counters + PEER_SLOTS] = randomInt(1, 2 ** 31 - 1);
+  ints[counters + PEER_SLOTS + 1] = ipv6Prefix;
   return buffer;
 }
 
@@ -96,16 +99,24 @@ export class PeerCounts {
   readonly #max: number;
   readonly #pool: ConnectionPool | undefined;
   readonly #seed: number;
+  readonly #ipv6Prefix: number;
 
   constructor(buffer: SharedArrayBuffer, max: number, pool?: ConnectionPool) {
     this.#counts = new Int32Array(buffer);
     this.#max = max;
     this.#pool = pool;
     this.#seed = this.#counts[PEER_SLOTS]!;
+    this.#ipv6Prefix = this.#counts[PEER_SLOTS + 1]!;
   }
 
-  static allocate(): SharedArrayBuffer {
-    return allocateWithSeed(0);
+  /** `ipv6Prefix`: IPv6 clients are counted by their first this many bits, in every thread alike. */
+  static allocate(ipv6Prefix = DEFAULT_IPV6_PREFIX): SharedArrayBuffer {
+    return allocateWithSeed(0, ipv6Prefix);
+  }
+
+  /** The key a client address ('' for a Unix socket) is counted under: clientKey() with this server's IPv6 prefix. */
+  keyOf(address: string): string {
+    return clientKey(address, this.#ipv6Prefix);
   }
 
   /** Counts one more connection from `address` ('' for a Unix socket), unless it already has the most allowed here or in the pool. */
@@ -132,17 +143,12 @@ export interface AdmissionLimits {
   peers: PeerCounts;
 }
 
-/** A connection let in: its descriptor and the address its count is kept under ('' for Unix sockets). */
+/** A connection let in: its descriptor and the key its count is kept under (clientKey: '' for Unix sockets). */
 export interface Admitted {
   fd: number;
   peer: string;
   /** Bytes already read after the connection token: the connection's first read. */
   leftover?: Uint8Array | undefined;
-}
-
-/** An address as written, without the ::ffff: an IPv4 peer of a dual-stack socket carries. */
-export function plainAddress(address: string): string {
-  return address.replace(/^::ffff:/, '');
 }
 
 /**
@@ -154,9 +160,10 @@ export function admit(
   openConnections: number,
   limits: AdmissionLimits,
 ): { peer: string } | { refusal: 'SOCKTUNE_ERR_REFUSED' | 'SOCKTUNE_ERR_MAX_CONNECTIONS' } {
-  const peer = socket.remoteAddress === undefined ? '' : plainAddress(socket.remoteAddress);
-  if (limits.allowedPeers && peer !== '' && !limits.allowedPeers.includes(peer)) return { refusal: 'SOCKTUNE_ERR_REFUSED' };
+  const address = socket.remoteAddress === undefined ? '' : plainAddress(socket.remoteAddress);
+  if (limits.allowedPeers && address !== '' && !limits.allowedPeers.includes(address)) return { refusal: 'SOCKTUNE_ERR_REFUSED' };
   if (openConnections >= limits.maxConnections) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };
+  const peer = limits.peers.keyOf(address);
   if (!limits.peers.tryAdd(peer, openConnections)) return { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' };
   return { peer };
 }

@@ -26,6 +26,9 @@ const WAIT_SLICE_MS = 50;
 export class BlockingConnection {
   readonly #fd: number;
   readonly #stop: Int32Array;
+  /** thread-per-conn: the flags the main thread sets to take a thread back, and this thread's slot in them. */
+  readonly #giveUp: Int32Array | undefined;
+  readonly #giveUpSlot: number;
   readonly #counters: SharedCounters;
   readonly #pollfd = Buffer.alloc(8);
   /** The two calls of every request, looked up once. */
@@ -50,6 +53,7 @@ export class BlockingConnection {
       sendBudget?: SendBudget | undefined;
       bufferBudget?: ByteBudget | undefined;
       first?: Uint8Array | undefined;
+      giveUp?: { flags: Int32Array; slot: number } | undefined;
     } = {},
   ) {
     this.#fd = fd;
@@ -59,6 +63,8 @@ export class BlockingConnection {
     this.#sendBudget = limits.sendBudget;
     this.bufferBudget = limits.bufferBudget;
     this.#first = limits.first !== undefined && limits.first.length > 0 ? limits.first : undefined;
+    this.#giveUp = limits.giveUp?.flags;
+    this.#giveUpSlot = limits.giveUp?.slot ?? 0;
     this.#pollfd.writeInt32LE(fd, 0);
     setBlocking(fd, true);
     setBlockingTimeouts(fd, WAIT_SLICE_MS);
@@ -68,8 +74,12 @@ export class BlockingConnection {
     return Atomics.load(this.#stop, 0) !== 0;
   }
 
+  /** Before each call and between wait slices: the server closes, or the pool takes this thread back for another client. */
   #checkStop(): void {
     if (this.stopRequested) throw new SocktuneError('SOCKTUNE_ERR_CLOSE_TIMEOUT', 'server closing: connection stopped');
+    if (this.#giveUp !== undefined && Atomics.load(this.#giveUp, this.#giveUpSlot) !== 0) {
+      throw new SocktuneError('SOCKTUNE_ERR_MAX_THREADS', 'thread taken back for a client holding fewer threads than its share');
+    }
   }
 
   /** Between two slices of a wait: stop asked, idle too long, or quiet while others wait for a thread. */

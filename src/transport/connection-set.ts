@@ -39,6 +39,14 @@ export class ConnectionSet {
     }
   }
 
+  /** Closes every connection now, each counted under `code` (thread-per-conn takes this thread back for another client). */
+  closeAll(code: CountedError): void {
+    for (const socket of this.#sockets) {
+      this.#onError(code);
+      socket.destroy();
+    }
+  }
+
   get size(): number {
     return this.#sockets.size;
   }

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { isIP, type Server } from 'node:net';
+import { lstat, unlink } from 'node:fs/promises';
+import { createConnection, isIP, type Server } from 'node:net';
 import { countedErrorOf, errnoOf, SocktuneError, type CountedError } from '../core/errors.ts';
 import { applyPreConnectOptions, bindFd, boundPort, closeFd, createSocketFd, familyOf, type AddressFamily } from '../core/sockopts.ts';
 import type { SocketOptions } from '../core/socket-options.ts';
@@ -28,6 +29,30 @@ export async function resolveHost(host: string): Promise<string> {
       errno: errnoOf(error),
     });
   }
+}
+
+/**
+ * A Unix socket file that a server which died left behind (nothing accepts on it: ECONNREFUSED) is
+ * removed, so the next server can bind the path; a live one is refused, and any other file is left
+ * for bind to refuse.
+ */
+export async function removeStaleUnixSocket(path: string): Promise<void> {
+  const isSocket = await lstat(path).then(
+    (stat) => stat.isSocket(),
+    () => false,
+  );
+  if (!isSocket) return;
+  const answer = await new Promise<string>((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve('connected');
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+  if (answer === 'connected')
+    throw new SocktuneError('SOCKTUNE_ERR_LISTEN', `${path}: another server is listening on it`, { errno: 'EADDRINUSE' });
+  if (answer === 'ECONNREFUSED') await unlink(path).catch(() => {});
 }
 
 /**

@@ -15,6 +15,7 @@ import { EventLoopServing } from './serve.ts';
 import { isInProcessHandler, type BuiltinService, type HandlerModule, type ResolvedServerOptions } from './server-options.ts';
 import { ServerThread } from './server-thread.ts';
 import type { ThreadData } from './thread-protocol.ts';
+import { ThreadShares } from './thread-shares.ts';
 
 export interface ModelHooks {
   countersBuffer: SharedArrayBuffer;
@@ -88,9 +89,11 @@ function threadData(
   slot: number,
   role: ThreadData['role'],
   bound?: BoundSocket,
+  giveUpBuffer?: SharedArrayBuffer,
 ): ThreadData {
   return {
     ...(options.ioModel === 'thread-per-conn' ? { yieldWhenIdle: true } : {}),
+    ...(giveUpBuffer === undefined ? {} : { giveUpBuffer }),
     role,
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),
     blocking: options.blocking,
@@ -223,7 +226,10 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
 /** How often queued connections are checked for their deadline and their client, and idle threads for their age. */
 const SWEEP_MS = 1000;
 
-/** `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads. */
+/**
+ * `thread-per-conn`: every connection gets a thread of its own from a pool capped at maxThreads,
+ * shared fairly between clients when connections wait (ThreadShares).
+ */
 export async function startThreadPerConnModel(
   bound: BoundSocket,
   options: ResolvedServerOptions,
@@ -232,8 +238,13 @@ export async function startThreadPerConnModel(
   const threads: ServerThread[] = [];
   /** Idle threads with the time each last finished a connection: a stack, the longest idle at the bottom. */
   const idle: { thread: ServerThread; since: number }[] = [];
-  const waiting: Admitted[] = [];
+  const shares = new ThreadShares(options.maxThreads);
+  /** Threads asked to give their connection up to a client below its share: asked once. */
+  const givingUp = new Set<ServerThread>();
+  /** One Int32 per slot: set to take a blocking thread back from its connection (see ServerThread.giveUp). */
+  const giveUpBuffer = new SharedArrayBuffer(4 * (options.maxThreads + 1));
   const freeSlots = Array.from({ length: options.maxThreads }, (_, i) => options.maxThreads - i);
+  /** The connection each busy thread serves, in the order they were handed over (the newest last). */
   const inCare = new Map<ServerThread, Admitted>();
   const peers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
   const queuedAt = new Map<Admitted, number>();
@@ -242,21 +253,52 @@ export async function startThreadPerConnModel(
   let closing = false;
   const flags = new Int32Array(hooks.stopBuffer);
   /** Tells the threads whether connections wait for one of them: then quiet connections give theirs up. */
-  const signalWaiting = (): void => void Atomics.store(flags, WAITING_FOR_THREADS, waiting.length > 0 ? 1 : 0);
+  const signalWaiting = (): void => void Atomics.store(flags, WAITING_FOR_THREADS, shares.waitingCount > 0 ? 1 : 0);
 
   /** A connection no thread will serve: closed here, and its address uncounted. */
   const drop = (connection: Admitted): void => {
     closeFd(connection.fd);
     peers.remove(connection.peer);
   };
+  /** Gives a thread a connection already counted as held (shares.hold). */
   const give = (thread: ServerThread, connection: Admitted): void => {
     if (thread.handOver(connection)) return void inCare.set(thread, connection);
+    shares.release(connection.peer);
     hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
     drop(connection);
   };
-  /** The next queued connection whose client is still there. */
+  /** The thread serving `peer`'s newest connection, among those not already giving theirs up. */
+  const newestOf = (peer: string): ServerThread | undefined => {
+    let newest: ServerThread | undefined;
+    for (const [thread, connection] of inCare) if (connection.peer === peer && !givingUp.has(thread)) newest = thread;
+    return newest;
+  };
+  /**
+   * While a client waits holding fewer threads than its share, the client holding the most gives the
+   * thread of its newest connection up (that connection is closed, counted as SOCKTUNE_ERR_MAX_THREADS);
+   * the thread then serves the fairest waiting connection (onDone).
+   */
+  const rebalance = (): void => {
+    for (let giver = shares.nextGiver(); giver !== undefined; giver = shares.nextGiver()) {
+      const thread = newestOf(giver);
+      // Its other threads are still starting: asked again at the next change or sweep.
+      if (thread === undefined) return;
+      givingUp.add(thread);
+      shares.markGivingUp(giver);
+      thread.giveUp();
+    }
+  };
+  /** Frees what `thread` held: its connection's count under its client, and a give-up request. */
+  const releaseThread = (thread: ServerThread): Admitted | undefined => {
+    const connection = inCare.get(thread);
+    inCare.delete(thread);
+    const gaveUp = givingUp.delete(thread);
+    if (connection !== undefined) shares.release(connection.peer, gaveUp);
+    return connection;
+  };
+  /** The fairest queued connection whose client is still there. */
   const nextWaiting = (): Admitted | undefined => {
-    for (let connection = waiting.shift(); connection !== undefined; connection = waiting.shift()) {
+    for (let connection = shares.takeFairest(); connection !== undefined; connection = shares.takeFairest()) {
       queuedAt.delete(connection);
       if (tcpEstablished(connection.fd) || connection.peer === '') {
         signalWaiting();
@@ -278,30 +320,38 @@ export async function startThreadPerConnModel(
     }
   };
   const onDone = (thread: ServerThread): void => {
-    inCare.delete(thread);
+    releaseThread(thread);
     const connection = nextWaiting();
-    if (connection !== undefined) return give(thread, connection);
-    idle.push({ thread, since: performance.now() });
+    if (connection === undefined) return void idle.push({ thread, since: performance.now() });
+    shares.hold(connection.peer);
+    give(thread, connection);
+    rebalance();
   };
   const onCrash = (thread: ServerThread, error: Error): void => {
     if (thread.started) hooks.onWorkerCrash(error);
     // A blocking thread's descriptor is a plain number Node does not close for it.
-    const connection = inCare.get(thread);
+    const connection = releaseThread(thread);
     if (connection !== undefined && options.blocking) drop(connection);
-    inCare.delete(thread);
     threads.splice(threads.indexOf(thread), 1);
     const idleIndex = idle.findIndex((entry) => entry.thread === thread);
     if (idleIndex >= 0) idle.splice(idleIndex, 1);
     freeSlots.push(thread.slot);
+    rebalance();
   };
+  const spawn = (slot: number): ServerThread =>
+    new ServerThread(threadData(options, hooks, slot, 'pool', undefined, giveUpBuffer), { onError: hooks.onError, onDone, onCrash });
   const dispatch = (connection: Admitted): void => {
     if (closing) return drop(connection);
     const thread = idle.pop()?.thread;
-    if (thread) return give(thread, connection);
+    if (thread) {
+      shares.hold(connection.peer);
+      return give(thread, connection);
+    }
     const slot = freeSlots.pop();
     if (slot !== undefined) {
-      const spawned = new ServerThread(threadData(options, hooks, slot, 'pool'), { onError: hooks.onError, onDone, onCrash });
+      const spawned = spawn(slot);
       threads.push(spawned);
+      shares.hold(connection.peer);
       starting++;
       spawned.ready.finally(() => starting--).catch(() => {});
       spawned.ready.then(
@@ -309,41 +359,47 @@ export async function startThreadPerConnModel(
         (error: Error) => {
           // The connection is not the thread's fault: it waits for another thread if any is left.
           hooks.onWorkerCrash(error);
-          if (!closing && threads.some((other) => other !== spawned)) waiting.unshift(connection);
-          else drop(connection);
+          shares.release(connection.peer);
+          if (!closing && threads.some((other) => other !== spawned)) {
+            shares.enqueue(connection, true);
+            signalWaiting();
+            rebalance();
+          } else drop(connection);
         },
       );
       return;
     }
     if (options.overflow === 'queue') {
       queuedAt.set(connection, performance.now());
-      waiting.push(connection);
-      return signalWaiting();
+      shares.enqueue(connection);
+      signalWaiting();
+      return rebalance();
     }
     hooks.onRefused();
     drop(connection);
   };
   // The first minThreads connections do not pay for a thread start.
   for (let i = 0; i < options.minThreads; i++) {
-    const thread = new ServerThread(threadData(options, hooks, freeSlots.pop()!, 'pool'), { onError: hooks.onError, onDone, onCrash });
+    const thread = spawn(freeSlots.pop()!);
     threads.push(thread);
     idle.push({ thread, since: performance.now() });
   }
   await allStarted(threads, options.closeTimeout);
   // Every connection the main thread has let in counts at once: one in a thread, waiting, or held for a starting thread.
-  const server = await acceptAndHandOff(bound, options, hooks, peers, dispatch, () => inCare.size + waiting.length + starting);
+  const server = await acceptAndHandOff(bound, options, hooks, peers, dispatch, () => inCare.size + shares.waitingCount + starting);
   // A queued connection waits no longer than a served one may stay idle, and one whose client left is let go.
   const sweep = setInterval(() => {
     const now = performance.now();
-    for (const connection of [...waiting]) {
+    for (const connection of shares.waiting()) {
       const expired = options.idleTimeout > 0 && now - queuedAt.get(connection)! > options.idleTimeout;
       if (!expired && (connection.peer === '' || tcpEstablished(connection.fd))) continue;
-      waiting.splice(waiting.indexOf(connection), 1);
+      shares.remove(connection);
       queuedAt.delete(connection);
       hooks.onError(expired ? 'SOCKTUNE_ERR_TIMEOUT' : 'SOCKTUNE_ERR_PEER_GONE');
       drop(connection);
     }
     signalWaiting();
+    rebalance();
     retireIdle(now);
   }, SWEEP_MS).unref();
   return {
@@ -352,7 +408,7 @@ export async function startThreadPerConnModel(
       closing = true;
       clearInterval(sweep);
       await closeServer(server);
-      for (const connection of waiting.splice(0)) drop(connection);
+      for (const connection of shares.removeAll()) drop(connection);
       const stopTimer = setTimeout(() => Atomics.store(new Int32Array(hooks.stopBuffer), 0, 1), timeoutMs);
       const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
       clearTimeout(stopTimer);

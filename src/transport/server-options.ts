@@ -4,6 +4,7 @@ import { SocktuneError } from '../core/errors.ts';
 import { SOCKET_OPTION_DEFAULTS, SOCKET_OPTION_FIELDS, type SocketOptions } from '../core/socket-options.ts';
 import { anyOf, boolean, integer, invalidOption, nonEmptyString, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
 import { cpuNumbers } from '../core/affinity.ts';
+import { DEFAULT_IPV6_PREFIX } from '../core/client-key.ts';
 import type { ByteBudget } from '../framing/partial-message.ts';
 import { ConnectionPool } from './admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from './buffer-budget.ts';
@@ -66,7 +67,14 @@ export interface ServerOptions extends SocketOptions {
    * Unix-domain paths always use 'handoff'. @default 'reuseport'
    */
   distribution?: 'reuseport' | 'handoff';
-  /** Most threads at once for ioModel 'thread-per-conn'. @default 64 */
+  /**
+   * Most threads at once for ioModel 'thread-per-conn'. With overflow 'queue' the threads are shared
+   * between client addresses (as maxConnectionsPerIp counts them): waiting connections are served
+   * from the address holding the fewest threads first, and while one waits holding at least a thread
+   * less than its share (maxThreads over the addresses holding or waiting), the address holding the
+   * most, if at least a thread over its share, gives up its newest connection's thread (closed,
+   * counted as SOCKTUNE_ERR_MAX_THREADS). One address alone may use every thread. @default 64
+   */
   maxThreads?: number;
   /**
    * thread-per-conn: threads started at listen and kept while idle, so clients need not wait for
@@ -92,6 +100,11 @@ export interface ServerOptions extends SocketOptions {
    * is closed at once and counted as SOCKTUNE_ERR_MAX_CONNECTIONS. @default 1024
    */
   maxConnectionsPerIp?: number;
+  /**
+   * IPv6 clients are counted per prefix of this many bits for maxConnectionsPerIp (and the thread
+   * share of thread-per-conn): one host may hold a whole /64 and take a fresh address per connection. @default 64
+   */
+  ipv6Prefix?: number;
   /**
    * Only connections from these addresses are served; others are closed at once and counted as
    * SOCKTUNE_ERR_REFUSED. (`socktune server` gives each test's server the address of its client.)
@@ -154,6 +167,7 @@ export const SERVER_DEFAULTS = Object.freeze({
   handler: 'echo',
   maxConnections: 10_000,
   maxConnectionsPerIp: 1024,
+  ipv6Prefix: DEFAULT_IPV6_PREFIX,
   idleTimeout: 300_000,
   closeTimeout: 5000,
   sourceChunkSize: 65536,
@@ -189,6 +203,7 @@ const SERVER_FIELDS = Object.freeze({
   handler: handlerCheck,
   maxConnections: integer(1, 10_000_000),
   maxConnectionsPerIp: integer(1, 10_000_000),
+  ipv6Prefix: integer(1, 128),
   idleTimeout: integer(0, 2 ** 31 - 1),
   allowedPeers: (value: unknown) =>
     Array.isArray(value) && value.every((address) => typeof address === 'string' && address.length > 0)

@@ -21,6 +21,8 @@ export class ServerThread {
   /** Whether the thread finished starting; one that fails to start is not restarted. */
   started = false;
   #worker: Worker | undefined;
+  /** Blocking threads only: their slot of the give-up flags (ThreadData.giveUpBuffer). */
+  readonly #giveUpFlags: Int32Array | undefined;
   #alive = true;
   #closing = false;
   #exited: Promise<void>;
@@ -29,6 +31,7 @@ export class ServerThread {
 
   constructor(data: ThreadData, events: ServerThreadEvents) {
     this.slot = data.slot;
+    this.#giveUpFlags = data.blocking && data.giveUpBuffer !== undefined ? new Int32Array(data.giveUpBuffer) : undefined;
     let resolveReady!: () => void;
     let rejectReady!: (error: Error) => void;
     this.ready = new Promise((resolve, reject) => {
@@ -80,8 +83,22 @@ export class ServerThread {
   /** Gives the thread a connection; false when the thread is gone (the caller still owns the descriptor). */
   handOver(connection: Admitted): boolean {
     if (!this.#alive || this.#worker === undefined) return false;
+    // A request to give up the previous connection never carries over to this one.
+    if (this.#giveUpFlags !== undefined) Atomics.store(this.#giveUpFlags, this.slot, 0);
     this.#worker.postMessage({ type: 'fd', ...connection } satisfies ToThread);
     return true;
+  }
+
+  /**
+   * Asks the thread to close the connection it serves (counted as SOCKTUNE_ERR_MAX_THREADS) and
+   * report 'done'. A blocking thread reads no message until its connection ends, so it is told
+   * through shared memory and sees it between two wait slices; a request that arrives after the
+   * connection ended does nothing.
+   */
+  giveUp(): void {
+    if (!this.#alive || this.#worker === undefined) return;
+    if (this.#giveUpFlags !== undefined) Atomics.store(this.#giveUpFlags, this.slot, 1);
+    else this.#worker.postMessage({ type: 'give-up' } satisfies ToThread);
   }
 
   /** Asks the thread to drain its connections; terminates it if it has not exited a little after the timeout. */

@@ -3,7 +3,7 @@ import { unlink } from 'node:fs/promises';
 import { countError, fromSystemError, SocktuneError, type CountedError, type ErrorCounts } from '../core/errors.ts';
 import { bufferCapWarnings, pickSocketOptions, type BufferCapWarning, type EffectiveSocketOptions } from '../core/socket-options.ts';
 import { closeFd, readEffectiveBufferSizes, readEffectiveSocketOptions } from '../core/sockopts.ts';
-import { bindListeningSocket, resolveHost, type BoundSocket } from './listen-socket.ts';
+import { bindListeningSocket, removeStaleUnixSocket, resolveHost, type BoundSocket } from './listen-socket.ts';
 import { PeerCounts } from './admission.ts';
 import { BufferBudget } from './buffer-budget.ts';
 import { SharedCounters, sumCounters, type ServerMetrics } from './metrics.ts';
@@ -45,6 +45,7 @@ export class SocktuneServer extends EventEmitter {
   async listen(): Promise<ServerAddress> {
     if (this.#bound) throw new SocktuneError('SOCKTUNE_ERR_LISTEN', 'server is already listening');
     const { options } = this;
+    if (options.path !== undefined) await removeStaleUnixSocket(options.path);
     const address = options.path === undefined ? await resolveHost(options.host) : options.path;
     const needsReusePort = options.ioModel === 'workers' && options.distribution === 'reuseport' && options.path === undefined;
     const requested = { ...pickSocketOptions(options), reusePort: options.reusePort || needsReusePort };
@@ -71,7 +72,7 @@ export class SocktuneServer extends EventEmitter {
   #hooks(): ModelHooks {
     return {
       countersBuffer: this.#countersBuffer,
-      peersBuffer: PeerCounts.allocate(),
+      peersBuffer: PeerCounts.allocate(this.options.ipv6Prefix),
       connectionPool: this.options.connectionPool,
       sendBudget: typeof this.options.maxSendRate === 'number' ? new SendBudget(this.options.maxSendRate) : this.options.maxSendRate,
       bufferBudget:

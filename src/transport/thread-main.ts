@@ -33,6 +33,8 @@ const peers = new PeerCounts(
 );
 const sendBudget = data.sendBudget === undefined ? undefined : SendBudget.fromState(data.sendBudget);
 const bufferBudget = BufferBudget.fromState(data.bufferBudget);
+/** thread-per-conn, blocking: this thread's flag the main thread sets to take it back from its connection. */
+const giveUp = data.giveUpBuffer === undefined ? undefined : { flags: new Int32Array(data.giveUpBuffer), slot: data.slot };
 const post = (message: FromThread): void => port.postMessage(message);
 
 async function blockingHandler(): Promise<BlockingHandler> {
@@ -49,6 +51,8 @@ async function runBlockingPool(): Promise<void> {
       port.close();
       return;
     }
+    // Blocking threads are asked through giveUp's flag, which the connection checks itself.
+    if (message.type !== 'fd') return;
     counters.opened();
     const outcome = runBlocking(
       handler,
@@ -57,6 +61,7 @@ async function runBlockingPool(): Promise<void> {
         sendBudget,
         bufferBudget,
         first: message.leftover,
+        giveUp,
       }),
     );
     counters.closed();
@@ -104,6 +109,7 @@ async function runEventLoop(): Promise<void> {
       else socket.once('close', () => post({ type: 'done' }));
       return;
     }
+    if (message.type === 'give-up') return serving.connections.closeAll('SOCKTUNE_ERR_MAX_THREADS');
     server?.close();
     void serving.connections.drain(message.timeoutMs).then(({ destroyed }) => {
       post({ type: 'closed', destroyed });

@@ -33,6 +33,11 @@ export interface ThreadData {
   stopBuffer: SharedArrayBuffer;
   /** thread-per-conn: close a quiet connection while others wait for a thread. */
   yieldWhenIdle?: boolean;
+  /**
+   * thread-per-conn: an Int32 per slot the main thread sets to take a blocking thread back from its
+   * connection for a client below its share of the pool (ThreadShares); event-loop threads get 'give-up'.
+   */
+  giveUpBuffer?: SharedArrayBuffer;
   /** CPUs this thread pins itself to at start (ServerOptions.affinity). */
   affinity?: number[];
   /** Bytes each connection must send first (ServerOptions.connectionToken). */
@@ -41,7 +46,7 @@ export interface ThreadData {
   listen?: { address: string; port: number };
 }
 
-export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'close'; timeoutMs: number };
+export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'give-up' } | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
   { type: 'ready' } | { type: 'error'; code: CountedError } | { type: 'done' } | { type: 'closed'; destroyed: number };

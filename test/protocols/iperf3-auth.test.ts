@@ -141,7 +141,12 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'socktune-iperf3-auth-'));
     writeFileSync(join(dir, 'public.pem'), PUBLIC_SPKI);
-    server = new Iperf3Server({ port: 0, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
+    // These tests fail on purpose many times from one address: the backoff has a test of its own below.
+    server = new Iperf3Server({
+      port: 0,
+      auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS },
+      authBackoff: { freeFailures: 1000 },
+    });
     server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
     const address = await server.listen();
     port = address.family === 'unix' ? 0 : address.port;
@@ -308,4 +313,65 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
       assert.deepEqual(escaped.map(String), []);
     },
   );
+
+  test(
+    'failed authentication: answered later each time, then refused before any RSA work; another address and the right token are served meanwhile',
+    { timeout: 60_000 },
+    async () => {
+      const guarded = new Iperf3Server({
+        port: 0,
+        auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS },
+        authBackoff: { freeFailures: 1, baseDelayMs: 200, maxDelayMs: 400, blockAfter: 4, blockMs: 60_000 },
+      });
+      const guardedLogs: Iperf3TestLog[] = [];
+      guarded.on('test', (entry: Iperf3TestLog) => guardedLogs.push(entry));
+      const guardedPort = ((await guarded.listen()) as net.AddressInfo).port;
+      try {
+        const junk = Buffer.alloc(256, 7).toString('base64');
+        const answered: number[] = [];
+        for (let i = 0; i < 4; i++) {
+          const before = performance.now();
+          const answer = await rawAttempt(junk, guardedPort, '127.0.0.5');
+          answered.push(performance.now() - before);
+          assert.deepEqual([answer.state, answer.iperfErrno], [STATE.SERVER_ERROR, IPERF3_ERRNO.AUTH_TEST]);
+        }
+        // The second and later failures waited at least their delay (a lower bound: never a speed).
+        assert.ok(
+          answered.slice(1).every((ms) => ms >= 190),
+          `answer times ${answered.map(Math.round).join(', ')} ms`,
+        );
+        // Blocked: ACCESS_DENIED before the parameters, so no token is read and no RSA decryption runs.
+        const socket = net.connect({ port: guardedPort, host: '127.0.0.1', localAddress: '127.0.0.5' });
+        const reader = new ByteReader();
+        socket.on('data', (chunk: Buffer) => reader.push(chunk));
+        socket.on('close', () => reader.end());
+        socket.on('error', () => reader.end());
+        socket.write(generateCookie());
+        assert.equal((await withTimeout(reader.read(1), 5000, 'ACCESS_DENIED')).readInt8(0), STATE.ACCESS_DENIED);
+        socket.destroy();
+        assert.ok(
+          await waitFor(
+            () => guardedLogs.some((entry) => /too many failed authentications from 127\.0\.0\.5/.test(entry.error ?? '')),
+            5000,
+          ),
+        );
+        assert.equal(guardedLogs.at(-1)?.client, '127.0.0.5');
+        // Someone else, with the right token, is served.
+        const good = await rawAttempt(
+          encodeAuthToken({ user: 'bob', password: 'battery', timestamp: now() }, publicKey),
+          guardedPort,
+          '127.0.0.6',
+        );
+        assert.equal(good.state, STATE.CREATE_STREAMS);
+      } finally {
+        await guarded.close();
+      }
+      assert.deepEqual(escaped.map(String), []);
+    },
+  );
+
+  test('a ciphertext not below the modulus is refused without decrypting', () => {
+    const authenticator = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
+    assert.throws(() => authenticator.verify(Buffer.alloc(256, 0xff).toString('base64')), /not below the server key's modulus/);
+  });
 });

@@ -19,8 +19,9 @@ for (const blocking of [false, true]) {
       const server = createServer({ ioModel: 'thread-per-conn', blocking, maxThreads: 2, handler: 'echo' });
       const { port } = (await server.listen()) as AddressInfo;
       try {
-        // Two quiet connections (one byte each, then nothing) take both threads; idleTimeout is 300 s.
-        const quiet = await Promise.all([connectFrom('127.0.0.2', port), connectFrom('127.0.0.2', port)]);
+        // Two quiet connections (one byte each, then nothing) take both threads; idleTimeout is 300 s. They come
+        // from two addresses, each holding no more than its share, so the share rule takes nothing back: the quiet rule must.
+        const quiet = await Promise.all([connectFrom('127.0.0.2', port), connectFrom('127.0.0.4', port)]);
         for (const socket of quiet) {
           socket.on('error', () => {});
           assert.equal(await echoes(socket, 'x'), true);
@@ -36,6 +37,7 @@ for (const blocking of [false, true]) {
         const waited = performance.now() - began;
         assert.ok(waited > 3000 && waited < 10_000, `served after ${Math.round(waited)} ms (quiet for 5 s while others wait)`);
         assert.ok(await waitFor(() => (server.metrics().errors.SOCKTUNE_ERR_TIMEOUT ?? 0) >= 1, 5000));
+        assert.equal(server.metrics().errors.SOCKTUNE_ERR_MAX_THREADS, undefined);
         good.destroy();
         for (const socket of quiet) socket.destroy();
       } finally {

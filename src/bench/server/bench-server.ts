@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { SocktuneError } from '../../core/errors.ts';
+import { SocktuneError, type ErrorCode } from '../../core/errors.ts';
+import { cpuNumbers, currentAffinity, formatCpuList } from '../../core/affinity.ts';
+import { AuthBackoff, type AuthBackoffOptions } from '../../core/auth-backoff.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
 import { MAX_TIMER_MS } from '../../core/timeout.ts';
 import { anyOf, boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
 import { Secret } from '../../core/secret.ts';
-import { ConnectionPool, plainAddress } from '../../transport/admission.ts';
+import { clientKey, DEFAULT_IPV6_PREFIX, plainAddress } from '../../core/client-key.ts';
+import { ConnectionPool } from '../../transport/admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from '../../transport/buffer-budget.ts';
 import { SendBudget } from '../../transport/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../transport/server.ts';
@@ -38,6 +42,8 @@ export interface BenchServerOptions {
   maxHandshakes?: number;
   /** Tests at once from one client address; the next is refused. @default 8 */
   maxTestsPerPeer?: number;
+  /** IPv6 clients are counted per prefix of this many bits by every per-client limit (one host may hold a whole /64). @default 64 */
+  ipv6Prefix?: number;
   /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused, and no test outlives it. @default 600000 */
   maxTestDurationMs?: number;
   /** A test with no traffic (no byte either way, no connection opened or closed) for this long is ended. @default 60000 */
@@ -60,11 +66,18 @@ export interface BenchServerOptions {
   maxBufferedBytes?: number;
   /** Bytes per second the server may send, every test, connection and thread together: not a free traffic cannon. @default undefined (no cap) */
   maxSendRate?: number;
+  /**
+   * CPUs a client may pin its test's threads to (start.server.affinity); a request outside them is
+   * refused. @default the CPUs this process may run on when it listens (what `-A` pinned it to)
+   */
+  allowedCpus?: number[];
+  /** How failed authentication is slowed, then refused, per client (with authToken). @default AUTH_BACKOFF_DEFAULTS */
+  authBackoff?: AuthBackoffOptions;
 }
 
-type OptionalSettings = 'path' | 'authToken' | 'maxSendRate';
+type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff';
 export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> &
-  Pick<BenchServerOptions, 'path' | 'maxSendRate'> & { authToken?: Secret };
+  Pick<BenchServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff'> & { authToken?: Secret };
 
 export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
@@ -74,6 +87,7 @@ export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, O
   handshakeTimeoutMs: 10_000,
   maxHandshakes: 64,
   maxTestsPerPeer: 8,
+  ipv6Prefix: DEFAULT_IPV6_PREFIX,
   maxTestDurationMs: 600_000,
   testIdleTimeoutMs: 60_000,
   maxConnectionsPerTest: 10_000,
@@ -94,6 +108,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
   maxHandshakes: integer(1, 100_000),
   maxTestsPerPeer: integer(1, 10_000),
+  ipv6Prefix: integer(1, 128),
   maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
   testIdleTimeoutMs: integer(1, MAX_TIMER_MS),
   authToken: anyOf(nonEmptyString, (value) => (value instanceof Secret && value.reveal().length > 0 ? undefined : 'a Secret')),
@@ -105,6 +120,8 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   maxChunkSize: integer(1, 64 * 1024 * 1024),
   maxBufferedBytes: integer(1, MAX_BUFFER_BUDGET),
   maxSendRate: integer(1, 1e12),
+  allowedCpus: cpuNumbers,
+  authBackoff: (value: unknown) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : 'an object'),
 });
 
 /** Grace beyond a test's own maximum duration before the server ends it (never past the server's own maximum). */
@@ -116,34 +133,20 @@ const FD_RESERVE = 128;
 /** Control connections beyond tests and handshakes, so a newcomer is always seen (and can end the oldest handshake). */
 const CONTROL_SPARE = 16;
 
-/**
- * The key a client's control connections are counted under: its address, or for IPv6 its /64,
- * since one host may hold a whole /64 and pick a fresh address for every connection.
- */
-export function clientKey(address: string | undefined): string {
-  if (address === undefined) return 'local';
-  const plain = plainAddress(address);
-  if (!plain.includes(':')) return plain;
-  const [head = '', tail = ''] = plain.split('::');
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === '' ? [] : tail.split(':');
-  const groups = plain.includes('::')
-    ? [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
-    : headGroups;
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.toLowerCase().replace(/^0+(?=.)/, ''))
-    .join(':')}::/64`;
-}
+/** A client may ask for a full garbage collection before a memory reading (conns) at most this often, every client together. */
+const SETTLE_INTERVAL_MS = 1000;
 
 /** Bytes of the token each data connection of an authenticated test sends first. */
 const DATA_TOKEN_BYTES = 16;
 
 export interface TestLog {
   peer: string;
+  /** The key the client's limits count under (clientKey): its address, or its IPv6 prefix. */
+  client: string;
   service: string;
   ioModel: string;
   outcome: 'done' | 'failed';
+  code?: ErrorCode;
   error?: string;
   bytesIn?: number;
   bytesOut?: number;
@@ -171,6 +174,9 @@ export class BenchServer extends EventEmitter {
   #threadsInUse = 0;
   #nextTestId = 0;
   #closing = false;
+  readonly #authBackoff: AuthBackoff;
+  #allowedCpus: readonly number[] = [];
+  #lastSettle = -Infinity;
 
   constructor(options: BenchServerOptions = {}) {
     super();
@@ -184,6 +190,7 @@ export class BenchServer extends EventEmitter {
     const { host, port, path } = this.options;
     this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
+    this.#authBackoff = new AuthBackoff(this.options.authBackoff);
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
     // Room for every test's connection and every handshake, so that newcomers reach #serve, which ends the oldest handshake.
     const controlConnections = this.options.maxTests + this.options.maxHandshakes + CONTROL_SPARE;
@@ -212,6 +219,7 @@ export class BenchServer extends EventEmitter {
     // Under a small limit the reserve cannot be whole: half the descriptors still go to data connections.
     this.#connectionCap = Math.max(1, Math.min(this.options.maxConnections, Math.max(Math.floor(openFiles / 2), openFiles - reserve)));
     this.#pool = new ConnectionPool(this.#connectionCap, this.options.maxConnectionsPerTest);
+    this.#allowedCpus = this.options.allowedCpus ?? currentAffinity();
     return this.#control.listen();
   }
 
@@ -248,13 +256,16 @@ export class BenchServer extends EventEmitter {
     this.#startHandshake(socket);
     const channel = new ControlChannel(socket);
     const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
-    const address = clientKey(socket.remoteAddress);
+    const address = clientKey(socket.remoteAddress, this.options.ipv6Prefix) || 'local';
     const fromPeer = (this.#perPeer.get(address) ?? 0) + 1;
     this.#perPeer.set(address, fromPeer);
     let testServer: SocktuneServer | undefined;
     let start: StartMessage | undefined;
     let threads = 0;
+    /** Authenticated and started: what a --one-off server waits for. */
+    let ran = false;
     try {
+      if (this.options.authToken !== undefined) this.#refuseIfBlocked(address);
       if (fromPeer > this.options.maxTestsPerPeer) {
         throw new SocktuneError(
           'SOCKTUNE_ERR_REFUSED',
@@ -265,7 +276,7 @@ export class BenchServer extends EventEmitter {
       const first = parseClientMessage(raw);
       if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
       start = first;
-      if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken, JSON.stringify(raw));
+      if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken, JSON.stringify(raw), address);
       this.#handshaking.delete(socket);
       if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
       this.#checkLimits(start);
@@ -295,8 +306,9 @@ export class BenchServer extends EventEmitter {
         effective: testServer.effectiveSocketOptions(),
         warnings: testServer.warnings,
         environment: collectEnvironment(),
-        memory: processMemory(start.settleMemory),
+        memory: this.#memory(start.settleMemory),
       });
+      ran = true;
       const deadline = Math.min(start.maxDurationMs + FINISH_GRACE_MS, this.options.maxTestDurationMs);
       const finish = parseClientMessage(await this.#untilFinishOrIdle(channel, testServer, deadline));
       if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
@@ -307,12 +319,13 @@ export class BenchServer extends EventEmitter {
         type: 'result',
         metrics,
         cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
-        memory: processMemory(start.settleMemory),
+        memory: this.#memory(start.settleMemory),
       };
       channel.send(result);
       channel.close();
       this.emit('test', {
         peer,
+        client: address,
         service: start.service,
         ioModel: start.server.ioModel ?? 'loop',
         outcome: 'done',
@@ -325,9 +338,11 @@ export class BenchServer extends EventEmitter {
       channel.close();
       this.emit('test', {
         peer,
+        client: address,
         service: start?.service ?? '?',
         ioModel: start?.server.ioModel ?? '?',
         outcome: 'failed',
+        code: failure.code,
         error: `${failure.code}: ${failure.message}`,
       } satisfies TestLog);
     } finally {
@@ -339,18 +354,44 @@ export class BenchServer extends EventEmitter {
         this.#tests.delete(testServer);
       }
       this.#threadsInUse -= threads;
-      if (this.options.oneOff && start) this.emit('done');
+      if (this.options.oneOff && ran) this.emit('done');
     }
   }
 
-  /** HMAC challenge-response: the client proves it knows the token, for this start message, without sending it. */
-  async #authenticate(channel: ControlChannel, token: Secret, startText: string): Promise<void> {
+  /** A client past its failed authentications is refused before it may send anything. */
+  #refuseIfBlocked(address: string): void {
+    const blockedMs = this.#authBackoff.blockedFor(address);
+    if (blockedMs > 0) {
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_AUTH',
+        `too many failed authentications from ${address}: refused for ${Math.ceil(blockedMs / 1000)} s more`,
+      );
+    }
+  }
+
+  /**
+   * HMAC challenge-response: the client proves it knows the token, for this start message, without
+   * sending it. A wrong proof is answered late, later with each failure, until the client is refused.
+   */
+  async #authenticate(channel: ControlChannel, token: Secret, startText: string, address: string): Promise<void> {
     const nonce = authChallenge();
     channel.send({ type: 'challenge', nonce });
     const answer = parseClientMessage(await channel.next(this.options.handshakeTimeoutMs, 'auth message'));
-    if (answer.type !== 'auth' || !authProofValid(token, nonce, startText, answer.proof)) {
-      throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'authentication failed: wrong or missing auth token');
+    if (answer.type === 'auth' && authProofValid(token, nonce, startText, answer.proof)) {
+      this.#authBackoff.succeeded(address);
+      return;
     }
+    const delayMs = this.#authBackoff.failed(address);
+    if (delayMs > 0 && !this.#closing) await sleep(delayMs);
+    throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'authentication failed: wrong or missing auth token');
+  }
+
+  /** The process's memory; a full garbage collection first only if asked and none ran in the last SETTLE_INTERVAL_MS. */
+  #memory(settle: boolean | undefined): ReturnType<typeof processMemory> {
+    const now = performance.now();
+    const collect = settle === true && now - this.#lastSettle >= SETTLE_INTERVAL_MS;
+    if (collect) this.#lastSettle = now;
+    return processMemory(collect);
   }
 
   /** Every size a client asks for is a request this server may refuse, never a value it adopts. */
@@ -377,6 +418,13 @@ export class BenchServer extends EventEmitter {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
         `start.server.sourceChunkSize ${sourceChunkSize} is over this server's ${maxChunkSize}-byte limit (--max-chunk)`,
+      );
+    }
+    const outside = start.server.affinity?.filter((cpu) => !this.#allowedCpus.includes(cpu)) ?? [];
+    if (outside.length > 0) {
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `start.server.affinity asks for CPU ${outside.join(', ')}: this server runs its tests on CPUs ${formatCpuList(this.#allowedCpus)} only (its -A)`,
       );
     }
     if (start.server.affinity !== undefined && (ioModel ?? 'loop') === 'loop') {
@@ -441,6 +489,7 @@ export class BenchServer extends EventEmitter {
       closeTimeout: 1000,
       maxConnections: maxConnectionsPerTest,
       maxConnectionsPerIp: maxConnectionsPerTest,
+      ipv6Prefix: this.options.ipv6Prefix,
       connectionPool: this.#pool!,
       maxBufferedBytes: this.#bufferBudget,
       ...(this.#sendBudget === undefined ? {} : { maxSendRate: this.#sendBudget }),

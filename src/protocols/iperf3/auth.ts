@@ -70,6 +70,8 @@ export class Iperf3Authenticator {
   readonly timeSkewThresholdSec: number;
   readonly #key: KeyObject;
   readonly #keyBytes: number;
+  /** The key's modulus, big-endian: a ciphertext not below it is no RSA ciphertext, refused without decrypting. */
+  readonly #modulus: Buffer;
   readonly #users: Map<string, Set<string>>;
   /**
    * sha256 of each accepted token's plaintext, until its timestamp leaves the skew window: a
@@ -86,6 +88,7 @@ export class Iperf3Authenticator {
     this.timeSkewThresholdSec = options.timeSkewThresholdSec ?? IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec;
     this.#key = loadPrivateKey(options.privateKey, `${path}.privateKey`);
     this.#keyBytes = Math.ceil((this.#key.asymmetricKeyDetails?.modulusLength ?? 0) / 8);
+    this.#modulus = Buffer.from(this.#key.export({ format: 'jwk' }).n ?? '', 'base64url');
     this.#users = parseAuthorizedUsers(options.authorizedUsers);
   }
 
@@ -114,6 +117,7 @@ export class Iperf3Authenticator {
       throw denied('authtoken is not canonical base64 (as iperf3 writes it: padded, unused bits zero)');
     if (encrypted.length !== this.#keyBytes)
       throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
+    if (Buffer.compare(encrypted, this.#modulus) >= 0) throw denied("authtoken is not below the server key's modulus: no RSA ciphertext");
     let plainBytes: Buffer;
     try {
       plainBytes = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted);

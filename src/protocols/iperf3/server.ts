@@ -1,5 +1,8 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
+import { AuthBackoff, type AuthBackoffOptions } from '../../core/auth-backoff.ts';
+import { clientKey, DEFAULT_IPV6_PREFIX } from '../../core/client-key.ts';
 import { isSocktuneError, SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../../core/validate.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
@@ -56,6 +59,12 @@ export interface Iperf3ServerOptions {
   sendBudget?: SendBudget;
   /** iperf3's RSA authentication, as `iperf3 -s --rsa-private-key-path --authorized-users-path`. @default undefined (none) */
   auth?: Iperf3AuthOptions;
+  /** With auth: how failed authentication is slowed, then refused, per client. @default AUTH_BACKOFF_DEFAULTS */
+  authBackoff?: AuthBackoffOptions;
+  /** With auth: RSA decryptions a second, every client together; over it a test is refused as busy before its token is read. @default 64 */
+  maxAuthPerSecond?: number;
+  /** IPv6 clients share every per-client limit by this prefix length (one host may hold a whole /64). @default 64 */
+  ipv6Prefix?: number;
 }
 
 export const IPERF3_SERVER_DEFAULTS = Object.freeze({
@@ -74,6 +83,8 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   maxBlockLength: 1024 * 1024,
   maxConnections: SERVER_DEFAULTS.maxConnections,
   maxConnectionsPerIp: SERVER_DEFAULTS.maxConnectionsPerIp,
+  maxAuthPerSecond: 64,
+  ipv6Prefix: DEFAULT_IPV6_PREFIX,
 });
 
 export type ResolvedIperf3ServerOptions = {
@@ -81,6 +92,7 @@ export type ResolvedIperf3ServerOptions = {
 } & {
   sendBudget?: SendBudget | undefined;
   auth?: Iperf3AuthOptions | undefined;
+  authBackoff?: AuthBackoffOptions | undefined;
 };
 
 const sendBudgetCheck: FieldCheck = (value) => (value instanceof SendBudget ? undefined : 'a SendBudget');
@@ -104,6 +116,9 @@ const FIELDS = Object.freeze({
   maxConnectionsPerIp: integer(1, 10_000_000),
   sendBudget: sendBudgetCheck,
   auth: objectCheck,
+  authBackoff: objectCheck,
+  maxAuthPerSecond: integer(1, 1_000_000),
+  ipv6Prefix: integer(1, 128),
 });
 
 /** Defaults filled in; throws SOCKTUNE_ERR_INVALID_OPTION naming the option (`options.maxWindow must be ...`). */
@@ -117,6 +132,8 @@ export function validateIperf3ServerOptions(options: Iperf3ServerOptions = {}): 
 
 export interface Iperf3TestLog {
   peer: string;
+  /** The key the client's limits count under (clientKey): its address, or its IPv6 prefix. */
+  client: string;
   /** 'refused': turned away by the server's policy (busy, over a limit, not authenticated); 'failed': an error or a malformed message. */
   outcome: 'done' | 'failed' | 'refused';
   /** Why a test was refused or failed (SOCKTUNE_ERR_REFUSED for every "busy"); the same code starts `error`. */
@@ -151,6 +168,9 @@ export class Iperf3Server extends EventEmitter {
   #streams = 0;
   readonly #pending = new Set<Socket>();
   readonly #pendingByClient = new Map<string, number>();
+  readonly #authBackoff: AuthBackoff;
+  /** RSA decryptions granted in the current second, and when that second began. */
+  #authWindow = { start: -Infinity, granted: 0 };
 
   constructor(options: Iperf3ServerOptions = {}) {
     super();
@@ -165,7 +185,9 @@ export class Iperf3Server extends EventEmitter {
       auth,
       maxConnections,
       maxConnectionsPerIp,
+      ipv6Prefix,
     } = this.options;
+    this.#authBackoff = new AuthBackoff(this.options.authBackoff);
     this.#policy = Object.freeze({
       limits: Object.freeze({ maxDurationSec: maxDurationMs / 1000, maxStreams, maxWindow, maxBlockLength }),
       maxDurationMs,
@@ -175,7 +197,15 @@ export class Iperf3Server extends EventEmitter {
     });
     // iperf3's control connection is quiet for a whole test; the test's own deadlines bound it.
     this.#server = createServer(
-      { host: this.options.host, port: this.options.port, closeTimeout: 1000, idleTimeout: 0, maxConnections, maxConnectionsPerIp },
+      {
+        host: this.options.host,
+        port: this.options.port,
+        closeTimeout: 1000,
+        idleTimeout: 0,
+        maxConnections,
+        maxConnectionsPerIp,
+        ipv6Prefix,
+      },
       (socket) => this.#onConnection(socket),
     );
   }
@@ -196,14 +226,14 @@ export class Iperf3Server extends EventEmitter {
 
   #onConnection(socket: Socket): void {
     const peer = peerOf(socket);
-    const client = clientAddress(socket);
+    const client = clientKey(socket.remoteAddress, this.options.ipv6Prefix) || 'unknown';
     // The whole test, from here to its close, fits in maxDurationMs.
     const deadline = performance.now() + this.options.maxDurationMs;
     const crowded = this.#pendingRefusal(client);
     if (crowded !== undefined) {
       // Like iperf3's server when busy: ACCESS_DENIED without reading anything but the cookie on its way.
       closeAfterRead(socket, stateByte(STATE.ACCESS_DENIED), COOKIE_BYTES, Math.min(FLUSH_TIMEOUT_MS, this.options.cookieTimeoutMs));
-      this.#refused(peer, crowded);
+      this.#refused(peer, client, crowded);
       return;
     }
     const release = this.#holdPending(socket, client);
@@ -211,7 +241,7 @@ export class Iperf3Server extends EventEmitter {
     this.#accept(socket, peer, client, deadline, release)
       .catch((error: unknown) => {
         socket.destroy();
-        this.#log({ peer, outcome: 'failed', ...describe(error) });
+        this.#log({ peer, client, outcome: 'failed', ...describe(error) });
       })
       .finally(release);
   }
@@ -266,7 +296,7 @@ export class Iperf3Server extends EventEmitter {
       );
     } catch (error) {
       socket.destroy();
-      this.#log({ peer, outcome: 'failed', ...describe(error) });
+      this.#log({ peer, client, outcome: 'failed', ...describe(error) });
       return;
     }
     const key = cookieKey(cookie);
@@ -279,28 +309,51 @@ export class Iperf3Server extends EventEmitter {
       session.addStream(socket, reader.drain());
       return;
     }
-    // Full already: say so before the client spends its parameters (and the server an RSA decryption).
-    const busy = this.#busyReason(client, undefined);
+    // Full already, or not allowed to try: say so before the client spends its parameters (and the server an RSA decryption).
+    const busy = this.#busyReason(client, undefined) ?? this.#authRefusal(client);
     if (busy !== undefined) {
       release();
       // Like iperf3's server: the state byte, then close at once, whatever the client does next.
       closeAfterWrite(socket, stateByte(STATE.ACCESS_DENIED));
-      this.#refused(peer, busy);
+      this.#refused(peer, client, busy.reason, busy.code);
       return;
     }
     await this.#runTest(new Iperf3TestSession(socket, reader, this.#policy, deadline), key, peer, client, release);
   }
 
   /** Why a test cannot start now, if it cannot; `streams` undefined before its parameters are known. */
-  #busyReason(client: string, streams: number | undefined): string | undefined {
+  #busyReason(client: string, streams: number | undefined): { reason: string; code?: ErrorCode } | undefined {
     const { maxTests, maxTestsPerClient, maxTotalStreams } = this.options;
-    if (this.#tests.size >= maxTests) return `server busy: ${this.#tests.size} tests running (max ${maxTests})`;
+    if (this.#tests.size >= maxTests) return { reason: `server busy: ${this.#tests.size} tests running (max ${maxTests})` };
     const mine = this.#testsByClient.get(client) ?? 0;
-    if (mine >= maxTestsPerClient) return `server busy: ${mine} tests running from ${client} (max ${maxTestsPerClient} per client)`;
+    if (mine >= maxTestsPerClient)
+      return { reason: `server busy: ${mine} tests running from ${client} (max ${maxTestsPerClient} per client)` };
     if (this.#streams + (streams ?? 1) > maxTotalStreams) {
       const asked = streams === undefined ? '' : `, this test asks for ${streams}`;
-      return `server busy: ${this.#streams} streams open${asked} (max ${maxTotalStreams}, every test together)`;
+      return { reason: `server busy: ${this.#streams} streams open${asked} (max ${maxTotalStreams}, every test together)` };
     }
+    return undefined;
+  }
+
+  /**
+   * With auth, each test costs the server one RSA decryption: a client past its failures is refused
+   * before its token is read, and so is everyone once the second's decryptions are spent.
+   */
+  #authRefusal(client: string): { reason: string; code?: ErrorCode } | undefined {
+    if (this.#policy.auth === undefined) return undefined;
+    const blockedMs = this.#authBackoff.blockedFor(client);
+    if (blockedMs > 0) {
+      return {
+        reason: `too many failed authentications from ${client}: refused for ${Math.ceil(blockedMs / 1000)} s more`,
+        code: 'SOCKTUNE_ERR_AUTH',
+      };
+    }
+    const now = performance.now();
+    if (now - this.#authWindow.start >= 1000) this.#authWindow = { start: now, granted: 0 };
+    if (this.#authWindow.granted >= this.options.maxAuthPerSecond) {
+      return { reason: `server busy: ${this.options.maxAuthPerSecond} authentications this second (max, every client together)` };
+    }
+    this.#authWindow.granted++;
     return undefined;
   }
 
@@ -311,11 +364,12 @@ export class Iperf3Server extends EventEmitter {
       await session.exchangeParameters();
       // Accepted and authenticated: from here on it is a test, or it is turned away.
       release();
+      if (this.#policy.auth !== undefined) this.#authBackoff.succeeded(client);
       const streams = session.expectedStreams;
       const busy = this.#busyReason(client, streams);
       if (busy !== undefined) {
         session.refuse();
-        this.#refused(peer, busy);
+        this.#refused(peer, client, busy.reason);
         return;
       }
       this.#tests.set(session, client);
@@ -334,9 +388,12 @@ export class Iperf3Server extends EventEmitter {
       summary = describeOutcome(outcome, wallMicros);
       session.finish();
     } catch (error) {
+      // A wrong token is answered late, later with each failure from the same client, until it is refused outright.
+      const delayMs = isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_AUTH' ? this.#authBackoff.failed(client) : 0;
+      if (delayMs > 0) await sleep(Math.min(delayMs, Math.max(0, session.deadline - performance.now())));
       session.fail(error);
       const refused = isSocktuneError(error) && REFUSAL_CODES.has(error.code);
-      this.#log({ peer, outcome: refused ? 'refused' : 'failed', ...describe(error) });
+      this.#log({ peer, client, outcome: refused ? 'refused' : 'failed', ...describe(error) });
       return;
     } finally {
       this.#forgetCookie(key, session);
@@ -348,7 +405,7 @@ export class Iperf3Server extends EventEmitter {
         else this.#testsByClient.delete(client);
       }
     }
-    this.#log({ peer, outcome: 'done', summary });
+    this.#log({ peer, client, outcome: 'done', summary });
   }
 
   /** Only this session's entry: a client may reuse a cookie for another test of its own. */
@@ -356,8 +413,8 @@ export class Iperf3Server extends EventEmitter {
     if (this.#awaitingStreams.get(key) === session) this.#awaitingStreams.delete(key);
   }
 
-  #refused(peer: string, reason: string): void {
-    this.#log({ peer, outcome: 'refused', code: 'SOCKTUNE_ERR_REFUSED', error: `SOCKTUNE_ERR_REFUSED: ${reason}` });
+  #refused(peer: string, client: string, reason: string, code: ErrorCode = 'SOCKTUNE_ERR_REFUSED'): void {
+    this.#log({ peer, client, outcome: 'refused', code, error: `${code}: ${reason}` });
   }
 
   #log(entry: Iperf3TestLog): void {
@@ -378,11 +435,6 @@ export class Iperf3Server extends EventEmitter {
 
 function peerOf(socket: Socket): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
-}
-
-/** One address per client, whether it came over IPv4 or as an IPv4-mapped IPv6 address. */
-function clientAddress(socket: Socket): string {
-  return (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
 }
 
 function describe(error: unknown): Pick<Iperf3TestLog, 'code' | 'error'> {

@@ -6,7 +6,7 @@ import type { SocktuneServer } from '../../../transport/server.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
 import { describeSize, parseSeconds } from '../../units.ts';
-import { describeRate, maxSendRate, untilStopped, type JsonLog } from './common.ts';
+import { describeRate, ipv6Prefix, maxSendRate, type JsonLog } from './common.ts';
 import { count, size } from './flag-values.ts';
 
 /** Flags of the modes that serve a bare port (sockperf, a built-in service): no control channel, no tests. */
@@ -55,7 +55,7 @@ export function bareServerLimits(
   values: Values,
 ): Pick<
   ServerOptions,
-  'maxConnections' | 'maxConnectionsPerIp' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads' | 'minThreads'
+  'maxConnections' | 'maxConnectionsPerIp' | 'ipv6Prefix' | 'idleTimeout' | 'maxSendRate' | 'maxBufferedBytes' | 'maxThreads' | 'minThreads'
 > {
   const idleTimeout = str(values, 'idle-timeout');
   return definedOnly({
@@ -63,6 +63,7 @@ export function bareServerLimits(
     minThreads: count(values, 'min-threads', 65_536, 0),
     maxConnections: count(values, 'max-connections', 10_000_000),
     maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
+    ...ipv6Prefix(values),
     idleTimeout: idleTimeout === undefined ? undefined : Math.round(parseSeconds(idleTimeout, '--idle-timeout') * 1000),
     maxBufferedBytes: size(values, 'max-buffered', MAX_BUFFER_BUDGET),
     ...maxSendRate(values),
@@ -96,9 +97,9 @@ function reportErrors(server: SocktuneServer, io: Io, log: JsonLog): NodeJS.Time
 }
 
 /** Serves until stopped, then reports the counters: on stdout with --json, errors on stderr. */
-export async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog): Promise<number> {
+export async function serveUntilStopped(server: SocktuneServer, io: Io, log: JsonLog, stopped: Promise<void>): Promise<number> {
   const reporter = reportErrors(server, io, log);
-  await untilStopped();
+  await stopped;
   clearInterval(reporter);
   const metrics = server.metrics();
   const { destroyed } = await server.close();

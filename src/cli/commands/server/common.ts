@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { RESULT_SCHEMA } from '../../../bench/results/result.ts';
 import { parseCpuList, pinProcess } from '../../../core/affinity.ts';
+import { DEFAULT_IPV6_PREFIX } from '../../../core/client-key.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../../core/limits.ts';
 import type { SendBudget } from '../../../transport/send-budget.ts';
 import type { ServerAddress } from '../../../transport/server.ts';
@@ -17,7 +18,15 @@ export function commonServerFlags(defaultPort: number): Command['flags'] {
       help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon',
       spec: { type: 'string' },
     },
-    affinity: { help: 'pin the whole server (every thread) to these CPUs, e.g. 1 or 2-3', spec: { type: 'string', short: 'A' } },
+    affinity: {
+      help: "pin the whole server (every thread) to these CPUs, e.g. 1 or 2-3; a client's -A N,M must stay within them",
+      spec: { type: 'string', short: 'A' },
+    },
+    'ipv6-prefix': {
+      help: `IPv6 clients share every per-client limit by this prefix length, since one host may hold a whole /64 (default ${DEFAULT_IPV6_PREFIX}; 128: per address)`,
+      spec: { type: 'string' },
+      value: '<bits>',
+    },
     json: {
       help: 'print JSON lines on stdout: where it listens, what it serves, the counters when it stops',
       spec: { type: 'boolean' },
@@ -31,6 +40,12 @@ export function prepareProcess(values: Values): number {
   const cpus = str(values, 'affinity');
   if (cpus !== undefined) pinProcess(parseCpuList(cpus, '-A'));
   return openFiles;
+}
+
+/** --ipv6-prefix, for every mode's per-client limits. */
+export function ipv6Prefix(values: Values): { ipv6Prefix?: number } {
+  const bits = str(values, 'ipv6-prefix');
+  return bits === undefined ? {} : { ipv6Prefix: parseCount(bits, '--ipv6-prefix', 1, 128) };
 }
 
 /** Writes one JSON line per server event on stdout (--json), or nothing. */
@@ -69,12 +84,18 @@ function describeAddress(address: ServerAddress): string {
   return `${address.family === 'ipv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
-/** Resolves on Ctrl-C or SIGTERM, or when `server` says it is done (a one-off server). */
+/** The signals that end a server cleanly (its Unix socket file removed): SIGHUP too, a closed terminal or a service manager's reload. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Resolves on Ctrl-C, SIGTERM or SIGHUP, or when `server` says it is done (a one-off server). */
 export function untilStopped(server?: EventEmitter): Promise<void> {
   return new Promise((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const stop = (): void => {
+      for (const signal of STOP_SIGNALS) process.off(signal, stop);
+      server?.off('done', stop);
+      resolve();
+    };
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
     server?.once('done', stop);
   });
 }

@@ -4,7 +4,8 @@ import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';
-import { announce, commonServerFlags, jsonLog, listenPort, maxSendRate, prepareProcess, untilStopped } from './common.ts';
+import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
+import { announce, commonServerFlags, ipv6Prefix, jsonLog, listenPort, maxSendRate, prepareProcess, untilStopped } from './common.ts';
 import { count, millis, size } from './flag-values.ts';
 
 /** `socktune server` itself: the control server that runs stream, rr, crr, conns, msg and tune tests for socktune clients. */
@@ -83,6 +84,7 @@ export const controlServerCommand: Command = {
       ...(unix === undefined ? {} : { path: unix }),
       maxTests: count(values, 'max-tests', 10_000),
       maxTestsPerPeer: count(values, 'max-per-client', 10_000),
+      ...ipv6Prefix(values),
       maxHandshakes: count(values, 'max-handshakes', 100_000),
       maxTestDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
       testIdleTimeoutMs: millis(values, 'test-idle-timeout', 1000, MAX_TEST_DURATION_MS),
@@ -97,6 +99,8 @@ export const controlServerCommand: Command = {
       ...maxSendRate(values),
       oneOff: values['one-off'] === true,
     });
+    // Signals are ours before anyone can learn where it listens: one that arrived earlier would kill it uncleanly.
+    const stopped = untilStopped(server);
     const address = await server.listen();
     const limits = [
       token === undefined ? '' : 'clients must prove the auth token',
@@ -108,12 +112,16 @@ export const controlServerCommand: Command = {
         `warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`,
       );
     }
+    const summarize = summaryWriter(io.err, log && ((fields) => log('suppressed', fields)));
+    const limiter = new LogLimiter(summarize);
     server.on('test', (entry: TestLog) => {
+      if (!limiter.admit(entry.client, entry.code ?? 'done')) return;
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
       io.err(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`);
       log?.('test', { ...entry });
     });
-    await untilStopped(server);
+    await stopped;
+    limiter.stop(summarize);
     await server.close();
     return 0;
   },

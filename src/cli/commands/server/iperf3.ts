@@ -13,6 +13,7 @@ import { IPERF3_AUTH_DEFAULTS } from '../../../protocols/iperf3/auth.ts';
 import { SendBudget } from '../../../transport/send-budget.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
+import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
 import { describeSize } from '../../units.ts';
 import {
   announce,
@@ -21,6 +22,7 @@ import {
   jsonLog,
   listenPort,
   maxSendRate,
+  ipv6Prefix,
   prepareProcess,
   untilStopped,
   type JsonLog,
@@ -95,10 +97,12 @@ export const iperf3ServerCommand: Command = {
         maxTotalStreams: count(values, 'max-total-streams', 10_000_000),
         maxConnections: count(values, 'max-connections', 10_000_000),
         maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
+        ...ipv6Prefix(values),
         sendBudget: rate === undefined ? undefined : new SendBudget(rate),
         auth: await iperf3Auth(values),
       }),
     });
+    const stopped = untilStopped();
     const address = await server.listen();
     const { maxTests, maxTestsPerClient } = server.options;
     const detail = [
@@ -107,60 +111,32 @@ export const iperf3ServerCommand: Command = {
       rate === undefined ? '' : `sends at most ${describeRate(rate)}`,
     ].filter(Boolean);
     announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
-    const refusals = refusalLog(io, log);
+    const refusals = testLog(io, log);
     server.on('test', refusals.onTest);
-    await untilStopped();
+    await stopped;
     refusals.stop();
     await server.close();
     return 0;
   },
 };
 
-/** Refusals and failed handshakes cost a client one connection each: list 10 a second, count the rest in one line a second. */
-function refusalLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void; stop: () => void } {
-  const listedPerSecond = 10;
-  let listed = 0;
-  const unlisted = new Map<string, number>();
-  const summarize = (): void => {
-    listed = 0;
-    if (unlisted.size === 0) return;
-    const codes = Object.fromEntries(unlisted);
-    const more = [...unlisted.values()].reduce((sum, n) => sum + n, 0);
-    unlisted.clear();
-    if (log) log('suppressed', { count: more, codes });
-    else
-      io.err(
-        `… and ${more} more refused or failed: ${Object.entries(codes)
-          .map(([code, n]) => `${code} ×${n}`)
-          .join(', ')}`,
-      );
-  };
-  const summarizer = setInterval(summarize, 1000).unref();
+/** One line per test; refusals and failures cost a client one connection each, so lines are rate-limited per client (LogLimiter). */
+function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void; stop: () => void } {
+  const summarize = summaryWriter(io.err, log && ((fields) => log('suppressed', fields)));
+  const limiter = new LogLimiter(summarize);
   const onTest = (entry: Iperf3TestLog): void => {
-    if (entry.outcome !== 'done') {
-      if (listed >= listedPerSecond) {
-        const code = entry.code ?? 'other';
-        unlisted.set(code, (unlisted.get(code) ?? 0) + 1);
-        return;
-      }
-      listed++;
-    }
+    if (!limiter.admit(entry.client, entry.code ?? entry.outcome)) return;
     io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
     if (entry.summary) io.err(entry.summary.trimEnd());
     log?.('test', {
       peer: entry.peer,
+      client: entry.client,
       outcome: entry.outcome,
       ...(entry.code ? { code: entry.code } : {}),
       ...(entry.error ? { error: entry.error } : {}),
     });
   };
-  return {
-    onTest,
-    stop: () => {
-      clearInterval(summarizer);
-      summarize();
-    },
-  };
+  return { onTest, stop: () => limiter.stop(summarize) };
 }
 
 /** iperf3's own authentication: both files, or neither. */

@@ -4,7 +4,7 @@ import { createServer } from '../../../transport/server.ts';
 import type { Command } from '../../command.ts';
 import { DEFAULT_CONTROL_PORT, serverSettings } from '../../client-settings.ts';
 import { BARE_SERVER_FLAGS, bareServerLimits, bareServerRefusals, modelDetail, refuseEnvironmentToken, serveUntilStopped } from './bare.ts';
-import { announce, commonServerFlags, jsonLog, listenPort, prepareProcess } from './common.ts';
+import { announce, commonServerFlags, jsonLog, listenPort, prepareProcess, untilStopped } from './common.ts';
 
 const PROTOCOL = 'the bare service port';
 
@@ -42,9 +42,10 @@ export const serviceServerCommand: Command = {
       ...bareServerLimits(values),
       handler: service as BuiltinService,
     });
+    const stopped = untilStopped();
     const address = await server.listen();
     announce(io, log, `socktune ${service} service`, address, openFiles, modelDetail(server));
     for (const warning of server.warnings) io.err(`warning: ${warning.message}`);
-    return serveUntilStopped(server, io, log);
+    return serveUntilStopped(server, io, log, stopped);
   },
 };

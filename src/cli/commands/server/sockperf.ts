@@ -2,7 +2,7 @@ import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../protocols/
 import type { Command } from '../../command.ts';
 import { serverSettings } from '../../client-settings.ts';
 import { BARE_SERVER_FLAGS, bareServerLimits, bareServerRefusals, modelDetail, refuseEnvironmentToken, serveUntilStopped } from './bare.ts';
-import { announce, commonServerFlags, jsonLog, listenPort, prepareProcess } from './common.ts';
+import { announce, commonServerFlags, jsonLog, listenPort, prepareProcess, untilStopped } from './common.ts';
 
 const PROTOCOL = 'the sockperf protocol';
 
@@ -29,8 +29,9 @@ export const sockperfServerCommand: Command = {
       blocking: blocking === true,
       ...bareServerLimits(values),
     });
+    const stopped = untilStopped();
     const address = await server.listen();
     announce(io, log, 'socktune sockperf server', address, openFiles, modelDetail(server));
-    return serveUntilStopped(server, io, log);
+    return serveUntilStopped(server, io, log, stopped);
   },
 };

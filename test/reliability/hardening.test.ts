@@ -1,0 +1,179 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
+import { BenchServer, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
+import { ControlChannel } from '../../src/bench/control/control-channel.ts';
+import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
+import { RemoteTest } from '../../src/bench/control/remote-test.ts';
+import { AuthBackoff } from '../../src/core/auth-backoff.ts';
+import { clientKey } from '../../src/core/client-key.ts';
+import { Secret } from '../../src/core/secret.ts';
+import { admit, PeerCounts } from '../../src/transport/admission.ts';
+import { connectedClient, echoes } from '../helpers.ts';
+
+const TOKEN = 'a shared secret of 32 characters';
+
+function start(server: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service: 'echo', server, maxDurationMs: 20_000, ...extra };
+}
+
+async function withServer(options: BenchServerOptions, body: (port: number, server: BenchServer) => Promise<void>): Promise<void> {
+  const server = new BenchServer({ port: 0, ...options });
+  const { port } = (await server.listen()) as { port: number };
+  try {
+    await body(port, server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** A control client from `localAddress` that sends a start message and, when challenged, a wrong proof; resolves with the server's last word. */
+async function strangerWithWrongProof(port: number, localAddress = '127.0.0.1'): Promise<Record<string, unknown>> {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  socket.on('error', () => {});
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const channel = new ControlChannel(socket);
+  try {
+    channel.send(start());
+    const first = (await channel.next(10_000, 'challenge')) as Record<string, unknown>;
+    if (first.type !== 'challenge') return first;
+    channel.send({ type: 'auth', proof: 'ab'.repeat(32) });
+    return (await channel.next(10_000, 'answer')) as Record<string, unknown>;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** A client with the token runs an echo test to its end. */
+async function goodClientServed(port: number, token?: string): Promise<void> {
+  const remote = await RemoteTest.start(
+    { host: '127.0.0.1', port, ...(token === undefined ? {} : { authToken: new Secret(token) }) },
+    'echo',
+    {},
+    10_000,
+  );
+  const data = 'host' in remote.data ? remote.data : undefined;
+  const socket = await connectedClient(data!.port);
+  if (remote.data.preamble) socket.write(remote.data.preamble);
+  assert.equal(await echoes(socket, 'still here'), true, 'a good client is served');
+  socket.destroy();
+  await remote.finish();
+}
+
+test('--one-off counts only a test that authenticated and ran: a stranger with a wrong proof does not end it', async () => {
+  await withServer({ authToken: TOKEN, oneOff: true }, async (port, server) => {
+    let done = false;
+    server.once('done', () => (done = true));
+    const answer = await strangerWithWrongProof(port);
+    assert.equal(answer.code, 'SOCKTUNE_ERR_AUTH');
+    assert.equal(done, false, 'the stranger ended the one-off server');
+    await goodClientServed(port, TOKEN);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(done, true, 'the real test ends a one-off server');
+  });
+});
+
+test("-A bounds the client: a test's threads may be pinned only to the server's own CPUs", async () => {
+  await withServer({ allowedCpus: [1] }, async (port) => {
+    const socket = await connectedClient(port);
+    socket.on('error', () => {});
+    const channel = new ControlChannel(socket);
+    channel.send(start({ ioModel: 'workers', workers: 2, affinity: [0] }));
+    const reply = (await channel.next(10_000, 'reply')) as Record<string, unknown>;
+    socket.destroy();
+    assert.equal(reply.code, 'SOCKTUNE_ERR_REFUSED');
+    assert.match(String(reply.message), /affinity asks for CPU 0: this server runs its tests on CPUs 1 only/);
+    const allowed = await RemoteTest.start({ host: '127.0.0.1', port }, 'echo', { ioModel: 'workers', workers: 1, affinity: [1] }, 10_000);
+    await allowed.finish();
+  });
+});
+
+test('settleMemory: clients together get at most one full garbage collection a second; a good client is served meanwhile', async () => {
+  const majors: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+        majors.push(entry.startTime);
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    await withServer({}, async (port) => {
+      const began = performance.now();
+      for (let i = 0; i < 12; i++) {
+        const remote = await RemoteTest.start({ host: '127.0.0.1', port }, 'echo', {}, 10_000, true);
+        await remote.finish();
+      }
+      const seconds = (performance.now() - began) / 1000;
+      await goodClientServed(port);
+      await new Promise((resolve) => setImmediate(resolve));
+      // 24 readings asked for a collection; the server ran one at most each second (plus V8's own, rare in so short a run).
+      assert.ok(majors.length <= Math.ceil(seconds) + 2, `${majors.length} full collections in ${seconds.toFixed(1)} s`);
+    });
+  } finally {
+    observer.disconnect();
+  }
+});
+
+test('failed authentication: slowed, then refused before any proof is read, per client; another client is served meanwhile', async () => {
+  const authBackoff = { freeFailures: 1, baseDelayMs: 100, maxDelayMs: 200, blockAfter: 3, blockMs: 60_000 };
+  await withServer({ authToken: TOKEN, authBackoff }, async (port) => {
+    for (let i = 0; i < 3; i++) {
+      const before = performance.now();
+      const answer = await strangerWithWrongProof(port, '127.0.0.7');
+      assert.equal(answer.code, 'SOCKTUNE_ERR_AUTH');
+      if (i > 0) assert.ok(performance.now() - before >= 90, `failure ${i + 1} was answered without its delay`);
+    }
+    // Blocked: refused at once, before any challenge.
+    const blocked = await strangerWithWrongProof(port, '127.0.0.7');
+    assert.equal(blocked.type, 'error');
+    assert.match(String(blocked.message), /too many failed authentications from 127\.0\.0\.7: refused for \d+ s more/);
+    await goodClientServed(port, TOKEN);
+  });
+});
+
+test('AuthBackoff: free failures, doubling delays up to the cap, a block, a fresh start after success or quiet; memory bounded', () => {
+  let now = 0;
+  const backoff = new AuthBackoff(
+    { freeFailures: 2, baseDelayMs: 100, maxDelayMs: 300, blockAfter: 5, blockMs: 1000, forgetAfterMs: 500, maxClients: 3 },
+    () => now,
+  );
+  assert.deepEqual(
+    [1, 2, 3, 4].map(() => backoff.failed('a')),
+    [0, 0, 100, 200],
+  );
+  assert.equal(backoff.blockedFor('a'), 0);
+  assert.equal(backoff.failed('a'), 300);
+  assert.equal(backoff.blockedFor('a'), 1000);
+  now += 600;
+  assert.equal(backoff.blockedFor('a'), 400, 'a block outlives the quiet period');
+  now += 500;
+  assert.equal(backoff.blockedFor('a'), 0);
+  assert.equal(backoff.failed('a'), 0, 'forgotten after the block and the quiet period');
+  backoff.failed('b');
+  backoff.succeeded('b');
+  assert.equal(backoff.failed('b'), 0);
+  for (const key of ['c', 'd', 'e', 'f']) backoff.failed(key);
+  assert.equal(backoff.size, 3);
+});
+
+test('every per-client limit keys IPv4 by address and IPv6 by prefix (default /64, or --ipv6-prefix)', () => {
+  assert.equal(clientKey('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64');
+  assert.equal(clientKey('2001:db8:1:2:3:4:5:6', 48), '2001:db8:1::/48');
+  assert.equal(clientKey('2001:db8:1:2ff:3:4:5:6', 56), '2001:db8:1:200::/56');
+  assert.equal(clientKey('2001:db8::1', 128), '2001:db8:0:0:0:0:0:1');
+  assert.equal(clientKey('::ffff:198.18.0.7'), '198.18.0.7');
+  assert.equal(clientKey('64:ff9b::198.18.0.7', 128), '64:ff9b:0:0:0:0:c612:7');
+  assert.equal(clientKey(undefined), '');
+  // The transport's admission: two addresses of one /64 share one count, another /64 has its own.
+  const peers = new PeerCounts(PeerCounts.allocate(), 2);
+  const from = (remoteAddress: string): net.Socket => ({ remoteAddress }) as net.Socket;
+  const limits = { maxConnections: 100, peers };
+  assert.deepEqual(admit(from('2001:db8::1'), 0, limits), { peer: '2001:db8:0:0::/64' });
+  assert.deepEqual(admit(from('2001:db8::2'), 1, limits), { peer: '2001:db8:0:0::/64' });
+  assert.deepEqual(admit(from('2001:db8::3'), 2, limits), { refusal: 'SOCKTUNE_ERR_MAX_CONNECTIONS' });
+  assert.deepEqual(admit(from('2001:db8:0:1::3'), 2, limits), { peer: '2001:db8:0:1::/64' });
+  const perAddress = new PeerCounts(PeerCounts.allocate(128), 1);
+  assert.deepEqual(admit(from('2001:db8::1'), 0, { maxConnections: 100, peers: perAddress }), { peer: '2001:db8:0:0:0:0:0:1' });
+  assert.deepEqual(admit(from('2001:db8::2'), 1, { maxConnections: 100, peers: perAddress }), { peer: '2001:db8:0:0:0:0:0:2' });
+});
