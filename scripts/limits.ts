@@ -3,6 +3,10 @@
  * docs/reliability.md cannot drift from the defaults (test/reliability/limits-doc.test.ts checks it).
  */
 import { BENCH_SERVER_DEFAULTS } from '../src/bench/server/bench-server.ts';
+import { LOG_LIMITS } from '../src/cli/log-limiter.ts';
+import { MAX_QUEUED_LOG_BYTES } from '../src/cli/output.ts';
+import { AUTH_BACKOFF_DEFAULTS } from '../src/core/auth-backoff.ts';
+import { DEFAULT_IPV6_PREFIX } from '../src/core/client-key.ts';
 import { MAX_TEST_DURATION_MS } from '../src/bench/control/control-protocol.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../src/protocols/iperf3/server.ts';
@@ -21,6 +25,7 @@ function bytes(count: number): string {
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
 const control = BENCH_SERVER_DEFAULTS;
+const backoff = AUTH_BACKOFF_DEFAULTS;
 const iperf3 = IPERF3_SERVER_DEFAULTS;
 
 /** [what, default and how to change it, what a client sees over it] */
@@ -32,7 +37,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ['handshake (start message, auth proof)', seconds(control.handshakeTimeoutMs), 'connection closed, `SOCKTUNE_ERR_TIMEOUT` logged'],
   [
     'control connections in their handshake, every client together',
-    `${control.maxHandshakes} (\`--max-handshakes\`); IPv6 clients are counted per /64`,
+    `${control.maxHandshakes} (\`--max-handshakes\`)`,
     'a newcomer over it ends the oldest handshake: a flood of silent connections from many addresses cannot keep a live client out',
   ],
   [
@@ -93,8 +98,24 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   [
     'auth',
     'off; `--auth-token` / `SOCKTUNE_AUTH_TOKEN` (16+ characters; empty is an error)',
-    `HMAC-SHA256 over the nonce and the start message, so a relayed challenge cannot authorize other settings; each data connection must send the test's 16-byte token first (within ${seconds(CONNECTION_TOKEN_TIMEOUT_MS)}), else it is closed and counted as \`SOCKTUNE_ERR_AUTH\``,
+    `HMAC-SHA256 over the nonce and the start message, so a relayed challenge cannot authorize other settings; each data connection must send the test's 16-byte token first (within ${seconds(CONNECTION_TOKEN_TIMEOUT_MS)}), else it is closed and counted as \`SOCKTUNE_ERR_AUTH\`; the token is never printed (results say \`"auth": true\`)`,
   ],
+  [
+    'failed authentication, per client',
+    `${backoff.freeFailures} answered at once, then each after a wait that doubles from ${seconds(backoff.baseDelayMs)} to ${seconds(backoff.maxDelayMs)}; after ${backoff.blockAfter}, refused for ${seconds(backoff.blockMs)}`,
+    '`SOCKTUNE_ERR_AUTH` "too many failed authentications", before any proof is read; one log line per burst',
+  ],
+  [
+    'CPUs a client may pin its test to (`-A N,M`)',
+    "the server's own (its `-A`, else every CPU it may run on)",
+    '`SOCKTUNE_ERR_REFUSED` naming the CPUs',
+  ],
+  [
+    'full garbage collections a client may ask for (`conns` memory readings)',
+    `one a second, every client together`,
+    'the reading is taken without one',
+  ],
+  ['`--one-off`', 'ends after the first test that authenticated and ran', 'a stranger, refused or failing, does not end it'],
   [
     'control line',
     `${bytes(DEFAULT_MAX_LINE_BYTES)}; at most 4 unanswered messages`,
@@ -147,9 +168,14 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   [
     'auth',
     "off; `--rsa-private-key-path` + `--authorized-users-path` (iperf3's own RSA scheme; `--auth-token` is refused here)",
-    'SERVER_ERROR: "test authorization failed"; a token is taken once, in canonical base64 only',
+    'SERVER_ERROR: "test authorization failed"; a token is taken once, in canonical base64 only, and one not below the key\'s modulus is refused without decrypting',
   ],
-  ['log lines', 'one per test; refused or failed ones: 10 a second', 'the rest counted by code in one line a second'],
+  [
+    'failed authentication, per client',
+    'as the control server; and at most ' +
+      `${iperf3.maxAuthPerSecond} RSA decryptions a second, every client together (\`maxAuthPerSecond\`)`,
+    'ACCESS_DENIED before the parameters are read: no RSA work',
+  ],
   ["**`--service`, `--sockperf`, and the library's `createServer`**", '', ''],
   [
     'connections at once',
@@ -194,6 +220,26 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   ['`--auth-token`', 'refused at start: these protocols have no authentication', 'bind a private address and firewall the port instead'],
   ['**every mode**', '', ''],
+  [
+    'what counts as one client',
+    `an IPv4 address; an IPv6 prefix of ${DEFAULT_IPV6_PREFIX} bits (\`--ipv6-prefix\`, \`ipv6Prefix\`), since one host may hold a whole /64`,
+    'every per-client limit above counts under this key',
+  ],
+  [
+    'log lines',
+    `${LOG_LIMITS.perSource} per client and ${LOG_LIMITS.total} in all per ${seconds(LOG_LIMITS.windowMs)}`,
+    'the rest counted by client and code, summarized at the end of the window ("… 1,503 more from 198.18.0.7 in the last 10 s: SOCKTUNE_ERR_AUTH ×1,500")',
+  ],
+  [
+    'a log reader that goes away or stalls',
+    `a closed pipe (EPIPE) stops the writes; ${bytes(MAX_QUEUED_LOG_BYTES)} queued for a slow reader at most`,
+    'the server keeps serving; dropped lines are counted in a line once the reader catches up',
+  ],
+  [
+    'signals',
+    'SIGINT, SIGTERM and SIGHUP close the server cleanly (its Unix socket file is removed)',
+    'a stale socket file with nothing listening is replaced at start; a live one is refused',
+  ],
   [
     'open files',
     'the soft limit is raised to the hard one at start and printed (`open files: N`)',

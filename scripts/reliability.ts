@@ -30,6 +30,9 @@ const SECTIONS: { title: string; files: string[] }[] = [
       'test/transport/connection-token.test.ts',
       'test/transport/send-budget.test.ts',
       'test/transport/thread-shares.test.ts',
+      'test/reliability/hardening.test.ts',
+      'test/cli/server-hardening.test.ts',
+      'test/cli/secrets.test.ts',
     ],
   },
   {
@@ -110,6 +113,45 @@ function runSection(files: string[]): Promise<{ tap: string; code: number | null
   });
 }
 
+const THREAT_MODEL = `## Threat model
+
+**Who.** A socktune server faces whoever can reach its port: on a shared network, a stranger. The
+server assumes that stranger may send anything, at any rate, from many connections and (IPv6) from
+many addresses of one prefix; may open connections and say nothing; may start tests and walk away;
+may try tokens; and may read what the server and its clients print.
+
+**What the server defends.**
+- *Its process*: nothing a client sends ends the server. Every input is checked before use (control
+  messages, iperf3 parameters, sockperf and length-prefixed frames, each with its size limit before
+  any allocation); a handler's exception closes that connection only; a log reader that goes away or
+  stalls costs the server no memory and no crash.
+- *Its resources, shared fairly*: every connection, test, thread, byte of buffered memory and byte
+  sent is capped, server-wide and per client (an IPv4 address, an IPv6 /64 by default), so one client
+  cannot take them all; thread-per-conn gives each client a share of the pool while others wait.
+- *Its secret*: the control server's auth token is proved by HMAC over a fresh challenge and the
+  start message (the token never travels) and is never written: results record \`"auth": true\`, and
+  the token is a redacted value in every log, error and report. Failed proofs are slowed, then
+  refused per client before any work; iperf3's RSA decryptions are rate-limited the same way.
+- *Its operator's intent*: a client asks, the server decides: socket buffers, chunk sizes, threads,
+  CPUs (within the server's \`-A\`), duration, full GCs — each bounded by a server flag.
+
+**What it leaves to the kernel and the network.** SYN floods and connection-rate floods
+(\`net.ipv4.tcp_syncookies\`, the listen backlog), bandwidth exhaustion of the link, spoofed
+addresses (TCP's handshake already refuses them; a spoofing attacker with many addresses still
+fills per-address caps), kernel socket memory of \`-R\` streams a client never reads, and TLS:
+the control channel is authenticated, not encrypted, so tests and their results can be observed
+on the path.
+
+**How to deploy it.**
+1. Bind the address clients use, not \`0.0.0.0\` (\`--bind 198.18.0.2\`); the default is \`127.0.0.1\`.
+2. Give the token from the environment (\`SOCKTUNE_AUTH_TOKEN\`, a Kubernetes Secret), never on the
+   command line, where \`ps\` shows it; 16 characters at least (\`openssl rand -hex 16\`).
+3. Let only the load generators reach the control port and the test ports (a firewall or a
+   NetworkPolicy); the bare \`service\` and \`sockperf\` modes have no authentication at all.
+4. Cap what it may send (\`--max-rate\`) and hold (\`--max-connections\`, \`--max-threads\`) to what
+   the host can spare, and pin it (\`-A\`) away from the CPUs of the service it shares a host with.
+`;
+
 const escape = (text: string): string => text.replaceAll('|', '\\|');
 const sections: string[] = [];
 let failures = 0;
@@ -147,6 +189,7 @@ behind one address share its per-address caps; iperf3 \`-R\` tests whose client 
 socket memory up to \`--max-total-streams\` × the effective send buffer; the process keeps memory it
 freed after large message bursts (the allocator's, not a leak: the soak's RSS is flat).
 
+${THREAT_MODEL}
 ${sections.join('\n')}`;
 writeFileSync(new URL('../docs/reliability.md', import.meta.url), markdown);
 process.stdout.write(markdown);

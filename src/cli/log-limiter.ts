@@ -28,7 +28,13 @@ export interface OtherSources {
 
 export type OnSummary = (busiest: Suppressed[], others: OtherSources, windowSec: number) => void;
 
-const DEFAULTS: Required<LogLimits> = { perSource: 5, total: 50, windowMs: 10_000, summarized: 5, maxSources: 10_000 };
+export const LOG_LIMITS: Readonly<Required<LogLimits>> = Object.freeze({
+  perSource: 5,
+  total: 50,
+  windowMs: 10_000,
+  summarized: 5,
+  maxSources: 10_000,
+});
 
 /**
  * Log lines a server writes because of what clients do, rate-limited per source (a client key) and
@@ -45,7 +51,7 @@ export class LogLimiter {
   readonly #timer: NodeJS.Timeout;
 
   constructor(onSummary: OnSummary, limits: LogLimits = {}) {
-    this.#limits = { ...DEFAULTS, ...limits };
+    this.#limits = { ...LOG_LIMITS, ...limits };
     this.#timer = setInterval(() => this.#endWindow(onSummary), this.#limits.windowMs).unref();
   }
 

@@ -1,5 +1,5 @@
 /** Bytes a stream may hold for a slow reader before new lines are dropped and counted. */
-const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+export const MAX_QUEUED_LOG_BYTES = 4 * 1024 * 1024;
 
 /**
  * One line writer for stdout or stderr that cannot hurt the process: when the reader is gone
@@ -27,7 +27,7 @@ export class LineWriter {
 
   write(line: string): void {
     if (this.#closed) return;
-    if (this.#stream.writableLength > MAX_QUEUED_BYTES) {
+    if (this.#stream.writableLength > MAX_QUEUED_LOG_BYTES) {
       this.#dropped++;
       return;
     }

@@ -16,7 +16,7 @@ export const controlServerCommand: Command = {
   flags: {
     ...commonServerFlags(DEFAULT_CONTROL_PORT),
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
-    'one-off': { help: 'exit after one test', spec: { type: 'boolean', short: '1' } },
+    'one-off': { help: 'exit after one test that authenticated and ran', spec: { type: 'boolean', short: '1' } },
     'auth-token': {
       help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps',
       spec: { type: 'string' },
