@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { mkdir, readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
@@ -162,4 +163,17 @@ test('tune without --quick: the full grid, every configuration at least once, wi
   // A budget this small leaves time for one pass only: no configuration was repeated or dropped.
   assert.ok(scenario!.ranking.every((entry) => entry.samples.length === 1 && entry.lastRound === 1));
   assert.equal(scenario!.trials.length, 18);
+});
+
+test('tune against a port where nothing listens stops at the first trial with the cause, exit 3 like every client command', async () => {
+  const closedPort = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const run = await runCli(['tune', '-c', '127.0.0.1', '-p', String(closedPort), '--quick', '--no-report'], 60_000);
+  assert.equal(run.code, 3, run.stderr);
+  assert.match(run.stderr, /SOCKTUNE_ERR_REFUSED: connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+  assert.doesNotMatch(run.stdout, /trials in/);
 });

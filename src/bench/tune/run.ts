@@ -1,5 +1,5 @@
 import { measured } from '../results/histogram.ts';
-import { isSocktuneError } from '../../core/errors.ts';
+import { isSocktuneError, type ErrorCode, type SocktuneError } from '../../core/errors.ts';
 import type { Environment } from '../results/environment.ts';
 import { collectEnvironment } from '../results/environment.ts';
 import type { ServerTarget } from '../control/remote-test.ts';
@@ -105,6 +105,15 @@ const FULL_MAX_REPETITIONS = 5;
 const CONTENDER_MAX_SAMPLES = 12;
 /** Seconds each trial spends on setup besides its measured time (test server start, connections, drain). */
 const TRIAL_OVERHEAD_SEC = 0.25;
+/** Failures that say no socktune server can be reached or used there: the sweep stops at once with them. */
+const UNREACHABLE: ReadonlySet<ErrorCode> = new Set([
+  'SOCKTUNE_ERR_REFUSED',
+  'SOCKTUNE_ERR_RESOLVE',
+  'SOCKTUNE_ERR_TIMEOUT',
+  'SOCKTUNE_ERR_AUTH',
+  'SOCKTUNE_ERR_PEER_GONE',
+  'SOCKTUNE_ERR_PROTOCOL',
+]);
 
 interface Search {
   configs: TuneConfig[];
@@ -144,6 +153,8 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
         label,
       });
       const trial = await runTrial(options, scenario, config, roundNumber);
+      // The first trial is the default configuration: if even it cannot reach a server, no other will.
+      if (done === 0 && trial.failure !== undefined && UNREACHABLE.has(trial.failure.code)) throw trial.failure;
       serverEnvironment ??= trial.serverEnvironment;
       search.trials.push(trial.trial);
       if (trial.trial.metric !== null) search.samples.get(config)!.push(trial.trial.metric);
@@ -261,7 +272,7 @@ async function runTrial(
   scenario: Scenario,
   config: TuneConfig,
   roundNumber: number,
-): Promise<{ trial: Trial; serverEnvironment: Environment | null }> {
+): Promise<{ trial: Trial; serverEnvironment: Environment | null; failure?: SocktuneError }> {
   const socket = socketOptionsOf(config);
   const server = { ioModel: config.ioModel, ...socket };
   const common = {
@@ -317,6 +328,7 @@ async function runTrial(
   } catch (error) {
     if (!isSocktuneError(error)) throw error;
     return {
+      failure: error,
       trial: {
         label,
         config,

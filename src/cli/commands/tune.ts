@@ -9,7 +9,7 @@ import type { Objective } from '../../bench/tune/rank.ts';
 import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_CLIENT_FLAGS, flagText, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
-import { exitCodeOf, onInterrupt } from '../client-command.ts';
+import { exitCodeOf, NOTHING_MEASURED_EXIT, onInterrupt } from '../client-command.ts';
 import { renderTable } from '../table.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSeconds, parseSize } from '../units.ts';
 
@@ -203,7 +203,8 @@ export const tuneCommand: Command = {
       interruption.dispose();
       await local?.stop();
     }
-    const exitCode = exitCodeOf(interruption.received());
+    const measuredNothing = result.scenarios.every((scenario) => scenario.recommendation === null);
+    const exitCode = interruption.received() === undefined && measuredNothing ? NOTHING_MEASURED_EXIT : exitCodeOf(interruption.received());
     const reportPath = values['no-report'] ? undefined : resolve(str(values, 'report') ?? 'socktune-tune.html');
     if (reportPath) await writeFile(reportPath, renderTuneReport(result));
     if (!human) {
