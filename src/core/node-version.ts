@@ -32,11 +32,13 @@ export function isSupportedNodeVersion(version: string): boolean {
  * Where socktune runs, which decides what someone on an old Node can do about it. `args` are the
  * CLI's arguments (absent when socktune is imported), repeated in the advice so it can be pasted.
  * - clone: a checkout of the repository, whose devDependencies pin a Node (`pinnedNode`: `npm ci` has installed it).
- * - cli: the CLI of an installed package (npx, global, or an app's node_modules/.bin).
+ * - cli: the CLI of an installed package (npx, global, or an app's node_modules/.bin), at `packageRoot`.
  * - library: imported by an application, whose Node is the one to upgrade.
  */
 export type RunContext =
-  { kind: 'clone'; pinnedNode: boolean; args?: readonly string[] } | { kind: 'cli'; args: readonly string[] } | { kind: 'library' };
+  | { kind: 'clone'; pinnedNode: boolean; args?: readonly string[] }
+  | { kind: 'cli'; args: readonly string[]; packageRoot: string }
+  | { kind: 'library' };
 
 /**
  * A clone is a package root outside any node_modules that has its sources (src/ is not published);
@@ -48,7 +50,7 @@ export function detectRunContext(cliArgs?: readonly string[], packageRoot: strin
     const pinnedNode = existsSync(join(packageRoot, 'node_modules', 'node', 'package.json'));
     return cliArgs ? { kind: 'clone', pinnedNode, args: cliArgs } : { kind: 'clone', pinnedNode };
   }
-  return cliArgs ? { kind: 'cli', args: cliArgs } : { kind: 'library' };
+  return cliArgs ? { kind: 'cli', args: cliArgs, packageRoot: packageRoot.replace(/[\\/]+$/, '') } : { kind: 'library' };
 }
 
 /** Quotes an argument for a POSIX shell only where it needs it, so a pasted command means the same. */
@@ -72,9 +74,10 @@ export function nodeVersionAdvice(context: RunContext): string {
         : `Run \`npm ci\` first (it installs the Node ${RECOMMENDED_NODE_MAJOR} this clone pins), then ${run}.`;
     }
     case 'cli':
+      // The package that is already here, not a registry name: it works wherever this copy came from (a tarball, a clone, a mirror).
       return (
         `Run it with Node ${RECOMMENDED_NODE_MAJOR} through npx: ` +
-        `\`${socktuneCommand(`npx -p node@${RECOMMENDED_NODE_MAJOR} -p socktune `, context.args)}\`, ` +
+        `\`${socktuneCommand(`npx -p node@${RECOMMENDED_NODE_MAJOR} -p ${shellWord(context.packageRoot)} `, context.args)}\`, ` +
         `or upgrade Node to ${minimum} or newer.`
       );
     case 'library':

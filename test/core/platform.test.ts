@@ -36,14 +36,14 @@ test('the old-Node advice fits where socktune runs: a clone, an installed CLI, a
     `Run \`npm ci\` first (it installs the Node ${pinnedMajor} this clone pins), then \`npx socktune <command>\` or \`npm test\`.`,
   );
   assert.equal(
-    nodeVersionAdvice({ kind: 'cli', args: ['rr', '-c', '10.0.0.2', '--json'] }),
-    'Run it with Node 24 through npx: `npx -p node@24 -p socktune socktune rr -c 10.0.0.2 --json`, or upgrade Node to 22.12 or newer.',
+    nodeVersionAdvice({ kind: 'cli', args: ['rr', '-c', '198.18.0.2', '--json'], packageRoot: '/usr/lib/node_modules/socktune' }),
+    'Run it with Node 24 through npx: `npx -p node@24 -p /usr/lib/node_modules/socktune socktune rr -c 198.18.0.2 --json`, or upgrade Node to 22.12 or newer.',
   );
   assert.equal(nodeVersionAdvice({ kind: 'library' }), 'Upgrade the Node.js that runs this application to 22.12 or newer.');
   // The command repeats the arguments as a shell reads them back.
   assert.match(
-    nodeVersionAdvice({ kind: 'cli', args: ['stream', '-c', 'a host', "it's", ''] }),
-    /socktune stream -c 'a host' 'it'\\''s' ''`/,
+    nodeVersionAdvice({ kind: 'cli', args: ['stream', '-c', 'a host', "it's", ''], packageRoot: '/opt/my tools/socktune' }),
+    /-p '\/opt\/my tools\/socktune' socktune stream -c 'a host' 'it'\\''s' ''`/,
   );
   assert.throws(() => assertSupportedNodeVersion('20.20.2', { kind: 'library' }), {
     message: 'socktune needs Node.js >= 22.12.0, found 20.20.2. Upgrade the Node.js that runs this application to 22.12 or newer.',
@@ -62,12 +62,12 @@ test('where socktune runs is told by its package root: sources outside node_modu
 
   const installed = join(dir, 'app', 'node_modules', 'socktune');
   mkdirSync(join(installed, 'src'), { recursive: true });
-  assert.deepEqual(detectRunContext(['info'], installed), { kind: 'cli', args: ['info'] });
+  assert.deepEqual(detectRunContext(['info'], installed), { kind: 'cli', args: ['info'], packageRoot: installed });
   assert.deepEqual(detectRunContext(undefined, installed), { kind: 'library' });
   // An unpacked tarball outside node_modules has no sources: installed, not a clone.
   const unpacked = join(dir, 'package');
   mkdirSync(join(unpacked, 'dist'), { recursive: true });
-  assert.deepEqual(detectRunContext(['info'], unpacked), { kind: 'cli', args: ['info'] });
+  assert.deepEqual(detectRunContext(['info'], unpacked), { kind: 'cli', args: ['info'], packageRoot: unpacked });
 });
 
 const oldNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => existsSync(path));
