@@ -47,13 +47,21 @@ export function splitPodLogs(text: string, source: string): PodLog[] {
   return [...byPod.entries()].map(([pod, podLines]) => ({ pod, lines: podLines }));
 }
 
-function parseObject(text: string): Record<string, unknown> | undefined {
+/** The JSON object `text` holds (undefined for other JSON), or why it is not JSON. */
+function parseObject(text: string): { object: Record<string, unknown> | undefined } | { notJson: string } {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
+    return {
+      object: typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined,
+    };
+  } catch (error) {
+    return { notJson: (error as Error).message };
   }
+}
+
+/** A line as an error message quotes it. */
+function quoteLine(line: string): string {
+  return JSON.stringify(line.length > QUOTE_CHARS ? `${line.slice(0, QUOTE_CHARS)}…` : line);
 }
 
 /** An --ndjson result line carries `type: 'result'`; the document is the rest. Interval lines are not results. */
@@ -69,24 +77,28 @@ function asDocument(value: Record<string, unknown> | undefined): Record<string, 
 /** The result document of one pod's log, or why there is none (its last line: the client's error). */
 export function resultOfPod(log: PodLog): { result: MergeableResult } | { missing: string } {
   let document: Record<string, unknown> | undefined;
+  // The last JSON line that does not parse: a result line cut short, when no result comes before it.
+  let broken: { line: string; why: string } | undefined;
   for (let i = log.lines.length - 1; i >= 0 && document === undefined; i--) {
     const line = log.lines[i]!.trim();
-    if (line.startsWith('{')) document = asDocument(parseObject(line));
+    if (!line.startsWith('{')) continue;
+    const parsed = parseObject(line);
+    if ('object' in parsed) document = asDocument(parsed.object);
+    else if (line.startsWith('{"')) broken ??= { line, why: parsed.notJson };
   }
   if (document === undefined) {
     // A pretty-printed --json document: from a lone `{` to the last lone `}` after it.
     const end = log.lines.findLastIndex((line) => line === '}');
     const start = log.lines.findLastIndex((line, index) => line === '{' && index < end);
-    if (start >= 0) document = asDocument(parseObject(log.lines.slice(start, end + 1).join('\n')));
+    const parsed = start >= 0 ? parseObject(log.lines.slice(start, end + 1).join('\n')) : undefined;
+    if (parsed !== undefined && 'object' in parsed) document = asDocument(parsed.object);
   }
   if (document === undefined) {
     const last = log.lines.findLast((line) => line.trim() !== '')?.trim();
-    return {
-      missing:
-        last === undefined
-          ? 'its log is empty'
-          : `no result line; its log ends with ${JSON.stringify(last.length > QUOTE_CHARS ? `${last.slice(0, QUOTE_CHARS)}…` : last)}`,
-    };
+    if (last === undefined) return { missing: 'its log is empty' };
+    if (broken !== undefined)
+      return { missing: `no result line; its last JSON line does not parse (${broken.why}; cut short?): ${quoteLine(broken.line)}` };
+    return { missing: `no result line; its log ends with ${quoteLine(last)}` };
   }
   validateResult(document, `pod ${log.pod}`);
   return { result: document as unknown as MergeableResult };

@@ -1,10 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../src/bench/results/histogram.ts';
+import type { Histogram } from 'hdr-histogram-js';
+import {
+  createLatencyHistogram,
+  decodeHistogram,
+  encodeHistogram,
+  percentileCurve,
+  summarizeLatency,
+} from '../../src/bench/results/histogram.ts';
 import { mergeResults, type MergeSource } from '../../src/bench/results/merge.ts';
 import { collectEnvironment } from '../../src/bench/results/environment.ts';
-import type { RrInterval, RrResult, StreamResult } from '../../src/bench/results/result.ts';
+import type { CrrResult, RrInterval, RrResult, StreamResult } from '../../src/bench/results/result.ts';
+import { round } from '../../src/bench/results/stats.ts';
 import { SocktuneError } from '../../src/core/errors.ts';
 
 const environment = collectEnvironment();
@@ -25,7 +33,7 @@ function rrResult(startedAt: number, intervals: number[][], overrides: Partial<R
     command: 'rr',
     startedAt: new Date(startedAt).toISOString(),
     environment: { client: environment, server: null },
-    options: { intervalSec: 1 },
+    options: { intervalSec: 1 } as RrResult['options'],
     effective: { client: null, server: null },
     intervals: intervals.map((values, index): RrInterval => ({
       startSec: index,
@@ -120,7 +128,7 @@ function streamResult(startedAt: number, bytes: number, direction: 'forward' | '
     command: 'stream',
     startedAt: new Date(startedAt).toISOString(),
     environment: { client: environment, server: environment },
-    options: { intervalSec: 1 },
+    options: { intervalSec: 1 } as StreamResult['options'],
     effective: { client: null, server: null },
     intervals: [{ startSec: 0, endSec: 1, sentBytes: bytes, receivedBytes: 0, bitsPerSecond: bytes * 8, omitted: false }],
     summary: {
@@ -178,7 +186,7 @@ test('results that do not add up are refused with SOCKTUNE_ERR_MERGE, naming the
     /different directions/,
   );
   const slower = rrResult(t0, [[1000]]);
-  slower.options = { intervalSec: 2 };
+  slower.options = { intervalSec: 2 } as RrResult['options'];
   refused(
     [
       { label: 'a.json', result: rrResult(t0, [[1000]]) },
@@ -193,4 +201,80 @@ test('results that do not add up are refused with SOCKTUNE_ERR_MERGE, naming the
     ],
     /x\.json: not a socktune\/1 result/,
   );
+});
+
+/** What merge computed before it read histograms itself: hdr-histogram-js's decode of each, then add(). */
+function referenceSum(encoded: string[]): Histogram {
+  const total = createLatencyHistogram();
+  for (const text of encoded) total.add(decodeHistogram(text));
+  return total;
+}
+
+test('merged histograms and percentiles are byte for byte those of decoding and adding with hdr-histogram-js', () => {
+  // Empty intervals, runs of different lengths (slots of fewer runs), 0 ns, the first buckets, the last.
+  const latency = fc.oneof(
+    fc.integer({ min: 0, max: 5_000 }),
+    fc.integer({ min: 1_000, max: 50_000_000 }),
+    fc.integer({ min: 0, max: 3_600_000_000_000 }),
+  );
+  const run = fc.array(fc.array(latency, { maxLength: 40 }), { minLength: 1, maxLength: 4 });
+  fc.assert(
+    fc.property(fc.array(run, { minLength: 2, maxLength: 4 }), (runs) => {
+      const t0 = Date.now();
+      const results = runs.map((intervals) => rrResult(t0, intervals));
+      const merged = mergeResults(results.map((result, index) => ({ label: `host${index}`, result })));
+      const summary = referenceSum(results.map((result) => result.summary.histogram));
+      assert.equal(merged.summary.histogram, encodeHistogram(summary));
+      assert.deepEqual(merged.summary.latency, summarizeLatency(summary));
+      assert.deepEqual(merged.summary.percentileCurve, percentileCurve(summary));
+      merged.intervals.forEach((slot, index) => {
+        const total = referenceSum(results.flatMap((result) => result.intervals[index]?.histogram ?? []));
+        const at = (percentile: number): number => (total.totalCount ? round(total.getValueAtPercentile(percentile) / 1000, 2) : 0);
+        assert.equal(slot.p50Us, at(50));
+        assert.equal(slot.p99Us, at(99));
+      });
+    }),
+    { numRuns: 100 },
+  );
+});
+
+test('crr failures add up under any code, "constructor" and "__proto__" included', () => {
+  const t0 = Date.now();
+  const crr = (failures: Record<string, number>): CrrResult => {
+    const { summary, ...rest } = rrResult(t0, [[1_000_000]]);
+    return {
+      ...rest,
+      command: 'crr',
+      options: rest.options as unknown as CrrResult['options'],
+      summary: {
+        measuredSeconds: summary.measuredSeconds,
+        transactions: summary.requests,
+        transactionsPerSecond: summary.requestsPerSecond,
+        latency: summary.latency,
+        connectLatency: summary.latency,
+        histogram: summary.histogram,
+        percentileCurve: summary.percentileCurve,
+        failures,
+        serverCpuPercent: null,
+      },
+    };
+  };
+  const merged = mergeResults([
+    { label: 'a', result: crr(JSON.parse('{"ECONNREFUSED":2,"constructor":1,"__proto__":4}') as Record<string, number>) },
+    { label: 'b', result: crr(JSON.parse('{"constructor":2,"__proto__":1,"ETIMEDOUT":1}') as Record<string, number>) },
+  ]);
+  assert.equal(JSON.stringify(merged.summary.failures), '{"ECONNREFUSED":2,"constructor":3,"__proto__":5,"ETIMEDOUT":1}');
+});
+
+test('200,000 runs of one interval each (a test of many pods) merge into one slot', { timeout: 600_000 }, () => {
+  const t0 = Date.now();
+  // One document for every source: what is being measured is the merge, not making 200,000 histograms.
+  const result = rrResult(t0, [[100_000, 2_000_000, 3_000]]);
+  const sources = Array.from({ length: 200_000 }, (_, index) => ({ label: `pod-${index}`, result }));
+  const merged = mergeResults(sources);
+  assert.equal(merged.intervals.length, 1);
+  assert.equal(merged.intervals[0]!.runs, 200_000);
+  assert.equal(merged.intervals[0]!.requests, 600_000);
+  assert.equal((merged.summary.latency as { count: number }).count, 600_000);
+  assert.equal(merged.sources.length, 200_000);
 });

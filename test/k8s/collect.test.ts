@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProcess } from '../helpers.ts';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertSchema, BIN, runCli, startServer, type CliRun, type MergedRr, type RunningServer } from '../cli/cli-helpers.ts';
@@ -210,4 +211,75 @@ test('splitPodLogs, resultOfPod, collectSources: the parsing itself', () => {
   assert.match((resultOfPod({ pod: 'p', lines: intervalOnly }) as { missing: string }).missing, /no result line/);
   // A JSON line that is not a socktune/1 result document is named.
   assert.throws(() => resultOfPod({ pod: 'p', lines: ['{"schema":"other/1"}'] }), /pod p: not a socktune\/1 document/);
+});
+
+interface ResultLine {
+  summary: Record<string, unknown>;
+  intervals: Record<string, unknown>[];
+}
+
+/** Pod 0's ndjson log with its result line (the last) changed by `edit`, or replaced by what `edit` returns. */
+function podZeroWith(edit: (result: ResultLine) => string | void): string {
+  const lines = runs[0]!.stdout.trimEnd().split('\n');
+  const result = JSON.parse(lines.at(-1)!) as ResultLine;
+  const replaced = edit(result);
+  lines[lines.length - 1] = replaced ?? JSON.stringify(result);
+  return `${prefixed(PODS[0]!, 'client', lines.join('\n'))}\n${prefixed(PODS[1]!, 'client', runs[1]!.stdout)}\n`;
+}
+
+/** Malformed result lines of pod 0: what each edit does to the line, and what collect must say. */
+const MALFORMED: [string, (result: ResultLine) => string | void, RegExp][] = [
+  [
+    'a summary histogram that is not base64',
+    (result) => void (result.summary.histogram = 'not base64 !!'),
+    new RegExp(`${PODS[0]}: summary\\.histogram is not a valid encoded histogram \\(not base64\\)`),
+  ],
+  [
+    'an interval histogram cut short',
+    (result) => void (result.intervals[1]!.histogram = (result.intervals[1]!.histogram as string).slice(0, -8)),
+    new RegExp(`${PODS[0]}: intervals\\.1\\.histogram is not a valid encoded histogram \\(cut short: `),
+  ],
+  [
+    'an interval count that is not a number',
+    (result) => void (result.intervals[0]!.requests = 'many'),
+    new RegExp(`${PODS[0]}: intervals\\.0\\.requests must be a number from 0 to 9007199254740991, got "many"`),
+  ],
+  [
+    'an interval that starts a day after its run',
+    (result) => void (result.intervals[0]!.startSec = 1e9),
+    new RegExp(`${PODS[0]}: intervals\\.0\\.startSec must be a number of seconds from 0 to 86400, got 1000000000`),
+  ],
+  [
+    'a result line cut short (the pod killed while it wrote)',
+    (result) => JSON.stringify({ type: 'result', ...result }).slice(0, 500),
+    new RegExp(
+      `1 of 2 client pod\\(s\\) have no result.*\\n {2}${PODS[0]}: no result line; its last JSON line does not parse \\(.+; cut short\\?\\): "\\{\\\\"type\\\\":\\\\"result\\\\"`,
+    ),
+  ],
+];
+
+for (const [what, edit, message] of MALFORMED) {
+  test(`collect refuses ${what}: SOCKTUNE_ERR_MERGE, exit 2, naming the pod and the field`, async () => {
+    const run = await runWithInput(['k8s', 'collect'], podZeroWith(edit));
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^socktune: SOCKTUNE_ERR_MERGE: /);
+    assert.match(run.stderr, message);
+  });
+}
+
+test('collect refuses a log file over 512 MiB before reading the rest, naming the file', async () => {
+  const big = join(work, 'huge.log');
+  // Sparse: zero bytes that take no disk, one past the most collect holds (V8's longest string).
+  writeFileSync(big, '');
+  truncateSync(big, bufferConstants.MAX_STRING_LENGTH + 1);
+  try {
+    const run = await runCli(['k8s', 'collect', big]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(`SOCKTUNE_ERR_MERGE: .*huge\\.log holds more than ${bufferConstants.MAX_STRING_LENGTH} bytes: not socktune output`),
+    );
+  } finally {
+    rmSync(big, { force: true });
+  }
 });

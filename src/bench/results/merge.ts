@@ -1,27 +1,14 @@
-import type { Histogram } from 'hdr-histogram-js';
-import { countError, errorEntries, SocktuneError, type ErrorCounts } from '../../core/errors.ts';
-import {
-  createLatencyHistogram,
-  decodeHistogram,
-  encodeHistogram,
-  percentileCurve,
-  summarizeLatency,
-  type LatencySummary,
-} from './histogram.ts';
-import {
-  RESULT_SCHEMA,
-  type CrrResult,
-  type MsgResult,
-  type RrInterval,
-  type RrResult,
-  type StreamInterval,
-  type StreamResult,
-} from './result.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import { encodeHistogram, percentileCurve, summarizeLatency, type LatencySummary } from './histogram.ts';
+import { HistogramSum } from './histogram-sum.ts';
+import { count, countOrNull, MERGE_LIMITS, quote, refuse } from './merge-checks.ts';
+import { RESULT_SCHEMA, type CrrResult, type MsgResult, type RrInterval, type RrResult, type StreamResult } from './result.ts';
 import { round } from './stats.ts';
 import { sourcesSaturated, startSkew, warningFields, type Warning } from './warnings.ts';
 
 export type MergeableResult = RrResult | CrrResult | StreamResult | MsgResult;
 export const MERGEABLE_COMMANDS = ['rr', 'crr', 'stream', 'msg'] as const;
+type MergeableCommand = (typeof MERGEABLE_COMMANDS)[number];
 
 export interface MergeSource {
   /** Where the document came from (a file name), for the report. */
@@ -64,23 +51,14 @@ export interface MergeResult {
   summary: Record<string, unknown>;
 }
 
-const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
-/** Sum of values that are null on a raw peer: null if any is. */
-const sumOrNull = (values: (number | null | undefined)[]): number | null =>
-  values.some((value) => value === null || value === undefined) ? null : sum(values as number[]);
-
-function mergedHistogram(encoded: string[]): Histogram {
-  const total = createLatencyHistogram();
-  for (const text of encoded) total.add(decodeHistogram(text));
-  return total;
-}
-
-function latencyOf(histograms: string[]): {
+function latencyOf(histograms: { label: string; histogram: unknown }[]): {
   latency: LatencySummary;
   histogram: string;
   percentileCurve: ReturnType<typeof percentileCurve>;
 } {
-  const total = mergedHistogram(histograms);
+  const sum = new HistogramSum();
+  for (const { label, histogram } of histograms) sum.add(histogram, label, 'summary.histogram');
+  const total = sum.toHistogram();
   return { latency: summarizeLatency(total), histogram: encodeHistogram(total), percentileCurve: percentileCurve(total) };
 }
 
@@ -98,6 +76,13 @@ function check(sources: MergeSource[]): void {
   const [first] = sources;
   if (!(Number(first!.result.options.intervalSec) > 0))
     throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${first!.label} does not say its interval length (options.intervalSec)`);
+  const intervalSec: unknown = first!.result.options.intervalSec;
+  if (typeof intervalSec !== 'number' || !(intervalSec >= MERGE_LIMITS.minIntervalSec && intervalSec <= MERGE_LIMITS.maxIntervalSec))
+    throw refuse(
+      first!.label,
+      'options.intervalSec',
+      `must be a number of seconds from ${MERGE_LIMITS.minIntervalSec} to ${MERGE_LIMITS.maxIntervalSec}, got ${quote(intervalSec)}`,
+    );
   for (const { label, result } of sources) {
     if (result.command !== first!.result.command)
       throw new SocktuneError(
@@ -117,121 +102,193 @@ function check(sources: MergeSource[]): void {
   }
 }
 
-type AnyInterval = RrInterval | StreamInterval | MsgResult['intervals'][number];
-
-/** Groups every run's intervals into slots of wall-clock time counted from the earliest start. */
-function slots(sources: MergeSource[], intervalSec: number): { startSec: number; members: AnyInterval[] }[] {
-  const t0 = Math.min(...sources.map(({ result }) => Date.parse(result.startedAt)));
-  const bySlot = new Map<number, AnyInterval[]>();
-  for (const { result } of sources) {
-    const offsetSec = (Date.parse(result.startedAt) - t0) / 1000;
-    for (const interval of result.intervals as AnyInterval[]) {
-      const slot = Math.round((offsetSec + interval.startSec) / intervalSec);
-      bySlot.set(slot, [...(bySlot.get(slot) ?? []), interval]);
-    }
+/** The earliest start (Unix ms), the zero of the merged time line, and the latest. */
+function startTimes(sources: MergeSource[]): { earliest: number; latest: number } {
+  const starts = sources.map(({ result }) => Date.parse(result.startedAt));
+  let earliest = Infinity;
+  let latest = -Infinity;
+  for (const start of starts) {
+    earliest = Math.min(earliest, start);
+    latest = Math.max(latest, start);
   }
-  return [...bySlot.entries()].sort(([a], [b]) => a - b).map(([slot, members]) => ({ startSec: round(slot * intervalSec, 3), members }));
+  const late = sources.find((_source, index) => starts[index]! - earliest > MERGE_LIMITS.maxStartSkewSec * 1000);
+  if (late !== undefined) {
+    const first = sources[starts.indexOf(earliest)]!;
+    throw refuse(
+      late.label,
+      'startedAt',
+      `is ${quote(late.result.startedAt)}, more than ${MERGE_LIMITS.maxStartSkewSec} s after ${first.label}'s ${quote(first.result.startedAt)}: not runs of one test`,
+    );
+  }
+  return { earliest, latest };
 }
 
-function mergeIntervals(command: MergeableResult['command'], sources: MergeSource[], intervalSec: number): MergedInterval[] {
-  return slots(sources, intervalSec).map(({ startSec, members }) => {
-    const base: MergedInterval = {
-      startSec,
-      endSec: round(startSec + intervalSec, 3),
-      runs: members.length,
-      omitted: members.every((m) => m.omitted),
-    };
-    if (command === 'rr' || command === 'crr') {
-      const latency = members as RrInterval[];
-      const total = mergedHistogram(latency.map((m) => m.histogram).filter((h): h is string => typeof h === 'string'));
-      const at = (p: number): number => (total.totalCount ? round(total.getValueAtPercentile(p) / 1000, 2) : 0);
-      return {
-        ...base,
-        requests: sum(latency.map((m) => m.requests)),
-        requestsPerSecond: sum(latency.map((m) => m.requestsPerSecond)),
-        p50Us: at(50),
-        p99Us: at(99),
-      };
+/** The fields an interval of each command adds up, in the order the merged interval lists them. */
+const SUMMED_FIELDS = {
+  rr: ['requests', 'requestsPerSecond'],
+  crr: ['requests', 'requestsPerSecond'],
+  stream: ['sentBytes', 'receivedBytes', 'bitsPerSecond'],
+  msg: ['messages', 'messagesPerSecond', 'bitsPerSecond'],
+} as const satisfies Record<MergeableCommand, readonly (keyof MergedInterval)[]>;
+
+/** One slot of wall-clock time, accumulated as the intervals arrive: sums, not copies of its members. */
+interface Slot {
+  slot: number;
+  runs: number;
+  omitted: boolean;
+  sums: number[];
+  /** rr, crr: where the members' histograms are, as (source, interval) index pairs, read one slot at a time. */
+  histograms: number[];
+}
+
+/** Lines every run's intervals up into slots of wall-clock time counted from the earliest start, in time order. */
+function slots(command: MergeableCommand, sources: MergeSource[], intervalSec: number, earliest: number): Slot[] {
+  const fields = SUMMED_FIELDS[command];
+  const latency = command === 'rr' || command === 'crr';
+  const bySlot = new Map<number, Slot>();
+  sources.forEach(({ label, result }, source) => {
+    const offsetSec = (Date.parse(result.startedAt) - earliest) / 1000;
+    const intervals = result.intervals as unknown as Record<string, unknown>[];
+    for (let index = 0; index < intervals.length; index++) {
+      const interval = intervals[index]!;
+      const startSec = interval.startSec;
+      if (typeof startSec !== 'number' || !(startSec >= 0 && startSec <= MERGE_LIMITS.maxIntervalStartSec))
+        throw refuse(
+          label,
+          `intervals.${index}.startSec`,
+          `must be a number of seconds from 0 to ${MERGE_LIMITS.maxIntervalStartSec}, got ${quote(startSec)}`,
+        );
+      if (typeof interval.omitted !== 'boolean')
+        throw refuse(label, `intervals.${index}.omitted`, `must be true or false, got ${quote(interval.omitted)}`);
+      const key = Math.round((offsetSec + startSec) / intervalSec);
+      let slot = bySlot.get(key);
+      if (slot === undefined) {
+        if (bySlot.size === MERGE_LIMITS.maxSlots)
+          throw refuse(
+            label,
+            `intervals.${index}.startSec`,
+            `makes the merge span more than ${MERGE_LIMITS.maxSlots} intervals of ${intervalSec} s: merge fewer or longer intervals`,
+          );
+        slot = { slot: key, runs: 0, omitted: true, sums: fields.map(() => 0), histograms: [] };
+        bySlot.set(key, slot);
+      }
+      slot.runs++;
+      slot.omitted &&= interval.omitted;
+      for (let field = 0; field < fields.length; field++)
+        slot.sums[field]! += count(interval[fields[field]!], label, `intervals.${index}.${fields[field]!}`);
+      if (latency) slot.histograms.push(source, index);
     }
-    if (command === 'stream') {
-      const stream = members as StreamInterval[];
-      return {
-        ...base,
-        sentBytes: sum(stream.map((m) => m.sentBytes)),
-        receivedBytes: sum(stream.map((m) => m.receivedBytes)),
-        bitsPerSecond: sum(stream.map((m) => m.bitsPerSecond)),
-      };
+  });
+  return [...bySlot.values()].sort((a, b) => a.slot - b.slot);
+}
+
+function mergeIntervals(command: MergeableCommand, sources: MergeSource[], intervalSec: number, earliest: number): MergedInterval[] {
+  const fields = SUMMED_FIELDS[command];
+  // One sum for every slot in turn: a slot's percentiles are all that is kept of its histograms.
+  const total = command === 'rr' || command === 'crr' ? new HistogramSum() : undefined;
+  return slots(command, sources, intervalSec, earliest).map((slot) => {
+    const startSec = round(slot.slot * intervalSec, 3);
+    const merged: MergedInterval = { startSec, endSec: round(startSec + intervalSec, 3), runs: slot.runs, omitted: slot.omitted };
+    fields.forEach((field, index) => (merged[field] = slot.sums[index]));
+    if (total === undefined) return merged;
+    total.clear();
+    for (let member = 0; member < slot.histograms.length; member += 2) {
+      const { label, result } = sources[slot.histograms[member]!]!;
+      const index = slot.histograms[member + 1]!;
+      total.add((result.intervals[index] as RrInterval).histogram, label, `intervals.${index}.histogram`);
     }
-    const msg = members as MsgResult['intervals'];
-    return {
-      ...base,
-      messages: sum(msg.map((m) => m.messages)),
-      messagesPerSecond: sum(msg.map((m) => m.messagesPerSecond)),
-      bitsPerSecond: sum(msg.map((m) => m.bitsPerSecond)),
-    };
+    const at = (p: number): number => (total.totalCount ? round(total.valueAtPercentile(p) / 1000, 2) : 0);
+    merged.p50Us = at(50);
+    merged.p99Us = at(99);
+    return merged;
   });
 }
 
-function mergeSummary(command: MergeableResult['command'], results: MergeableResult[]): Record<string, unknown> {
-  const measuredSeconds = Math.max(...results.map((result) => result.summary.measuredSeconds));
+/** The sum over the runs of one count of their summaries, each checked. */
+function sumOf<R extends MergeableResult>(sources: MergeSource[], field: string, pick: (result: R) => unknown): number {
+  let total = 0;
+  for (const { label, result } of sources) total += count(pick(result as R), label, `summary.${field}`);
+  return total;
+}
+
+/** Like sumOf for a count that is null on a raw peer: null if any run's is. */
+function sumOrNullOf<R extends MergeableResult>(sources: MergeSource[], field: string, pick: (result: R) => unknown): number | null {
+  const values = sources.map(({ label, result }) => countOrNull(pick(result as R), label, `summary.${field}`));
+  let total = 0;
+  for (const value of values) {
+    if (value === null) return null;
+    total += value;
+  }
+  return total;
+}
+
+function mergeSummary(command: MergeableCommand, sources: MergeSource[]): Record<string, unknown> {
+  let measuredSeconds = -Infinity;
+  for (const { label, result } of sources)
+    measuredSeconds = Math.max(measuredSeconds, count(result.summary.measuredSeconds, label, 'summary.measuredSeconds'));
+  const histograms = sources.map(({ label, result }) => ({
+    label,
+    histogram: (result as RrResult | CrrResult | MsgResult).summary.histogram,
+  }));
   if (command === 'rr') {
-    const rr = results as RrResult[];
     return {
-      mode: rr[0]!.summary.mode,
+      mode: (sources[0]!.result as RrResult).summary.mode,
       measuredSeconds,
-      requests: sum(rr.map((r) => r.summary.requests)),
-      requestsPerSecond: sum(rr.map((r) => r.summary.requestsPerSecond)),
-      sentRequests: sumOrNull(rr.map((r) => r.summary.sentRequests)),
-      ...latencyOf(rr.map((r) => r.summary.histogram)),
+      requests: sumOf<RrResult>(sources, 'requests', (r) => r.summary.requests),
+      requestsPerSecond: sumOf<RrResult>(sources, 'requestsPerSecond', (r) => r.summary.requestsPerSecond),
+      sentRequests: sumOrNullOf<RrResult>(sources, 'sentRequests', (r) => r.summary.sentRequests),
+      ...latencyOf(histograms),
     };
   }
   if (command === 'crr') {
-    const crr = results as CrrResult[];
-    const failures: ErrorCounts = {};
-    for (const r of crr) for (const [code, count] of errorEntries(r.summary.failures)) countError(failures, code, count);
+    // A Map, not an object: a code such as "__proto__" or "constructor" is a key like any other.
+    const failures = new Map<string, number>();
+    for (const { label, result } of sources)
+      for (const [code, failed] of Object.entries((result as CrrResult).summary.failures))
+        failures.set(code, (failures.get(code) ?? 0) + count(failed, label, `summary.failures.${code}`));
     return {
       measuredSeconds,
-      transactions: sum(crr.map((r) => r.summary.transactions)),
-      transactionsPerSecond: sum(crr.map((r) => r.summary.transactionsPerSecond)),
-      ...latencyOf(crr.map((r) => r.summary.histogram)),
-      failures,
+      transactions: sumOf<CrrResult>(sources, 'transactions', (r) => r.summary.transactions),
+      transactionsPerSecond: sumOf<CrrResult>(sources, 'transactionsPerSecond', (r) => r.summary.transactionsPerSecond),
+      ...latencyOf(histograms),
+      failures: Object.fromEntries(failures),
     };
   }
   if (command === 'stream') {
-    const stream = results as StreamResult[];
-    const side = (pick: (r: StreamResult) => StreamResult['summary']['sender']): { bytes: number; side: string } | null => {
-      const sides = stream.map(pick);
-      const bytes = sumOrNull(sides.map((s) => s?.bytes ?? null));
-      return bytes === null ? null : { bytes, side: sides[0]!.side };
+    const stream = sources.map(({ result }) => result as StreamResult);
+    const side = (which: 'sender' | 'receiver'): { bytes: number; side: string } | null => {
+      const bytes = sumOrNullOf<StreamResult>(sources, `${which}.bytes`, (r) => r.summary[which]?.bytes ?? null);
+      return bytes === null ? null : { bytes, side: stream[0]!.summary[which]!.side };
     };
     const verified = stream.map((r) => r.summary.verify);
     return {
       direction: stream[0]!.summary.direction,
       measuredSeconds,
-      bitsPerSecond: sum(stream.map((r) => r.summary.bitsPerSecond)),
-      sender: side((r) => r.summary.sender),
-      receiver: side((r) => r.summary.receiver),
-      retransmits: sumOrNull(stream.map((r) => r.summary.retransmits)),
+      bitsPerSecond: sumOf<StreamResult>(sources, 'bitsPerSecond', (r) => r.summary.bitsPerSecond),
+      sender: side('sender'),
+      receiver: side('receiver'),
+      retransmits: sumOrNullOf<StreamResult>(sources, 'retransmits', (r) => r.summary.retransmits),
       verify: verified.some((v) => v === null)
         ? null
         : {
-            bytesChecked: sum(verified.map((v) => v!.bytesChecked)),
-            bytesCorrupted: sum(verified.map((v) => v!.bytesCorrupted)),
-            bytesLost: sum(verified.map((v) => v!.bytesLost)),
+            bytesChecked: sumOf<StreamResult>(sources, 'verify.bytesChecked', (r) => r.summary.verify!.bytesChecked),
+            bytesCorrupted: sumOf<StreamResult>(sources, 'verify.bytesCorrupted', (r) => r.summary.verify!.bytesCorrupted),
+            bytesLost: sumOf<StreamResult>(sources, 'verify.bytesLost', (r) => r.summary.verify!.bytesLost),
           },
     };
   }
-  const msg = results as MsgResult[];
-  const histograms = msg.map((r) => r.summary.histogram);
+  for (const { label, histogram } of histograms)
+    if (histogram !== null && typeof histogram !== 'string')
+      throw refuse(label, 'summary.histogram', `is not a valid encoded histogram (a ${typeof histogram}, not a string or null)`);
   return {
-    mode: msg[0]!.summary.mode,
+    mode: (sources[0]!.result as MsgResult).summary.mode,
     measuredSeconds,
-    messagesSent: sum(msg.map((r) => r.summary.messagesSent)),
-    messagesReceivedByServer: sumOrNull(msg.map((r) => r.summary.messagesReceivedByServer)),
-    messagesPerSecond: sum(msg.map((r) => r.summary.messagesPerSecond)),
-    bitsPerSecond: sum(msg.map((r) => r.summary.bitsPerSecond)),
-    unsent: sum(msg.map((r) => r.summary.unsent)),
-    ...(histograms.every((h): h is string => typeof h === 'string')
+    messagesSent: sumOf<MsgResult>(sources, 'messagesSent', (r) => r.summary.messagesSent),
+    messagesReceivedByServer: sumOrNullOf<MsgResult>(sources, 'messagesReceivedByServer', (r) => r.summary.messagesReceivedByServer),
+    messagesPerSecond: sumOf<MsgResult>(sources, 'messagesPerSecond', (r) => r.summary.messagesPerSecond),
+    bitsPerSecond: sumOf<MsgResult>(sources, 'bitsPerSecond', (r) => r.summary.bitsPerSecond),
+    unsent: sumOf<MsgResult>(sources, 'unsent', (r) => r.summary.unsent),
+    ...(histograms.every(({ histogram }) => typeof histogram === 'string')
       ? latencyOf(histograms)
       : { latency: null, histogram: null, percentileCurve: [] }),
   };
@@ -240,15 +297,16 @@ function mergeSummary(command: MergeableResult['command'], results: MergeableRes
 /**
  * Combines results of runs made at the same time from several client hosts: counts and bytes are
  * summed, latency percentiles come from the sum of the encoded HDR histograms (exact, never an
- * average of percentiles), and intervals are lined up by wall-clock time.
+ * average of percentiles), and intervals are lined up by wall-clock time. Time and memory grow
+ * with the number of intervals, however many share a slot. Input that is not what socktune
+ * writes, or past MERGE_LIMITS, is refused with SOCKTUNE_ERR_MERGE naming the file and the field.
  */
 export function mergeResults(sources: MergeSource[]): MergeResult {
   check(sources);
-  const results = sources.map((source) => source.result);
-  const command = results[0]!.command;
-  const intervalSec = Number(results[0]!.options.intervalSec);
-  const starts = results.map((result) => Date.parse(result.startedAt));
-  const startSkewMs = Math.max(...starts) - Math.min(...starts);
+  const command = sources[0]!.result.command as MergeableCommand;
+  const intervalSec = Number(sources[0]!.result.options.intervalSec);
+  const { earliest, latest } = startTimes(sources);
+  const startSkewMs = latest - earliest;
   const warnings: Warning[] = [];
   if (startSkewMs > (intervalSec * 1000) / 10) warnings.push(startSkew(startSkewMs, intervalSec));
   const saturated = sources.filter(({ result }) => result.clientSaturated).map(({ label }) => label);
@@ -268,7 +326,7 @@ export function mergeResults(sources: MergeSource[]): MergeResult {
     intervalSec,
     clientSaturated: saturated.length > 0,
     ...warningFields(warnings),
-    intervals: mergeIntervals(command, sources, intervalSec),
-    summary: mergeSummary(command, results),
+    intervals: mergeIntervals(command, sources, intervalSec, earliest),
+    summary: mergeSummary(command, sources),
   };
 }

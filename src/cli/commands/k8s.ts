@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { packageVersion } from '../version.ts';
-import { readFile } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { createReadStream } from 'node:fs';
 import { mergeResults } from '../../bench/results/merge.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { collectSources, splitPodLogs, type PodLog } from '../../k8s/collect.ts';
@@ -20,10 +21,10 @@ import { IO_MODELS, type IoModel } from '../../transport/server-options.ts';
 import { str } from '../client-settings.ts';
 import type { Command, Values } from '../command.ts';
 import { MAX_REQUEST_BYTES, MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from '../units.ts';
-import { printMerged } from './merge.ts';
+import { printMerged, readLimited } from './merge.ts';
 
-/** The most `kubectl logs` output collect holds: every pod's log at once. */
-const MAX_KUBECTL_OUTPUT_BYTES = 512 * 1024 * 1024;
+/** The most pod-log input collect holds from kubectl, stdin or one file: every pod's log at once, as one string. */
+const MAX_LOG_BYTES = Math.min(512 * 1024 * 1024, bufferConstants.MAX_STRING_LENGTH);
 
 function version(): string {
   try {
@@ -290,18 +291,9 @@ async function readInput(file: string): Promise<string> {
   if (file === '-') {
     if (process.stdin.isTTY)
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'give the pod logs as files, or pipe kubectl logs --prefix into stdin');
-    const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    return readLimited(process.stdin, 'stdin', MAX_LOG_BYTES);
   }
-  try {
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    throw new SocktuneError(
-      'SOCKTUNE_ERR_MERGE',
-      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+  return readLimited(createReadStream(file), file, MAX_LOG_BYTES);
 }
 
 /** `kubectl logs` of the test's client pods, prefixed by pod; every line (the result line is long). */
@@ -321,13 +313,10 @@ function kubectlLogs(testId: string, namespace: string | undefined): Promise<str
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_KUBECTL_OUTPUT_BYTES) {
+      if (size > MAX_LOG_BYTES) {
         child.kill();
         reject(
-          new SocktuneError(
-            'SOCKTUNE_ERR_MERGE',
-            `kubectl logs printed more than ${MAX_KUBECTL_OUTPUT_BYTES} bytes: not a socktune test's logs`,
-          ),
+          new SocktuneError('SOCKTUNE_ERR_MERGE', `kubectl logs printed more than ${MAX_LOG_BYTES} bytes: not a socktune test's logs`),
         );
       } else chunks.push(chunk);
     });

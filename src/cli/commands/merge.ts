@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/results/format.ts';
 import type { LatencySummary } from '../../bench/results/histogram.ts';
 import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/results/merge.ts';
@@ -29,16 +30,32 @@ export const mergeCommand: Command = {
   },
 };
 
-async function readResult(file: string): Promise<MergeableResult> {
-  let text: string;
+/** The most of one result file merge reads: a two-hour run at -i 0.01 writes under 200 MB. */
+export const MAX_RESULT_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * All of `input` as text, refused with SOCKTUNE_ERR_MERGE as soon as it passes `limit` bytes (before
+ * the rest is read), or when it cannot be read; `name` is what the message calls it.
+ */
+export async function readLimited(input: Readable, name: string, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    text = await readFile(file, 'utf8');
+    for await (const chunk of input) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${name} holds more than ${limit} bytes: not socktune output`);
+      chunks.push(chunk as Buffer);
+    }
   } catch (error) {
-    throw new SocktuneError(
-      'SOCKTUNE_ERR_MERGE',
-      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
+    if (error instanceof SocktuneError) throw error;
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new SocktuneError('SOCKTUNE_ERR_MERGE', `cannot read ${name}: ${reason}`, { cause: error });
   }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readResult(file: string): Promise<MergeableResult> {
+  const text = await readLimited(createReadStream(file), file, MAX_RESULT_FILE_BYTES);
   // --ndjson output ends with the result line; --json is one document.
   const lines = text.trim().split('\n');
   const candidate = lines.length > 1 && text.trimStart().startsWith('{"') ? lines.at(-1)! : text;
