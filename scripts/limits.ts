@@ -172,9 +172,8 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   [
     'failed authentication, per client',
-    'as the control server; and at most ' +
-      `${iperf3.maxAuthPerSecond} RSA decryptions a second, every client together (\`maxAuthPerSecond\`)`,
-    'ACCESS_DENIED before the parameters are read: no RSA work',
+    `as the control server (a connection that leaves before its parameters counts as a failure); at most ${iperf3.maxAuthPerSecond} RSA decryptions a second, every client together, and ${iperf3.maxAuthPerSecondPerClient} for one client (\`maxAuthPerSecond\`, \`maxAuthPerSecondPerClient\`), spent only on a token that passed every cheap check`,
+    'a blocked client: ACCESS_DENIED at its cookie, before anything is read; over the decryptions: ACCESS_DENIED ("busy") instead of decrypting',
   ],
   ["**`--service`, `--sockperf`, and the library's `createServer`**", '', ''],
   [
@@ -190,7 +189,7 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   [
     'partly received messages',
-    `${bytes(SERVER_DEFAULTS.maxBufferedBytes)} (\`--max-buffered\`, \`maxBufferedBytes\`)`,
+    `${bytes(SERVER_DEFAULTS.maxBufferedBytes)} (\`--max-buffered\`, \`maxBufferedBytes\`); once half of it is held, a client holding a quarter or more gets no more`,
     'that connection closed, `SOCKTUNE_ERR_BUFFER_BUDGET`',
   ],
   [
@@ -234,6 +233,11 @@ const ROWS: readonly (readonly [string, string, string])[] = [
     'a log reader that goes away or stalls',
     `a closed pipe (EPIPE) stops the writes; ${bytes(MAX_QUEUED_LOG_BYTES)} queued for a slow reader at most`,
     'the server keeps serving; dropped lines are counted in a line once the reader catches up',
+  ],
+  [
+    'what a server tells a client (client side)',
+    "every field of its messages checked as strictly as the server checks clients: data port 1–65535, a data socket only beside the client's own `--unix` path, a 16-byte token, short printable text",
+    '`SOCKTUNE_ERR_PROTOCOL` naming the field: a hostile server cannot point the client at a local socket, choose what it writes, or put control characters on its terminal',
   ],
   [
     'signals',

@@ -65,11 +65,18 @@ function topLevelHelp(): string {
 const stdout = new LineWriter(process.stdout);
 const stderr = new LineWriter(process.stderr);
 
+/** The width output is cut to: COLUMNS when set (as `COLUMNS=100 socktune tune …`), else the terminal's; none when piped. */
+function terminalColumns(): number | undefined {
+  const fromEnvironment = Number(process.env.COLUMNS);
+  if (Number.isInteger(fromEnvironment) && fromEnvironment > 0) return fromEnvironment;
+  return process.stdout.isTTY ? process.stdout.columns : undefined;
+}
+
 const defaultIo: Io = {
   out: (text) => stdout.write(text),
   err: (text) => stderr.write(text),
   isTty: process.stderr.isTTY === true,
-  columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+  columns: terminalColumns(),
 };
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

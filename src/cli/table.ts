@@ -1,27 +1,36 @@
 /**
  * A boxed table in the style of cli-table3 (autocannon's output), sized to its contents. Given the
- * terminal's width (`columns`) and too wide for it, each row becomes a block of `heading  value`
- * lines instead, so nothing wraps mid-row; piped output (no `columns`) is always the full table.
+ * terminal's width (`columns`) and too wide for it, the table loses its box (two spaces between
+ * columns), and any line still too wide is cut with an ellipsis: a row is never wrapped or spread
+ * over lines. Piped output (no `columns`) is always the whole boxed table.
  */
 export function renderTable(head: string[], rows: string[][], columns?: number): string {
-  const widths = head.map((cell, column) => Math.max(cell.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const tableWidth = widths.reduce((sum, width) => sum + width + 3, 1);
-  if (columns !== undefined && tableWidth > columns) return renderBlocks(head, rows);
-  const line = (left: string, middle: string, right: string): string => left + widths.map((w) => '─'.repeat(w + 2)).join(middle) + right;
-  const row = (cells: string[]): string => '│' + widths.map((w, i) => ` ${(cells[i] ?? '').padEnd(w)} `).join('│') + '│';
-  return [line('┌', '┬', '┐'), row(head), line('├', '┼', '┤'), ...rows.map(row), line('└', '┴', '┘')].join('\n');
+  const widths = head.map((cell, column) => Math.max(width(cell), ...rows.map((row) => width(row[column] ?? ''))));
+  const boxedWidth = widths.reduce((sum, cellWidth) => sum + cellWidth + 3, 1);
+  if (columns === undefined || boxedWidth <= columns) {
+    const line = (left: string, middle: string, right: string): string => left + widths.map((w) => '─'.repeat(w + 2)).join(middle) + right;
+    const row = (cells: string[]): string => '│' + widths.map((w, i) => ` ${pad(cells[i] ?? '', w)} `).join('│') + '│';
+    return [line('┌', '┬', '┐'), row(head), line('├', '┼', '┤'), ...rows.map(row), line('└', '┴', '┘')].join('\n');
+  }
+  const row = (cells: string[]): string =>
+    widths
+      .map((w, i) => pad(cells[i] ?? '', w))
+      .join('  ')
+      .trimEnd();
+  return [row(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(row)].map((line) => fitLine(line, columns)).join('\n');
 }
 
-/** The compact layout: one block per row, a heading and its value per line, empty cells left out. */
-function renderBlocks(head: string[], rows: string[][]): string {
-  const labelWidth = Math.max(...head.map((cell) => cell.length));
-  return rows
-    .map((row) =>
-      head
-        .map((heading, column) => [heading || '·', row[column] ?? ''] as const)
-        .filter(([, value]) => value !== '')
-        .map(([heading, value]) => `${heading.padEnd(labelWidth)}  ${value}`)
-        .join('\n'),
-    )
-    .join('\n\n');
+/** Characters as a terminal shows them (no wide or combining ones in socktune's tables). */
+function width(text: string): number {
+  return [...text].length;
+}
+
+function pad(text: string, cellWidth: number): string {
+  return text + ' '.repeat(Math.max(0, cellWidth - width(text)));
+}
+
+/** A line cut to the terminal's width, an ellipsis marking the cut; the whole line when it fits or the width is unknown. */
+export function fitLine(line: string, columns: number | undefined): string {
+  if (columns === undefined || width(line) <= columns) return line;
+  return `${[...line].slice(0, Math.max(0, columns - 1)).join('')}…`;
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
 import { timerDelay } from '../core/timeout.ts';
-import type { BufferBudget } from './buffer-budget.ts';
+import type { ByteBudget } from '../framing/partial-message.ts';
 import type { SendBudget } from './send-budget.ts';
 
 /**
@@ -13,14 +13,14 @@ import type { SendBudget } from './send-budget.ts';
 export class PacedWriter {
   readonly #socket: Socket;
   readonly #budget: SendBudget;
-  readonly #memory: BufferBudget;
+  readonly #memory: ByteBudget;
   readonly #onIdle: () => void;
   readonly #queue: Buffer[] = [];
   #queued = 0;
   #draining = false;
 
   /** `onIdle`: everything queued has been handed to the socket. */
-  constructor(socket: Socket, budget: SendBudget, memory: BufferBudget, onIdle: () => void) {
+  constructor(socket: Socket, budget: SendBudget, memory: ByteBudget, onIdle: () => void) {
     this.#socket = socket;
     this.#budget = budget;
     this.#memory = memory;

@@ -111,8 +111,9 @@ export class EventLoopServing {
       leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
     let socket: Socket;
     try {
-      if (this.#builtin !== undefined) socket = serveBuiltin(this.#builtin, fd, this.#settings, first);
-      else if (this.#reader !== undefined) socket = serveReads(fd, this.#reader, this.#settings, first);
+      const context = { ...this.#settings, bufferBudget: this.#settings.bufferBudget.forClient(peer) };
+      if (this.#builtin !== undefined) socket = serveBuiltin(this.#builtin, fd, context, first);
+      else if (this.#reader !== undefined) socket = serveReads(fd, this.#reader, context, first);
       else {
         socket = new Socket({ fd, readable: true, writable: true });
         if (first !== undefined) socket.unshift(first);

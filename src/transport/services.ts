@@ -8,7 +8,7 @@ import { PatternSource, PatternVerifier } from './pattern.ts';
 import { FrameDecoder, type FrameRunHandler } from '../framing/length-prefix.ts';
 import { PacedWriter } from './paced-writer.ts';
 import { pumpWrites } from './pump.ts';
-import type { BufferBudget } from './buffer-budget.ts';
+import type { ByteBudget } from '../framing/partial-message.ts';
 import type { SendBudget } from './send-budget.ts';
 import type { BuiltinService, ReadHandler } from './server-options.ts';
 
@@ -19,8 +19,8 @@ export interface ServiceContext {
   sourceChunkSize: number;
   /** Caps what the server sends, every connection and thread together (ServerOptions.maxSendRate). */
   sendBudget?: SendBudget | undefined;
-  /** Memory for messages split across reads, every connection together (ServerOptions.maxBufferedBytes). */
-  bufferBudget: BufferBudget;
+  /** Memory for messages split across reads, every connection together (ServerOptions.maxBufferedBytes), as this connection's client draws on it. */
+  bufferBudget: ByteBudget;
 }
 
 /** Reads of each socket copied to wait for the send budget, oldest first; a socket here reads no more. */
@@ -33,7 +33,7 @@ const waitingForBudget = new WeakMap<Socket, Buffer[]>();
  * so a client that leaves leaves no debt; each answer may overdraw by what one read asks for
  * (echo, read handlers; msg-echo paces its answers with a PacedWriter instead).
  */
-function answerPaced(socket: Socket, budget: SendBudget, memory: BufferBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
+function answerPaced(socket: Socket, budget: SendBudget, memory: ByteBudget, view: Buffer, answer: (view: Buffer) => number): boolean {
   const waiting = waitingForBudget.get(socket);
   if (waiting === undefined && budget.behind() === 0) {
     budget.charge(answer(view));
@@ -55,7 +55,7 @@ function answerPaced(socket: Socket, budget: SendBudget, memory: BufferBudget, v
   return false;
 }
 
-function answerWhenAllowed(socket: Socket, budget: SendBudget, memory: BufferBudget, answer: (view: Buffer) => number): void {
+function answerWhenAllowed(socket: Socket, budget: SendBudget, memory: ByteBudget, answer: (view: Buffer) => number): void {
   setTimeout(() => {
     const waiting = waitingForBudget.get(socket)!;
     // A client that left while its reads waited is owed nothing: its answers would only take the budget from others.

@@ -59,7 +59,7 @@ async function runBlockingPool(): Promise<void> {
       new BlockingConnection(message.fd, stop, counters, {
         idleTimeout: data.idleTimeout,
         sendBudget,
-        bufferBudget,
+        bufferBudget: bufferBudget.forClient(message.peer),
         first: message.leftover,
         giveUp,
       }),

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CONTROL_PROTOCOL_VERSION, parseClientMessage, parseServerMessage } from '../../src/bench/control/control-protocol.ts';
+import { CONTROL_PROTOCOL_VERSION, parseClientMessage } from '../../src/bench/control/control-protocol.ts';
+import { parseServerMessage } from '../../src/bench/control/server-messages.ts';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { JsonLinesDecoder } from '../../src/framing/json-lines.ts';
 import { chunksAt } from '../helpers.ts';

@@ -16,7 +16,36 @@ test('noise: overlapping samples are a tie, not a win', () => {
   assert.equal(clearlyBetter(a, b, 'throughput'), false);
   const ranked = rank([a, b], 'throughput', (c) => c === 'b');
   assert.equal(ranked[0]!.config, 'a');
-  assert.equal(ranked[1]!.verdict, 'tie');
+  assert.equal(ranked[1]!.standing, 'tie');
+  assert.deepEqual(
+    ranked.map((r) => r.verdict),
+    ['same', 'default'],
+    'the best is the same as the default within the noise',
+  );
+});
+
+test('each verdict is against the default: a config above the default is better even when it ranks below the best', () => {
+  const ranked = rank(
+    [
+      { config: 'best', samples: [300, 305, 298] },
+      { config: 'good', samples: [200, 204, 199] },
+      { config: 'default', samples: [100, 102, 99] },
+      { config: 'noisy', samples: [110, 80, 130] },
+      { config: 'bad', samples: [50, 52, 49] },
+    ],
+    'rps',
+    (c) => c === 'default',
+  );
+  assert.deepEqual(
+    ranked.map((r) => [r.config, r.standing, r.verdict]),
+    [
+      ['best', 'best', 'better'],
+      ['good', 'worse', 'better'],
+      ['noisy', 'worse', 'same'],
+      ['default', 'worse', 'default'],
+      ['bad', 'worse', 'worse'],
+    ],
+  );
 });
 
 test('a clear difference beyond the spread is a win', () => {
@@ -25,10 +54,10 @@ test('a clear difference beyond the spread is a win', () => {
   assert.equal(clearlyBetter(fast, slow, 'throughput'), true);
   const ranked = rank([slow, fast], 'throughput', (c) => c === 'slow');
   assert.deepEqual(
-    ranked.map((r) => [r.config, r.rank, r.verdict]),
+    ranked.map((r) => [r.config, r.rank, r.standing, r.verdict]),
     [
-      ['fast', 1, 'best'],
-      ['slow', 2, 'worse'],
+      ['fast', 1, 'best', 'better'],
+      ['slow', 2, 'worse', 'default'],
     ],
   );
   assert.equal(ranked[0]!.vsBaseline, 2);
@@ -46,7 +75,8 @@ test('for p99 lower is better, and vsBaseline > 1 still means better', () => {
   );
   assert.equal(ranked[0]!.config, 'quick');
   assert.equal(ranked[0]!.vsBaseline, 2);
-  assert.equal(ranked[1]!.verdict, 'worse');
+  assert.equal(ranked[0]!.verdict, 'better');
+  assert.equal(ranked[1]!.standing, 'worse');
 });
 
 test('single samples need a 10% gap to count as a win', () => {
@@ -69,10 +99,10 @@ test('configs without samples are left out', () => {
 });
 
 test('notes say why a configuration lost where the mechanism is known: a small window, fewer requests in flight', () => {
-  const entry = (bufferSize: number | undefined, depth: number, verdict: 'best' | 'tie' | 'worse') =>
+  const entry = (bufferSize: number | undefined, depth: number, standing: 'best' | 'tie' | 'worse') =>
     ({
       config: { bufferSize, depth, noDelay: true, ioModel: 'loop', batch: 'auto' },
-      verdict,
+      standing,
       lastRound: 4,
       clientSaturated: false,
       capped: false,

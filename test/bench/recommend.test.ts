@@ -19,7 +19,7 @@ test('the default wins when the best is inside the noise of it', () => {
     isDefault,
   );
   const recommendation = recommend(ranking, 'throughput', 'stream', 65536, 1, [])!;
-  assert.equal(recommendation.versusDefault, 'tie');
+  assert.equal(recommendation.versusDefault, 'same');
   assert.deepEqual(recommendation.createServer, { ioModel: 'loop', noDelay: true });
   assert.equal(recommendation.cli, 'socktune stream -c HOST -l 64K -P 1');
 });
@@ -100,4 +100,26 @@ test('msg: the coalescing choice reaches the CLI line and the advice', () => {
   const recommendation = recommend(ranking, 'rps', 'msg', 64, 2, [])!;
   assert.equal(recommendation.cli, 'socktune msg -c HOST --size 64 -C 2 --echo --depth 16 --batch 1');
   assert.match(recommendation.advice[0]!, /batch: 1/);
+});
+
+test('the winner line agrees with the table: a config tied with the best but not clearly above the default is not the winner', () => {
+  const simpleButNoisy = config({ depth: 8 });
+  const best = config({ depth: 16, noDelay: false });
+  const ranking = rank(
+    [
+      { config: best, samples: [200, 202, 199] },
+      // Tied with the best (its range reaches 205) and with the default (down to 95): one change only, but not shown better.
+      { config: simpleButNoisy, samples: [95, 150, 205] },
+      { config: DEFAULT_CONFIG, samples: [100, 101, 99] },
+    ],
+    'rps',
+    isDefault,
+  );
+  assert.deepEqual(
+    ranking.map((entry) => entry.verdict),
+    ['better', 'same', 'default'],
+  );
+  const recommendation = recommend(ranking, 'rps', 'rr', 64, 10, [])!;
+  assert.equal(recommendation.versusDefault, 'better');
+  assert.deepEqual(recommendation.config, best, 'the winner is a row the table calls better');
 });

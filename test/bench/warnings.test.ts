@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseServerMessage } from '../../src/bench/control/control-protocol.ts';
+import { parseServerMessage } from '../../src/bench/control/server-messages.ts';
+import { collectEnvironment } from '../../src/bench/results/environment.ts';
 import { WARNING_KINDS, type Warning } from '../../src/bench/results/warnings.ts';
 import { runCli, startServer } from '../cli/cli-helpers.ts';
 
@@ -13,7 +14,14 @@ test('the JSON schema lists exactly the warning kinds the code makes', () => {
 });
 
 test("a server's capped buffers cross the control channel as facts; the client renders them and refuses malformed ones", () => {
-  const ready = (warnings: unknown) => ({ type: 'ready', dataPort: 1, effective: {}, warnings, environment: {}, memory: {} });
+  const ready = (warnings: unknown) => ({
+    type: 'ready',
+    dataPort: 1,
+    effective: { sendBufferSize: 1, receiveBufferSize: 1, noDelay: true, keepAlive: false },
+    warnings,
+    environment: collectEnvironment(),
+    memory: { rssBytes: 1, heapUsedBytes: 1 },
+  });
   const parsed = parseServerMessage(
     ready([
       { kind: 'buffer-capped', option: 'receiveBufferSize', requested: 8_388_608, effective: 8_388_608, message: 'ignored: rm -rf /' },

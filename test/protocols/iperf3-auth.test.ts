@@ -374,4 +374,43 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
     const authenticator = new Iperf3Authenticator({ privateKey: PRIVATE_PKCS8, authorizedUsers: USERS });
     assert.throws(() => authenticator.verify(Buffer.alloc(256, 0xff).toString('base64')), /not below the server key's modulus/);
   });
+
+  test(
+    'connections that send a cookie and leave spend no RSA budget and count as failures: good clients are served meanwhile',
+    { timeout: 60_000 },
+    async () => {
+      const guarded = new Iperf3Server({ port: 0, maxAuthPerSecond: 4, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
+      const guardedPort = ((await guarded.listen()) as net.AddressInfo).port;
+      const cookieAndLeave = async (): Promise<number> => {
+        const socket = net.connect({ port: guardedPort, host: '127.0.0.1', localAddress: '127.0.0.9' });
+        const reader = new ByteReader();
+        socket.on('data', (chunk: Buffer) => reader.push(chunk));
+        socket.on('close', () => reader.end());
+        socket.on('error', () => reader.end());
+        try {
+          socket.write(generateCookie());
+          return (await withTimeout(reader.read(1), 5000, 'the first state')).readInt8(0);
+        } finally {
+          socket.destroy();
+        }
+      };
+      try {
+        const states: number[] = [];
+        // Bounded: 40 cookies, two at a time (the pending share of one address), then the real clients.
+        for (let i = 0; i < 20; i++) states.push(...(await Promise.all([cookieAndLeave(), cookieAndLeave()])));
+        assert.ok(states.includes(STATE.ACCESS_DENIED), 'an address that keeps leaving before its parameters is refused at the cookie');
+        for (let i = 0; i < 3; i++) {
+          const good = await rawAttempt(
+            encodeAuthToken({ user: 'bob', password: 'battery', timestamp: now() + i }, publicKey),
+            guardedPort,
+            '127.0.0.10',
+          );
+          assert.equal(good.state, STATE.CREATE_STREAMS, 'a good client is served: cookies spent none of the 4 decryptions a second');
+        }
+      } finally {
+        await guarded.close();
+      }
+      assert.deepEqual(escaped.map(String), []);
+    },
+  );
 });

@@ -10,7 +10,9 @@ import { AuthBackoff } from '../../src/core/auth-backoff.ts';
 import { clientKey } from '../../src/core/client-key.ts';
 import { Secret } from '../../src/core/secret.ts';
 import { admit, PeerCounts } from '../../src/transport/admission.ts';
-import { connectedClient, echoes } from '../helpers.ts';
+import { BufferBudget } from '../../src/transport/buffer-budget.ts';
+import { createServer } from '../../src/transport/server.ts';
+import { connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
 
 const TOKEN = 'a shared secret of 32 characters';
 
@@ -176,4 +178,100 @@ test('every per-client limit keys IPv4 by address and IPv6 by prefix (default /6
   const perAddress = new PeerCounts(PeerCounts.allocate(128), 1);
   assert.deepEqual(admit(from('2001:db8::1'), 0, { maxConnections: 100, peers: perAddress }), { peer: '2001:db8:0:0:0:0:0:1' });
   assert.deepEqual(admit(from('2001:db8::2'), 1, { maxConnections: 100, peers: perAddress }), { peer: '2001:db8:0:0:0:0:0:2' });
+});
+
+/** A fake control server that answers every start message with `reply` (a hostile server, to test the client). */
+async function withFakeServer(reply: Record<string, unknown>, body: (port: number) => Promise<void>): Promise<void> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.write(`${JSON.stringify(reply)}\n`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await body((server.address() as net.AddressInfo).port);
+  } finally {
+    server.close();
+  }
+}
+
+const GOOD_READY = {
+  type: 'ready',
+  dataPort: 9,
+  effective: { sendBufferSize: 1, receiveBufferSize: 1, noDelay: true, keepAlive: false },
+  warnings: [],
+  environment: {
+    node: 'v24.0.0',
+    platform: 'linux',
+    kernel: '6',
+    cpus: 2,
+    cpuAffinity: '0-1',
+    cpuModel: 'x',
+    sysctl: {},
+    limits: { openFiles: '1024' },
+  },
+  memory: { rssBytes: 1, heapUsedBytes: 1 },
+};
+
+test('a hostile server cannot send the client to a local socket, make it write what it likes, or paint its terminal', async () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...GOOD_READY, dataPath: '/var/run/docker.sock' }, /named a Unix socket or no port for a test reached over TCP/],
+    [{ ...GOOD_READY, dataToken: Buffer.from('POST /containers/create HTTP/1.1\r\n\r\n').toString('hex') }, /dataToken.*32 hex digits/],
+    [{ ...GOOD_READY, dataPort: 70_000 }, /dataPort/],
+    [{ ...GOOD_READY, effective: { sendBufferSize: '<script>', receiveBufferSize: 1, noDelay: true, keepAlive: false } }, /effective/],
+    [{ ...GOOD_READY, environment: { ...GOOD_READY.environment, node: '\u001b[31mRED' } }, /environment/],
+    [{ type: 'error', code: 'SOCKTUNE_ERR_REFUSED', message: '\u001b[2J\u001b]0;pwned\u0007 all good' }, /error message is malformed/],
+    [{ type: 'error', code: 'SOCKTUNE_ERR_REFUSED', message: { nested: true } }, /error message is malformed/],
+  ];
+  for (const [reply, reason] of cases) {
+    await withFakeServer(reply, async (port) => {
+      await assert.rejects(RemoteTest.start({ host: '127.0.0.1', port }, 'echo', {}, 10_000), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'SOCKTUNE_ERR_PROTOCOL', error.message);
+        assert.match(error.message, reason);
+        assert.doesNotMatch(error.message, /\u001b/);
+        return true;
+      });
+    });
+  }
+});
+
+test('buffer budget: one client fills at most half of it past its share; another client’s messages still fit', async (t) => {
+  const budget = new BufferBudget(1000);
+  const greedy = budget.forClient('198.18.0.2');
+  assert.equal(greedy.tryReserve(400), true);
+  assert.equal(greedy.tryReserve(200), false, 'past its share, a client stops at half the budget');
+  const other = budget.forClient('198.18.0.3');
+  assert.equal(other.tryReserve(250), true, 'within its share (a quarter), a client may use the rest');
+  greedy.release(400);
+  other.release(250);
+  assert.equal(budget.usedBytes, 0);
+
+  // The same on the wire: a msg-echo server whose budget one address tries to hold with half-sent messages.
+  const server = createServer({ handler: 'msg-echo', maxBufferedBytes: 8 * 1024 * 1024 });
+  const { port } = (await server.listen()) as { port: number };
+  const holders: net.Socket[] = [];
+  t.after(async () => {
+    for (const socket of holders) socket.destroy();
+    await server.close();
+  });
+  for (let i = 0; i < 4; i++) {
+    const socket = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(4 * 1024 * 1024);
+    socket.write(Buffer.concat([header, Buffer.alloc(1536 * 1024, 1)]));
+    holders.push(socket);
+  }
+  await waitFor(() => server.metrics().bytesIn >= 3 * 1536 * 1024, 10_000);
+  const good = net.connect({ port, host: '127.0.0.1' });
+  good.on('error', () => {});
+  const size = 512 * 1024;
+  const message = Buffer.alloc(4 + size, 7);
+  message.writeUInt32BE(size);
+  good.write(message.subarray(0, 100_000));
+  setImmediate(() => good.write(message.subarray(100_000)));
+  const echoed = await readBytes(good, message.length, 10_000);
+  good.destroy();
+  assert.equal(echoed.length, message.length, 'the good client’s split message was gathered and echoed');
+  assert.ok((server.metrics().errors.SOCKTUNE_ERR_BUFFER_BUDGET ?? 0) >= 1, 'the greedy address was the one refused');
 });

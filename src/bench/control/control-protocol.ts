@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { cpuNumbers } from '../../core/affinity.ts';
 import { SocktuneError } from '../../core/errors.ts';
-import { bufferCapWarning, type BufferCapWarning, type EffectiveSocketOptions } from '../../core/socket-options.ts';
+import type { BufferCapWarning, EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { boolean, integer, oneOf, validateFields } from '../../core/validate.ts';
 import type { ServerMetrics } from '../../transport/metrics.ts';
 import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server-options.ts';
@@ -140,26 +140,4 @@ export function parseClientMessage(value: unknown): ClientMessage {
     );
   }
   return value as unknown as StartMessage;
-}
-
-export function parseServerMessage(value: unknown): ServerMessage {
-  if (!isRecord(value) || !['ready', 'result', 'error', 'challenge'].includes(value.type as string)) {
-    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'unexpected control message from the server');
-  }
-  if (value.type === 'ready') return { ...(value as unknown as ReadyMessage), warnings: parseCapWarnings(value.warnings) };
-  return value as unknown as ServerMessage;
-}
-
-/** The server's capped buffers, as facts: its words are not shown, the client renders them. */
-function parseCapWarnings(value: unknown): BufferCapWarning[] {
-  const valid = (item: unknown): item is Pick<BufferCapWarning, 'option' | 'requested' | 'effective'> =>
-    isRecord(item) &&
-    item.kind === 'buffer-capped' &&
-    (item.option === 'sendBufferSize' || item.option === 'receiveBufferSize') &&
-    Number.isSafeInteger(item.requested) &&
-    Number.isSafeInteger(item.effective);
-  if (!Array.isArray(value) || value.length > 2 || !value.every(valid)) {
-    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the ready message carries malformed warnings');
-  }
-  return value.map((item) => bufferCapWarning(item.option, item.requested, item.effective));
 }

@@ -6,13 +6,8 @@ import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import { explainHandshakeFailure } from './stranger.ts';
 import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
-import {
-  CONTROL_PROTOCOL_VERSION,
-  parseServerMessage,
-  type ReadyMessage,
-  type ResultMessage,
-  type TestServerSettings,
-} from './control-protocol.ts';
+import { CONTROL_PROTOCOL_VERSION, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
+import { parseServerMessage } from './server-messages.ts';
 
 export interface ServerTarget {
   host: string;
@@ -72,11 +67,13 @@ export class RemoteTest implements TestPeer {
       socket.destroy();
       throw explainHandshakeFailure(error, target, channel.firstBytes, startText);
     }
-    const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
-    const data: DataTarget =
-      reply.dataPath !== undefined
-        ? { path: reply.dataPath, ...preamble }
-        : { host: socket.remoteAddress ?? target.host, port: reply.dataPort, ...preamble };
+    let data: DataTarget;
+    try {
+      data = dataTarget(reply, target, socket.remoteAddress);
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
     return new RemoteTest(channel, reply, data);
   }
 
@@ -93,6 +90,30 @@ export class RemoteTest implements TestPeer {
   abort(): void {
     this.#channel.socket.destroy();
   }
+}
+
+/**
+ * Where the test's data connections go, as far as the client lets a server say: over TCP, a port of
+ * the address the control connection reached; over a Unix socket, a path beside the client's own.
+ * A server must not send the client's connections to a socket of the client's choosing (a local
+ * daemon's control socket), nor make them say more than the 16-byte token.
+ */
+function dataTarget(reply: ReadyMessage, target: ServerTarget, controlAddress: string | undefined): DataTarget {
+  const preamble = reply.dataToken === undefined ? {} : { preamble: Buffer.from(reply.dataToken, 'hex') };
+  if (target.path !== undefined) {
+    if (
+      reply.dataPath === undefined ||
+      !reply.dataPath.startsWith(`${target.path}.test`) ||
+      !/^\d+$/.test(reply.dataPath.slice(target.path.length + 5))
+    ) {
+      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the server named a data socket that is not beside ${target.path}: refused`);
+    }
+    return { path: reply.dataPath, ...preamble };
+  }
+  if (reply.dataPath !== undefined || reply.dataPort < 1) {
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the server named a Unix socket or no port for a test reached over TCP: refused');
+  }
+  return { host: controlAddress ?? target.host, port: reply.dataPort, ...preamble };
 }
 
 async function expect<T extends 'ready' | 'result'>(
@@ -112,6 +133,7 @@ async function expect<T extends 'ready' | 'result'>(
   if (message.type === 'error') {
     channel.socket.destroy();
     const known = (ERROR_CODES as readonly string[]).includes(message.code);
+    // The message was checked to hold no control character: a server cannot paint the client's terminal.
     throw new SocktuneError(known ? (message.code as ErrorCode) : 'SOCKTUNE_ERR_PROTOCOL', `server: ${message.message}`);
   }
   if (message.type !== type) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `expected a ${type} message, got ${message.type}`);

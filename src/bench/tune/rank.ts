@@ -13,7 +13,10 @@ export interface Sampled<C> {
   samples: number[];
 }
 
-export type Verdict = 'best' | 'tie' | 'worse';
+/** Against the default configuration: what a reader wants to know of each row. */
+export type Verdict = 'default' | 'better' | 'same' | 'worse' | 'n/a';
+/** Against the best configuration: what the search uses to keep contenders. */
+export type Standing = 'best' | 'tie' | 'worse';
 
 export interface Ranked<C> extends Sampled<C> {
   rank: number;
@@ -21,10 +24,13 @@ export interface Ranked<C> extends Sampled<C> {
   /** The median's 95% confidence interval (order statistics); null for a config measured once. */
   interval: MedianInterval | null;
   /**
-   * Against the best config: 'tie' when their confidence intervals overlap (the difference is not
-   * significant); with one run on either side, when the gap is under 10%.
+   * Against the default: 'better' or 'worse' when their confidence intervals do not overlap (with
+   * one run on either side, when the gap is over 10%), 'same' when they do; 'n/a' when the default
+   * has no measurement.
    */
   verdict: Verdict;
+  /** Against the best, by the same rule: 'tie' when the best does not clearly beat it. */
+  standing: Standing;
   /** This config's median over the baseline's, oriented so that > 1 is better. */
   vsBaseline: number;
 }
@@ -53,10 +59,17 @@ export function rank<C>(entries: readonly Sampled<C>[], objective: Objective, ba
     .sort((a, b) => (better ? b.median - a.median : a.median - b.median));
   const best = withStats[0];
   const baselineEntry = withStats.find((entry) => baseline(entry.config));
+  const verdictOf = (entry: Sampled<C>): Verdict => {
+    if (baselineEntry === undefined) return 'n/a';
+    if (entry === baselineEntry) return 'default';
+    if (clearlyBetter(entry, baselineEntry, objective)) return 'better';
+    return clearlyBetter(baselineEntry, entry, objective) ? 'worse' : 'same';
+  };
   return withStats.map((entry, index) => ({
     ...entry,
     rank: index + 1,
-    verdict: index === 0 ? 'best' : clearlyBetter(best!, entry, objective) ? 'worse' : 'tie',
+    standing: index === 0 ? 'best' : clearlyBetter(best!, entry, objective) ? 'worse' : 'tie',
+    verdict: verdictOf(entry),
     vsBaseline: baselineEntry ? (better ? entry.median / baselineEntry.median : baselineEntry.median / entry.median) : Number.NaN,
   }));
 }

@@ -6,8 +6,8 @@ import { changesFromDefault, configLabel, describeBuffer, isDefaultConfig, type 
 export interface Recommendation {
   config: TuneConfig;
   label: string;
-  /** 'better': the winner beats the default beyond the noise; 'tie': keep the default. */
-  versusDefault: 'better' | 'tie';
+  /** 'better': the winner beats the default beyond the noise; 'same': keep the default. */
+  versusDefault: 'better' | 'same';
   /** Winner's median over the default's, > 1 meaning better. */
   ratioToDefault: number;
   /** null when tuning a raw service: its server is not socktune's to configure. */
@@ -27,9 +27,10 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
 }
 
 /**
- * The paste-ready result. Among the configs the best does not clearly beat (itself included),
- * the one with the fewest changes from the default wins: the default itself when it is among
- * them, since a win inside the noise is not worth a change.
+ * The paste-ready result, agreeing with the ranking's verdicts: when the best does not clearly
+ * beat the default, the default wins (a win inside the noise is not worth a change); when it does,
+ * the winner is, among the configs clearly better than the default and not clearly beaten by the
+ * best, the one with the fewest changes from the default.
  */
 export function recommend(
   ranking: Ranked<TuneConfig>[],
@@ -43,12 +44,17 @@ export function recommend(
   const best = ranking[0];
   if (!best) return undefined;
   const baseline = ranking.find((entry) => isDefaultConfig(entry.config, workload));
-  const contenders = ranking.filter((entry) => entry === best || (entry.verdict === 'tie' && entry.samples.length >= 2));
-  const chosen = contenders.reduce(
-    (simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest),
-    best,
+  const wins = baseline === undefined || (baseline !== best && clearlyBetter(best, baseline, objective));
+  const contenders = ranking.filter(
+    (entry) =>
+      entry === best || (entry.standing === 'tie' && entry.samples.length >= 2 && (baseline === undefined || entry.verdict === 'better')),
   );
-  const wins = !isDefaultConfig(chosen.config, workload) && (!baseline || clearlyBetter(best, baseline, objective));
+  const chosen = wins
+    ? contenders.reduce(
+        (simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest),
+        best,
+      )
+    : baseline;
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
@@ -64,7 +70,7 @@ export function recommend(
   return {
     config,
     label: configLabel(config, workload, raw),
-    versusDefault: wins ? 'better' : 'tie',
+    versusDefault: wins ? 'better' : 'same',
     ratioToDefault: chosen.vsBaseline,
     createServer: raw ? null : { ioModel: config.ioModel, ...socket },
     connect: { ...socket },

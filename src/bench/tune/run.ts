@@ -8,7 +8,7 @@ import { runRr } from '../engines/rr.ts';
 import { round } from '../results/stats.ts';
 import { runStream } from '../engines/stream.ts';
 import { runMsg } from '../engines/msg.ts';
-import { OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
+import { higherIsBetter, OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
 import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
 import { interrupted as interruptedWarning, trialsFailed, trialsSaturated, warningFields, type Warning } from '../results/warnings.ts';
 import { configLabel, describeBuffer, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
@@ -216,12 +216,33 @@ async function successiveHalving(
     replan(survivors.length * repetitions + plannedQuickTrials(Math.ceil(survivors.length / 2) + 1, index + 1));
     // Interleaved: A B C A B C, so slow drift of the machine hits every config alike.
     for (let r = 0; r < repetitions; r++) for (const config of survivors) await runOne(config, index + 1);
-    const ranked = rank(
+    const keep = Math.max(1, Math.ceil(survivors.length / 2));
+    let ranked = rank(
       survivors.map((config) => ({ config, samples: search.samples.get(config)! })),
       scenario.objective,
       isDefault,
     );
-    const keep = Math.max(1, Math.ceil(ranked.length / 2));
+    // No config is dropped on one run: a slow trial (a neighbour's burst, a pause) gets a second look,
+    // and the cut is made on each config's best run, so only configs slow every time are dropped.
+    // Each config gets at most one second look, so this ends.
+    const bestRun = higherIsBetter(scenario.objective) ? Math.max : Math.min;
+    const looked = new Set<TuneConfig>();
+    for (let onOneRun = ranked.slice(keep).filter((entry) => entry.samples.length < 2); onOneRun.length > 0;) {
+      replan(onOneRun.length + plannedQuickTrials(Math.ceil(survivors.length / 2) + 1, index + 1));
+      for (const entry of onOneRun) {
+        looked.add(entry.config);
+        await runOne(entry.config, index + 1);
+      }
+      ranked = rank(
+        survivors.map((config) => {
+          const samples = search.samples.get(config)!;
+          return { config, samples: samples.length === 0 ? [] : [bestRun(...samples)] };
+        }),
+        scenario.objective,
+        isDefault,
+      );
+      onOneRun = ranked.slice(keep).filter((entry) => search.samples.get(entry.config)!.length < 2 && !looked.has(entry.config));
+    }
     const next = ranked.slice(0, keep).map((entry) => entry.config);
     const fallback = survivors.find(isDefault);
     if (fallback && !next.includes(fallback)) next.push(fallback);
@@ -259,7 +280,7 @@ async function fullGrid(
       isDefault,
     );
     const contenders = ranked
-      .filter((entry) => entry.verdict !== 'worse' && entry.samples.length < CONTENDER_MAX_SAMPLES)
+      .filter((entry) => entry.standing !== 'worse' && entry.samples.length < CONTENDER_MAX_SAMPLES)
       .map((entry) => entry.config);
     if (contenders.length < 2 || spentSec() + contenders.length * trialCostSec() > budgetPerScenarioSec || options.interrupt?.aborted)
       return;
@@ -372,7 +393,7 @@ function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): Sc
 }
 
 /** What is known to cost a configuration its rank, from the mechanism itself rather than from its number. */
-function whyItLost(config: TuneConfig, scenario: Pick<ScenarioResult, 'workload' | 'ranking'>): string {
+export function whyItLost(config: TuneConfig, scenario: Pick<ScenarioResult, 'workload' | 'ranking'>): string {
   if (scenario.workload === 'stream' && config.bufferSize !== undefined && config.bufferSize <= SMALL_BUFFER_BYTES) {
     return `a ${describeBuffer(config.bufferSize)} buffer caps the TCP window: rate ≤ buffer ÷ round-trip time`;
   }
@@ -393,7 +414,7 @@ export function rankingNotes(entry: ScenarioResult['ranking'][number], scenario:
     entry.lastRound < finalRound ? `dropped after round ${entry.lastRound}` : '',
     entry.clientSaturated ? 'client saturated' : '',
     entry.capped ? 'buffer capped by kernel' : '',
-    entry.verdict === 'worse' ? whyItLost(entry.config, scenario) : '',
+    entry.standing === 'worse' ? whyItLost(entry.config, scenario) : '',
   ]
     .filter(Boolean)
     .join(', ');

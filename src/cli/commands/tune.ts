@@ -2,15 +2,15 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
 import { LocalServer } from '../../bench/server/local-server.ts';
-import { describeInterval } from '../../bench/results/stats.ts';
 import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
-import { formatObjective, renderTuneReport } from '../../bench/tune/report/html.ts';
+import { renderTuneReport } from '../../bench/tune/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
-import { rankingNotes, runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
+import { runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
 import { COMMON_CLIENT_FLAGS, flagText, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { exitCodeOf, NOTHING_MEASURED_EXIT, onInterrupt } from '../client-command.ts';
-import { renderTable } from '../table.ts';
+import { fitLine } from '../table.ts';
+import { renderRanking, winnerLine } from '../tune-table.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSeconds, parseSize } from '../units.ts';
 
 const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
@@ -38,41 +38,23 @@ function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => vo
     const filled = Math.round((progress.done / Math.max(1, progress.total)) * width);
     const line = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${progress.done}/${progress.total} trials  ETA ${Math.ceil(progress.etaSec)}s  ${progress.label}`;
     if (io.isTty) {
-      process.stderr.write(`\r${line.padEnd(lastLine.length)}${progress.done === progress.total ? '\n' : ''}`);
+      const shown = fitLine(line, io.columns === undefined ? undefined : io.columns - 1);
+      process.stderr.write(`\r${shown.padEnd(lastLine.length)}${progress.done === progress.total ? '\n' : ''}`);
+      lastLine = shown;
     } else if (progress.done === progress.total || progress.done % 10 === 0) {
-      io.err(line);
+      io.err(fitLine(line, io.columns));
     }
-    lastLine = line;
   };
 }
 
-function printScenario(io: Io, scenario: ScenarioResult): void {
+function printScenario(io: Io, scenario: ScenarioResult, raw: boolean): void {
   const { objective, workload } = scenario;
   const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
   io.out(`\n${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${objective}`);
-  io.out(
-    renderTable(
-      ['#', 'configuration', `${objective} (median)`, 'confidence interval', 'runs', 'vs default', 'verdict', 'notes'],
-      scenario.ranking.map((entry) => [
-        String(entry.rank),
-        entry.label,
-        formatObjective(objective, entry.median),
-        describeInterval(entry.interval, (value) => formatObjective(objective, value)),
-        String(entry.samples.length),
-        Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
-        entry.verdict,
-        rankingNotes(entry, scenario),
-      ]),
-      io.columns,
-    ),
-  );
+  io.out(renderRanking(scenario, raw, io.columns));
   const recommendation = scenario.recommendation;
   if (!recommendation) return io.out('no configuration completed a trial');
-  if (recommendation.versusDefault === 'better') {
-    io.out(`\nwinner: ${recommendation.label} — ${recommendation.ratioToDefault.toFixed(2)}× the default, beyond the noise`);
-  } else {
-    io.out(`\nwinner: the defaults (${recommendation.label}) — the best configuration is within the noise of the default`);
-  }
+  io.out(`\n${winnerLine(scenario, raw)}`);
   io.out('paste:');
   if (recommendation.createServer) io.out(`  createServer(${JSON.stringify(recommendation.createServer)})`);
   io.out(`  connect({ host, port, ...${JSON.stringify(recommendation.connect)} })`);
@@ -211,7 +193,7 @@ export const tuneCommand: Command = {
       io.out(JSON.stringify({ ...result, report: reportPath ?? null }, null, 2));
       return exitCode;
     }
-    for (const scenario of result.scenarios) printScenario(io, scenario);
+    for (const scenario of result.scenarios) printScenario(io, scenario, raw);
     for (const warning of result.warnings) io.err(`warning: ${warning}`);
     io.out(
       `\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`,

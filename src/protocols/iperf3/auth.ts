@@ -93,9 +93,10 @@ export class Iperf3Authenticator {
   }
 
   /** Returns the user name, or throws SOCKTUNE_ERR_AUTH saying why (for the server's log, not the client). */
-  verify(token: unknown, nowSec = Date.now() / 1000): string {
+  /** `beforeDecrypt` runs once the token passed every cheap check, just before the RSA work: it may refuse (throw). */
+  verify(token: unknown, nowSec = Date.now() / 1000, beforeDecrypt?: () => void): string {
     if (token === undefined) throw denied('the client sent no authtoken (iperf3 -c --username ... --rsa-public-key-path ...)');
-    const { content, plain } = this.#decode(token);
+    const { content, plain } = this.#decode(token, beforeDecrypt);
     const skew = Math.abs(Math.floor(nowSec) - content.timestamp);
     if (!(skew <= this.timeSkewThresholdSec))
       throw denied(
@@ -107,7 +108,7 @@ export class Iperf3Authenticator {
     return content.user;
   }
 
-  #decode(token: unknown): { content: AuthTokenContent; plain: Buffer } {
+  #decode(token: unknown, beforeDecrypt?: () => void): { content: AuthTokenContent; plain: Buffer } {
     // Checked before decrypting: an RSA operation is the one costly step, spent only on a token of the key's size.
     if (typeof token !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(token)) throw denied('authtoken is not a base64 string');
     const encrypted = Buffer.from(token, 'base64');
@@ -118,6 +119,7 @@ export class Iperf3Authenticator {
     if (encrypted.length !== this.#keyBytes)
       throw denied(`authtoken is ${encrypted.length} bytes, not the ${this.#keyBytes} of the server's key`);
     if (Buffer.compare(encrypted, this.#modulus) >= 0) throw denied("authtoken is not below the server key's modulus: no RSA ciphertext");
+    beforeDecrypt?.();
     let plainBytes: Buffer;
     try {
       plainBytes = privateDecrypt({ key: this.#key, padding: constants.RSA_PKCS1_PADDING }, encrypted);

@@ -11,7 +11,7 @@ import { createServer, type ServerAddress, type SocktuneServer } from '../../tra
 import { SERVER_DEFAULTS } from '../../transport/server-options.ts';
 import { Iperf3Authenticator, type Iperf3AuthOptions } from './auth.ts';
 import { closeAfterRead, closeAfterWrite, FLUSH_TIMEOUT_MS } from './close-after-write.ts';
-import { COOKIE_BYTES, cookieKey, IPERF3_LIMITS, MAX_JSON_BYTES, STATE, stateByte } from './codec.ts';
+import { COOKIE_BYTES, cookieKey, IPERF3_LIMITS, Iperf3ServerError, MAX_JSON_BYTES, STATE, stateByte } from './codec.ts';
 import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './test-session.ts';
 import { MAX_TIMER_MS, withTimeout } from '../../core/timeout.ts';
 
@@ -61,8 +61,10 @@ export interface Iperf3ServerOptions {
   auth?: Iperf3AuthOptions;
   /** With auth: how failed authentication is slowed, then refused, per client. @default AUTH_BACKOFF_DEFAULTS */
   authBackoff?: AuthBackoffOptions;
-  /** With auth: RSA decryptions a second, every client together; over it a test is refused as busy before its token is read. @default 64 */
+  /** With auth: RSA decryptions a second, every client together; over it a test is refused as busy (ACCESS_DENIED) instead of decrypted. @default 64 */
   maxAuthPerSecond?: number;
+  /** The same for one client (an address, an IPv6 prefix), so that one cannot spend them all. @default 8 */
+  maxAuthPerSecondPerClient?: number;
   /** IPv6 clients share every per-client limit by this prefix length (one host may hold a whole /64). @default 64 */
   ipv6Prefix?: number;
 }
@@ -84,6 +86,7 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   maxConnections: SERVER_DEFAULTS.maxConnections,
   maxConnectionsPerIp: SERVER_DEFAULTS.maxConnectionsPerIp,
   maxAuthPerSecond: 64,
+  maxAuthPerSecondPerClient: 8,
   ipv6Prefix: DEFAULT_IPV6_PREFIX,
 });
 
@@ -118,6 +121,7 @@ const FIELDS = Object.freeze({
   auth: objectCheck,
   authBackoff: objectCheck,
   maxAuthPerSecond: integer(1, 1_000_000),
+  maxAuthPerSecondPerClient: integer(1, 1_000_000),
   ipv6Prefix: integer(1, 128),
 });
 
@@ -169,8 +173,8 @@ export class Iperf3Server extends EventEmitter {
   readonly #pending = new Set<Socket>();
   readonly #pendingByClient = new Map<string, number>();
   readonly #authBackoff: AuthBackoff;
-  /** RSA decryptions granted in the current second, and when that second began. */
-  #authWindow = { start: -Infinity, granted: 0 };
+  /** RSA decryptions granted in the current second, in all and by client, and when that second began. */
+  #authWindow = { start: -Infinity, granted: 0, byClient: new Map<string, number>() };
 
   constructor(options: Iperf3ServerOptions = {}) {
     super();
@@ -310,7 +314,7 @@ export class Iperf3Server extends EventEmitter {
       return;
     }
     // Full already, or not allowed to try: say so before the client spends its parameters (and the server an RSA decryption).
-    const busy = this.#busyReason(client, undefined) ?? this.#authRefusal(client);
+    const busy = this.#busyReason(client, undefined) ?? this.#blockedReason(client);
     if (busy !== undefined) {
       release();
       // Like iperf3's server: the state byte, then close at once, whatever the client does next.
@@ -318,7 +322,8 @@ export class Iperf3Server extends EventEmitter {
       this.#refused(peer, client, busy.reason, busy.code);
       return;
     }
-    await this.#runTest(new Iperf3TestSession(socket, reader, this.#policy, deadline), key, peer, client, release);
+    const test = new Iperf3TestSession(socket, reader, this.#policy, deadline, () => this.#spendDecryption(client));
+    await this.#runTest(test, key, peer, client, release);
   }
 
   /** Why a test cannot start now, if it cannot; `streams` undefined before its parameters are known. */
@@ -335,33 +340,46 @@ export class Iperf3Server extends EventEmitter {
     return undefined;
   }
 
-  /**
-   * With auth, each test costs the server one RSA decryption: a client past its failures is refused
-   * before its token is read, and so is everyone once the second's decryptions are spent.
-   */
-  #authRefusal(client: string): { reason: string; code?: ErrorCode } | undefined {
+  /** With auth: a client past its failed authentications is refused before its token is read. */
+  #blockedReason(client: string): { reason: string; code: ErrorCode } | undefined {
     if (this.#policy.auth === undefined) return undefined;
     const blockedMs = this.#authBackoff.blockedFor(client);
-    if (blockedMs > 0) {
-      return {
-        reason: `too many failed authentications from ${client}: refused for ${Math.ceil(blockedMs / 1000)} s more`,
-        code: 'SOCKTUNE_ERR_AUTH',
-      };
-    }
+    if (blockedMs === 0) return undefined;
+    return {
+      reason: `too many failed authentications from ${client}: refused for ${Math.ceil(blockedMs / 1000)} s more`,
+      code: 'SOCKTUNE_ERR_AUTH',
+    };
+  }
+
+  /**
+   * Each authenticated test costs one RSA decryption, spent only on a token that passed every cheap
+   * check: at most maxAuthPerSecond a second in all, and maxAuthPerSecondPerClient for one client,
+   * so a flood from one address cannot spend the second's decryptions of everyone else.
+   */
+  #spendDecryption(client: string): void {
     const now = performance.now();
-    if (now - this.#authWindow.start >= 1000) this.#authWindow = { start: now, granted: 0 };
-    if (this.#authWindow.granted >= this.options.maxAuthPerSecond) {
-      return { reason: `server busy: ${this.options.maxAuthPerSecond} authentications this second (max, every client together)` };
-    }
+    if (now - this.#authWindow.start >= 1000) this.#authWindow = { start: now, granted: 0, byClient: new Map() };
+    const mine = this.#authWindow.byClient.get(client) ?? 0;
+    const { maxAuthPerSecond, maxAuthPerSecondPerClient } = this.options;
+    if (mine >= maxAuthPerSecondPerClient)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `server busy: ${mine} authentications from ${client} this second (max ${maxAuthPerSecondPerClient} per client)`,
+      );
+    if (this.#authWindow.granted >= maxAuthPerSecond)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `server busy: ${maxAuthPerSecond} authentications this second (max, every client together)`,
+      );
     this.#authWindow.granted++;
-    return undefined;
+    this.#authWindow.byClient.set(client, mine + 1);
   }
 
   async #runTest(session: Iperf3TestSession, key: string, peer: string, client: string, release: () => void): Promise<void> {
     let admitted = false;
     let summary: string;
     try {
-      await session.exchangeParameters();
+      await this.#parametersOf(session, client);
       // Accepted and authenticated: from here on it is a test, or it is turned away.
       release();
       if (this.#policy.auth !== undefined) this.#authBackoff.succeeded(client);
@@ -388,6 +406,12 @@ export class Iperf3Server extends EventEmitter {
       summary = describeOutcome(outcome, wallMicros);
       session.finish();
     } catch (error) {
+      if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_REFUSED' && !(error instanceof Iperf3ServerError)) {
+        // Out of decryptions this second: busy, as iperf3's own server says, before any RSA work.
+        session.refuse();
+        this.#refused(peer, client, error.message);
+        return;
+      }
       // A wrong token is answered late, later with each failure from the same client, until it is refused outright.
       const delayMs = isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_AUTH' ? this.#authBackoff.failed(client) : 0;
       if (delayMs > 0) await sleep(Math.min(delayMs, Math.max(0, session.deadline - performance.now())));
@@ -406,6 +430,21 @@ export class Iperf3Server extends EventEmitter {
       }
     }
     this.#log({ peer, client, outcome: 'done', summary });
+  }
+
+  /**
+   * The test's parameters. With auth, a client that leaves or stalls before sending them counts as a
+   * failed authentication too: a stock client sends them at once, and it has held a pending place.
+   */
+  async #parametersOf(session: Iperf3TestSession, client: string): Promise<void> {
+    try {
+      await session.exchangeParameters();
+    } catch (error) {
+      const code = isSocktuneError(error) ? error.code : undefined;
+      if (this.#policy.auth !== undefined && (code === 'SOCKTUNE_ERR_PEER_GONE' || code === 'SOCKTUNE_ERR_TIMEOUT'))
+        this.#authBackoff.failed(client);
+      throw error;
+    }
   }
 
   /** Only this session's entry: a client may reuse a cookie for another test of its own. */

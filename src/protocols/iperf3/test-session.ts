@@ -95,11 +95,21 @@ export class Iperf3TestSession {
   user: string | undefined;
 
   /** `deadline`: performance.now() by which the whole test is over (from its accept, plus maxDurationMs). */
-  constructor(control: Socket, reader: ByteReader, policy: TestPolicy, deadline = performance.now() + policy.maxDurationMs) {
+  /** Asked just before an RSA decryption: it throws SOCKTUNE_ERR_REFUSED when the server cannot spend one now. */
+  readonly #authGate: (() => void) | undefined;
+
+  constructor(
+    control: Socket,
+    reader: ByteReader,
+    policy: TestPolicy,
+    deadline = performance.now() + policy.maxDurationMs,
+    authGate?: () => void,
+  ) {
     this.control = control;
     this.#reader = reader;
     this.#policy = policy;
     this.deadline = deadline;
+    this.#authGate = authGate;
   }
 
   /** Phase 1: parameters, authenticated and checked against the policy; throws Iperf3ServerError for a refused test. */
@@ -127,8 +137,9 @@ export class Iperf3TestSession {
     const { auth } = this.#policy;
     if (auth === undefined) return;
     try {
-      this.user = auth.verify(token);
+      this.user = auth.verify(token, undefined, this.#authGate);
     } catch (error) {
+      if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_REFUSED') throw error;
       const message = error instanceof Error ? error.message : String(error);
       throw new Iperf3ServerError('SOCKTUNE_ERR_AUTH', message, IPERF3_ERRNO.AUTH_TEST, 0, { cause: error });
     }

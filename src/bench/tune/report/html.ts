@@ -88,7 +88,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const snippet = recommendation
     ? escapeXml(
         [
-          `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'within noise of the best: keep the defaults'}`,
+          `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'nothing better than the default beyond the noise: keep the defaults'}`,
           ...(recommendation.createServer
             ? [`createServer(${JSON.stringify(recommendation.createServer)})`]
             : ['// a raw service: only client-side options were tuned']),
@@ -102,7 +102,7 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
   const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
   return `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${escapeXml(objective)}</h2>
 <h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
-<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>confidence interval</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
+<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>range</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
 ${LEGEND}
 ${bars}${timeChart}${percentileChart}</section>`;
 }
@@ -110,10 +110,8 @@ ${bars}${timeChart}${percentileChart}</section>`;
 /** What every verdict and note in a ranking means: a reader should not have to guess. */
 const LEGEND = `<dl class="legend-notes">
 <dt>median</dt><dd>the middle of the configuration's runs: its score. Runs are interleaved (A B C A B C), so drift of the machine hits every configuration alike.</dd>
-<dt>confidence interval</dt><dd>two of its runs between which the true median lies with the stated probability, whatever the distribution (order statistics); 95% from 6 runs on, less with fewer (min–max of 3 runs: 75%). "1 run — no interval": measured once, its noise is unknown.</dd>
-<dt>best</dt><dd>the highest median (lowest for p99).</dd>
-<dt>tie</dt><dd>its interval overlaps the best's: the difference is not significant. Against a configuration measured once, a gap under 10% is a tie.</dd>
-<dt>worse</dt><dd>its interval lies wholly on the worse side of the best's.</dd>
+<dt>range</dt><dd>the median's confidence interval: two of its runs between which the true median lies with the stated probability, whatever the distribution (order statistics); 95% from 6 runs on, less with fewer (the lowest to the highest of 3 runs: 75%). "1 run — no interval": measured once, its noise is unknown.</dd>
+<dt>verdict</dt><dd>each configuration against the <em>default</em> one (marked "default"): <b>better</b> or <b>worse</b> when the two ranges do not overlap, <b>same</b> when they do, so the difference is inside the noise. Against a configuration measured once, a gap under 10% is the same.</dd>
 <dt>vs default</dt><dd>median over the default configuration's, above 1 meaning better.</dd>
 <dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's contender runs left it out after that round: it was in the worse half, or clearly beaten.</dd>
 <dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at least one run: that score may be the client's limit, not the server's.</dd>
@@ -144,14 +142,14 @@ export function renderTuneReport(result: TuneResult): string {
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:960px;color:#111;padding:0 12px}
 table{border-collapse:collapse;margin:8px 0 16px;width:100%}th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}
-tr.best td{font-weight:600;background:#ecfdf5}tr.tie td{background:#f8fafc}
+tr.better td{font-weight:600;background:#ecfdf5}tr.default td{background:#f1f5f9}tr.worse td{color:#6b7280}
 pre.snippet{background:#0f172a;color:#e2e8f0;padding:12px;border-radius:6px;overflow:auto}
 svg.chart{width:100%;height:auto;margin:12px 0;background:#fff;border:1px solid #eee}
 .title{font-weight:600;font-size:14px}.label,.value,.tick,.legend{font-size:11px}.axis{font-size:12px}
 .grid{stroke:#eee}.legend-notes{font-size:13px;color:#333}.legend-notes dt{font-weight:600;float:left;clear:left;width:190px}.legend-notes dd{margin:0 0 4px 200px}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
 </style></head><body>
 <h1>socktune tune</h1>
-<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. A configuration whose confidence interval overlaps the best one's is a tie, not a loss: the difference is not significant (legend under each ranking).</p>
+<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. Each configuration is judged against the default one: a difference whose ranges overlap is the same, inside the noise (legend under each ranking).</p>
 ${warnings ? `<ul class="warnings">${warnings}</ul>` : ''}
 <h2>Environment</h2><table>${envRows}</table>
 ${result.scenarios.map((scenario, index) => scenarioSection(result, scenario, index)).join('\n')}
