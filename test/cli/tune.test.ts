@@ -103,7 +103,17 @@ test(
       assert.match(await page.locator('pre.snippet').innerText(), /createServer\(\{/);
       // Every verdict and note is explained; legends sit under the plot, not on the data; rates start at zero.
       const legend = await page.locator('dl.legend-notes').first().innerText();
-      for (const term of ['range', 'confidence interval', 'verdict', 'better', 'same', 'worse', 'dropped after round N', 'client saturated', 'buffer capped by kernel'])
+      for (const term of [
+        'range',
+        'confidence interval',
+        'verdict',
+        'better',
+        'same',
+        'worse',
+        'dropped after round N',
+        'client saturated',
+        'buffer capped by kernel',
+      ])
         assert.ok(legend.includes(term), `the legend explains "${term}"`);
       for (const chart of await lineCharts.all()) {
         const plot = (await chart.locator('rect.plot-area').boundingBox())!;

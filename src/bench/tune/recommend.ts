@@ -51,7 +51,8 @@ export function recommend(
   );
   const chosen = wins
     ? contenders.reduce(
-        (simplest, entry) => (changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest),
+        (simplest, entry) =>
+          changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest,
         best,
       )
     : baseline;
