@@ -28,10 +28,11 @@ test("two rr runs started together with --start-at merge into totals equal to th
           '127.0.0.1',
           '-p',
           String(server.port),
+          // Intervals of a second: runs on a busy machine may start a few hundred ms apart and still share each one.
           '-t',
-          '1',
+          '2',
           '-i',
-          '0.5',
+          '1',
           '-C',
           '2',
           '--size',

@@ -122,10 +122,11 @@ test('connections: one test holds at most --max-connections-per-test, every test
 });
 
 test('memory: partly received messages of every test together stay within --max-buffered; the budget comes back', async () => {
-  await withServer({ maxBufferedBytes: 1024 * 1024 }, async (port, server) => {
+  await withServer({ maxBufferedBytes: 2 * 1024 * 1024 }, async (port, server) => {
     const { reply, channel } = await ask(port, start({}, { service: 'msg-sink' }));
     const dataPort = (reply as unknown as ReadyMessage).dataPort;
-    // Each sends 300 KiB of a 400 KiB message (memory follows the bytes sent): two fit in 1 MiB, the third does not.
+    // Each sends 300 KiB of a 400 KiB message (memory follows the bytes sent): one client may hold half of the
+    // 2 MiB once over its quarter, so two fit, the third does not.
     const senders = await Promise.all([0, 1, 2].map(() => connectedClient(dataPort)));
     const prefix = Buffer.alloc(4);
     prefix.writeUInt32BE(400 * 1024);
