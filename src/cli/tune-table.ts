@@ -54,7 +54,7 @@ export function renderRanking(scenario: ScenarioResult, raw: boolean, columns?: 
   );
   const finalRound = Math.max(...scenario.ranking.map((entry) => entry.lastRound));
   const table = renderTable(
-    ['#', 'configuration', objective === 'p99' ? `p99 ${scale.unit}` : scale.unit, 'range', 'runs', 'vs default', 'verdict', 'notes'],
+    ['#', 'configuration', objective === 'p99' ? `p99 ${scale.unit}` : scale.unit, 'range', 'runs', '×default', 'verdict', 'notes'],
     scenario.ranking.map((entry) => [
       String(entry.rank),
       compactLabel(entry.config, workload, raw),
@@ -69,7 +69,7 @@ export function renderRanking(scenario: ScenarioResult, raw: boolean, columns?: 
   );
   const width = Math.min(columns ?? PROSE_COLUMNS, PROSE_COLUMNS);
   const paragraphs = [
-    'verdict: against the default row: better or worse when the two ranges do not overlap, same when they do (one run each: a gap over 10%). range: where the median lies with 95% confidence; with fewer than 6 runs, simply the lowest to the highest run, so less sure than that.',
+    'verdict: against the default row (×default: its median over the default’s): better or worse when the two ranges do not overlap, same when they do (one run each: a gap over 10%). range: where the median lies with 95% confidence; with fewer than 6 runs, simply the lowest to the highest run, so less sure than that.',
     `auto = kernel-sized buffers; ${raw ? '' : 'tpc = thread-per-conn; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out rN = dropped after round N of the search (it was in the worse half on its best run).`,
   ];
   if (scenario.ranking.some((entry) => entry.clientSaturated)) {

@@ -70,10 +70,14 @@ test('the ranking fits 100 columns, marks the default row, and judges every row 
   for (const line of narrow.split('\n')) assert.ok([...line].length <= 80, line);
   assert.equal(narrow.split('\n').filter((line) => /^\d+ /.test(line)).length, 4);
   // The rule is stated once, in words, and so is what "client-bound" means for the reader.
-  assert.match(text, /verdict: against the default row: better or worse when the two ranges do not overlap/);
-  assert.match(text, /range: where the median lies with 95% confidence/);
+  const prose = text.replaceAll('\n', ' ');
+  assert.match(
+    prose,
+    /verdict: against the default row \(×default: its median over the default’s\): better or worse when the two ranges do not overlap/,
+  );
+  assert.match(prose, /range: where the median lies with 95% confidence/);
   assert.doesNotMatch(text, /\d+(\.\d+)?% CI/, 'no per-row confidence levels');
-  assert.match(text, /client-bound: the load generator used a whole core/);
+  assert.match(prose, /client-bound: the load generator used a whole core/);
   assert.match(text, /#4 auto tpc nodelay ×1: 1 in flight per connection/);
 });
 
