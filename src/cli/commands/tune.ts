@@ -110,7 +110,7 @@ export const tuneCommand: Command = {
       value: '<n,...>',
     },
     objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
-    quick: { help: 'successive halving over a smaller grid: about 40 s on 2 cores', spec: { type: 'boolean' } },
+    quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
     budget: { help: 'time for the full grid, e.g. 5m', spec: { type: 'string' }, default: '5m' },
     'duration-per-trial': { help: 'seconds each trial measures (default 0.6 with --quick, 2 otherwise)', spec: { type: 'string' } },
     report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
