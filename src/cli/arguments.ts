@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { SocktuneError } from '../core/errors.ts';
-import { modeWord as word, type Command, type OptionSpec, type Values } from './command.ts';
+import { modeWord as word, placeholderOf, type Command, type OptionSpec, type Values } from './command.ts';
 
 /** The mode of a command with subcommands: named first (`server iperf3`), or by its older flag (`server --iperf3`, `server --service echo`). */
 export function selectMode(command: Command, args: readonly string[]): { command: Command; args: string[] } {
@@ -82,7 +82,13 @@ export function parseCommandArgs(
         `socktune ${command.name} takes no argument ${JSON.stringify(extra)}; flags start with -- (see socktune ${command.name} --help)`,
       );
     }
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${message} (see socktune ${command.name} --help)`);
+    // Node says <value>; the help says what the value is (<host>, <seconds>…): the error says it the same way.
+    const said = message.replace(/'(?:-(\w), )?--([\w-]+) <value>'/, (whole, _short: string | undefined, name: string) => {
+      const flag = command.flags[name];
+      const placeholder = flag === undefined ? undefined : placeholderOf(name, flag);
+      return placeholder === undefined ? whole : whole.replace('<value>', placeholder);
+    });
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${said} (see socktune ${command.name} --help)`);
   }
 }
 

@@ -126,22 +126,30 @@ export function placeholderOf(name: string, flag: Command['flags'][string]): str
   return flag.value ?? PLACEHOLDERS[name] ?? '<value>';
 }
 
+function flagLine([name, flag]: [string, Command['flags'][string]]): string {
+  const { spec } = flag;
+  const help = flag.default === undefined ? flag.help : `${flag.help} (default ${flag.default})`;
+  const short = spec.short ? `-${spec.short}, ` : '    ';
+  const placeholder = placeholderOf(name, flag);
+  const value = placeholder === undefined ? '' : ` ${placeholder}`;
+  return `${`  ${short}--${name}${value}`.padEnd(30)}  ${help}`;
+}
+
+/** A command's help: its own flags first, then those every client command shares. */
 export function renderHelp(command: Command): string {
-  const flagLines = Object.entries(command.flags).map(([name, flag]) => {
-    const { spec } = flag;
-    const help = flag.default === undefined ? flag.help : `${flag.help} (default ${flag.default})`;
-    const short = spec.short ? `-${spec.short}, ` : '    ';
-    const placeholder = placeholderOf(name, flag);
-    const value = placeholder === undefined ? '' : ` ${placeholder}`;
-    return `${`  ${short}--${name}${value}`.padEnd(30)}  ${help}`;
-  });
+  const shared = new Set([...Object.values(COMMON_CLIENT_FLAGS), ...Object.values(COMMON_OUTPUT_FLAGS)]);
+  const entries = Object.entries(command.flags);
+  const own = entries.filter(([, flag]) => !shared.has(flag));
+  const common = entries.filter(([, flag]) => shared.has(flag));
   return [
     `socktune ${command.name} — ${command.summary}`,
     '',
     `Usage: ${command.usage}`,
     '',
     'Options:',
-    ...flagLines,
+    ...own.map(flagLine),
+    ...(common.length > 0 ? ['', 'Options every client command takes:', ...common.map(flagLine)] : []),
+    '',
     '  -h, --help'.padEnd(32) + 'show this help',
     '      --debug'.padEnd(32) + 'print stack traces on errors',
     ...(command.subcommands ? ['', 'Modes:', ...command.subcommands.map((mode) => `  ${mode.name.padEnd(26)}  ${mode.summary}`)] : []),

@@ -47,6 +47,9 @@ const EXIT_STATUS: Partial<Record<ErrorCode, number>> = {
   SOCKTUNE_ERR_SLOW_CONSUMER: 3,
 };
 
+/** The longest command name and two spaces. */
+const NAME_WIDTH = Math.max(...COMMANDS.map((command) => command.name.length)) + 2;
+
 function topLevelHelp(): string {
   return [
     'socktune — fast TCP on Node.js: measure, then choose.',
@@ -54,7 +57,7 @@ function topLevelHelp(): string {
     'Usage: socktune <command> [options]',
     '',
     'Commands:',
-    ...COMMANDS.map((command) => `  ${command.name.padEnd(10)}${command.summary}`),
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(NAME_WIDTH)}${command.summary}`),
     '',
     'Run `socktune <command> --help` for its options and examples.',
     'Quick start: npx socktune tune --quick',
@@ -83,6 +86,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const [name, ...rest] = argv;
   const debug = rest.includes('--debug');
   try {
+    // `socktune help stream` is `socktune stream --help`, as git and npm read it.
+    if (name === 'help' && rest[0] !== undefined && !rest[0].startsWith('-')) return await main([...rest, '--help'], io);
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       io.out(topLevelHelp());
       return name === undefined ? 2 : 0;

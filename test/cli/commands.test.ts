@@ -214,3 +214,18 @@ describe('against a running socktune server', () => {
     assert.equal(b.code, 0, b.stderr);
   });
 });
+
+test('first contact: help <command>, the commands list aligned, errors name the value as help does, conns refuses -t with the reason', async () => {
+  const viaHelp = await runCli(['help', 'stream']);
+  const viaFlag = await runCli(['stream', '--help']);
+  assert.equal(viaHelp.code, 0);
+  assert.equal(viaHelp.stdout, viaFlag.stdout);
+  const top = await runCli(['--help']);
+  assert.match(top.stdout, /^ {2}completion {2}print a shell completion script/m);
+  const missing = await runCli(['rr', '-c']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /'-c, --client <host>' argument missing/);
+  const time = await runCli(['conns', '-c', '127.0.0.1', '-t', '3']);
+  assert.equal(time.code, 2);
+  assert.match(time.stderr, /-t does nothing for socktune conns: conns opens connections, then holds them for --hold SECONDS/);
+});

@@ -30,12 +30,18 @@ export function parseSourceAddresses(text: string): string[] {
   return addresses;
 }
 
+/** conns opens and holds: it has no measured seconds, warm-up or intervals of its own. */
+const { time: _time, omit: _omit, interval: _interval, ...CONNS_CLIENT_FLAGS } = COMMON_CLIENT_FLAGS;
+
+const HOLD_NOT_TIME = 'conns opens connections, then holds them for --hold SECONDS; -t times the other commands';
+const NO_INTERVALS = 'conns reports its progress as it opens; it has no measured intervals';
+
 export const connsCommand: Command = {
   name: 'conns',
   summary: 'open and hold many connections: connect rate, failures by errno, memory per connection',
   usage: 'socktune conns -c HOST [--target N] [--hold SECONDS] [--source-ips 127.0.0.2-127.0.0.50] [--json]',
   flags: {
-    ...COMMON_CLIENT_FLAGS,
+    ...CONNS_CLIENT_FLAGS,
     target: { help: 'connections to open', spec: { type: 'string' }, default: '1000' },
     hold: { help: 'seconds to hold them open', spec: { type: 'string' }, default: '5' },
     'source-ips': {
@@ -44,6 +50,13 @@ export const connsCommand: Command = {
     },
     concurrency: { help: 'connects in flight at once', spec: { type: 'string' }, default: '128' },
     'open-timeout': { help: 'seconds to spend opening before holding what is open', spec: { type: 'string' }, default: '60' },
+  },
+  refusals: {
+    time: HOLD_NOT_TIME,
+    t: HOLD_NOT_TIME,
+    omit: 'conns has no warm-up: it opens, then holds (--hold SECONDS)',
+    interval: NO_INTERVALS,
+    i: NO_INTERVALS,
   },
   examples: [
     'socktune conns -c 127.0.0.1 --target 10000 --hold 30s',
