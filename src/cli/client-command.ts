@@ -178,7 +178,6 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
     return exitCode;
   }
   spec.printSummary(io, shown);
-  if (shown.interrupted) io.out('interrupted: ended early by a signal; every figure above covers only the time measured until then');
   const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
   printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
   if (repeat) {

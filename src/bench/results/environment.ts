@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism, cpus, release, type as osType } from 'node:os';
+import { cpus, release, type as osType } from 'node:os';
 
 /** What a user pastes into a bug report, and what every JSON result carries. */
 export interface Environment {
@@ -61,7 +61,8 @@ export function collectEnvironment(): Environment {
     node: process.version,
     platform: `${osType()} ${process.arch}`,
     kernel: release(),
-    cpus: availableParallelism(),
+    // The machine's CPUs: a process pinned with -A still runs on a machine of that many (cpuAffinity says which it may use).
+    cpus: cpus().length,
     cpuAffinity: affinityOfThisProcess(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
     sysctl: Object.fromEntries(SYSCTLS.map((name) => [name, readSysctl(name)])),

@@ -107,7 +107,9 @@ export const controlServerCommand: Command = {
       maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`,
     ].filter(Boolean);
     announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '');
-    if (server.connectionCap < server.options.maxConnections) {
+    // The default adjusts to the open-files limit by design: a few percent less is not worth a warning; a cap asked for, or halved, is.
+    const capped = server.connectionCap < server.options.maxConnections;
+    if (capped && (values['max-connections'] !== undefined || server.connectionCap < server.options.maxConnections / 2)) {
       io.err(
         `warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`,
       );
