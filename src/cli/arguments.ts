@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { SocktuneError } from '../core/errors.ts';
-import { modeWord as word, placeholderOf, type Command, type OptionSpec, type Values } from './command.ts';
+import { IPERF3_HABITS, modeWord as word, placeholderOf, type Command, type OptionSpec, type Values } from './command.ts';
 
 /** The mode of a command with subcommands: named first (`server iperf3`), or by its older flag (`server --iperf3`, `server --service echo`). */
 export function selectMode(command: Command, args: readonly string[]): { command: Command; args: string[] } {
@@ -114,6 +114,8 @@ function unknownFlag(command: Command, flag: string, family: readonly Command[])
   const help = `see socktune ${command.name} --help`;
   const why = command.refusals?.[name];
   if (why !== undefined) return new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} does nothing for socktune ${command.name}: ${why}`);
+  const habit = 'client' in command.flags ? IPERF3_HABITS[name] : undefined;
+  if (habit !== undefined) return new SocktuneError('SOCKTUNE_ERR_USAGE', `socktune ${command.name} takes no ${flag}: ${habit} (${help})`);
   const root = (other: Command): string => other.name.split(' ')[0]!;
   const elsewhere = family.filter((other) => other !== command && name in other.flags);
   const near = elsewhere.filter((other) => root(other) === root(command));

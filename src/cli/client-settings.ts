@@ -1,5 +1,7 @@
 import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
 import { parseCpuList } from '../core/affinity.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { SocktuneError } from '../core/errors.ts';
 import { Secret } from '../core/secret.ts';
 import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/control-protocol.ts';
@@ -183,4 +185,28 @@ export function runOptions(values: Values): {
     server: serverSettings(values),
     intervalSec: seconds(values, 'interval', Number(COMMON_CLIENT_FLAGS.interval!.default)),
   };
+}
+
+/**
+ * -4 / -6 (as iperf3's): -c HOST becomes its address of that family, so every connection of the
+ * run (control and data) goes over it. A literal address of the other family is an error.
+ */
+export async function pinAddressFamily(values: Values): Promise<void> {
+  if (values.ipv4 === true && values.ipv6 === true) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of -4 and -6');
+  const family = values.ipv4 === true ? 4 : values.ipv6 === true ? 6 : undefined;
+  const client = str(values, 'client');
+  if (family === undefined || client === undefined) return;
+  const { host, port } = splitHostPort(client);
+  let address: string;
+  try {
+    address = isIP(host) !== 0 ? host : (await lookup(host, { family })).address;
+  } catch (error) {
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_RESOLVE',
+      `-${family}: ${host} has no IPv${family} address (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'})`,
+    );
+  }
+  if (isIP(address) !== family) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `-${family}: ${host} is an IPv${isIP(address)} address`);
+  const written = family === 6 && port !== undefined ? `[${address}]` : address;
+  values.client = port === undefined ? written : `${written}:${port}`;
 }

@@ -51,8 +51,21 @@ export interface Command {
 }
 
 export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
-  json: { help: 'print one JSON document (schema socktune/1) at the end', spec: { type: 'boolean' } },
+  json: { help: 'print one JSON document (schema socktune/1) at the end (iperf3 -J)', spec: { type: 'boolean', short: 'J' } },
+  logfile: {
+    help: 'write everything this command prints to FILE, appended, instead of the terminal (iperf3 --logfile)',
+    spec: { type: 'string' },
+    value: '<file>',
+  },
   quiet: { help: 'print only the summary', spec: { type: 'boolean', short: 'q' } },
+};
+
+/** iperf3 flags whose meaning differs here, or that socktune does not take: what a user of iperf3 should do instead. */
+export const IPERF3_HABITS: Readonly<Record<string, string>> = {
+  C: "in iperf3 -C sets the congestion control; socktune uses the kernel's (net.ipv4.tcp_congestion_control, in --json's environment), and in rr and crr -C means connections",
+  b: 'iperf3 -b paces the sender; socktune stream sends as fast as the path takes: rr --rate paces requests, and a server caps what it sends with --max-rate',
+  f: 'socktune chooses the unit for each figure (Mbit/s, Gbit/s); --json gives plain bits/s and bytes',
+  Z: 'a zero-copy sender is not built yet: socktune stream writes from one reused buffer',
 };
 
 export const COMMON_CLIENT_FLAGS: Command['flags'] = {
@@ -62,9 +75,11 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   port: { help: 'control port of the server', spec: { type: 'string', short: 'p' }, default: String(BENCH_SERVER_DEFAULTS.port) },
   unix: { help: 'Unix-domain control socket of the server instead of -c/-p', spec: { type: 'string' } },
   time: { help: 'seconds to measure', spec: { type: 'string', short: 't' }, default: '10' },
-  omit: { help: 'warm-up seconds left out of the summary', spec: { type: 'string' }, default: '0' },
+  omit: { help: 'warm-up seconds left out of the summary (iperf3 -O)', spec: { type: 'string', short: 'O' }, default: '0' },
   interval: { help: 'seconds between progress lines', spec: { type: 'string', short: 'i' }, default: '1' },
   ndjson: { help: 'print one JSON line per interval, then the final document', spec: { type: 'boolean' } },
+  ipv4: { help: 'reach -c HOST over IPv4 only (iperf3 -4)', spec: { type: 'boolean', short: '4' } },
+  ipv6: { help: 'reach -c HOST over IPv6 only (iperf3 -6)', spec: { type: 'boolean', short: '6' } },
   'auth-token': {
     help: 'shared secret of a server started with --auth-token (better: SOCKTUNE_AUTH_TOKEN, which stays out of ps)',
     spec: { type: 'string' },

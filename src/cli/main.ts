@@ -1,5 +1,7 @@
 import { packageVersion } from './version.ts';
+import { createWriteStream, openSync } from 'node:fs';
 import { LineWriter } from './output.ts';
+import { pinAddressFamily } from './client-settings.ts';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { closest, parseCommandArgs, selectMode } from './arguments.ts';
 import { renderHelp, type Command, type Io } from './command.ts';
@@ -65,6 +67,18 @@ function topLevelHelp(): string {
   ].join('\n');
 }
 
+/** --logfile FILE: everything the command prints, appended to FILE (opened now, so a bad path is a usage error). */
+function logfileIo(path: string): Io {
+  let fd: number;
+  try {
+    fd = openSync(path, 'a');
+  } catch (error) {
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--logfile ${path}: ${(error as NodeJS.ErrnoException).code ?? 'cannot open it'}`);
+  }
+  const file = new LineWriter(createWriteStream(path, { fd }));
+  return { out: (text) => file.write(text), err: (text) => file.write(text), isTty: false, columns: undefined };
+}
+
 const stdout = new LineWriter(process.stdout);
 const stderr = new LineWriter(process.stderr);
 
@@ -113,7 +127,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.out(renderHelp(command));
       return 0;
     }
-    return await command.run(values, io, positionals);
+    await pinAddressFamily(values);
+    return await command.run(values, typeof values.logfile === 'string' ? logfileIo(values.logfile) : io, positionals);
   } catch (error) {
     if (error instanceof SocktuneError) {
       io.err(`socktune: ${error.code}: ${error.message}`);

@@ -1,5 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { closeFd } from '../../src/core/sockopts.ts';
 import { bindListeningSocket } from '../../src/transport/listen-socket.ts';
 import { assertSchema, runCli, startServer, type RunningServer } from './cli-helpers.ts';
@@ -228,4 +231,49 @@ test('first contact: help <command>, the commands list aligned, errors name the 
   const time = await runCli(['conns', '-c', '127.0.0.1', '-t', '3']);
   assert.equal(time.code, 2);
   assert.match(time.stderr, /-t does nothing for socktune conns: conns opens connections, then holds them for --hold SECONDS/);
+});
+
+test('iperf3 habits: -J, -O, -4 and --logfile work as in iperf3; -C, -b and -f get a hint, not "unknown option"', async (t) => {
+  const server = await startServer();
+  const dir = mkdtempSync(join(tmpdir(), 'socktune-habits-'));
+  t.after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const log = join(dir, 'run.json');
+  const run = await runCli([
+    'stream',
+    '-c',
+    'localhost',
+    '-p',
+    String(server.port),
+    '-4',
+    '-t',
+    '0.4',
+    '-i',
+    '0.4',
+    '-O',
+    '0.1',
+    '-J',
+    '--logfile',
+    log,
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout, '', 'with --logfile, nothing goes to the terminal');
+  const document = JSON.parse(readFileSync(log, 'utf8')) as { options: { omitSec: number; target: { host: string } } };
+  assertSchema(document);
+  assert.equal(document.options.omitSec, 0.1);
+  assert.equal(document.options.target.host, '127.0.0.1', '-4 reached localhost over IPv4');
+  for (const [flag, hint] of [
+    ['-C', /congestion control/],
+    ['-b', /rr --rate paces requests/],
+    ['-f', /chooses the unit/],
+  ] as const) {
+    const refused = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), flag, '1']);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, new RegExp(`socktune stream takes no ${flag}: .*${hint.source}`));
+  }
+  const wrongFamily = await runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-6']);
+  assert.equal(wrongFamily.code, 2);
+  assert.match(wrongFamily.stderr, /-6: 127\.0\.0\.1 is an IPv4 address/);
 });
