@@ -23,7 +23,12 @@ import { validateManifest } from './k8s-schema.ts';
 import { containerOf, expandArgs, flagValue, prefixed, render, startBalancer, withFlag, type Rendered } from './k8s-helpers.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-k8s-sim-'));
-after(() => rmSync(work, { recursive: true, force: true }));
+/** Every server a simulation started: a test that fails half-way still leaves none running. */
+const started: RunningServer[] = [];
+after(async () => {
+  await Promise.all(started.map((server) => server.stop()));
+  rmSync(work, { recursive: true, force: true });
+});
 
 interface TestEvent {
   peer: string;
@@ -91,6 +96,7 @@ async function simulate(workload: string, flags: string[], clients: number, serv
   ]);
   for (const manifest of rendered.manifests) validateManifest(manifest);
   const running = await Promise.all(Array.from({ length: servers }, () => startRenderedServer(containerOf(rendered.deployment).args)));
+  started.push(...running);
   const balancer = rendered.service.spec.clusterIP === 'None' ? undefined : await startBalancer(running.map((server) => server.port));
   const assignment = Array.from({ length: clients }, (_, index) => index % servers);
   let runs: CliRun[];
