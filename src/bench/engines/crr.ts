@@ -6,7 +6,7 @@ import { createLatencyHistogram, summarizeLatency } from '../results/histogram.t
 import type { CrrResult, RrInterval } from '../results/result.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
-import { timedOptionsRecord } from '../results/result-options.ts';
+import { requestRecord, timedOptionsRecord } from '../results/result-options.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 
@@ -108,9 +108,7 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
       'crr',
       {
         ...timedOptionsRecord(options),
-        size: request.length,
-        ...(options.responseSize === undefined ? {} : { responseSize: options.responseSize }),
-        ...(options.payload === undefined ? {} : { payloadBytes: options.payload.length }),
+        ...requestRecord(options, request.length),
         concurrency: options.concurrency,
       },
       selfCheck,

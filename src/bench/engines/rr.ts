@@ -4,7 +4,7 @@ import type { RrInterval, RrResult } from '../results/result.ts';
 import { InFlight } from './in-flight.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
-import { timedOptionsRecord } from '../results/result-options.ts';
+import { requestRecord, timedOptionsRecord } from '../results/result-options.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 
 export interface RrOptions extends RunOptions<RrInterval> {
@@ -113,9 +113,7 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       'rr',
       {
         ...timedOptionsRecord(options),
-        size: request.length,
-        ...(options.responseSize === undefined ? {} : { responseSize: options.responseSize }),
-        ...(options.payload === undefined ? {} : { payloadBytes: options.payload.length }),
+        ...requestRecord(options, request.length),
         connections: options.connections,
         depth: options.depth,
         ...(options.rate === undefined ? {} : { rate: options.rate }),

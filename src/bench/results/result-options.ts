@@ -84,6 +84,18 @@ export function timedOptionsRecord(
   return { ...commonOptionsRecord(options), durationSec: options.durationSec, omitSec: options.omitSec, intervalSec: options.intervalSec };
 }
 
+/** A request's public description for rr and crr: its size, and with --payload only the payload's length (its bytes are the user's). */
+export function requestRecord(
+  options: { responseSize?: number | undefined; payload?: Uint8Array | undefined },
+  size: number,
+): { size: number; responseSize?: number; payloadBytes?: number } {
+  return {
+    size,
+    ...(options.responseSize === undefined ? {} : { responseSize: options.responseSize }),
+    ...(options.payload === undefined ? {} : { payloadBytes: options.payload.length }),
+  };
+}
+
 export interface StreamOptionsRecord extends TimedOptionsRecord {
   writeSize: number;
   parallel: number;
