@@ -176,7 +176,10 @@ export interface TcpInfo {
   /** Segments sent and not yet acknowledged by the peer. */
   unacked: number;
   rttMicros: number;
+  rttVarianceMicros: number;
+  /** In segments (tcpi_snd_cwnd); times sendMss for bytes, as iperf3 reports snd_cwnd. */
   congestionWindow: number;
+  sendMss: number;
 }
 
 /** TCP_ESTABLISHED in tcpi_state. */
@@ -198,10 +201,12 @@ export function readTcpInfo(fd: number): TcpInfo {
   if (libc().getsockopt(fd, LINUX.IPPROTO_TCP, LINUX.TCP_INFO, info, [info.length]) < 0) {
     throw failure('SOCKTUNE_ERR_SOCKOPT', 'getsockopt(TCP_INFO)');
   }
-  // Offsets: tcpi_unacked at 24, tcpi_rtt at 68, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
+  // Offsets: tcpi_snd_mss at 16, tcpi_unacked at 24, tcpi_rtt at 68, tcpi_rttvar at 72, tcpi_snd_cwnd at 80, tcpi_total_retrans at 100.
   return {
+    sendMss: info.readUInt32LE(16),
     unacked: info.readUInt32LE(24),
     rttMicros: info.readUInt32LE(68),
+    rttVarianceMicros: info.readUInt32LE(72),
     congestionWindow: info.readUInt32LE(80),
     retransmits: info.readUInt32LE(100),
   };

@@ -74,6 +74,15 @@ describe('against a running socktune server', () => {
     assert.ok(document.summary.sender.bytes > 0);
     assert.equal(document.summary.receiver.bytes, document.summary.sender.bytes);
     assert.ok(document.intervals.length >= 3);
+    // Each interval has the kernel's view of the connection, in iperf3's names; the streams add up to the interval.
+    for (const interval of document.intervals) {
+      assert.equal(interval.streams.length, 1);
+      const [stream] = interval.streams;
+      assert.equal(stream.socket, 1);
+      assert.equal(stream.sentBytes, interval.sentBytes);
+      assert.ok(Number.isInteger(stream.retransmits) && stream.snd_cwnd > 0 && stream.rtt > 0, JSON.stringify(stream));
+      assert.equal(interval.retransmits, stream.retransmits);
+    }
     assert.equal(document.effective.server.noDelay, true);
   });
 
@@ -101,7 +110,11 @@ describe('against a running socktune server', () => {
   test('stream human output: interval lines, a table, effective buffers, CPU line', async () => {
     const result = await client(['stream', '-t', '1', '-i', '0.5']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /\[0\.00-0\.5\d s\]\s+\S+ \S+\s+\S+ [KMGT]?bit\/s/);
+    // iperf3's interval line: the stream, the time, bytes, rate, and the kernel's retransmits, window and RTT.
+    assert.match(result.stderr, /^\[ {2}1\] 0\.00-0\.5\d s\s+\S+ \S+\s+\S+ [KMGT]?bit\/s {2}retr \d+ {2}cwnd \S+ \S+ {2}rtt \d+ µs$/m);
+    const parallel = await client(['stream', '-t', '0.5', '-i', '0.5', '-P', '2']);
+    assert.equal(parallel.code, 0, parallel.stderr);
+    for (const label of [' {2}1', ' {2}2', 'SUM']) assert.match(parallel.stderr, new RegExp(`^\\[${label}\\] 0\\.00-0\\.5\\d s`, 'm'));
     assert.match(result.stdout, /│ sender\s+│ client │/);
     assert.match(result.stdout, /effective {2}client: sndbuf/);
     assert.match(result.stdout, /cpu {8}client \d+(\.\d)?% of one core/);

@@ -1,6 +1,6 @@
 import type { OnReadOpts } from 'node:net';
 import type { EffectiveSocketOptions, SocketOptions } from '../../core/socket-options.ts';
-import { readTcpInfo } from '../../core/sockopts.ts';
+import { readTcpInfo, type TcpInfo } from '../../core/sockopts.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { fdOf } from '../../transport/fd.ts';
 import type { DataTarget } from '../control/peer.ts';
@@ -29,6 +29,16 @@ export function effectiveOf(sockets: TunedSocket[]): EffectiveSocketOptions | un
 }
 
 /** Sum of TCP_INFO total retransmits over the sockets; undefined on Unix-domain sockets. */
+/** The kernel's TCP_INFO of a data connection, or null for a Unix socket or one already closed. */
+export function tcpInfoOf(socket: TunedSocket | undefined): TcpInfo | null {
+  if (socket === undefined || socket.remotePort === undefined || socket.destroyed) return null;
+  try {
+    return readTcpInfo(fdOf(socket));
+  } catch {
+    return null;
+  }
+}
+
 export function totalRetransmits(sockets: TunedSocket[]): number | undefined {
   let total = 0;
   for (const socket of sockets) {

@@ -1,6 +1,6 @@
 import { PatternSource, PatternVerifier } from '../../transport/pattern.ts';
 import { pumpWrites } from '../../transport/pump.ts';
-import { totalRetransmits } from './data-connections.ts';
+import { tcpInfoOf, totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from '../control/control-protocol.ts';
 import type { StreamInterval, StreamResult, StreamSummary } from '../results/result.ts';
@@ -24,6 +24,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const { direction } = options;
   let received = 0;
   let sent = 0;
+  const perSocket = Array.from({ length: options.parallel }, () => ({ sent: 0, received: 0, sends: direction !== 'reverse' }));
   const verifiers = options.verify && direction !== 'forward' ? Array.from({ length: options.parallel }, () => new PatternVerifier()) : [];
   const session = await DataSession.open(
     options,
@@ -37,6 +38,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
           buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
           callback: (bytes: number, buffer: Uint8Array) => {
             received += bytes;
+            perSocket[index]!.received += bytes;
             verifier?.check(buffer.subarray(0, bytes));
             return true;
           },
@@ -48,15 +50,18 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   session.startTraffic();
   let writing = direction !== 'reverse';
   if (writing) {
-    for (const socket of session.sockets) {
+    session.sockets.forEach((socket, index) => {
       const pattern = new PatternSource(options.writeSize);
       pumpWrites(
         socket,
         () => pattern.next(),
         () => writing,
-        (bytes) => (sent += bytes),
+        (bytes) => {
+          sent += bytes;
+          perSocket[index]!.sent += bytes;
+        },
       );
-    }
+    });
   }
 
   const { ticker, intervals } = startStreamIntervals(
@@ -64,6 +69,10 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     direction,
     () => sent,
     () => received,
+    {
+      counts: () => perSocket,
+      tcpInfo: (index) => tcpInfoOf(session.sockets[index]),
+    },
   );
   let atOmit = { sent: 0, received: 0 };
   let measuredBytes = 0;

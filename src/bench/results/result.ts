@@ -32,6 +32,22 @@ export interface EffectiveBothEnds {
   server: EffectiveSocketOptions | null;
 }
 
+/** One connection's share of a stream interval, with the kernel's view of it (TCP_INFO), in iperf3's names. */
+export interface StreamIntervalStream {
+  /** 1 for the first connection, as iperf3 numbers its streams in order. */
+  socket: number;
+  sentBytes: number;
+  receivedBytes: number;
+  bitsPerSecond: number;
+  /** Segments retransmitted in the interval; the sender's figures, null where this end only receives. */
+  retransmits: number | null;
+  /** Congestion window in bytes at the interval's end (snd_cwnd × snd_mss). */
+  snd_cwnd: number | null;
+  /** Smoothed round-trip time and its variance, µs. */
+  rtt: number | null;
+  rttvar: number | null;
+}
+
 export interface StreamInterval {
   startSec: number;
   endSec: number;
@@ -40,6 +56,10 @@ export interface StreamInterval {
   receivedBytes: number;
   bitsPerSecond: number;
   omitted: boolean;
+  /** Retransmitted segments of every connection in the interval (null against a peer whose sockets this end does not send on). */
+  retransmits?: number | null;
+  /** Per connection, as iperf3's per-stream lines. */
+  streams?: StreamIntervalStream[];
 }
 
 export interface StreamSummary {

@@ -67,10 +67,7 @@ export const streamCommand: Command = {
           values.iperf3
             ? runIperf3Stream({ ...iperf3Options(values, options, onInterval), interrupt })
             : runStream({ ...options, onInterval, interrupt }),
-        formatInterval: (interval) => {
-          const bytes = direction === 'reverse' ? interval.receivedBytes : interval.sentBytes;
-          return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatBytes(bytes).padStart(10)}  ${formatBits(interval.bitsPerSecond).padStart(13)}${interval.omitted ? '  (omitted)' : ''}`;
-        },
+        formatInterval: (interval) => formatStreamInterval(interval, direction),
         printSummary: (out, result) => {
           const { summary } = result;
           const side = (entry: { bytes: number; side: string } | null): [string, string] =>
@@ -120,4 +117,33 @@ function iperf3Options(values: Values, options: StreamOptions, onInterval: (inte
     intervalSec: options.intervalSec,
     onInterval,
   };
+}
+
+/** `[  1] 0.00-1.00 s  2.71 GB  23.3 Gbit/s  retr 0  cwnd 3.9 MB  rtt 35 µs`, a line per connection and a [SUM] line with -P, as iperf3 prints them. */
+export function formatStreamInterval(interval: StreamInterval, direction: 'forward' | 'reverse' | 'bidir'): string {
+  const when = `${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s`;
+  const bytesOf = (entry: { sentBytes: number; receivedBytes: number }): number =>
+    direction === 'reverse' ? entry.receivedBytes : entry.sentBytes;
+  const tcp = (entry: { retransmits?: number | null; snd_cwnd?: number | null; rtt?: number | null }): string =>
+    [
+      entry.retransmits === null || entry.retransmits === undefined ? '' : `  retr ${entry.retransmits}`,
+      entry.snd_cwnd === null || entry.snd_cwnd === undefined ? '' : `  cwnd ${formatBytes(entry.snd_cwnd)}`,
+      entry.rtt === null || entry.rtt === undefined ? '' : `  rtt ${entry.rtt} µs`,
+    ].join('');
+  const omitted = interval.omitted ? '  (omitted)' : '';
+  const line = (label: string, bytes: number, bitsPerSecond: number, extra: string): string =>
+    `[${label}] ${when} ${formatBytes(bytes).padStart(10)}  ${formatBits(bitsPerSecond).padStart(13)}${extra}${omitted}`;
+  const streams = interval.streams ?? [];
+  if (streams.length <= 1) {
+    return line(
+      streams.length === 1 ? '  1' : 'SUM',
+      bytesOf(interval),
+      interval.bitsPerSecond,
+      tcp(streams[0] ?? { retransmits: interval.retransmits ?? null }),
+    );
+  }
+  return [
+    ...streams.map((stream) => line(String(stream.socket).padStart(3), bytesOf(stream), stream.bitsPerSecond, tcp(stream))),
+    line('SUM', bytesOf(interval), interval.bitsPerSecond, tcp({ retransmits: interval.retransmits ?? null })),
+  ].join('\n');
 }
