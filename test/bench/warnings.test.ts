@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseServerMessage } from '../../src/bench/control/server-messages.ts';
 import { collectEnvironment } from '../../src/bench/results/environment.ts';
-import { WARNING_KINDS, type Warning } from '../../src/bench/results/warnings.ts';
+import { saturated, WARNING_KINDS, type Warning } from '../../src/bench/results/warnings.ts';
 import { runCli, startServer } from '../cli/cli-helpers.ts';
 
 test('the JSON schema lists exactly the warning kinds the code makes', () => {
@@ -68,4 +68,19 @@ test('stream -w above the kernel cap: warningDetails names each side, the option
   } finally {
     await server.stop();
   }
+});
+
+test('a saturated client says what crossed its threshold: CPU, the event loop, or the open-loop schedule', () => {
+  const [cpu] = saturated({ clientSaturated: true, cpuPercent: 97.5, eventLoopDelayP99Ms: 1 });
+  assert.equal(cpu!.kind === 'client-saturated' && cpu!.trigger, 'cpu');
+  assert.match(cpu!.message, /it used 97\.5% of one core \(over 90%\)/);
+  const [schedule] = saturated({ clientSaturated: true, cpuPercent: 22.3, eventLoopDelayP99Ms: 2.6, scheduleLagP99Us: 3677 });
+  assert.equal(schedule!.kind === 'client-saturated' && schedule!.trigger, 'schedule');
+  assert.match(
+    schedule!.message,
+    /requests left late against the --rate schedule \(p99 3677 µs late, over 1000 µs\), at 22\.3% of one core/,
+  );
+  const [loop] = saturated({ clientSaturated: true, cpuPercent: 40, eventLoopDelayP99Ms: 80 });
+  assert.match(loop!.message, /its event loop ran late \(delay p99 80 ms, over 50 ms\)/);
+  assert.deepEqual(saturated({ clientSaturated: false, cpuPercent: 99, eventLoopDelayP99Ms: 0 }), []);
 });

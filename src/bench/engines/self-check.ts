@@ -1,12 +1,17 @@
 import type { SelfCheck } from '../results/result.ts';
 import { round } from '../results/stats.ts';
+import { SATURATION_THRESHOLDS } from '../results/warnings.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-/** Above these the load generator, not the system under test, may be the bottleneck. */
-export const SATURATION_CPU_PERCENT = 90;
-export const SATURATION_EVENT_LOOP_P99_MS = 50;
-/** Open loop: requests sent this late after their intended time mean the generator cannot keep the schedule. */
-export const SATURATION_SCHEDULE_LAG_P99_US = 1000;
+/**
+ * Above these the load generator, not the system under test, may be the bottleneck; in open loop,
+ * requests sent this late after their intended time mean the generator cannot keep the schedule.
+ */
+const {
+  cpuPercent: SATURATION_CPU_PERCENT,
+  eventLoopDelayP99Ms: SATURATION_EVENT_LOOP_P99_MS,
+  scheduleLagP99Us: SATURATION_SCHEDULE_LAG_P99_US,
+} = SATURATION_THRESHOLDS;
 
 /** Node's histogram records the time between its timer's firings; the delay is what exceeds the period. */
 const SAMPLE_MS = 10;

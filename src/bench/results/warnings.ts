@@ -7,7 +7,15 @@ import type { BufferCapWarning } from '../../core/socket-options.ts';
  */
 export type Warning =
   | (BufferCapWarning & { side: 'client' | 'server' })
-  | { kind: 'client-saturated'; cpuPercent: number; eventLoopDelayP99Ms: number; message: string }
+  | {
+      kind: 'client-saturated';
+      /** What crossed its threshold (self-check.ts): the process's CPU, its event loop's delay, or, in open loop, how late requests left. */
+      trigger: 'cpu' | 'event-loop' | 'schedule';
+      cpuPercent: number;
+      eventLoopDelayP99Ms: number;
+      scheduleLagP99Us?: number;
+      message: string;
+    }
   | { kind: 'interrupted'; trialsDone?: number; message: string }
   | { kind: 'nothing-measured'; reason: string; message: string }
   | { kind: 'open-files-limit'; soft: number; hard: number; wanted: number; message: string }
@@ -48,17 +56,32 @@ export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning
   return { ...capped, side, message: `${side}: ${capped.message}` };
 }
 
-export function saturated(selfCheck: { clientSaturated: boolean; cpuPercent: number; eventLoopDelayP99Ms: number }): Warning[] {
+/** The self-check's thresholds (bench/engines/self-check.ts), as the warning names them. */
+export const SATURATION_THRESHOLDS = Object.freeze({ cpuPercent: 90, eventLoopDelayP99Ms: 50, scheduleLagP99Us: 1000 });
+
+export function saturated(selfCheck: {
+  clientSaturated: boolean;
+  cpuPercent: number;
+  eventLoopDelayP99Ms: number;
+  scheduleLagP99Us?: number;
+}): Warning[] {
   if (!selfCheck.clientSaturated) return [];
-  const { cpuPercent, eventLoopDelayP99Ms } = selfCheck;
+  const { cpuPercent, eventLoopDelayP99Ms, scheduleLagP99Us } = selfCheck;
+  const limits = SATURATION_THRESHOLDS;
+  const trigger = eventLoopDelayP99Ms > limits.eventLoopDelayP99Ms ? 'event-loop' : scheduleLagP99Us !== undefined ? 'schedule' : 'cpu';
+  const why = {
+    'event-loop': `its event loop ran late (delay p99 ${eventLoopDelayP99Ms} ms, over ${limits.eventLoopDelayP99Ms} ms), at ${cpuPercent}% of one core`,
+    schedule: `requests left late against the --rate schedule (p99 ${Math.round(scheduleLagP99Us ?? 0)} µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core`,
+    cpu: `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)`,
+  }[trigger];
   return [
     {
       kind: 'client-saturated',
+      trigger,
       cpuPercent,
       eventLoopDelayP99Ms,
-      message:
-        `the load generator itself was saturated (CPU ${cpuPercent}% of one core, event-loop delay p99 ${eventLoopDelayP99Ms} ms): ` +
-        "the numbers may show the client's limit, not the server's",
+      ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us }),
+      message: `the load generator itself was saturated: ${why}; the numbers may show the client's limit, not the server's`,
     },
   ];
 }
