@@ -275,3 +275,31 @@ test('buffer budget: one client fills at most half of it past its share; another
   assert.equal(echoed.length, message.length, 'the good client’s split message was gathered and echoed');
   assert.ok((server.metrics().errors.SOCKTUNE_ERR_BUFFER_BUDGET ?? 0) >= 1, 'the greedy address was the one refused');
 });
+
+test('threads: one client address holds at most its share of the server threads, its tests together; another address gets the rest', async () => {
+  await withServer({ maxThreads: 8, maxThreadsPerTest: 4, maxThreadsPerClient: 4 }, async (port, server) => {
+    const first = await RemoteTest.start({ host: '127.0.0.1', port }, 'echo', { ioModel: 'workers', workers: 4 }, 10_000);
+    const socket = net.connect({ port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const channel = new ControlChannel(socket);
+    channel.send(start({ ioModel: 'workers', workers: 2 }));
+    const reply = (await channel.next(10_000, 'reply')) as Record<string, unknown>;
+    socket.destroy();
+    assert.equal(reply.code, 'SOCKTUNE_ERR_REFUSED');
+    assert.match(String(reply.message), /127\.0\.0\.1 holds 4 of the 4 one client may hold \(--max-threads-per-client\)/);
+    // Another address gets the rest.
+    const stranger = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    stranger.on('error', () => {});
+    await new Promise((resolve) => stranger.once('connect', resolve));
+    const strangerChannel = new ControlChannel(stranger);
+    strangerChannel.send(start({ ioModel: 'workers', workers: 4 }));
+    const ready = (await strangerChannel.next(10_000, 'ready')) as Record<string, unknown>;
+    assert.equal(ready.type, 'ready', JSON.stringify(ready));
+    stranger.destroy();
+    await first.finish();
+    assert.ok(await waitFor(() => server.threadsInUse === 0, 10_000), 'threads come back when the tests end');
+    const again = await RemoteTest.start({ host: '127.0.0.1', port }, 'echo', { ioModel: 'workers', workers: 4 }, 10_000);
+    await again.finish();
+  });
+});

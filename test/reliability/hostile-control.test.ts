@@ -55,7 +55,8 @@ async function goodClientServed(port: number): Promise<void> {
 
 test('threads: a client cannot ask for more than --max-threads-per-test, nor all tests together for more than --max-threads; threads come back', async () => {
   const threadsBefore = processThreads();
-  await withServer({ maxThreads: 4, maxThreadsPerTest: 2 }, async (port, server) => {
+  // Every client here is 127.0.0.1: the per-client share (hardening.test.ts) is lifted to the whole server.
+  await withServer({ maxThreads: 4, maxThreadsPerTest: 2, maxThreadsPerClient: 4 }, async (port, server) => {
     const greedy = await ask(port, start({ ioModel: 'workers', workers: 256 }));
     assert.equal(greedy.reply.type, 'error');
     assert.equal(greedy.reply.code, 'SOCKTUNE_ERR_REFUSED');

@@ -58,6 +58,8 @@ export interface BenchServerOptions {
   maxThreads?: number;
   /** Threads one test may have: the most `workers` a client may ask for, and the pool size of a thread-per-conn test. @default 16 */
   maxThreadsPerTest?: number;
+  /** Threads one client (clientKey) may hold, every test of it together: one address cannot take every thread. @default a quarter of maxThreads, at least maxThreadsPerTest */
+  maxThreadsPerClient?: number;
   /** Largest SO_SNDBUF / SO_RCVBUF a client may ask for, in bytes. @default 67108864 (64 MiB) */
   maxSocketBuffer?: number;
   /** Largest write (the source service's chunk) a client may ask for, in bytes. @default 1048576 (1 MiB) */
@@ -75,9 +77,9 @@ export interface BenchServerOptions {
   authBackoff?: AuthBackoffOptions;
 }
 
-type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff';
+type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient';
 export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> &
-  Pick<BenchServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff'> & { authToken?: Secret };
+  Pick<BenchServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient'> & { authToken?: Secret };
 
 export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
@@ -116,6 +118,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   maxConnections: integer(1, 10_000_000),
   maxThreads: integer(1, 65_536),
   maxThreadsPerTest: integer(1, 65_536),
+  maxThreadsPerClient: integer(1, 65_536),
   maxSocketBuffer: integer(1, 2 ** 31 - 1),
   maxChunkSize: integer(1, 64 * 1024 * 1024),
   maxBufferedBytes: integer(1, MAX_BUFFER_BUDGET),
@@ -172,6 +175,8 @@ export class BenchServer extends EventEmitter {
   readonly #bufferBudget: BufferBudget;
   readonly #sendBudget: SendBudget | undefined;
   #threadsInUse = 0;
+  /** Threads held by each client's tests. */
+  readonly #threadsByClient = new Map<string, number>();
   #nextTestId = 0;
   #closing = false;
   readonly #authBackoff: AuthBackoff;
@@ -290,8 +295,17 @@ export class BenchServer extends EventEmitter {
           `server busy: the test needs ${needed} threads and ${this.#threadsInUse} of ${this.options.maxThreads} are in use by other tests`,
         );
       }
+      const perClient = this.#maxThreadsPerClient();
+      const mine = this.#threadsByClient.get(address) ?? 0;
+      if (needed > 0 && mine + needed > perClient) {
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_REFUSED',
+          `server busy: the test needs ${needed} threads and ${address} holds ${mine} of the ${perClient} one client may hold (--max-threads-per-client)`,
+        );
+      }
       threads = needed;
       this.#threadsInUse += threads;
+      this.#threadsByClient.set(address, mine + threads);
       const dataToken = this.options.authToken === undefined ? undefined : randomBytes(DATA_TOKEN_BYTES);
       testServer = this.#testServer(start, socket, dataToken);
       this.#tests.add(testServer);
@@ -354,6 +368,11 @@ export class BenchServer extends EventEmitter {
         this.#tests.delete(testServer);
       }
       this.#threadsInUse -= threads;
+      if (threads > 0) {
+        const left = (this.#threadsByClient.get(address) ?? threads) - threads;
+        if (left > 0) this.#threadsByClient.set(address, left);
+        else this.#threadsByClient.delete(address);
+      }
       if (this.options.oneOff && ran) this.emit('done');
     }
   }
@@ -439,6 +458,12 @@ export class BenchServer extends EventEmitter {
         `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`,
       );
     }
+  }
+
+  /** --max-threads-per-client, by default a quarter of --max-threads, and never less than one test's worth. */
+  #maxThreadsPerClient(): number {
+    const { maxThreads, maxThreadsPerTest, maxThreadsPerClient } = this.options;
+    return maxThreadsPerClient ?? Math.min(maxThreads, Math.max(maxThreadsPerTest, Math.floor(maxThreads / 4)));
   }
 
   /** Threads a test holds: its workers, or the whole pool a thread-per-conn test may grow to. */

@@ -47,6 +47,10 @@ export const controlServerCommand: Command = {
       spec: { type: 'string' },
     },
     'max-threads': { help: `server threads every test together may hold (default ${DEFAULTS.maxThreads})`, spec: { type: 'string' } },
+    'max-threads-per-client': {
+      help: `server threads one client address may hold, its tests together (default a quarter of --max-threads and at least --max-threads-per-test: ${Math.max(DEFAULTS.maxThreadsPerTest, Math.floor(DEFAULTS.maxThreads / 4))})`,
+      spec: { type: 'string' },
+    },
     'max-threads-per-test': {
       help: `most --workers a test may ask for, and the thread pool of a thread-per-conn test (default ${DEFAULTS.maxThreadsPerTest})`,
       spec: { type: 'string' },
@@ -92,6 +96,7 @@ export const controlServerCommand: Command = {
       maxConnectionsPerTest: count(values, 'max-connections-per-test', 10_000_000),
       maxThreads: count(values, 'max-threads', 65_536),
       maxThreadsPerTest: count(values, 'max-threads-per-test', 65_536),
+      maxThreadsPerClient: count(values, 'max-threads-per-client', 65_536),
       maxSocketBuffer: size(values, 'max-socket-buffer', 2 ** 31 - 1),
       maxChunkSize: size(values, 'max-chunk', 64 * 1024 * 1024),
       maxBufferedBytes: size(values, 'max-buffered', MAX_BUFFER_BUDGET),
