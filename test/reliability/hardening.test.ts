@@ -6,6 +6,7 @@ import { BenchServer, type BenchServerOptions } from '../../src/bench/server/ben
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
+import { runRr } from '../../src/bench/engines/rr.ts';
 import { AuthBackoff } from '../../src/core/auth-backoff.ts';
 import { clientKey } from '../../src/core/client-key.ts';
 import { Secret } from '../../src/core/secret.ts';
@@ -301,5 +302,37 @@ test('threads: one client address holds at most its share of the server threads,
     assert.ok(await waitFor(() => server.threadsInUse === 0, 10_000), 'threads come back when the tests end');
     const again = await RemoteTest.start({ host: '127.0.0.1', port }, 'echo', { ioModel: 'workers', workers: 4 }, 10_000);
     await again.finish();
+  });
+});
+
+test('rr against a server that floods its data connection: stopped with a protocol error, not fake latencies or unbounded memory', async (t) => {
+  // The data port answers what nobody asked, and never reads; bounded: 64 MiB at most.
+  const flood = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let left = 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const push = (): void => {
+      while (left-- > 0) if (!socket.write(chunk)) return void socket.once('drain', push);
+    };
+    push();
+  });
+  await new Promise<void>((resolve) => flood.listen(0, '127.0.0.1', resolve));
+  t.after(() => flood.close());
+  const floodPort = (flood.address() as net.AddressInfo).port;
+  await withFakeServer({ ...GOOD_READY, dataPort: floodPort }, async (port) => {
+    await assert.rejects(
+      runRr({
+        target: { host: '127.0.0.1', port },
+        durationSec: 1,
+        omitSec: 0,
+        intervalSec: 1,
+        client: {},
+        server: {},
+        size: 64,
+        connections: 1,
+        depth: 1,
+      }),
+      { code: 'SOCKTUNE_ERR_PROTOCOL', message: /responses to requests that were not made/ },
+    );
   });
 });

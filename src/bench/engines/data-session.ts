@@ -89,8 +89,13 @@ export class DataSession {
   }
 
   #fail(message: string, cause?: unknown): void {
+    this.failWith(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', message, cause === undefined ? {} : { cause }));
+  }
+
+  /** Stops the test at once with `failure`, which finish() then throws (a peer that breaks the protocol). */
+  failWith(failure: SocktuneError): void {
     if (this.stop.signal.aborted) return;
-    this.#failure = new SocktuneError('SOCKTUNE_ERR_PEER_GONE', message, cause === undefined ? {} : { cause });
+    this.#failure = failure;
     this.stop.abort();
   }
 
@@ -132,6 +137,12 @@ export class DataSession {
    */
   async finish(): Promise<ResultMessage | null> {
     this.stop.abort();
+    // A test that already failed has nothing to drain: waiting for a peer that broke the protocol to close would only add its grace.
+    if (this.#failure) {
+      for (const socket of this.sockets) socket.destroy();
+      this.peer.abort();
+      throw this.#failure;
+    }
     const drainStart = performance.now();
     for (const socket of this.sockets) socket.end();
     await allClosed(this.sockets, this.peer.server ? DRAIN_GRACE_MS : RAW_GRACE_MS);

@@ -1,3 +1,4 @@
+import { SocktuneError } from '../../core/errors.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import { createLatencyHistogram } from '../results/histogram.ts';
 import type { RrInterval, RrResult } from '../results/result.ts';
@@ -22,6 +23,8 @@ export interface RrOptions extends RunOptions<RrInterval> {
 }
 
 const READ_BUFFER_SIZE = 64 * 1024;
+/** Requests queued in the client beyond what the socket took: more means the peer does not read. */
+const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Request/response latency. Closed loop sends the next request when a response completes; open
@@ -37,10 +40,28 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
   let running = true;
   let sent = 0;
 
+  /** The session once open; a failure seen while it opens is kept for it. */
+  let live: DataSession | undefined;
+  let earlyFailure: SocktuneError | undefined;
+  const fail = (failure: SocktuneError): void => {
+    if (live === undefined) earlyFailure ??= failure;
+    else live.failWith(failure);
+  };
+
   const send = (index: number, start: number): void => {
+    const socket = sockets[index]!;
+    // A peer that answers without reading would grow this queue without end: an echo reads what it answers.
+    if (socket.writableLength > MAX_UNSENT_BYTES) {
+      return fail(
+        new SocktuneError(
+          'SOCKTUNE_ERR_SLOW_CONSUMER',
+          `the peer answers but does not read: ${socket.writableLength} request bytes unsent`,
+        ),
+      );
+    }
     sent++;
     inFlight[index]!.push(start);
-    sockets[index]!.write(request);
+    socket.write(request);
   };
   const onResponse = (index: number, now: number): void => {
     latency.record(now - inFlight[index]!.shift());
@@ -54,15 +75,25 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
       callback: (bytes: number) => {
         const now = performance.now();
         let pending = pendingBytes[index]! + bytes;
-        while (pending >= responseSize && inFlight[index]!.size > 0) {
+        // Only requests in flight before these bytes arrived can be answered by them (the ones sent below cannot).
+        let answerable = inFlight[index]!.size;
+        while (pending >= responseSize && answerable > 0) {
+          answerable--;
           pending -= responseSize;
           onResponse(index, now);
+        }
+        // A response to no request would be counted as the next one's, in no time at all: that is no echo.
+        if (pending >= responseSize) {
+          fail(new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the peer sent responses to requests that were not made'));
+          return false;
         }
         pendingBytes[index] = pending;
         return true;
       },
     }),
   });
+  live = session;
+  if (earlyFailure !== undefined) session.failWith(earlyFailure);
   const { sockets } = session;
   session.startTraffic();
   const scheduleLag = createLatencyHistogram();
