@@ -6,6 +6,7 @@ import { BenchServer, type BenchServerOptions } from '../../src/bench/server/ben
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
+import { runMsg } from '../../src/bench/engines/msg.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
 import { AuthBackoff } from '../../src/core/auth-backoff.ts';
 import { clientKey } from '../../src/core/client-key.ts';
@@ -336,3 +337,35 @@ test('rr against a server that floods its data connection: stopped with a protoc
     );
   });
 });
+
+test(
+  'msg against a server whose data connection breaks the framing: the data connection’s own error, at once, no hang',
+  { timeout: 30_000 },
+  async (t) => {
+    const bad = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.resume();
+      socket.write(Buffer.from([0xff, 0xff, 0xff, 0xff]));
+    });
+    await new Promise<void>((resolve) => bad.listen(0, '127.0.0.1', resolve));
+    t.after(() => bad.close());
+    await withFakeServer({ ...GOOD_READY, dataPort: (bad.address() as net.AddressInfo).port }, async (port) => {
+      await assert.rejects(
+        runMsg({
+          target: { host: '127.0.0.1', port },
+          durationSec: 5,
+          omitSec: 0,
+          intervalSec: 1,
+          client: {},
+          server: {},
+          size: 64,
+          connections: 1,
+          mode: 'echo',
+          batch: 'auto',
+          depth: 1,
+        }),
+        { code: 'SOCKTUNE_ERR_FRAME_TOO_LARGE' },
+      );
+    });
+  },
+);

@@ -138,10 +138,11 @@ export class DataSession {
   async finish(): Promise<ResultMessage | null> {
     this.stop.abort();
     // A test that already failed has nothing to drain: waiting for a peer that broke the protocol to close would only add its grace.
-    if (this.#failure) {
+    const failed = this.#failure;
+    if (failed !== undefined) {
       for (const socket of this.sockets) socket.destroy();
       this.peer.abort();
-      throw this.#failure;
+      throw failed;
     }
     const drainStart = performance.now();
     for (const socket of this.sockets) socket.end();

@@ -1,3 +1,4 @@
+import { SocktuneError } from '../../core/errors.ts';
 import { effectiveSocketOptions } from '../../transport/connect.ts';
 import { connectMessages } from '../../transport/messages.ts';
 import type { MessageSocket } from '../../transport/message-socket.ts';
@@ -30,9 +31,8 @@ const MESSAGES_PER_BATCH = 256;
 export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   const payload = Buffer.alloc(options.size, 0x6d);
   const session = await DataSession.open(options, options.mode === 'echo' ? 'msg-echo' : 'msg-sink', options.server);
-  const latency = new LatencyRecorder(options.omitSec);
-  let running = true;
-  let sent = 0;
+  /** Until the traffic stops: errors after it (the closing handshake) are not the test's. */
+  const traffic = { running: true };
   const sockets: MessageSocket[] = [];
   try {
     for (let i = 0; i < options.connections; i++) {
@@ -43,7 +43,38 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
     session.peer.abort();
     throw error;
   }
-  for (const socket of sockets) socket.on('error', () => running && session.stop.abort());
+  // Read now: a connection the peer breaks later has no descriptor left to read them from.
+  const effectiveClient = sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null;
+  for (const socket of sockets) {
+    socket.on('error', (error: Error) => {
+      if (!traffic.running) return;
+      session.failWith(
+        error instanceof SocktuneError
+          ? error
+          : new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `data connection failed mid-test: ${error.message}`, { cause: error }),
+      );
+    });
+  }
+  try {
+    return await measure(options, session, sockets, payload, effectiveClient, traffic);
+  } catch (error) {
+    for (const socket of sockets) socket.socket.destroy();
+    session.peer.abort();
+    throw error;
+  }
+}
+
+/** The traffic and the measured phase of a msg test whose connections are open. */
+async function measure(
+  options: MsgOptions,
+  session: DataSession,
+  sockets: MessageSocket[],
+  payload: Buffer,
+  effectiveClient: ReturnType<typeof effectiveSocketOptions> | null,
+  traffic: { running: boolean },
+): Promise<MsgResult> {
+  const latency = new LatencyRecorder(options.omitSec);
+  let sent = 0;
   session.startTraffic();
 
   if (options.mode === 'one-way') {
@@ -52,12 +83,12 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
     for (const socket of sockets) {
       const pump = (): void => {
         const turnEnds = performance.now() + TURN_MS;
-        while (running) {
+        while (traffic.running) {
           sent += MESSAGES_PER_BATCH;
           if (!socket.sendBatch(batch)) return void socket.once('drain', pump);
           if (performance.now() > turnEnds) break;
         }
-        if (running) setImmediate(pump);
+        if (traffic.running) setImmediate(pump);
       };
       setImmediate(pump);
     }
@@ -71,7 +102,7 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
       };
       socket.on('message', () => {
         latency.record(performance.now() - inFlight.shift());
-        if (running) sendOne();
+        if (traffic.running) sendOne();
       });
       for (let i = 0; i < options.depth; i++) sendOne();
     }
@@ -111,14 +142,11 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
     },
     stopTraffic: () => {
       measuredMessages = options.mode === 'echo' ? latency.completed : sent - atOmit;
-      running = false;
+      traffic.running = false;
       latency.recording = false;
     },
   });
-  const effective = {
-    client: sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null,
-    server: session.peer.server?.effective ?? null,
-  };
+  const effective = { client: effectiveClient, server: session.peer.server?.effective ?? null };
   const clientStats = sockets.map((socket) => socket.stats());
   const unsent = (await Promise.all(sockets.map((socket) => socket.close()))).reduce((sum, closedSocket) => sum + closedSocket.unsent, 0);
   const serverResult = await session.finish();
