@@ -16,7 +16,8 @@ export interface PodLog {
 }
 
 /** `[pod/NAME/CONTAINER] text`, as `kubectl logs --prefix` leads every line. */
-const PREFIX = /^\[pod\/([^/\]\s]+)\/[^\]\s]+\] ?(.*)$/;
+// Pod names are DNS labels (lowercase letters, digits, dots, dashes): anything else is not kubectl's prefix.
+const PREFIX = /^\[pod\/([a-z0-9.-]+)\/[^\]\s]+\] ?(.*)$/;
 /** A pod of an Indexed Job: `<job>-<index>-<random>`. */
 const INDEXED_POD = /^(.+)-(\d+)-[a-z0-9]{5}$/;
 /** How much of a line an error message quotes. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LineWriter } from '../../src/cli/output.ts';
 import { LogLimiter, summaryWriter } from '../../src/cli/log-limiter.ts';
+import { printable } from '../../src/core/printable.ts';
 import { waitFor } from '../helpers.ts';
 import { BIN, runCli, startServer } from './cli-helpers.ts';
 
@@ -137,4 +138,21 @@ test('SIGHUP ends a server cleanly (its Unix socket removed); a stale socket fil
   second.kill('SIGTERM');
   assert.equal(await exited(second), 0);
   assert.equal(existsSync(path), false);
+});
+
+test('a client cannot put control characters (C0 or C1) into the server’s log', async () => {
+  assert.equal(printable('a\u001b[2Jb\u009b2J\u007f\n'), 'a\\u001b[2Jb\\u009b2J\\u007f\\u000a');
+  const server = await startServer([]);
+  try {
+    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    socket.end('{"type":"x\u009b2J\u009d0;PWNED\u009c"}\n');
+    socket.resume();
+    await new Promise((resolve) => socket.once('close', resolve));
+    assert.ok(await waitFor(() => /test from /.test(server.stderr()), 5000));
+  } finally {
+    await server.stop();
+  }
+  assert.equal(printable(server.stderr()).replaceAll('\\u000a', '\n'), server.stderr(), 'nothing but newlines to escape in the log');
+  assert.match(server.stderr(), /\\u009b2J/);
 });

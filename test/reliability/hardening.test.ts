@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
 import { BenchServer, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
@@ -369,3 +372,15 @@ test(
     });
   },
 );
+
+test('on --unix, files already at PATH.testN do not fail tests: the next free path is taken', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'socktune-testpaths-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'control.sock');
+  for (const n of [0, 1, 2]) writeFileSync(`${path}.test${n}`, '');
+  await withServer({ path }, async () => {
+    const remote = await RemoteTest.start({ host: '127.0.0.1', port: 0, path }, 'echo', {}, 10_000);
+    assert.equal('path' in remote.data && remote.data.path, `${path}.test3`);
+    await remote.finish();
+  });
+});

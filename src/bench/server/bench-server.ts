@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -522,7 +523,7 @@ export class BenchServer extends EventEmitter {
       ...(dataToken === undefined ? {} : { connectionToken: dataToken }),
       idleTimeout: start.maxDurationMs,
     };
-    if (this.options.path !== undefined) return createServer({ ...common, path: `${this.options.path}.test${this.#nextTestId++}` });
+    if (this.options.path !== undefined) return createServer({ ...common, path: this.#freeTestPath(this.options.path) });
     // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
     const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
@@ -532,6 +533,15 @@ export class BenchServer extends EventEmitter {
       port: 0,
       ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }),
     });
+  }
+
+  /** The next `PATH.testN` with nothing there: a file left behind (or put there) does not fail a test. */
+  #freeTestPath(path: string): string {
+    for (let tries = 0; tries < 1000; tries++) {
+      const candidate = `${path}.test${this.#nextTestId++}`;
+      if (!existsSync(candidate)) return candidate;
+    }
+    throw new SocktuneError('SOCKTUNE_ERR_LISTEN', `${path}.test*: a thousand paths in a row are taken`);
   }
 
   async close(): Promise<void> {

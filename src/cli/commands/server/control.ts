@@ -5,6 +5,7 @@ import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';
 import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
+import { printable } from '../../../core/printable.ts';
 import { announce, commonServerFlags, ipv6Prefix, jsonLog, listenPort, maxSendRate, prepareProcess, untilStopped } from './common.ts';
 import { count, millis, size } from './flag-values.ts';
 
@@ -124,7 +125,7 @@ export const controlServerCommand: Command = {
     server.on('test', (entry: TestLog) => {
       if (!limiter.admit(entry.client, entry.code ?? 'done')) return;
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
-      io.err(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`);
+      io.err(printable(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`));
       log?.('test', { ...entry });
     });
     await stopped;

@@ -14,6 +14,7 @@ import { SendBudget } from '../../../transport/send-budget.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
 import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
+import { printable } from '../../../core/printable.ts';
 import { describeSize } from '../../units.ts';
 import {
   announce,
@@ -126,7 +127,7 @@ function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void
   const limiter = new LogLimiter(summarize);
   const onTest = (entry: Iperf3TestLog): void => {
     if (!limiter.admit(entry.client, entry.code ?? entry.outcome)) return;
-    io.err(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`);
+    io.err(printable(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`));
     if (entry.summary) io.err(entry.summary.trimEnd());
     log?.('test', {
       peer: entry.peer,
