@@ -61,6 +61,11 @@ const ROWS: readonly (readonly [string, string, string])[] = [
     '`SOCKTUNE_ERR_REFUSED` naming the limit; thread-per-conn connections beyond the pool wait for a thread',
   ],
   [
+    'threads one client address holds, its tests together',
+    `a quarter of \`--max-threads\`, at least \`--max-threads-per-test\` (${Math.max(control.maxThreadsPerTest, Math.floor(control.maxThreads / 4))}) (\`--max-threads-per-client\`)`,
+    '`SOCKTUNE_ERR_REFUSED` naming the limit: one address cannot take every thread',
+  ],
+  [
     'data connections per test',
     `${control.maxConnectionsPerTest} (\`--max-connections-per-test\`), also per client address across tests`,
     "the newcomer is closed at once, counted as `SOCKTUNE_ERR_MAX_CONNECTIONS` in the test's result",

@@ -187,8 +187,8 @@ What no cap removes: every cap is finite, so an attacker with many addresses can
 connections, and the pool's reserve for small tests raise the price, they cannot remove it); clients
 behind one address share its per-address caps; iperf3 \`-R\` tests whose client never reads pin kernel
 socket memory up to \`--max-total-streams\` × the effective send buffer; each thread-per-conn thread is a
-V8 isolate of about 20 MB, so the default pool of 64 costs about 1.3 GB when held (lower \`--max-threads\` on
-small hosts); with 8 control connections a client out of 16 tests, two addresses fill the test slots until
+V8 isolate of about 20 MB, so the default pool of 64 costs about 1.3 GB when held, and four addresses can hold
+it (lower \`--max-threads\` on small hosts); with 8 control connections a client out of 16 tests, two addresses fill the test slots until
 their tests go idle (lower \`--max-per-client\` on a shared server); the process keeps memory it
 freed after large message bursts (the allocator's, not a leak: the soak's RSS is flat).
 
