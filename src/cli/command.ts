@@ -116,7 +116,7 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
     '<duration>': 'budget',
     '<bytes>': 'length size window sndbuf rcvbuf max-buffered max-chunk max-socket-buffer response-size bytes',
     '<n>':
-      'connections parallel concurrency target workers repeat depth max-tests max-per-client max-per-ip max-connections max-connections-per-test max-handshakes max-threads min-threads max-threads-per-test max-streams max-total-streams',
+      'connections parallel concurrency target workers repeat depth max-tests max-per-client max-per-ip max-connections max-connections-per-test max-handshakes max-threads min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams',
     '<host>': 'client',
     '<port>': 'port',
     '<address>': 'bind',

@@ -270,6 +270,23 @@ export class BenchServer extends EventEmitter {
     let threads = 0;
     /** Authenticated and started: what a --one-off server waits for. */
     let ran = false;
+    /** Closes the test's server and gives its threads back; once. */
+    const endTest = async (): Promise<void> => {
+      const ending = testServer;
+      const held = threads;
+      testServer = undefined;
+      threads = 0;
+      if (ending) {
+        await ending.close();
+        this.#tests.delete(ending);
+      }
+      this.#threadsInUse -= held;
+      if (held > 0) {
+        const left = (this.#threadsByClient.get(address) ?? held) - held;
+        if (left > 0) this.#threadsByClient.set(address, left);
+        else this.#threadsByClient.delete(address);
+      }
+    };
     try {
       if (this.options.authToken !== undefined) this.#refuseIfBlocked(address);
       if (fromPeer > this.options.maxTestsPerPeer) {
@@ -336,6 +353,8 @@ export class BenchServer extends EventEmitter {
         cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
         memory: this.#memory(start.settleMemory),
       };
+      // Its threads are given back before the client hears the result: its next test must find them free.
+      await endTest();
       channel.send(result);
       channel.close();
       this.emit('test', {
@@ -364,16 +383,7 @@ export class BenchServer extends EventEmitter {
       const left = (this.#perPeer.get(address) ?? 1) - 1;
       if (left > 0) this.#perPeer.set(address, left);
       else this.#perPeer.delete(address);
-      if (testServer) {
-        await testServer.close();
-        this.#tests.delete(testServer);
-      }
-      this.#threadsInUse -= threads;
-      if (threads > 0) {
-        const left = (this.#threadsByClient.get(address) ?? threads) - threads;
-        if (left > 0) this.#threadsByClient.set(address, left);
-        else this.#threadsByClient.delete(address);
-      }
+      await endTest();
       if (this.options.oneOff && ran) this.emit('done');
     }
   }
