@@ -114,6 +114,8 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
     const clientMemory = processMemory(true);
     const stillOpen = sockets.length - closedEarly;
     const selfCheck = monitor.stop();
+    // Read while held: the server closes its side of the test once it has reported.
+    const effectiveClient = sockets[0]?.effectiveSocketOptions() ?? null;
     // The server reports while every connection is still held.
     const serverResult = await peer.finish();
     const server =
@@ -147,7 +149,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         concurrency: options.concurrency,
         openTimeoutSec: options.openTimeoutSec,
       },
-      effective: { client: sockets[0]?.effectiveSocketOptions() ?? null, server: peer.server?.effective ?? null },
+      effective: { client: effectiveClient, server: peer.server?.effective ?? null },
       intervals: [],
       summary: {
         target: options.count,
