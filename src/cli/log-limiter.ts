@@ -50,9 +50,12 @@ export class LogLimiter {
   #untracked = 0;
   readonly #timer: NodeJS.Timeout;
 
+  readonly #onSummary: OnSummary;
+
   constructor(onSummary: OnSummary, limits: LogLimits = {}) {
+    this.#onSummary = onSummary;
     this.#limits = { ...LOG_LIMITS, ...limits };
-    this.#timer = setInterval(() => this.#endWindow(onSummary), this.#limits.windowMs).unref();
+    this.#timer = setInterval(() => this.#endWindow(), this.#limits.windowMs).unref();
   }
 
   /** Whether to write this line; if not, it is counted for the window's summary. */
@@ -78,12 +81,12 @@ export class LogLimiter {
   }
 
   /** Ends the window now (at shutdown), then stops. */
-  stop(onSummary: OnSummary): void {
+  stop(): void {
     clearInterval(this.#timer);
-    this.#endWindow(onSummary);
+    this.#endWindow();
   }
 
-  #endWindow(onSummary: OnSummary): void {
+  #endWindow(): void {
     this.#shown.clear();
     this.#shownTotal = 0;
     if (this.#left.size === 0) return;
@@ -96,7 +99,7 @@ export class LogLimiter {
     };
     this.#left.clear();
     this.#untracked = 0;
-    onSummary(ranked.slice(0, this.#limits.summarized), others, this.#limits.windowMs / 1000);
+    this.#onSummary(ranked.slice(0, this.#limits.summarized), others, this.#limits.windowMs / 1000);
   }
 }
 

@@ -1,3 +1,4 @@
+import { addCount } from '../core/counts.ts';
 import type { Admitted } from './admission.ts';
 
 /**
@@ -38,20 +39,20 @@ export class ThreadShares {
 
   /** A thread was given (or is starting for) one of `peer`'s connections. */
   hold(peer: string): void {
-    add(this.#held, peer, 1);
+    addCount(this.#held, peer, 1);
   }
 
   /** A thread let one of `peer`'s connections go; `gaveUp`: it was one asked to (markGivingUp). */
   release(peer: string, gaveUp = false): void {
-    add(this.#held, peer, -1);
+    addCount(this.#held, peer, -1);
     if (!gaveUp) return;
-    add(this.#givingUp, peer, -1);
+    addCount(this.#givingUp, peer, -1);
     this.#givingUpTotal--;
   }
 
   /** A thread of `peer` was asked to give its connection up: no longer counted as kept by it. */
   markGivingUp(peer: string): void {
-    add(this.#givingUp, peer, 1);
+    addCount(this.#givingUp, peer, 1);
     this.#givingUpTotal++;
   }
 
@@ -59,14 +60,14 @@ export class ThreadShares {
   enqueue(connection: Admitted, first = false): void {
     if (first) this.#waiting.unshift(connection);
     else this.#waiting.push(connection);
-    add(this.#waitingPer, connection.peer, 1);
+    addCount(this.#waitingPer, connection.peer, 1);
   }
 
   remove(connection: Admitted): void {
     const index = this.#waiting.indexOf(connection);
     if (index < 0) return;
     this.#waiting.splice(index, 1);
-    add(this.#waitingPer, connection.peer, -1);
+    addCount(this.#waitingPer, connection.peer, -1);
   }
 
   /** Empties the queue (the server closes). */
@@ -87,7 +88,7 @@ export class ThreadShares {
       }
     }
     const [connection] = this.#waiting.splice(index, 1);
-    if (connection !== undefined) add(this.#waitingPer, connection.peer, -1);
+    if (connection !== undefined) addCount(this.#waitingPer, connection.peer, -1);
     return connection;
   }
 
@@ -114,11 +115,4 @@ export class ThreadShares {
     }
     return most - 1 >= share ? giver : undefined;
   }
-}
-
-/** Adds `by` to a count, deleting it at 0 so a map's size is the clients it counts. */
-function add(counts: Map<string, number>, key: string, by: number): void {
-  const count = (counts.get(key) ?? 0) + by;
-  if (count === 0) counts.delete(key);
-  else counts.set(key, count);
 }

@@ -34,28 +34,23 @@ export async function runMsg(options: MsgOptions): Promise<MsgResult> {
   /** Until the traffic stops: errors after it (the closing handshake) are not the test's. */
   const traffic = { running: true };
   const sockets: MessageSocket[] = [];
+  // Whatever fails, from the first connection to the result, leaves nothing open.
   try {
     for (let i = 0; i < options.connections; i++) {
       sockets.push(await connectMessages({ ...session.peer.data, ...options.client, messages: { batch: options.batch } }));
     }
-  } catch (error) {
-    for (const socket of sockets) socket.socket.destroy();
-    session.peer.abort();
-    throw error;
-  }
-  // Read now: a connection the peer breaks later has no descriptor left to read them from.
-  const effectiveClient = sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null;
-  for (const socket of sockets) {
-    socket.on('error', (error: Error) => {
-      if (!traffic.running) return;
-      session.failWith(
-        error instanceof SocktuneError
-          ? error
-          : new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `data connection failed mid-test: ${error.message}`, { cause: error }),
-      );
-    });
-  }
-  try {
+    // Read now: a connection the peer breaks later has no descriptor left to read them from.
+    const effectiveClient = sockets[0] ? effectiveSocketOptions(sockets[0].socket) : null;
+    for (const socket of sockets) {
+      socket.on('error', (error: Error) => {
+        if (!traffic.running) return;
+        session.failWith(
+          error instanceof SocktuneError
+            ? error
+            : new SocktuneError('SOCKTUNE_ERR_PEER_GONE', `data connection failed mid-test: ${error.message}`, { cause: error }),
+        );
+      });
+    }
     return await measure(options, session, sockets, payload, effectiveClient, traffic);
   } catch (error) {
     for (const socket of sockets) socket.socket.destroy();

@@ -3,16 +3,6 @@ import { round } from '../results/stats.ts';
 import { SATURATION_THRESHOLDS } from '../results/warnings.ts';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
-/**
- * Above these the load generator, not the system under test, may be the bottleneck; in open loop,
- * requests sent this late after their intended time mean the generator cannot keep the schedule.
- */
-const {
-  cpuPercent: SATURATION_CPU_PERCENT,
-  eventLoopDelayP99Ms: SATURATION_EVENT_LOOP_P99_MS,
-  scheduleLagP99Us: SATURATION_SCHEDULE_LAG_P99_US,
-} = SATURATION_THRESHOLDS;
-
 /** Node's histogram records the time between its timer's firings; the delay is what exceeds the period. */
 const SAMPLE_MS = 10;
 
@@ -47,9 +37,12 @@ export class SelfMonitor {
       eventLoopDelayP99Ms: round(eventLoopDelayP99Ms, 2),
       eventLoopDelayMaxMs: round(eventLoopDelayMaxMs, 2),
       ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us: round(scheduleLagP99Us, 1) }),
+      // Above these the load generator, not the system under test, may be the bottleneck.
       clientSaturated:
-        eventLoopDelayP99Ms > SATURATION_EVENT_LOOP_P99_MS ||
-        (scheduleLagP99Us === undefined ? cpuPercent > SATURATION_CPU_PERCENT : scheduleLagP99Us > SATURATION_SCHEDULE_LAG_P99_US),
+        eventLoopDelayP99Ms > SATURATION_THRESHOLDS.eventLoopDelayP99Ms ||
+        (scheduleLagP99Us === undefined
+          ? cpuPercent > SATURATION_THRESHOLDS.cpuPercent
+          : scheduleLagP99Us > SATURATION_THRESHOLDS.scheduleLagP99Us),
     };
   }
 }

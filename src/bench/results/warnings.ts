@@ -56,7 +56,10 @@ export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning
   return { ...capped, side, message: `${side}: ${capped.message}` };
 }
 
-/** The self-check's thresholds (bench/engines/self-check.ts), as the warning names them. */
+/**
+ * The self-check's thresholds (bench/engines/self-check.ts), as the warning names them; in open loop,
+ * requests sent scheduleLagP99Us late after their intended time mean the generator cannot keep the schedule.
+ */
 export const SATURATION_THRESHOLDS = Object.freeze({ cpuPercent: 90, eventLoopDelayP99Ms: 50, scheduleLagP99Us: 1000 });
 
 export function saturated(selfCheck: {

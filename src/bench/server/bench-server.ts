@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { cpuNumbers, currentAffinity, formatCpuList } from '../../core/affinity.ts';
 import { AuthBackoff, type AuthBackoffOptions } from '../../core/auth-backoff.ts';
+import { addCount } from '../../core/counts.ts';
 import { openFilesLimit, raiseOpenFilesLimit } from '../../core/limits.ts';
 import { MAX_TIMER_MS } from '../../core/timeout.ts';
 import { anyOf, boolean, definedOnly, integer, nonEmptyString, validateFields } from '../../core/validate.ts';
@@ -175,8 +176,7 @@ export class BenchServer extends EventEmitter {
   #connectionCap = 0;
   readonly #bufferBudget: BufferBudget;
   readonly #sendBudget: SendBudget | undefined;
-  #threadsInUse = 0;
-  /** Threads held by each client's tests. */
+  /** Threads held by each client's tests (their sum is threadsInUse). */
   readonly #threadsByClient = new Map<string, number>();
   #nextTestId = 0;
   #closing = false;
@@ -244,7 +244,9 @@ export class BenchServer extends EventEmitter {
 
   /** Threads the running tests hold. */
   get threadsInUse(): number {
-    return this.#threadsInUse;
+    let held = 0;
+    for (const threads of this.#threadsByClient.values()) held += threads;
+    return held;
   }
 
   /** Counts a new handshake; over the cap the oldest one is ended, so the newest (a live client, likely) gets its chance. */
@@ -263,8 +265,8 @@ export class BenchServer extends EventEmitter {
     const channel = new ControlChannel(socket);
     const peer = `${socket.remoteAddress ?? 'local'}:${socket.remotePort ?? ''}`;
     const address = clientKey(socket.remoteAddress, this.options.ipv6Prefix) || 'local';
-    const fromPeer = (this.#perPeer.get(address) ?? 0) + 1;
-    this.#perPeer.set(address, fromPeer);
+    addCount(this.#perPeer, address, 1);
+    const fromPeer = this.#perPeer.get(address)!;
     let testServer: SocktuneServer | undefined;
     let start: StartMessage | undefined;
     let threads = 0;
@@ -280,12 +282,7 @@ export class BenchServer extends EventEmitter {
         await ending.close();
         this.#tests.delete(ending);
       }
-      this.#threadsInUse -= held;
-      if (held > 0) {
-        const left = (this.#threadsByClient.get(address) ?? held) - held;
-        if (left > 0) this.#threadsByClient.set(address, left);
-        else this.#threadsByClient.delete(address);
-      }
+      addCount(this.#threadsByClient, address, -held);
     };
     try {
       if (this.options.authToken !== undefined) this.#refuseIfBlocked(address);
@@ -307,10 +304,10 @@ export class BenchServer extends EventEmitter {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: ${this.#tests.size} tests running (max ${this.options.maxTests})`);
       }
       const needed = this.#threadsFor(start);
-      if (this.#threadsInUse + needed > this.options.maxThreads) {
+      if (this.threadsInUse + needed > this.options.maxThreads) {
         throw new SocktuneError(
           'SOCKTUNE_ERR_REFUSED',
-          `server busy: the test needs ${needed} threads and ${this.#threadsInUse} of ${this.options.maxThreads} are in use by other tests`,
+          `server busy: the test needs ${needed} threads and ${this.threadsInUse} of ${this.options.maxThreads} are in use by other tests`,
         );
       }
       const perClient = this.#maxThreadsPerClient();
@@ -322,8 +319,7 @@ export class BenchServer extends EventEmitter {
         );
       }
       threads = needed;
-      this.#threadsInUse += threads;
-      this.#threadsByClient.set(address, mine + threads);
+      addCount(this.#threadsByClient, address, threads);
       const dataToken = this.options.authToken === undefined ? undefined : randomBytes(DATA_TOKEN_BYTES);
       testServer = this.#testServer(start, socket, dataToken);
       this.#tests.add(testServer);
@@ -380,9 +376,7 @@ export class BenchServer extends EventEmitter {
         error: `${failure.code}: ${failure.message}`,
       } satisfies TestLog);
     } finally {
-      const left = (this.#perPeer.get(address) ?? 1) - 1;
-      if (left > 0) this.#perPeer.set(address, left);
-      else this.#perPeer.delete(address);
+      addCount(this.#perPeer, address, -1);
       await endTest();
       if (this.options.oneOff && ran) this.emit('done');
     }

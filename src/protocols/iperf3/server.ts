@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import { AuthBackoff, type AuthBackoffOptions } from '../../core/auth-backoff.ts';
 import { clientKey, DEFAULT_IPV6_PREFIX } from '../../core/client-key.ts';
+import { addCount } from '../../core/counts.ts';
 import { isSocktuneError, SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../../core/validate.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
@@ -253,15 +254,13 @@ export class Iperf3Server extends EventEmitter {
   /** Counts `socket` as pending until the returned function is called (once is enough; more do nothing). */
   #holdPending(socket: Socket, client: string): () => void {
     this.#pending.add(socket);
-    this.#pendingByClient.set(client, (this.#pendingByClient.get(client) ?? 0) + 1);
+    addCount(this.#pendingByClient, client, 1);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
       this.#pending.delete(socket);
-      const left = (this.#pendingByClient.get(client) ?? 1) - 1;
-      if (left > 0) this.#pendingByClient.set(client, left);
-      else this.#pendingByClient.delete(client);
+      addCount(this.#pendingByClient, client, -1);
     };
   }
 
@@ -391,7 +390,7 @@ export class Iperf3Server extends EventEmitter {
         return;
       }
       this.#tests.set(session, client);
-      this.#testsByClient.set(client, (this.#testsByClient.get(client) ?? 0) + 1);
+      addCount(this.#testsByClient, client, 1);
       this.#streams += streams;
       admitted = true;
       this.#awaitingStreams.set(key, session);
@@ -424,9 +423,7 @@ export class Iperf3Server extends EventEmitter {
       if (admitted) {
         this.#tests.delete(session);
         this.#streams -= session.expectedStreams;
-        const left = (this.#testsByClient.get(client) ?? 1) - 1;
-        if (left > 0) this.#testsByClient.set(client, left);
-        else this.#testsByClient.delete(client);
+        addCount(this.#testsByClient, client, -1);
       }
     }
     this.#log({ peer, client, outcome: 'done', summary });

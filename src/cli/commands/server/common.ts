@@ -7,6 +7,7 @@ import type { SendBudget } from '../../../transport/send-budget.ts';
 import type { ServerAddress } from '../../../transport/server.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
+import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
 import { parseBitRate, parseCount } from '../../units.ts';
 
 /** The flags every server mode takes; `port` names the mode's own default port. */
@@ -55,6 +56,11 @@ export function jsonLog(values: Values, io: Io): JsonLog {
   if (values.json !== true) return undefined;
   return (event, fields) =>
     io.out(JSON.stringify({ schema: RESULT_SCHEMA, command: 'server', event, time: new Date().toISOString(), ...fields }));
+}
+
+/** Log lines clients cause, limited per client (LogLimiter): the summary goes where the lines go, or to --json as 'suppressed'. */
+export function clientLogLimiter(io: Io, log: JsonLog): LogLimiter {
+  return new LogLimiter(summaryWriter(io.err, log && ((fields) => log('suppressed', fields))));
 }
 
 /** Where it listens, and the open-files limit it raised itself to: the most connections it can hold. */

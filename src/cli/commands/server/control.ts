@@ -4,9 +4,18 @@ import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';
-import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
 import { printable } from '../../../core/printable.ts';
-import { announce, commonServerFlags, ipv6Prefix, jsonLog, listenPort, maxSendRate, prepareProcess, untilStopped } from './common.ts';
+import {
+  announce,
+  clientLogLimiter,
+  commonServerFlags,
+  ipv6Prefix,
+  jsonLog,
+  listenPort,
+  maxSendRate,
+  prepareProcess,
+  untilStopped,
+} from './common.ts';
 import { count, millis, size } from './flag-values.ts';
 
 /** `socktune server` itself: the control server that runs stream, rr, crr, conns, msg and tune tests for socktune clients. */
@@ -120,8 +129,7 @@ export const controlServerCommand: Command = {
         `warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`,
       );
     }
-    const summarize = summaryWriter(io.err, log && ((fields) => log('suppressed', fields)));
-    const limiter = new LogLimiter(summarize);
+    const limiter = clientLogLimiter(io, log);
     server.on('test', (entry: TestLog) => {
       if (!limiter.admit(entry.client, entry.code ?? 'done')) return;
       const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
@@ -129,7 +137,7 @@ export const controlServerCommand: Command = {
       log?.('test', { ...entry });
     });
     await stopped;
-    limiter.stop(summarize);
+    limiter.stop();
     await server.close();
     return 0;
   },

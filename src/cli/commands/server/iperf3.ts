@@ -13,11 +13,11 @@ import { IPERF3_AUTH_DEFAULTS } from '../../../protocols/iperf3/auth.ts';
 import { SendBudget } from '../../../transport/send-budget.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
-import { LogLimiter, summaryWriter } from '../../log-limiter.ts';
 import { printable } from '../../../core/printable.ts';
 import { describeSize } from '../../units.ts';
 import {
   announce,
+  clientLogLimiter,
   commonServerFlags,
   describeRate,
   jsonLog,
@@ -123,8 +123,7 @@ export const iperf3ServerCommand: Command = {
 
 /** One line per test; refusals and failures cost a client one connection each, so lines are rate-limited per client (LogLimiter). */
 function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void; stop: () => void } {
-  const summarize = summaryWriter(io.err, log && ((fields) => log('suppressed', fields)));
-  const limiter = new LogLimiter(summarize);
+  const limiter = clientLogLimiter(io, log);
   const onTest = (entry: Iperf3TestLog): void => {
     if (!limiter.admit(entry.client, entry.code ?? entry.outcome)) return;
     io.err(printable(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`));
@@ -137,7 +136,7 @@ function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void
       ...(entry.error ? { error: entry.error } : {}),
     });
   };
-  return { onTest, stop: () => limiter.stop(summarize) };
+  return { onTest, stop: () => limiter.stop() };
 }
 
 /** iperf3's own authentication: both files, or neither. */
