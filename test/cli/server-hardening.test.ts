@@ -15,6 +15,15 @@ function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
+/** A control connection that sends `text`, half-closes, and waits for the server to close it. */
+async function sayAndLeave(port: number, text: string): Promise<void> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  socket.on('error', () => {});
+  socket.end(text);
+  socket.resume();
+  await new Promise((resolve) => socket.once('close', resolve));
+}
+
 test('a closed log pipe (stdout or stderr) does not stop the server: later clients are served and it exits 0 when told', async (t) => {
   for (const args of [['--json'], []]) {
     const server = await startServer(args);
@@ -65,7 +74,7 @@ test('LogLimiter: at most 5 lines a source and 50 in all per window; the rest su
   const lines: string[] = [];
   const summarize = summaryWriter((line) => lines.push(line));
   const limiter = new LogLimiter(summarize, { windowMs: 60_000 });
-  t.after(() => limiter.stop(() => {}));
+  t.after(() => limiter.stop());
   const shown = Array.from({ length: 1503 }, (_, i) =>
     limiter.admit('198.18.0.7', i % 2 ? 'SOCKTUNE_ERR_AUTH' : 'SOCKTUNE_ERR_PROTOCOL'),
   ).filter(Boolean).length;
@@ -73,7 +82,7 @@ test('LogLimiter: at most 5 lines a source and 50 in all per window; the rest su
   let others = 0;
   for (let source = 0; source < 100; source++) if (limiter.admit(`198.18.1.${source}`, 'done')) others++;
   assert.equal(others, 45, 'the total cap holds across sources');
-  limiter.stop(summarize);
+  limiter.stop();
   assert.equal(lines[0], '… 1,498 more from 198.18.0.7 in the last 60 s: SOCKTUNE_ERR_AUTH ×749, SOCKTUNE_ERR_PROTOCOL ×749');
   assert.equal(lines.at(-1), '… and 51 more from 51 other sources');
   assert.equal(lines.length, 6);
@@ -82,13 +91,7 @@ test('LogLimiter: at most 5 lines a source and 50 in all per window; the rest su
 test('a flood of garbage connections writes a few log lines and one summary, not a line each', async () => {
   const server = await startServer([]);
   try {
-    for (let i = 0; i < 60; i++) {
-      const socket = net.connect({ port: server.port, host: '127.0.0.1' });
-      socket.on('error', () => {});
-      socket.end('not a control message\n');
-      socket.resume();
-      await new Promise((resolve) => socket.once('close', resolve));
-    }
+    for (let i = 0; i < 60; i++) await sayAndLeave(server.port, 'not a control message\n');
     assert.ok(await waitFor(() => /test from/.test(server.stderr()), 5000));
   } finally {
     assert.equal(await server.stop(), 0);
@@ -144,11 +147,7 @@ test('a client cannot put control characters (C0 or C1) into the server’s log'
   assert.equal(printable('a\u001b[2Jb\u009b2J\u007f\n'), 'a\\u001b[2Jb\\u009b2J\\u007f\\u000a');
   const server = await startServer([]);
   try {
-    const socket = net.connect({ port: server.port, host: '127.0.0.1' });
-    socket.on('error', () => {});
-    socket.end('{"type":"x\u009b2J\u009d0;PWNED\u009c"}\n');
-    socket.resume();
-    await new Promise((resolve) => socket.once('close', resolve));
+    await sayAndLeave(server.port, '{"type":"x\u009b2J\u009d0;PWNED\u009c"}\n');
     assert.ok(await waitFor(() => /test from /.test(server.stderr()), 5000));
   } finally {
     await server.stop();

@@ -36,6 +36,16 @@ const USERS = [
 
 const now = (): number => Math.floor(Date.now() / 1000);
 
+/** A connection to a server on loopback from `localAddress`, everything it receives going to a reader that ends with it. */
+function connectReading(port: number, localAddress = '127.0.0.1'): { socket: net.Socket; reader: ByteReader } {
+  const socket = net.connect({ port, host: '127.0.0.1', localAddress });
+  const reader = new ByteReader();
+  socket.on('data', (chunk: Buffer) => reader.push(chunk));
+  socket.on('close', () => reader.end());
+  socket.on('error', () => reader.end());
+  return { socket, reader };
+}
+
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Other base64 spellings of the same bytes as a canonical `token` of a 256-byte key (256 % 3 = 1: "xy==", 4 unused bits in y). */
@@ -204,11 +214,7 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
 
   test("an authtoken that is not a string gets the same SERVER_ERROR as iperf3's server sends", { timeout: 30_000 }, async () => {
     for (const authtoken of [{}, 42, 'A'.repeat(60_000)]) {
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      const reader = new ByteReader();
-      socket.on('data', (chunk: Buffer) => reader.push(chunk));
-      socket.on('close', () => reader.end());
-      socket.on('error', () => reader.end());
+      const { socket, reader } = connectReading(port);
       try {
         socket.write(generateCookie());
         assert.equal((await withTimeout(reader.read(1), 5000, 'PARAM_EXCHANGE')).readInt8(0), STATE.PARAM_EXCHANGE);
@@ -229,11 +235,7 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
     localAddress = '127.0.0.1',
     hold = false,
   ): Promise<{ state: number; iperfErrno?: number; socket: net.Socket }> {
-    const socket = net.connect({ port: serverPort, host: '127.0.0.1', localAddress });
-    const reader = new ByteReader();
-    socket.on('data', (chunk: Buffer) => reader.push(chunk));
-    socket.on('close', () => reader.end());
-    socket.on('error', () => reader.end());
+    const { socket, reader } = connectReading(serverPort, localAddress);
     try {
       socket.write(generateCookie());
       assert.equal((await withTimeout(reader.read(1), 5000, 'PARAM_EXCHANGE')).readInt8(0), STATE.PARAM_EXCHANGE);
@@ -341,11 +343,7 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
           `answer times ${answered.map(Math.round).join(', ')} ms`,
         );
         // Blocked: ACCESS_DENIED before the parameters, so no token is read and no RSA decryption runs.
-        const socket = net.connect({ port: guardedPort, host: '127.0.0.1', localAddress: '127.0.0.5' });
-        const reader = new ByteReader();
-        socket.on('data', (chunk: Buffer) => reader.push(chunk));
-        socket.on('close', () => reader.end());
-        socket.on('error', () => reader.end());
+        const { socket, reader } = connectReading(guardedPort, '127.0.0.5');
         socket.write(generateCookie());
         assert.equal((await withTimeout(reader.read(1), 5000, 'ACCESS_DENIED')).readInt8(0), STATE.ACCESS_DENIED);
         socket.destroy();
@@ -382,11 +380,7 @@ describe('stock iperf3 clients against Iperf3Server({ auth })', { skip }, () => 
       const guarded = new Iperf3Server({ port: 0, maxAuthPerSecond: 4, auth: { privateKey: PRIVATE_PKCS8, authorizedUsers: USERS } });
       const guardedPort = ((await guarded.listen()) as net.AddressInfo).port;
       const cookieAndLeave = async (): Promise<number> => {
-        const socket = net.connect({ port: guardedPort, host: '127.0.0.1', localAddress: '127.0.0.9' });
-        const reader = new ByteReader();
-        socket.on('data', (chunk: Buffer) => reader.push(chunk));
-        socket.on('close', () => reader.end());
-        socket.on('error', () => reader.end());
+        const { socket, reader } = connectReading(guardedPort, '127.0.0.9');
         try {
           socket.write(generateCookie());
           return (await withTimeout(reader.read(1), 5000, 'the first state')).readInt8(0);

@@ -5,9 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
-import { BenchServer, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
-import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
 import { runMsg } from '../../src/bench/engines/msg.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
@@ -17,23 +15,10 @@ import { Secret } from '../../src/core/secret.ts';
 import { admit, PeerCounts } from '../../src/transport/admission.ts';
 import { BufferBudget } from '../../src/transport/buffer-budget.ts';
 import { createServer } from '../../src/transport/server.ts';
+import { start, withServer } from './control-server.ts';
 import { connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
 
 const TOKEN = 'a shared secret of 32 characters';
-
-function start(server: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service: 'echo', server, maxDurationMs: 20_000, ...extra };
-}
-
-async function withServer(options: BenchServerOptions, body: (port: number, server: BenchServer) => Promise<void>): Promise<void> {
-  const server = new BenchServer({ port: 0, ...options });
-  const { port } = (await server.listen()) as { port: number };
-  try {
-    await body(port, server);
-  } finally {
-    await server.close();
-  }
-}
 
 /** A control client from `localAddress` that sends a start message and, when challenged, a wrong proof; resolves with the server's last word. */
 async function strangerWithWrongProof(port: number, localAddress = '127.0.0.1'): Promise<Record<string, unknown>> {
@@ -199,6 +184,11 @@ async function withFakeServer(reply: Record<string, unknown>, body: (port: numbe
   }
 }
 
+/** What every client engine is given, against a control port on loopback. */
+function clientRun(port: number, durationSec: number) {
+  return { target: { host: '127.0.0.1', port }, durationSec, omitSec: 0, intervalSec: 1, client: {}, server: {} };
+}
+
 const GOOD_READY = {
   type: 'ready',
   dataPort: 9,
@@ -326,12 +316,7 @@ test('rr against a server that floods its data connection: stopped with a protoc
   await withFakeServer({ ...GOOD_READY, dataPort: floodPort }, async (port) => {
     await assert.rejects(
       runRr({
-        target: { host: '127.0.0.1', port },
-        durationSec: 1,
-        omitSec: 0,
-        intervalSec: 1,
-        client: {},
-        server: {},
+        ...clientRun(port, 1),
         size: 64,
         connections: 1,
         depth: 1,
@@ -355,12 +340,7 @@ test(
     await withFakeServer({ ...GOOD_READY, dataPort: (bad.address() as net.AddressInfo).port }, async (port) => {
       await assert.rejects(
         runMsg({
-          target: { host: '127.0.0.1', port },
-          durationSec: 5,
-          omitSec: 0,
-          intervalSec: 1,
-          client: {},
-          server: {},
+          ...clientRun(port, 5),
           size: 64,
           connections: 1,
           mode: 'echo',

@@ -3,12 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
-import { BenchServer, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
 import { clientKey } from '../../src/core/client-key.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION, type ReadyMessage } from '../../src/bench/control/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
 import { closed, connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
+import { start, withServer } from './control-server.ts';
 
 /** A control client that says exactly what the test wants, hostile or not. */
 async function ask(port: number, message: Record<string, unknown>): Promise<{ reply: Record<string, unknown>; channel: ControlChannel }> {
@@ -20,27 +20,12 @@ async function ask(port: number, message: Record<string, unknown>): Promise<{ re
   return { reply, channel };
 }
 
-function start(server: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { type: 'start', protocol: CONTROL_PROTOCOL_VERSION, service: 'echo', server, maxDurationMs: 20_000, ...extra };
-}
-
 function processThreads(): number {
   return Number(/^Threads:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
 }
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
-}
-
-/** A server for one test; the body runs while it listens, and the server is closed whatever happens. */
-async function withServer(options: BenchServerOptions, body: (port: number, server: BenchServer) => Promise<void>): Promise<void> {
-  const server = new BenchServer({ port: 0, ...options });
-  const { port } = (await server.listen()) as { port: number };
-  try {
-    await body(port, server);
-  } finally {
-    await server.close();
-  }
 }
 
 /** A well-behaved client still gets a test while the hostile one is refused or served. */
