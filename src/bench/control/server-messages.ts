@@ -1,4 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
+import { hasControlCharacter } from '../../core/printable.ts';
 import { bufferCapWarning, type BufferCapWarning } from '../../core/socket-options.ts';
 import { boolean, integer, number, validateFields, type FieldCheck, type FieldSpec } from '../../core/validate.ts';
 import type { ServerMessage } from './control-protocol.ts';
@@ -8,15 +9,6 @@ import type { ServerMessage } from './control-protocol.ts';
  * clients. A client may be pointed at a stranger's port, and what the server says becomes the
  * client's connections (where to connect, what to send first), its output and its result files.
  */
-
-/** C0 and C1 control characters (and DEL): a terminal acts on them instead of showing them. */
-function hasControlCharacter(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
-  }
-  return false;
-}
 
 /** Text a server may send: short, and nothing a terminal would act on. */
 function text(maxLength: number): FieldCheck {
