@@ -63,8 +63,8 @@ export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
 /** iperf3 flags whose meaning differs here, or that socktune does not take: what a user of iperf3 should do instead. */
 export const IPERF3_HABITS: Readonly<Record<string, string>> = {
   C: "in iperf3 -C sets the congestion control; socktune uses the kernel's (net.ipv4.tcp_congestion_control, in --json's environment), and in rr and crr -C means connections",
-  b: 'iperf3 -b paces the sender; socktune stream sends as fast as the path takes: rr --rate paces requests, and a server caps what it sends with --max-rate',
-  f: 'socktune chooses the unit for each figure (Mbit/s, Gbit/s); --json gives plain bits/s and bytes',
+  b: 'stream -b paces each connection as iperf3 -b does; rr --rate paces requests, and a server caps what it sends with --max-rate',
+  f: 'stream -f chooses the unit of rates as iperf3 -f does; --json gives plain bits/s and bytes',
   Z: 'a zero-copy sender is not built yet: socktune stream writes from one reused buffer',
 };
 
@@ -118,12 +118,13 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
     '<n>':
       'connections parallel concurrency target workers repeat depth max-tests max-per-client max-per-ip max-connections max-connections-per-test max-handshakes max-threads min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams',
     '<host>': 'client',
-    '<port>': 'port',
+    '<port>': 'port cport',
     '<address>': 'bind',
     '<addresses>': 'source-ips',
     '<path>': 'unix',
     '<file>': 'report payload rsa-private-key-path authorized-users-path',
-    '<bits/s>': 'max-rate',
+    '<bits/s>': 'max-rate bitrate',
+    '<unit>': 'format',
     '<requests/s>': 'rate',
     '<cpus>': 'affinity',
     '<secret>': 'auth-token',

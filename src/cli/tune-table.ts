@@ -1,5 +1,6 @@
 import type { Objective } from '../bench/tune/rank.ts';
-import { whyItLost, type ScenarioResult } from '../bench/tune/run.ts';
+import type { ScenarioResult } from '../bench/tune/run.ts';
+import { whyItLost } from '../bench/tune/notes.ts';
 import { describeBuffer, type TuneConfig, type Workload } from '../bench/tune/space.ts';
 import { renderTable } from './table.ts';
 

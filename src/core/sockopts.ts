@@ -57,7 +57,7 @@ export function closeFd(fd: number): void {
  * before listen/connect (the window scale is chosen from them in the SYN).
  */
 export function applyPreConnectOptions(fd: number, family: AddressFamily, options: SocketOptions, listening: boolean): void {
-  if (listening) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+  if (listening) setReuseAddress(fd);
   if (listening && options.reusePort) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEPORT, 1, 'SO_REUSEPORT');
   if (family === 'ipv6' && options.ipv6Only !== undefined) {
     setInt(fd, LINUX.IPPROTO_IPV6, LINUX.IPV6_V6ONLY, options.ipv6Only ? 1 : 0, 'IPV6_V6ONLY');
@@ -77,6 +77,11 @@ export function applyPreConnectOptions(fd: number, family: AddressFamily, option
 }
 
 /** SO_LINGER {1, 0}: the next close() resets the connection. */
+/** SO_REUSEADDR, which a client needs to bind a port its last connection left in TIME_WAIT. */
+export function setReuseAddress(fd: number): void {
+  setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1, 'SO_REUSEADDR');
+}
+
 export function setLingerZero(fd: number): void {
   const linger = Buffer.alloc(8);
   linger.writeInt32LE(1, 0);
@@ -129,11 +134,12 @@ function socketAddress(family: AddressFamily, address: string, port: number): Bu
   return sockaddr;
 }
 
-export function bindFd(fd: number, family: AddressFamily, address: string, port: number): void {
+/** `code`: what a failure is called — a server's listen by default, a client's socket call when it binds its own end. */
+export function bindFd(fd: number, family: AddressFamily, address: string, port: number, code: ErrorCode = 'SOCKTUNE_ERR_LISTEN'): void {
   const sockaddr = socketAddress(family, address, port);
   if (libc().bind(fd, sockaddr, sockaddr.length) < 0) {
     const where = family === 'unix' ? address : `${address}:${port}`;
-    throw failure('SOCKTUNE_ERR_LISTEN', `bind(${where})`);
+    throw failure(code, `bind(${where})`);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   readEffectiveBufferSizes,
   readEffectiveSocketOptions,
   setLingerZero,
+  setReuseAddress,
 } from '../core/sockopts.ts';
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../core/validate.ts';
 import { fdOf } from './fd.ts';
@@ -31,6 +32,8 @@ export interface ConnectOptions extends SocketOptions {
   path?: string;
   /** Local address to connect from (spreads connections over 127.0.0.x source addresses). @default undefined */
   localAddress?: string;
+  /** Local port to connect from, as iperf3 --cport (through a firewall that allows one source port); SO_REUSEADDR is set so a port left in TIME_WAIT by the last run can be taken again. @default undefined (the kernel chooses) */
+  localPort?: number;
   /** Milliseconds to wait for the connection before SOCKTUNE_ERR_TIMEOUT. @default 10000 */
   timeout?: number;
   /** Node's `onread`: read into a buffer you own instead of 'data' events. @default undefined */
@@ -50,6 +53,7 @@ const CONNECT_FIELDS = Object.freeze({
   port: integer(1, 65535),
   path: nonEmptyString,
   localAddress: nonEmptyString,
+  localPort: integer(1, 65535),
   timeout: integer(1, 3_600_000),
   onread: onreadCheck,
   preamble: (value: unknown) => (value instanceof Uint8Array ? undefined : 'a Uint8Array'),
@@ -95,7 +99,7 @@ export async function connect(options: ConnectOptions): Promise<TunedSocket> {
   let socket: Socket;
   try {
     applyPreConnectOptions(fd, family, requested, false);
-    if (resolved.localAddress !== undefined && family !== 'unix') bindFd(fd, family, resolved.localAddress, 0);
+    if (family !== 'unix' && (resolved.localAddress !== undefined || resolved.localPort !== undefined)) bindLocal(fd, family, resolved);
     if (resolved.lingerZero) setLingerZero(fd);
     socket = new Socket({ fd, readable: true, writable: true, ...(resolved.onread ? { onread: resolved.onread } : {}) });
   } catch (error) {
@@ -133,4 +137,13 @@ export async function connect(options: ConnectOptions): Promise<TunedSocket> {
     effectiveSocketOptions: () => effectiveSocketOptions(socket),
     socketWarnings: bufferCapWarnings(requested, effective),
   });
+}
+
+function bindLocal(
+  fd: number,
+  family: 'ipv4' | 'ipv6',
+  { localAddress, localPort }: Pick<ConnectOptions, 'localAddress' | 'localPort'>,
+): void {
+  if (localPort !== undefined) setReuseAddress(fd);
+  bindFd(fd, family, localAddress ?? (family === 'ipv6' ? '::' : '0.0.0.0'), localPort ?? 0, 'SOCKTUNE_ERR_SOCKOPT');
 }

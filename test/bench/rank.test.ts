@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clearlyBetter, rank } from '../../src/bench/tune/rank.ts';
-import { rankingNotes } from '../../src/bench/tune/run.ts';
+import { rankingNotes } from '../../src/bench/tune/notes.ts';
 import { median } from '../../src/bench/results/stats.ts';
 
 test('median of odd and even sample counts', () => {

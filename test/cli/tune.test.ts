@@ -21,19 +21,29 @@ interface TuneDocument {
 async function tune(args: string[], reportName: string): Promise<TuneDocument> {
   await mkdir(artifacts, { recursive: true });
   const reportArgs = args.includes('--no-report') ? [] : ['--report', `${artifacts}${reportName}`];
-  const result = await runCli(['tune', '--quick', '--json', '--duration-per-trial', '0.1', ...reportArgs, ...args], 200_000);
+  const result = await runCli(
+    [
+      'tune',
+      '--quick',
+      '--json',
+      ...reportArgs,
+      ...(args.includes('--duration-per-trial') ? [] : ['--duration-per-trial', '0.1']),
+      ...args,
+    ],
+    200_000,
+  );
   assert.equal(result.code, 0, result.stderr);
   const document = JSON.parse(result.stdout) as TuneDocument;
   assertSchema(document);
   return document;
 }
 
-function assertEveryTrialCounted(document: TuneDocument): void {
+function assertEveryTrialCounted(document: TuneDocument, gridSizes: number[]): void {
   for (const scenario of document.scenarios) {
     const samples = scenario.ranking.reduce((n, entry) => n + entry.samples.length, 0);
     const measured = scenario.trials.filter((trial) => trial.metric !== null).length;
     assert.equal(samples, measured, 'every measured trial is a sample of its configuration');
-    assert.ok(scenario.ranking.length >= 9, 'the whole grid was tried at least once');
+    assert.equal(scenario.ranking.length, gridSizes[document.scenarios.indexOf(scenario)], 'the whole grid was tried at least once');
     assert.ok(
       scenario.ranking.some((entry) => entry.samples.length >= 3),
       'survivors were repeated',
@@ -45,8 +55,11 @@ test(
   'tune --quick --json (stream): schema, every trial, a recommendation that round-trips into createServer',
   { timeout: 150_000 },
   async () => {
-    const document = await tune([], 'tune-stream.html');
-    assertEveryTrialCounted(document);
+    const document = await tune(
+      ['--io-model', 'workers,thread-per-conn', '-w', '64K,1M', '--duration-per-trial', '0.05'],
+      'tune-stream.html',
+    );
+    assertEveryTrialCounted(document, [9]);
     const [scenario] = document.scenarios;
     const options = scenario!.recommendation!.createServer;
     const server = createServer(options);
@@ -68,8 +81,12 @@ test(
   'tune --quick --workload rr: the HTML report renders its charts in headless Chromium',
   { timeout: 180_000, skip: existsSync('/usr/bin/chromium') ? false : 'chromium is not installed (.ci/run installs it)' },
   async () => {
-    const document = await tune(['--workload', 'rr', '--conns', '2', '--objective', 'p99'], 'tune-rr.html');
-    assertEveryTrialCounted(document);
+    // A smaller grid (loop and workers, autotuned and 256K buffers) keeps the test short; the stream test above sweeps the whole quick grid.
+    const document = await tune(
+      ['--workload', 'rr', '--conns', '2', '--objective', 'p99', '--io-model', 'workers', '-w', '256K'],
+      'tune-rr.html',
+    );
+    assertEveryTrialCounted(document, [16]);
     const html = await readFile(document.report, 'utf8');
     assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'the report is self-contained');
     const browser = await chromium.launch({
@@ -129,32 +146,44 @@ test(
   },
 );
 
-test('tune --quick --workload mixed: stream, rr and msg each ranked with their own objective', { timeout: 240_000 }, async () => {
-  const document = (await tune(['--workload', 'mixed', '--no-report'], 'unused.html')) as unknown as {
-    report: string | null;
-    scenarios: {
-      workload: string;
-      objective: string;
-      ranking: { config: { batch: string | number } }[];
-      recommendation: { cli: string };
-    }[];
-  };
-  assert.equal(document.report, null);
-  assert.deepEqual(
-    document.scenarios.map((scenario) => [scenario.workload, scenario.objective]),
-    [
-      ['stream', 'throughput'],
-      ['rr', 'rps'],
-      ['msg', 'rps'],
-    ],
-  );
-  const msg = document.scenarios[2]!;
-  assert.ok(
-    msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'),
-    'coalescing is a tuned knob',
-  );
-  assert.match(msg.recommendation.cli, /^socktune msg -c HOST --size 64 -C 2 --echo --depth \d+/);
-});
+test(
+  'tune --quick --workload mixed: stream, rr and msg each ranked with their own objective; --io-model and -w narrow the grid',
+  { timeout: 240_000 },
+  async () => {
+    const document = (await tune(['--workload', 'mixed', '--no-report', '--io-model', 'loop', '-w', '256K'], 'unused.html')) as unknown as {
+      report: string | null;
+      scenarios: {
+        workload: string;
+        objective: string;
+        ranking: { config: { batch: string | number; ioModel: string; bufferSize?: number } }[];
+        recommendation: { cli: string };
+      }[];
+    };
+    assert.equal(document.report, null);
+    for (const scenario of document.scenarios) {
+      assert.ok(scenario.ranking.every((entry) => entry.config.ioModel === 'loop'));
+      assert.deepEqual(
+        new Set(scenario.ranking.map((entry) => entry.config.bufferSize ?? 'auto')),
+        new Set(['auto', 262144]),
+        'the sizes asked for, and autotuning (the default) besides',
+      );
+    }
+    assert.deepEqual(
+      document.scenarios.map((scenario) => [scenario.workload, scenario.objective]),
+      [
+        ['stream', 'throughput'],
+        ['rr', 'rps'],
+        ['msg', 'rps'],
+      ],
+    );
+    const msg = document.scenarios[2]!;
+    assert.ok(
+      msg.ranking.some((entry) => entry.config.batch === 1) && msg.ranking.some((entry) => entry.config.batch === 'auto'),
+      'coalescing is a tuned knob',
+    );
+    assert.match(msg.recommendation.cli, /^socktune msg -c HOST --size 64 -C 2 --echo --depth \d+/);
+  },
+);
 
 test('tune without --quick: the full grid, every configuration at least once, within --budget', { timeout: 120_000 }, async () => {
   const result = await runCli(
@@ -186,4 +215,13 @@ test('tune against a port where nothing listens stops at the first trial with th
   assert.equal(run.code, 3, run.stderr);
   assert.match(run.stderr, /SOCKTUNE_ERR_REFUSED: connect to 127\.0\.0\.1:\d+: connect ECONNREFUSED/);
   assert.doesNotMatch(run.stdout, /trials in/);
+});
+
+test('tune refuses a grid it cannot sweep, naming the flag', async () => {
+  const model = await runCli(['tune', '--quick', '--no-report', '--io-model', 'loop,fibers']);
+  assert.equal(model.code, 2);
+  assert.match(model.stderr, /--io-model takes one of loop, workers, thread-per-conn, got "fibers"/);
+  const raw = await runCli(['tune', '--raw', '-c', '127.0.0.1:9', '--io-model', 'workers']);
+  assert.equal(raw.code, 2);
+  assert.match(raw.stderr, /--raw tunes only this client.*drop --io-model/);
 });

@@ -6,7 +6,11 @@ import { fdOf } from '../../transport/fd.ts';
 import type { DataTarget } from '../control/peer.ts';
 
 /** Client-side socket settings for data connections. */
-export type ClientSocketSettings = Pick<SocketOptions, 'sendBufferSize' | 'receiveBufferSize' | 'noDelay'> & { localAddress?: string };
+/** `localPort`: the first connection's; connection i binds localPort + i, as iperf3 --cport does with -P. */
+export type ClientSocketSettings = Pick<SocketOptions, 'sendBufferSize' | 'receiveBufferSize' | 'noDelay'> & {
+  localAddress?: string;
+  localPort?: number;
+};
 
 export async function openDataConnections(
   data: DataTarget,
@@ -16,7 +20,12 @@ export async function openDataConnections(
 ): Promise<TunedSocket[]> {
   const sockets: TunedSocket[] = [];
   try {
-    for (let i = 0; i < count; i++) sockets.push(await connect({ ...data, ...settings, onread: onread(i) }));
+    for (let i = 0; i < count; i++) {
+      const { localPort, ...rest } = settings;
+      sockets.push(
+        await connect({ ...data, ...rest, ...(localPort === undefined ? {} : { localPort: localPort + i }), onread: onread(i) }),
+      );
+    }
   } catch (error) {
     for (const socket of sockets) socket.destroy();
     throw error;

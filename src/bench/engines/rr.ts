@@ -8,6 +8,9 @@ import { round } from '../results/stats.ts';
 import { requestRecord, timedOptionsRecord } from '../results/result-options.ts';
 import { startLatencyIntervals } from './latency-intervals.ts';
 
+/** Nothing ever wakes it: Atomics.wait on it is a sleep of sub-millisecond precision. */
+const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4));
+
 export interface RrOptions extends RunOptions<RrInterval> {
   /** Request bytes; the echo service answers with as many. */
   size: number;
@@ -119,10 +122,14 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
         while (waiting[i]!.length > 0 && inFlight[i]!.size < options.depth) send(i, waiting[i]!.shift()!);
         nextDue = Math.min(nextDue, nextIntended[i]!);
       }
-      // Timers have millisecond granularity: closer deadlines are met by polling each loop turn.
+      // Timers have millisecond granularity: a closer deadline is slept to precisely while no answer
+      // is awaited (nothing can arrive to be timed late), and polled each loop turn while one is.
       const wait = nextDue - performance.now();
-      if (wait < 1.5) setImmediate(tick);
-      else setTimeout(tick, Math.floor(wait));
+      if (wait >= 1.5) setTimeout(tick, Math.floor(wait));
+      else {
+        if (wait > 0 && inFlight.every((requests) => requests.size === 0)) Atomics.wait(SLEEP_CELL, 0, 0, wait);
+        setImmediate(tick);
+      }
     };
     tick();
   }

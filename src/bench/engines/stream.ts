@@ -1,5 +1,6 @@
 import { PatternSource, PatternVerifier } from '../../transport/pattern.ts';
 import { pumpWrites } from '../../transport/pump.ts';
+import { SendBudget } from '../../transport/send-budget.ts';
 import { tcpInfoOf, totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from '../control/control-protocol.ts';
@@ -15,6 +16,8 @@ export interface StreamOptions extends RunOptions<StreamInterval> {
   direction: 'forward' | 'reverse' | 'bidir';
   /** Check every received byte against the deterministic pattern: at the server (forward) or here (reverse, bidir). */
   verify: boolean;
+  /** iperf3 -b: bits/s each connection sends at, paced by a token bucket of its own. @default undefined (as fast as the path takes) */
+  bitrate?: number | undefined;
 }
 
 const READ_BUFFER_SIZE = 128 * 1024;
@@ -60,6 +63,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
           sent += bytes;
           perSocket[index]!.sent += bytes;
         },
+        options.bitrate === undefined ? undefined : new SendBudget(options.bitrate / 8),
       );
     });
   }
@@ -103,6 +107,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
         parallel: options.parallel,
         direction,
         verify: options.verify,
+        ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
       },
       selfCheck,
     ),

@@ -16,6 +16,20 @@ export function formatBits(bitsPerSecond: number): string {
   return scaled(bitsPerSecond, 1000, ['bit/s', 'Kbit/s', 'Mbit/s', 'Gbit/s', 'Tbit/s']);
 }
 
+/** iperf3 -f: a rate in one unit, k m g t for Kbit/s to Tbit/s, K M G T for KiB/s to TiB/s. */
+export type RateFormat = 'k' | 'm' | 'g' | 't' | 'K' | 'M' | 'G' | 'T';
+export const RATE_FORMATS: readonly RateFormat[] = ['k', 'm', 'g', 't', 'K', 'M', 'G', 'T'];
+
+/** A rate in the unit `format` names, else in the unit that fits it. */
+export function formatRate(bitsPerSecond: number, format?: RateFormat): string {
+  if (format === undefined) return formatBits(bitsPerSecond);
+  const power = 'kmgt'.indexOf(format.toLowerCase()) + 1;
+  const inBytes = format === format.toUpperCase();
+  const value = inBytes ? bitsPerSecond / 8 / 1024 ** power : bitsPerSecond / 1000 ** power;
+  const unit = inBytes ? `${['', 'Ki', 'Mi', 'Gi', 'Ti'][power]}B/s` : `${['', 'K', 'M', 'G', 'T'][power]}bit/s`;
+  return `${value.toFixed(value >= 100 ? 0 : 2)} ${unit}`;
+}
+
 export function formatBytes(bytes: number): string {
   return scaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
 }

@@ -15,9 +15,11 @@ export interface SocketRecord {
   receiveBufferSize?: number;
   noDelay?: boolean;
   localAddress?: string;
+  /** The first data connection's local port (--cport); the next ones take the ports after it. */
+  localPort?: number;
 }
 
-export interface ServerRecord extends Omit<SocketRecord, 'localAddress'> {
+export interface ServerRecord extends Omit<SocketRecord, 'localAddress' | 'localPort'> {
   ioModel?: string;
   workers?: number;
   blocking?: boolean;
@@ -53,7 +55,7 @@ export function targetRecord(target: { host: string; port: number; path?: string
 }
 
 export function socketRecord(settings: SocketRecord): SocketRecord {
-  return pick(settings, ['sendBufferSize', 'receiveBufferSize', 'noDelay', 'localAddress']);
+  return pick(settings, ['sendBufferSize', 'receiveBufferSize', 'noDelay', 'localAddress', 'localPort']);
 }
 
 export function serverRecord(settings: ServerRecord): ServerRecord {
@@ -101,6 +103,8 @@ export interface StreamOptionsRecord extends TimedOptionsRecord {
   parallel: number;
   direction: 'forward' | 'reverse' | 'bidir';
   verify: boolean;
+  /** -b: bits/s each connection sent at. */
+  bitrate?: number;
   /** Set when the peer is a stock iperf3 server (stream --iperf3). */
   peer?: 'iperf3';
   /** iperf3 -n: the test ended after this many bytes. */

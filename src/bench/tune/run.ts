@@ -3,6 +3,7 @@ import { isSocktuneError, type ErrorCode, type SocktuneError } from '../../core/
 import type { Environment } from '../results/environment.ts';
 import { collectEnvironment } from '../results/environment.ts';
 import type { ServerTarget } from '../control/remote-test.ts';
+import type { IoModel } from '../../transport/server-options.ts';
 import { RESULT_SCHEMA, type MsgInterval, type RrInterval, type StreamInterval } from '../results/result.ts';
 import { runRr } from '../engines/rr.ts';
 import { round } from '../results/stats.ts';
@@ -11,7 +12,7 @@ import { runMsg } from '../engines/msg.ts';
 import { higherIsBetter, OBJECTIVE_UNITS, rank, type Objective, type Ranked } from './rank.ts';
 import { recommend, socketOptionsOf, type Recommendation } from './recommend.ts';
 import { interrupted as interruptedWarning, trialsFailed, trialsSaturated, warningFields, type Warning } from '../results/warnings.ts';
-import { configLabel, describeBuffer, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
+import { configLabel, isDefaultConfig, searchSpace, type TuneConfig, type Workload } from './space.ts';
 
 export type { Workload };
 
@@ -36,6 +37,10 @@ export interface TuneOptions {
   raw: boolean;
   plans: TunePlan[];
   quick: boolean;
+  /** --io-model: only these models are swept (loop, the default, always is). */
+  ioModels?: readonly IoModel[] | undefined;
+  /** -w: only these buffer sizes are swept, undefined for autotuning (always swept, as the default). */
+  bufferSizes?: readonly (number | undefined)[] | undefined;
   budgetSec: number;
   trialSec: number;
   onProgress?: (progress: TuneProgress) => void;
@@ -127,7 +132,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     plan.sizes.flatMap((size) => plan.conns.map((conns) => ({ workload: plan.workload, objective: plan.objective, size, conns }))),
   );
   const plannedFor = (scenario: Scenario): number => {
-    const configCount = searchSpace({ workload: scenario.workload, quick: options.quick, raw: options.raw }).length;
+    const configCount = searchSpace({ ...options, workload: scenario.workload }).length;
     if (options.quick) return plannedQuickTrials(configCount, 0);
     return Math.max(configCount, Math.floor(options.budgetSec / (options.trialSec + TRIAL_OVERHEAD_SEC) / scenarios.length));
   };
@@ -137,7 +142,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   const results: ScenarioResult[] = [];
 
   for (const [index, scenario] of scenarios.entries()) {
-    const configs = searchSpace({ workload: scenario.workload, quick: options.quick, raw: options.raw });
+    const configs = searchSpace({ ...options, workload: scenario.workload });
     const scenarioLabel = `${scenario.workload} ${scenario.size} B × ${scenario.conns} conns`;
     const search: Search = { configs, samples: new Map(configs.map((config) => [config, []])), trials: [] };
     if (options.interrupt?.aborted) break;
@@ -390,32 +395,4 @@ function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): Sc
       null)
     : null;
   return { ...scenario, objectiveUnit: OBJECTIVE_UNITS[scenario.objective], ranking, recommendation, trials: search.trials };
-}
-
-/** What is known to cost a configuration its rank, from the mechanism itself rather than from its number. */
-export function whyItLost(config: TuneConfig, scenario: Pick<ScenarioResult, 'workload' | 'ranking'>): string {
-  if (scenario.workload === 'stream' && config.bufferSize !== undefined && config.bufferSize <= SMALL_BUFFER_BYTES) {
-    return `a ${describeBuffer(config.bufferSize)} buffer caps the TCP window: rate ≤ buffer ÷ round-trip time`;
-  }
-  const best = scenario.ranking[0]?.config;
-  if (scenario.workload !== 'stream' && best !== undefined && config.depth < best.depth) {
-    return `${config.depth} in flight per connection: each waits its round trip (the best keeps ${best.depth})`;
-  }
-  return '';
-}
-
-/** Buffers at or under this cap a stream by the window they allow. */
-const SMALL_BUFFER_BYTES = 64 * 1024;
-
-/** The notes column of a ranking row, in the terminal table and the report alike. */
-export function rankingNotes(entry: ScenarioResult['ranking'][number], scenario: Pick<ScenarioResult, 'workload' | 'ranking'>): string {
-  const finalRound = Math.max(...scenario.ranking.map((other) => other.lastRound));
-  return [
-    entry.lastRound < finalRound ? `dropped after round ${entry.lastRound}` : '',
-    entry.clientSaturated ? 'client saturated' : '',
-    entry.capped ? 'buffer capped by kernel' : '',
-    entry.standing === 'worse' ? whyItLost(entry.config, scenario) : '',
-  ]
-    .filter(Boolean)
-    .join(', ');
 }

@@ -49,6 +49,10 @@ export interface SpaceChoices {
   quick: boolean;
   /** A service socktune does not control: only client-side knobs (buffers, Nagle, depth) are swept. */
   raw?: boolean;
+  /** Only these I/O models (the default, loop, is always kept: every verdict is against it). @default every model */
+  ioModels?: readonly IoModel[] | undefined;
+  /** Only these buffer sizes, undefined for the kernel's autotuning (always kept, as the default). @default the grid's sizes */
+  bufferSizes?: readonly (number | undefined)[] | undefined;
 }
 
 /**
@@ -56,15 +60,18 @@ export interface SpaceChoices {
  * --quick keeps the dimensions that matter most for the workload so successive halving can
  * finish in under a minute on two cores.
  */
-export function searchSpace({ workload, quick, raw = false }: SpaceChoices): TuneConfig[] {
+export function searchSpace({ workload, quick, raw = false, ioModels, bufferSizes }: SpaceChoices): TuneConfig[] {
   // Nagle and pipelining depth move request/response the most (bench/results/tune-validation: a quick grid
   // without them picked 0.32–0.37× of the full sweep's best), so --quick keeps them and trims buffer sizes instead.
   const noDelays = workload === 'rr' ? [true, false] : [true];
-  const models = raw ? (['loop'] as const) : IO_MODEL_CHOICES;
+  const models = raw ? (['loop'] as const) : withDefault(IO_MODEL_CHOICES, ioModels, 'loop');
   const depths = workload === 'stream' ? [1] : workload === 'msg' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 16] : [1, 4, 16];
   const batches: TuneConfig['batch'][] = workload === 'msg' ? ['auto', 1] : ['auto'];
-  const buffers =
-    workload === 'stream' || !quick ? BUFFER_SIZES : workload === 'rr' ? [undefined, 256 * 1024] : [undefined, 8 * 1024, 256 * 1024];
+  const buffers = withDefault(
+    workload === 'stream' || !quick ? BUFFER_SIZES : workload === 'rr' ? [undefined, 256 * 1024] : [undefined, 8 * 1024, 256 * 1024],
+    bufferSizes,
+    undefined,
+  );
   const configs: TuneConfig[] = [];
   for (const bufferSize of buffers) {
     for (const ioModel of models) {
@@ -74,4 +81,10 @@ export function searchSpace({ workload, quick, raw = false }: SpaceChoices): Tun
     }
   }
   return configs;
+}
+
+/** The values the user asked for (else the grid's), the default first and never left out. */
+function withDefault<T>(grid: readonly T[], asked: readonly T[] | undefined, fallback: T): readonly T[] {
+  const chosen = asked ?? grid;
+  return [fallback, ...chosen.filter((value) => value !== fallback)];
 }

@@ -1,4 +1,3 @@
-import { runConns } from '../../bench/engines/conns.ts';
 import { formatBytes, formatCount } from '../../bench/results/format.ts';
 import type { ConnsResult } from '../../bench/results/result.ts';
 import { SocktuneError } from '../../core/errors.ts';
@@ -78,8 +77,8 @@ export const connsCommand: Command = {
     };
     return runClientCommand<ConnsResult, never>(
       {
-        run: (_onInterval, interrupt) =>
-          runConns({
+        run: async (_onInterval, interrupt) =>
+          (await import('../../bench/engines/conns.ts')).runConns({
             ...options,
             interrupt,
             onProgress: ({ opened, failed, elapsedSec }) => {

@@ -1,4 +1,3 @@
-import { runCrr } from '../../bench/engines/crr.ts';
 import { formatCount } from '../../bench/results/format.ts';
 import type { CrrResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
@@ -30,7 +29,7 @@ export const crrCommand: Command = {
     };
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {
-        run: (onInterval, interrupt) => runCrr({ ...options, onInterval, interrupt }),
+        run: async (onInterval, interrupt) => (await import('../../bench/engines/crr.ts')).runCrr({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
         printSummary: (out, result) => {
           const { summary } = result;

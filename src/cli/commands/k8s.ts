@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { packageVersion } from '../version.ts';
 import { constants as bufferConstants } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { mergeResults } from '../../bench/results/merge.ts';
 import { SocktuneError } from '../../core/errors.ts';
-import { collectSources, splitPodLogs, type PodLog } from '../../k8s/collect.ts';
+import type { PodLog } from '../../k8s/collect.ts';
 import {
   ANTI_AFFINITIES,
   asList,
@@ -367,6 +366,8 @@ export const k8sCollectCommand: Command = {
     const expect = optional(values, 'expect', (text) => parseCount(text, '--expect', 1, 100_000));
     const testId = str(values, 'test-id');
     const namespace = str(values, 'namespace');
+    const { collectSources, splitPodLogs } = await import('../../k8s/collect.ts');
+    const { mergeResults } = await import('../../bench/results/merge.ts');
     let logs: PodLog[];
     if (values.kubectl) {
       if (testId === undefined)

@@ -2,8 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/results/format.ts';
 import type { LatencySummary } from '../../bench/results/histogram.ts';
-import { mergeResults, type MergeableResult, type MergedInterval, type MergeResult } from '../../bench/results/merge.ts';
-import { validateResult } from '../../bench/results/result-schema.ts';
+import type { MergeableResult, MergedInterval, MergeResult } from '../../bench/results/merge.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import type { Command, Io } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
@@ -23,6 +22,7 @@ export const mergeCommand: Command = {
   ],
   async run(values, io, files) {
     const sources = await Promise.all(files.map(async (file) => ({ label: file, result: await readResult(file) })));
+    const { mergeResults } = await import('../../bench/results/merge.ts');
     const merged = mergeResults(sources);
     if (values.json) io.out(JSON.stringify(merged, null, 2));
     else printMerged(io, merged);
@@ -70,6 +70,7 @@ async function readResult(file: string): Promise<MergeableResult> {
     const { type: _type, ...rest } = document as Record<string, unknown>;
     document = rest;
   }
+  const { validateResult } = await import('../../bench/results/result-schema.ts');
   validateResult(document, file);
   return document as MergeableResult;
 }

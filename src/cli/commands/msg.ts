@@ -1,6 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBits, formatCount, formatMicros } from '../../bench/results/format.ts';
-import { runMsg } from '../../bench/engines/msg.ts';
 import type { MsgResult } from '../../bench/results/result.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions } from '../client-settings.ts';
@@ -42,7 +41,7 @@ export const msgCommand: Command = {
     } as const;
     return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
       {
-        run: (onInterval, interrupt) => runMsg({ ...options, onInterval, interrupt }),
+        run: async (onInterval, interrupt) => (await import('../../bench/engines/msg.ts')).runMsg({ ...options, onInterval, interrupt }),
         formatInterval: (interval) =>
           `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond).padStart(13)}` +
           (interval.p99Us === undefined ? '' : `  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us)}`) +

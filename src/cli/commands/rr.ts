@@ -1,6 +1,5 @@
 import { formatCount } from '../../bench/results/format.ts';
 import type { RrResult } from '../../bench/results/result.ts';
-import { runRr } from '../../bench/engines/rr.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
@@ -43,7 +42,7 @@ export const rrCommand: Command = {
     };
     return runClientCommand<RrResult, RrResult['intervals'][number]>(
       {
-        run: (onInterval, interrupt) => runRr({ ...options, onInterval, interrupt }),
+        run: async (onInterval, interrupt) => (await import('../../bench/engines/rr.ts')).runRr({ ...options, onInterval, interrupt }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]], out.columns));

@@ -1,14 +1,14 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { formatBits, formatBytes } from '../../bench/results/format.ts';
+import { formatBytes, formatRate, RATE_FORMATS, type RateFormat } from '../../bench/results/format.ts';
 import type { StreamInterval, StreamResult } from '../../bench/results/result.ts';
-import { runStream, type StreamOptions } from '../../bench/engines/stream.ts';
-import { runIperf3Stream, type Iperf3ClientOptions } from '../../protocols/iperf3/client.ts';
+import type { StreamOptions } from '../../bench/engines/stream.ts';
+import type { Iperf3ClientOptions } from '../../protocols/iperf3/client.ts';
 import { IPERF3_DEFAULT_PORT } from '../../protocols/iperf3/server.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
 import { renderTable } from '../table.ts';
-import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
+import { MAX_REQUEST_BYTES, parseBitRate, parseCount, parseSize } from '../units.ts';
 
 function verifyFailed(result: StreamResult): boolean {
   const verify = result.summary.verify;
@@ -25,6 +25,18 @@ export const streamCommand: Command = {
     parallel: { help: 'parallel connections', spec: { type: 'string', short: 'P' }, default: '1' },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
+    bitrate: {
+      help: 'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, what this client sends; with --iperf3, both ends)',
+      spec: { type: 'string', short: 'b' },
+    },
+    format: {
+      help: 'unit of every rate: k m g t for Kbit/s to Tbit/s, K M G T for KiB/s to TiB/s, as iperf3 -f (default: the unit that fits)',
+      spec: { type: 'string', short: 'f' },
+    },
+    cport: {
+      help: 'connect data connection i from local port N+i, as iperf3 --cport (a firewall that allows only known source ports)',
+      spec: { type: 'string' },
+    },
     bytes: { help: '--iperf3 only: end after this many bytes instead of -t (iperf3 -n), e.g. 500M', spec: { type: 'string', short: 'n' } },
     iperf3: {
       help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`,
@@ -41,6 +53,7 @@ export const streamCommand: Command = {
     'socktune stream -c 127.0.0.1 --io-model workers --json > stream.json',
     'socktune stream --raw -c 127.0.0.1:9000 -t 5    # any sink (discard-like) service',
     'socktune stream --iperf3 -c 127.0.0.1 -R -P 4    # against iperf3 -s',
+    'socktune stream -c 198.18.0.2 -P 2 -b 100M -f m --cport 5300    # iperf3 habits: paced, in Mbit/s, from ports 5300-5301',
   ],
   async run(values, io) {
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
@@ -54,20 +67,35 @@ export const streamCommand: Command = {
         'SOCKTUNE_ERR_USAGE',
         "--verify needs a socktune server on the other end (it checks socktune's test pattern); drop --raw or --verify",
       );
+    const run = runOptions(values);
+    const parallel = parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128);
+    const localPort = firstLocalPort(values, values.iperf3 && direction === 'bidir' ? 2 * parallel : parallel);
+    const bitrate = str(values, 'bitrate') === undefined ? undefined : parseBitRate(str(values, 'bitrate')!, '--bitrate');
+    if (bitrate !== undefined && direction === 'reverse' && !values.iperf3)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        '-b paces what this client sends; with -R the socktune server sends: start it with --max-rate, or use --bidir to pace this side',
+      );
+    const rateFormat = formatOf(values);
     const options = {
-      ...runOptions(values),
+      ...run,
+      client: localPort === undefined ? run.client : { ...run.client, localPort },
       writeSize: parseSize(flagText(values, streamCommand.flags, 'length')!, '--length', MAX_REQUEST_BYTES),
-      parallel: parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128),
+      parallel,
       direction,
       verify: values.verify === true,
+      bitrate,
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
-        run: (onInterval, interrupt) =>
+        run: async (onInterval, interrupt) =>
           values.iperf3
-            ? runIperf3Stream({ ...iperf3Options(values, options, onInterval), interrupt })
-            : runStream({ ...options, onInterval, interrupt }),
-        formatInterval: (interval) => formatStreamInterval(interval, direction),
+            ? (await import('../../protocols/iperf3/client.ts')).runIperf3Stream({
+                ...iperf3Options(values, options, onInterval),
+                interrupt,
+              })
+            : (await import('../../bench/engines/stream.ts')).runStream({ ...options, onInterval, interrupt }),
+        formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
         printSummary: (out, result) => {
           const { summary } = result;
           const side = (entry: { bytes: number; side: string } | null): [string, string] =>
@@ -76,7 +104,7 @@ export const streamCommand: Command = {
             [
               'sender',
               ...side(summary.sender),
-              formatBits(summary.bitsPerSecond),
+              formatRate(summary.bitsPerSecond, rateFormat),
               summary.retransmits === null ? 'n/a' : String(summary.retransmits),
             ],
             ['receiver', ...side(summary.receiver), '', ''],
@@ -89,7 +117,7 @@ export const streamCommand: Command = {
             );
           }
         },
-        metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: formatBits },
+        metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
         exitCode: (result) => (verifyFailed(result) ? 4 : 0),
         nothingMeasured: (result) =>
           result.summary.bitsPerSecond > 0 ? undefined : `no byte was received in ${result.summary.measuredSeconds} s`,
@@ -114,13 +142,19 @@ function iperf3Options(values: Values, options: StreamOptions, onInterval: (inte
     direction: options.direction,
     window: options.client.receiveBufferSize ?? options.client.sendBufferSize,
     noDelay: values.nagle !== true && values['no-delay'] === true,
+    localPort: options.client.localPort,
+    bitrate: options.bitrate,
     intervalSec: options.intervalSec,
     onInterval,
   };
 }
 
 /** `[  1] 0.00-1.00 s  2.71 GB  23.3 Gbit/s  retr 0  cwnd 3.9 MB  rtt 35 µs`, a line per connection and a [SUM] line with -P, as iperf3 prints them. */
-export function formatStreamInterval(interval: StreamInterval, direction: 'forward' | 'reverse' | 'bidir'): string {
+export function formatStreamInterval(
+  interval: StreamInterval,
+  direction: 'forward' | 'reverse' | 'bidir',
+  rateFormat?: RateFormat,
+): string {
   const when = `${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s`;
   const bytesOf = (entry: { sentBytes: number; receivedBytes: number }): number =>
     direction === 'reverse' ? entry.receivedBytes : entry.sentBytes;
@@ -132,7 +166,7 @@ export function formatStreamInterval(interval: StreamInterval, direction: 'forwa
     ].join('');
   const omitted = interval.omitted ? '  (omitted)' : '';
   const line = (label: string, bytes: number, bitsPerSecond: number, extra: string): string =>
-    `[${label}] ${when} ${formatBytes(bytes).padStart(10)}  ${formatBits(bitsPerSecond).padStart(13)}${extra}${omitted}`;
+    `[${label}] ${when} ${formatBytes(bytes).padStart(10)}  ${formatRate(bitsPerSecond, rateFormat).padStart(13)}${extra}${omitted}`;
   const streams = interval.streams ?? [];
   if (streams.length <= 1) {
     return line(
@@ -146,4 +180,24 @@ export function formatStreamInterval(interval: StreamInterval, direction: 'forwa
     ...streams.map((stream) => line(String(stream.socket).padStart(3), bytesOf(stream), stream.bitsPerSecond, tcp(stream))),
     line('SUM', bytesOf(interval), interval.bitsPerSecond, tcp({ retransmits: interval.retransmits ?? null })),
   ].join('\n');
+}
+
+/** --cport: the first data connection's local port, so that every one of `connections` has a port. */
+function firstLocalPort(values: Values, connections: number): number | undefined {
+  const text = str(values, 'cport');
+  if (text === undefined) return undefined;
+  if (values.unix !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--cport is a TCP port: drop it with --unix');
+  return parseCount(text, '--cport', 1, 65536 - connections);
+}
+
+/** -f: one of iperf3's unit letters. */
+function formatOf(values: Values): RateFormat | undefined {
+  const text = str(values, 'format');
+  if (text === undefined) return undefined;
+  if (!(RATE_FORMATS as readonly string[]).includes(text))
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--format takes one of ${RATE_FORMATS.join(' ')} (as iperf3 -f), got ${JSON.stringify(text)}`,
+    );
+  return text as RateFormat;
 }

@@ -1,17 +1,17 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
-import { LocalServer } from '../../bench/server/local-server.ts';
+import type { LocalServer } from '../../bench/server/local-server.ts';
 import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
-import { renderTuneReport } from '../../bench/tune/report/html.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
-import { runTune, type ScenarioResult, type TunePlan, type TuneProgress, type Workload } from '../../bench/tune/run.ts';
+import type { ScenarioResult, TunePlan, TuneProgress, Workload } from '../../bench/tune/run.ts';
 import { COMMON_CLIENT_FLAGS, flagText, COMMON_OUTPUT_FLAGS, type Command, type Io, type Values } from '../command.ts';
 import { DEFAULT_CONTROL_PORT, str, target as targetOf } from '../client-settings.ts';
 import { exitCodeOf, NOTHING_MEASURED_EXIT, onInterrupt } from '../client-command.ts';
 import { fitLine } from '../table.ts';
 import { renderRanking, winnerLine } from '../tune-table.ts';
-import { MAX_REQUEST_BYTES, parseCount, parseSeconds, parseSize } from '../units.ts';
+import { MAX_REQUEST_BYTES, MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from '../units.ts';
+import { IO_MODELS } from '../../transport/server-options.ts';
 
 const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
 const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'], msg: ['rps', 'p99'] };
@@ -19,14 +19,16 @@ const DEFAULT_SIZE: Readonly<Record<Workload, number>> = { stream: 128 * 1024, r
 const DEFAULT_CONNS: Readonly<Record<Workload, number>> = { stream: 1, rr: 10, msg: 2 };
 
 function choice<T extends string>(values: Values, flag: string, allowed: readonly T[], fallback: T): T {
-  const text = str(values, flag) ?? fallback;
-  if (!(allowed as readonly string[]).includes(text)) {
-    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} takes one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
-  }
+  return choiceOf(str(values, flag) ?? fallback, `--${flag}`, allowed);
+}
+
+function choiceOf<T extends string>(text: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text))
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
   return text as T;
 }
 
-function list<T>(text: string | undefined, fallback: T[], parse: (item: string) => T): T[] {
+function list<T, F>(text: string | undefined, fallback: F, parse: (item: string) => T): T[] | F {
   return text === undefined ? fallback : text.split(',').map((item) => parse(item.trim()));
 }
 
@@ -109,6 +111,16 @@ export const tuneCommand: Command = {
       spec: { type: 'string' },
       value: '<n,...>',
     },
+    'io-model': {
+      help: 'comma list: sweep only these I/O models of loop, workers, thread-per-conn (loop, the default, is always measured)',
+      spec: { type: 'string' },
+      value: '<models,...>',
+    },
+    window: {
+      help: 'comma list: sweep only these buffer sizes, auto for the kernel autotuning (always measured, as the default), e.g. auto,256K,1M',
+      spec: { type: 'string', short: 'w' },
+      value: '<bytes,...>',
+    },
     objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
     quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
     budget: { help: 'time for the full grid, e.g. 5m', spec: { type: 'string' }, default: '5m' },
@@ -125,6 +137,7 @@ export const tuneCommand: Command = {
     'npx socktune tune --quick',
     'socktune tune --workload rr --objective p99 --size 64,1K --conns 10',
     'socktune tune --quick --workload mixed',
+    'socktune tune --quick --io-model loop,workers -w auto,256K,1M    # a smaller grid',
     'socktune tune -c 198.18.0.2 --budget 10m --report tune.html --json > tune.json',
     'socktune tune --raw -c 127.0.0.1:7000 --quick --conns 1,10    # client side against your own echo server',
   ],
@@ -133,6 +146,11 @@ export const tuneCommand: Command = {
     const workload = choice(values, 'workload', WORKLOADS, raw ? 'rr' : 'stream');
     if (raw && workload !== 'rr')
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw tunes request/response against an echo-like service: use it with --workload rr');
+    if (raw && str(values, 'io-model') !== undefined)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        "--raw tunes only this client: the service's I/O model is not socktune's to choose, drop --io-model",
+      );
     if (raw && str(values, 'client') === undefined)
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--raw needs the service to tune: -c HOST:PORT');
     if (workload === 'mixed' && values.objective !== undefined)
@@ -147,7 +165,9 @@ export const tuneCommand: Command = {
     const trialText = str(values, 'duration-per-trial');
     const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
     const budgetSec = parseSeconds(flagText(values, tuneCommand.flags, 'budget')!, '--budget');
-    const local = str(values, 'client') === undefined ? await LocalServer.start() : undefined;
+    const { runTune } = await import('../../bench/tune/run.ts');
+    const local =
+      str(values, 'client') === undefined ? await (await import('../../bench/server/local-server.ts')).LocalServer.start() : undefined;
     const target = local?.target ?? targetOf(values);
     const pinning = local
       ? pinApart(local, values['no-pin'] === true)
@@ -176,9 +196,13 @@ export const tuneCommand: Command = {
         raw,
         plans,
         quick,
+        ioModels: list(str(values, 'io-model'), undefined, (item) => choiceOf(item, '--io-model', IO_MODELS)),
+        bufferSizes: list(str(values, 'window'), undefined, (item) =>
+          item === 'auto' ? undefined : parseSize(item, '--window', MAX_SOCKET_BUFFER),
+        ),
         budgetSec,
         trialSec,
-        onProgress: progressPrinter(io, !human || values.quiet === true),
+        onProgress: progressPrinter(io, values.quiet === true),
         interrupt: interruption.signal,
       });
     } finally {
@@ -188,7 +212,7 @@ export const tuneCommand: Command = {
     const measuredNothing = result.scenarios.every((scenario) => scenario.recommendation === null);
     const exitCode = interruption.received() === undefined && measuredNothing ? NOTHING_MEASURED_EXIT : exitCodeOf(interruption.received());
     const reportPath = values['no-report'] ? undefined : resolve(str(values, 'report') ?? 'socktune-tune.html');
-    if (reportPath) await writeFile(reportPath, renderTuneReport(result));
+    if (reportPath) await writeFile(reportPath, (await import('../../bench/tune/report/html.ts')).renderTuneReport(result));
     if (!human) {
       io.out(JSON.stringify({ ...result, report: reportPath ?? null }, null, 2));
       return exitCode;

@@ -13,6 +13,7 @@ import { sleep } from '../../bench/engines/ticker.ts';
 import { startStreamIntervals } from '../../bench/engines/stream-intervals.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { fdOf } from '../../transport/fd.ts';
+import { SendBudget } from '../../transport/send-budget.ts';
 import { pumpWrites } from '../../transport/pump.ts';
 import { encodeJson, generateCookie, MAX_JSON_BYTES, readJson, readState, STATE, stateByte } from './codec.ts';
 
@@ -30,6 +31,10 @@ export interface Iperf3ClientOptions {
   /** iperf3 -w: SO_SNDBUF and SO_RCVBUF on both ends. */
   window?: number | undefined;
   noDelay: boolean;
+  /** iperf3 -b: bits/s per stream; the iperf3 server paces its own sending (-R, --bidir) with it too. */
+  bitrate?: number | undefined;
+  /** iperf3 --cport: stream i connects from this port + i. */
+  localPort?: number | undefined;
   intervalSec: number;
   onInterval?: (interval: StreamInterval) => void;
   /** Ctrl-C: ends the test early (TEST_END as usual); the result keeps what was measured, marked `interrupted`. */
@@ -93,6 +98,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
             ...(options.direction === 'bidir' ? { bidirectional: true } : {}),
             ...(options.window === undefined ? {} : { window: options.window }),
             ...(options.noDelay ? { nodelay: true } : {}),
+            ...(options.bitrate === undefined ? {} : { bandwidth: options.bitrate }),
           }),
         );
       } else if (state === STATE.CREATE_STREAMS) {
@@ -107,6 +113,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
             port: options.port,
             ...bufferSizes,
             noDelay: options.noDelay,
+            ...(options.localPort === undefined ? {} : { localPort: options.localPort + i }),
             onread: { buffer: Buffer.allocUnsafe(128 * 1024), callback: (bytes: number) => ((stream.bytes += bytes), true) },
           });
           stream.socket.on('error', () => {});
@@ -133,6 +140,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
               stream.bytes += bytes;
               sentTotal += bytes;
             },
+            options.bitrate === undefined ? undefined : new SendBudget(options.bitrate / 8),
           );
         }
         const bytesOf = (sender: boolean) => (): number => streams.filter((s) => s.sender === sender).reduce((sum, s) => sum + s.bytes, 0);
@@ -279,6 +287,7 @@ function toStreamResult(
       client: socketRecord({
         noDelay: options.noDelay,
         ...(options.window === undefined ? {} : { sendBufferSize: options.window, receiveBufferSize: options.window }),
+        ...(options.localPort === undefined ? {} : { localPort: options.localPort }),
       }),
       server: null,
       peer: 'iperf3',
@@ -289,6 +298,7 @@ function toStreamResult(
       parallel: options.parallel,
       direction: options.direction,
       verify: false,
+      ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
       ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
     },
     effective: { client: client.effectiveClient, server: null },

@@ -2,7 +2,8 @@ import { formatBits, formatCount, formatMicros } from '../../results/format.ts';
 import { describeInterval } from '../../results/stats.ts';
 import type { MsgInterval, RrInterval, StreamInterval } from '../../results/result.ts';
 import type { Objective } from '../rank.ts';
-import { rankingNotes, type ScenarioResult, type TuneResult } from '../run.ts';
+import type { ScenarioResult, TuneResult } from '../run.ts';
+import { rankingNotes } from '../notes.ts';
 import { barChart, escapeXml, lineChart, type Series } from './svg.ts';
 
 export function formatObjective(objective: Objective, value: number): string {
