@@ -3,7 +3,12 @@
 // an old Node gets one clear line, not a syntax error. A published package runs dist/; a clone that
 // has not been built (`npm ci` does not build) runs src/, whose types Node strips (22.18+, 23.6+).
 import { existsSync } from 'node:fs';
+import module from 'node:module';
 import { URL } from 'node:url';
+
+// V8's compiled code of the CLI's modules, kept in the temporary directory between runs (Node 22.1+): a
+// seventh less start-up CPU, which every short command and each of the test suite's runs pays.
+module.enableCompileCache?.();
 
 const args = process.argv.slice(2);
 const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));

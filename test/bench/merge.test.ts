@@ -267,15 +267,15 @@ test('crr failures add up under any code, "constructor" and "__proto__" included
   assert.equal(JSON.stringify(merged.summary.failures), '{"ECONNREFUSED":2,"constructor":3,"__proto__":5,"ETIMEDOUT":1}');
 });
 
-test('200,000 runs of one interval each (a test of many pods) merge into one slot', { timeout: 600_000 }, () => {
+test('20,000 runs of one interval each (a test of many pods) merge into one slot', { timeout: 120_000 }, () => {
   const t0 = Date.now();
-  // One document for every source: what is being measured is the merge, not making 200,000 histograms.
+  // One document for every source: what is being measured is the merge, not making 20,000 histograms.
   const result = rrResult(t0, [[100_000, 2_000_000, 3_000]]);
-  const sources = Array.from({ length: 200_000 }, (_, index) => ({ label: `pod-${index}`, result }));
+  const sources = Array.from({ length: 20_000 }, (_, index) => ({ label: `pod-${index}`, result }));
   const merged = mergeResults(sources);
   assert.equal(merged.intervals.length, 1);
-  assert.equal(merged.intervals[0]!.runs, 200_000);
-  assert.equal(merged.intervals[0]!.requests, 600_000);
-  assert.equal((merged.summary.latency as { count: number }).count, 600_000);
-  assert.equal(merged.sources.length, 200_000);
+  assert.equal(merged.intervals[0]!.runs, 20_000);
+  assert.equal(merged.intervals[0]!.requests, 60_000);
+  assert.equal((merged.summary.latency as { count: number }).count, 60_000);
+  assert.equal(merged.sources.length, 20_000);
 });

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { runProcess, type ProcessRun } from '../helpers.ts';
+import { main } from '../../src/cli/main.ts';
 
 export const BIN = new URL('../../bin/socktune.js', import.meta.url).pathname;
 
@@ -16,6 +17,18 @@ export function runCli(args: string[], timeoutMs = 60_000, cwd?: string, env: No
     timeoutMs,
     label: `socktune ${args.join(' ')}`,
   });
+}
+
+/**
+ * The CLI's main() in this process, with its output captured: for the many cases that check what a
+ * command makes of its input, where starting a process each time would cost more than the check.
+ * The binary itself is run by runCli in the same files.
+ */
+export async function runInProcess(args: string[]): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { out: (text) => (stdout += `${text}\n`), err: (text) => (stderr += `${text}\n`), isTty: false });
+  return { code, stdout, stderr };
 }
 
 export interface RunningServer {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd } from '../../src/core/sockopts.ts';
 import { bindListeningSocket } from '../../src/transport/listen-socket.ts';
-import { assertSchema, runCli, startServer, type RunningServer } from './cli-helpers.ts';
+import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from './cli-helpers.ts';
 
 test('help: top level lists the commands; each command has examples', async () => {
   const top = await runCli(['--help']);
@@ -23,13 +23,13 @@ test('usage errors: one clear line on stderr, exit 2, no stack', async () => {
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /^socktune: SOCKTUNE_ERR_USAGE: unknown option --bogus \(see socktune stream --help\)/);
   assert.doesNotMatch(unknown.stderr, /\n\s+at /);
-  const noHost = await runCli(['rr']);
+  const noHost = await runInProcess(['rr']);
   assert.equal(noHost.code, 2);
   assert.match(noHost.stderr, /SOCKTUNE_ERR_USAGE: say which server to test/);
-  const badSize = await runCli(['stream', '-c', '127.0.0.1', '-l', 'huge']);
+  const badSize = await runInProcess(['stream', '-c', '127.0.0.1', '-l', 'huge']);
   assert.equal(badSize.code, 2);
   assert.match(badSize.stderr, /--length takes a size like 64K/);
-  const command = await runCli(['frobnicate']);
+  const command = await runInProcess(['frobnicate']);
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command "frobnicate"/);
 });
@@ -232,16 +232,16 @@ describe('against a running socktune server', () => {
 });
 
 test('first contact: help <command>, the commands list aligned, errors name the value as help does, conns refuses -t with the reason', async () => {
-  const viaHelp = await runCli(['help', 'stream']);
-  const viaFlag = await runCli(['stream', '--help']);
+  const viaHelp = await runInProcess(['help', 'stream']);
+  const viaFlag = await runInProcess(['stream', '--help']);
   assert.equal(viaHelp.code, 0);
   assert.equal(viaHelp.stdout, viaFlag.stdout);
-  const top = await runCli(['--help']);
+  const top = await runInProcess(['--help']);
   assert.match(top.stdout, /^ {2}completion {2}print a shell completion script/m);
-  const missing = await runCli(['rr', '-c']);
+  const missing = await runInProcess(['rr', '-c']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /'-c, --client <host>' argument missing/);
-  const time = await runCli(['conns', '-c', '127.0.0.1', '-t', '3']);
+  const time = await runInProcess(['conns', '-c', '127.0.0.1', '-t', '3']);
   assert.equal(time.code, 2);
   assert.match(time.stderr, /-t does nothing for socktune conns: conns opens connections, then holds them for --hold SECONDS/);
 });

@@ -8,16 +8,16 @@ import { BENCH_SERVER_DEFAULTS } from '../../src/bench/server/bench-server.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../../src/protocols/iperf3/server.ts';
 import { SERVER_DEFAULTS } from '../../src/transport/server-options.ts';
 import { closest } from '../../src/cli/arguments.ts';
-import { runCli, startServer } from './cli-helpers.ts';
+import { runCli, runInProcess, startServer } from './cli-helpers.ts';
 
 test('a typo in a command or a flag gets "did you mean"', async () => {
-  const command = await runCli(['strem']);
+  const command = await runInProcess(['strem']);
   assert.equal(command.code, 2);
   assert.match(command.stderr, /unknown command "strem"; did you mean stream\?/);
-  const flag = await runCli(['stream', '--tme', '3']);
+  const flag = await runInProcess(['stream', '--tme', '3']);
   assert.equal(flag.code, 2);
   assert.match(flag.stderr, /unknown option --tme; did you mean --time\? \(see socktune stream --help\)/);
-  const elsewhere = await runCli(['stream', '--depth', '4']);
+  const elsewhere = await runInProcess(['stream', '--depth', '4']);
   assert.match(elsewhere.stderr, /--depth is not a flag of socktune stream; it belongs to socktune rr, socktune msg/);
   assert.equal(closest('xyzzy', ['time', 'size']), undefined);
   assert.equal(closest('blockin', ['blocking', 'bind']), 'blocking');
@@ -29,7 +29,7 @@ test("negative and malformed numbers get socktune's own message, not Node's pars
     [['rr', '-c', '127.0.0.1', '--size', '-5'], '--size'],
     [['stream', '-c', '127.0.0.1', '-l', '-5'], '--length'],
   ] as const) {
-    const result = await runCli([...args]);
+    const result = await runInProcess([...args]);
     assert.equal(result.code, 2, args.join(' '));
     assert.match(
       result.stderr,
@@ -37,7 +37,7 @@ test("negative and malformed numbers get socktune's own message, not Node's pars
       args.join(' '),
     );
   }
-  const time = await runCli(['stream', '-c', '127.0.0.1', '-t', '-1']);
+  const time = await runInProcess(['stream', '-c', '127.0.0.1', '-t', '-1']);
   assert.match(time.stderr, /--time takes .*got "-1"/);
   assert.doesNotMatch(time.stderr, /ambiguous/);
 });
@@ -221,11 +221,11 @@ test('every flag that takes a value names what it takes (<seconds>, <bytes>, <ho
     'merge',
     'info',
   ]) {
-    const help = await runCli([...command.split(' '), '--help']);
+    const help = await runInProcess([...command.split(' '), '--help']);
     assert.equal(help.code, 0, command);
     assert.doesNotMatch(help.stdout, /<value>/, command);
   }
-  const rr = await runCli(['rr', '--help']);
+  const rr = await runInProcess(['rr', '--help']);
   assert.match(rr.stdout, /-t, --time <seconds>/);
   assert.match(rr.stdout, /--size <bytes>/);
   assert.match(rr.stdout, /-c, --client <host>/);

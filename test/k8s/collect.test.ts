@@ -5,7 +5,16 @@ import { constants as bufferConstants } from 'node:buffer';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, BIN, runCli, startServer, type CliRun, type MergedRr, type RunningServer } from '../cli/cli-helpers.ts';
+import {
+  assertSchema,
+  BIN,
+  type CliRun,
+  type MergedRr,
+  runCli,
+  runInProcess,
+  type RunningServer,
+  startServer,
+} from '../cli/cli-helpers.ts';
 import { collectSources, resultOfPod, splitPodLogs } from '../../src/k8s/collect.ts';
 import { prefixed } from './k8s-helpers.ts';
 
@@ -143,7 +152,7 @@ test('collect refuses, with SOCKTUNE_ERR_MERGE and exit 2, a merge that would no
     [['--expect', '0'], /--expect takes a whole number from 1/],
   ];
   for (const [flags, message] of usage) {
-    const run = await runCli(['k8s', 'collect', ...flags]);
+    const run = await runInProcess(['k8s', 'collect', ...flags]);
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, message);
   }

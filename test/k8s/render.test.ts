@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli } from '../cli/cli-helpers.ts';
+import { runCli, runInProcess } from '../cli/cli-helpers.ts';
+import { main } from '../../src/cli/main.ts';
 import { asList, renderTest, WORKLOADS, type RenderOptions } from '../../src/k8s/render.ts';
 import { validateManifest } from './k8s-schema.ts';
 import { containerOf, flagValue, render, type Manifest } from './k8s-helpers.ts';
@@ -86,10 +87,11 @@ for (const workload of WORKLOADS) {
         assert.equal(flagValue(client, '--io-model'), 'workers');
       }
       assert.equal(flagValue(client, '-w'), '256K');
-      // The real parsers take both command lines (--help answers once the flags parse).
+      // The real parsers take both command lines (--help answers once the flags parse), in this process.
       for (const line of [client, server]) {
-        const help = await runCli([...line, '--help']);
-        assert.equal(help.code, 0, `${line.join(' ')}: ${help.stderr}`);
+        let errors = '';
+        const code = await main([...line, '--help'], { out: () => {}, err: (text) => (errors += text), isTty: false });
+        assert.equal(code, 0, `${line.join(' ')}: ${errors}`);
       }
     });
   }
@@ -267,15 +269,15 @@ test('render refuses what would not run, naming the flag, exit 2', async () => {
   ];
   await Promise.all(
     cases.map(async ([args, message]) => {
-      const run = await runCli(['k8s', 'render', ...args]);
+      const run = await runInProcess(['k8s', 'render', ...args]);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, /^socktune: SOCKTUNE_ERR_USAGE: /);
       assert.match(run.stderr, message, args.join(' '));
     }),
   );
-  const bare = await runCli(['k8s']);
+  const bare = await runInProcess(['k8s']);
   assert.equal(bare.code, 2);
   assert.match(bare.stderr, /choose a mode: socktune k8s render or socktune k8s collect/);
-  const help = await runCli(['k8s', '--help']);
+  const help = await runInProcess(['k8s', '--help']);
   assert.match(help.stdout, /Modes:\n {2}k8s render .*\n {2}k8s collect /);
 });

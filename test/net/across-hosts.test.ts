@@ -35,7 +35,7 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
 
   test('stream --verify both ways: every byte arrives intact, and no rate above the link is claimed', async (t) => {
     for (const direction of [[], ['-R']]) {
-      const run = await socktune(['stream', '-c', serverAddress, '-p', String(server.port), '-t', '2', '--verify', '--json', ...direction]);
+      const run = await socktune(['stream', '-c', serverAddress, '-p', String(server.port), '-t', '1', '--verify', '--json', ...direction]);
       assert.equal(run.code, 0, run.stderr);
       const result = JSON.parse(run.stdout);
       assertSchema(result);
@@ -52,14 +52,14 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
   });
 
   test("rr and msg across the link: schema-valid results with both ends' effective buffers", async () => {
-    const rr = await socktune(['rr', '-c', serverAddress, '-p', String(server.port), '-t', '1', '-C', '4', '-w', '64K', '--json']);
+    const rr = await socktune(['rr', '-c', serverAddress, '-p', String(server.port), '-t', '0.5', '-C', '4', '-w', '64K', '--json']);
     assert.equal(rr.code, 0, rr.stderr);
     const rrResult = JSON.parse(rr.stdout);
     assertSchema(rrResult);
     assert.ok(rrResult.summary.requests > 0);
     assert.equal(rrResult.effective.client.receiveBufferSize, 128 * 1024, 'the kernel doubles the 64K asked for');
     assert.equal(rrResult.effective.server.receiveBufferSize, 128 * 1024);
-    const msg = await socktune(['msg', '-c', serverAddress, '-p', String(server.port), '-t', '1', '--json']);
+    const msg = await socktune(['msg', '-c', serverAddress, '-p', String(server.port), '-t', '0.5', '--json']);
     assert.equal(msg.code, 0, msg.stderr);
     const msgResult = JSON.parse(msg.stdout);
     assertSchema(msgResult);
@@ -68,7 +68,10 @@ describe('across a 200 Mbit/s link between two test hosts', { skip: unavailable 
 
   test('tune -c across the link ranks configurations there', async () => {
     const run = await socktune(
-      ['tune', '-c', serverAddress, '-p', String(server.port), '--quick', '--duration-per-trial', '0.3', '--no-report', '--json'],
+      [
+        ...['tune', '-c', serverAddress, '-p', String(server.port), '--quick', '--duration-per-trial', '0.2', '--no-report', '--json'],
+        ...['--io-model', 'workers', '-w', '64K'],
+      ],
       120_000,
     );
     assert.equal(run.code, 0, run.stderr);

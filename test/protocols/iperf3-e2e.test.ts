@@ -207,6 +207,9 @@ describe('socktune stream --iperf3 against stock iperf3 -s', { skip }, () => {
         await serverDone;
         const reported = (JSON.parse(serverJson) as Iperf3Json).end;
         const { summary } = document;
+        // A line per stream, as iperf3 prints them: -P 4 has four, --bidir one each way.
+        const streams = (args.includes('-P') ? 4 : 1) * (args.includes('--bidir') ? 2 : 1);
+        for (const interval of document.intervals) assert.equal(interval.streams.length, streams, JSON.stringify(interval));
         if (args.includes('-R')) assert.equal(summary.sender.bytes, reported.sum_sent.bytes);
         else assert.equal(summary.receiver.bytes, reported.sum_received.bytes);
         // -n: the client sends exactly that much; iperf3's server counts what it read before it saw TEST_END.

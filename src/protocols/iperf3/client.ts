@@ -11,6 +11,7 @@ import { socketRecord, targetRecord } from '../../bench/results/result-options.t
 import { interrupted, saturated, warningFields } from '../../bench/results/warnings.ts';
 import { sleep } from '../../bench/engines/ticker.ts';
 import { startStreamIntervals } from '../../bench/engines/stream-intervals.ts';
+import { tcpInfoOf } from '../../bench/engines/data-connections.ts';
 import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { fdOf } from '../../transport/fd.ts';
 import { SendBudget } from '../../transport/send-budget.ts';
@@ -145,7 +146,15 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         }
         const bytesOf = (sender: boolean) => (): number => streams.filter((s) => s.sender === sender).reduce((sum, s) => sum + s.bytes, 0);
         const counted = bytesOf(options.direction !== 'reverse');
-        const started = startStreamIntervals(options, options.direction, bytesOf(true), bytesOf(false));
+        const started = startStreamIntervals(options, options.direction, bytesOf(true), bytesOf(false), {
+          counts: () =>
+            streams.map((stream) => ({
+              sent: stream.sender ? stream.bytes : 0,
+              received: stream.sender ? 0 : stream.bytes,
+              sends: stream.sender,
+            })),
+          tcpInfo: (index) => tcpInfoOf(streams[index]?.socket),
+        });
         const ticker = started.ticker;
         intervals = started.intervals;
         await sleep(options.omitSec * 1000, options.interrupt);
