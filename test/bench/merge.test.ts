@@ -80,7 +80,7 @@ test("merged percentiles are those of one histogram holding every run's latencie
       assert.equal(merged.summary.sentRequests, runs.flat().length + runs.length);
       assert.equal(decodeHistogram(merged.summary.histogram as string).totalCount, runs.flat().length);
     }),
-    { numRuns: 200 },
+    { numRuns: 50 },
   );
 });
 

@@ -33,6 +33,7 @@ interface SecretRun {
 function clientRuns(port: number, dir: string): SecretRun[] {
   const at = ['-c', '127.0.0.1', '-p', String(port)];
   const short = ['-t', '0.3', '-i', '0.3'];
+  const smallGrid = ['--io-model', 'loop', '-w', '256K', '--duration-per-trial', '0.1'];
   const runs: SecretRun[] = [];
   for (const output of [['--json'], ['--ndjson'], []]) {
     runs.push(
@@ -47,11 +48,11 @@ function clientRuns(port: number, dir: string): SecretRun[] {
   // tune ends by Ctrl-C here: what it measured by then goes to its JSON, its table and the report.
   const report = join(dir, 'tune.html');
   runs.push({
-    args: ['tune', ...at, '--workload', 'rr', '--auth-token', TOKEN, '--report', report, '--json'],
+    args: ['tune', ...at, '--workload', 'rr', '--auth-token', TOKEN, '--report', report, '--json', ...smallGrid],
     file: report,
-    interruptMs: 4000,
+    interruptMs: 2000,
   });
-  runs.push({ args: ['tune', ...at, '--workload', 'rr', '--no-report'], interruptMs: 4000 });
+  runs.push({ args: ['tune', ...at, '--workload', 'rr', '--no-report', ...smallGrid], interruptMs: 2000 });
   return runs;
 }
 

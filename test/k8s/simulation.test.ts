@@ -82,9 +82,9 @@ async function simulate(workload: string, flags: string[], clients: number, serv
     '--servers',
     String(servers),
     '-t',
-    '0.6',
+    '0.4',
     '-i',
-    '0.3',
+    '0.2',
     '--start-margin',
     '2',
     // A busy machine may start a client process later than the margin allows: it still runs (with a warning), so the sums stay checkable.

@@ -26,13 +26,13 @@ import {
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 
 const work = temporaryDirectory({ after }, 'install');
-const copy = copyOfTree({ after }, { nodeModules: true });
+const copy = copyOfTree({ after }, { nodeModules: true, built: true });
 let tarball: string;
 let env24: NodeJS.ProcessEnv;
 
 before(async () => {
   env24 = await npmEnvironment(work, NODE24_PATH);
-  tarball = await packTarball(copy, work, env24);
+  tarball = await packTarball(copy, work, env24, { built: true });
 });
 
 /** An install, or why it could not be made here (the registry unreachable for a dependency not in the cache). */

@@ -57,11 +57,13 @@ const NOT_SOURCES = new Set(['node_modules', 'dist', 'dist-exe', '.git', 'test-a
  * A copy of the working tree as a fresh clone has it (no dist/), uncommitted changes included: a
  * `git clone` would have only HEAD. With `nodeModules`, node_modules is this tree's, linked, as if
  * `npm ci` had run. Packing happens in the copy because prepack rebuilds dist/ from scratch, which
- * must not pull dist/ from under tests running at the same time in this tree.
+ * must not pull dist/ from under tests running at the same time in this tree. With `built`, the
+ * copy keeps this tree's dist/.
  */
-export function copyOfTree(owner: Owner, { nodeModules }: { nodeModules: boolean }): string {
+export function copyOfTree(owner: Owner, { nodeModules, built = false }: { nodeModules: boolean; built?: boolean }): string {
   const copy = join(temporaryDirectory(owner, 'clone'), 'socktune');
-  cpSync(ROOT, copy, { recursive: true, filter: (source) => !NOT_SOURCES.has(source.slice(ROOT.length).split('/')[0]!) });
+  const left = (top: string): boolean => NOT_SOURCES.has(top) && !(built && top === 'dist');
+  cpSync(ROOT, copy, { recursive: true, filter: (source) => !left(source.slice(ROOT.length).split('/')[0]!) });
   if (nodeModules) symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
   return copy;
 }
@@ -99,9 +101,14 @@ export function registryUnreachable(result: Run): string | undefined {
   return match ? `the registry cannot be reached (npm failed with ${match[1]})` : undefined;
 }
 
-/** Packs the tree in `dir` as `npm pack` does for a release (prepack builds dist/), into `destination`; returns the tarball. */
-export async function packTarball(dir: string, destination: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const packed = await run('npm', ['pack', '--json', '--pack-destination', destination], { cwd: dir, env, timeoutMs: 120_000 });
+/**
+ * Packs the tree in `dir` into `destination` and returns the tarball. A copy made `built` holds the
+ * dist/ that `npm test` has just built, so the pack skips prepack's second build of the same sources
+ * (pack.test.ts runs prepack itself).
+ */
+export async function packTarball(dir: string, destination: string, env: NodeJS.ProcessEnv, { built = false } = {}): Promise<string> {
+  const scripts = built ? ['--ignore-scripts'] : [];
+  const packed = await run('npm', ['pack', '--json', ...scripts, '--pack-destination', destination], { cwd: dir, env, timeoutMs: 120_000 });
   if (packed.code !== 0) throw new Error(`npm pack failed:\n${packed.stderr}\n${packed.stdout}`);
   // With --json npm writes the scripts' output (the build) to stderr: stdout is the JSON alone.
   const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];

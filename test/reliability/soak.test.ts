@@ -1,6 +1,6 @@
 /**
  * Soak: a mixed workload against one `socktune server` — stream --verify both ways, rr, crr and
- * connection churn, all at once — for SOCKTUNE_SOAK_SECONDS (8 in `npm test`, 60 in
+ * connection churn, all at once — for SOCKTUNE_SOAK_SECONDS (5 in `npm test`, 60 in
  * `npm run reliability`). Nothing may be lost or corrupted, every run must succeed, and the
  * server's RSS must not keep growing (its slope is reported).
  */
@@ -13,7 +13,7 @@ import { runRr } from '../../src/bench/engines/rr.ts';
 import { runStream } from '../../src/bench/engines/stream.ts';
 import { startServer } from '../cli/cli-helpers.ts';
 
-const SECONDS = Number(process.env.SOCKTUNE_SOAK_SECONDS ?? 8);
+const SECONDS = Number(process.env.SOCKTUNE_SOAK_SECONDS ?? 5);
 
 function rssOf(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8')
