@@ -84,7 +84,7 @@ for (const { name, script } of SERVERS) {
           `127.0.0.1:${server.port}`,
           '--quick',
           '--duration-per-trial',
-          '0.1',
+          '0.05',
           '--conns',
           '2',
           '--no-report',
