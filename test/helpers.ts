@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 
@@ -25,6 +25,8 @@ export function runProcess(
     label?: string;
     /** A signal to send once, this long after the start (Ctrl-C in the middle of a run). */
     signalAfter?: { ms: number; signal: NodeJS.Signals };
+    /** Called with everything printed so far, after each chunk: for acting on an event the program reports. */
+    onOutput?: (output: { stdout: string; stderr: string; child: ChildProcess }) => void;
   },
 ): Promise<ProcessRun> {
   return new Promise((resolve, reject) => {
@@ -35,8 +37,9 @@ export function runProcess(
     });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const printed = (): void => options.onOutput?.({ stdout, stderr, child });
+    child.stdout!.on('data', (chunk: Buffer) => ((stdout += chunk.toString()), printed()));
+    child.stderr!.on('data', (chunk: Buffer) => ((stderr += chunk.toString()), printed()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`${options.label ?? `${command} ${args.join(' ')}`} did not finish in ${options.timeoutMs} ms\n${stderr}`));

@@ -26,23 +26,24 @@ test('server -A pins every thread of the server; client -A pins every thread of 
       threadAffinities(server.child.pid!).every((cpus) => cpus === '1'),
       `server threads: ${threadAffinities(server.child.pid!).join(' ')}`,
     );
-    const client = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '3', '-A', '0', '--json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const client = spawn(
+      process.execPath,
+      [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1', '-i', '0.1', '-A', '0', '--ndjson'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     client.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    // Read while it runs: every thread it has then, the ones made after pinning included.
-    assert.ok(
-      await waitFor(() => /rr/.test(readFileSync(`/proc/${client.pid}/cmdline`, 'utf8')) && threadAffinities(client.pid!).length > 4, 5000),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Read while it measures (its first interval line): every thread it has then, the ones made after pinning included.
+    assert.ok(await waitFor(() => /"type":"interval"/.test(stdout), 30_000), 'the client reached its first interval');
     assert.ok(
       threadAffinities(client.pid!).every((cpus) => cpus === '0'),
       `client threads: ${threadAffinities(client.pid!).join(' ')}`,
     );
     const code = await new Promise((resolve) => client.once('exit', resolve));
     assert.equal(code, 0);
-    const document = JSON.parse(stdout) as { environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } } };
+    const document = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      environment: { client: { cpuAffinity: string }; server: { cpuAffinity: string } };
+    };
     assert.equal(document.environment.client.cpuAffinity, '0');
     assert.equal(document.environment.server.cpuAffinity, '1');
   } finally {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { BIN, runCli, startServer } from './cli-helpers.ts';
+import { runProcess } from '../helpers.ts';
 import { startCorruptingProxy } from './corrupting-proxy.ts';
 
 test('--verify finds one flipped byte server→client (-R): reports it and exits 4', async (t) => {
@@ -36,13 +36,22 @@ test('without corruption the same path through the proxy verifies clean', async 
   assert.equal(JSON.parse(result.stdout).summary.verify.bytesCorrupted, 0);
 });
 
+/** The first --ndjson interval line: the test is under way. */
+const MEASURING = /"type":"interval"/;
+
 test('the server vanishes mid-test: the client stops at once with SOCKTUNE_ERR_PEER_GONE, exit 3', async () => {
   const server = await startServer();
   const started = Date.now();
-  const client = runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30']);
-  await new Promise((resolve) => setTimeout(resolve, 700));
-  server.child.kill('SIGKILL');
-  const result = await client;
+  const result = await runProcess(
+    process.execPath,
+    [BIN, 'stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30', '-i', '0.1', '--ndjson'],
+    {
+      timeoutMs: 60_000,
+      onOutput: ({ stdout }) => {
+        if (MEASURING.test(stdout) && server.child.exitCode === null) server.child.kill('SIGKILL');
+      },
+    },
+  );
   assert.equal(result.code, 3, result.stderr);
   assert.match(result.stderr, /SOCKTUNE_ERR_PEER_GONE/);
   assert.ok(Date.now() - started < 15_000, 'the client noticed long before its 30 s were up');
@@ -51,11 +60,17 @@ test('the server vanishes mid-test: the client stops at once with SOCKTUNE_ERR_P
 test('a client vanishes mid-test: the server ends that test and keeps serving others', async (t) => {
   const server = await startServer();
   t.after(() => server.stop());
-  const doomed = spawn(process.execPath, [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30', '-C', '4'], {
-    stdio: 'ignore',
-  });
-  await new Promise((resolve) => setTimeout(resolve, 700));
-  doomed.kill('SIGKILL');
+  const doomed = await runProcess(
+    process.execPath,
+    [BIN, 'rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '30', '-C', '4', '-i', '0.1', '--ndjson'],
+    {
+      timeoutMs: 60_000,
+      onOutput: ({ stdout, child }) => {
+        if (MEASURING.test(stdout)) child.kill('SIGKILL');
+      },
+    },
+  );
+  assert.equal(doomed.code, null, 'killed in the middle of its test');
   const healthy = await runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', '--json']);
   assert.equal(healthy.code, 0, healthy.stderr);
   // The server logs the abandoned test as failed once it notices the control connection is gone.

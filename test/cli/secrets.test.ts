@@ -27,8 +27,12 @@ interface SecretRun {
   args: string[];
   env?: NodeJS.ProcessEnv;
   file?: string;
-  interruptMs?: number;
+  /** Ctrl-C once the run prints this (tune's first progress line: the trial under way then finishes). */
+  interruptOn?: RegExp;
 }
+
+/** tune's first progress line, printed as its first trial starts. */
+const TRIAL_UNDER_WAY = /\] 0\/\d+ trials/;
 
 function clientRuns(port: number, dir: string): SecretRun[] {
   const at = ['-c', '127.0.0.1', '-p', String(port)];
@@ -50,9 +54,9 @@ function clientRuns(port: number, dir: string): SecretRun[] {
   runs.push({
     args: ['tune', ...at, '--workload', 'rr', '--auth-token', TOKEN, '--report', report, '--json', ...smallGrid],
     file: report,
-    interruptMs: 2000,
+    interruptOn: TRIAL_UNDER_WAY,
   });
-  runs.push({ args: ['tune', ...at, '--workload', 'rr', '--no-report', ...smallGrid], interruptMs: 2000 });
+  runs.push({ args: ['tune', ...at, '--workload', 'rr', '--no-report', ...smallGrid], interruptOn: TRIAL_UNDER_WAY });
   return runs;
 }
 
@@ -66,16 +70,21 @@ test('an auth token appears in no output of any client command (--json, --ndjson
     rmSync(dir, { recursive: true, force: true });
   });
   const env = { SOCKTUNE_AUTH_TOKEN: TOKEN };
+  const interrupted = new WeakSet<object>();
   const check = async (run: SecretRun): Promise<void> => {
     const result = await runProcess(process.execPath, [BIN, ...run.args], {
       cwd: dir,
       env: { ...process.env, ...env, ...run.env },
       timeoutMs: 60_000,
       label: run.args.join(' '),
-      ...(run.interruptMs === undefined ? {} : { signalAfter: { ms: run.interruptMs, signal: 'SIGINT' as const } }),
+      onOutput: ({ stderr, child }) => {
+        if (!run.interruptOn?.test(stderr) || interrupted.has(child)) return;
+        interrupted.add(child);
+        child.kill('SIGINT');
+      },
     });
     const label = `socktune ${run.args.join(' ')}`;
-    assert.equal(result.code, run.interruptMs === undefined ? 0 : 130, `${label}: ${result.stderr}`);
+    assert.equal(result.code, run.interruptOn === undefined ? 0 : 130, `${label}: ${result.stderr}`);
     assert.ok(!result.stdout.includes(TOKEN), `${label}: the token is in stdout`);
     assert.ok(!result.stderr.includes(TOKEN), `${label}: the token is in stderr`);
     if (run.file !== undefined) assert.ok(!readFileSync(run.file, 'utf8').includes(TOKEN), `${label}: the token is in ${run.file}`);

@@ -225,3 +225,23 @@ test('tune refuses a grid it cannot sweep, naming the flag', async () => {
   assert.equal(raw.code, 2);
   assert.match(raw.stderr, /--raw tunes only this client.*drop --io-model/);
 });
+
+test('a trial that reached its server but completed no request counts as failed, not as an unreachable server (exit 5, not 3)', async (t) => {
+  // Accepts and never answers: every rr trial connects, sends, and sees no response in its window.
+  const held: net.Socket[] = [];
+  const silent = net.createServer((socket) => held.push(socket.on('error', () => {})));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const socket of held) socket.destroy();
+    silent.close();
+  });
+  const { port } = silent.address() as net.AddressInfo;
+  const args = ['--raw', '-c', `127.0.0.1:${port}`, '--objective', 'p99', '--quick', '--duration-per-trial', '0.05', '--conns', '1'];
+  const run = await runCli(['tune', ...args, '--no-report'], 110_000);
+  assert.equal(run.code, 5, run.stderr);
+  assert.match(run.stdout, /no configuration completed a trial/);
+  assert.match(
+    run.stderr,
+    /trial\(s\) failed: SOCKTUNE_ERR_TIMEOUT: nothing was measured for buf auto · nodelay · depth 1: no request completed/,
+  );
+});

@@ -31,7 +31,22 @@ before(async () => {
   const startAt = Date.now() + 2500;
   runs = await Promise.all(
     ['--ndjson', '--ndjson', '--json'].map((output) =>
-      runCli(['rr', '-c', '127.0.0.1', '-p', String(server!.port), '-t', '0.4', '-i', '0.2', '--start-at', String(startAt), output]),
+      runCli([
+        'rr',
+        '-c',
+        '127.0.0.1',
+        '-p',
+        String(server!.port),
+        '-t',
+        '0.4',
+        '-i',
+        '0.2',
+        '--start-at',
+        String(startAt),
+        '--start-late-tolerance',
+        '600',
+        output,
+      ]),
     ),
   );
   for (const run of runs) assert.equal(run.code, 0, run.stderr);

@@ -89,7 +89,7 @@ async function simulate(workload: string, flags: string[], clients: number, serv
     '2',
     // A busy machine may start a client process later than the margin allows: it still runs (with a warning), so the sums stay checkable.
     '--start-late-tolerance',
-    '30',
+    '600',
     '--test-id',
     testId,
     ...flags,

@@ -1,4 +1,3 @@
-import { measured } from '../results/histogram.ts';
 import { isSocktuneError, type ErrorCode, type SocktuneError } from '../../core/errors.ts';
 import type { Environment } from '../results/environment.ts';
 import { collectEnvironment } from '../results/environment.ts';
@@ -311,8 +310,10 @@ async function runTrial(
     intervalSec: Math.max(0.02, options.trialSec / 5),
   };
   const label = configLabel(config, scenario.workload, options.raw);
+  // A run that reached the server but completed no request in its window (a busy machine, a short
+  // trial) has no p99: the trial counts as failed, but it says nothing about reaching the server.
   const trial = (
-    metric: number,
+    metric: number | null,
     result: { clientSaturated: boolean; warnings: string[]; warningDetails: Warning[]; intervals: Trial['intervals'] },
     percentiles?: Trial['percentileCurve'],
   ): Trial => ({
@@ -320,6 +321,7 @@ async function runTrial(
     config,
     round: roundNumber,
     metric,
+    ...(metric === null ? { error: `SOCKTUNE_ERR_TIMEOUT: nothing was measured for ${label}: no request completed` } : {}),
     clientSaturated: result.clientSaturated,
     ...warningFields(result.warningDetails),
     intervals: result.intervals,
@@ -345,11 +347,11 @@ async function runTrial(
         batch: config.batch,
         depth: config.depth,
       });
-      const metric = scenario.objective === 'p99' ? measured(result.summary.latency!.p99Us, label) : result.summary.messagesPerSecond;
+      const metric = scenario.objective === 'p99' ? result.summary.latency!.p99Us : result.summary.messagesPerSecond;
       return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
     }
     const result = await runRr({ ...common, size: scenario.size, connections: scenario.conns, depth: config.depth });
-    const metric = scenario.objective === 'p99' ? measured(result.summary.latency.p99Us, label) : result.summary.requestsPerSecond;
+    const metric = scenario.objective === 'p99' ? result.summary.latency.p99Us : result.summary.requestsPerSecond;
     return { trial: trial(metric, result, result.summary.percentileCurve), serverEnvironment: result.environment.server };
   } catch (error) {
     if (!isSocktuneError(error)) throw error;

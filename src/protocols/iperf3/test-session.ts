@@ -91,6 +91,9 @@ export class Iperf3TestSession {
   #streamsFailed: ((error: Error) => void) | undefined;
   #params: Iperf3Params | undefined;
   #sending = false;
+  /** When the counted part of the test began (TEST_RUNNING, or the end of --omit), and how long it ran until TEST_END. */
+  #countedFrom = 0;
+  #countedSec = 0;
   /** The authenticated iperf3 user, when the server asks for authentication. */
   user: string | undefined;
 
@@ -252,10 +255,17 @@ export class Iperf3TestSession {
     const params = this.#params!;
     this.control.write(Buffer.from([STATE.TEST_START, STATE.TEST_RUNNING]));
     this.#startSenders(params);
+    this.#countedFrom = performance.now();
     // Like iperf3's server, count nothing of the --omit warm-up.
     const omitTimer =
       params.omit > 0
-        ? setTimeout(() => this.#streams.forEach((stream) => (stream.bytes = 0)), this.#bounded(params.omit * 1000))
+        ? setTimeout(
+            () => {
+              this.#streams.forEach((stream) => (stream.bytes = 0));
+              this.#countedFrom = performance.now();
+            },
+            this.#bounded(params.omit * 1000),
+          )
         : undefined;
     // A test with no time of its own (-n, -k, -t 0) ends at the server's maximum.
     const deadlineMs = this.#bounded(params.time > 0 ? (params.time + params.omit + GRACE_SEC) * 1000 : Infinity);
@@ -263,6 +273,7 @@ export class Iperf3TestSession {
       const state = await withTimeout(readState(this.#reader), deadlineMs, 'TEST_END from the iperf3 client');
       if (state === STATE.CLIENT_TERMINATE) throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client terminated the test');
       if (state !== STATE.TEST_END) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state} during the test`);
+      this.#countedSec = (performance.now() - this.#countedFrom) / 1000;
     } catch (error) {
       // A stock client prints what it measured so far, then "the server has terminated".
       if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_TIMEOUT') this.control.write(stateByte(STATE.SERVER_TERMINATE));
@@ -327,7 +338,10 @@ export class Iperf3TestSession {
     const percent = (micros: number): number => (cpu.wallMicros > 0 ? (micros / cpu.wallMicros) * 100 : 0);
     this.control.write(stateByte(STATE.EXCHANGE_RESULTS));
     await withTimeout(readJson(this.#reader), this.#bounded(RESULTS_TIMEOUT_MS), "the iperf3 client's results");
-    const duration = params.time;
+    // The time the bytes were counted over, as iperf3's own server reports it: the client's TEST_END
+    // comes after -t by however late it was (or after -n bytes, when -t is 0), and the rate the client
+    // prints is these bytes over this time.
+    const duration = this.#countedSec;
     const results = {
       cpu_util_total: percent(cpu.user + cpu.system),
       cpu_util_user: percent(cpu.user),
