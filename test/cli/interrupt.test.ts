@@ -119,10 +119,10 @@ test('SIGTERM does the same with exit 143; the human summary says it was interru
   try {
     const run = await runAndSignal(
       ['rr', '-c', '127.0.0.1', '-p', String(server.port), '-t', '20', '-i', '0.1'],
-      [{ after: /^\[0\.10-0\.20 s\]/m, signal: 'SIGTERM' }],
+      [{ after: /^\[\d+\.\d+-\d+\.\d+ s\]/m, signal: 'SIGTERM' }],
     );
     assert.equal(run.code, 143, run.stderr);
-    assert.match(run.stdout, /requests +\d+ in 0\.\d+s/);
+    assert.match(run.stdout, /requests +\d+ in \d+\.\d+s/);
     // Said once, as a warning.
     assert.equal(run.stderr.match(/interrupted/g)?.length, 1, run.stderr);
     assert.match(run.stderr, /^warning: interrupted: the test was ended early/m);
