@@ -70,7 +70,7 @@ export function renderRanking(scenario: ScenarioResult, raw: boolean, columns?: 
   );
   const width = Math.min(columns ?? PROSE_COLUMNS, PROSE_COLUMNS);
   const paragraphs = [
-    'verdict: against the default row (×default: its median over the default’s): better or worse when the two ranges do not overlap, same when they do (one run each: a gap over 10%). range: where the median lies with 95% confidence; with fewer than 6 runs, simply the lowest to the highest run, so less sure than that.',
+    'verdict: against the default row (×default: its median over the default’s): better or worse when the two ranges do not overlap, same when they do (one run each: over 2× apart). range: where the median lies with 95% confidence; with fewer than 6 runs, simply the lowest to the highest run, so less sure than that.',
     `auto = kernel-sized buffers; ${raw ? '' : 'tpc = thread-per-conn; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out rN = dropped after round N of the search (it was in the worse half on its best run).`,
   ];
   if (scenario.ranking.some((entry) => entry.clientSaturated)) {
@@ -107,7 +107,8 @@ export function winnerLine(scenario: ScenarioResult, raw: boolean): string {
   const recommendation = scenario.recommendation!;
   const row = scenario.ranking.find((entry) => entry.config === recommendation.config);
   const name = `${row === undefined ? '' : `#${row.rank} `}${compactLabel(recommendation.config, scenario.workload, raw)}`;
+  const belowTop = row !== undefined && row.rank > 1 ? `; #1 is not clearly ahead of it, and it changes fewer settings` : '';
   return recommendation.versusDefault === 'better'
-    ? `winner: ${name} — ${recommendation.ratioToDefault.toFixed(2)}× the default, beyond the noise`
+    ? `winner: ${name} — ${recommendation.ratioToDefault.toFixed(2)}× the default, beyond the noise${belowTop}`
     : `winner: the default (${name}) — no configuration is better than it beyond the noise`;
 }

@@ -77,7 +77,7 @@ export function nodeVersionAdvice(context: RunContext): string {
       // The package that is already here, not a registry name: it works wherever this copy came from (a tarball, a clone, a mirror).
       return (
         `Run it with Node ${RECOMMENDED_NODE_MAJOR} through npx: ` +
-        `\`${socktuneCommand(`npx -p node@${RECOMMENDED_NODE_MAJOR} -p ${shellWord(context.packageRoot)} `, context.args)}\`, ` +
+        `\`${socktuneCommand(`npx -y -p node@${RECOMMENDED_NODE_MAJOR} -p ${shellWord(context.packageRoot)} `, context.args)}\`, ` +
         `or upgrade Node to ${minimum} or newer.`
       );
     case 'library':

@@ -79,9 +79,10 @@ test('for p99 lower is better, and vsBaseline > 1 still means better', () => {
   assert.equal(ranked[1]!.standing, 'worse');
 });
 
-test('single samples need a 10% gap to count as a win', () => {
-  assert.equal(clearlyBetter({ config: 1, samples: [105] }, { config: 2, samples: [100] }, 'rps'), false);
-  assert.equal(clearlyBetter({ config: 1, samples: [120] }, { config: 2, samples: [100] }, 'rps'), true);
+test('single samples need to be over 2× apart to count as a win: one run each says nothing of the noise', () => {
+  assert.equal(clearlyBetter({ config: 1, samples: [157] }, { config: 2, samples: [100] }, 'rps'), false);
+  assert.equal(clearlyBetter({ config: 1, samples: [210] }, { config: 2, samples: [100] }, 'rps'), true);
+  assert.equal(clearlyBetter({ config: 1, samples: [100] }, { config: 2, samples: [21] }, 'throughput'), true);
 });
 
 test('configs without samples are left out', () => {

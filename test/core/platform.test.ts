@@ -37,7 +37,7 @@ test('the old-Node advice fits where socktune runs: a clone, an installed CLI, a
   );
   assert.equal(
     nodeVersionAdvice({ kind: 'cli', args: ['rr', '-c', '198.18.0.2', '--json'], packageRoot: '/usr/lib/node_modules/socktune' }),
-    'Run it with Node 24 through npx: `npx -p node@24 -p /usr/lib/node_modules/socktune socktune rr -c 198.18.0.2 --json`, or upgrade Node to 22.12 or newer.',
+    'Run it with Node 24 through npx: `npx -y -p node@24 -p /usr/lib/node_modules/socktune socktune rr -c 198.18.0.2 --json`, or upgrade Node to 22.12 or newer.',
   );
   assert.equal(nodeVersionAdvice({ kind: 'library' }), 'Upgrade the Node.js that runs this application to 22.12 or newer.');
   // The command repeats the arguments as a shell reads them back.

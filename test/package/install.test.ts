@@ -137,7 +137,7 @@ test(
     const fromCli = await run(join(cli.dir, 'bin', 'socktune'), ['rr', '-c', '127.0.0.1', '-t', '1'], { cwd: work, env: systemEnv });
     assert.equal(fromCli.code, 1);
     const advice =
-      /Run it with Node 24 through npx: `npx -p node@24 -p (\S+) socktune rr -c 127\.0\.0\.1 -t 1`, or upgrade Node to 22\.12 or newer\.\n$/.exec(
+      /Run it with Node 24 through npx: `npx -y -p node@24 -p (\S+) socktune rr -c 127\.0\.0\.1 -t 1`, or upgrade Node to 22\.12 or newer\.\n$/.exec(
         fromCli.stderr,
       );
     assert.ok(advice, fromCli.stderr);

@@ -81,7 +81,8 @@ describe("Iperf3Authenticator: iperf3 3.12's token, checked with node:crypto", (
       [() => token('mallory', 'battery'), /unknown user "mallory"/],
       [() => token('bob', 'battery', now() - 60), /60 s off the server's clock \(max 10 s\)/],
       [() => token('bob', 'battery', now() + 60), /60 s off/],
-      [() => token('bob', 'battery', now(), strangerKey), /does not decrypt/],
+      // Another key's ciphertext is below its own modulus, not always below ours: either refusal is right.
+      [() => token('bob', 'battery', now(), strangerKey), /does not decrypt|not below the server key's modulus/],
       [() => token('bob', 'bat tery'), /white space is refused/],
       [() => undefined, /sent no authtoken/],
       [() => ({ user: 'bob' }), /not a base64 string/],

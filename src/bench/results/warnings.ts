@@ -137,7 +137,7 @@ export function trialsSaturated(trials: number): Warning {
   return {
     kind: 'trials-saturated',
     trials,
-    message: `the load generator was saturated in ${trials} trial(s): on loopback the client and server share the CPUs, so those rankings may reflect the client's limit`,
+    message: `the load generator was saturated in ${trials} trial(s): its one thread ran out of CPU, so those rankings may show the client's limit as much as the server's`,
   };
 }
 

@@ -25,7 +25,7 @@ export interface Ranked<C> extends Sampled<C> {
   interval: MedianInterval | null;
   /**
    * Against the default: 'better' or 'worse' when their confidence intervals do not overlap (with
-   * one run on either side, when the gap is over 10%), 'same' when they do; 'n/a' when the default
+   * one run on either side, when one is over twice the other), 'same' when they do; 'n/a' when the default
    * has no measurement.
    */
   verdict: Verdict;
@@ -35,10 +35,14 @@ export interface Ranked<C> extends Sampled<C> {
   vsBaseline: number;
 }
 
-/** The gap a config measured once must clear to count as different: with one sample the noise is unknown. */
-const SINGLE_RUN_GAP = 0.1;
+/**
+ * The gap a config measured once must clear to count as different: with one sample the noise is
+ * unknown, and runs on a shared machine differ by half or more (an 8K buffer's 0.2× still counts;
+ * an interrupted sweep's 1.5× on one run each does not).
+ */
+const SINGLE_RUN_GAP = 0.5;
 
-/** Whether `a` beats `b` beyond the noise: their intervals do not overlap (or, with a single run, by more than 10%). */
+/** Whether `a` beats `b` beyond the noise: their intervals do not overlap (or, with a single run, by more than 2×). */
 export function clearlyBetter(a: Sampled<unknown>, b: Sampled<unknown>, objective: Objective): boolean {
   const ia = medianInterval(a.samples);
   const ib = medianInterval(b.samples);

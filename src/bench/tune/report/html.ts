@@ -112,7 +112,7 @@ ${bars}${timeChart}${percentileChart}</section>`;
 const LEGEND = `<dl class="legend-notes">
 <dt>median</dt><dd>the middle of the configuration's runs: its score. Runs are interleaved (A B C A B C), so drift of the machine hits every configuration alike.</dd>
 <dt>range</dt><dd>the median's confidence interval: two of its runs between which the true median lies with the stated probability, whatever the distribution (order statistics); 95% from 6 runs on, less with fewer (the lowest to the highest of 3 runs: 75%). "1 run — no interval": measured once, its noise is unknown.</dd>
-<dt>verdict</dt><dd>each configuration against the <em>default</em> one (marked "default"): <b>better</b> or <b>worse</b> when the two ranges do not overlap, <b>same</b> when they do, so the difference is inside the noise. Against a configuration measured once, a gap under 10% is the same.</dd>
+<dt>verdict</dt><dd>each configuration against the <em>default</em> one (marked "default"): <b>better</b> or <b>worse</b> when the two ranges do not overlap, <b>same</b> when they do, so the difference is inside the noise. Against a configuration measured once, anything short of 2× apart is the same.</dd>
 <dt>vs default</dt><dd>median over the default configuration's, above 1 meaning better.</dd>
 <dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's contender runs left it out after that round: it was in the worse half, or clearly beaten.</dd>
 <dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at least one run: that score may be the client's limit, not the server's.</dd>
