@@ -290,3 +290,23 @@ test('iperf3 habits: -J, -O, -4 and --logfile work as in iperf3; -C, and -b or -
   assert.equal(wrongFamily.code, 2);
   assert.match(wrongFamily.stderr, /-6: 127\.0\.0\.1 is an IPv4 address/);
 });
+
+test('conns: connections the server closes while they are held are counted and said, with the server’s reason', async (t) => {
+  const server = await startServer(['--max-connections', '12']);
+  t.after(() => server.stop());
+  const run = await runCli(['conns', '-c', '127.0.0.1', '-p', String(server.port), '--target', '20', '--hold', '0.3', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const document = JSON.parse(run.stdout);
+  assertSchema(document);
+  assert.equal(document.summary.opened, 20);
+  assert.equal(document.summary.stillOpen, 12);
+  const warning = document.warningDetails.find((entry: { kind: string }) => entry.kind === 'closed-while-held');
+  assert.deepEqual(
+    { closed: warning.closed, opened: warning.opened, refused: warning.serverErrors.SOCKTUNE_ERR_MAX_CONNECTIONS },
+    { closed: 8, opened: 20, refused: 8 },
+  );
+  assert.match(
+    warning.message,
+    /^8 of 20 connections were closed by the other end while held \(the server counted SOCKTUNE_ERR_MAX_CONNECTIONS ×8\)/,
+  );
+});

@@ -11,6 +11,7 @@ import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import { RESULT_SCHEMA, type ConnsResult } from '../results/result.ts';
 import {
   bufferCapped,
+  closedWhileHeld,
   interrupted as interruptedWarning,
   openFilesLimit,
   saturated,
@@ -172,6 +173,9 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         ...warnings,
         ...(peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
         ...saturated(selfCheck),
+        ...(stillOpen < sockets.length
+          ? [closedWhileHeld(sockets.length - stillOpen, sockets.length, serverResult?.metrics.errors ?? {})]
+          : []),
         ...(interrupted ? [interruptedWarning()] : []),
       ]),
     };

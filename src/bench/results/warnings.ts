@@ -16,6 +16,7 @@ export type Warning =
       scheduleLagP99Us?: number;
       message: string;
     }
+  | { kind: 'closed-while-held'; closed: number; opened: number; serverErrors: Record<string, number>; message: string }
   | { kind: 'interrupted'; trialsDone?: number; message: string }
   | { kind: 'nothing-measured'; reason: string; message: string }
   | { kind: 'open-files-limit'; soft: number; hard: number; wanted: number; message: string }
@@ -29,6 +30,7 @@ export type WarningKind = Warning['kind'];
 const KINDS: Record<WarningKind, true> = {
   'buffer-capped': true,
   'client-saturated': true,
+  'closed-while-held': true,
   interrupted: true,
   'nothing-measured': true,
   'open-files-limit': true,
@@ -130,6 +132,21 @@ export function sourcesSaturated(sources: string[]): Warning {
     kind: 'sources-saturated',
     sources,
     message: `load generator saturated in ${sources.join(', ')}: those runs measured their own client as much as the server`,
+  };
+}
+
+/** conns: connections the other end closed while they were held, with what the server counted as it closed them. */
+export function closedWhileHeld(closed: number, opened: number, serverErrors: Readonly<Record<string, number>>): Warning {
+  const counted = Object.entries(serverErrors)
+    .filter(([, count]) => count > 0)
+    .map(([code, count]) => `${code} ×${count}`)
+    .join(', ');
+  return {
+    kind: 'closed-while-held',
+    closed,
+    opened,
+    serverErrors: { ...serverErrors },
+    message: `${closed} of ${opened} connections were closed by the other end while held${counted === '' ? '' : ` (the server counted ${counted})`}; the memory figures are of the ${opened - closed} still open`,
   };
 }
 
