@@ -43,6 +43,44 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
+  // The layers of docs/architecture.md, each folder forbidden what sits above it or beside it there.
+  ...Object.entries({
+    'src/core/**': ['framing', 'transport', 'bench', 'protocols', 'k8s', 'cli'],
+    'src/framing/**': ['transport', 'bench', 'protocols', 'k8s', 'cli'],
+    'src/transport/**': ['bench', 'protocols', 'k8s', 'cli'],
+    'src/bench/results/**': [
+      'framing',
+      'transport',
+      'bench/control',
+      'bench/server',
+      'bench/engines',
+      'bench/tune',
+      'protocols',
+      'k8s',
+      'cli',
+    ],
+    'src/bench/control/**': ['bench/server', 'bench/engines', 'bench/tune', 'protocols', 'k8s', 'cli'],
+    'src/bench/server/**': ['bench/engines', 'bench/tune', 'protocols', 'k8s', 'cli'],
+    'src/bench/engines/**': ['bench/server', 'bench/tune', 'protocols', 'k8s', 'cli'],
+    'src/bench/tune/**': ['protocols', 'k8s', 'cli'],
+    'src/protocols/**': ['k8s', 'cli'],
+    'src/k8s/**': ['protocols', 'cli'],
+  }).map(([files, above]) => ({
+    files: [files],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: above.map((folder) => {
+            const [top, sub] = folder.split('/');
+            // An import names a folder by a relative path: `../../cli/x.ts`, or `../server/x.ts` from a sibling in bench/.
+            const group = sub === undefined ? [`**/${top}/**`] : [`**/${top}/${sub}/**`, `../${sub}/**`, `../../${sub}/**`];
+            return { group, message: `${files.replace('/**', '/')} may not import ${folder}/: see the layers in docs/architecture.md` };
+          }),
+        },
+      ],
+    },
+  })),
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { ESLint } from 'eslint';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** What ESLint's layer rule says of `code` placed in the (existing) file `path`: the messages of no-restricted-imports alone. */
+async function layerMessages(path: string, code: string): Promise<string[]> {
+  const eslint = new ESLint({ cwd: ROOT, ruleFilter: ({ ruleId }) => ruleId === 'no-restricted-imports' });
+  const [result] = await eslint.lintText(code, { filePath: `${ROOT}${path}` });
+  return result!.messages.map((message) => message.message);
+}
+
+test("the linter enforces docs/architecture.md's layers: no import up or sideways, every import down", async () => {
+  const refused: [string, string, RegExp][] = [
+    ['src/core/errors.ts', '../cli/main.ts', /src\/core\/ may not import cli\//],
+    ['src/framing/length-prefix.ts', '../transport/connect.ts', /src\/framing\/ may not import transport\//],
+    ['src/transport/connect.ts', '../bench/results/result.ts', /src\/transport\/ may not import bench\//],
+    ['src/bench/results/merge.ts', '../engines/rr.ts', /src\/bench\/results\/ may not import bench\/engines\//],
+    ['src/bench/engines/rr.ts', '../tune/rank.ts', /src\/bench\/engines\/ may not import bench\/tune\//],
+    ['src/bench/engines/rr.ts', '../server/bench-server.ts', /src\/bench\/engines\/ may not import bench\/server\//],
+    ['src/protocols/iperf3/client.ts', '../../k8s/render.ts', /src\/protocols\/ may not import k8s\//],
+    ['src/k8s/render.ts', '../protocols/iperf3/codec.ts', /src\/k8s\/ may not import protocols\//],
+  ];
+  for (const [file, imported, message] of refused) {
+    const messages = await layerMessages(file, `import * as above from '${imported}';\nexport const probe = above;\n`);
+    assert.equal(messages.length, 1, `${file} importing ${imported}: ${messages.join('; ')}`);
+    assert.match(messages[0]!, message);
+  }
+  const allowed: [string, string][] = [
+    ['src/cli/main.ts', '../bench/tune/rank.ts'],
+    ['src/bench/tune/run.ts', '../engines/rr.ts'],
+    ['src/protocols/iperf3/client.ts', '../../bench/engines/data-connections.ts'],
+    ['src/transport/connect.ts', '../framing/length-prefix.ts'],
+  ];
+  for (const [file, imported] of allowed) {
+    assert.deepEqual(
+      await layerMessages(file, `import * as below from '${imported}';\nexport const probe = below;\n`),
+      [],
+      `${file} may import ${imported}`,
+    );
+  }
+});
