@@ -15,21 +15,18 @@ async function startSink(t: { after: (fn: () => Promise<void>) => void }): Promi
   return { port: (sink.address() as net.AddressInfo).port, clientPorts };
 }
 
-/** A free port pair for --cport: bound once by the kernel, then released. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const { port } = probe.address() as net.AddressInfo;
-    await new Promise((resolve) => probe.close(resolve));
-    if (port < 65535) return port;
-  }
-}
-
 test('stream --cport N -P 2: the data connections leave from ports N and N+1, as iperf3 --cport', async (t) => {
   const sink = await startSink(t);
-  const cport = await freePortPair();
-  const run = await runCli(['stream', '--raw', '-c', `127.0.0.1:${sink.port}`, '-t', '0.2', '-P', '2', '--cport', String(cport), '--json']);
+  // Below the ephemeral range (32768+), where no outgoing connection takes a port; a port pair another
+  // test holds meanwhile is refused (EADDRINUSE) and another pair tried.
+  let cport = 0;
+  let run = { code: 1 as number | null, stdout: '', stderr: '' };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    cport = 20_000 + Math.floor(Math.random() * 10_000);
+    run = await runCli(['stream', '--raw', '-c', `127.0.0.1:${sink.port}`, '-t', '0.2', '-P', '2', '--cport', String(cport), '--json']);
+    if (run.code === 0 || !/EADDRINUSE/.test(run.stderr)) break;
+    sink.clientPorts.length = 0;
+  }
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(
     [...sink.clientPorts].sort((a, b) => a - b),
