@@ -62,7 +62,7 @@ const peers: Peer[] = [
 const missing: string[] = [];
 function goBuild(source: string, output: string): string | undefined {
   const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], {
-    // Go's own build cache (under $HOME) makes the second run seconds instead of a minute of compiling the standard library.
+    // Go's own build cache (under $HOME) is kept between runs; a fresh one in the work folder only where there is no home.
     env: {
       ...process.env,
       ...(process.env.HOME || process.env.XDG_CACHE_HOME ? {} : { GOCACHE: join(work, 'gocache') }),

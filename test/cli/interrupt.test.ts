@@ -13,9 +13,9 @@ interface Finished {
   stderr: string;
 }
 
-/** A signal sent once the output so far matches `after` (or `after` ms after the previous one), then `delayMs` later. */
+/** A signal sent once the output so far matches `after` (or once `after` resolves), then `delayMs` later. */
 interface Trigger {
-  after: RegExp | number | Promise<unknown>;
+  after: RegExp | Promise<unknown>;
   signal: NodeJS.Signals;
   delayMs?: number;
 }
@@ -40,8 +40,7 @@ function runAndSignal(args: string[], triggers: Trigger[]): Promise<Finished> {
     const arm = (): void => {
       const trigger = triggers[next];
       if (trigger === undefined) return;
-      if (typeof trigger.after === 'number') timers.push(setTimeout(fire, trigger.after));
-      else if (trigger.after instanceof Promise) void trigger.after.then(fire);
+      if (trigger.after instanceof Promise) void trigger.after.then(fire);
       else if (trigger.after.test(stdout + stderr)) fire();
     };
     const onOutput = (): void => {

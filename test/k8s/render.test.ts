@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runCli, runInProcess } from '../cli/cli-helpers.ts';
-import { main } from '../../src/cli/main.ts';
 import { asList, renderTest, WORKLOADS, type RenderOptions } from '../../src/k8s/render.ts';
 import { validateManifest } from './k8s-schema.ts';
 import { containerOf, flagValue, render, type Manifest } from './k8s-helpers.ts';
@@ -89,9 +88,8 @@ for (const workload of WORKLOADS) {
       assert.equal(flagValue(client, '-w'), '256K');
       // The real parsers take both command lines (--help answers once the flags parse), in this process.
       for (const line of [client, server]) {
-        let errors = '';
-        const code = await main([...line, '--help'], { out: () => {}, err: (text) => (errors += text), isTty: false });
-        assert.equal(code, 0, `${line.join(' ')}: ${errors}`);
+        const help = await runInProcess([...line, '--help']);
+        assert.equal(help.code, 0, `${line.join(' ')}: ${help.stderr}`);
       }
     });
   }

@@ -5,8 +5,7 @@ import { connect, type TunedSocket } from '../../transport/connect.ts';
 import { fdOf } from '../../transport/fd.ts';
 import type { DataTarget } from '../control/peer.ts';
 
-/** Client-side socket settings for data connections. */
-/** `localPort`: the first connection's; connection i binds localPort + i, as iperf3 --cport does with -P. */
+/** Client-side socket settings for data connections; `localPort` is the first connection's, and connection i binds localPort + i, as iperf3 --cport does with -P. */
 export type ClientSocketSettings = Pick<SocketOptions, 'sendBufferSize' | 'receiveBufferSize' | 'noDelay'> & {
   localAddress?: string;
   localPort?: number;
@@ -19,9 +18,9 @@ export async function openDataConnections(
   onread: (index: number) => OnReadOpts,
 ): Promise<TunedSocket[]> {
   const sockets: TunedSocket[] = [];
+  const { localPort, ...rest } = settings;
   try {
     for (let i = 0; i < count; i++) {
-      const { localPort, ...rest } = settings;
       sockets.push(
         await connect({ ...data, ...rest, ...(localPort === undefined ? {} : { localPort: localPort + i }), onread: onread(i) }),
       );
@@ -37,7 +36,6 @@ export function effectiveOf(sockets: TunedSocket[]): EffectiveSocketOptions | un
   return sockets[0]?.effectiveSocketOptions();
 }
 
-/** Sum of TCP_INFO total retransmits over the sockets; undefined on Unix-domain sockets. */
 /** The kernel's TCP_INFO of a data connection, or null for a Unix socket or one already closed. */
 export function tcpInfoOf(socket: TunedSocket | undefined): TcpInfo | null {
   if (socket === undefined || socket.remotePort === undefined || socket.destroyed) return null;
@@ -48,6 +46,7 @@ export function tcpInfoOf(socket: TunedSocket | undefined): TcpInfo | null {
   }
 }
 
+/** Sum of TCP_INFO total retransmits over the sockets; undefined on Unix-domain sockets. */
 export function totalRetransmits(sockets: TunedSocket[]): number | undefined {
   let total = 0;
   for (const socket of sockets) {

@@ -70,7 +70,8 @@ export const streamCommand: Command = {
     const run = runOptions(values);
     const parallel = parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128);
     const localPort = firstLocalPort(values, values.iperf3 && direction === 'bidir' ? 2 * parallel : parallel);
-    const bitrate = str(values, 'bitrate') === undefined ? undefined : parseBitRate(str(values, 'bitrate')!, '--bitrate');
+    const bitrateText = str(values, 'bitrate');
+    const bitrate = bitrateText === undefined ? undefined : parseBitRate(bitrateText, '--bitrate');
     if (bitrate !== undefined && direction === 'reverse' && !values.iperf3)
       throw new SocktuneError(
         'SOCKTUNE_ERR_USAGE',
