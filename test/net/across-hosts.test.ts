@@ -96,7 +96,7 @@ describe(
       await network?.destroy();
     });
 
-    test('iperf3 -c against socktune server --iperf3, and socktune stream --iperf3 against iperf3 -s', async () => {
+    test('iperf3 -c against socktune server --iperf3, and socktune stream --iperf3 against iperf3 -s', async (t) => {
       const address = network.host('server').address;
       const server = await startServer(['--iperf3', '--bind', address, '--json'], (args) =>
         network.spawn('server', process.execPath, args),
@@ -106,6 +106,7 @@ describe(
       assert.equal(iperf3.code, 0, iperf3.stdout + iperf3.stderr);
       const received = JSON.parse(iperf3.stdout).end.sum_received.bits_per_second as number;
       assert.ok(received > 0 && received <= CEILING_BPS, `${received} bit/s`);
+      t.diagnostic(`iperf3 -c: ${(received / 1e6).toFixed(1)} Mbit/s received over ${LINK_MBIT} Mbit/s`);
 
       network.spawn('server', 'iperf3', ['-s', '-1', '-p', '5201', '-B', address]);
       await network.waitForListening('server', 5201);

@@ -273,7 +273,6 @@ export class Iperf3TestSession {
       const state = await withTimeout(readState(this.#reader), deadlineMs, 'TEST_END from the iperf3 client');
       if (state === STATE.CLIENT_TERMINATE) throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client terminated the test');
       if (state !== STATE.TEST_END) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state} during the test`);
-      this.#countedSec = (performance.now() - this.#countedFrom) / 1000;
     } catch (error) {
       // A stock client prints what it measured so far, then "the server has terminated".
       if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_TIMEOUT') this.control.write(stateByte(STATE.SERVER_TERMINATE));
@@ -282,7 +281,12 @@ export class Iperf3TestSession {
       clearTimeout(omitTimer);
       this.#sending = false;
     }
+    const testEnd = performance.now();
     await this.#drainReceivers();
+    // Bytes still on their way at TEST_END are counted, so the time they arrived in is too: a rate of
+    // those bytes over the time to TEST_END alone would claim more than the path carries.
+    const lastByte = Math.max(testEnd, ...this.#streams.filter((stream) => !stream.sender).map((stream) => stream.lastData));
+    this.#countedSec = (lastByte - this.#countedFrom) / 1000;
   }
 
   /** Reads what the client sent before its TEST_END and is still on the way, so the byte counts agree. */
