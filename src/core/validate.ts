@@ -5,6 +5,9 @@ export type FieldCheck = (value: unknown) => string | undefined;
 
 export type FieldSpec = Readonly<Record<string, FieldCheck>>;
 
+/** How an error names the option `key`: `options.key` for the library, the flag for a command line. */
+export type OptionNamer = (key: string) => string;
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'function') return 'a function';
@@ -49,22 +52,23 @@ export function invalidOption(path: string, expected: string, value: unknown): S
 
 /**
  * The one validator: unknown keys and values outside their spec throw
- * SOCKTUNE_ERR_INVALID_OPTION naming the option path. `undefined` means "use the default".
+ * SOCKTUNE_ERR_INVALID_OPTION naming the option path (or what `path` names it). `undefined` means "use the default".
  */
-export function validateFields(input: unknown, spec: FieldSpec, path: string): void {
+export function validateFields(input: unknown, spec: FieldSpec, path: string | OptionNamer): void {
   if (input === undefined) return;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw invalidOption(path, 'an object', input);
+    throw invalidOption(typeof path === 'string' ? path : 'options', 'an object', input);
   }
+  const nameOf: OptionNamer = typeof path === 'string' ? (key) => `${path}.${key}` : path;
   for (const [key, value] of Object.entries(input)) {
     // Own keys only: a key such as "__proto__" from JSON must not find Object.prototype.
     const check = Object.hasOwn(spec, key) ? spec[key] : undefined;
     if (check === undefined) {
-      throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${path}.${key} is not a known option`);
+      throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `${nameOf(key)} is not a known option`);
     }
     if (value === undefined) continue;
     const expected = check(value);
-    if (expected !== undefined) throw invalidOption(`${path}.${key}`, expected, value);
+    if (expected !== undefined) throw invalidOption(nameOf(key), expected, value);
   }
 }
 

@@ -210,34 +210,43 @@ const RENDER_FIELDS = {
   extraClientArgs: stringList,
 } as const;
 
-/** Checks every option (SOCKTUNE_ERR_INVALID_OPTION naming it), then the combinations that mean nothing. */
-export function validateRenderOptions(options: RenderOptions): void {
-  validateFields(options, RENDER_FIELDS, 'options');
+/**
+ * Checks every option (SOCKTUNE_ERR_INVALID_OPTION naming it), then the combinations that mean
+ * nothing. `nameOf` names an option in the message: `options.depth` here, `--depth` for the CLI.
+ */
+export function validateRenderOptions(options: RenderOptions, nameOf: RenderOptionNamer = (key) => `options.${key}`): void {
+  validateFields(options, RENDER_FIELDS, (key) => nameOf(key as keyof RenderOptions));
   const { workload } = options;
   const refuse = (message: string): never => {
     throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', message);
   };
+  const [depth, echo, rate, workers, ioModel, raw] = (['depth', 'echo', 'rate', 'workers', 'ioModel', 'raw'] as const).map(nameOf);
   if (options.depth !== undefined && (workload === 'crr' || workload === 'stream'))
-    refuse(`options.depth is for rr and msg --echo; a ${workload} client has no requests in flight to deepen`);
+    refuse(`${depth} is for rr and msg ${echo}; a ${workload} client has no requests in flight to deepen`);
   if (options.depth !== undefined && workload === 'msg' && options.echo !== true)
-    refuse('options.depth is for msg with echo: one-way messages are not answered');
-  if (options.rate !== undefined && workload !== 'rr') refuse('options.rate is for rr (open loop)');
-  if (options.echo === true && workload !== 'msg') refuse('options.echo is for msg');
-  if (options.workers !== undefined && options.ioModel !== 'workers') refuse("options.workers needs options.ioModel 'workers'");
+    refuse(`${depth} is for msg with ${echo}: one-way messages are not answered`);
+  if (options.rate !== undefined && workload !== 'rr') refuse(`${rate} is for rr (open loop)`);
+  if (options.echo === true && workload !== 'msg') refuse(`${echo} is for msg`);
+  if (options.workers !== undefined && options.ioModel !== 'workers') refuse(`${workers} needs ${ioModel} 'workers'`);
   if (options.headless === true && options.raw !== true)
-    refuse('options.headless is for raw: the control server is always behind a headless Service');
+    refuse(`${nameOf('headless')} is for ${raw}: the control server is always behind a headless Service`);
   if (options.authSecret !== undefined && options.raw === true)
-    refuse('options.authSecret: a bare service port (raw) has no authentication; drop one of them');
+    refuse(`${nameOf('authSecret')}: a bare service port (${raw}) has no authentication; drop one of them`);
   const stray = options.extraClientArgs?.[0];
   if (stray !== undefined && !stray.startsWith('-'))
-    refuse(`options.extraClientArgs must start with a flag, got ${JSON.stringify(stray)} (the workload is options.workload)`);
+    refuse(`${nameOf('extraClientArgs')} must start with a flag, got ${JSON.stringify(stray)} (the workload is ${nameOf('workload')})`);
 }
+
+/** Names a render option in an error message. */
+export type RenderOptionNamer = (key: keyof RenderOptions) => string;
 
 export interface RenderContext {
   /** Names every object: `socktune-<testId>-server`, `socktune-<testId>-clients`; the `socktune.io/test` label. */
   testId: string;
   /** The current Unix time in ms, from which the start time is counted. */
   now: number;
+  /** How a refused option is named (validateRenderOptions); `options.<key>` when absent. */
+  nameOption?: RenderOptionNamer;
 }
 
 export interface RenderedTest {
@@ -445,7 +454,7 @@ function podSpec(
 
 /** The test's objects and what to do with them. Validates `options` first. */
 export function renderTest(options: RenderOptions, context: RenderContext): RenderedTest {
-  validateRenderOptions(options);
+  validateRenderOptions(options, context.nameOption);
   const { testId, now } = context;
   if (!TEST_ID.test(testId))
     throw new SocktuneError(

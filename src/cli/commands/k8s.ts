@@ -64,8 +64,9 @@ function wholeSeconds(values: Values, flag: string): number | undefined {
   return optional(values, flag, (text) => Math.ceil(parseSeconds(text, `--${flag}`)));
 }
 
-/** The flag behind each option, so that a refused option is named as the user typed it. */
-const FLAG_OF: Readonly<Record<string, string>> = {
+/** The flag behind each option, so that a refused option is named as the user typed it; every option has one. */
+const FLAG_OF: Readonly<Record<keyof RenderOptions, string>> = {
+  workload: '--workload',
   clients: '--clients',
   servers: '--servers',
   durationSec: '-t',
@@ -76,6 +77,10 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   depth: '--depth',
   rate: '--rate',
   echo: '--echo',
+  window: '-w',
+  sendBuffer: '--sndbuf',
+  receiveBuffer: '--rcvbuf',
+  nagle: '--nagle',
   workers: '--workers',
   ioModel: '--io-model',
   raw: '--raw',
@@ -86,10 +91,12 @@ const FLAG_OF: Readonly<Record<string, string>> = {
   nodeSelector: '--node-selector',
   serverNodeSelector: '--server-node-selector',
   clientNodeSelector: '--client-node-selector',
+  antiAffinity: '--anti-affinity',
   startMarginSec: '--start-margin',
   startLateToleranceSec: '--start-late-tolerance',
   clientResources: '--client-cpu/--client-memory',
   serverResources: '--server-cpu/--server-memory',
+  cpuLimit: '--no-cpu-limit',
   ttlSecondsAfterFinished: '--ttl',
   activeDeadlineSeconds: '--active-deadline',
   authSecret: '--auth-secret',
@@ -148,11 +155,10 @@ function renderOptions(values: Values, extra: string[]): RenderOptions {
   };
 }
 
-/** An option the renderer refused, named by its flag. */
+/** An option the renderer refused (named by its flag through FLAG_OF) is a usage error. */
 function asUsage(error: unknown): unknown {
   if (!(error instanceof SocktuneError) || error.code !== 'SOCKTUNE_ERR_INVALID_OPTION') return error;
-  const message = error.message.replace(/options\.(\w+)/g, (whole, name: string) => FLAG_OF[name] ?? whole);
-  return new SocktuneError('SOCKTUNE_ERR_USAGE', message, { cause: error });
+  return new SocktuneError('SOCKTUNE_ERR_USAGE', error.message, { cause: error });
 }
 
 export const k8sRenderCommand: Command = {
@@ -274,6 +280,7 @@ export const k8sRenderCommand: Command = {
       rendered = renderTest(renderOptions(values, extra), {
         testId: str(values, 'test-id') ?? randomBytes(3).toString('hex'),
         now: Date.now(),
+        nameOption: (key) => FLAG_OF[key],
       });
     } catch (error) {
       throw asUsage(error);
