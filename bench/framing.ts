@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatCount, formatMicros } from '../src/bench/results/format.ts';
-import { LocalServer } from '../src/bench/server/local-server.ts';
+import { LocalServer } from '../src/bench/servers/control/local-server.ts';
 import { runMsg, type MsgOptions } from '../src/bench/engines/msg.ts';
 import { median } from '../src/bench/results/stats.ts';
 import { runSockperf, sockperfMessageRate } from './sockperf-client.ts';

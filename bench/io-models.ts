@@ -8,7 +8,7 @@
 import { measured } from '../src/bench/results/histogram.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { LocalServer } from '../src/bench/server/local-server.ts';
+import { LocalServer } from '../src/bench/servers/control/local-server.ts';
 import { runRr } from '../src/bench/engines/rr.ts';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatCount, formatMicros } from '../src/bench/results/format.ts';

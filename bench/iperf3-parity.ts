@@ -11,7 +11,7 @@ import { parseArgs, promisify } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatBits } from '../src/bench/results/format.ts';
 import { median } from '../src/bench/results/stats.ts';
-import { runIperf3Stream } from '../src/protocols/iperf3/client.ts';
+import { runIperf3Stream } from '../src/bench/engines/iperf3.ts';
 
 const run = promisify(execFile);
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, repetitions: { type: 'string', default: '3' } } });

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatBits, formatMicros } from '../src/bench/results/format.ts';
-import { LocalServer } from '../src/bench/server/local-server.ts';
+import { LocalServer } from '../src/bench/servers/control/local-server.ts';
 import { runRr } from '../src/bench/engines/rr.ts';
 import { runStream } from '../src/bench/engines/stream.ts';
 import { median } from '../src/bench/results/stats.ts';

@@ -15,7 +15,7 @@ import { runStream } from '../src/bench/engines/stream.ts';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatBits, formatCount } from '../src/bench/results/format.ts';
 import { describeInterval, median, medianInterval } from '../src/bench/results/stats.ts';
-import { LocalServer } from '../src/bench/server/local-server.ts';
+import { LocalServer } from '../src/bench/servers/control/local-server.ts';
 import { socketOptionsOf } from '../src/bench/tune/recommend.ts';
 import { configLabel, type TuneConfig } from '../src/bench/tune/space.ts';
 

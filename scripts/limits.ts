@@ -2,20 +2,20 @@
  * The caps every server mode enforces, rendered from the constants the code uses, so the table in
  * docs/reliability.md cannot drift from the defaults (test/reliability/limits-doc.test.ts checks it).
  */
-import { BENCH_SERVER_DEFAULTS } from '../src/bench/server/bench-server.ts';
+import { BENCH_SERVER_DEFAULTS } from '../src/bench/servers/control/control-server.ts';
 import { LOG_LIMITS } from '../src/cli/log-limiter.ts';
 import { MAX_QUEUED_LOG_BYTES } from '../src/cli/output.ts';
 import { AUTH_BACKOFF_DEFAULTS } from '../src/core/auth-backoff.ts';
 import { DEFAULT_IPV6_PREFIX } from '../src/core/client-key.ts';
 import { MAX_TEST_DURATION_MS } from '../src/bench/control/control-protocol.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
-import { IPERF3_SERVER_DEFAULTS } from '../src/protocols/iperf3/server.ts';
+import { IPERF3_SERVER_DEFAULTS } from '../src/bench/servers/iperf3/iperf3-server.ts';
 import { MAX_JSON_BYTES } from '../src/protocols/iperf3/codec.ts';
-import { MIN_SEND_CHUNK_BYTES } from '../src/protocols/iperf3/test-session.ts';
+import { MIN_SEND_CHUNK_BYTES } from '../src/bench/servers/iperf3/test-session.ts';
 import { MAX_MESSAGE_BYTES } from '../src/protocols/sockperf/codec.ts';
-import { CONNECTION_TOKEN_TIMEOUT_MS } from '../src/transport/connection-token.ts';
-import { MESSAGE_DEFAULTS } from '../src/transport/message-socket.ts';
-import { SERVER_DEFAULTS } from '../src/transport/server-options.ts';
+import { CONNECTION_TOKEN_TIMEOUT_MS } from '../src/transport/server/connection-token.ts';
+import { MESSAGE_DEFAULTS } from '../src/transport/messages/message-socket.ts';
+import { SERVER_DEFAULTS } from '../src/transport/server/options.ts';
 
 function bytes(count: number): string {
   if (count >= 1024 ** 2 && count % 1024 ** 2 === 0) return `${count / 1024 ** 2} MiB`;

@@ -5,7 +5,7 @@ assertSupportedNodeVersion();
 export { SocktuneError, ERROR_CODES, isSocktuneError, type ErrorCode, type CountedError, type ErrorCounts } from './core/errors.ts';
 export { MINIMUM_NODE_VERSION, isSupportedNodeVersion } from './core/node-version.ts';
 export { SOCKET_OPTION_DEFAULTS, type SocketOptions, type EffectiveSocketOptions, type BufferCapWarning } from './core/socket-options.ts';
-export { createServer, SocktuneServer, type ServerAddress, type CloseResult } from './transport/server.ts';
+export { createServer, SocktuneServer, type ServerAddress, type CloseResult } from './transport/server/socktune-server.ts';
 export {
   SERVER_DEFAULTS,
   IO_MODELS,
@@ -18,7 +18,7 @@ export {
   type HandlerModule,
   type ConnectionHandler,
   type ReadHandler,
-} from './transport/server-options.ts';
+} from './transport/server/options.ts';
 export {
   connect,
   effectiveSocketOptions,
@@ -26,14 +26,14 @@ export {
   CONNECT_DEFAULTS,
   type ConnectOptions,
   type TunedSocket,
-} from './transport/connect.ts';
-export { BlockingConnection, type BlockingHandler } from './transport/blocking.ts';
-export { SendBudget } from './transport/send-budget.ts';
-export { BufferBudget } from './transport/buffer-budget.ts';
-export { ConnectionPool } from './transport/admission.ts';
-export type { ServerMetrics } from './transport/metrics.ts';
-export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats } from './transport/message-socket.ts';
-export { connectMessages, createMessageServer, messageHandler } from './transport/messages.ts';
+} from './transport/client/connect.ts';
+export { BlockingConnection, type BlockingHandler } from './transport/models/blocking-connection.ts';
+export { SendBudget } from './transport/io/send-budget.ts';
+export { BufferBudget } from './transport/io/buffer-budget.ts';
+export { ConnectionPool } from './transport/server/admission.ts';
+export type { ServerMetrics } from './transport/server/metrics.ts';
+export { MessageSocket, MESSAGE_DEFAULTS, type MessageOptions, type MessageStats } from './transport/messages/message-socket.ts';
+export { connectMessages, createMessageServer, messageHandler } from './transport/messages/message-endpoints.ts';
 export {
   FrameDecoder,
   encodeFrame,
@@ -43,5 +43,5 @@ export {
   type FrameRunHandler,
 } from './framing/length-prefix.ts';
 export { FrameEncoder, type FrameEncoderOptions } from './framing/frame-encoder.ts';
-export { createSockperfServer, SOCKPERF_DEFAULT_PORT } from './protocols/sockperf/server.ts';
+export { createSockperfServer, SOCKPERF_DEFAULT_PORT } from './bench/servers/sockperf/sockperf-server.ts';
 export { SockperfDecoder, encodeMessage as encodeSockperfMessage } from './protocols/sockperf/codec.ts';

@@ -10,8 +10,8 @@
  * So the blob holds a small launcher (launcher.ts) and, as assets, a tree shaped like an installed
  * package, unpacked once per content hash into a per-user cache (tree.ts):
  *   package.json                   the version the CLI prints; "type": "module"
- *   dist/cli/main.js, dist/transport/thread-main.js, dist/protocols/sockperf/handler.js,
- *   dist/bench/server/server-main.js, dist/chunks/*
+ *   dist/cli/main.js, dist/transport/models/thread-main.js, dist/bench/servers/sockperf/sockperf-handler.js,
+ *   dist/bench/servers/control/local-server-main.js, dist/chunks/*
  *                                  src/ bundled by esbuild (ajv and hdr-histogram-js inside), ESM,
  *                                  with the code the entries share split into chunks
  *   docs/schema/*                  the result schema `merge` validates against
@@ -53,7 +53,12 @@ const require = createRequire(import.meta.url);
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 /** The scripts Node loads by file: the CLI (from the launcher), and what src/ starts by URL. */
-const ENTRY_POINTS = ['cli/main.ts', 'transport/thread-main.ts', 'protocols/sockperf/handler.ts', 'bench/server/server-main.ts'];
+const ENTRY_POINTS = [
+  'cli/main.ts',
+  'transport/models/thread-main.ts',
+  'bench/servers/sockperf/sockperf-handler.ts',
+  'bench/servers/control/local-server-main.ts',
+];
 
 /**
  * Every src/ module that finds files next to itself through `import.meta.url`, and what the tree
@@ -62,9 +67,10 @@ const ENTRY_POINTS = ['cli/main.ts', 'transport/thread-main.ts', 'protocols/sock
 const FILES_BESIDE_MODULES: Record<string, string> = {
   'cli/version.ts': '../../package.json, for --version and the version k8s render puts in manifests',
   'core/libc.ts': "node_modules/koffi, through createRequire(import.meta.url)('koffi')",
-  'transport/server-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
-  'protocols/sockperf/server.ts': './handler.js, which those threads import for sockperf (an entry point)',
-  'bench/server/local-server.ts': "./server-main.js, tune's local server in a child process (an entry point; see launcher.ts)",
+  'transport/models/model-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
+  'bench/servers/sockperf/sockperf-server.ts': './sockperf-handler.js, which those threads import for sockperf (an entry point)',
+  'bench/servers/control/local-server.ts':
+    "./local-server-main.js, tune's local server in a child process (an entry point; see launcher.ts)",
   'bench/results/result-schema.ts': '../../../docs/schema/socktune-1.schema.json',
 };
 

@@ -10,7 +10,7 @@ import { treeRoot } from './tree.ts';
 
 /**
  * A script of the tree itself, which socktune runs in a child process as `process.execPath script`
- * (tune's local server, src/bench/server/local-server.ts). Here process.execPath is this
+ * (tune's local server, src/bench/servers/control/local-server.ts). Here process.execPath is this
  * executable, so that child starts here, and imports the script instead of parsing it as a command.
  */
 function ownScript(root: string, args: string[]): string | undefined {

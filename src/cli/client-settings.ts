@@ -1,4 +1,4 @@
-import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
+import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import { parseCpuList } from '../core/affinity.ts';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -7,7 +7,7 @@ import { Secret } from '../core/secret.ts';
 import { MAX_TEST_DURATION_MS, type TestServerSettings } from '../bench/control/control-protocol.ts';
 import type { ClientSocketSettings } from '../bench/engines/data-connections.ts';
 import type { ServerTarget } from '../bench/control/remote-test.ts';
-import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
+import { IO_MODELS, type IoModel } from '../transport/server/options.ts';
 import { COMMON_CLIENT_FLAGS, type Values } from './command.ts';
 import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';
 

@@ -1,4 +1,4 @@
-import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
+import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import type { ParseArgsConfig } from 'node:util';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { SocktuneError } from './errors.ts';
 import { libc } from './libc.ts';
 import type { FieldCheck } from './validate.ts';
-import { errnoName } from './sockopts.ts';
+import { errnoName } from './socket-syscalls.ts';
 
 /** Bytes of the CPU mask handed to the kernel: 1024 CPUs, glibc's cpu_set_t. */
 const MASK_BYTES = 128;

@@ -1,10 +1,10 @@
 import { MAX_TEST_DURATION_MS } from '../bench/control/control-protocol.ts';
 import { DRAIN_GRACE_MS } from '../bench/engines/data-session.ts';
 import { formatSizeFlag } from '../bench/results/format.ts';
-import { BENCH_SERVER_DEFAULTS } from '../bench/server/bench-server.ts';
+import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { boolean, integer, nonEmptyString, number, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
-import { IO_MODELS, type IoModel } from '../transport/server-options.ts';
+import { IO_MODELS, type IoModel } from '../transport/server/options.ts';
 import type { YamlValue } from './yaml.ts';
 
 /**

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { authProof, authProofValid } from '../../src/bench/control/auth.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { BenchServer } from '../../src/bench/server/bench-server.ts';
+import { BenchServer } from '../../src/bench/servers/control/control-server.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
 import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeFd } from '../../src/core/sockopts.ts';
-import { bindListeningSocket } from '../../src/transport/listen-socket.ts';
+import { closeFd } from '../../src/core/socket-syscalls.ts';
+import { bindListeningSocket } from '../../src/transport/server/listen-socket.ts';
 import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from './cli-helpers.ts';
 
 test('help: top level lists the commands; each command has examples', async () => {

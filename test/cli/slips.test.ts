@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { waitForListening } from '../helpers.ts';
-import { BENCH_SERVER_DEFAULTS } from '../../src/bench/server/bench-server.ts';
-import { IPERF3_SERVER_DEFAULTS } from '../../src/protocols/iperf3/server.ts';
-import { SERVER_DEFAULTS } from '../../src/transport/server-options.ts';
+import { BENCH_SERVER_DEFAULTS } from '../../src/bench/servers/control/control-server.ts';
+import { IPERF3_SERVER_DEFAULTS } from '../../src/bench/servers/iperf3/iperf3-server.ts';
+import { SERVER_DEFAULTS } from '../../src/transport/server/options.ts';
 import { closest } from '../../src/cli/arguments.ts';
 import { runCli, runInProcess, startServer } from './cli-helpers.ts';
 

@@ -15,12 +15,17 @@ async function layerMessages(path: string, code: string): Promise<string[]> {
 test("the linter enforces docs/architecture.md's layers: no import up or sideways, every import down", async () => {
   const refused: [string, string, RegExp][] = [
     ['src/core/errors.ts', '../cli/main.ts', /src\/core\/ may not import cli\//],
-    ['src/framing/length-prefix.ts', '../transport/connect.ts', /src\/framing\/ may not import transport\//],
-    ['src/transport/connect.ts', '../bench/results/result.ts', /src\/transport\/ may not import bench\//],
+    ['src/framing/length-prefix.ts', '../transport/client/connect.ts', /src\/framing\/ may not import transport\//],
+    ['src/protocols/iperf3/codec.ts', '../../transport/io/pump.ts', /src\/protocols\/ may not import transport\//],
+    ['src/transport/client/connect.ts', '../../bench/results/result.ts', /src\/transport\/ may not import bench\//],
+    ['src/transport/client/connect.ts', '../../protocols/iperf3/codec.ts', /src\/transport\/ may not import protocols\//],
+    ['src/transport/io/pump.ts', '../server/admission.ts', /src\/transport\/io\/ may not import transport\/server\//],
+    ['src/transport/io/pump.ts', '../../bench/results/result.ts', /src\/transport\/io\/ may not import bench\//],
     ['src/bench/results/merge.ts', '../engines/rr.ts', /src\/bench\/results\/ may not import bench\/engines\//],
     ['src/bench/engines/rr.ts', '../tune/rank.ts', /src\/bench\/engines\/ may not import bench\/tune\//],
-    ['src/bench/engines/rr.ts', '../server/bench-server.ts', /src\/bench\/engines\/ may not import bench\/server\//],
-    ['src/protocols/iperf3/client.ts', '../../k8s/render.ts', /src\/protocols\/ may not import k8s\//],
+    ['src/bench/engines/rr.ts', '../servers/control/control-server.ts', /src\/bench\/engines\/ may not import bench\/servers\//],
+    ['src/bench/servers/iperf3/iperf3-server.ts', '../../engines/iperf3.ts', /src\/bench\/servers\/ may not import bench\/engines\//],
+    ['src/protocols/iperf3/codec.ts', '../../k8s/render.ts', /src\/protocols\/ may not import k8s\//],
     ['src/k8s/render.ts', '../protocols/iperf3/codec.ts', /src\/k8s\/ may not import protocols\//],
   ];
   for (const [file, imported, message] of refused) {
@@ -31,8 +36,11 @@ test("the linter enforces docs/architecture.md's layers: no import up or sideway
   const allowed: [string, string][] = [
     ['src/cli/main.ts', '../bench/tune/rank.ts'],
     ['src/bench/tune/run.ts', '../engines/rr.ts'],
-    ['src/protocols/iperf3/client.ts', '../../bench/engines/data-connections.ts'],
-    ['src/transport/connect.ts', '../framing/length-prefix.ts'],
+    ['src/bench/engines/iperf3.ts', '../../protocols/iperf3/codec.ts'],
+    ['src/bench/servers/iperf3/iperf3-server.ts', '../../../transport/server/socktune-server.ts'],
+    ['src/transport/models/models.ts', '../server/admission.ts'],
+    ['src/transport/server/admission.ts', '../io/peer-slots.ts'],
+    ['src/protocols/sockperf/codec.ts', '../../framing/partial-message.ts'],
   ];
   for (const [file, imported] of allowed) {
     assert.deepEqual(

@@ -88,7 +88,7 @@ describe('single executable (npm run build:exe)', { skip }, () => {
 
   test("tune's local server: started as `process.execPath script`, the executable runs its own script", async () => {
     const [tree] = readdirSync(cache);
-    const script = join(cache, tree!, 'dist', 'bench', 'server', 'server-main.js');
+    const script = join(cache, tree!, 'dist', 'bench', 'servers', 'control', 'local-server-main.js');
     const child = spawn(exe, [script], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
 import { withTimeout } from '../../src/core/timeout.ts';
 import { SocktuneError } from '../../src/core/errors.ts';
-import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
+import { Iperf3Server, type Iperf3TestLog } from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../src/protocols/iperf3/codec.ts';
 import { encodeAuthToken, Iperf3Authenticator, parseAuthorizedUsers, passwordHash } from '../../src/protocols/iperf3/auth.ts';
 import { run, waitFor } from '../helpers.ts';

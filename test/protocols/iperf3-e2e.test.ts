@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import { Iperf3Server, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
+import { Iperf3Server, type Iperf3TestLog } from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { COOKIE_BYTES, encodeJson, generateCookie } from '../../src/protocols/iperf3/codec.ts';
 import { run, waitFor, waitForListening } from '../helpers.ts';
 import { assertSchema, BIN, runCli } from '../cli/cli-helpers.ts';

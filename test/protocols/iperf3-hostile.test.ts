@@ -8,10 +8,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
 import { withTimeout } from '../../src/core/timeout.ts';
-import { SendBudget } from '../../src/transport/send-budget.ts';
-import { Iperf3Server, IPERF3_SERVER_DEFAULTS, type Iperf3ServerOptions, type Iperf3TestLog } from '../../src/protocols/iperf3/server.ts';
+import { SendBudget } from '../../src/transport/io/send-budget.ts';
+import {
+  Iperf3Server,
+  IPERF3_SERVER_DEFAULTS,
+  type Iperf3ServerOptions,
+  type Iperf3TestLog,
+} from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { EINVAL, encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../src/protocols/iperf3/codec.ts';
-import { MIN_SEND_CHUNK_BYTES, sendChunkBytes } from '../../src/protocols/iperf3/test-session.ts';
+import { MIN_SEND_CHUNK_BYTES, sendChunkBytes } from '../../src/bench/servers/iperf3/test-session.ts';
 import { closed, run, waitFor } from '../helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { BenchServer, type TestLog } from '../../src/bench/server/bench-server.ts';
+import { BenchServer, type TestLog } from '../../src/bench/servers/control/control-server.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
 import { JsonLinesDecoder } from '../../src/framing/json-lines.ts';

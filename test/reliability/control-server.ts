@@ -1,4 +1,4 @@
-import { BenchServer, type BenchServerOptions } from '../../src/bench/server/bench-server.ts';
+import { BenchServer, type BenchServerOptions } from '../../src/bench/servers/control/control-server.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 
 /** A start message as a control client sends it, with the server settings and fields a test wants. */

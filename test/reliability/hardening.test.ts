@@ -12,9 +12,9 @@ import { runRr } from '../../src/bench/engines/rr.ts';
 import { AuthBackoff } from '../../src/core/auth-backoff.ts';
 import { clientKey } from '../../src/core/client-key.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { admit, PeerCounts } from '../../src/transport/admission.ts';
-import { BufferBudget } from '../../src/transport/buffer-budget.ts';
-import { createServer } from '../../src/transport/server.ts';
+import { admit, PeerCounts } from '../../src/transport/server/admission.ts';
+import { BufferBudget } from '../../src/transport/io/buffer-budget.ts';
+import { createServer } from '../../src/transport/server/socktune-server.ts';
 import { start, withServer } from './control-server.ts';
 import { connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
 

@@ -9,8 +9,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import net from 'node:net';
 import { runRr } from '../../src/bench/engines/rr.ts';
 import { FLAG_CLIENT, FLAG_PONG_REQUEST, encodeMessage } from '../../src/protocols/sockperf/codec.ts';
-import { runIperf3Stream } from '../../src/protocols/iperf3/client.ts';
-import { connectMessages } from '../../src/transport/messages.ts';
+import { runIperf3Stream } from '../../src/bench/engines/iperf3.ts';
+import { connectMessages } from '../../src/transport/messages/message-endpoints.ts';
 import { encodeFrame } from '../../src/framing/length-prefix.ts';
 import { startServer, type RunningServer } from '../cli/cli-helpers.ts';
 

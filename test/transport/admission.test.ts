@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConnectionPool, PeerCounts } from '../../src/transport/admission.ts';
+import { ConnectionPool, PeerCounts } from '../../src/transport/server/admission.ts';
 
 /** Addresses (out of 20000) that a server with a cap of 1 per address refuses once 127.0.0.1 holds its slot: those that share its slot. */
 function slotmatesOf127001(counts: PeerCounts): string[] {

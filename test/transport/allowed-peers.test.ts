@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { createServer, type ServerOptions } from '../../src/index.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
-import { BenchServer } from '../../src/bench/server/bench-server.ts';
+import { BenchServer } from '../../src/bench/servers/control/control-server.ts';
 import { closed, echoes, waitFor } from '../helpers.ts';
 
 function connectFrom(localAddress: string, port: number): Promise<net.Socket> {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { connect, createServer, type ServerOptions } from '../../src/index.ts';
-import { SendBudget } from '../../src/transport/send-budget.ts';
+import { SendBudget } from '../../src/transport/io/send-budget.ts';
 
 test('SendBudget: takes are granted while the bucket is within a burst; past it, the wait and nothing booked', () => {
   const budget = new SendBudget(1_000_000);

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { createServer, type SocktuneServer } from '../../src/index.ts';
-import { ThreadShares } from '../../src/transport/thread-shares.ts';
-import type { Admitted } from '../../src/transport/admission.ts';
+import { ThreadShares } from '../../src/transport/models/thread-shares.ts';
+import type { Admitted } from '../../src/transport/server/admission.ts';
 import { closed, echoes, readBytes, waitFor } from '../helpers.ts';
 
 const waiter = (peer: string, fd = 0): Admitted => ({ fd, peer });

@@ -3,8 +3,8 @@ import { cpuNumbers } from '../../core/affinity.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import type { BufferCapWarning, EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { boolean, integer, oneOf, validateFields } from '../../core/validate.ts';
-import type { ServerMetrics } from '../../transport/metrics.ts';
-import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server-options.ts';
+import type { ServerMetrics } from '../../transport/server/metrics.ts';
+import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server/options.ts';
 import type { Environment } from '../results/environment.ts';
 import type { ProcessMemory } from '../results/memory.ts';
 

@@ -1,7 +1,7 @@
 import type { Secret } from '../../core/secret.ts';
 import { ERROR_CODES, SocktuneError, type ErrorCode } from '../../core/errors.ts';
-import { connect } from '../../transport/connect.ts';
-import type { BuiltinService } from '../../transport/server-options.ts';
+import { connect } from '../../transport/client/connect.ts';
+import type { BuiltinService } from '../../transport/server/options.ts';
 import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import { explainHandshakeFailure } from './stranger.ts';

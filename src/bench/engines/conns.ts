@@ -1,6 +1,6 @@
 import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
-import { connect, type TunedSocket } from '../../transport/connect.ts';
+import { connect, type TunedSocket } from '../../transport/client/connect.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';

@@ -1,6 +1,6 @@
 import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
 import type { DataTarget } from '../control/peer.ts';
-import { connect } from '../../transport/connect.ts';
+import { connect } from '../../transport/client/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
 import type { CrrResult, RrInterval } from '../results/result.ts';

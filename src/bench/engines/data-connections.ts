@@ -1,8 +1,8 @@
 import type { OnReadOpts } from 'node:net';
 import type { EffectiveSocketOptions, SocketOptions } from '../../core/socket-options.ts';
-import { readTcpInfo, type TcpInfo } from '../../core/sockopts.ts';
-import { connect, type TunedSocket } from '../../transport/connect.ts';
-import { fdOf } from '../../transport/fd.ts';
+import { readTcpInfo, type TcpInfo } from '../../core/socket-syscalls.ts';
+import { connect, type TunedSocket } from '../../transport/client/connect.ts';
+import { fdOf } from '../../transport/io/fd.ts';
 import type { DataTarget } from '../control/peer.ts';
 
 /** Client-side socket settings for data connections; `localPort` is the first connection's, and connection i binds localPort + i, as iperf3 --cport does with -P. */

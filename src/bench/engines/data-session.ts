@@ -1,7 +1,7 @@
 import type { OnReadOpts } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
-import type { TunedSocket } from '../../transport/connect.ts';
-import type { BuiltinService } from '../../transport/server-options.ts';
+import type { TunedSocket } from '../../transport/client/connect.ts';
+import type { BuiltinService } from '../../transport/server/options.ts';
 import type { ResultMessage, TestServerSettings } from '../control/control-protocol.ts';
 import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
 import { collectEnvironment } from '../results/environment.ts';

@@ -1,7 +1,7 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { effectiveSocketOptions } from '../../transport/connect.ts';
-import { connectMessages } from '../../transport/messages.ts';
-import type { MessageSocket } from '../../transport/message-socket.ts';
+import { effectiveSocketOptions } from '../../transport/client/connect.ts';
+import { connectMessages } from '../../transport/messages/message-endpoints.ts';
+import type { MessageSocket } from '../../transport/messages/message-socket.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import type { MsgInterval, MsgResult } from '../results/result.ts';
 import { InFlight } from './in-flight.ts';

@@ -1,4 +1,4 @@
-import type { TcpInfo } from '../../core/sockopts.ts';
+import type { TcpInfo } from '../../core/socket-syscalls.ts';
 import type { StreamInterval, StreamIntervalStream } from '../results/result.ts';
 import { round } from '../results/stats.ts';
 import { Ticker } from './ticker.ts';

@@ -1,6 +1,6 @@
-import { PatternSource, PatternVerifier } from '../../transport/pattern.ts';
-import { pumpWrites } from '../../transport/pump.ts';
-import { SendBudget } from '../../transport/send-budget.ts';
+import { PatternSource, PatternVerifier } from '../../transport/services/pattern.ts';
+import { pumpWrites } from '../../transport/io/pump.ts';
+import { SendBudget } from '../../transport/io/send-budget.ts';
 import { tcpInfoOf, totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
 import type { ResultMessage } from '../control/control-protocol.ts';

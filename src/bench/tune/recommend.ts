@@ -1,5 +1,5 @@
-import type { ServerOptions } from '../../transport/server-options.ts';
-import type { ConnectOptions } from '../../transport/connect.ts';
+import type { ServerOptions } from '../../transport/server/options.ts';
+import type { ConnectOptions } from '../../transport/client/connect.ts';
 import { clearlyBetter, type Objective, type Ranked } from './rank.ts';
 import { changesFromDefault, configLabel, describeBuffer, isDefaultConfig, type TuneConfig, type Workload } from './space.ts';
 

@@ -2,7 +2,7 @@ import { isSocktuneError, type ErrorCode, type SocktuneError } from '../../core/
 import type { Environment } from '../results/environment.ts';
 import { collectEnvironment } from '../results/environment.ts';
 import type { ServerTarget } from '../control/remote-test.ts';
-import type { IoModel } from '../../transport/server-options.ts';
+import type { IoModel } from '../../transport/server/options.ts';
 import { RESULT_SCHEMA, type MsgInterval, type RrInterval, type StreamInterval } from '../results/result.ts';
 import { runRr } from '../engines/rr.ts';
 import { round } from '../results/stats.ts';

@@ -1,4 +1,4 @@
-import type { IoModel } from '../../transport/server-options.ts';
+import type { IoModel } from '../../transport/server/options.ts';
 
 /** One point of the search space, applied to both ends. */
 export interface TuneConfig {

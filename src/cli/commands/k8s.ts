@@ -16,7 +16,7 @@ import {
   type Workload,
 } from '../../k8s/render.ts';
 import { toYamlDocuments } from '../../k8s/yaml.ts';
-import { IO_MODELS, type IoModel } from '../../transport/server-options.ts';
+import { IO_MODELS, type IoModel } from '../../transport/server/options.ts';
 import { str } from '../client-settings.ts';
 import type { Command, Values } from '../command.ts';
 import { MAX_REQUEST_BYTES, MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from '../units.ts';

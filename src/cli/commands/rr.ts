@@ -8,7 +8,7 @@ import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { encodeMessage, FLAG_CLIENT, FLAG_PONG_REQUEST, HEADER_BYTES, MAX_MESSAGE_BYTES } from '../../protocols/sockperf/codec.ts';
-import { SOCKPERF_DEFAULT_PORT } from '../../protocols/sockperf/server.ts';
+import { SOCKPERF_DEFAULT_PORT } from '../../bench/servers/sockperf/sockperf-server.ts';
 
 export const rrCommand: Command = {
   name: 'rr',

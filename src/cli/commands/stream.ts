@@ -2,8 +2,8 @@ import { SocktuneError } from '../../core/errors.ts';
 import { formatBytes, formatRate, RATE_FORMATS, type RateFormat } from '../../bench/results/format.ts';
 import type { StreamInterval, StreamResult } from '../../bench/results/result.ts';
 import type { StreamOptions } from '../../bench/engines/stream.ts';
-import type { Iperf3ClientOptions } from '../../protocols/iperf3/client.ts';
-import { IPERF3_DEFAULT_PORT } from '../../protocols/iperf3/server.ts';
+import type { Iperf3ClientOptions } from '../../bench/engines/iperf3.ts';
+import { IPERF3_DEFAULT_PORT } from '../../bench/servers/iperf3/iperf3-server.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
@@ -91,7 +91,7 @@ export const streamCommand: Command = {
       {
         run: async (onInterval, interrupt) =>
           values.iperf3
-            ? (await import('../../protocols/iperf3/client.ts')).runIperf3Stream({
+            ? (await import('../../bench/engines/iperf3.ts')).runIperf3Stream({
                 ...iperf3Options(values, options, onInterval),
                 interrupt,
               })

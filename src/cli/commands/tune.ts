@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
-import type { LocalServer } from '../../bench/server/local-server.ts';
+import type { LocalServer } from '../../bench/servers/control/local-server.ts';
 import { currentAffinity, formatCpuList, pinProcess } from '../../core/affinity.ts';
 import type { Objective } from '../../bench/tune/rank.ts';
 import type { ScenarioResult, TunePlan, TuneProgress, Workload } from '../../bench/tune/run.ts';
@@ -11,7 +11,7 @@ import { exitCodeOf, NOTHING_MEASURED_EXIT, onInterrupt } from '../client-comman
 import { fitLine } from '../table.ts';
 import { renderRanking, winnerLine } from '../tune-table.ts';
 import { MAX_REQUEST_BYTES, MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from '../units.ts';
-import { IO_MODELS } from '../../transport/server-options.ts';
+import { IO_MODELS } from '../../transport/server/options.ts';
 
 const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
 const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'], msg: ['rps', 'p99'] };
@@ -167,7 +167,9 @@ export const tuneCommand: Command = {
     const budgetSec = parseSeconds(flagText(values, tuneCommand.flags, 'budget')!, '--budget');
     const { runTune } = await import('../../bench/tune/run.ts');
     const local =
-      str(values, 'client') === undefined ? await (await import('../../bench/server/local-server.ts')).LocalServer.start() : undefined;
+      str(values, 'client') === undefined
+        ? await (await import('../../bench/servers/control/local-server.ts')).LocalServer.start()
+        : undefined;
     const target = local?.target ?? targetOf(values);
     const pinning = local
       ? pinApart(local, values['no-pin'] === true)

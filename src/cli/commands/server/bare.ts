@@ -1,8 +1,8 @@
 import { errorEntries, SocktuneError, type ErrorCounts } from '../../../core/errors.ts';
 import { definedOnly } from '../../../core/validate.ts';
-import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
-import { SERVER_DEFAULTS as DEFAULTS, type ServerOptions } from '../../../transport/server-options.ts';
-import type { SocktuneServer } from '../../../transport/server.ts';
+import { MAX_BUFFER_BUDGET } from '../../../transport/io/buffer-budget.ts';
+import { SERVER_DEFAULTS as DEFAULTS, type ServerOptions } from '../../../transport/server/options.ts';
+import type { SocktuneServer } from '../../../transport/server/socktune-server.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
 import { describeSize, parseSeconds } from '../../units.ts';

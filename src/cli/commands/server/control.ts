@@ -1,6 +1,6 @@
 import { MAX_TEST_DURATION_MS } from '../../../bench/control/control-protocol.ts';
-import { BENCH_SERVER_DEFAULTS as DEFAULTS, BenchServer, type TestLog } from '../../../bench/server/bench-server.ts';
-import { MAX_BUFFER_BUDGET } from '../../../transport/buffer-budget.ts';
+import { BENCH_SERVER_DEFAULTS as DEFAULTS, BenchServer, type TestLog } from '../../../bench/servers/control/control-server.ts';
+import { MAX_BUFFER_BUDGET } from '../../../transport/io/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';

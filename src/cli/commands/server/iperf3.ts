@@ -8,9 +8,9 @@ import {
   Iperf3Server,
   type Iperf3ServerOptions,
   type Iperf3TestLog,
-} from '../../../protocols/iperf3/server.ts';
+} from '../../../bench/servers/iperf3/iperf3-server.ts';
 import { IPERF3_AUTH_DEFAULTS } from '../../../protocols/iperf3/auth.ts';
-import { SendBudget } from '../../../transport/send-budget.ts';
+import { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
 import { printable } from '../../../core/printable.ts';

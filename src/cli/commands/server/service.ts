@@ -1,6 +1,6 @@
 import { SocktuneError } from '../../../core/errors.ts';
-import { BUILTIN_SERVICES, type BuiltinService } from '../../../transport/server-options.ts';
-import { createServer } from '../../../transport/server.ts';
+import { BUILTIN_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
+import { createServer } from '../../../transport/server/socktune-server.ts';
 import type { Command } from '../../command.ts';
 import { DEFAULT_CONTROL_PORT, serverSettings } from '../../client-settings.ts';
 import { BARE_SERVER_FLAGS, bareServerLimits, bareServerRefusals, modelDetail, refuseEnvironmentToken, serveUntilStopped } from './bare.ts';

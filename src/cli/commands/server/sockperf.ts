@@ -1,4 +1,4 @@
-import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../protocols/sockperf/server.ts';
+import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../bench/servers/sockperf/sockperf-server.ts';
 import type { Command } from '../../command.ts';
 import { serverSettings } from '../../client-settings.ts';
 import { BARE_SERVER_FLAGS, bareServerLimits, bareServerRefusals, modelDetail, refuseEnvironmentToken, serveUntilStopped } from './bare.ts';
