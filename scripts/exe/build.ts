@@ -67,7 +67,7 @@ const ENTRY_POINTS = [
 const FILES_BESIDE_MODULES: Record<string, string> = {
   'cli/version.ts': '../../package.json, for --version and the version k8s render puts in manifests',
   'core/libc.ts': "node_modules/koffi, through createRequire(import.meta.url)('koffi')",
-  'transport/models/model-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
+  'transport/models/serving-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
   'bench/servers/sockperf/sockperf-server.ts': './sockperf-handler.js, which those threads import for sockperf (an entry point)',
   'bench/servers/control/local-server.ts':
     "./local-server-main.js, tune's local server in a child process (an entry point; see launcher.ts)",

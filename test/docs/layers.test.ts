@@ -38,7 +38,7 @@ test("the linter enforces docs/architecture.md's layers: no import up or sideway
     ['src/bench/tune/run.ts', '../engines/rr.ts'],
     ['src/bench/engines/iperf3.ts', '../../protocols/iperf3/codec.ts'],
     ['src/bench/servers/iperf3/iperf3-server.ts', '../../../transport/server/socktune-server.ts'],
-    ['src/transport/models/models.ts', '../server/admission.ts'],
+    ['src/transport/models/loop.ts', '../server/admission.ts'],
     ['src/transport/server/admission.ts', '../io/peer-slots.ts'],
     ['src/protocols/sockperf/codec.ts', '../../framing/partial-message.ts'],
   ];

@@ -8,14 +8,8 @@ import { PeerCounts } from './admission.ts';
 import { BufferBudget } from '../io/buffer-budget.ts';
 import { SharedCounters, sumCounters, type ServerMetrics } from './metrics.ts';
 import { SendBudget } from '../io/send-budget.ts';
-import {
-  counterSlots,
-  startLoopModel,
-  startThreadPerConnModel,
-  startWorkersModel,
-  type ModelHooks,
-  type RunningModel,
-} from '../models/models.ts';
+import { counterSlots, type ModelHooks, type RunningModel } from '../models/model.ts';
+import { START_MODEL } from '../models/io-models.ts';
 import { validateServerOptions, type HandlerSpec, type ResolvedServerOptions, type ServerOptions } from './options.ts';
 
 export type ServerAddress = { family: 'ipv4' | 'ipv6'; address: string; port: number } | { family: 'unix'; path: string };
@@ -24,8 +18,6 @@ export interface CloseResult {
   /** Connections still open at the close timeout, destroyed. */
   destroyed: number;
 }
-
-const START = { loop: startLoopModel, workers: startWorkersModel, 'thread-per-conn': startThreadPerConnModel } as const;
 
 /**
  * A TCP or Unix-domain server whose listening socket is made and configured by socktune, so
@@ -67,7 +59,7 @@ export class SocktuneServer extends EventEmitter {
       this.emit('warning', warning);
     }
     try {
-      this.#model = await START[options.ioModel](bound, options, this.#hooks());
+      this.#model = await START_MODEL[options.ioModel](bound, options, this.#hooks());
     } catch (error) {
       closeFd(bound.fd);
       this.#bound = undefined;

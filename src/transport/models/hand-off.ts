@@ -1,0 +1,60 @@
+import { Server, type Socket } from 'node:net';
+import { duplicateFd } from '../../core/socket-syscalls.ts';
+import { countedErrorOf } from '../../core/errors.ts';
+import { type Admitted, PeerCounts, admit } from '../server/admission.ts';
+import { readConnectionToken } from '../server/connection-token.ts';
+import { fdOf } from '../io/fd.ts';
+import { type BoundSocket, listenOn } from '../server/listen-socket.ts';
+import { SharedCounters } from '../server/metrics.ts';
+import type { ResolvedServerOptions } from '../server/options.ts';
+import type { ModelHooks } from './model.ts';
+
+/**
+ * Accepts on the main thread and gives each admitted connection's descriptor to `dispatch`, which
+ * owns it from then on (the thread that serves it uncounts its address when it closes); over the
+ * limits (`openNow()`, by default those open in the threads) it closes it.
+ */
+export async function acceptAndHandOff(
+  bound: BoundSocket,
+  options: ResolvedServerOptions,
+  hooks: ModelHooks,
+  peers: PeerCounts,
+  dispatch: (connection: Admitted) => void,
+  openNow?: () => number,
+): Promise<Server> {
+  const counters = new SharedCounters(hooks.countersBuffer, 0);
+  const open = openNow ?? ((): number => counters.openEverywhere());
+  const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
+  const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
+    let fd: number;
+    try {
+      fd = duplicateFd(fdOf(socket));
+    } catch (error) {
+      // Out of descriptors (EMFILE): this newcomer is refused, the others go on.
+      peers.remove(peer);
+      hooks.onError(countedErrorOf(error));
+      return;
+    } finally {
+      socket.destroy();
+    }
+    dispatch({ fd, peer, leftover });
+  };
+  const token = options.connectionToken === undefined ? undefined : Buffer.from(options.connectionToken);
+  const server = new Server({ pauseOnConnect: true, noDelay: options.noDelay, keepAlive: options.keepAlive }, (socket) => {
+    const admitted = admit(socket, open(), limits);
+    if ('refusal' in admitted) {
+      socket.destroy();
+      hooks.onError(admitted.refusal);
+      return;
+    }
+    if (token === undefined) return handOff(socket, admitted.peer, undefined);
+    void readConnectionToken(socket, token).then((leftover) => {
+      if (leftover !== undefined && !socket.destroyed) return handOff(socket, admitted.peer, leftover);
+      socket.destroy();
+      peers.remove(admitted.peer);
+      hooks.onError('SOCKTUNE_ERR_AUTH');
+    });
+  });
+  await listenOn(server, bound, options.backlog, hooks.onError);
+  return server;
+}
