@@ -4,18 +4,15 @@ import { connect, type TunedSocket } from '../../transport/client/connect.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
-import { collectEnvironment } from '../results/environment.ts';
 import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
 import { RawPeer, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { RESULT_SCHEMA, type ConnsResult } from '../results/result.ts';
+import type { ConnsResult } from '../results/result.ts';
+import { benchResult } from '../results/envelope.ts';
 import {
   bufferCapped,
   closedWhileHeld,
-  interrupted as interruptedWarning,
   openFilesLimit,
-  saturated,
-  warningFields,
   type Warning,
 } from '../results/warnings.ts';
 import { SelfMonitor } from './self-check.ts';
@@ -137,11 +134,10 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
             cpuPercent: serverResult.cpuPercent,
           }
         : null;
-    return {
-      schema: RESULT_SCHEMA,
+    return benchResult({
       command: 'conns',
-      startedAt: new Date(startedAt).toISOString(),
-      environment: { client: collectEnvironment(), server: peer.server?.environment ?? null },
+      startedAt,
+      serverEnvironment: peer.server?.environment ?? null,
       options: {
         ...commonOptionsRecord(options),
         count: options.count,
@@ -167,18 +163,15 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         server,
       },
       selfCheck,
-      clientSaturated: selfCheck.clientSaturated,
-      ...(interrupted ? { interrupted: true as const } : {}),
-      ...warningFields([
+      interrupted,
+      warnings: [
         ...warnings,
         ...(peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
-        ...saturated(selfCheck),
         ...(stillOpen < sockets.length
           ? [closedWhileHeld(sockets.length - stillOpen, sockets.length, serverResult?.metrics.errors ?? {})]
           : []),
-        ...(interrupted ? [interruptedWarning()] : []),
-      ]),
-    };
+      ],
+    });
   } finally {
     clearInterval(progress);
     for (const socket of sockets) socket.destroy();

@@ -103,26 +103,26 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
   const transactions = latency.completed;
   await Promise.all(workers);
   const serverResult = await session.finish();
-  return {
-    ...session.common(
-      'crr',
-      {
-        ...timedOptionsRecord(options),
-        ...requestRecord(options, request.length),
-        concurrency: options.concurrency,
-      },
-      selfCheck,
-    ),
-    effective: session.effective(),
-    intervals,
-    summary: {
-      measuredSeconds: round(measuredSeconds, 3),
-      transactions,
-      transactionsPerSecond: Math.round(transactions / measuredSeconds),
-      ...latency.summary(),
-      connectLatency: summarizeLatency(connectTimes),
-      failures,
-      serverCpuPercent: serverResult?.cpuPercent ?? null,
+  return session.result(
+    'crr',
+    {
+      ...timedOptionsRecord(options),
+      ...requestRecord(options, request.length),
+      concurrency: options.concurrency,
     },
-  };
+    selfCheck,
+    {
+      effective: session.effective(),
+      intervals,
+      summary: {
+        measuredSeconds: round(measuredSeconds, 3),
+        transactions,
+        transactionsPerSecond: Math.round(transactions / measuredSeconds),
+        ...latency.summary(),
+        connectLatency: summarizeLatency(connectTimes),
+        failures,
+        serverCpuPercent: serverResult?.cpuPercent ?? null,
+      },
+    },
+  );
 }

@@ -4,11 +4,11 @@ import type { TunedSocket } from '../../transport/client/connect.ts';
 import type { BuiltinService } from '../../transport/server/options.ts';
 import type { ResultMessage, TestServerSettings } from '../control/control-protocol.ts';
 import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
-import { collectEnvironment } from '../results/environment.ts';
 import { RawPeer, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { RESULT_SCHEMA, type BenchResult, type EffectiveBothEnds } from '../results/result.ts';
-import { bufferCapped, interrupted, saturated, warningFields } from '../results/warnings.ts';
+import type { BenchResult, EffectiveBothEnds } from '../results/result.ts';
+import { benchResult } from '../results/envelope.ts';
+import { bufferCapped } from '../results/warnings.ts';
 import type { SelfCheck } from '../results/result.ts';
 import type { TimedOptionsRecord } from '../results/result-options.ts';
 import { SelfMonitor } from './self-check.ts';
@@ -155,28 +155,26 @@ export class DataSession {
     return this.peer.finish();
   }
 
-  /** The fields every result document shares; `record` is the engine's own public settings (result-options.ts). */
-  common<Record extends TimedOptionsRecord>(
+  /** The result document (one envelope for every command: results/envelope.ts); `record` is the engine's own public settings (result-options.ts). */
+  result<Summary, Interval, Record extends TimedOptionsRecord>(
     command: string,
     record: Record,
     selfCheck: SelfCheck,
-  ): Omit<BenchResult<never, never, Record>, 'intervals' | 'summary' | 'effective'> {
-    return {
-      schema: RESULT_SCHEMA,
+    measured: { effective: EffectiveBothEnds; intervals: Interval[]; summary: Summary },
+  ): BenchResult<Summary, Interval, Record> {
+    return benchResult({
       command,
-      startedAt: new Date(this.#startedAt).toISOString(),
-      environment: { client: collectEnvironment(), server: this.peer.server?.environment ?? null },
+      startedAt: this.#startedAt,
+      serverEnvironment: this.peer.server?.environment ?? null,
       options: record,
+      ...measured,
       selfCheck,
-      clientSaturated: selfCheck.clientSaturated,
-      ...(this.interrupted ? { interrupted: true } : {}),
-      ...warningFields([
+      interrupted: this.interrupted,
+      warnings: [
         ...(this.peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
         ...(this.sockets[0]?.socketWarnings ?? []).map((warning) => bufferCapped('client', warning)),
-        ...saturated(selfCheck),
-        ...(this.interrupted ? [interrupted()] : []),
-      ]),
-    };
+      ],
+    });
   }
 
   effective(): EffectiveBothEnds {

@@ -3,12 +3,11 @@ import { withTimeout } from '../../core/timeout.ts';
 import type { EffectiveSocketOptions } from '../../core/socket-options.ts';
 import { readTcpInfo } from '../../core/socket-syscalls.ts';
 import { ByteReader } from '../../framing/byte-reader.ts';
-import { collectEnvironment } from '../results/environment.ts';
-import { RESULT_SCHEMA, type StreamInterval, type StreamResult } from '../results/result.ts';
+import type { StreamInterval, StreamResult } from '../results/result.ts';
+import { benchResult } from '../results/envelope.ts';
 import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
 import { socketRecord, targetRecord } from '../results/result-options.ts';
-import { interrupted, saturated, warningFields } from '../results/warnings.ts';
 import { sleep } from './ticker.ts';
 import { startStreamIntervals } from './stream-intervals.ts';
 import { tcpInfoOf } from './data-connections.ts';
@@ -284,11 +283,10 @@ function toStreamResult(
   const serverRetransmits = serverStreams
     .filter((_, index) => !forwardIndex(index))
     .reduce((sum, stream) => sum + Math.max(0, stream.retransmits ?? 0), 0);
-  return {
-    schema: RESULT_SCHEMA,
+  return benchResult({
     command: 'stream',
-    startedAt: new Date(client.startedAt).toISOString(),
-    environment: { client: collectEnvironment(), server: null },
+    startedAt: client.startedAt,
+    serverEnvironment: null,
     options: {
       target: targetRecord(options),
       auth: false,
@@ -325,8 +323,7 @@ function toStreamResult(
       serverCpuPercent: typeof server.cpu_util_total === 'number' ? round(server.cpu_util_total, 1) : null,
     },
     selfCheck,
-    clientSaturated: selfCheck.clientSaturated,
-    ...(options.interrupt?.aborted ? { interrupted: true as const } : {}),
-    ...warningFields([...saturated(selfCheck), ...(options.interrupt?.aborted ? [interrupted()] : [])]),
-  };
+    interrupted: options.interrupt?.aborted === true,
+    warnings: [],
+  });
 }

@@ -147,32 +147,32 @@ async function measure(
   const serverResult = await session.finish();
   const messagesOut = clientStats.reduce((sum, stats) => sum + stats.messagesOut, 0);
   const flushes = clientStats.reduce((sum, stats) => sum + stats.flushes, 0);
-  return {
-    ...session.common(
-      'msg',
-      {
-        ...timedOptionsRecord(options),
-        size: options.size,
-        connections: options.connections,
-        mode: options.mode,
-        batch: options.batch,
-        depth: options.depth,
-      },
-      selfCheck,
-    ),
-    effective,
-    intervals,
-    summary: {
+  return session.result(
+    'msg',
+    {
+      ...timedOptionsRecord(options),
+      size: options.size,
+      connections: options.connections,
       mode: options.mode,
-      measuredSeconds: round(measuredSeconds, 3),
-      messagesPerSecond: Math.round(measuredMessages / measuredSeconds),
-      bitsPerSecond: Math.round((measuredMessages * (options.size + PREFIX_BYTES) * 8) / measuredSeconds),
-      messagesSent: sent,
-      messagesReceivedByServer: serverResult?.metrics.messagesIn ?? null,
-      unsent,
-      averageBatch: flushes === 0 ? 0 : round(messagesOut / flushes, 1),
-      ...(options.mode === 'echo' ? latency.summary() : { latency: null, histogram: null, percentileCurve: [] }),
-      serverCpuPercent: serverResult?.cpuPercent ?? null,
+      batch: options.batch,
+      depth: options.depth,
     },
-  };
+    selfCheck,
+    {
+      effective,
+      intervals,
+      summary: {
+        mode: options.mode,
+        measuredSeconds: round(measuredSeconds, 3),
+        messagesPerSecond: Math.round(measuredMessages / measuredSeconds),
+        bitsPerSecond: Math.round((measuredMessages * (options.size + PREFIX_BYTES) * 8) / measuredSeconds),
+        messagesSent: sent,
+        messagesReceivedByServer: serverResult?.metrics.messagesIn ?? null,
+        unsent,
+        averageBatch: flushes === 0 ? 0 : round(messagesOut / flushes, 1),
+        ...(options.mode === 'echo' ? latency.summary() : { latency: null, histogram: null, percentileCurve: [] }),
+        serverCpuPercent: serverResult?.cpuPercent ?? null,
+      },
+    },
+  );
 }

@@ -146,28 +146,28 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
   const requests = latency.completed;
   const effective = session.failed ? null : session.effective();
   const serverResult = await session.finish();
-  return {
-    ...session.common(
-      'rr',
-      {
-        ...timedOptionsRecord(options),
-        ...requestRecord(options, request.length),
-        connections: options.connections,
-        depth: options.depth,
-        ...(options.rate === undefined ? {} : { rate: options.rate }),
-      },
-      selfCheck,
-    ),
-    effective: effective ?? { client: null, server: session.peer.server?.effective ?? null },
-    intervals,
-    summary: {
-      mode: options.rate === undefined ? 'closed-loop' : 'open-loop',
-      measuredSeconds: round(measuredSeconds, 3),
-      requests,
-      requestsPerSecond: Math.round(requests / measuredSeconds),
-      sentRequests: sent,
-      ...latency.summary(),
-      serverCpuPercent: serverResult?.cpuPercent ?? null,
+  return session.result(
+    'rr',
+    {
+      ...timedOptionsRecord(options),
+      ...requestRecord(options, request.length),
+      connections: options.connections,
+      depth: options.depth,
+      ...(options.rate === undefined ? {} : { rate: options.rate }),
     },
-  };
+    selfCheck,
+    {
+      effective: effective ?? { client: null, server: session.peer.server?.effective ?? null },
+      intervals,
+      summary: {
+        mode: options.rate === undefined ? 'closed-loop' : 'open-loop',
+        measuredSeconds: round(measuredSeconds, 3),
+        requests,
+        requestsPerSecond: Math.round(requests / measuredSeconds),
+        sentRequests: sent,
+        ...latency.summary(),
+        serverCpuPercent: serverResult?.cpuPercent ?? null,
+      },
+    },
+  );
 }

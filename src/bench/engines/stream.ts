@@ -98,34 +98,34 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   const clientSide = (bytes: number) => ({ bytes, side: 'client' as const });
   const serverSide = (bytes: number | null | undefined) =>
     bytes === null || bytes === undefined ? null : { bytes, side: 'server' as const };
-  return {
-    ...session.common(
-      'stream',
-      {
-        ...timedOptionsRecord(options),
-        writeSize: options.writeSize,
-        parallel: options.parallel,
-        direction,
-        verify: options.verify,
-        ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
-      },
-      selfCheck,
-    ),
-    effective,
-    intervals,
-    summary: {
+  return session.result(
+    'stream',
+    {
+      ...timedOptionsRecord(options),
+      writeSize: options.writeSize,
+      parallel: options.parallel,
       direction,
-      measuredSeconds: round(measuredSeconds, 3),
-      bitsPerSecond: Math.round((measuredBytes * 8) / (measuredSeconds + (drainSeconds ?? 0))),
-      drainSeconds: drainSeconds === null ? null : round(drainSeconds, 3),
-      sender: direction === 'reverse' ? serverSide(serverSent) : clientSide(sent),
-      receiver: direction === 'reverse' ? clientSide(received) : serverSide(serverResult?.metrics.bytesIn),
-      ...(direction === 'bidir' ? { reverseBytes: { sent: serverSent, received } } : {}),
-      retransmits,
-      verify: verifyReport(options, serverResult, sent, serverSent, verifiers),
-      serverCpuPercent: serverResult?.cpuPercent ?? null,
+      verify: options.verify,
+      ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
     },
-  };
+    selfCheck,
+    {
+      effective,
+      intervals,
+      summary: {
+        direction,
+        measuredSeconds: round(measuredSeconds, 3),
+        bitsPerSecond: Math.round((measuredBytes * 8) / (measuredSeconds + (drainSeconds ?? 0))),
+        drainSeconds: drainSeconds === null ? null : round(drainSeconds, 3),
+        sender: direction === 'reverse' ? serverSide(serverSent) : clientSide(sent),
+        receiver: direction === 'reverse' ? clientSide(received) : serverSide(serverResult?.metrics.bytesIn),
+        ...(direction === 'bidir' ? { reverseBytes: { sent: serverSent, received } } : {}),
+        retransmits,
+        verify: verifyReport(options, serverResult, sent, serverSent, verifiers),
+        serverCpuPercent: serverResult?.cpuPercent ?? null,
+      },
+    },
+  );
 }
 
 /** Forward data is checked by the server's 'verify' service; server→client data here. Nothing to check against a raw peer. */

@@ -1,0 +1,42 @@
+import { collectEnvironment, type Environment } from './environment.ts';
+import { RESULT_SCHEMA, type BenchResult, type EffectiveBothEnds, type SelfCheck } from './result.ts';
+import type { CommonOptionsRecord } from './result-options.ts';
+import { interrupted as interruptedWarning, saturated, warningFields, type Warning } from './warnings.ts';
+
+/** What a client engine measured, in the fields a result is made of and nothing else. */
+export interface MeasuredRun<Summary, Interval, Options> {
+  command: string;
+  /** Unix ms at which the traffic started. */
+  startedAt: number;
+  /** The socktune server's own record; null against a raw or iperf3 peer. */
+  serverEnvironment: Environment | null;
+  /** The public settings, made field by field in result-options.ts (never the auth token). */
+  options: Options;
+  effective: EffectiveBothEnds;
+  intervals: Interval[];
+  summary: Summary;
+  selfCheck: SelfCheck;
+  interrupted: boolean;
+  /** The engine's own warnings; the client's saturation and an interruption are added here. */
+  warnings: readonly Warning[];
+}
+
+/** The one place a client result document (stream, rr, crr, msg, conns, stream --iperf3) is made. */
+export function benchResult<Summary, Interval, Options extends CommonOptionsRecord>(
+  run: MeasuredRun<Summary, Interval, Options>,
+): BenchResult<Summary, Interval, Options> {
+  return {
+    schema: RESULT_SCHEMA,
+    command: run.command,
+    startedAt: new Date(run.startedAt).toISOString(),
+    environment: { client: collectEnvironment(), server: run.serverEnvironment },
+    options: run.options,
+    effective: run.effective,
+    intervals: run.intervals,
+    summary: run.summary,
+    selfCheck: run.selfCheck,
+    clientSaturated: run.selfCheck.clientSaturated,
+    ...(run.interrupted ? { interrupted: true as const } : {}),
+    ...warningFields([...run.warnings, ...saturated(run.selfCheck), ...(run.interrupted ? [interruptedWarning()] : [])]),
+  };
+}
