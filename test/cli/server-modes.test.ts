@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../helpers.ts';
-import { runCli, startServer } from './cli-helpers.ts';
+import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
 
 test('server: a flag a mode cannot honour is refused before anything listens, above all the security flags', async () => {
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [
@@ -112,4 +112,23 @@ test('server --iperf3 --max-rate: a stock iperf3 -R gets no more than the cap al
   } finally {
     await server.stop();
   }
+});
+
+test("server --iperf3 --json: a finished test's line carries the figures its text prints, and the stock client's counts", async (t) => {
+  const server = await startServer(['--iperf3', '--json']);
+  t.after(() => server.stop());
+  const { stdout } = await run('iperf3', ['-c', '127.0.0.1', '-p', String(server.port), '-n', '4M', '-P', '2', '-J'], { timeout: 30_000 });
+  const report = JSON.parse(stdout) as { end: { sum_sent: { bytes: number } } };
+  const [event] = await waitForServerEvents<Record<string, unknown>>(server, 'test', 1);
+  assert.ok(event, server.stdout());
+  assertSchema(event);
+  const streams = event.streams as { id: number; sender: boolean; bytes: number; bitsPerSecond: number }[];
+  assert.equal(event.outcome, 'done');
+  assert.equal(streams.length, 2);
+  assert.ok(streams.every((stream) => !stream.sender && stream.bitsPerSecond > 0));
+  assert.equal(event.bytesIn, report.end.sum_sent.bytes, 'what the server received is what the client sent');
+  assert.equal(event.bytesOut, 0);
+  assert.equal(event.reverse, false);
+  assert.ok((event.seconds as number) > 0);
+  for (const stream of streams) assert.match(server.stderr(), new RegExp(`\\[\\s*${stream.id}\\] receiver ${stream.bytes} bytes in`));
 });

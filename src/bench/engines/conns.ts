@@ -9,12 +9,7 @@ import { RawPeer, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import type { ConnsResult } from '../results/result.ts';
 import { benchResult } from '../results/envelope.ts';
-import {
-  bufferCapped,
-  closedWhileHeld,
-  openFilesLimit,
-  type Warning,
-} from '../results/warnings.ts';
+import { bufferCapped, closedWhileHeld, openFilesLimit, type Warning } from '../results/warnings.ts';
 import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
 import { commonOptionsRecord } from '../results/result-options.ts';

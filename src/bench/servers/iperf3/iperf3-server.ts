@@ -152,7 +152,20 @@ export interface Iperf3TestLog {
   /** Why a test was refused or failed (SOCKTUNE_ERR_REFUSED for every "busy"); the same code starts `error`. */
   code?: ErrorCode;
   error?: string;
-  summary?: string;
+  /** What a finished test moved, as iperf3's server prints it (describeIperf3Test makes that text). */
+  figures?: Iperf3TestFigures;
+}
+
+/** One finished iperf3 test as the server counted it. */
+export interface Iperf3TestFigures {
+  reverse: boolean;
+  bidirectional: boolean;
+  /** The test's wall time on the server, from its start to the results exchange. */
+  seconds: number;
+  /** Bytes this server received (client → server streams) and sent (server → client). */
+  bytesIn: number;
+  bytesOut: number;
+  streams: { id: number; sender: boolean; bytes: number; bitsPerSecond: number }[];
 }
 
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['SOCKTUNE_ERR_REFUSED', 'SOCKTUNE_ERR_AUTH']);
@@ -384,7 +397,7 @@ export class Iperf3Server extends EventEmitter {
 
   async #runTest(session: Iperf3TestSession, key: string, peer: string, client: string, release: () => void): Promise<void> {
     let admitted = false;
-    let summary: string;
+    let figures: Iperf3TestFigures;
     try {
       await this.#parametersOf(session, client);
       // Accepted and authenticated: from here on it is a test, or it is turned away.
@@ -409,8 +422,10 @@ export class Iperf3Server extends EventEmitter {
       await session.run();
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - started) / 1000;
-      const outcome = await session.exchangeResults({ ...cpu, wallMicros }, () => describeOutcome(session.outcome(), wallMicros));
-      summary = describeOutcome(outcome, wallMicros);
+      const outcome = await session.exchangeResults({ ...cpu, wallMicros }, () =>
+        describeIperf3Test(figuresOf(session.outcome(), wallMicros)),
+      );
+      figures = figuresOf(outcome, wallMicros);
       session.finish();
     } catch (error) {
       if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_REFUSED' && !(error instanceof Iperf3ServerError)) {
@@ -434,7 +449,7 @@ export class Iperf3Server extends EventEmitter {
         addCount(this.#testsByClient, client, -1);
       }
     }
-    this.#log({ peer, client, outcome: 'done', summary });
+    this.#log({ peer, client, outcome: 'done', figures });
   }
 
   /**
@@ -485,11 +500,32 @@ function describe(error: unknown): Pick<Iperf3TestLog, 'code' | 'error'> {
   return isSocktuneError(error) ? { code: error.code, error: `${error.code}: ${error.message}` } : { error: String(error) };
 }
 
-function describeOutcome(outcome: TestOutcome, wallMicros: number): string {
+function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures {
   const seconds = wallMicros / 1e6;
-  const lines = outcome.streams.map((stream) => {
-    const bits = seconds > 0 ? (stream.bytes * 8) / seconds : 0;
-    return `[${String(stream.id).padStart(3)}] ${stream.sender ? 'sender  ' : 'receiver'} ${stream.bytes} bytes in ${seconds.toFixed(2)} s = ${(bits / 1e9).toFixed(2)} Gbit/s`;
-  });
-  return `socktune iperf3 server: ${outcome.params?.reverse ? 'reverse ' : ''}${outcome.params?.bidirectional ? 'bidirectional ' : ''}test, ${outcome.streams.length} stream(s)\n${lines.join('\n')}\n`;
+  const bytes = (sender: boolean): number =>
+    outcome.streams.filter((stream) => stream.sender === sender).reduce((sum, stream) => sum + stream.bytes, 0);
+  return {
+    reverse: outcome.params?.reverse === true,
+    bidirectional: outcome.params?.bidirectional === true,
+    seconds,
+    bytesIn: bytes(false),
+    bytesOut: bytes(true),
+    streams: outcome.streams.map(({ id, sender, bytes }) => ({
+      id,
+      sender,
+      bytes,
+      bitsPerSecond: seconds > 0 ? Math.round((bytes * 8) / seconds) : 0,
+    })),
+  };
+}
+
+/** The text iperf3's --get-server-output shows (and the server's log): one line per stream. */
+export function describeIperf3Test(figures: Iperf3TestFigures): string {
+  const lines = figures.streams.map(
+    (stream) =>
+      `[${String(stream.id).padStart(3)}] ${stream.sender ? 'sender  ' : 'receiver'} ${stream.bytes} bytes in ` +
+      `${figures.seconds.toFixed(2)} s = ${(stream.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`,
+  );
+  const kind = `${figures.reverse ? 'reverse ' : ''}${figures.bidirectional ? 'bidirectional ' : ''}`;
+  return `socktune iperf3 server: ${kind}test, ${figures.streams.length} stream(s)\n${lines.join('\n')}\n`;
 }

@@ -5,6 +5,7 @@ import { definedOnly } from '../../../core/validate.ts';
 import {
   IPERF3_DEFAULT_PORT,
   IPERF3_SERVER_DEFAULTS as DEFAULTS,
+  describeIperf3Test,
   Iperf3Server,
   type Iperf3ServerOptions,
   type Iperf3TestLog,
@@ -127,13 +128,24 @@ function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void
   const onTest = (entry: Iperf3TestLog): void => {
     if (!limiter.admit(entry.client, entry.code ?? entry.outcome)) return;
     io.err(printable(`iperf3 test from ${entry.peer}: ${entry.outcome}${entry.error ? `: ${entry.error}` : ''}`));
-    if (entry.summary) io.err(entry.summary.trimEnd());
+    if (entry.figures) io.err(describeIperf3Test(entry.figures).trimEnd());
+    const { figures } = entry;
     log?.('test', {
       peer: entry.peer,
       client: entry.client,
       outcome: entry.outcome,
       ...(entry.code ? { code: entry.code } : {}),
       ...(entry.error ? { error: entry.error } : {}),
+      ...(figures
+        ? {
+            bytesIn: figures.bytesIn,
+            bytesOut: figures.bytesOut,
+            seconds: figures.seconds,
+            reverse: figures.reverse,
+            bidirectional: figures.bidirectional,
+            streams: figures.streams,
+          }
+        : {}),
     });
   };
   return { onTest, stop: () => limiter.stop() };
