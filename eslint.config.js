@@ -34,7 +34,7 @@ export default tseslint.config(
   },
   {
     // Tests read documents the CLI printed (JSON.parse gives `any`) and check them with assertSchema at run time.
-    files: ['test/**/*.ts'],
+    files: ['test/**/*.ts', 'testkit/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

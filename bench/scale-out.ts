@@ -20,9 +20,9 @@ import { formatBits, formatCount, formatMicros } from '../src/bench/results/form
 import { mergeResults } from '../src/bench/results/merge.ts';
 import type { RrResult } from '../src/bench/results/result.ts';
 import { median } from '../src/bench/results/stats.ts';
-import { BIN, serverEvents, startServer, type RunningServer } from '../test/cli/cli-helpers.ts';
-import { haproxyConfig } from '../test/net/haproxy.ts';
-import { netemAvailable, netnsUnavailable, TestNetwork } from '../test/net/netns.ts';
+import { BIN, serverEvents, startServer, type RunningServer } from '../testkit/cli.ts';
+import { haproxyConfig } from '../testkit/haproxy.ts';
+import { netemAvailable, netnsUnavailable, TestNetwork } from '../testkit/netns.ts';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string', default: '3' }, repetitions: { type: 'string', default: '3' }, out: { type: 'string' } },
@@ -221,7 +221,7 @@ const meanP99 = clients.perHost.reduce((total, row) => total + measured(row.late
 const markdown = `# Across test hosts: shaped links, a balancer hop, merged clients (${date})
 
 Network namespaces on one machine joined by a bridge, addresses in 198.18.0.0/15, links shaped with
-tc tbf (test/net/netns.ts). ${repetitions} repetition(s) of ${seconds}s, interleaved, median. Node ${environment.node},
+tc tbf (testkit/netns.ts). ${repetitions} repetition(s) of ${seconds}s, interleaved, median. Node ${environment.node},
 kernel ${environment.kernel}, ${environment.cpus} × ${environment.cpuModel}: clients, servers and the shaper share these CPUs.
 netem: ${netem ? 'available' : 'not in this kernel, so no delay could be added: the bandwidth-delay-product effect of a small buffer is not measured here'}.
 

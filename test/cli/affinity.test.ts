@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { BIN, runCli, startServer } from './cli-helpers.ts';
-import { waitFor } from '../helpers.ts';
+import { BIN, runCli, startServer } from '../../testkit/cli.ts';
+import { waitFor } from '../../testkit/helpers.ts';
 
 const skip = availableParallelism() < 2 ? 'affinity tests need two CPUs' : false;
 

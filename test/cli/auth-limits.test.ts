@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { authProof, authProofValid } from '../../src/bench/control/auth.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { BenchServer } from '../../src/bench/servers/control/control-server.ts';
+import { ControlServer } from '../../src/bench/servers/control/control-server.ts';
 import { ControlChannel } from '../../src/bench/control/control-channel.ts';
-import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
-import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
+import { closed, connectedClient, echoes, waitFor } from '../../testkit/helpers.ts';
+import { assertSchema, runCli, startServer, waitForServerEvents } from '../../testkit/cli.ts';
 
 const TOKEN = 'correct horse battery staple';
 const SECRET = new Secret(TOKEN);
@@ -68,7 +68,7 @@ test('server limits: a test longer than --max-duration is refused with the limit
 
 test('server limits: connections over the per-client cap are refused at once; silent ones are cut at the handshake timeout', async () => {
   // Long enough that the silent ones are still there when the client process has started, on a busy machine too.
-  const server = new BenchServer({ port: 0, maxTestsPerPeer: 2, handshakeTimeoutMs: 5000 });
+  const server = new ControlServer({ port: 0, maxTestsPerPeer: 2, handshakeTimeoutMs: 5000 });
   const { port } = (await server.listen()) as { port: number };
   try {
     // They read (and drop) what comes, so they see the server's end.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd } from '../../src/core/socket-syscalls.ts';
 import { bindListeningSocket } from '../../src/transport/server/listen-socket.ts';
-import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from './cli-helpers.ts';
+import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from '../../testkit/cli.ts';
 
 test('help: top level lists the commands; each command has examples', async () => {
   const top = await runCli(['--help']);

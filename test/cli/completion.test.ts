@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { runCli } from './cli-helpers.ts';
+import { runCli } from '../../testkit/cli.ts';
 
 const run = promisify(execFile);
 

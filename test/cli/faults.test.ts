@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BIN, runCli, startServer } from './cli-helpers.ts';
-import { runProcess } from '../helpers.ts';
-import { startCorruptingProxy } from './corrupting-proxy.ts';
+import { BIN, runCli, startServer } from '../../testkit/cli.ts';
+import { runProcess } from '../../testkit/helpers.ts';
+import { startCorruptingProxy } from '../../testkit/corrupting-proxy.ts';
 
 test('--verify finds one flipped byte server→client (-R): reports it and exits 4', async (t) => {
   const server = await startServer();

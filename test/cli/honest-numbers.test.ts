@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, runCli, startServer } from './cli-helpers.ts';
+import { assertSchema, runCli, startServer } from '../../testkit/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-honest-'));
 

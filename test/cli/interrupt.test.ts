@@ -5,7 +5,7 @@ import net from 'node:net';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, BIN, startServer } from './cli-helpers.ts';
+import { assertSchema, BIN, startServer } from '../../testkit/cli.ts';
 
 interface Finished {
   code: number | null;

@@ -13,7 +13,7 @@ import {
   startServer,
   waitForServerEvents,
   type CliRun,
-} from './cli-helpers.ts';
+} from '../../testkit/cli.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-merge-'));
 // The scale tests write tens of megabytes here.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, runCli, startPortPrinter } from './cli-helpers.ts';
+import { assertSchema, runCli, startPortPrinter } from '../../testkit/cli.ts';
 
 /** --raw drives services socktune does not control: here the classic Python echo servers a developer tunes by hand. */
 const SERVERS = [

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { validateResult } from '../../src/bench/results/result-schema.ts';
 import { Secret } from '../../src/core/secret.ts';
-import { runProcess } from '../helpers.ts';
-import { assertSchema, BIN, runCli, startServer } from './cli-helpers.ts';
+import { runProcess } from '../../testkit/helpers.ts';
+import { assertSchema, BIN, runCli, startServer } from '../../testkit/cli.ts';
 
 const TOKEN = 'tok-3f9a1c77e2b94d05a8c1-secret';
 

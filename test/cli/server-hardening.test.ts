@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { LineWriter } from '../../src/cli/output.ts';
 import { LogLimiter, summaryWriter } from '../../src/cli/log-limiter.ts';
 import { printable } from '../../src/core/printable.ts';
-import { waitFor } from '../helpers.ts';
-import { BIN, runCli, startServer } from './cli-helpers.ts';
+import { waitFor } from '../../testkit/helpers.ts';
+import { BIN, runCli, startServer } from '../../testkit/cli.ts';
 
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));

@@ -4,8 +4,8 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../helpers.ts';
-import { assertSchema, runCli, startServer, waitForServerEvents } from './cli-helpers.ts';
+import { run } from '../../testkit/helpers.ts';
+import { assertSchema, runCli, startServer, waitForServerEvents } from '../../testkit/cli.ts';
 
 test('server: a flag a mode cannot honour is refused before anything listens, above all the security flags', async () => {
   const cases: [string[], RegExp, NodeJS.ProcessEnv?][] = [

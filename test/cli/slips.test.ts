@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { waitForListening } from '../helpers.ts';
+import { waitForListening } from '../../testkit/helpers.ts';
 import { BENCH_SERVER_DEFAULTS } from '../../src/bench/servers/control/control-server.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { SERVER_DEFAULTS } from '../../src/transport/server/options.ts';
 import { closest } from '../../src/cli/arguments.ts';
-import { runCli, runInProcess, startServer } from './cli-helpers.ts';
+import { runCli, runInProcess, startServer } from '../../testkit/cli.ts';
 
 test('a typo in a command or a flag gets "did you mean"', async () => {
   const command = await runInProcess(['strem']);

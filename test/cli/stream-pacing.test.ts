@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { assertSchema, runCli, startServer } from './cli-helpers.ts';
+import { assertSchema, runCli, startServer } from '../../testkit/cli.ts';
 
 /** A sink on loopback that keeps the client port of every connection it accepts. */
 async function startSink(t: { after: (fn: () => Promise<void>) => void }): Promise<{ port: number; clientPorts: number[] }> {

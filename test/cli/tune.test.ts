@@ -5,7 +5,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
 import { createServer, type ServerOptions } from '../../src/index.ts';
-import { assertSchema, runCli } from './cli-helpers.ts';
+import { assertSchema, runCli } from '../../testkit/cli.ts';
 
 const artifacts = new URL('../../test-artifacts/', import.meta.url).pathname;
 

@@ -10,8 +10,8 @@ import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, startServer } from '../cli/cli-helpers.ts';
-import { ROOT, run } from '../package/package-helpers.ts';
+import { assertSchema, startServer } from '../../testkit/cli.ts';
+import { ROOT, run } from '../../testkit/package.ts';
 
 const BUILD = join(ROOT, 'scripts', 'exe', 'build.ts');
 const PINNED_NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { FrameDecoder, PREFIX_KINDS, encodeFrame, type PrefixKind } from '../../src/framing/length-prefix.ts';
-import { chunksAt } from '../helpers.ts';
-import { framedFixture } from './fixtures.ts';
+import { chunksAt } from '../../testkit/helpers.ts';
+import { framedFixture } from '../../testkit/frame-fixtures.ts';
 
 /** Every run as the bytes it covers, and the frames counted: the wire bytes must come back exactly. */
 function runsOf(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): { bytes: Buffer; frames: number; runs: number } {

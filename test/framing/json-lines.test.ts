@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { JsonLinesDecoder, encodeJsonLine } from '../../src/framing/json-lines.ts';
-import { chunksAt } from '../helpers.ts';
+import { chunksAt } from '../../testkit/helpers.ts';
 
 const fixture = Buffer.concat([
   encodeJsonLine({ type: 'start', test: { kind: 'stream', duration: 1 } }),

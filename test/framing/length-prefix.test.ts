@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { FrameEncoder } from '../../src/framing/frame-encoder.ts';
 import { FrameDecoder, PREFIX_KINDS, encodeFrame, type PrefixKind } from '../../src/framing/length-prefix.ts';
-import { chunksAt } from '../helpers.ts';
-import { framedFixture } from './fixtures.ts';
+import { chunksAt } from '../../testkit/helpers.ts';
+import { framedFixture } from '../../testkit/frame-fixtures.ts';
 
 function decodeAll(chunks: Buffer[], prefix: PrefixKind, maxMessageSize?: number): Buffer[] {
   const decoder = new FrameDecoder({ prefix, ...(maxMessageSize === undefined ? {} : { maxMessageSize }) });

@@ -1,22 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runProcess } from '../helpers.ts';
+import { runProcess } from '../../testkit/helpers.ts';
 import { constants as bufferConstants } from 'node:buffer';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  assertSchema,
-  BIN,
-  type CliRun,
-  type MergedRr,
-  runCli,
-  runInProcess,
-  type RunningServer,
-  startServer,
-} from '../cli/cli-helpers.ts';
+import { assertSchema, BIN, type CliRun, type MergedRr, runCli, runInProcess, type RunningServer, startServer } from '../../testkit/cli.ts';
 import { collectSources, resultOfPod, splitPodLogs } from '../../src/k8s/collect.ts';
-import { prefixed } from './k8s-helpers.ts';
+import { prefixed } from '../../testkit/k8s.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-k8s-collect-'));
 const JOB = 'socktune-c0ll3c-clients';

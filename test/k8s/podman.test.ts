@@ -10,10 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, runCli } from '../cli/cli-helpers.ts';
-import { ROOT, run, type Run } from '../package/package-helpers.ts';
-import { validateManifest } from './k8s-schema.ts';
-import { containerOf, expandArgs, flagValue, prefixed, render, type Container } from './k8s-helpers.ts';
+import { assertSchema, runCli } from '../../testkit/cli.ts';
+import { ROOT, run, type Run } from '../../testkit/package.ts';
+import { validateManifest } from '../../testkit/k8s-schema.ts';
+import { containerOf, expandArgs, flagValue, prefixed, render, type Container } from '../../testkit/k8s.ts';
 
 const onPath = (command: string): boolean => {
   try {

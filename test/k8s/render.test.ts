@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCli, runInProcess } from '../cli/cli-helpers.ts';
+import { runCli, runInProcess } from '../../testkit/cli.ts';
 import { asList, renderTest, WORKLOADS, type RenderOptions } from '../../src/k8s/render.ts';
-import { validateManifest } from './k8s-schema.ts';
-import { containerOf, flagValue, render, type Manifest } from './k8s-helpers.ts';
+import { validateManifest } from '../../testkit/k8s-schema.ts';
+import { containerOf, flagValue, render, type Manifest } from '../../testkit/k8s.ts';
 
 const MODES: { name: string; flags: string[] }[] = [
   { name: 'control server, headless Service', flags: [] },

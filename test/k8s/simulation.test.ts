@@ -18,9 +18,9 @@ import {
   waitForServerEvents,
   type CliRun,
   type RunningServer,
-} from '../cli/cli-helpers.ts';
-import { validateManifest } from './k8s-schema.ts';
-import { containerOf, expandArgs, flagValue, prefixed, render, startBalancer, withFlag, type Rendered } from './k8s-helpers.ts';
+} from '../../testkit/cli.ts';
+import { validateManifest } from '../../testkit/k8s-schema.ts';
+import { containerOf, expandArgs, flagValue, prefixed, render, startBalancer, withFlag, type Rendered } from '../../testkit/k8s.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'socktune-k8s-sim-'));
 /** Every server a simulation started: a test that fails half-way still leaves none running. */

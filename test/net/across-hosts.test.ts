@@ -7,8 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { assertSchema, BIN, startServer, type RunningServer } from '../cli/cli-helpers.ts';
-import { netemAvailable, netnsUnavailable, TestNetwork } from './netns.ts';
+import { assertSchema, BIN, startServer, type RunningServer } from '../../testkit/cli.ts';
+import { netemAvailable, netnsUnavailable, TestNetwork } from '../../testkit/netns.ts';
 
 const LINK_MBIT = 200;
 /** Payload can never beat the shaped line rate; 5% covers the token bucket's initial burst. */

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { BIN } from '../cli/cli-helpers.ts';
-import { namespaceExists, netnsUnavailable, TestNetwork } from './netns.ts';
+import { BIN } from '../../testkit/cli.ts';
+import { namespaceExists, netnsUnavailable, TestNetwork } from '../../testkit/netns.ts';
 
 const skip = netnsUnavailable() ?? false;
 

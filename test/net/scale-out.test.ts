@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, mergeRuns, serverEvents, startServer, waitForServerEvents } from '../cli/cli-helpers.ts';
-import { haproxyConfig } from './haproxy.ts';
-import { netnsUnavailable, TestNetwork } from './netns.ts';
+import { BIN, mergeRuns, serverEvents, startServer, waitForServerEvents } from '../../testkit/cli.ts';
+import { haproxyConfig } from '../../testkit/haproxy.ts';
+import { netnsUnavailable, TestNetwork } from '../../testkit/netns.ts';
 
 const unavailable = netnsUnavailable();
 const work = mkdtempSync(join(tmpdir(), 'socktune-scale-out-'));

@@ -17,7 +17,7 @@ import {
   registryUnreachable,
   run,
   temporaryDirectory,
-} from './package-helpers.ts';
+} from '../../testkit/package.ts';
 
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const pinned = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'node', 'package.json'), 'utf8')) as { version: string };

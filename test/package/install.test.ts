@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertSchema, startServer } from '../cli/cli-helpers.ts';
+import { assertSchema, startServer } from '../../testkit/cli.ts';
 import {
   NODE24_PATH,
   OFFLINE_FIRST,
@@ -21,7 +21,7 @@ import {
   run,
   temporaryDirectory,
   type Run,
-} from './package-helpers.ts';
+} from '../../testkit/package.ts';
 
 const { version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 

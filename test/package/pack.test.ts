@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MINIMUM_NODE_VERSION } from '../../src/core/node-version.ts';
-import { NODE24_PATH, ROOT, copyOfTree, npmEnvironment, registryUnreachable, run, temporaryDirectory } from './package-helpers.ts';
+import { NODE24_PATH, ROOT, copyOfTree, npmEnvironment, registryUnreachable, run, temporaryDirectory } from '../../testkit/package.ts';
 
 /** npm shows kB of 1000 bytes; the docs' screenshots alone were twice this (the schema's closed result options added 10 kB). */
 const MAX_PACKED_BYTES = 280_000;

@@ -8,11 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { BenchServer, type TestLog } from '../../src/bench/servers/control/control-server.ts';
+import { ControlServer, type TestLog } from '../../src/bench/servers/control/control-server.ts';
 import { CONTROL_PROTOCOL_VERSION } from '../../src/bench/control/control-protocol.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
 import { JsonLinesDecoder } from '../../src/framing/json-lines.ts';
-import { connectedClient } from '../helpers.ts';
+import { connectedClient } from '../../testkit/helpers.ts';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const STEPS = ['connected', 'start sent', 'ready received', 'mid-data', 'finish sent'] as const;
@@ -68,7 +68,7 @@ test(
   'a client that resets or half-closes at any protocol step: the server ends that test, logs it and keeps serving',
   { timeout: 90_000 },
   async (t) => {
-    const server = new BenchServer({ port: 0, handshakeTimeoutMs: 1000 });
+    const server = new ControlServer({ port: 0, handshakeTimeoutMs: 1000 });
     const { port } = (await server.listen()) as AddressInfo;
     const logs: TestLog[] = [];
     server.on('test', (log: TestLog) => logs.push(log));

@@ -15,8 +15,8 @@ import { Secret } from '../../src/core/secret.ts';
 import { admit, PeerCounts } from '../../src/transport/server/admission.ts';
 import { BufferBudget } from '../../src/transport/io/buffer-budget.ts';
 import { createServer } from '../../src/transport/server/socktune-server.ts';
-import { start, withServer } from './control-server.ts';
-import { connectedClient, echoes, readBytes, waitFor } from '../helpers.ts';
+import { start, withServer } from '../../testkit/control-server.ts';
+import { connectedClient, echoes, readBytes, waitFor } from '../../testkit/helpers.ts';
 
 const TOKEN = 'a shared secret of 32 characters';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { createServer, type ServerOptions, type SocktuneServer } from '../../src/index.ts';
-import { connectedClient, readBytes, waitFor } from '../helpers.ts';
+import { connectedClient, readBytes, waitFor } from '../../testkit/helpers.ts';
 
 const CYCLES = 1_000;
 const IN_FLIGHT = 32;

@@ -12,7 +12,7 @@ import { FLAG_CLIENT, FLAG_PONG_REQUEST, encodeMessage } from '../../src/protoco
 import { runIperf3Stream } from '../../src/bench/engines/iperf3.ts';
 import { connectMessages } from '../../src/transport/messages/message-endpoints.ts';
 import { encodeFrame } from '../../src/framing/length-prefix.ts';
-import { startServer, type RunningServer } from '../cli/cli-helpers.ts';
+import { startServer, type RunningServer } from '../../testkit/cli.ts';
 
 const FUZZ_MS = 4000;
 const FUZZERS = 6;

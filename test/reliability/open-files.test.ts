@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { closed, connectedClient, echoes, waitFor } from '../helpers.ts';
-import { runCli, startServer, type RunningServer } from '../cli/cli-helpers.ts';
+import { closed, connectedClient, echoes, waitFor } from '../../testkit/helpers.ts';
+import { runCli, startServer, type RunningServer } from '../../testkit/cli.ts';
 
 /** Descriptors the server process may have: a little more than Node and the listener need. */
 const NOFILE = 64;

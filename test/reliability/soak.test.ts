@@ -11,7 +11,7 @@ import { runConns } from '../../src/bench/engines/conns.ts';
 import { runCrr } from '../../src/bench/engines/crr.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
 import { runStream } from '../../src/bench/engines/stream.ts';
-import { startServer } from '../cli/cli-helpers.ts';
+import { startServer } from '../../testkit/cli.ts';
 
 const SECONDS = Number(process.env.SOCKTUNE_SOAK_SECONDS ?? 5);
 

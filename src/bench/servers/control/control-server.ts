@@ -24,7 +24,7 @@ import { collectEnvironment } from '../../results/environment.ts';
 import { processMemory } from '../../results/memory.ts';
 import { round } from '../../results/stats.ts';
 
-export interface BenchServerOptions {
+export interface ControlServerOptions {
   /** Address the control port binds. @default '127.0.0.1' */
   host?: string;
   /** Control port. @default 5210 */
@@ -80,10 +80,10 @@ export interface BenchServerOptions {
 }
 
 type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient';
-export type ResolvedBenchServerOptions = Required<Omit<BenchServerOptions, OptionalSettings>> &
-  Pick<BenchServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient'> & { authToken?: Secret };
+export type ResolvedControlServerOptions = Required<Omit<ControlServerOptions, OptionalSettings>> &
+  Pick<ControlServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient'> & { authToken?: Secret };
 
-export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<BenchServerOptions, OptionalSettings>>> = Object.freeze({
+export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<ControlServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
   port: 5210,
   maxTests: 16,
@@ -163,8 +163,8 @@ export interface TestLog {
  *
  * Events: 'test' (TestLog) when a test ends, 'done' when a one-off server has served its test.
  */
-export class BenchServer extends EventEmitter {
-  readonly options: ResolvedBenchServerOptions;
+export class ControlServer extends EventEmitter {
+  readonly options: ResolvedControlServerOptions;
   readonly #control: SocktuneServer;
   readonly #tests = new Set<SocktuneServer>();
   /** Open control connections by client address, handshaking or testing. */
@@ -184,7 +184,7 @@ export class BenchServer extends EventEmitter {
   #allowedCpus: readonly number[] = [];
   #lastSettle = -Infinity;
 
-  constructor(options: BenchServerOptions = {}) {
+  constructor(options: ControlServerOptions = {}) {
     super();
     validateFields(options, BENCH_SERVER_FIELDS, 'options');
     const { authToken, ...settings } = definedOnly(options);

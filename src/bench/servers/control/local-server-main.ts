@@ -1,11 +1,11 @@
-import { BenchServer } from './control-server.ts';
+import { ControlServer } from './control-server.ts';
 
 /**
  * A `socktune server` in a process of its own, for `tune` without -c: the server must not share
  * the client's event loop, or each would measure the other. Prints its port, then serves until
  * stdin closes (the parent is gone) or SIGTERM arrives.
  */
-const server = new BenchServer({ host: '127.0.0.1', port: 0 });
+const server = new ControlServer({ host: '127.0.0.1', port: 0 });
 const address = await server.listen();
 process.stdout.write(`${JSON.stringify(address)}\n`);
 await new Promise<void>((resolve) => {

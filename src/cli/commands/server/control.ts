@@ -1,5 +1,5 @@
 import { MAX_TEST_DURATION_MS } from '../../../bench/control/control-protocol.ts';
-import { BENCH_SERVER_DEFAULTS as DEFAULTS, BenchServer, type TestLog } from '../../../bench/servers/control/control-server.ts';
+import { BENCH_SERVER_DEFAULTS as DEFAULTS, ControlServer, type TestLog } from '../../../bench/servers/control/control-server.ts';
 import { MAX_BUFFER_BUDGET } from '../../../transport/io/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
@@ -93,7 +93,7 @@ export const controlServerCommand: Command = {
     const unix = str(values, 'unix');
     const token = authToken(values, { server: true });
     const maxRate = str(values, 'max-rate');
-    const server = new BenchServer({
+    const server = new ControlServer({
       ...listenPort(values, DEFAULT_CONTROL_PORT),
       ...(unix === undefined ? {} : { path: unix }),
       maxTests: count(values, 'max-tests', 10_000),
