@@ -2,7 +2,10 @@ import { parseArgs } from 'node:util';
 import { SocktuneError } from '../core/errors.ts';
 import { IPERF3_HABITS, modeWord as word, placeholderOf, type Command, type OptionSpec, type Values } from './command.ts';
 
-/** The mode of a command with subcommands: named first (`server iperf3`), or by its older flag (`server --iperf3`, `server --service echo`). */
+/**
+ * The mode of a command with subcommands: named first (`server iperf3`), or by its older flag (`server --iperf3`, `server --service
+ * echo`).
+ */
 export function selectMode(command: Command, args: readonly string[]): { command: Command; args: string[] } {
   const modes = command.subcommands ?? [];
   const named = modes.find((mode) => word(mode) === args[0]);

@@ -62,7 +62,10 @@ async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<n
   if (-wait > tolerance * 1000) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      `--start-at ${startAt} (${new Date(startAt).toISOString()}) was ${(-wait / 1000).toFixed(3)} s ago, later than --start-late-tolerance ${tolerance} s: this run would not measure the same seconds as the others; not starting (give a later --start-at, or a larger tolerance)`,
+      `--start-at ${startAt} (${new Date(startAt).toISOString()}) was ` +
+        `${(-wait / 1000).toFixed(3)} s ago, later than --start-late-tolerance ${tolerance} s: ` +
+        'this run would not measure the same seconds as the others; not starting (give a later ' +
+        '--start-at, or a larger tolerance)',
     );
   }
   if (wait < 0) io.err(`warning: --start-at was ${-wait} ms ago: starting now`);
@@ -182,8 +185,11 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
   printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
   if (repeat) {
     io.out(
-      `repeat     ${results.length} runs: ${spec.metric.name} median ${spec.metric.format(repeat.median)}, ${describeInterval({ ...repeat.interval, median: repeat.median, samples: results.length }, (value) => spec.metric.format(value))}` +
-        ` (min ${spec.metric.format(repeat.min)}, max ${spec.metric.format(repeat.max)})${results.length < 6 ? '; 6 runs or more reach 95%' : ''}`,
+      `repeat     ${results.length} runs: ${spec.metric.name} median ` +
+        `${spec.metric.format(repeat.median)}, ` +
+        describeInterval({ ...repeat.interval, median: repeat.median, samples: results.length }, (value) => spec.metric.format(value)) +
+        ` (min ${spec.metric.format(repeat.min)}, max ` +
+        `${spec.metric.format(repeat.max)})${results.length < 6 ? '; 6 runs or more reach 95%' : ''}`,
     );
   }
   return exitCode;

@@ -66,7 +66,9 @@ export function authToken(values: Values, { server = false } = {}): Secret | und
   if (token === '' && (flag !== undefined || server)) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      `an empty auth token would mean no authentication: give a secret of at least 16 characters (e.g. \`openssl rand -hex 16\`)${flag === undefined ? ', or unset SOCKTUNE_AUTH_TOKEN' : ''}`,
+      'an empty auth token would mean no authentication: give a secret of at least 16 characters ' +
+        '(e.g. `openssl rand -hex ' +
+        `16\`)${flag === undefined ? ', or unset SOCKTUNE_AUTH_TOKEN' : ''}`,
     );
   }
   if (token === undefined || token === '') return undefined;
@@ -143,7 +145,8 @@ export function serverSettings(values: Values): TestServerSettings {
   if (serverCpus !== undefined && model === 'loop') {
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn (the loop model serves on the server's main thread: start the server with -A instead)",
+      "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn " +
+        "(the loop model serves on the server's main thread: start the server with -A instead)",
     );
   }
   return {

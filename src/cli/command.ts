@@ -13,7 +13,10 @@ export interface Io {
   columns?: number | undefined;
 }
 
-/** One flag: its help, its parseArgs spec, its placeholder where the shared one does not fit, and its default, which help and parsing both read. */
+/**
+ * One flag: its help, its parseArgs spec, its placeholder where the shared one does not fit, and its default, which help and parsing
+ * both read.
+ */
 export interface FlagDefinition {
   help: string;
   spec: OptionSpec[string];
@@ -62,7 +65,10 @@ export const COMMON_OUTPUT_FLAGS: Command['flags'] = {
 
 /** iperf3 flags whose meaning differs here, or that socktune does not take: what a user of iperf3 should do instead. */
 export const IPERF3_HABITS: Readonly<Record<string, string>> = {
-  C: "in iperf3 -C sets the congestion control; socktune uses the kernel's (net.ipv4.tcp_congestion_control, in --json's environment), and in rr and crr -C means connections",
+  C:
+    "in iperf3 -C sets the congestion control; socktune uses the kernel's " +
+    "(net.ipv4.tcp_congestion_control, in --json's environment), and in rr and crr -C means " +
+    'connections',
   b: 'stream -b paces each connection as iperf3 -b does; rr --rate paces requests, and a server caps what it sends with --max-rate',
   f: 'stream -f chooses the unit of rates as iperf3 -f does; --json gives plain bits/s and bytes',
   Z: 'a zero-copy sender is not built yet: socktune stream writes from one reused buffer',
@@ -85,7 +91,9 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
     spec: { type: 'string' },
   },
   affinity: {
-    help: "pin this client to CPUs N, and the test's server threads to M (workers, thread-per-conn), as iperf3 -A: N or N,M, each a CPU or a range (0-1)",
+    help:
+      "pin this client to CPUs N, and the test's server threads to M (workers, thread-per-conn), " +
+      'as iperf3 -A: N or N,M, each a CPU or a range (0-1)',
     spec: { type: 'string', short: 'A' },
   },
   'start-at': {
@@ -93,7 +101,9 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
     spec: { type: 'string' },
   },
   'start-late-tolerance': {
-    help: 'with --start-at: refuse to run when this process reaches that time more than this late, as it would not measure the same seconds',
+    help:
+      'with --start-at: refuse to run when this process reaches that time more than this late, ' +
+      'as it would not measure the same seconds',
     spec: { type: 'string' },
     value: '<seconds>',
     default: '1',
@@ -116,7 +126,9 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
     '<duration>': 'budget',
     '<bytes>': 'length size window sndbuf rcvbuf max-buffered max-chunk max-socket-buffer response-size bytes',
     '<n>':
-      'connections parallel concurrency target workers repeat depth max-tests max-per-client max-per-ip max-connections max-connections-per-test max-handshakes max-threads min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams',
+      'connections parallel concurrency target workers repeat depth max-tests max-per-client ' +
+      'max-per-ip max-connections max-connections-per-test max-handshakes max-threads ' +
+      'min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams',
     '<host>': 'client',
     '<port>': 'port cport',
     '<address>': 'bind',

@@ -15,5 +15,10 @@ export function latencyTable(rows: [string, LatencySummary][], columns?: number)
 }
 
 export function formatLatencyInterval(interval: RrInterval, unit: string): string {
-  return `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatCount(interval.requestsPerSecond).padStart(9)} ${unit}  p50 ${formatMicros(interval.p50Us)}  p99 ${formatMicros(interval.p99Us)}${interval.omitted ? '  (omitted)' : ''}`;
+  return (
+    `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ` +
+    `${formatCount(interval.requestsPerSecond).padStart(9)} ${unit}  p50 ` +
+    `${formatMicros(interval.p50Us)}  p99 ` +
+    `${formatMicros(interval.p99Us)}${interval.omitted ? '  (omitted)' : ''}`
+  );
 }

@@ -118,7 +118,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       );
       throw new SocktuneError(
         'SOCKTUNE_ERR_USAGE',
-        `unknown command ${JSON.stringify(name)}${guess === undefined ? '' : `; did you mean ${guess}?`} (commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
+        `unknown command ${JSON.stringify(name)}${guess === undefined ? '' : `; did you mean ${guess}?`} ` +
+          `(commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
       );
     }
     const { command, args } = selectMode(found, rest);

@@ -6,7 +6,10 @@ import { formatBytes } from '../bench/results/format.ts';
 
 function describeEffective(effective: EffectiveSocketOptions | null): string {
   if (!effective) return 'n/a';
-  return `sndbuf ${formatBytes(effective.sendBufferSize)}, rcvbuf ${formatBytes(effective.receiveBufferSize)}, nodelay ${effective.noDelay ? 'on' : 'off'}`;
+  return (
+    `sndbuf ${formatBytes(effective.sendBufferSize)}, rcvbuf ` +
+    `${formatBytes(effective.receiveBufferSize)}, nodelay ${effective.noDelay ? 'on' : 'off'}`
+  );
 }
 
 /** The lines every client command prints under its table: what the kernel applied, and how honest the numbers are. */
@@ -19,9 +22,10 @@ export function printFooter(
   requestedBuffers: boolean,
 ): void {
   io.out(`effective  client: ${describeEffective(effective.client)} (at connect)`);
-  io.out(
-    `           server: ${effective.server ? `${describeEffective(effective.server)} (listening socket; accepted sockets start from it)` : 'unknown (raw peer)'}`,
-  );
+  const server = effective.server
+    ? `${describeEffective(effective.server)} (listening socket; accepted sockets start from it)`
+    : 'unknown (raw peer)';
+  io.out(`           server: ${server}`);
   if (!requestedBuffers) io.out('           no buffer size was set: the kernel autotunes both ends during the test');
   io.out(
     `cpu        client ${selfCheck.cpuPercent}% of one core (event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms)` +

@@ -70,12 +70,19 @@ export function renderRanking(scenario: ScenarioResult, raw: boolean, columns?: 
   );
   const width = Math.min(columns ?? PROSE_COLUMNS, PROSE_COLUMNS);
   const paragraphs = [
-    'verdict: against the default row (×default: its median over the default’s): better or worse when the two ranges do not overlap, same when they do (one run each: over 2× apart). range: where the median lies with 95% confidence; with fewer than 6 runs, simply the lowest to the highest run, so less sure than that.',
-    `auto = kernel-sized buffers; ${raw ? '' : 'tpc = thread-per-conn; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out rN = dropped after round N of the search (it was in the worse half on its best run).`,
+    'verdict: against the default row (×default: its median over the default’s): better or ' +
+      'worse when the two ranges do not overlap, same when they do (one run each: over 2× ' +
+      'apart). range: where the median lies with 95% confidence; with fewer than 6 runs, simply ' +
+      'the lowest to the highest run, so less sure than that.',
+    'auto = kernel-sized buffers; ' +
+      `${raw ? '' : 'tpc = thread-per-conn; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out ` +
+      'rN = dropped after round N of the search (it was in the worse half on its best run).',
   ];
   if (scenario.ranking.some((entry) => entry.clientSaturated)) {
     paragraphs.push(
-      'client-bound: the load generator used a whole core in some of its runs, so that score may be the client’s limit, not the server’s, and differences between such rows say little: run the client on another host (socktune tune -c HOST) to measure the server alone.',
+      'client-bound: the load generator used a whole core in some of its runs, so that score may ' +
+        'be the client’s limit, not the server’s, and differences between such rows say little: ' +
+        'run the client on another host (socktune tune -c HOST) to measure the server alone.',
     );
   }
   for (const entry of scenario.ranking) {

@@ -69,7 +69,8 @@ function setAffinity(tid: number, cpus: readonly number[]): string | undefined {
 function pinFailure(cpus: readonly number[], errno: string): SocktuneError {
   return new SocktuneError(
     errno === 'EINVAL' ? 'SOCKTUNE_ERR_INVALID_OPTION' : 'SOCKTUNE_ERR_SOCKOPT',
-    `cannot pin to CPUs ${formatCpuList(cpus)}: sched_setaffinity failed with ${errno}${errno === 'EINVAL' ? ' (no such CPU is available here)' : ''}`,
+    `cannot pin to CPUs ${formatCpuList(cpus)}: sched_setaffinity failed with ` +
+      `${errno}${errno === 'EINVAL' ? ' (no such CPU is available here)' : ''}`,
   );
 }
 

@@ -11,9 +11,8 @@ export function plainAddress(address: string): string {
 /** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail becomes the last two). */
 function ipv6Groups(address: string): number[] {
   const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
-  const text = dotted
-    ? `${address.slice(0, dotted.index)}${((Number(dotted[1]) << 8) | Number(dotted[2])).toString(16)}:${((Number(dotted[3]) << 8) | Number(dotted[4])).toString(16)}`
-    : address;
+  const group = (high: string | undefined, low: string | undefined): string => ((Number(high) << 8) | Number(low)).toString(16);
+  const text = dotted ? `${address.slice(0, dotted.index)}${group(dotted[1], dotted[2])}:${group(dotted[3], dotted[4])}` : address;
   const [head = '', tail] = text.split('::');
   const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
   const headGroups = parse(head);

@@ -76,7 +76,8 @@ export function libc(): Libc {
   if (process.platform !== 'linux') {
     throw new SocktuneError(
       'SOCKTUNE_ERR_UNSUPPORTED_PLATFORM',
-      `socket options through setsockopt need Linux; this is ${process.platform}. Leave buffer sizes, reusePort, ipv6Only and lingerZero unset here.`,
+      `socket options through setsockopt need Linux; this is ${process.platform}. Leave buffer ` +
+        'sizes, reusePort, ipv6Only and lingerZero unset here.',
     );
   }
   const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');

@@ -1,4 +1,7 @@
-/** C0 and C1 control characters and DEL: a terminal acts on them (clears the screen, moves the cursor, sets the title) instead of showing them. */
+/**
+ * C0 and C1 control characters and DEL: a terminal acts on them (clears the screen, moves the cursor, sets the title) instead of
+ * showing them.
+ */
 function isControl(code: number): boolean {
   return code < 0x20 || (code >= 0x7f && code <= 0x9f);
 }

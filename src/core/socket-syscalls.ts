@@ -27,7 +27,10 @@ function getInt(fd: number, level: number, name: number, what: string): number {
   return buffer.readInt32LE(0);
 }
 
-/** The socket's own pending error (SO_ERROR, cleared by reading it): an errno value, 0 for none. Unlike errno, no other call can overwrite it. */
+/**
+ * The socket's own pending error (SO_ERROR, cleared by reading it): an errno value, 0 for none. Unlike errno, no other call can
+ * overwrite it.
+ */
 export function pendingSocketError(fd: number): number {
   return getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_ERROR, 'SO_ERROR');
 }

@@ -59,7 +59,10 @@ export interface FrameDecoderOptions {
   prefix?: PrefixKind;
   /** Largest message accepted; a longer length prefix is SOCKTUNE_ERR_FRAME_TOO_LARGE before any allocation. @default 16 MiB */
   maxMessageSize?: number;
-  /** Memory that messages split across chunks may hold, shared with other decoders; over it SOCKTUNE_ERR_BUFFER_BUDGET. @default undefined (no shared cap) */
+  /**
+   * Memory that messages split across chunks may hold, shared with other decoders; over it SOCKTUNE_ERR_BUFFER_BUDGET. @default
+   * undefined (no shared cap)
+   */
   budget?: ByteBudget | undefined;
 }
 

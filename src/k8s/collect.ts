@@ -136,7 +136,9 @@ export function collectSources(logs: readonly PodLog[], options: CollectOptions 
   if (options.expect !== undefined && pods.length !== options.expect) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_MERGE',
-      `expected the logs of ${options.expect} client pod(s), found ${pods.length}${pods.length > 0 ? ` (${pods.map((log) => log.pod).join(', ')})` : ''}: a pod that never started has no log; see kubectl get pods -l socktune.io/test=ID`,
+      `expected the logs of ${options.expect} client pod(s), found ` +
+        `${pods.length}${pods.length > 0 ? ` (${pods.map((log) => log.pod).join(', ')})` : ''}: a ` +
+        'pod that never started has no log; see kubectl get pods -l socktune.io/test=ID',
     );
   }
   const indexes = new Map<string, string>();
@@ -159,14 +161,17 @@ export function collectSources(logs: readonly PodLog[], options: CollectOptions 
   if (missing.length > 0) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_MERGE',
-      `${missing.length} of ${pods.length} client pod(s) have no result, so the merge would leave their load out:\n  ${missing.join('\n  ')}`,
+      `${missing.length} of ${pods.length} client pod(s) have no result, so the merge would ` +
+        `leave their load out:\n  ${missing.join('\n  ')}`,
     );
   }
   const starts = new Set(sources.map(({ result }) => (result as { startAt?: number }).startAt));
   if (starts.size > 1) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_MERGE',
-      `the results waited for different --start-at times (${[...starts].map(String).join(', ')}): logs of different tests; collect one test at a time`,
+      'the results waited for different --start-at times ' +
+        `(${[...starts].map(String).join(', ')}): logs of different tests; collect one test at a ` +
+        'time',
     );
   }
   return sources;

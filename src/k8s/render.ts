@@ -459,7 +459,8 @@ export function renderTest(options: RenderOptions, context: RenderContext): Rend
   if (!TEST_ID.test(testId))
     throw new SocktuneError(
       'SOCKTUNE_ERR_INVALID_OPTION',
-      `the test id must be 1 to 20 lowercase letters, digits or '-', starting and ending with a letter or digit, got ${JSON.stringify(testId)}`,
+      "the test id must be 1 to 20 lowercase letters, digits or '-', starting and ending with a " +
+        `letter or digit, got ${JSON.stringify(testId)}`,
     );
   const clients = options.clients ?? RENDER_DEFAULTS.clients;
   const servers = options.servers ?? RENDER_DEFAULTS.servers;
@@ -530,13 +531,19 @@ export function renderTest(options: RenderOptions, context: RenderContext): Rend
 
   const ns = options.namespace === undefined ? '' : ` -n ${options.namespace}`;
   const notes = [
-    `socktune k8s render: test ${testId}, ${options.workload}${raw ? ' --raw' : ''}, ${clients} client pod(s) against ${servers} server pod(s)`,
-    `clients start at ${new Date(startAt).toISOString()} (--start-at ${startAt}); apply within ${marginSec} s: a client more than ${seconds(options.startLateToleranceSec ?? RENDER_DEFAULTS.startLateToleranceSec)} s late refuses to run`,
+    `socktune k8s render: test ${testId}, ${options.workload}${raw ? ' --raw' : ''}, ` +
+      `${clients} client pod(s) against ${servers} server pod(s)`,
+    `clients start at ${new Date(startAt).toISOString()} (--start-at ${startAt}); apply within ` +
+      `${marginSec} s: a client more than ` +
+      `${seconds(options.startLateToleranceSec ?? RENDER_DEFAULTS.startLateToleranceSec)} s late ` +
+      'refuses to run',
     `apply:    kubectl apply${ns} -f THIS_FILE`,
     `watch:    kubectl get pods${ns} -l socktune.io/test=${testId} -o wide -w`,
     `wait:     kubectl wait${ns} --for=condition=complete job/${jobName} --timeout=${deadline}s`,
     `collect:  kubectl logs${ns} -l job-name=${jobName} --prefix --tail=-1 | socktune k8s collect --expect ${clients}`,
-    `   or:    socktune k8s collect --kubectl${ns === '' ? '' : ` --namespace ${options.namespace}`} --test-id ${testId} --expect ${clients}`,
+    '   or:    socktune k8s collect ' +
+      `--kubectl${ns === '' ? '' : ` --namespace ${options.namespace}`} --test-id ${testId} ` +
+      `--expect ${clients}`,
     `servers:  kubectl logs${ns} -l socktune.io/test=${testId},app.kubernetes.io/component=server --prefix --tail=-1`,
     `clean up: kubectl delete${ns} deployment,service,job -l socktune.io/test=${testId}`,
     `the Job and its pods' logs are deleted ${ttl} s after it finishes (ttlSecondsAfterFinished): collect before`,

@@ -21,7 +21,8 @@ export function explainHandshakeFailure(
   if (error.code === 'SOCKTUNE_ERR_REFUSED' && received.length === 0) {
     return new SocktuneError(
       'SOCKTUNE_ERR_REFUSED',
-      `${error.message}: is \`socktune server\` running on ${where}? Start it there (socktune server --bind ADDR), or drive any TCP service directly with ${raw}`,
+      `${error.message}: is \`socktune server\` running on ${where}? Start it there (socktune ` +
+        `server --bind ADDR), or drive any TCP service directly with ${raw}`,
       { cause: error, ...(error.errno === undefined ? {} : { errno: error.errno }) },
     );
   }
@@ -37,7 +38,8 @@ export function explainHandshakeFailure(
   if (received.length === 0 && (error.code === 'SOCKTUNE_ERR_PEER_GONE' || error.code === 'SOCKTUNE_ERR_TIMEOUT')) {
     return new SocktuneError(
       error.code,
-      `${error.message}, without a byte: is ${where} a socktune server? A sockperf server closes on socktune's handshake (use --sockperf); any other TCP service: ${raw}`,
+      `${error.message}, without a byte: is ${where} a socktune server? A sockperf server closes ` +
+        `on socktune's handshake (use --sockperf); any other TCP service: ${raw}`,
       { cause: error },
     );
   }

@@ -5,7 +5,10 @@ import { connect, type TunedSocket } from '../../transport/client/connect.ts';
 import { fdOf } from '../../transport/io/fd.ts';
 import type { DataTarget } from '../control/peer.ts';
 
-/** Client-side socket settings for data connections; `localPort` is the first connection's, and connection i binds localPort + i, as iperf3 --cport does with -P. */
+/**
+ * Client-side socket settings for data connections; `localPort` is the first connection's, and connection i binds localPort + i, as
+ * iperf3 --cport does with -P.
+ */
 export type ClientSocketSettings = Pick<SocketOptions, 'sendBufferSize' | 'receiveBufferSize' | 'noDelay'> & {
   localAddress?: string;
   localPort?: number;

@@ -155,7 +155,10 @@ export class DataSession {
     return this.peer.finish();
   }
 
-  /** The result document (one envelope for every command: results/envelope.ts); `record` is the engine's own public settings (result-options.ts). */
+  /**
+   * The result document (one envelope for every command: results/envelope.ts); `record` is the engine's own public settings
+   * (result-options.ts).
+   */
   result<Summary, Interval, Record extends TimedOptionsRecord>(
     command: string,
     record: Record,

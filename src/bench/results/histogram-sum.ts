@@ -102,7 +102,9 @@ export class HistogramSum {
       throw refuse(
         label,
         field,
-        `covers ${bytes.readBigInt64BE(16)} to ${bytes.readBigInt64BE(24)} ns at ${digits} significant digits, not the ${LOWEST_NS} to ${LAYOUT.highestTrackableValue} ns at ${LAYOUT.numberOfSignificantValueDigits} of every socktune histogram`,
+        `covers ${bytes.readBigInt64BE(16)} to ${bytes.readBigInt64BE(24)} ns at ${digits} ` +
+          `significant digits, not the ${LOWEST_NS} to ${LAYOUT.highestTrackableValue} ns at ` +
+          `${LAYOUT.numberOfSignificantValueDigits} of every socktune histogram`,
       );
     const end = HEADER_BYTES + payloadBytes;
     let position = HEADER_BYTES;

@@ -92,7 +92,8 @@ function check(sources: MergeSource[]): void {
     if (result.options.intervalSec !== first!.result.options.intervalSec)
       throw new SocktuneError(
         'SOCKTUNE_ERR_MERGE',
-        `${label} has ${String(result.options.intervalSec)} s intervals, ${first!.label} ${String(first!.result.options.intervalSec)} s: run them with the same -i`,
+        `${label} has ${String(result.options.intervalSec)} s intervals, ${first!.label} ` +
+          `${String(first!.result.options.intervalSec)} s: run them with the same -i`,
       );
   }
   if (first!.result.command === 'stream') {
@@ -117,7 +118,8 @@ function startTimes(sources: MergeSource[]): { earliest: number; latest: number 
     throw refuse(
       late.label,
       'startedAt',
-      `is ${quote(late.result.startedAt)}, more than ${MERGE_LIMITS.maxStartSkewSec} s after ${first.label}'s ${quote(first.result.startedAt)}: not runs of one test`,
+      `is ${quote(late.result.startedAt)}, more than ${MERGE_LIMITS.maxStartSkewSec} s after ` +
+        `${first.label}'s ${quote(first.result.startedAt)}: not runs of one test`,
     );
   }
   return { earliest, latest };

@@ -9,7 +9,10 @@ export type Warning =
   | (BufferCapWarning & { side: 'client' | 'server' })
   | {
       kind: 'client-saturated';
-      /** What crossed its threshold (self-check.ts): the process's CPU, its event loop's delay, or, in open loop, how late requests left. */
+      /**
+       * What crossed its threshold (self-check.ts): the process's CPU, its event loop's delay, or, in open loop, how late requests
+       * left.
+       */
       trigger: 'cpu' | 'event-loop' | 'schedule';
       cpuPercent: number;
       eventLoopDelayP99Ms: number;
@@ -53,7 +56,10 @@ export function addWarnings(result: { warnings: string[]; warningDetails: Warnin
   result.warningDetails.push(...added);
 }
 
-/** A capped buffer of one end (its message was made from the facts where the warning was: the kernel's answer, or the checked control message). */
+/**
+ * A capped buffer of one end (its message was made from the facts where the warning was: the kernel's answer, or the checked control
+ * message).
+ */
 export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning): Warning {
   return { ...capped, side, message: `${side}: ${capped.message}` };
 }
@@ -75,8 +81,12 @@ export function saturated(selfCheck: {
   const limits = SATURATION_THRESHOLDS;
   const trigger = eventLoopDelayP99Ms > limits.eventLoopDelayP99Ms ? 'event-loop' : scheduleLagP99Us !== undefined ? 'schedule' : 'cpu';
   const why = {
-    'event-loop': `its event loop ran late (delay p99 ${eventLoopDelayP99Ms} ms, over ${limits.eventLoopDelayP99Ms} ms), at ${cpuPercent}% of one core`,
-    schedule: `requests left late against the --rate schedule (p99 ${Math.round(scheduleLagP99Us ?? 0)} µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core`,
+    'event-loop':
+      `its event loop ran late (delay p99 ${eventLoopDelayP99Ms} ms, over ` +
+      `${limits.eventLoopDelayP99Ms} ms), at ${cpuPercent}% of one core`,
+    schedule:
+      `requests left late against the --rate schedule (p99 ${Math.round(scheduleLagP99Us ?? 0)} ` +
+      `µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core`,
     cpu: `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)`,
   }[trigger];
   return [
@@ -114,7 +124,9 @@ export function openFilesLimit(soft: number, hard: number, wanted: number): Warn
     soft,
     hard,
     wanted,
-    message: `open-files limit ${soft} (hard ${hard}) is below ${wanted} connections: raise it with ulimit -n (root can raise the hard limit)`,
+    message:
+      `open-files limit ${soft} (hard ${hard}) is below ${wanted} connections: raise it with ` +
+      'ulimit -n (root can raise the hard limit)',
   };
 }
 
@@ -123,7 +135,9 @@ export function startSkew(skewMs: number, intervalSec: number): Warning {
     kind: 'start-skew',
     skewMs,
     intervalSec,
-    message: `the runs started ${skewMs} ms apart: intervals are matched to the nearest ${intervalSec} s slot; start them together with --start-at`,
+    message:
+      `the runs started ${skewMs} ms apart: intervals are matched to the nearest ${intervalSec} ` +
+      's slot; start them together with --start-at',
   };
 }
 
@@ -146,7 +160,10 @@ export function closedWhileHeld(closed: number, opened: number, serverErrors: Re
     closed,
     opened,
     serverErrors: { ...serverErrors },
-    message: `${closed} of ${opened} connections were closed by the other end while held${counted === '' ? '' : ` (the server counted ${counted})`}; the memory figures are of the ${opened - closed} still open`,
+    message:
+      `${closed} of ${opened} connections were closed by the other end while ` +
+      `held${counted === '' ? '' : ` (the server counted ${counted})`}; the memory figures are ` +
+      `of the ${opened - closed} still open`,
   };
 }
 
@@ -154,7 +171,9 @@ export function trialsSaturated(trials: number): Warning {
   return {
     kind: 'trials-saturated',
     trials,
-    message: `the load generator was saturated in ${trials} trial(s): its one thread ran out of CPU, so those rankings may show the client's limit as much as the server's`,
+    message:
+      `the load generator was saturated in ${trials} trial(s): its one thread ran out of CPU, so ` +
+      "those rankings may show the client's limit as much as the server's",
   };
 }
 

@@ -16,7 +16,9 @@ function bash(commands: readonly Command[]): string {
     const modes = command.subcommands ?? [];
     if (modes.length === 0) return `    ${command.name}) words="${wordsOf(command)}" ;;`;
     const modeCases = modes.map((mode) => `        ${modeWord(mode)}) words="${wordsOf(mode)}" ;;`).join('\n');
-    return `    ${command.name})\n      case "\${COMP_WORDS[2]}" in\n${modeCases}\n        *) words="${wordsOf(command)}" ;;\n      esac ;;`;
+    return (
+      `    ${command.name})\n      case "\${COMP_WORDS[2]}" in\n${modeCases}\n        *) ` + `words="${wordsOf(command)}" ;;\n      esac ;;`
+    );
   });
   return `# socktune completion for bash: source <(socktune completion bash)
 _socktune() {

@@ -90,12 +90,12 @@ export const connsCommand: Command = {
         printSummary: (out, result) => {
           const { summary } = result;
           out.out(
-            `opened     ${summary.opened} of ${summary.target} in ${summary.openSeconds}s = ${formatCount(summary.connectsPerSecond)} connects/s; ${summary.stillOpen} still open after ${summary.heldSeconds}s`,
+            `opened     ${summary.opened} of ${summary.target} in ${summary.openSeconds}s = ` +
+              `${formatCount(summary.connectsPerSecond)} connects/s; ${summary.stillOpen} still open ` +
+              `after ${summary.heldSeconds}s`,
           );
-          const failures = Object.entries(summary.failures);
-          out.out(
-            `failed     ${summary.failed}${failures.length > 0 ? ` (${failures.map(([errno, count]) => `${errno} ×${count}`).join(', ')})` : ''}`,
-          );
+          const failures = Object.entries(summary.failures).map(([errno, count]) => `${errno} ×${count}`);
+          out.out(`failed     ${summary.failed}${failures.length > 0 ? ` (${failures.join(', ')})` : ''}`);
           out.out(latencyTable([['connect', summary.connectLatency]], out.columns));
           out.out(
             `memory     client ${formatBytes(summary.client.rssBytesPerConnection)} RSS per connection` +

@@ -165,7 +165,8 @@ export const k8sRenderCommand: Command = {
   name: 'k8s render',
   summary: 'print the Kubernetes objects of one distributed test: servers behind a Service, clients in an Indexed Job started together',
   usage:
-    'socktune k8s render --workload rr|crr|stream|msg [--clients N] [--servers M] [-t 10] [--size 64] [-C 1] [...] [--json] [-- CLIENT FLAGS]',
+    'socktune k8s render --workload rr|crr|stream|msg [--clients N] [--servers M] [-t 10] ' +
+    '[--size 64] [-C 1] [...] [--json] [-- CLIENT FLAGS]',
   positionals: 'more client flags, after --',
   flags: {
     workload: { help: 'the client command every client pod runs: rr, crr, stream or msg', spec: { type: 'string' } },
@@ -186,7 +187,9 @@ export const k8sRenderCommand: Command = {
     'io-model': { help: 'server I/O model: loop, workers, thread-per-conn', spec: { type: 'string' } },
     workers: { help: 'threads for --io-model workers', spec: { type: 'string' } },
     raw: {
-      help: 'bare service ports (server service NAME) behind a ClusterIP Service that kube-proxy/IPVS balances, --raw clients: client-side numbers only',
+      help:
+        'bare service ports (server service NAME) behind a ClusterIP Service that kube-proxy/IPVS ' +
+        'balances, --raw clients: client-side numbers only',
       spec: { type: 'boolean' },
     },
     headless: { help: 'with --raw: a headless Service (each client resolves one pod) instead of a ClusterIP', spec: { type: 'boolean' } },
@@ -355,7 +358,8 @@ export const k8sCollectCommand: Command = {
   name: 'k8s collect',
   summary: "merge the results of a test's client pods from their logs (kubectl logs --prefix, or one file per pod)",
   usage:
-    'socktune k8s collect [LOG...|-] [--expect N] [--json]\n       socktune k8s collect --kubectl --test-id ID [-n NAMESPACE] [--expect N] [--json]',
+    'socktune k8s collect [LOG...|-] [--expect N] [--json]\n       socktune k8s collect ' +
+    '--kubectl --test-id ID [-n NAMESPACE] [--expect N] [--json]',
   positionals: 'log files: kubectl logs --prefix output, or one file per pod; - or none: stdin',
   flags: {
     expect: { help: 'the number of client pods the test ran: fewer or more results are refused', spec: { type: 'string' }, value: '<n>' },

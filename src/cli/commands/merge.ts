@@ -81,7 +81,11 @@ function formatInterval(interval: MergedInterval, merged: MergeResult['merged'])
   if (merged === 'stream') return `${span}  ${formatBits(interval.bitsPerSecond!).padStart(14)}${omitted}`;
   if (merged === 'msg')
     return `${span}  ${formatCount(interval.messagesPerSecond!).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond!)}${omitted}`;
-  return `${span}  ${formatCount(interval.requestsPerSecond!).padStart(9)} ${merged === 'crr' ? 'tx/s' : 'req/s'}  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us!)}${omitted}`;
+  return (
+    `${span}  ${formatCount(interval.requestsPerSecond!).padStart(9)} ` +
+    `${merged === 'crr' ? 'tx/s' : 'req/s'}  p50 ${formatMicros(interval.p50Us!)}  p99 ` +
+    `${formatMicros(interval.p99Us!)}${omitted}`
+  );
 }
 
 export function printMerged(io: Io, merged: MergeResult): void {
@@ -94,7 +98,9 @@ export function printMerged(io: Io, merged: MergeResult): void {
     const sender = summary.sender as { bytes: number } | null;
     const receiver = summary.receiver as { bytes: number } | null;
     io.out(
-      `total      ${formatBits(summary.bitsPerSecond as number)} (${summary.direction as string}); sent ${sender ? formatBytes(sender.bytes) : '?'}, received ${receiver ? formatBytes(receiver.bytes) : '?'}`,
+      `total      ${formatBits(summary.bitsPerSecond as number)} ` +
+        `(${summary.direction as string}); sent ${sender ? formatBytes(sender.bytes) : '?'}, ` +
+        `received ${receiver ? formatBytes(receiver.bytes) : '?'}`,
     );
   } else {
     const latency = summary.latency as LatencySummary | null;
@@ -102,7 +108,8 @@ export function printMerged(io: Io, merged: MergeResult): void {
     const count = (summary.requests ?? summary.transactions ?? summary.messagesSent) as number;
     const rate = (summary.requestsPerSecond ?? summary.transactionsPerSecond ?? summary.messagesPerSecond) as number;
     io.out(
-      `total      ${formatCount(count)} in ${summary.measuredSeconds as number}s = ${formatCount(rate)}/s summed over the runs; percentiles from the merged histograms`,
+      `total      ${formatCount(count)} in ${summary.measuredSeconds as number}s = ` +
+        `${formatCount(rate)}/s summed over the runs; percentiles from the merged histograms`,
     );
   }
   for (const warning of merged.warnings) io.err(`warning: ${warning}`);

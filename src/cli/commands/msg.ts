@@ -43,14 +43,18 @@ export const msgCommand: Command = {
       {
         run: async (onInterval, interrupt) => (await import('../../bench/engines/msg.ts')).runMsg({ ...options, onInterval, interrupt }),
         formatInterval: (interval) =>
-          `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ${formatBits(interval.bitsPerSecond).padStart(13)}` +
+          `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ` +
+          `${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ` +
+          `${formatBits(interval.bitsPerSecond).padStart(13)}` +
           (interval.p99Us === undefined ? '' : `  p50 ${formatMicros(interval.p50Us!)}  p99 ${formatMicros(interval.p99Us)}`) +
           (interval.omitted ? '  (omitted)' : ''),
         printSummary: (out, result) => {
           const { summary } = result;
           if (summary.latency) out.out(latencyTable([['latency', summary.latency]], out.columns));
           out.out(
-            `messages   ${formatCount(summary.messagesPerSecond)} msg/s (${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ${mode}`,
+            `messages   ${formatCount(summary.messagesPerSecond)} msg/s ` +
+              `(${formatBits(summary.bitsPerSecond)} on the wire) over ${summary.measuredSeconds}s, ` +
+              `${mode}`,
           );
           out.out(
             `delivery   ${summary.messagesSent} sent` +

@@ -47,7 +47,8 @@ export const rrCommand: Command = {
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]], out.columns));
           out.out(
-            `requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`,
+            `requests   ${result.summary.requests} in ${result.summary.measuredSeconds}s = ` +
+              `${formatCount(result.summary.requestsPerSecond)} req/s (${result.summary.mode})`,
           );
         },
         metric: { name: 'requests/s', of: (result) => result.summary.requestsPerSecond, format: (value) => `${formatCount(value)} req/s` },

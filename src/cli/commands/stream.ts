@@ -26,7 +26,9 @@ export const streamCommand: Command = {
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
     bitrate: {
-      help: 'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, what this client sends; with --iperf3, both ends)',
+      help:
+        'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, ' +
+        'what this client sends; with --iperf3, both ends)',
       spec: { type: 'string', short: 'b' },
     },
     format: {
@@ -39,11 +41,15 @@ export const streamCommand: Command = {
     },
     bytes: { help: '--iperf3 only: end after this many bytes instead of -t (iperf3 -n), e.g. 500M', spec: { type: 'string', short: 'n' } },
     iperf3: {
-      help: `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; byte counts come from the iperf3 server itself`,
+      help:
+        `test against a stock iperf3 server (iperf3 -s), port ${IPERF3_DEFAULT_PORT} unless -p; ` +
+        'byte counts come from the iperf3 server itself',
       spec: { type: 'boolean' },
     },
     verify: {
-      help: 'check every received byte against the test pattern (forward: at the server; -R/--bidir: server→client here); exit 4 on a mismatch',
+      help:
+        'check every received byte against the test pattern (forward: at the server; -R/--bidir: ' +
+        'server→client here); exit 4 on a mismatch',
       spec: { type: 'boolean' },
     },
   },
@@ -114,7 +120,8 @@ export const streamCommand: Command = {
           out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows, out.columns));
           if (summary.verify) {
             out.out(
-              `verify     ${formatBytes(summary.verify.bytesChecked)} checked, ${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`,
+              `verify     ${formatBytes(summary.verify.bytesChecked)} checked, ` +
+                `${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`,
             );
           }
         },
@@ -150,7 +157,10 @@ function iperf3Options(values: Values, options: StreamOptions, onInterval: (inte
   };
 }
 
-/** `[  1] 0.00-1.00 s  2.71 GB  23.3 Gbit/s  retr 0  cwnd 3.9 MB  rtt 35 µs`, a line per connection and a [SUM] line with -P, as iperf3 prints them. */
+/**
+ * `[  1] 0.00-1.00 s  2.71 GB  23.3 Gbit/s  retr 0  cwnd 3.9 MB  rtt 35 µs`, a line per connection and a [SUM] line with -P, as
+ * iperf3 prints them.
+ */
 export function formatStreamInterval(
   interval: StreamInterval,
   direction: 'forward' | 'reverse' | 'bidir',

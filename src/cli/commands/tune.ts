@@ -38,7 +38,9 @@ function progressPrinter(io: Io, quiet: boolean): (progress: TuneProgress) => vo
     if (quiet) return;
     const width = 24;
     const filled = Math.round((progress.done / Math.max(1, progress.total)) * width);
-    const line = `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${progress.done}/${progress.total} trials  ETA ${Math.ceil(progress.etaSec)}s  ${progress.label}`;
+    const line =
+      `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${progress.done}/${progress.total} ` +
+      `trials  ETA ${Math.ceil(progress.etaSec)}s  ${progress.label}`;
     if (io.isTty) {
       const shown = fitLine(line, io.columns === undefined ? undefined : io.columns - 1);
       process.stderr.write(`\r${shown.padEnd(lastLine.length)}${progress.done === progress.total ? '\n' : ''}`);
@@ -85,7 +87,8 @@ export const tuneCommand: Command = {
   name: 'tune',
   summary: 'sweep buffer sizes, I/O models, no-delay and depth; rank them; print the config to paste',
   usage:
-    'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] [--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
+    'socktune tune [-c HOST] [--workload stream|rr|msg|mixed] [--size 64K] [--conns 1] ' +
+    '[--objective ...] [--quick] [--budget 5m] [--report tune.html] [--json]',
   flags: {
     client: {
       help: 'tune against a running `socktune server` (default: start one on loopback); with --raw, HOST:PORT of any echo-like service',
@@ -98,7 +101,9 @@ export const tuneCommand: Command = {
     port: { help: `control port with -c (default ${DEFAULT_CONTROL_PORT})`, spec: { type: 'string', short: 'p' } },
     'auth-token': COMMON_CLIENT_FLAGS['auth-token']!,
     workload: {
-      help: 'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes write coalescing) or mixed (all three) (default stream)',
+      help:
+        'stream (bulk), rr (request/response), msg (small framed messages, echoed; also tunes ' +
+        'write coalescing) or mixed (all three) (default stream)',
       spec: { type: 'string' },
     },
     size: {
@@ -117,7 +122,9 @@ export const tuneCommand: Command = {
       value: '<models,...>',
     },
     window: {
-      help: 'comma list: sweep only these buffer sizes, auto for the kernel autotuning (always measured, as the default), e.g. auto,256K,1M',
+      help:
+        'comma list: sweep only these buffer sizes, auto for the kernel autotuning (always ' +
+        'measured, as the default), e.g. auto,256K,1M',
       spec: { type: 'string', short: 'w' },
       value: '<bytes,...>',
     },
@@ -128,7 +135,9 @@ export const tuneCommand: Command = {
     report: { help: 'HTML report path (default socktune-tune.html)', spec: { type: 'string' } },
     'no-report': { help: 'write no HTML report', spec: { type: 'boolean' } },
     'no-pin': {
-      help: 'on loopback, let client and embedded server share every CPU (by default each gets its own half, so they do not measure each other)',
+      help:
+        'on loopback, let client and embedded server share every CPU (by default each gets its own ' +
+        'half, so they do not measure each other)',
       spec: { type: 'boolean' },
     },
     ...COMMON_OUTPUT_FLAGS,
@@ -191,7 +200,8 @@ export const tuneCommand: Command = {
         targetLabel: local
           ? `embedded socktune server on ${target.host} (separate process)`
           : raw
-            ? `raw service ${target.host}:${target.port}: only the client side was tuned (buffers, Nagle, pipelining); its server is not socktune's to configure`
+            ? `raw service ${target.host}:${target.port}: only the client side was tuned (buffers, ` +
+              "Nagle, pipelining); its server is not socktune's to configure"
             : `socktune server ${target.host}:${target.port}`,
         pinning,
         workload,
@@ -222,7 +232,8 @@ export const tuneCommand: Command = {
     for (const scenario of result.scenarios) printScenario(io, scenario, raw);
     for (const warning of result.warnings) io.err(`warning: ${warning}`);
     io.out(
-      `\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`,
+      `\n${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials in ` +
+        `${result.durationSec}s${result.interrupted ? ' (interrupted)' : ''}${reportPath ? `; report: ${reportPath}` : ''}`,
     );
     return exitCode;
   },

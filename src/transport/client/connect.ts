@@ -32,7 +32,10 @@ export interface ConnectOptions extends SocketOptions {
   path?: string;
   /** Local address to connect from (spreads connections over 127.0.0.x source addresses). @default undefined */
   localAddress?: string;
-  /** Local port to connect from, as iperf3 --cport (through a firewall that allows one source port); SO_REUSEADDR is set so a port left in TIME_WAIT by the last run can be taken again. @default undefined (the kernel chooses) */
+  /**
+   * Local port to connect from, as iperf3 --cport (through a firewall that allows one source port); SO_REUSEADDR is set so a port
+   * left in TIME_WAIT by the last run can be taken again. @default undefined (the kernel chooses)
+   */
   localPort?: number;
   /** Milliseconds to wait for the connection before SOCKTUNE_ERR_TIMEOUT. @default 10000 */
   timeout?: number;

@@ -15,7 +15,10 @@ export interface MessageOptions {
   highWaterMark?: number;
   /** Queued outgoing bytes never exceeded: past it `overflow` decides. @default 16 MiB */
   maxQueuedBytes?: number;
-  /** At maxQueuedBytes: 'error' closes the connection with SOCKTUNE_ERR_SLOW_CONSUMER, 'drop' drops the message and counts it. @default 'error' */
+  /**
+   * At maxQueuedBytes: 'error' closes the connection with SOCKTUNE_ERR_SLOW_CONSUMER, 'drop' drops the message and counts it.
+   * @default 'error'
+   */
   overflow?: 'error' | 'drop';
   /** 'auto' flushes once per tick; a number also flushes every N messages. @default 'auto' */
   batch?: 'auto' | number;

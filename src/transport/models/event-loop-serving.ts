@@ -60,7 +60,10 @@ export class EventLoopServing {
     });
   }
 
-  /** Whether accepted sockets must arrive paused: built-in services and read handlers re-wrap the descriptor to read into a reused buffer. */
+  /**
+   * Whether accepted sockets must arrive paused: built-in services and read handlers re-wrap the descriptor to read into a reused
+   * buffer.
+   */
   get wantsPausedSockets(): boolean {
     return this.#builtin !== undefined || this.#reader !== undefined;
   }
@@ -129,7 +132,10 @@ export class EventLoopServing {
     return socket;
   }
 
-  /** Socket options, then the connection handler; a throw (an option the OS refuses, a handler that fails at once) closes this connection only. */
+  /**
+   * Socket options, then the connection handler; a throw (an option the OS refuses, a handler that fails at once) closes this
+   * connection only.
+   */
   #runHandler(socket: Socket, fd: number): void {
     try {
       if (this.#settings.lingerZero) setLingerZero(fd);

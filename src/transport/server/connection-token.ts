@@ -39,7 +39,10 @@ export function readConnectionToken(socket: Socket, token: Buffer, timeoutMs = C
   });
 }
 
-/** What the paused stream had read past the last 'data' event (no listener is left to see it), so no byte is lost when its descriptor moves on. */
+/**
+ * What the paused stream had read past the last 'data' event (no listener is left to see it), so no byte is lost when its descriptor
+ * moves on.
+ */
 function unread(socket: Socket): Buffer[] {
   const rest: Buffer[] = [];
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) rest.push(chunk);

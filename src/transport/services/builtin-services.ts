@@ -19,7 +19,10 @@ export interface ServiceContext {
   sourceChunkSize: number;
   /** Caps what the server sends, every connection and thread together (ServerOptions.maxSendRate). */
   sendBudget?: SendBudget | undefined;
-  /** Memory for messages split across reads, every connection together (ServerOptions.maxBufferedBytes), as this connection's client draws on it. */
+  /**
+   * Memory for messages split across reads, every connection together (ServerOptions.maxBufferedBytes), as this connection's client
+   * draws on it.
+   */
   bufferBudget: ByteBudget;
 }
 

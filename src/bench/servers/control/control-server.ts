@@ -46,7 +46,10 @@ export interface ControlServerOptions {
   maxTestsPerPeer?: number;
   /** IPv6 clients are counted per prefix of this many bits by every per-client limit (one host may hold a whole /64). @default 64 */
   ipv6Prefix?: number;
-  /** Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused, and no test outlives it. @default 600000 */
+  /**
+   * Longest a test may last, in ms, the client's grace periods included (a 10 s stream asks for 20 s); longer asks are refused, and
+   * no test outlives it. @default 600000
+   */
   maxTestDurationMs?: number;
   /** A test with no traffic (no byte either way, no connection opened or closed) for this long is ended. @default 60000 */
   testIdleTimeoutMs?: number;
@@ -60,7 +63,10 @@ export interface ControlServerOptions {
   maxThreads?: number;
   /** Threads one test may have: the most `workers` a client may ask for, and the pool size of a thread-per-conn test. @default 16 */
   maxThreadsPerTest?: number;
-  /** Threads one client (clientKey) may hold, every test of it together: one address cannot take every thread. @default a quarter of maxThreads, at least maxThreadsPerTest */
+  /**
+   * Threads one client (clientKey) may hold, every test of it together: one address cannot take every thread. @default a quarter of
+   * maxThreads, at least maxThreadsPerTest
+   */
   maxThreadsPerClient?: number;
   /** Largest SO_SNDBUF / SO_RCVBUF a client may ask for, in bytes. @default 67108864 (64 MiB) */
   maxSocketBuffer?: number;
@@ -68,7 +74,10 @@ export interface ControlServerOptions {
   maxChunkSize?: number;
   /** Bytes that partly received messages may hold, every test together. @default 268435456 (256 MiB) */
   maxBufferedBytes?: number;
-  /** Bytes per second the server may send, every test, connection and thread together: not a free traffic cannon. @default undefined (no cap) */
+  /**
+   * Bytes per second the server may send, every test, connection and thread together: not a free traffic cannon. @default undefined
+   * (no cap)
+   */
   maxSendRate?: number;
   /**
    * CPUs a client may pin its test's threads to (start.server.affinity); a request outside them is
@@ -169,7 +178,10 @@ export class ControlServer extends EventEmitter {
   readonly #tests = new Set<SocktuneServer>();
   /** Open control connections by client address, handshaking or testing. */
   readonly #perPeer = new Map<string, number>();
-  /** What every test server shares, so the caps hold for the whole server, not per test (made at listen, once the open-files limit is known). */
+  /**
+   * What every test server shares, so the caps hold for the whole server, not per test (made at listen, once the open-files limit is
+   * known).
+   */
   #pool: ConnectionPool | undefined;
   /** Control connections in their handshake, oldest first. */
   readonly #handshaking = new Set<Socket>();
@@ -315,7 +327,8 @@ export class ControlServer extends EventEmitter {
       if (needed > 0 && mine + needed > perClient) {
         throw new SocktuneError(
           'SOCKTUNE_ERR_REFUSED',
-          `server busy: the test needs ${needed} threads and ${address} holds ${mine} of the ${perClient} one client may hold (--max-threads-per-client)`,
+          `server busy: the test needs ${needed} threads and ${address} holds ${mine} of the ` +
+            `${perClient} one client may hold (--max-threads-per-client)`,
         );
       }
       threads = needed;
@@ -425,7 +438,8 @@ export class ControlServer extends EventEmitter {
     if (start.maxDurationMs > maxTestDurationMs) {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
-        `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the client's grace); this server allows at most ${maxTestDurationMs / 1000} s`,
+        `the test would last up to ${Math.ceil(start.maxDurationMs / 1000)} s (its time plus the ` +
+          `client's grace); this server allows at most ${maxTestDurationMs / 1000} s`,
       );
     }
     for (const [name, size] of [
@@ -448,13 +462,15 @@ export class ControlServer extends EventEmitter {
     if (outside.length > 0) {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
-        `start.server.affinity asks for CPU ${outside.join(', ')}: this server runs its tests on CPUs ${formatCpuList(this.#allowedCpus)} only (its -A)`,
+        `start.server.affinity asks for CPU ${outside.join(', ')}: this server runs its tests on ` +
+          `CPUs ${formatCpuList(this.#allowedCpus)} only (its -A)`,
       );
     }
     if (start.server.affinity !== undefined && (ioModel ?? 'loop') === 'loop') {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
-        "start.server.affinity pins the test's own threads: the loop model serves on this server's main thread (start the server with -A instead)",
+        "start.server.affinity pins the test's own threads: the loop model serves on this server's " +
+          'main thread (start the server with -A instead)',
       );
     }
     if (ioModel === 'workers' && workers !== undefined && workers > maxThreadsPerTest) {

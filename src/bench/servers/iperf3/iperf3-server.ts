@@ -33,7 +33,10 @@ export interface Iperf3ServerOptions {
   port?: number;
   /** Tests at once (a test counts from its accepted parameters to its end); over it, ACCESS_DENIED ("the server is busy"). @default 4 */
   maxTests?: number;
-  /** Tests at once from one client address; over it, ACCESS_DENIED too. Below maxTests, so that one address cannot take every test. @default 2 */
+  /**
+   * Tests at once from one client address; over it, ACCESS_DENIED too. Below maxTests, so that one address cannot take every test.
+   * @default 2
+   */
   maxTestsPerClient?: number;
   /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 128 */
   maxTotalStreams?: number;
@@ -60,17 +63,26 @@ export interface Iperf3ServerOptions {
   maxWindow?: number;
   /** Largest block (-l) a client may ask for, in bytes; more is refused. @default 1048576 (1 MiB, iperf3's own maximum) */
   maxBlockLength?: number;
-  /** Connections open at once, controls, streams and refusals on their way out together; over it, closed at once (the transport's cap, as createServer's maxConnections). @default 10000 */
+  /**
+   * Connections open at once, controls, streams and refusals on their way out together; over it, closed at once (the transport's
+   * cap, as createServer's maxConnections). @default 10000
+   */
   maxConnections?: number;
   /** The same from one client address; keep it above maxTestsPerClient × (maxStreams + 1). @default 1024 */
   maxConnectionsPerIp?: number;
-  /** Paces every stream the server sends on (-R, --bidir), together with anything else given the same budget. @default undefined (unpaced) */
+  /**
+   * Paces every stream the server sends on (-R, --bidir), together with anything else given the same budget. @default undefined
+   * (unpaced)
+   */
   sendBudget?: SendBudget;
   /** iperf3's RSA authentication, as `iperf3 -s --rsa-private-key-path --authorized-users-path`. @default undefined (none) */
   auth?: Iperf3AuthOptions;
   /** With auth: how failed authentication is slowed, then refused, per client. @default AUTH_BACKOFF_DEFAULTS */
   authBackoff?: AuthBackoffOptions;
-  /** With auth: RSA decryptions a second, every client together; over it a test is refused as busy (ACCESS_DENIED) instead of decrypted. @default 64 */
+  /**
+   * With auth: RSA decryptions a second, every client together; over it a test is refused as busy (ACCESS_DENIED) instead of
+   * decrypted. @default 64
+   */
   maxAuthPerSecond?: number;
   /** The same for one client (an address, an IPv6 prefix), so that one cannot spend them all. @default 8 */
   maxAuthPerSecondPerClient?: number;

@@ -64,7 +64,10 @@ interface DataStream {
   lastData: number;
 }
 
-/** After TEST_END, receiving streams are read until this long passes with no data (bytes the client sent before TEST_END may still be in flight). */
+/**
+ * After TEST_END, receiving streams are read until this long passes with no data (bytes the client sent before TEST_END may still be
+ * in flight).
+ */
 const DRAIN_IDLE_MS = 50;
 const DRAIN_MAX_MS = 2000;
 
@@ -389,7 +392,10 @@ export class Iperf3TestSession {
     closeAfterWrite(this.control, error instanceof Iperf3ServerError ? error.toWire() : undefined, this.#bounded(FLUSH_TIMEOUT_MS));
   }
 
-  /** Turns the test away after its parameters (the server filled up meanwhile): ACCESS_DENIED, which iperf3 prints as "the server is busy". */
+  /**
+   * Turns the test away after its parameters (the server filled up meanwhile): ACCESS_DENIED, which iperf3 prints as "the server is
+   * busy".
+   */
   refuse(): void {
     this.#stopStreams();
     closeAfterWrite(this.control, stateByte(STATE.ACCESS_DENIED), this.#bounded(FLUSH_TIMEOUT_MS));

@@ -80,16 +80,27 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
         )
       : '<p class="empty">Latency percentile curves come from request/response and message workloads (--workload rr or msg).</p>';
   const rows = scenario.ranking
-    .map(
-      (entry) =>
-        `<tr class="${entry.verdict}"><td>${entry.rank}</td><td>${escapeXml(entry.label)}</td><td>${escapeXml(format(entry.median))}</td><td>${escapeXml(describeInterval(entry.interval, format))}</td><td>${entry.samples.length}</td><td>${Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a'}</td><td>${entry.verdict}</td><td>${escapeXml(rankingNotes(entry, scenario))}</td></tr>`,
-    )
+    .map((entry) => {
+      const cells = [
+        String(entry.rank),
+        escapeXml(entry.label),
+        escapeXml(format(entry.median)),
+        escapeXml(describeInterval(entry.interval, format)),
+        String(entry.samples.length),
+        Number.isFinite(entry.vsBaseline) ? `${entry.vsBaseline.toFixed(2)}×` : 'n/a',
+        entry.verdict,
+        escapeXml(rankingNotes(entry, scenario)),
+      ];
+      return `<tr class="${entry.verdict}">${cells.map((cell) => `<td>${cell}</td>`).join('')}</tr>`;
+    })
     .join('');
   const recommendation = scenario.recommendation;
   const snippet = recommendation
     ? escapeXml(
         [
-          `// ${recommendation.versusDefault === 'better' ? `${recommendation.ratioToDefault.toFixed(2)}× the default` : 'nothing better than the default beyond the noise: keep the defaults'}`,
+          recommendation.versusDefault === 'better'
+            ? `// ${recommendation.ratioToDefault.toFixed(2)}× the default`
+            : '// nothing better than the default beyond the noise: keep the defaults',
           ...(recommendation.createServer
             ? [`createServer(${JSON.stringify(recommendation.createServer)})`]
             : ['// a raw service: only client-side options were tuned']),
@@ -101,23 +112,48 @@ function scenarioSection(result: TuneResult, scenario: ScenarioResult, index: nu
       )
     : 'no configuration completed a trial';
   const unit = { stream: 'B writes', rr: 'B requests', msg: 'B messages' }[workload];
-  return `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ${scenario.conns} connection(s), objective ${escapeXml(objective)}</h2>
+  return (
+    `<section id="scenario-${index}"><h2>${workload}: ${scenario.size} ${unit} × ` +
+    `${scenario.conns} connection(s), objective ` +
+    `${escapeXml(objective)}</h2>
 <h3>Recommendation</h3><pre class="snippet">${snippet}</pre>
-<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} (median)</th><th>range</th><th>runs</th><th>vs default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
+<h3>Ranking</h3><table><thead><tr><th>#</th><th>configuration</th><th>${escapeXml(objective)} ` +
+    '(median)</th><th>range</th><th>runs</th><th>vs ' +
+    `default</th><th>verdict</th><th>notes</th></tr></thead><tbody>${rows}</tbody></table>
 ${LEGEND}
-${bars}${timeChart}${percentileChart}</section>`;
+${bars}${timeChart}${percentileChart}</section>`
+  );
 }
 
 /** What every verdict and note in a ranking means: a reader should not have to guess. */
-const LEGEND = `<dl class="legend-notes">
-<dt>median</dt><dd>the middle of the configuration's runs: its score. Runs are interleaved (A B C A B C), so drift of the machine hits every configuration alike.</dd>
-<dt>range</dt><dd>the median's confidence interval: two of its runs between which the true median lies with the stated probability, whatever the distribution (order statistics); 95% from 6 runs on, less with fewer (the lowest to the highest of 3 runs: 75%). "1 run — no interval": measured once, its noise is unknown.</dd>
-<dt>verdict</dt><dd>each configuration against the <em>default</em> one (marked "default"): <b>better</b> or <b>worse</b> when the two ranges do not overlap, <b>same</b> when they do, so the difference is inside the noise. Against a configuration measured once, anything short of 2× apart is the same.</dd>
+const LEGEND =
+  `<dl class="legend-notes">
+<dt>median</dt><dd>the middle of the configuration's runs: its score. Runs are ` +
+  'interleaved (A B C A B C), so drift of the machine hits every configuration ' +
+  `alike.</dd>
+<dt>range</dt><dd>the median's confidence interval: two of its runs between which the ` +
+  'true median lies with the stated probability, whatever the distribution (order ' +
+  'statistics); 95% from 6 runs on, less with fewer (the lowest to the highest of 3 runs: ' +
+  '75%). "1 run — no interval": measured once, its noise is ' +
+  `unknown.</dd>
+<dt>verdict</dt><dd>each configuration against the <em>default</em> one (marked ` +
+  '"default"): <b>better</b> or <b>worse</b> when the two ranges do not overlap, <b>same</b> ' +
+  'when they do, so the difference is inside the noise. Against a configuration measured ' +
+  'once, anything short of 2× apart is the ' +
+  `same.</dd>
 <dt>vs default</dt><dd>median over the default configuration's, above 1 meaning better.</dd>
-<dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's contender runs left it out after that round: it was in the worse half, or clearly beaten.</dd>
-<dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at least one run: that score may be the client's limit, not the server's.</dd>
-<dt>a … buffer caps the TCP window; N in flight per connection</dt><dd>why a configuration lost, where the mechanism says so: a stream can carry at most one window (about the buffer) per round trip; a request/response connection with fewer requests in flight waits more round trips per request.</dd>
-<dt>buffer capped by kernel</dt><dd>the kernel gave a smaller socket buffer than asked (net.core.rmem_max / wmem_max); the recommendation shows the sysctl to raise it. A small buffer also caps a stream's rate at about buffer ÷ round-trip time.</dd>
+<dt>dropped after round N</dt><dd>successive halving (--quick) or the full mode's ` +
+  'contender runs left it out after that round: it was in the worse half, or clearly ' +
+  `beaten.</dd>
+<dt>client saturated</dt><dd>the load generator itself used a whole core or lagged in at ` +
+  `least one run: that score may be the client's limit, not the server's.</dd>
+<dt>a … buffer caps the TCP window; N in flight per connection</dt><dd>why a ` +
+  'configuration lost, where the mechanism says so: a stream can carry at most one window ' +
+  '(about the buffer) per round trip; a request/response connection with fewer requests in ' +
+  `flight waits more round trips per request.</dd>
+<dt>buffer capped by kernel</dt><dd>the kernel gave a smaller socket buffer than asked ` +
+  '(net.core.rmem_max / wmem_max); the recommendation shows the sysctl to raise it. A small ' +
+  `buffer also caps a stream's rate at about buffer ÷ round-trip time.</dd>
 </dl>`;
 
 /** One self-contained HTML file: inline CSS and SVG, nothing fetched when it is opened. */
@@ -131,14 +167,17 @@ export function renderTuneReport(result: TuneResult): string {
     ['CPU pinning', result.options.pinning],
     [
       'workload',
-      `${result.options.workload}, ${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ${result.options.trialSec}s per trial`,
+      `${result.options.workload}, ` +
+        `${result.options.quick ? 'quick (successive halving)' : `full grid, budget ${result.options.budgetSec}s`}, ` +
+        `${result.options.trialSec}s per trial`,
     ],
     ...Object.entries(env.sysctl),
   ]
     .map(([name, value]) => `<tr><th>${escapeXml(name!)}</th><td>${escapeXml(value!)}</td></tr>`)
     .join('');
   const warnings = result.warnings.map((warning) => `<li>${escapeXml(warning)}</li>`).join('');
-  return `<!doctype html>
+  return (
+    `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>socktune tune report</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:960px;color:#111;padding:0 12px}
@@ -147,13 +186,20 @@ tr.better td{font-weight:600;background:#ecfdf5}tr.default td{background:#f1f5f9
 pre.snippet{background:#0f172a;color:#e2e8f0;padding:12px;border-radius:6px;overflow:auto}
 svg.chart{width:100%;height:auto;margin:12px 0;background:#fff;border:1px solid #eee}
 .title{font-weight:600;font-size:14px}.label,.value,.tick,.legend{font-size:11px}.axis{font-size:12px}
-.grid{stroke:#eee}.legend-notes{font-size:13px;color:#333}.legend-notes dt{font-weight:600;float:left;clear:left;width:190px}.legend-notes dd{margin:0 0 4px 200px}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
+.grid{stroke:#eee}.legend-notes{font-size:13px;color:#333}.legend-notes ` +
+    'dt{font-weight:600;float:left;clear:left;width:190px}.legend-notes dd{margin:0 0 4px ' +
+    `200px}.empty{color:#666;font-style:italic}.warnings{color:#92400e}
 </style></head><body>
 <h1>socktune tune</h1>
-<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. Each configuration is judged against the default one: a difference whose ranges overlap is the same, inside the noise (legend under each ranking).</p>
+<p>${escapeXml(result.startedAt)} · ${result.durationSec}s · ` +
+    `${result.scenarios.reduce((n, s) => n + s.trials.length, 0)} trials. Each configuration ` +
+    'is judged against the default one: a difference whose ranges overlap is the same, inside ' +
+    'the noise (legend under each ' +
+    `ranking).</p>
 ${warnings ? `<ul class="warnings">${warnings}</ul>` : ''}
 <h2>Environment</h2><table>${envRows}</table>
 ${result.scenarios.map((scenario, index) => scenarioSection(result, scenario, index)).join('\n')}
 </body></html>
-`;
+`
+  );
 }

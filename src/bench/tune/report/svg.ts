@@ -46,21 +46,30 @@ export function barChart(bars: Bar[], format: (value: number) => string, title: 
   const axis = niceTicks(max)
     .map(
       (t) =>
-        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="30" y2="${plotBottom}" class="grid"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" class="tick">${escapeXml(format(t))}</text>`,
+        `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="30" y2="${plotBottom}" ` +
+        `class="grid"/><text x="${x(t).toFixed(1)}" y="${plotBottom + 16}" text-anchor="middle" ` +
+        `class="tick">${escapeXml(format(t))}</text>`,
     )
     .join('');
   const rows = bars.map((bar, i) => {
     const y = 30 + i * rowHeight;
     return [
       `<text x="${left - 8}" y="${y + 15}" text-anchor="end" class="label">${escapeXml(bar.label)}</text>`,
-      `<rect class="bar" data-value="${bar.value}" x="${left}" y="${y + 3}" width="${Math.max(1, x(bar.value) - left).toFixed(1)}" height="${rowHeight - 8}" fill="${bar.highlight ? '#16a34a' : '#2563eb'}" opacity="0.8"/>`,
-      `<line class="error-bar" x1="${x(bar.low).toFixed(1)}" x2="${x(bar.high).toFixed(1)}" y1="${y + 12}" y2="${y + 12}" stroke="#111" stroke-width="1.5"/>`,
+      `<rect class="bar" data-value="${bar.value}" x="${left}" y="${y + 3}" ` +
+        `width="${Math.max(1, x(bar.value) - left).toFixed(1)}" height="${rowHeight - 8}" ` +
+        `fill="${bar.highlight ? '#16a34a' : '#2563eb'}" opacity="0.8"/>`,
+      `<line class="error-bar" x1="${x(bar.low).toFixed(1)}" x2="${x(bar.high).toFixed(1)}" ` +
+        `y1="${y + 12}" y2="${y + 12}" stroke="#111" stroke-width="1.5"/>`,
       `<line x1="${x(bar.low).toFixed(1)}" x2="${x(bar.low).toFixed(1)}" y1="${y + 7}" y2="${y + 17}" stroke="#111"/>`,
       `<line x1="${x(bar.high).toFixed(1)}" x2="${x(bar.high).toFixed(1)}" y1="${y + 7}" y2="${y + 17}" stroke="#111"/>`,
       `<text x="${(x(bar.high) + 6).toFixed(1)}" y="${y + 15}" class="value">${escapeXml(format(bar.value))}</text>`,
     ].join('');
   });
-  return `<svg class="chart bar-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(title)}"><text x="10" y="18" class="title">${escapeXml(title)}</text>${axis}${rows.join('')}</svg>`;
+  return (
+    `<svg class="chart bar-chart" viewBox="0 0 ${width} ${height}" role="img" ` +
+    `aria-label="${escapeXml(title)}"><text x="10" y="18" ` +
+    `class="title">${escapeXml(title)}</text>${axis}${rows.join('')}</svg>`
+  );
 }
 
 export interface Series {
@@ -76,7 +85,10 @@ export interface Axis {
   ticks?: number[];
 }
 
-/** Line chart with markers; log axes for HDR-style percentile plots, linear ones from zero with nice ticks; the legend sits under the plot, never on the data. */
+/**
+ * Line chart with markers; log axes for HDR-style percentile plots, linear ones from zero with nice ticks; the legend sits under the
+ * plot, never on the data.
+ */
 export function lineChart(series: Series[], xAxis: Axis, yAxis: Axis, title: string): string {
   const width = 900;
   const legendRows = series.length;
@@ -110,14 +122,20 @@ export function lineChart(series: Series[], xAxis: Axis, yAxis: Axis, title: str
   const xTicks = ticks(xAxis, xs)
     .map(
       (t) =>
-        `<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${margin.top}" y2="${height - margin.bottom}" class="grid"/><text x="${sx(t).toFixed(1)}" y="${height - margin.bottom + 16}" text-anchor="middle" class="tick">${escapeXml(xAxis.format(t))}</text>`,
+        `<line x1="${sx(t).toFixed(1)}" x2="${sx(t).toFixed(1)}" y1="${margin.top}" ` +
+        `y2="${height - margin.bottom}" class="grid"/><text x="${sx(t).toFixed(1)}" ` +
+        `y="${height - margin.bottom + 16}" text-anchor="middle" ` +
+        `class="tick">${escapeXml(xAxis.format(t))}</text>`,
     )
     .join('');
   const yTicks = ticks(yAxis, ys)
     .filter((t) => sy(t) >= margin.top - 1 && sy(t) <= height - margin.bottom + 1)
     .map(
       (t) =>
-        `<line x1="${margin.left}" x2="${width - margin.right}" y1="${sy(t).toFixed(1)}" y2="${sy(t).toFixed(1)}" class="grid"/><text x="${margin.left - 6}" y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" class="tick">${escapeXml(yAxis.format(t))}</text>`,
+        `<line x1="${margin.left}" x2="${width - margin.right}" y1="${sy(t).toFixed(1)}" ` +
+        `y2="${sy(t).toFixed(1)}" class="grid"/><text x="${margin.left - 6}" ` +
+        `y="${(sy(t) + 4).toFixed(1)}" text-anchor="end" ` +
+        `class="tick">${escapeXml(yAxis.format(t))}</text>`,
     )
     .join('');
   const lines = series
@@ -128,9 +146,21 @@ export function lineChart(series: Series[], xAxis: Axis, yAxis: Axis, title: str
         .map((p) => `<circle class="point" cx="${sx(p.x).toFixed(1)}" cy="${sy(p.y).toFixed(1)}" r="3" fill="${color}"/>`)
         .join('');
       const legendY = height - margin.bottom + 44 + i * 16;
-      const legend = `<rect x="${margin.left}" y="${legendY - 9}" width="10" height="10" fill="${color}"/><text x="${margin.left + 16}" y="${legendY}" class="legend">${escapeXml(s.name)}</text>`;
+      const legend =
+        `<rect x="${margin.left}" y="${legendY - 9}" width="10" height="10" fill="${color}"/><text ` +
+        `x="${margin.left + 16}" y="${legendY}" class="legend">${escapeXml(s.name)}</text>`;
       return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>${markers}${legend}`;
     })
     .join('');
-  return `<svg class="chart line-chart" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeXml(title)}"><text x="10" y="18" class="title">${escapeXml(title)}</text>${xTicks}${yTicks}${lines}<rect class="plot-area" x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" height="${height - margin.top - margin.bottom}" fill="none"/><text x="${(width / 2).toFixed(0)}" y="${height - margin.bottom + 32}" text-anchor="middle" class="axis">${escapeXml(xAxis.label)}</text><text x="16" y="${(height / 2).toFixed(0)}" transform="rotate(-90 16 ${(height / 2).toFixed(0)})" text-anchor="middle" class="axis">${escapeXml(yAxis.label)}</text></svg>`;
+  return (
+    `<svg class="chart line-chart" viewBox="0 0 ${width} ${height}" role="img" ` +
+    `aria-label="${escapeXml(title)}"><text x="10" y="18" ` +
+    `class="title">${escapeXml(title)}</text>${xTicks}${yTicks}${lines}<rect class="plot-area" ` +
+    `x="${margin.left}" y="${margin.top}" width="${width - margin.left - margin.right}" ` +
+    `height="${height - margin.top - margin.bottom}" fill="none"/><text ` +
+    `x="${(width / 2).toFixed(0)}" y="${height - margin.bottom + 32}" text-anchor="middle" ` +
+    `class="axis">${escapeXml(xAxis.label)}</text><text x="16" y="${(height / 2).toFixed(0)}" ` +
+    `transform="rotate(-90 16 ${(height / 2).toFixed(0)})" text-anchor="middle" ` +
+    `class="axis">${escapeXml(yAxis.label)}</text></svg>`
+  );
 }

@@ -35,7 +35,10 @@ export const BARE_SERVER_FLAGS: Command['flags'] = {
 export function bareServerRefusals(protocol: string): Record<string, string> {
   const noTests = 'a bare port runs no tests to time: connections are bounded by --idle-timeout and --max-connections';
   return {
-    'auth-token': `${protocol} has no authentication, so --auth-token could not protect it: bind a private address (--bind), let only known clients reach it (a firewall), and keep --max-connections/--max-per-ip low; or run the control server (socktune server) instead`,
+    'auth-token':
+      `${protocol} has no authentication, so --auth-token could not protect it: bind a private ` +
+      'address (--bind), let only known clients reach it (a firewall), and keep ' +
+      '--max-connections/--max-per-ip low; or run the control server (socktune server) instead',
     'max-duration': noTests,
     'test-idle-timeout': noTests,
   };
@@ -72,7 +75,8 @@ export function bareServerLimits(
 
 export function modelDetail(server: SocktuneServer): string {
   const rate = server.options.maxSendRate;
-  return `; ${server.options.ioModel}${server.options.blocking ? ', blocking' : ''}${rate === undefined ? '' : `; sends at most ${describeRate(rate)}`}`;
+  const blocking = server.options.blocking ? ', blocking' : '';
+  return `; ${server.options.ioModel}${blocking}${rate === undefined ? '' : `; sends at most ${describeRate(rate)}`}`;
 }
 
 /** How often a serving server reports connections it turned away or closed on errors. */
@@ -91,7 +95,8 @@ function reportErrors(server: SocktuneServer, io: Io, log: JsonLog): NodeJS.Time
     if (log) log('errors', { errors: Object.fromEntries(grown) });
     else
       io.err(
-        `${new Date().toISOString()} connections refused or closed on errors: ${grown.map(([code, count]) => `${code} ×${count}`).join(', ')}`,
+        `${new Date().toISOString()} connections refused or closed on errors: ` +
+          `${grown.map(([code, count]) => `${code} ×${count}`).join(', ')}`,
       );
   }, ERROR_REPORT_MS).unref();
 }

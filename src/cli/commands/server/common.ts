@@ -16,7 +16,9 @@ export function commonServerFlags(defaultPort: number): Command['flags'] {
     port: { help: `port to listen on (default ${defaultPort}; 0 picks a free one)`, spec: { type: 'string', short: 'p' } },
     bind: { help: 'address to listen on (default 127.0.0.1)', spec: { type: 'string', short: 'B' } },
     'max-rate': {
-      help: 'cap what the whole server sends, every test and connection together, in bits/s like iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon',
+      help:
+        'cap what the whole server sends, every test and connection together, in bits/s like ' +
+        'iperf3 -b (e.g. 100M, 1G): a public server is no free traffic cannon',
       spec: { type: 'string' },
     },
     affinity: {
@@ -24,7 +26,9 @@ export function commonServerFlags(defaultPort: number): Command['flags'] {
       spec: { type: 'string', short: 'A' },
     },
     'ipv6-prefix': {
-      help: `IPv6 clients share every per-client limit by this prefix length, since one host may hold a whole /64 (default ${DEFAULT_IPV6_PREFIX}; 128: per address)`,
+      help:
+        'IPv6 clients share every per-client limit by this prefix length, since one host may hold ' +
+        `a whole /64 (default ${DEFAULT_IPV6_PREFIX}; 128: per address)`,
       spec: { type: 'string' },
       value: '<bits>',
     },

@@ -22,13 +22,18 @@ import { count, millis, size } from './flag-values.ts';
 export const controlServerCommand: Command = {
   name: 'server',
   summary: 'serve stream, rr and tune tests to socktune clients (several at once)',
-  usage: `socktune server [-p ${DEFAULT_CONTROL_PORT}] [--bind ADDR | --unix PATH] [--one-off] [limits] [--json]\n       socktune server iperf3|sockperf|service NAME [options]    (see socktune server MODE --help)`,
+  usage:
+    `socktune server [-p ${DEFAULT_CONTROL_PORT}] [--bind ADDR | --unix PATH] [--one-off] ` +
+    '[limits] [--json]\n       socktune server iperf3|sockperf|service NAME [options]    (see ' +
+    'socktune server MODE --help)',
   flags: {
     ...commonServerFlags(DEFAULT_CONTROL_PORT),
     unix: { help: 'listen on a Unix-domain socket path instead', spec: { type: 'string' } },
     'one-off': { help: 'exit after one test that authenticated and ran', spec: { type: 'boolean', short: '1' } },
     'auth-token': {
-      help: 'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; better: SOCKTUNE_AUTH_TOKEN, which stays out of ps',
+      help:
+        'require clients to prove this shared secret (HMAC-SHA256 challenge) before any test; ' +
+        'better: SOCKTUNE_AUTH_TOKEN, which stays out of ps',
       spec: { type: 'string' },
     },
     'max-tests': { help: `tests at once before new clients are refused (default ${DEFAULTS.maxTests})`, spec: { type: 'string' } },
@@ -37,11 +42,15 @@ export const controlServerCommand: Command = {
       spec: { type: 'string' },
     },
     'max-handshakes': {
-      help: `control connections still in their handshake, every client together; a newcomer over it ends the oldest (default ${DEFAULTS.maxHandshakes})`,
+      help:
+        'control connections still in their handshake, every client together; a newcomer over it ' +
+        `ends the oldest (default ${DEFAULTS.maxHandshakes})`,
       spec: { type: 'string' },
     },
     'max-duration': {
-      help: `longest a test may last in seconds, the client's grace included (a 10 s stream asks for 20 s) (default ${DEFAULTS.maxTestDurationMs / 1000})`,
+      help:
+        "longest a test may last in seconds, the client's grace included (a 10 s stream asks for " +
+        `20 s) (default ${DEFAULTS.maxTestDurationMs / 1000})`,
       spec: { type: 'string' },
     },
     'test-idle-timeout': {
@@ -58,7 +67,10 @@ export const controlServerCommand: Command = {
     },
     'max-threads': { help: `server threads every test together may hold (default ${DEFAULTS.maxThreads})`, spec: { type: 'string' } },
     'max-threads-per-client': {
-      help: `server threads one client address may hold, its tests together (default a quarter of --max-threads and at least --max-threads-per-test: ${Math.max(DEFAULTS.maxThreadsPerTest, Math.floor(DEFAULTS.maxThreads / 4))})`,
+      help:
+        'server threads one client address may hold, its tests together (default a quarter of ' +
+        '--max-threads and at least --max-threads-per-test: ' +
+        `${Math.max(DEFAULTS.maxThreadsPerTest, Math.floor(DEFAULTS.maxThreads / 4))})`,
       spec: { type: 'string' },
     },
     'max-threads-per-test': {
@@ -126,7 +138,9 @@ export const controlServerCommand: Command = {
     const capped = server.connectionCap < server.options.maxConnections;
     if (capped && (values['max-connections'] !== undefined || server.connectionCap < server.options.maxConnections / 2)) {
       io.err(
-        `warning: data connections of all tests together are capped at ${server.connectionCap}, not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room for the control port, new tests and their threads (raise it with ulimit -n)`,
+        `warning: data connections of all tests together are capped at ${server.connectionCap}, ` +
+          `not ${server.options.maxConnections}: the open-files limit (${openFiles}) must leave room ` +
+          'for the control port, new tests and their threads (raise it with ulimit -n)',
       );
     }
     const limiter = clientLogLimiter(io, log);

@@ -34,7 +34,9 @@ import { count, millis, size } from './flag-values.ts';
 export const iperf3ServerCommand: Command = {
   name: 'server iperf3',
   summary: 'answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output); several tests at once',
-  usage: `socktune server iperf3 [-p ${IPERF3_DEFAULT_PORT}] [--bind ADDR] [--rsa-private-key-path KEY --authorized-users-path USERS] [limits] [--json]`,
+  usage:
+    `socktune server iperf3 [-p ${IPERF3_DEFAULT_PORT}] [--bind ADDR] [--rsa-private-key-path ` +
+    'KEY --authorized-users-path USERS] [limits] [--json]',
   flags: {
     ...commonServerFlags(IPERF3_DEFAULT_PORT),
     'max-tests': {
@@ -53,7 +55,9 @@ export const iperf3ServerCommand: Command = {
       spec: { type: 'string' },
     },
     'max-total-streams': {
-      help: `data streams of every test together; a test that would go over is told the server is busy (default ${DEFAULTS.maxTotalStreams})`,
+      help:
+        'data streams of every test together; a test that would go over is told the server is busy ' +
+        `(default ${DEFAULTS.maxTotalStreams})`,
       spec: { type: 'string' },
     },
     'max-connections': { help: `connections of any kind open at once (default ${DEFAULTS.maxConnections})`, spec: { type: 'string' } },
@@ -70,13 +74,16 @@ export const iperf3ServerCommand: Command = {
       spec: { type: 'string' },
     },
     'time-skew-threshold': {
-      help: `seconds a client's credentials may be old or early (default ${IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec}), as iperf3 -s --time-skew-threshold`,
+      help:
+        "seconds a client's credentials may be old or early (default " +
+        `${IPERF3_AUTH_DEFAULTS.timeSkewThresholdSec}), as iperf3 -s --time-skew-threshold`,
       spec: { type: 'string' },
     },
   },
   refusals: {
     'auth-token':
-      "iperf3 clients cannot answer socktune's challenge: they authenticate with RSA, as with iperf3 -s; give --rsa-private-key-path and --authorized-users-path",
+      "iperf3 clients cannot answer socktune's challenge: they authenticate with RSA, as with " +
+      'iperf3 -s; give --rsa-private-key-path and --authorized-users-path',
   },
   examples: [
     'socktune server iperf3 --max-tests 8    # then: iperf3 -c 127.0.0.1 -R',

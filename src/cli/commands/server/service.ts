@@ -10,7 +10,9 @@ const PROTOCOL = 'the bare service port';
 
 export const serviceServerCommand: Command = {
   name: 'server service',
-  summary: `serve one built-in service (${BUILTIN_SERVICES.join(', ')}) on the port itself, no control channel: a backend for L4 balancers and --raw clients`,
+  summary:
+    `serve one built-in service (${BUILTIN_SERVICES.join(', ')}) on the port itself, no ` +
+    'control channel: a backend for L4 balancers and --raw clients',
   usage: `socktune server service NAME [-p ${DEFAULT_CONTROL_PORT}] [--bind ADDR] [--io-model MODEL] [-w SIZE] [limits] [--json]`,
   positionals: 'NAME',
   positionalChoices: BUILTIN_SERVICES,
@@ -30,7 +32,8 @@ export const serviceServerCommand: Command = {
     if (service === undefined || extra.length > 0 || !(BUILTIN_SERVICES as readonly string[]).includes(service)) {
       throw new SocktuneError(
         'SOCKTUNE_ERR_USAGE',
-        `socktune server service takes one service name, one of ${BUILTIN_SERVICES.join(', ')}, got ${positionals.length === 0 ? 'none' : JSON.stringify(positionals.join(' '))}`,
+        `socktune server service takes one service name, one of ${BUILTIN_SERVICES.join(', ')}, ` +
+          `got ${positionals.length === 0 ? 'none' : JSON.stringify(positionals.join(' '))}`,
       );
     }
     refuseEnvironmentToken(PROTOCOL);
