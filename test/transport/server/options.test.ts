@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, SERVER_DEFAULTS, SOCKET_OPTION_DEFAULTS } from '../../src/index.ts';
+import { createServer, connect, SERVER_DEFAULTS, SOCKET_OPTION_DEFAULTS } from '../../../src/index.ts';
 
 function rejectsOption(fn: () => unknown, message: RegExp): void {
   assert.throws(fn, (error: { code?: string; message?: string }) => {
