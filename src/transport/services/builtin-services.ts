@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
 import { timerDelay } from '../../core/timeout.ts';
-import { tcpEstablished } from '../../core/socket-syscalls.ts';
+import { closeFd, duplicateFd, tcpEstablished } from '../../core/socket-syscalls.ts';
 import { fdOf } from '../io/fd.ts';
 import type { SharedCounters } from '../server/metrics.ts';
 import { PatternSource, PatternVerifier } from './pattern.ts';
@@ -116,6 +116,23 @@ export function readIntoSharedBuffer(fd: number, onData: (view: Buffer) => void,
       },
     },
   });
+}
+
+/**
+ * An accepted Node socket moved onto the shared buffer: its descriptor is duplicated (Node's own
+ * wrapper cannot read into a reused buffer) and the wrapper destroyed. Throws when no descriptor is
+ * left (EMFILE); the original socket is destroyed either way.
+ */
+export function moveToSharedBuffer(socket: Socket, onData: (view: Buffer) => void): Socket {
+  const fd = duplicateFd(fdOf(socket));
+  try {
+    return readIntoSharedBuffer(fd, onData);
+  } catch (error) {
+    closeFd(fd);
+    throw error;
+  } finally {
+    socket.destroy();
+  }
 }
 
 /**

@@ -2,11 +2,11 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { errnoOf, isSocktuneError, SocktuneError } from '../../../core/errors.ts';
 import { withTimeout } from '../../../core/timeout.ts';
-import { applyPreConnectOptions, closeFd, duplicateFd, readTcpInfo } from '../../../core/socket-syscalls.ts';
+import { applyPreConnectOptions, readTcpInfo } from '../../../core/socket-syscalls.ts';
 import type { ByteReader } from '../../../framing/byte-reader.ts';
 import { fdOf } from '../../../transport/io/fd.ts';
 import { pumpWrites } from '../../../transport/io/pump.ts';
-import { readIntoSharedBuffer } from '../../../transport/services/builtin-services.ts';
+import { moveToSharedBuffer } from '../../../transport/services/builtin-services.ts';
 import type { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Iperf3Authenticator } from '../../../protocols/iperf3/auth.ts';
 import { closeAfterWrite, FLUSH_TIMEOUT_MS } from '../../../transport/io/close-after-write.ts';
@@ -230,27 +230,15 @@ export class Iperf3TestSession {
     };
     if (sender) accepted.resume();
     else {
-      stream.socket = this.#countReads(fd, stream);
-      accepted.destroy();
-    }
-    this.#streams.push(stream);
-    if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived?.();
-  }
-
-  /** Received data is only counted: read into the buffer the thread's services share, not a fresh allocation per read. */
-  #countReads(fd: number, stream: DataStream): Socket {
-    const copy = duplicateFd(fd);
-    try {
-      const socket = readIntoSharedBuffer(copy, (view) => {
+      // Received data is only counted: read into the buffer the thread's services share, not a fresh allocation per read.
+      stream.socket = moveToSharedBuffer(accepted, (view) => {
         stream.bytes += view.length;
         stream.lastData = performance.now();
       });
-      socket.on('error', () => {});
-      return socket;
-    } catch (error) {
-      closeFd(copy);
-      throw error;
+      stream.socket.on('error', () => {});
     }
+    this.#streams.push(stream);
+    if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived?.();
   }
 
   /** Phase 3: start, run until TEST_END (or the deadline), stop the streams. */
