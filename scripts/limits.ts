@@ -2,7 +2,7 @@
  * The caps every server mode enforces, rendered from the constants the code uses, so the table in
  * docs/reliability.md cannot drift from the defaults (test/reliability/limits-doc.test.ts checks it).
  */
-import { BENCH_SERVER_DEFAULTS } from '../src/bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS } from '../src/bench/servers/control/control-server.ts';
 import { LOG_LIMITS } from '../src/cli/log-limiter.ts';
 import { MAX_QUEUED_LOG_BYTES } from '../src/cli/output.ts';
 import { AUTH_BACKOFF_DEFAULTS } from '../src/core/auth-backoff.ts';
@@ -11,7 +11,7 @@ import { MAX_TEST_DURATION_MS } from '../src/bench/control/control-protocol.ts';
 import { DEFAULT_MAX_LINE_BYTES } from '../src/framing/json-lines.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../src/bench/servers/iperf3/iperf3-server.ts';
 import { MAX_JSON_BYTES } from '../src/protocols/iperf3/codec.ts';
-import { MIN_SEND_CHUNK_BYTES } from '../src/bench/servers/iperf3/test-session.ts';
+import { MIN_SEND_CHUNK_BYTES } from '../src/bench/servers/iperf3/iperf3-session.ts';
 import { MAX_MESSAGE_BYTES } from '../src/protocols/sockperf/codec.ts';
 import { CONNECTION_TOKEN_TIMEOUT_MS } from '../src/transport/server/connection-token.ts';
 import { MESSAGE_DEFAULTS } from '../src/transport/messages/message-socket.ts';
@@ -24,7 +24,7 @@ function bytes(count: number): string {
 }
 
 const seconds = (ms: number): string => `${ms / 1000} s`;
-const control = BENCH_SERVER_DEFAULTS;
+const control = CONTROL_SERVER_DEFAULTS;
 const backoff = AUTH_BACKOFF_DEFAULTS;
 const iperf3 = IPERF3_SERVER_DEFAULTS;
 

@@ -23,7 +23,7 @@ const SECTIONS: { title: string; files: string[] }[] = [
       'test/reliability/hostile-control.test.ts',
       'test/reliability/open-files.test.ts',
       'test/bench/servers/iperf3/hostile-clients.test.ts',
-      'test/protocols/iperf3/auth.test.ts',
+      'test/bench/servers/iperf3/authenticator.test.ts',
       'test/transport/server/max-connections.test.ts',
       'test/transport/server/idle-timeout.test.ts',
       'test/transport/server/allowed-peers.test.ts',

@@ -56,7 +56,7 @@ const SERVERS: [string, string, string[]][] = [
   ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', POOL]],
   ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
   ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
-  ['Python thread per client', 'python3', [here('../../test/fixtures/echo_threads.py'), '3600']],
+  ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
 ];
 
 interface Running {

@@ -88,7 +88,7 @@ if (spawnSync('python3', ['--version']).status === 0) {
   peers.push({
     name: 'Python thread per client',
     command: 'python3',
-    args: [new URL('../../test/fixtures/echo_threads.py', import.meta.url).pathname, '3600'],
+    args: [new URL('../../testkit/fixtures/echo_threads.py', import.meta.url).pathname, '3600'],
     idleConnections: smoke ? IDLE : 1000,
   });
 } else missing.push('Python (install python3)');

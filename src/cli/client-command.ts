@@ -2,7 +2,8 @@ import type { BenchResult } from '../bench/results/result.ts';
 import type { CommonOptionsRecord } from '../bench/results/result-options.ts';
 import { sleep } from '../bench/engines/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
-import { describeInterval, median, medianInterval } from '../bench/results/stats.ts';
+import { describeInterval, median } from '../bench/results/stats.ts';
+import { printedResult, repeatOf, type Repeat } from '../bench/results/envelope.ts';
 import { COMMON_CLIENT_FLAGS, type Io, type Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, seconds, str } from './client-settings.ts';
@@ -10,17 +11,7 @@ import { printFooter } from './report-common.ts';
 import { addWarnings, nothingMeasured } from '../bench/results/warnings.ts';
 import { parseCount } from './units.ts';
 
-export interface Repeat {
-  metric: string;
-  values: number[];
-  median: number;
-  min: number;
-  max: number;
-  /** The median's confidence interval from order statistics (confidence: the coverage reached; 0.95 from 6 runs on). */
-  interval: { low: number; high: number; confidence: number };
-}
-
-/** What a client command (stream, rr, crr, conns) plugs into the shared output and --repeat logic. */
+/** What a client command (stream, rr, crr, msg, conns) plugs into the shared output and --repeat logic. */
 export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval> {
   /** Runs the test; `interrupt` aborts on Ctrl-C/SIGTERM, and the engine then ends early with what it measured. */
   run(onInterval: (interval: Interval) => void, interrupt: AbortSignal): Promise<Result>;
@@ -93,11 +84,6 @@ export async function runClientCommand<Result extends BenchResult<unknown, Inter
   } finally {
     interruption.dispose();
   }
-}
-
-function repeatOf(metric: string, values: number[]): Repeat {
-  const { median: middle, low, high, confidence } = medianInterval(values)!;
-  return { metric, values, median: middle, min: Math.min(...values), max: Math.max(...values), interval: { low, high, confidence } };
 }
 
 /** The exit status of a process ended by a signal, as shells report it. */
@@ -176,7 +162,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
           ...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))),
         );
   if (!human) {
-    const document = { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
+    const document = printedResult(shown, startAt, repeat);
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));
     return exitCode;
   }

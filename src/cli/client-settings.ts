@@ -1,4 +1,4 @@
-import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import { parseCpuList } from '../core/affinity.ts';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -11,7 +11,7 @@ import { IO_MODELS, type IoModel } from '../transport/server/options.ts';
 import { COMMON_CLIENT_FLAGS, type Values } from './command.ts';
 import { MAX_SOCKET_BUFFER, parseCount, parseSeconds, parseSize } from './units.ts';
 
-export const DEFAULT_CONTROL_PORT = BENCH_SERVER_DEFAULTS.port;
+export const DEFAULT_CONTROL_PORT = CONTROL_SERVER_DEFAULTS.port;
 
 export function str(values: Values, name: string): string | undefined {
   const value = values[name];

@@ -1,4 +1,4 @@
-import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import type { ParseArgsConfig } from 'node:util';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -78,7 +78,7 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   client: { help: 'host of the socktune server (with --raw: HOST:PORT of any service)', spec: { type: 'string', short: 'c' } },
   raw: { help: 'drive any TCP service directly: no socktune server, client-side numbers only', spec: { type: 'boolean' } },
   repeat: { help: 'run N times; report the median run and the spread', spec: { type: 'string' } },
-  port: { help: 'control port of the server', spec: { type: 'string', short: 'p' }, default: String(BENCH_SERVER_DEFAULTS.port) },
+  port: { help: 'control port of the server', spec: { type: 'string', short: 'p' }, default: String(CONTROL_SERVER_DEFAULTS.port) },
   unix: { help: 'Unix-domain control socket of the server instead of -c/-p', spec: { type: 'string' } },
   time: { help: 'seconds to measure', spec: { type: 'string', short: 't' }, default: '10' },
   omit: { help: 'warm-up seconds left out of the summary (iperf3 -O)', spec: { type: 'string', short: 'O' }, default: '0' },

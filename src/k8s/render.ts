@@ -1,7 +1,7 @@
 import { MAX_TEST_DURATION_MS } from '../bench/control/control-protocol.ts';
 import { DRAIN_GRACE_MS } from '../bench/engines/data-session.ts';
 import { formatSizeFlag } from '../bench/results/format.ts';
-import { BENCH_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { boolean, integer, nonEmptyString, number, oneOf, validateFields, type FieldCheck } from '../core/validate.ts';
 import { IO_MODELS, type IoModel } from '../transport/server/options.ts';
@@ -116,7 +116,7 @@ export const RENDER_DEFAULTS = Object.freeze({
   nagle: false,
   raw: false,
   headless: false,
-  port: BENCH_SERVER_DEFAULTS.port,
+  port: CONTROL_SERVER_DEFAULTS.port,
   bind: '0.0.0.0',
   antiAffinity: 'required',
   startMarginSec: 60,
@@ -322,8 +322,8 @@ export function serverArgs(options: RenderOptions): string[] {
     port,
     '--json',
     // A Service may send every client to one pod: let one server take them all.
-    ...(clients > BENCH_SERVER_DEFAULTS.maxTests ? ['--max-tests', String(clients)] : []),
-    ...(testSec > BENCH_SERVER_DEFAULTS.maxTestDurationMs / 1000
+    ...(clients > CONTROL_SERVER_DEFAULTS.maxTests ? ['--max-tests', String(clients)] : []),
+    ...(testSec > CONTROL_SERVER_DEFAULTS.maxTestDurationMs / 1000
       ? ['--max-duration', String(Math.min(MAX_TEST_DURATION_MS / 1000, Math.ceil(testSec) + 60))]
       : []),
   ];

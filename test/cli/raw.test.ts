@@ -15,7 +15,7 @@ for (const { name, script } of SERVERS) {
   describe(`--raw against a ${name} echo server`, () => {
     let server: { port: number; stop: () => Promise<void> };
     before(async () => {
-      server = await startPortPrinter('python3', [new URL(`../fixtures/${script}`, import.meta.url).pathname]);
+      server = await startPortPrinter('python3', [new URL(`../../testkit/fixtures/${script}`, import.meta.url).pathname]);
     });
     after(() => server.stop());
 

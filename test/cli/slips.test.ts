@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { waitForListening } from '../../testkit/helpers.ts';
-import { BENCH_SERVER_DEFAULTS } from '../../src/bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS } from '../../src/bench/servers/control/control-server.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { SERVER_DEFAULTS } from '../../src/transport/server/options.ts';
 import { closest } from '../../src/cli/arguments.ts';
@@ -49,7 +49,7 @@ test('server modes: named as subcommands or by the older flags; each help lists 
   assert.doesNotMatch(control.stdout, /--io-model|--rsa-private-key-path/);
   assert.match(
     control.stdout,
-    new RegExp(`--max-tests <n> +tests at once before new clients are refused \\(default ${BENCH_SERVER_DEFAULTS.maxTests}\\)`),
+    new RegExp(`--max-tests <n> +tests at once before new clients are refused \\(default ${CONTROL_SERVER_DEFAULTS.maxTests}\\)`),
   );
   const iperf3 = await runCli(['server', 'iperf3', '--help']);
   assert.match(iperf3.stdout, /^socktune server iperf3 — /);

@@ -1,13 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** What ESLint's layer rule says of `code` placed in the (existing) file `path`: the messages of no-restricted-imports alone. */
+/** What ESLint's layer rules say of `code` placed in the (existing) file `path`: the messages of no-restricted-imports and -syntax alone. */
 async function layerMessages(path: string, code: string): Promise<string[]> {
-  const eslint = new ESLint({ cwd: ROOT, ruleFilter: ({ ruleId }) => ruleId === 'no-restricted-imports' });
+  const eslint = new ESLint({
+    cwd: ROOT,
+    ruleFilter: ({ ruleId }) => ruleId === 'no-restricted-imports' || ruleId === 'no-restricted-syntax',
+  });
   const [result] = await eslint.lintText(code, { filePath: `${ROOT}${path}` });
   return result!.messages.map((message) => message.message);
 }
@@ -49,4 +54,44 @@ test("the linter enforces docs/architecture.md's layers: no import up or sideway
       `${file} may import ${imported}`,
     );
   }
+  for (const [file, code, message] of [
+    ['src/core/errors.ts', "import * as all from '../index.ts';\nexport const probe = all;\n", /src\/core\/ may not import src\/index.ts/],
+    ['src/bench/engines/rr.ts', "import * as all from '../../index.ts';\nexport const probe = all;\n", /may not import src\/index.ts/],
+    ['src/core/errors.ts', "export const probe = await import('../cli/main.ts');\n", /no import\(\) of a module path below src\/cli\//],
+  ] as const) {
+    const messages = await layerMessages(file, code);
+    assert.equal(messages.length, 1, `${file}: ${code}: ${messages.join('; ')}`);
+    assert.match(messages[0]!, message);
+  }
+});
+
+test('no import cycle among the modules of src/, type-only imports included', () => {
+  const files = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => join(ROOT, 'src', file));
+  const edges = new Map(
+    files.map((file) => {
+      const text = readFileSync(file, 'utf8');
+      const targets = [...text.matchAll(/^(?:import|export)[^'";]*?from '(\.{1,2}\/[^']+\.ts)'/gm)].map((match) =>
+        resolve(dirname(file), match[1]!),
+      );
+      return [file, targets];
+    }),
+  );
+  assert.ok(edges.size > 100 && [...edges.values()].flat().length > 400, 'the imports were found');
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') {
+      const cycle = stack.slice(stack.indexOf(file)).map((path) => relative(ROOT, path));
+      assert.fail(`import cycle: ${[...cycle, relative(ROOT, file)].join(' → ')}`);
+    }
+    state.set(file, 'open');
+    stack.push(file);
+    for (const target of edges.get(file) ?? []) visit(target);
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of files) visit(file);
 });

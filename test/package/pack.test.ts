@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { MINIMUM_NODE_VERSION } from '../../src/core/node-version.ts';
 import { NODE24_PATH, ROOT, copyOfTree, npmEnvironment, registryUnreachable, run, temporaryDirectory } from '../../testkit/package.ts';
 
-/** npm shows kB of 1000 bytes; the docs' screenshots alone were twice this (the schema's closed result options added 10 kB). */
-const MAX_PACKED_BYTES = 280_000;
+/**
+ * npm shows kB of 1000 bytes; the docs' screenshots alone were twice this (the schema's closed result
+ * options added 10 kB; the split of transport/ and bench/ into 20 more, smaller modules took it to
+ * 280,277 B).
+ */
+const MAX_PACKED_BYTES = 290_000;
 
 interface PackReport {
   size: number;
@@ -61,7 +65,7 @@ test('npm pack: the library, the CLI, the license and the library reference; no 
     'docs/schema/socktune-1.schema.json',
   ])
     assert.ok(paths.includes(path), `${path} is packed`);
-  const unwanted = paths.filter((path) => /\.map$|\.png$|^(bench|test|src|scripts|test-artifacts|docs\/images)\//.test(path));
+  const unwanted = paths.filter((path) => /\.map$|\.png$|^(bench|test|testkit|src|scripts|test-artifacts|docs\/images)\//.test(path));
   assert.deepEqual(unwanted, []);
   assert.ok(report.size <= MAX_PACKED_BYTES, `packed size ${report.size} B is at most ${MAX_PACKED_BYTES} B`);
   // The library's reference travels with it; the rest of docs/ is read on the repository, which npm's package page resolves README's relative links against.

@@ -15,7 +15,7 @@ import { Secret } from '../../src/core/secret.ts';
 import { admit, PeerCounts } from '../../src/transport/server/admission.ts';
 import { BufferBudget } from '../../src/transport/io/buffer-budget.ts';
 import { createServer } from '../../src/transport/server/socktune-server.ts';
-import { start, withServer } from '../../testkit/control-server.ts';
+import { start, withServer } from '../../testkit/control-messages.ts';
 import { connectedClient, echoes, readBytes, waitFor } from '../../testkit/helpers.ts';
 
 const TOKEN = 'a shared secret of 32 characters';

@@ -8,7 +8,7 @@ import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION, type ReadyMessage } from '../../src/bench/control/control-protocol.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
 import { closed, connectedClient, echoes, readBytes, waitFor } from '../../testkit/helpers.ts';
-import { start, withServer } from '../../testkit/control-server.ts';
+import { start, withServer } from '../../testkit/control-messages.ts';
 
 /** A control client that says exactly what the test wants, hostile or not. */
 async function ask(port: number, message: Record<string, unknown>): Promise<{ reply: Record<string, unknown>; channel: ControlChannel }> {

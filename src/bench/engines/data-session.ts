@@ -14,7 +14,7 @@ import type { TimedOptionsRecord } from '../results/result-options.ts';
 import { SelfMonitor } from './self-check.ts';
 import { sleep, type Ticker } from './ticker.ts';
 
-/** What every client engine (stream, rr) is given. */
+/** What every client engine on DataSession (stream, rr, crr, msg) is given. */
 export interface RunOptions<Interval> {
   /** The socktune server's control port, or with `raw` the service itself. */
   target: ServerTarget;

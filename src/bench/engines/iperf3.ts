@@ -7,7 +7,7 @@ import type { StreamInterval, StreamResult } from '../results/result.ts';
 import { benchResult } from '../results/envelope.ts';
 import { SelfMonitor } from './self-check.ts';
 import { round } from '../results/stats.ts';
-import { socketRecord, targetRecord } from '../results/result-options.ts';
+import { iperf3StreamRecord } from '../results/result-options.ts';
 import { sleep } from './ticker.ts';
 import { startStreamIntervals } from './stream-intervals.ts';
 import { tcpInfoOf } from './data-connections.ts';
@@ -287,27 +287,7 @@ function toStreamResult(
     command: 'stream',
     startedAt: client.startedAt,
     serverEnvironment: null,
-    options: {
-      target: targetRecord(options),
-      auth: false,
-      raw: false,
-      client: socketRecord({
-        noDelay: options.noDelay,
-        ...(options.window === undefined ? {} : { sendBufferSize: options.window, receiveBufferSize: options.window }),
-        ...(options.localPort === undefined ? {} : { localPort: options.localPort }),
-      }),
-      server: null,
-      peer: 'iperf3',
-      durationSec: options.durationSec,
-      omitSec: options.omitSec,
-      intervalSec: options.intervalSec,
-      writeSize: options.writeSize,
-      parallel: options.parallel,
-      direction: options.direction,
-      verify: false,
-      ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
-      ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
-    },
+    options: iperf3StreamRecord(options),
     effective: { client: client.effectiveClient, server: null },
     intervals: client.intervals,
     summary: {

@@ -1,6 +1,7 @@
 import { collectEnvironment, type Environment } from './environment.ts';
 import { RESULT_SCHEMA, type BenchResult, type EffectiveBothEnds, type SelfCheck } from './result.ts';
 import type { CommonOptionsRecord } from './result-options.ts';
+import { medianInterval } from './stats.ts';
 import { interrupted as interruptedWarning, saturated, warningFields, type Warning } from './warnings.ts';
 
 /** What a client engine measured, in the fields a result is made of and nothing else. */
@@ -39,4 +40,32 @@ export function benchResult<Summary, Interval, Options extends CommonOptionsReco
     ...(run.interrupted ? { interrupted: true as const } : {}),
     ...warningFields([...run.warnings, ...saturated(run.selfCheck), ...(run.interrupted ? [interruptedWarning()] : [])]),
   };
+}
+
+/** --repeat: the runs' metric, its median and the median's confidence interval. */
+export interface Repeat {
+  metric: string;
+  values: number[];
+  median: number;
+  min: number;
+  max: number;
+  /** The median's confidence interval from order statistics (confidence: the coverage reached; 0.95 from 6 runs on). */
+  interval: { low: number; high: number; confidence: number };
+}
+
+export function repeatOf(metric: string, values: number[]): Repeat {
+  const { median, low, high, confidence } = medianInterval(values)!;
+  return { metric, values, median, min: Math.min(...values), max: Math.max(...values), interval: { low, high, confidence } };
+}
+
+/**
+ * What a client command prints: the run shown in full, with the start it was scheduled for (--start-at) and, over several runs,
+ * their spread.
+ */
+export function printedResult<Result extends object>(
+  shown: Result,
+  startAt: number | undefined,
+  repeat: Repeat | undefined,
+): Result & { startAt?: number; repeat?: Repeat } {
+  return { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
 }

@@ -111,6 +111,45 @@ export interface StreamOptionsRecord extends TimedOptionsRecord {
   bytes?: number;
 }
 
+/** stream --iperf3: stream's record, against a peer that is not a socktune server (no auth, no server settings). */
+export function iperf3StreamRecord(options: {
+  host: string;
+  port: number;
+  noDelay: boolean;
+  window?: number | undefined;
+  localPort?: number | undefined;
+  durationSec: number;
+  omitSec: number;
+  intervalSec: number;
+  writeSize: number;
+  parallel: number;
+  direction: StreamOptionsRecord['direction'];
+  bitrate?: number | undefined;
+  bytes?: number | undefined;
+}): StreamOptionsRecord {
+  return {
+    target: targetRecord(options),
+    auth: false,
+    raw: false,
+    client: socketRecord({
+      noDelay: options.noDelay,
+      ...(options.window === undefined ? {} : { sendBufferSize: options.window, receiveBufferSize: options.window }),
+      ...(options.localPort === undefined ? {} : { localPort: options.localPort }),
+    }),
+    server: null,
+    peer: 'iperf3',
+    durationSec: options.durationSec,
+    omitSec: options.omitSec,
+    intervalSec: options.intervalSec,
+    writeSize: options.writeSize,
+    parallel: options.parallel,
+    direction: options.direction,
+    verify: false,
+    ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
+    ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
+  };
+}
+
 export interface RrOptionsRecord extends TimedOptionsRecord {
   size: number;
   responseSize?: number;

@@ -88,13 +88,34 @@ export interface ScenarioResult extends Scenario {
   trials: Trial[];
 }
 
+/** The public settings of a sweep; the target itself (and its auth token) is only named, by targetLabel. */
+export type TuneOptionsRecord = Pick<
+  TuneOptions,
+  'targetLabel' | 'pinning' | 'workload' | 'raw' | 'plans' | 'quick' | 'ioModels' | 'bufferSizes' | 'budgetSec' | 'trialSec'
+>;
+
+function tuneOptionsRecord(options: TuneOptions): TuneOptionsRecord {
+  return {
+    targetLabel: options.targetLabel,
+    pinning: options.pinning,
+    workload: options.workload,
+    raw: options.raw,
+    plans: options.plans,
+    quick: options.quick,
+    ...(options.ioModels === undefined ? {} : { ioModels: options.ioModels }),
+    ...(options.bufferSizes === undefined ? {} : { bufferSizes: options.bufferSizes }),
+    budgetSec: options.budgetSec,
+    trialSec: options.trialSec,
+  };
+}
+
 export interface TuneResult {
   schema: typeof RESULT_SCHEMA;
   command: 'tune';
   startedAt: string;
   durationSec: number;
   environment: { client: Environment; server: Environment | null };
-  options: Omit<TuneOptions, 'onProgress' | 'target' | 'interrupt'>;
+  options: TuneOptionsRecord;
   scenarios: ScenarioResult[];
   /** Present (true) when Ctrl-C or SIGTERM ended the sweep early. */
   interrupted?: true;
@@ -179,15 +200,14 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
   const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
-  const { onProgress: _onProgress, target: _target, interrupt, ...reportedOptions } = options;
-  const interrupted = interrupt?.aborted === true;
+  const interrupted = options.interrupt?.aborted === true;
   return {
     schema: RESULT_SCHEMA,
     command: 'tune',
     startedAt: new Date(started).toISOString(),
     durationSec: round((Date.now() - started) / 1000, 1),
     environment: { client: collectEnvironment(), server: serverEnvironment },
-    options: reportedOptions,
+    options: tuneOptionsRecord(options),
     scenarios: results,
     ...(interrupted ? { interrupted: true as const } : {}),
     ...warningFields([

@@ -7,7 +7,7 @@ import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 import { SocktuneError } from '../../core/errors.ts';
-import { encodeMessage, FLAG_CLIENT, FLAG_PONG_REQUEST, HEADER_BYTES, MAX_MESSAGE_BYTES } from '../../protocols/sockperf/codec.ts';
+import { HEADER_BYTES, MAX_MESSAGE_BYTES, pingRequest } from '../../protocols/sockperf/codec.ts';
 import { SOCKPERF_DEFAULT_PORT } from '../../bench/servers/sockperf/sockperf-server.ts';
 
 export const rrCommand: Command = {
@@ -77,5 +77,5 @@ function sockperfRunOptions(values: Values): ReturnType<typeof runOptions> & { s
     );
   }
   const withPort = { ...values, raw: true, port: str(values, 'port') ?? String(SOCKPERF_DEFAULT_PORT) };
-  return { ...runOptions(withPort), size, payload: encodeMessage(1n, FLAG_CLIENT | FLAG_PONG_REQUEST, size) };
+  return { ...runOptions(withPort), size, payload: pingRequest(size) };
 }

@@ -46,6 +46,11 @@ export function encodeMessage(sequence: bigint, flags: number, length: number): 
   return message;
 }
 
+/** What a ping-pong client sends: a client message that asks for its reply (the sequence number does not matter to sockperf sr). */
+export function pingRequest(length: number): Buffer {
+  return encodeMessage(1n, FLAG_CLIENT | FLAG_PONG_REQUEST, length);
+}
+
 /**
  * Re-frames a sockperf stream: many messages per read, one message across many reads. Whole
  * messages are views of the chunk; a split one is gathered into a buffer of its exact length,

@@ -92,7 +92,7 @@ type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | '
 export type ResolvedControlServerOptions = Required<Omit<ControlServerOptions, OptionalSettings>> &
   Pick<ControlServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient'> & { authToken?: Secret };
 
-export const BENCH_SERVER_DEFAULTS: Readonly<Required<Omit<ControlServerOptions, OptionalSettings>>> = Object.freeze({
+export const CONTROL_SERVER_DEFAULTS: Readonly<Required<Omit<ControlServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
   port: 5210,
   maxTests: 16,
@@ -201,7 +201,7 @@ export class ControlServer extends EventEmitter {
     validateFields(options, BENCH_SERVER_FIELDS, 'options');
     const { authToken, ...settings } = definedOnly(options);
     this.options = {
-      ...BENCH_SERVER_DEFAULTS,
+      ...CONTROL_SERVER_DEFAULTS,
       ...settings,
       ...(authToken === undefined ? {} : { authToken: authToken instanceof Secret ? authToken : new Secret(authToken) }),
     };

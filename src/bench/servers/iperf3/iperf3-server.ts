@@ -10,7 +10,7 @@ import { ByteReader } from '../../../framing/byte-reader.ts';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../../transport/server/socktune-server.ts';
 import { SERVER_DEFAULTS } from '../../../transport/server/options.ts';
-import { Iperf3Authenticator, type Iperf3AuthOptions } from '../../../protocols/iperf3/auth.ts';
+import { Iperf3Authenticator, type Iperf3AuthOptions } from './authenticator.ts';
 import { closeAfterRead, closeAfterWrite, FLUSH_TIMEOUT_MS } from '../../../transport/io/close-after-write.ts';
 import {
   COOKIE_BYTES,
@@ -21,7 +21,7 @@ import {
   STATE,
   stateByte,
 } from '../../../protocols/iperf3/codec.ts';
-import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './test-session.ts';
+import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './iperf3-session.ts';
 import { MAX_TIMER_MS, withTimeout } from '../../../core/timeout.ts';
 
 export const IPERF3_DEFAULT_PORT = 5201;

@@ -1,5 +1,5 @@
 import { MAX_TEST_DURATION_MS } from '../../../bench/control/control-protocol.ts';
-import { BENCH_SERVER_DEFAULTS as DEFAULTS, ControlServer, type TestLog } from '../../../bench/servers/control/control-server.ts';
+import { CONTROL_SERVER_DEFAULTS as DEFAULTS, ControlServer, type TestLog } from '../../../bench/servers/control/control-server.ts';
 import { MAX_BUFFER_BUDGET } from '../../../transport/io/buffer-budget.ts';
 import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';

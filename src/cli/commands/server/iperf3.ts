@@ -10,7 +10,7 @@ import {
   type Iperf3ServerOptions,
   type Iperf3TestLog,
 } from '../../../bench/servers/iperf3/iperf3-server.ts';
-import { IPERF3_AUTH_DEFAULTS } from '../../../protocols/iperf3/auth.ts';
+import { IPERF3_AUTH_DEFAULTS } from '../../../bench/servers/iperf3/authenticator.ts';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Command, Io, Values } from '../../command.ts';
 import { str } from '../../client-settings.ts';
@@ -120,16 +120,19 @@ export const iperf3ServerCommand: Command = {
       rate === undefined ? '' : `sends at most ${describeRate(rate)}`,
     ].filter(Boolean);
     announce(io, log, 'socktune iperf3 server', address, openFiles, `; ${detail.join('; ')}`);
-    const refusals = testLog(io, log);
-    server.on('test', refusals.onTest);
+    const tests = testLog(io, log);
+    server.on('test', tests.onTest);
     await stopped;
-    refusals.stop();
+    tests.stop();
     await server.close();
     return 0;
   },
 };
 
-/** One line per test; refusals and failures cost a client one connection each, so lines are rate-limited per client (LogLimiter). */
+/**
+ * Each test's outcome (a finished test's streams after it); refusals and failures cost a client one
+ * connection each, so a client's entries are rate-limited (LogLimiter).
+ */
 function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void; stop: () => void } {
   const limiter = clientLogLimiter(io, log);
   const onTest = (entry: Iperf3TestLog): void => {

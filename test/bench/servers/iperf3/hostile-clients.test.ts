@@ -16,7 +16,7 @@ import {
   type Iperf3TestLog,
 } from '../../../../src/bench/servers/iperf3/iperf3-server.ts';
 import { EINVAL, encodeJson, generateCookie, IPERF3_ERRNO, STATE } from '../../../../src/protocols/iperf3/codec.ts';
-import { MIN_SEND_CHUNK_BYTES, sendChunkBytes } from '../../../../src/bench/servers/iperf3/test-session.ts';
+import { MIN_SEND_CHUNK_BYTES, sendChunkBytes } from '../../../../src/bench/servers/iperf3/iperf3-session.ts';
 import { closed, run, waitFor } from '../../../../testkit/helpers.ts';
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));

@@ -1,6 +1,7 @@
-import { constants, createHash, createPrivateKey, privateDecrypt, publicEncrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { SocktuneError } from '../../core/errors.ts';
-import { integer, invalidOption, validateFields, type FieldCheck } from '../../core/validate.ts';
+import { constants, createHash, createPrivateKey, privateDecrypt, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { parseAuthTokenText, parseAuthorizedUsers, passwordHash, type AuthTokenContent } from '../../../protocols/iperf3/auth-token.ts';
+import { SocktuneError } from '../../../core/errors.ts';
+import { integer, invalidOption, validateFields, type FieldCheck } from '../../../core/validate.ts';
 
 /**
  * iperf3's own authentication (3.12, --rsa-private-key-path and --authorized-users-path). The
@@ -25,41 +26,6 @@ const pemKey: FieldCheck = (value) =>
 const text: FieldCheck = (value) => (typeof value === 'string' ? undefined : "a string (the users file's text)");
 
 const AUTH_FIELDS = Object.freeze({ privateKey: pemKey, authorizedUsers: text, timeSkewThresholdSec: integer(1, 86_400) });
-
-/** sha256("{user}password") in lowercase hex, as iperf3 writes it in the users file. */
-export function passwordHash(user: string, password: string): string {
-  return createHash('sha256').update(`{${user}}${password}`, 'utf8').digest('hex');
-}
-
-/** Users and their password hashes. Like iperf3 (strtok on ","), empty fields are skipped and fields after the second ignored. */
-export function parseAuthorizedUsers(fileText: string): Map<string, Set<string>> {
-  const users = new Map<string, Set<string>>();
-  for (const line of fileText.split(/\r?\n|\r/)) {
-    if (line.length === 0 || line.startsWith('#') || !line.includes(',')) continue;
-    const [user, hash] = line.split(',').filter((field) => field.length > 0);
-    if (user === undefined || hash === undefined) continue;
-    const hashes = users.get(user) ?? new Set<string>();
-    hashes.add(hash);
-    users.set(user, hashes);
-  }
-  return users;
-}
-
-export interface AuthTokenContent {
-  user: string;
-  password: string;
-  /** Unix seconds when the client made the token. */
-  timestamp: number;
-}
-
-/** iperf3 parses the text with sscanf("user: %s\npwd:  %s\nts:   %ld"): words without white space. */
-const TOKEN_TEXT = /^user:\s*(\S+)\s+pwd:\s*(\S+)\s+ts:\s*([+-]?\d{1,19})/;
-
-/** What a client sends: the same token a stock iperf3 client makes (for tests and socktune's own client). */
-export function encodeAuthToken(content: AuthTokenContent, publicKey: KeyObject | string | Buffer): string {
-  const plain = Buffer.from(`user: ${content.user}\npwd:  ${content.password}\nts:   ${Math.trunc(content.timestamp)}`, 'utf8');
-  return publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_PADDING }, plain).toString('base64');
-}
 
 function denied(reason: string): SocktuneError {
   return new SocktuneError('SOCKTUNE_ERR_AUTH', `iperf3 authentication failed: ${reason}`);
@@ -129,12 +95,12 @@ export class Iperf3Authenticator {
     const plain = plainBytes.toString('utf8');
     // OpenSSL's implicit rejection turns a token for another key into random bytes, not an error.
     if (!plain.startsWith('user:')) throw denied("authtoken does not decrypt with the server's private key");
-    const match = TOKEN_TEXT.exec(plain);
-    if (!match)
+    const content = parseAuthTokenText(plain);
+    if (content === undefined)
       throw denied(
         'authtoken text is not "user: NAME pwd: PASSWORD ts: SECONDS" (like iperf3, a name or password with white space is refused)',
       );
-    return { content: { user: match[1]!, password: match[2]!, timestamp: Number(match[3]) }, plain: plainBytes };
+    return { content, plain: plainBytes };
   }
 
   #knows(user: string, hash: string): boolean {

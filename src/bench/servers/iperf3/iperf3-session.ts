@@ -8,7 +8,7 @@ import { fdOf } from '../../../transport/io/fd.ts';
 import { pumpWrites } from '../../../transport/io/pump.ts';
 import { moveToSharedBuffer } from '../../../transport/services/builtin-services.ts';
 import type { SendBudget } from '../../../transport/io/send-budget.ts';
-import type { Iperf3Authenticator } from '../../../protocols/iperf3/auth.ts';
+import type { Iperf3Authenticator } from './authenticator.ts';
 import { closeAfterWrite, FLUSH_TIMEOUT_MS } from '../../../transport/io/close-after-write.ts';
 import {
   encodeJson,
