@@ -18,11 +18,14 @@ export class ByteReader {
 
   push(chunk: Buffer): void {
     if (this.#ended) return;
-    this.#buffered += chunk.length;
-    if (this.#buffered > this.#maxBuffered) {
+    if (this.#buffered + chunk.length > this.#maxBuffered) {
+      // What was held is dropped too: after an overflow no read may succeed, with any bytes.
+      this.#chunks = [];
+      this.#buffered = 0;
       this.end(new SocktuneError('SOCKTUNE_ERR_FRAME_TOO_LARGE', `more than ${this.#maxBuffered} unread bytes on a control channel`));
       return;
     }
+    this.#buffered += chunk.length;
     // Copied: the caller may reuse its buffer after push() returns.
     this.#chunks.push(Buffer.from(chunk));
     this.#deliver();

@@ -39,6 +39,7 @@ export class Ticker {
 /** Resolves after `ms`, or at once when the signal aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve();
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener(
       'abort',

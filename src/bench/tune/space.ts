@@ -83,8 +83,7 @@ export function searchSpace({ workload, quick, raw = false, ioModels, bufferSize
   return configs;
 }
 
-/** The values the user asked for (else the grid's), the default first and never left out. */
+/** The values the user asked for (else the grid's), each once, the default first and never left out. */
 function withDefault<T>(grid: readonly T[], asked: readonly T[] | undefined, fallback: T): readonly T[] {
-  const chosen = asked ?? grid;
-  return [fallback, ...chosen.filter((value) => value !== fallback)];
+  return [...new Set([fallback, ...(asked ?? grid)])];
 }
