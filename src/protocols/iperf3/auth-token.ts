@@ -15,7 +15,8 @@ export function passwordHash(user: string, password: string): string {
 /** Users and their password hashes. Like iperf3 (strtok on ","), empty fields are skipped and fields after the second ignored. */
 export function parseAuthorizedUsers(fileText: string): Map<string, Set<string>> {
   const users = new Map<string, Set<string>>();
-  for (const line of fileText.split(/\r?\n|\r/)) {
+  // As iperf3 reads it (fgets, then cut at the first \r or \n): a lone \r ends the line's content, not the line.
+  for (const line of fileText.split('\n').map((whole) => whole.split('\r')[0]!)) {
     if (line.length === 0 || line.startsWith('#') || !line.includes(',')) continue;
     const [user, hash] = line.split(',').filter((field) => field.length > 0);
     if (user === undefined || hash === undefined) continue;

@@ -41,6 +41,8 @@ test('parseAuthorizedUsers: NAME,HASH lines; comments, blank lines, lines withou
   });
   assert.equal(parseAuthorizedUsers('').size, 0);
   assert.deepEqual([...parseAuthorizedUsers('x,h\r\ny,i\r\n').keys()], ['x', 'y']);
+  // iperf3 cuts a line at its first \r: what follows a lone \r is not another user.
+  assert.deepEqual([...parseAuthorizedUsers('a,h1\rb,h2\n').entries()], [['a', new Set(['h1'])]]);
 });
 
 test('parseAuthTokenText: iperf3’s token text, its words without white space', () => {
