@@ -60,6 +60,7 @@ export default tseslint.config(
       'transport/models',
       'transport/services',
       'transport/messages',
+      'transport/udp',
     ],
     'src/bench/results/**': [
       'framing',

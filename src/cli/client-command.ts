@@ -23,6 +23,8 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval,
   /** Why the run measured nothing (no request answered, no byte received), or undefined when it measured something. */
   nothingMeasured(result: Result): string | undefined;
   requestedBuffers: boolean;
+  /** UDP sockets: no Nagle, no accepted sockets, no autotuning to speak of. */
+  udp?: boolean;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -168,7 +170,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
   }
   spec.printSummary(io, shown);
   const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
-  printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers);
+  printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers, spec.udp === true);
   if (repeat) {
     io.out(
       `repeat     ${results.length} runs: ${spec.metric.name} median ` +

@@ -4,12 +4,10 @@ import type { SelfCheck } from '../bench/results/result.ts';
 import type { Io } from './command.ts';
 import { formatBytes } from '../bench/results/format.ts';
 
-function describeEffective(effective: EffectiveSocketOptions | null): string {
+function describeEffective(effective: EffectiveSocketOptions | null, udp: boolean): string {
   if (!effective) return 'n/a';
-  return (
-    `sndbuf ${formatBytes(effective.sendBufferSize)}, rcvbuf ` +
-    `${formatBytes(effective.receiveBufferSize)}, nodelay ${effective.noDelay ? 'on' : 'off'}`
-  );
+  const buffers = `sndbuf ${formatBytes(effective.sendBufferSize)}, rcvbuf ${formatBytes(effective.receiveBufferSize)}`;
+  return udp ? buffers : `${buffers}, nodelay ${effective.noDelay ? 'on' : 'off'}`;
 }
 
 /** The lines every client command prints under its table: what the kernel applied, and how honest the numbers are. */
@@ -20,13 +18,19 @@ export function printFooter(
   warnings: string[],
   serverCpuPercent: number | null,
   requestedBuffers: boolean,
+  udp = false,
 ): void {
-  io.out(`effective  client: ${describeEffective(effective.client)} (at connect)`);
+  io.out(`effective  client: ${describeEffective(effective.client, udp)} (${udp ? 'its UDP sockets' : 'at connect'})`);
   const server = effective.server
-    ? `${describeEffective(effective.server)} (listening socket; accepted sockets start from it)`
+    ? `${describeEffective(effective.server, udp)} (${udp ? 'its UDP socket' : 'listening socket; accepted sockets start from it'})`
     : 'unknown (raw peer)';
   io.out(`           server: ${server}`);
-  if (!requestedBuffers) io.out('           no buffer size was set: the kernel autotunes both ends during the test');
+  if (!requestedBuffers)
+    io.out(
+      udp
+        ? "           no buffer size was set: the kernel's defaults hold (net.core.rmem_default, wmem_default); UDP buffers do not grow"
+        : '           no buffer size was set: the kernel autotunes both ends during the test',
+    );
   io.out(
     `cpu        client ${selfCheck.cpuPercent}% of one core (event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms)` +
       (serverCpuPercent === null ? '' : `, server ${serverCpuPercent}%`) +

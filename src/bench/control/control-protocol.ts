@@ -7,6 +7,7 @@ import type { ServerMetrics } from '../../transport/server/metrics.ts';
 import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '../../transport/server/options.ts';
 import type { Environment } from '../results/environment.ts';
 import type { ProcessMemory } from '../results/memory.ts';
+import type { DatagramCounts } from '../results/datagram-stats.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
 export const CONTROL_PROTOCOL_VERSION = 3;
@@ -24,10 +25,19 @@ export interface TestServerSettings {
   affinity?: number[];
 }
 
+/** Tests over UDP: the server receives and counts the client's datagrams (stream -u). */
+export const UDP_SERVICES = ['udp-sink'] as const;
+export type UdpService = (typeof UDP_SERVICES)[number];
+export type TestService = BuiltinService | UdpService;
+
+export function isUdpService(service: TestService): service is UdpService {
+  return (UDP_SERVICES as readonly string[]).includes(service);
+}
+
 export interface StartMessage {
   type: 'start';
   protocol: number;
-  service: BuiltinService;
+  service: TestService;
   server: TestServerSettings;
   /** The server ends the test by itself after this long, whatever the client does. */
   maxDurationMs: number;
@@ -67,9 +77,23 @@ export interface AuthMessage {
   proof: string;
 }
 
+/** What a UDP test's receiving server counted. */
+export interface DatagramReport {
+  /** One entry per stream (client socket), by its index in the datagram header. */
+  streams: DatagramCounts[];
+  /** Datagrams the kernel dropped on the server's socket, its receive buffer full (sk_drops); null where unknown. */
+  socketDrops: number | null;
+  /** The host's UdpRcvbufErrors over the test (every UDP socket of the server's network namespace); null where unknown. */
+  hostReceiveBufferErrors: number | null;
+  /** Datagrams that were not this test's (another source address, another token): dropped uncounted. */
+  foreign: number;
+}
+
 export interface ResultMessage {
   type: 'result';
   metrics: ServerMetrics;
+  /** UDP tests only. */
+  datagrams?: DatagramReport;
   /** Server process CPU time during the test, in percent of one core. */
   cpuPercent: number;
   memory: ProcessMemory;
@@ -101,7 +125,7 @@ export const MAX_TEST_DURATION_MS = 3_600_000;
 const START_FIELDS = Object.freeze({
   type: oneOf(['start']),
   protocol: integer(0, 1_000_000),
-  service: oneOf(BUILTIN_SERVICES),
+  service: oneOf([...BUILTIN_SERVICES, ...UDP_SERVICES]),
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,

@@ -1,12 +1,17 @@
 import type { Secret } from '../../core/secret.ts';
 import { ERROR_CODES, SocktuneError, type ErrorCode } from '../../core/errors.ts';
 import { connect } from '../../transport/client/connect.ts';
-import type { BuiltinService } from '../../transport/server/options.ts';
 import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import { explainHandshakeFailure } from './stranger.ts';
 import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
-import { CONTROL_PROTOCOL_VERSION, type ReadyMessage, type ResultMessage, type TestServerSettings } from './control-protocol.ts';
+import {
+  CONTROL_PROTOCOL_VERSION,
+  type ReadyMessage,
+  type ResultMessage,
+  type TestServerSettings,
+  type TestService,
+} from './control-protocol.ts';
 import { parseServerMessage } from './server-messages.ts';
 
 export interface ServerTarget {
@@ -35,7 +40,7 @@ export class RemoteTest implements TestPeer {
 
   static async start(
     target: ServerTarget,
-    service: BuiltinService,
+    service: TestService,
     server: TestServerSettings,
     maxDurationMs: number,
     settleMemory = false,

@@ -80,6 +80,27 @@ const METRICS = record(
   ['connectionsCurrent', 'connectionsTotal', 'bytesIn', 'bytesOut', 'bytesCorrupted', 'messagesIn', 'errors'],
 );
 
+const DATAGRAM_COUNTS = record(
+  { received: count, expected: count, outOfOrder: count, duplicates: count, jitterUs: number(0, 1e12), bytes: count },
+  ['received', 'expected', 'outOfOrder', 'duplicates', 'jitterUs', 'bytes'],
+);
+const orNull =
+  (check: FieldCheck): FieldCheck =>
+  (value) =>
+    value === null ? undefined : check(value);
+const DATAGRAMS = record(
+  {
+    streams: (value) =>
+      Array.isArray(value) && value.length <= 1024 && value.every((stream) => DATAGRAM_COUNTS(stream) === undefined)
+        ? undefined
+        : 'up to 1024 streams of datagram counts',
+    socketDrops: orNull(count),
+    hostReceiveBufferErrors: orNull(count),
+    foreign: count,
+  },
+  ['streams', 'socketDrops', 'hostReceiveBufferErrors', 'foreign'],
+);
+
 /** Each message's fields, and which it must have; `type` is checked before. */
 const MESSAGES: Readonly<Record<ServerMessage['type'], { spec: FieldSpec; required: readonly string[] }>> = {
   ready: {
@@ -97,7 +118,7 @@ const MESSAGES: Readonly<Record<ServerMessage['type'], { spec: FieldSpec; requir
     required: ['dataPort', 'effective', 'warnings', 'environment', 'memory'],
   },
   result: {
-    spec: { type: () => undefined, metrics: METRICS, cpuPercent: number(0, 1e6), memory: MEMORY },
+    spec: { type: () => undefined, metrics: METRICS, datagrams: DATAGRAMS, cpuPercent: number(0, 1e6), memory: MEMORY },
     required: ['metrics', 'cpuPercent', 'memory'],
   },
   error: {

@@ -109,6 +109,8 @@ export interface StreamOptionsRecord extends TimedOptionsRecord {
   peer?: 'iperf3';
   /** iperf3 -n: the test ended after this many bytes. */
   bytes?: number;
+  /** stream -u: datagrams of writeSize bytes, at bitrate per stream (0: as fast as the socket takes them). */
+  protocol?: 'udp';
 }
 
 /** stream --iperf3: stream's record, against a peer that is not a socktune server (no auth, no server settings). */
@@ -147,6 +149,31 @@ export function iperf3StreamRecord(options: {
     verify: false,
     ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
     ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
+  };
+}
+
+/** stream -u: stream's record for datagrams (writeSize is the datagram's size). */
+export function udpStreamRecord(options: {
+  target: { host: string; port: number; authToken?: unknown };
+  durationSec: number;
+  intervalSec: number;
+  datagramBytes: number;
+  bitsPerSecond: number;
+  parallel: number;
+  client: SocketRecord;
+  server: ServerRecord;
+}): StreamOptionsRecord {
+  return {
+    ...commonOptionsRecord(options),
+    durationSec: options.durationSec,
+    omitSec: 0,
+    intervalSec: options.intervalSec,
+    writeSize: options.datagramBytes,
+    parallel: options.parallel,
+    direction: 'forward',
+    verify: false,
+    ...(options.bitsPerSecond > 0 ? { bitrate: options.bitsPerSecond } : {}),
+    protocol: 'udp',
   };
 }
 

@@ -80,6 +80,32 @@ export interface StreamSummary {
   retransmits: number | null;
   verify: { bytesChecked: number; bytesCorrupted: number; bytesLost: number } | null;
   serverCpuPercent: number | null;
+  /** stream -u: what the datagrams met on the way. */
+  udp?: UdpSummary;
+}
+
+/** A UDP stream's datagrams: sent by the client, counted by the server, and why the missing ones are missing. */
+export interface UdpSummary {
+  datagramBytes: number;
+  /** Datagrams the client's kernel took. */
+  sent: number;
+  /** Sends the kernel refused (ENOBUFS, ECONNREFUSED from an earlier ICMP error). */
+  sendErrors: number;
+  /** Distinct datagrams the server counted. */
+  received: number;
+  /** sent − received. */
+  lost: number;
+  lostPercent: number;
+  outOfOrder: number;
+  duplicates: number;
+  /** RFC 3550 interarrival jitter, µs (the mean of the streams'). */
+  jitterUs: number;
+  /** Datagrams the server's kernel dropped on its socket, the receive buffer full (sk_drops); null where unknown. */
+  receiveBufferDrops: number | null;
+  /** The server host's UdpRcvbufErrors over the test, every UDP socket together; null where unknown. */
+  hostReceiveBufferErrors: number | null;
+  /** Datagrams the server dropped as not this test's (another source, another token). */
+  foreign: number;
 }
 
 export interface RrInterval {

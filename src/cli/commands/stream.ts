@@ -1,12 +1,13 @@
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBytes, formatRate, RATE_FORMATS, type RateFormat } from '../../bench/results/format.ts';
-import type { StreamInterval, StreamResult } from '../../bench/results/result.ts';
+import type { StreamInterval, StreamResult, UdpSummary } from '../../bench/results/result.ts';
+import { DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 import type { StreamOptions } from '../../bench/engines/stream.ts';
 import type { Iperf3ClientOptions } from '../../bench/engines/iperf3.ts';
 import { IPERF3_DEFAULT_PORT } from '../../bench/servers/iperf3/iperf3-server.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
-import { COMMON_CLIENT_FLAGS, flagText, type Command, type Values } from '../command.ts';
+import { COMMON_CLIENT_FLAGS, flagText, type Command, type Io, type Values } from '../command.ts';
 import { renderTable } from '../table.ts';
 import { MAX_REQUEST_BYTES, parseBitRate, parseCount, parseSize } from '../units.ts';
 
@@ -25,6 +26,12 @@ export const streamCommand: Command = {
     parallel: { help: 'parallel connections', spec: { type: 'string', short: 'P' }, default: '1' },
     reverse: { help: 'the server sends, the client receives', spec: { type: 'boolean', short: 'R' } },
     bidir: { help: 'both directions at once', spec: { type: 'boolean' } },
+    udp: {
+      help:
+        'UDP, as iperf3 -u: datagrams of -l bytes (default 1460) at -b per stream (default 1M; 0: as fast as ' +
+        'the socket takes them); the server counts loss, reordering, jitter and its receive-buffer drops',
+      spec: { type: 'boolean', short: 'u' },
+    },
     bitrate: {
       help:
         'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, ' +
@@ -60,8 +67,10 @@ export const streamCommand: Command = {
     'socktune stream --raw -c 127.0.0.1:9000 -t 5    # any sink (discard-like) service',
     'socktune stream --iperf3 -c 127.0.0.1 -R -P 4    # against iperf3 -s',
     'socktune stream -c 198.18.0.2 -P 2 -b 100M -f m --cport 5300    # iperf3 habits: paced, in Mbit/s, from ports 5300-5301',
+    'socktune stream -u -c 127.0.0.1 -b 500M --rcvbuf 4M    # UDP: loss and jitter, and whether the receive buffer dropped them',
   ],
   async run(values, io) {
+    if (values.udp) return runUdp(values, io);
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--iperf3 speaks iperf3's own protocol over TCP: drop --raw, --verify and --unix");
@@ -211,4 +220,95 @@ function formatOf(values: Values): RateFormat | undefined {
       `--format takes one of ${RATE_FORMATS.join(' ')} (as iperf3 -f), got ${JSON.stringify(text)}`,
     );
   return text as RateFormat;
+}
+
+/** Flags stream -u does not take yet, and why. */
+const NOT_WITH_UDP: readonly [string, string][] = [
+  ['reverse', '-R'],
+  ['bidir', '--bidir'],
+  ['iperf3', '--iperf3'],
+  ['raw', '--raw'],
+  ['verify', '--verify'],
+  ['omit', '--omit'],
+  ['cport', '--cport'],
+  ['unix', '--unix'],
+  ['bytes', '-n'],
+];
+
+async function runUdp(values: Values, io: Io): Promise<number> {
+  const refused = NOT_WITH_UDP.filter(([flag]) => values[flag] !== undefined && values[flag] !== false).map(([, name]) => name);
+  if (refused.length > 0)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `stream -u sends datagrams from this client to a socktune server; it does not take ${refused.join(', ')} yet`,
+    );
+  const run = runOptions(values);
+  const lengthText = str(values, 'length');
+  const datagramBytes = lengthText === undefined ? 1460 : parseSize(lengthText, '--length', MAX_DATAGRAM_BYTES);
+  if (datagramBytes < DATAGRAM_HEADER_BYTES)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `-l for UDP is ${DATAGRAM_HEADER_BYTES} to ${MAX_DATAGRAM_BYTES} bytes (its header is ${DATAGRAM_HEADER_BYTES})`,
+    );
+  const bitrateText = str(values, 'bitrate') ?? '1M';
+  const bitsPerSecond = bitrateText === '0' ? 0 : parseBitRate(bitrateText, '--bitrate');
+  const rateFormat = formatOf(values);
+  const options = {
+    target: run.target,
+    durationSec: run.durationSec,
+    intervalSec: run.intervalSec,
+    datagramBytes,
+    bitsPerSecond,
+    parallel: parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128),
+    client: run.client,
+    server: run.server,
+  };
+  return runClientCommand<StreamResult, StreamInterval>(
+    {
+      run: async (onInterval, interrupt) =>
+        (await import('../../bench/engines/udp-stream.ts')).runUdpStream({ ...options, onInterval, interrupt }),
+      formatInterval: (interval) => formatStreamInterval(interval, 'forward', rateFormat),
+      printSummary: (out, result) => {
+        const udp = result.summary.udp!;
+        out.out(
+          renderTable(
+            ['', 'datagrams', 'bytes', `rate (${result.summary.measuredSeconds}s measured)`],
+            [
+              ['sent', String(udp.sent), formatBytes(result.summary.sender?.bytes ?? 0), ''],
+              [
+                'received',
+                String(udp.received),
+                formatBytes(result.summary.receiver?.bytes ?? 0),
+                formatRate(result.summary.bitsPerSecond, rateFormat),
+              ],
+            ],
+            out.columns,
+          ),
+        );
+        out.out(`lost       ${describeUdpLoss(udp, result.effective.server?.receiveBufferSize)}`);
+        out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs, ${udp.outOfOrder} out of order, ${udp.duplicates} duplicated`);
+      },
+      metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
+      nothingMeasured: (result) =>
+        result.summary.udp!.received > 0 ? undefined : `no datagram arrived in ${result.summary.measuredSeconds} s`,
+      requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
+    },
+    values,
+    io,
+  );
+}
+
+/** "3 of 1000 (0.3%): 3 dropped by the server's receive buffer (SO_RCVBUF 208 KiB): raise --rcvbuf", or where else they went. */
+function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined): string {
+  const head = `${udp.lost} of ${udp.sent} (${udp.lostPercent}%)`;
+  if (udp.lost === 0) return head;
+  if (udp.receiveBufferDrops === null) return `${head}: the server could not read its socket's drop counter`;
+  const buffer = receiveBufferSize === undefined ? '' : ` (SO_RCVBUF ${formatBytes(receiveBufferSize)})`;
+  const dropped = Math.min(udp.lost, udp.receiveBufferDrops);
+  const elsewhere = udp.lost - dropped;
+  return (
+    `${head}: ${dropped} dropped by the server's receive buffer${buffer}` +
+    (dropped > 0 ? ': raise --rcvbuf (or -w)' : '') +
+    (elsewhere > 0 ? `; ${elsewhere} lost on the way (the network or the sender's host)` : '')
+  );
 }

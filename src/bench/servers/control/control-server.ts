@@ -19,7 +19,15 @@ import { SendBudget } from '../../../transport/io/send-budget.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../../transport/server/socktune-server.ts';
 import { authChallenge, authProofValid } from '../../control/auth.ts';
 import { ControlChannel } from '../../control/control-channel.ts';
-import { MAX_TEST_DURATION_MS, parseClientMessage, type ResultMessage, type StartMessage } from '../../control/control-protocol.ts';
+import {
+  isUdpService,
+  MAX_TEST_DURATION_MS,
+  parseClientMessage,
+  type ResultMessage,
+  type StartMessage,
+} from '../../control/control-protocol.ts';
+import type { BuiltinService } from '../../../transport/server/options.ts';
+import { UdpSink } from './udp-sink.ts';
 import { collectEnvironment } from '../../results/environment.ts';
 import { processMemory } from '../../results/memory.ts';
 import { round } from '../../results/stats.ts';
@@ -175,7 +183,7 @@ export interface TestLog {
 export class ControlServer extends EventEmitter {
   readonly options: ResolvedControlServerOptions;
   readonly #control: SocktuneServer;
-  readonly #tests = new Set<SocktuneServer>();
+  readonly #tests = new Set<SocktuneServer | UdpSink>();
   /** Open control connections by client address, handshaking or testing. */
   readonly #perPeer = new Map<string, number>();
   /**
@@ -279,7 +287,7 @@ export class ControlServer extends EventEmitter {
     const address = clientKey(socket.remoteAddress, this.options.ipv6Prefix) || 'local';
     addCount(this.#perPeer, address, 1);
     const fromPeer = this.#perPeer.get(address)!;
-    let testServer: SocktuneServer | undefined;
+    let testServer: SocktuneServer | UdpSink | undefined;
     let start: StartMessage | undefined;
     let threads = 0;
     /** Authenticated and started: what a --one-off server waits for. */
@@ -334,7 +342,9 @@ export class ControlServer extends EventEmitter {
       threads = needed;
       addCount(this.#threadsByClient, address, threads);
       const dataToken = this.options.authToken === undefined ? undefined : randomBytes(DATA_TOKEN_BYTES);
-      testServer = this.#testServer(start, socket, dataToken);
+      testServer = isUdpService(start.service)
+        ? this.#udpSink(start, socket)
+        : this.#testServer({ ...start, service: start.service }, socket, dataToken);
       this.#tests.add(testServer);
       const listening = await testServer.listen();
       const cpuBefore = process.cpuUsage();
@@ -343,7 +353,11 @@ export class ControlServer extends EventEmitter {
         type: 'ready',
         dataPort: listening.family === 'unix' ? 0 : listening.port,
         ...(listening.family === 'unix' ? { dataPath: listening.path } : {}),
-        ...(dataToken === undefined ? {} : { dataToken: dataToken.toString('hex') }),
+        ...(testServer instanceof UdpSink
+          ? { dataToken: testServer.token.toString('hex') }
+          : dataToken === undefined
+            ? {}
+            : { dataToken: dataToken.toString('hex') }),
         effective: testServer.effectiveSocketOptions(),
         warnings: testServer.warnings,
         environment: collectEnvironment(),
@@ -359,6 +373,7 @@ export class ControlServer extends EventEmitter {
       const result: ResultMessage = {
         type: 'result',
         metrics,
+        ...(testServer instanceof UdpSink ? { datagrams: testServer.report() } : {}),
         cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
         memory: this.#memory(start.settleMemory),
       };
@@ -499,7 +514,7 @@ export class ControlServer extends EventEmitter {
    * went `testIdleTimeoutMs` without a byte or a connection either way: a quiet client cannot
    * hold a test slot until the maximum duration.
    */
-  #untilFinishOrIdle(channel: ControlChannel, testServer: SocktuneServer, deadlineMs: number): Promise<unknown> {
+  #untilFinishOrIdle(channel: ControlChannel, testServer: SocktuneServer | UdpSink, deadlineMs: number): Promise<unknown> {
     const idleMs = this.options.testIdleTimeoutMs;
     let last = '';
     let quietSince = performance.now();
@@ -527,7 +542,19 @@ export class ControlServer extends EventEmitter {
     return Promise.race([channel.next(deadlineMs, 'finish message'), idle]).finally(() => clearInterval(watch));
   }
 
-  #testServer(start: StartMessage, control: Socket, dataToken: Buffer | undefined): SocktuneServer {
+  /** A UDP test: datagrams to the address the client reached the control port on, counted only from the client's own address. */
+  #udpSink(start: StartMessage, control: Socket): UdpSink {
+    if (this.options.path !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'UDP tests need an IP control port: this server listens on a Unix-domain socket');
+    if ((start.server.ioModel ?? 'loop') !== 'loop')
+      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `UDP tests run in the loop model, not ${start.server.ioModel}`);
+    const host = plainAddress(control.localAddress ?? this.options.host);
+    const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
+    const { sendBufferSize, receiveBufferSize } = start.server;
+    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }));
+  }
+
+  #testServer(start: StartMessage & { service: BuiltinService }, control: Socket, dataToken: Buffer | undefined): SocktuneServer {
     const { maxConnectionsPerTest, maxThreadsPerTest } = this.options;
     const common = {
       ...start.server,

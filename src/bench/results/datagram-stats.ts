@@ -1,0 +1,85 @@
+/** Sequence numbers remembered behind the highest one: a datagram later than this is counted out of order, never a duplicate. */
+const WINDOW = 8192;
+
+/** What a receiver counted of one stream of datagrams (or of several, summed). */
+export interface DatagramCounts {
+  /** Distinct datagrams received. */
+  received: number;
+  /** Highest sequence number seen + 1: what the sender had sent by the last arrival. */
+  expected: number;
+  /** Arrived after a higher sequence number. */
+  outOfOrder: number;
+  duplicates: number;
+  /** RFC 3550 interarrival jitter in µs, as iperf3 reports it; 0 before two datagrams. */
+  jitterUs: number;
+  bytes: number;
+}
+
+/**
+ * Loss, reordering, duplication and jitter of one stream, from each datagram's sequence number and
+ * send time (the sender's clock) against its arrival time (the receiver's): only differences of
+ * the two clocks count, so they need not agree.
+ */
+export class DatagramStats {
+  #received = 0;
+  #next = 0;
+  #outOfOrder = 0;
+  #duplicates = 0;
+  #bytes = 0;
+  #jitterNs = 0;
+  #lastTransitNs: number | undefined;
+  /** Seen flags of sequence numbers [next − WINDOW, next), as a ring. */
+  readonly #seen = new Uint8Array(WINDOW);
+
+  record(sequence: number, sentNs: bigint, arrivalNs: bigint, bytes: number): void {
+    if (sequence >= this.#next) {
+      // Skipped sequence numbers leave the window marked unseen, and those older than it are forgotten.
+      for (let skipped = Math.max(this.#next, sequence - WINDOW + 1); skipped < sequence; skipped++) this.#seen[skipped % WINDOW] = 0;
+      this.#next = sequence + 1;
+    } else if (sequence < this.#next - WINDOW) {
+      this.#outOfOrder++;
+      this.#accept(sentNs, arrivalNs, bytes);
+      return;
+    } else if (this.#seen[sequence % WINDOW] === 1) {
+      this.#duplicates++;
+      return;
+    } else {
+      this.#outOfOrder++;
+    }
+    this.#seen[sequence % WINDOW] = 1;
+    this.#accept(sentNs, arrivalNs, bytes);
+  }
+
+  #accept(sentNs: bigint, arrivalNs: bigint, bytes: number): void {
+    this.#received++;
+    this.#bytes += bytes;
+    const transit = Number(arrivalNs - sentNs);
+    if (this.#lastTransitNs !== undefined) this.#jitterNs += (Math.abs(transit - this.#lastTransitNs) - this.#jitterNs) / 16;
+    this.#lastTransitNs = transit;
+  }
+
+  counts(): DatagramCounts {
+    return {
+      received: this.#received,
+      expected: this.#next,
+      outOfOrder: this.#outOfOrder,
+      duplicates: this.#duplicates,
+      jitterUs: Math.round(this.#jitterNs) / 1000,
+      bytes: this.#bytes,
+    };
+  }
+}
+
+/** Several streams as one: counts summed, jitter the mean of the streams' (as iperf3's sum line). */
+export function sumDatagramCounts(streams: readonly DatagramCounts[]): DatagramCounts {
+  const sum = (field: Exclude<keyof DatagramCounts, 'jitterUs'>): number => streams.reduce((total, stream) => total + stream[field], 0);
+  const jittered = streams.filter((stream) => stream.received > 1);
+  return {
+    received: sum('received'),
+    expected: sum('expected'),
+    outOfOrder: sum('outOfOrder'),
+    duplicates: sum('duplicates'),
+    jitterUs: jittered.length === 0 ? 0 : jittered.reduce((total, stream) => total + stream.jitterUs, 0) / jittered.length,
+    bytes: sum('bytes'),
+  };
+}

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import type { RemoteInfo } from 'node:dgram';
+import type { BufferCapWarning, EffectiveSocketOptions } from '../../../core/socket-options.ts';
+import { socketDrops, udpBufferErrors } from '../../../core/udp-counters.ts';
+import { DATAGRAM_TOKEN_BYTES, readDatagram } from '../../../framing/datagram.ts';
+import type { ServerMetrics } from '../../../transport/server/metrics.ts';
+import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
+import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
+import type { DatagramReport } from '../../control/control-protocol.ts';
+import { DatagramStats } from '../../results/datagram-stats.ts';
+
+/** Streams one test may count: a client cannot grow the server's memory with stream numbers. */
+const MAX_STREAMS = 1024;
+
+/**
+ * The receiving end of a `stream -u` test: one UDP socket on the address the client reached the
+ * control port on, counting the datagrams that carry this test's token and come from the client's
+ * own address. It never sends: nothing a spoofed source does gets an answer.
+ */
+export class UdpSink {
+  readonly token = randomBytes(DATAGRAM_TOKEN_BYTES);
+  readonly #host: string;
+  readonly #client: string | undefined;
+  readonly #buffers: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined };
+  readonly #streams = new Map<number, DatagramStats>();
+  #bound: BoundUdpSocket | undefined;
+  #bytesIn = 0;
+  #foreign = 0;
+  #dropsBefore: number | null = null;
+  #hostErrorsBefore: number | null = null;
+
+  constructor(host: string, client: string | undefined, buffers: { sendBufferSize?: number; receiveBufferSize?: number }) {
+    this.#host = host;
+    this.#client = client;
+    this.#buffers = buffers;
+  }
+
+  get warnings(): BufferCapWarning[] {
+    return this.#bound?.warnings ?? [];
+  }
+
+  async listen(): Promise<ServerAddress> {
+    const bound = await bindUdp({ host: this.#host, port: 0, ...this.#buffers });
+    this.#bound = bound;
+    this.#dropsBefore = socketDrops(bound.port, bound.family);
+    this.#hostErrorsBefore = udpBufferErrors()?.receive ?? null;
+    bound.socket.on('message', (datagram, source) => this.#receive(datagram, source));
+    bound.socket.on('error', () => {});
+    return { family: bound.family === 'IPv6' ? 'ipv6' : 'ipv4', address: this.#host, port: bound.port };
+  }
+
+  #receive(datagram: Buffer, source: RemoteInfo): void {
+    const arrival = process.hrtime.bigint();
+    const header = source.address === this.#client || this.#client === undefined ? readDatagram(datagram, this.token) : undefined;
+    if (header === undefined || (header.stream >= MAX_STREAMS && !this.#streams.has(header.stream))) {
+      this.#foreign++;
+      return;
+    }
+    let stats = this.#streams.get(header.stream);
+    if (stats === undefined) this.#streams.set(header.stream, (stats = new DatagramStats()));
+    stats.record(header.sequence, header.sentNs, arrival, datagram.length);
+    this.#bytesIn += datagram.length;
+  }
+
+  effectiveSocketOptions(): EffectiveSocketOptions {
+    return this.#bound?.effective ?? { sendBufferSize: 0, receiveBufferSize: 0, noDelay: false, keepAlive: false };
+  }
+
+  metrics(): ServerMetrics {
+    const received = [...this.#streams.values()].reduce((sum, stats) => sum + stats.counts().received, 0);
+    return {
+      connectionsCurrent: 0,
+      connectionsTotal: 0,
+      bytesIn: this.#bytesIn,
+      bytesOut: 0,
+      bytesCorrupted: 0,
+      messagesIn: received,
+      errors: {},
+    };
+  }
+
+  report(): DatagramReport {
+    const streams = Array.from({ length: Math.max(0, ...this.#streams.keys()) + (this.#streams.size > 0 ? 1 : 0) }, (_, index) =>
+      (this.#streams.get(index) ?? new DatagramStats()).counts(),
+    );
+    const bound = this.#bound;
+    const drops = bound === undefined ? null : socketDrops(bound.port, bound.family);
+    const hostErrors = udpBufferErrors()?.receive ?? null;
+    return {
+      streams,
+      socketDrops: drops === null || this.#dropsBefore === null ? null : drops - this.#dropsBefore,
+      hostReceiveBufferErrors: hostErrors === null || this.#hostErrorsBefore === null ? null : hostErrors - this.#hostErrorsBefore,
+      foreign: this.#foreign,
+    };
+  }
+
+  close(): Promise<void> {
+    const socket = this.#bound?.socket;
+    this.#bound = undefined;
+    return socket === undefined ? Promise.resolve() : new Promise((resolve) => socket.close(() => resolve()));
+  }
+}

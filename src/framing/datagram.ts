@@ -1,0 +1,54 @@
+import { SocktuneError } from '../core/errors.ts';
+
+/**
+ * The header of every datagram of a socktune UDP test:
+ *
+ *   0  u32  magic "STU1"
+ *   4  u32  stream: which of the test's sockets sent it (0-based)
+ *   8  u64  sequence number in its stream, from 0
+ *  16  u64  send time in ns on the sender's monotonic clock (only differences are used: jitter)
+ *  24  16   the test's token, from the server's ready message: a datagram without it is not counted
+ *
+ * Big-endian, as on the wire of iperf3 and sockperf. The rest of the datagram is filler.
+ */
+export const DATAGRAM_MAGIC = 0x53545531;
+export const DATAGRAM_TOKEN_BYTES = 16;
+export const DATAGRAM_HEADER_BYTES = 24 + DATAGRAM_TOKEN_BYTES;
+/** The largest UDP payload over IPv4 (65,535 − 20 − 8). */
+export const MAX_DATAGRAM_BYTES = 65_507;
+
+export interface DatagramHeader {
+  stream: number;
+  sequence: number;
+  sentNs: bigint;
+}
+
+/** A datagram of `size` bytes with the token in place: `stamp` then writes each one's header in place, no allocation. */
+export function datagramTemplate(size: number, token: Buffer): Buffer {
+  if (!Number.isInteger(size) || size < DATAGRAM_HEADER_BYTES || size > MAX_DATAGRAM_BYTES)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      `a socktune datagram is ${DATAGRAM_HEADER_BYTES} to ${MAX_DATAGRAM_BYTES} bytes, got ${size}`,
+    );
+  if (token.length !== DATAGRAM_TOKEN_BYTES)
+    throw new SocktuneError('SOCKTUNE_ERR_INVALID_OPTION', `a datagram token is ${DATAGRAM_TOKEN_BYTES} bytes, got ${token.length}`);
+  const datagram = Buffer.alloc(size, 0x75);
+  datagram.writeUInt32BE(DATAGRAM_MAGIC, 0);
+  token.copy(datagram, 24);
+  return datagram;
+}
+
+export function stampDatagram(datagram: Buffer, header: DatagramHeader): void {
+  datagram.writeUInt32BE(header.stream, 4);
+  datagram.writeBigUInt64BE(BigInt(header.sequence), 8);
+  datagram.writeBigUInt64BE(header.sentNs, 16);
+}
+
+/** The header of a datagram of this test, or undefined for anything else (short, another magic, another token). */
+export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | undefined {
+  if (datagram.length < DATAGRAM_HEADER_BYTES || datagram.readUInt32BE(0) !== DATAGRAM_MAGIC) return undefined;
+  if (datagram.compare(token, 0, DATAGRAM_TOKEN_BYTES, 24, DATAGRAM_HEADER_BYTES) !== 0) return undefined;
+  const sequence = datagram.readBigUInt64BE(8);
+  if (sequence > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  return { stream: datagram.readUInt32BE(4), sequence: Number(sequence), sentNs: datagram.readBigUInt64BE(16) };
+}

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assertSchema, runCli, runInProcess, startServer } from '../../testkit/cli.ts';
+
+test('stream -u: what the client sent is what the server counted or says it lost, and why; a schema-valid result', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const run = await runCli(['stream', '-u', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', '-b', '20M', '-P', '2', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  assertSchema(result);
+  const { udp } = result.summary;
+  assert.equal(result.options.protocol, 'udp');
+  assert.equal(result.options.bitrate, 20e6);
+  assert.equal(udp.datagramBytes, 1460, "iperf3's default datagram size");
+  assert.ok(udp.sent > 100, `${udp.sent} datagrams sent`);
+  assert.equal(udp.received + udp.lost, udp.sent);
+  assert.equal(result.summary.sender.bytes, udp.sent * 1460);
+  assert.equal(udp.duplicates, 0);
+  assert.equal(udp.foreign, 0);
+  // Loopback loses nothing on the way: whatever is missing, the server's socket dropped, or it was still queued at the end.
+  assert.ok(udp.receiveBufferDrops !== null && udp.receiveBufferDrops <= udp.lost, JSON.stringify(udp));
+});
+
+test('stream -u with a receive buffer too small for the burst: the loss is put down to the server socket’s drops', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const run = await runCli([
+    'stream',
+    '-u',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-t',
+    '0.5',
+    '-b',
+    '0',
+    '--rcvbuf',
+    '4K',
+    '-l',
+    '1400',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const lost =
+    /lost\s+(\d+) of (\d+) \([\d.]+%\): (\d+) dropped by the server's receive buffer \(SO_RCVBUF [\d.]+ KiB\): raise --rcvbuf/.exec(
+      run.stdout,
+    );
+  assert.ok(lost, run.stdout);
+  assert.ok(Number(lost[3]) > 0 && Number(lost[3]) <= Number(lost[1]), run.stdout);
+});
+
+test('stream -u refuses what it does not do yet, and a datagram smaller than its header', async () => {
+  const refused = await runInProcess(['stream', '-u', '-R', '--verify', '-c', '127.0.0.1']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /stream -u sends datagrams from this client to a socktune server; it does not take -R, --verify yet/);
+  const small = await runInProcess(['stream', '-u', '-l', '20', '-c', '127.0.0.1']);
+  assert.equal(small.code, 2);
+  assert.match(small.stderr, /-l for UDP is 40 to 65507 bytes/);
+});
