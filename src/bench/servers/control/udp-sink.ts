@@ -9,8 +9,11 @@ import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.
 import type { DatagramReport } from '../../control/control-protocol.ts';
 import { DatagramStats } from '../../results/datagram-stats.ts';
 
-/** Streams one test may count: a client cannot grow the server's memory with stream numbers. */
-const MAX_STREAMS = 1024;
+/**
+ * Streams one test may count (stream -u -P takes at most 128): a client cannot grow the server's
+ * memory with stream numbers (each stream's reorder window is 8 KiB).
+ */
+const MAX_STREAMS = 128;
 
 /**
  * The receiving end of a `stream -u` test: one UDP socket on the address the client reached the
