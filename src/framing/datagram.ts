@@ -49,6 +49,7 @@ export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | 
   if (datagram.length < DATAGRAM_HEADER_BYTES || datagram.readUInt32BE(0) !== DATAGRAM_MAGIC) return undefined;
   if (datagram.compare(token, 0, DATAGRAM_TOKEN_BYTES, 24, DATAGRAM_HEADER_BYTES) !== 0) return undefined;
   const sequence = datagram.readBigUInt64BE(8);
-  if (sequence > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  // The receiver counts up to sequence + 1: that must stay an exact number too.
+  if (sequence >= BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
   return { stream: datagram.readUInt32BE(4), sequence: Number(sequence), sentNs: datagram.readBigUInt64BE(16) };
 }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { ControlChannel } from '../../src/bench/control/control-channel.ts';
 import { RemoteTest } from '../../src/bench/control/remote-test.ts';
 import { runMsg } from '../../src/bench/engines/msg.ts';
 import { runRr } from '../../src/bench/engines/rr.ts';
+import { runUdpStream } from '../../src/bench/engines/udp-stream.ts';
 import { AuthBackoff } from '../../src/core/auth-backoff.ts';
 import { clientKey } from '../../src/core/client-key.ts';
 import { Secret } from '../../src/core/secret.ts';
@@ -363,4 +365,50 @@ test('on --unix, files already at PATH.testN do not fail tests: the next free pa
     assert.equal('path' in remote.data && remote.data.path, `${path}.test3`);
     await remote.finish();
   });
+});
+
+test('stream -u against a hostile server: no token or absurd counts end the run with a protocol error, at once; datagrams go to the control address', async () => {
+  const udp = (port: number) => ({ ...clientRun(port, 0.3), datagramBytes: 100, bitsPerSecond: 1e6, parallel: 1 });
+  await withFakeServer(GOOD_READY, async (port) => {
+    const started = performance.now();
+    await assert.rejects(runUdpStream(udp(port)), /ready message for a UDP test has no dataToken/);
+    assert.ok(performance.now() - started < 5000, 'ended at once, not after a test or a timeout');
+  });
+  // A server that says it received more than was sent: answered at finish with counts no client could have caused.
+  const sink = await new Promise<UdpSocket>((resolve) => {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1', () => resolve(socket));
+  });
+  let datagramsAtSink = 0;
+  sink.on('message', () => datagramsAtSink++);
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    let said = false;
+    socket.on('data', () => {
+      if (said) {
+        const counts = { received: 1e9, expected: 1e9, outOfOrder: 0, duplicates: 0, jitterUs: 0, bytes: 1e11 };
+        const datagrams = { streams: [counts], socketDrops: 0, hostReceiveBufferErrors: 0, foreign: 0 };
+        const result = {
+          type: 'result',
+          metrics: { connectionsCurrent: 0, connectionsTotal: 0, bytesIn: 0, bytesOut: 0, bytesCorrupted: 0, messagesIn: 0, errors: {} },
+          datagrams,
+          cpuPercent: 0,
+          memory: GOOD_READY.memory,
+        };
+        socket.end(`${JSON.stringify(result)}\n`);
+      } else socket.write(`${JSON.stringify({ ...GOOD_READY, dataPort: sink.address().port, dataToken: '00'.repeat(16) })}\n`);
+      said = true;
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await assert.rejects(
+      runUdpStream(udp((server.address() as net.AddressInfo).port)),
+      /the server counted 1000000000 datagrams in 1 streams; this client sent \d+ in 1/,
+    );
+    assert.ok(datagramsAtSink > 0, 'the datagrams went to the address the control connection reached, at the port it named');
+  } finally {
+    server.close();
+    sink.close();
+  }
 });

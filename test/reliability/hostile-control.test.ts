@@ -355,3 +355,34 @@ test('rate: --max-rate is one budget for the whole server, not one per test', as
     assert.ok(received > 0 && received <= ceiling, `${received} bytes in ${elapsed.toFixed(2)} s (ceiling ${Math.round(ceiling)})`);
   });
 });
+
+test('a start message without its server object is a test with no server settings, for every service, with auth failed or not', async () => {
+  const bare = (service: string): Record<string, unknown> => {
+    const message = start({}, { service });
+    delete message.server;
+    return message;
+  };
+  await withServer({ host: '127.0.0.1' }, async (port) => {
+    for (const service of ['udp-sink', 'discard']) {
+      const { reply, channel } = await ask(port, bare(service));
+      assert.equal(reply.type, 'ready', JSON.stringify(reply));
+      channel.close();
+    }
+    await goodClientServed(port);
+  });
+  await withServer({ host: '127.0.0.1', authToken: new Secret('sixteen or more characters') }, async (port) => {
+    const { reply, channel } = await ask(port, bare('udp-sink'));
+    assert.equal(reply.type, 'challenge');
+    channel.send({ type: 'auth', proof: '00' });
+    const refused = (await channel.next(10_000, 'reply')) as Record<string, unknown>;
+    assert.equal(refused.code, 'SOCKTUNE_ERR_AUTH');
+    channel.close();
+    const remote = await RemoteTest.start(
+      { host: '127.0.0.1', port, authToken: new Secret('sixteen or more characters') },
+      'udp-sink',
+      {},
+      10_000,
+    );
+    await remote.finish();
+  });
+});

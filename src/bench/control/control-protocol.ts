@@ -163,5 +163,6 @@ export function parseClientMessage(value: unknown): ClientMessage {
       `control protocol ${String(value.protocol)} not supported; this server speaks ${CONTROL_PROTOCOL_VERSION}`,
     );
   }
-  return value as unknown as StartMessage;
+  // A missing server object means no settings: every later reader may take start.server as given.
+  return { ...(value as unknown as StartMessage), server: value.server ?? {} };
 }

@@ -91,9 +91,9 @@ const orNull =
 const DATAGRAMS = record(
   {
     streams: (value) =>
-      Array.isArray(value) && value.length <= 1024 && value.every((stream) => DATAGRAM_COUNTS(stream) === undefined)
+      Array.isArray(value) && value.length <= 128 && value.every((stream) => DATAGRAM_COUNTS(stream) === undefined)
         ? undefined
-        : 'up to 1024 streams of datagram counts',
+        : 'up to 128 streams of datagram counts',
     socketDrops: orNull(count),
     hostReceiveBufferErrors: orNull(count),
     foreign: count,

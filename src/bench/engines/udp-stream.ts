@@ -45,27 +45,34 @@ interface Sender {
 /** `stream -u`: datagrams at a paced rate from each of `parallel` sockets to a socktune server, which counts what arrived. */
 export async function runUdpStream(options: UdpStreamOptions): Promise<StreamResult> {
   const peer = await RemoteTest.start(options.target, 'udp-sink', options.server, (options.durationSec + 5) * 1000);
-  const token = Buffer.from(peer.ready.dataToken ?? '', 'hex');
   const senders: Sender[] = [];
+  let ticker: Ticker | undefined;
+  let monitor: SelfMonitor | undefined;
   try {
-    const host = isIPv6(options.target.host) ? '::' : '0.0.0.0';
+    if (peer.ready.dataToken === undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', "the server's ready message for a UDP test has no dataToken");
+    const token = Buffer.from(peer.ready.dataToken, 'hex');
+    // Datagrams go where the control connection went (its address, not the name again), on a socket of that family.
+    if (!('host' in peer.data)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'a UDP test needs an IP server, not a Unix-domain one');
+    const { host: serverAddress, port: dataPort } = peer.data;
+    const host = isIPv6(serverAddress) ? '::' : '0.0.0.0';
     for (let stream = 0; stream < options.parallel; stream++) {
       const bound = await bindUdp({ host, port: 0, ...options.client });
       bound.socket.on('error', () => {});
       await new Promise<void>((resolve, reject) => {
         bound.socket.once('error', reject);
-        bound.socket.connect(peer.ready.dataPort, options.target.host, () => {
+        bound.socket.connect(dataPort, serverAddress, () => {
           bound.socket.off('error', reject);
           resolve();
         });
       });
       senders.push({ bound, sent: 0, sentBytes: 0, failed: 0, stop: () => {} });
     }
-    const monitor = new SelfMonitor().start();
+    monitor = new SelfMonitor().start();
     const startedAt = Date.now();
     const intervals: StreamInterval[] = [];
     let last = { at: 0, bytes: 0 };
-    const ticker = new Ticker(options.intervalSec, (elapsedSec) => {
+    ticker = new Ticker(options.intervalSec, (elapsedSec) => {
       const bytes = senders.reduce((sum, sender) => sum + sender.sentBytes, 0);
       const seconds = elapsedSec - last.at;
       const interval: StreamInterval = {
@@ -118,6 +125,8 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       ],
     });
   } finally {
+    ticker?.stop();
+    monitor?.stop();
     for (const sender of senders) {
       sender.stop();
       sender.bound.socket.close();
@@ -129,6 +138,11 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
 function udpSummary(senders: Sender[], report: DatagramReport, datagramBytes: number): UdpSummary {
   const sent = senders.reduce((sum, sender) => sum + sender.sent, 0);
   const counted = sumDatagramCounts(report.streams);
+  if (report.streams.length > senders.length || counted.received > sent || counted.bytes > sent * datagramBytes)
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_PROTOCOL',
+      `the server counted ${counted.received} datagrams in ${report.streams.length} streams; this client sent ${sent} in ${senders.length}`,
+    );
   const lost = Math.max(0, sent - counted.received);
   return {
     datagramBytes,

@@ -1,5 +1,7 @@
 /** Sequence numbers remembered behind the highest one: a datagram later than this is counted out of order, never a duplicate. */
 const WINDOW = 8192;
+/** A transit-time change over an hour is not jitter but a sender's clock that jumped: it is counted as an hour. */
+const MAX_TRANSIT_CHANGE_NS = 3.6e12;
 
 /** What a receiver counted of one stream of datagrams (or of several, summed). */
 export interface DatagramCounts {
@@ -34,7 +36,15 @@ export class DatagramStats {
   record(sequence: number, sentNs: bigint, arrivalNs: bigint, bytes: number): void {
     if (sequence >= this.#next) {
       // Skipped sequence numbers leave the window marked unseen, and those older than it are forgotten.
-      for (let skipped = Math.max(this.#next, sequence - WINDOW + 1); skipped < sequence; skipped++) this.#seen[skipped % WINDOW] = 0;
+      const from = Math.max(this.#next, sequence - WINDOW + 1);
+      if (from < sequence) {
+        const [start, end] = [from % WINDOW, sequence % WINDOW];
+        if (start < end) this.#seen.fill(0, start, end);
+        else {
+          this.#seen.fill(0, start);
+          this.#seen.fill(0, 0, end);
+        }
+      }
       this.#next = sequence + 1;
     } else if (sequence < this.#next - WINDOW) {
       this.#outOfOrder++;
@@ -54,7 +64,8 @@ export class DatagramStats {
     this.#received++;
     this.#bytes += bytes;
     const transit = Number(arrivalNs - sentNs);
-    if (this.#lastTransitNs !== undefined) this.#jitterNs += (Math.abs(transit - this.#lastTransitNs) - this.#jitterNs) / 16;
+    if (this.#lastTransitNs !== undefined)
+      this.#jitterNs += (Math.min(MAX_TRANSIT_CHANGE_NS, Math.abs(transit - this.#lastTransitNs)) - this.#jitterNs) / 16;
     this.#lastTransitNs = transit;
   }
 

@@ -398,7 +398,7 @@ export class ControlServer extends EventEmitter {
         peer,
         client: address,
         service: start?.service ?? '?',
-        ioModel: start?.server.ioModel ?? '?',
+        ioModel: start?.server?.ioModel ?? (start === undefined ? '?' : 'loop'),
         outcome: 'failed',
         code: failure.code,
         error: `${failure.code}: ${failure.message}`,

@@ -45,7 +45,7 @@ export class UdpSink {
   async listen(): Promise<ServerAddress> {
     const bound = await bindUdp({ host: this.#host, port: 0, ...this.#buffers });
     this.#bound = bound;
-    this.#dropsBefore = socketDrops(bound.port, bound.family);
+    this.#dropsBefore = socketDrops(this.#host, bound.port);
     this.#hostErrorsBefore = udpBufferErrors()?.receive ?? null;
     bound.socket.on('message', (datagram, source) => this.#receive(datagram, source));
     bound.socket.on('error', () => {});
@@ -87,7 +87,7 @@ export class UdpSink {
       (this.#streams.get(index) ?? new DatagramStats()).counts(),
     );
     const bound = this.#bound;
-    const drops = bound === undefined ? null : socketDrops(bound.port, bound.family);
+    const drops = bound === undefined ? null : socketDrops(this.#host, bound.port);
     const hostErrors = udpBufferErrors()?.receive ?? null;
     return {
       streams,

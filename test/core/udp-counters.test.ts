@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { socketDrops, udpBufferErrors } from '../../src/core/udp-counters.ts';
+
+function bound(type: 'udp4' | 'udp6', address: string, port = 0, receiveBuffer?: number): Promise<Socket> {
+  const socket = createSocket({ type, ...(receiveBuffer === undefined ? {} : { recvBufferSize: receiveBuffer }) });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => resolve(socket));
+  });
+}
+
+test('socketDrops counts one socket’s drops, found by its address and port: not another address’s socket on that port', async (t) => {
+  const counted = await bound('udp4', '127.0.0.1');
+  const port = counted.address().port;
+  const neighbour = await bound('udp4', '127.0.0.2', port, 2048);
+  const sender = await bound('udp4', '127.0.0.1');
+  const ipv6 = await bound('udp6', '::1').catch(() => undefined);
+  t.after(() => [counted, neighbour, sender, ipv6].forEach((socket) => socket?.close()));
+  assert.equal(socketDrops('127.0.0.1', port), 0);
+  // The neighbour never reads: past its tiny buffer every datagram is dropped, on its socket only.
+  const datagram = Buffer.alloc(1000);
+  for (let i = 0; i < 200; i++) await new Promise((resolve) => sender.send(datagram, port, '127.0.0.2', resolve));
+  assert.ok(socketDrops('127.0.0.2', port)! > 0, 'the neighbour dropped datagrams');
+  assert.equal(socketDrops('127.0.0.1', port), 0, 'none of them counted for the other socket');
+  if (ipv6 !== undefined) assert.equal(socketDrops('::1', ipv6.address().port), 0);
+  const free = await bound('udp4', '127.0.0.1');
+  const freePort = free.address().port;
+  free.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(socketDrops('127.0.0.1', freePort), null, 'no socket there');
+  const errors = udpBufferErrors();
+  assert.ok(errors !== null && errors.receive >= 0 && errors.send >= 0);
+});
