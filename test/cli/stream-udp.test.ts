@@ -50,10 +50,61 @@ test('stream -u with a receive buffer too small for the burst: the loss is put d
   assert.ok(Number(lost[3]) > 0 && Number(lost[3]) <= Number(lost[1]), run.stdout);
 });
 
+test('stream -u -R: the server sends to the client’s sockets; what it sent is counted here or lost, and a small client buffer is named as the cause', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const run = await runCli([
+    'stream',
+    '-u',
+    '-R',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-t',
+    '0.5',
+    '-b',
+    '20M',
+    '-P',
+    '2',
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  assertSchema(result);
+  const { udp } = result.summary;
+  assert.equal(result.summary.direction, 'reverse');
+  assert.equal(result.summary.sender.side, 'server');
+  assert.ok(udp.sent > 100, `${udp.sent} datagrams sent by the server`);
+  assert.equal(udp.received + udp.lost, udp.sent);
+  assert.ok(udp.receiveBufferDrops !== null && udp.receiveBufferDrops <= udp.lost, JSON.stringify(udp));
+  const small = await runCli([
+    'stream',
+    '-u',
+    '-R',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-t',
+    '0.5',
+    '-b',
+    '0',
+    '--rcvbuf',
+    '4K',
+  ]);
+  assert.equal(small.code, 0, small.stderr);
+  const lost = /lost\s+(\d+) of \d+ \([\d.]+%\): (\d+) dropped by the client's receive buffer/.exec(small.stdout);
+  assert.ok(lost && Number(lost[2]) > 0 && Number(lost[2]) <= Number(lost[1]), small.stdout);
+});
+
 test('stream -u refuses what it does not do yet, and a datagram smaller than its header', async () => {
-  const refused = await runInProcess(['stream', '-u', '-R', '--verify', '-c', '127.0.0.1']);
+  const refused = await runInProcess(['stream', '-u', '--bidir', '--verify', '-c', '127.0.0.1']);
   assert.equal(refused.code, 2);
-  assert.match(refused.stderr, /stream -u sends datagrams from this client to a socktune server; it does not take -R, --verify yet/);
+  assert.match(
+    refused.stderr,
+    /stream -u sends datagrams between this client and a socktune server \(-R: the server sends\); it does not take --bidir, --verify yet/,
+  );
   const small = await runInProcess(['stream', '-u', '-l', '20', '-c', '127.0.0.1']);
   assert.equal(small.code, 2);
   assert.match(small.stderr, /-l for UDP is 40 to 65507 bytes/);

@@ -368,7 +368,13 @@ test('on --unix, files already at PATH.testN do not fail tests: the next free pa
 });
 
 test('stream -u against a hostile server: no token or absurd counts end the run with a protocol error, at once; datagrams go to the control address', async () => {
-  const udp = (port: number) => ({ ...clientRun(port, 0.3), datagramBytes: 100, bitsPerSecond: 1e6, parallel: 1 });
+  const udp = (port: number) => ({
+    ...clientRun(port, 0.3),
+    direction: 'forward' as const,
+    datagramBytes: 100,
+    bitsPerSecond: 1e6,
+    parallel: 1,
+  });
   await withFakeServer(GOOD_READY, async (port) => {
     const started = performance.now();
     await assert.rejects(runUdpStream(udp(port)), /ready message for a UDP test has no dataToken/);

@@ -8,6 +8,7 @@ import { BUILTIN_SERVICES, IO_MODELS, type BuiltinService, type IoModel } from '
 import type { Environment } from '../results/environment.ts';
 import type { ProcessMemory } from '../results/memory.ts';
 import type { DatagramCounts } from '../results/datagram-stats.ts';
+import { DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
 export const CONTROL_PROTOCOL_VERSION = 3;
@@ -25,8 +26,8 @@ export interface TestServerSettings {
   affinity?: number[];
 }
 
-/** Tests over UDP: the server receives and counts the client's datagrams (stream -u). */
-export const UDP_SERVICES = ['udp-sink'] as const;
+/** Tests over UDP: the server counts the client's datagrams (stream -u), or sends its own to the client's sockets (-u -R). */
+export const UDP_SERVICES = ['udp-sink', 'udp-source'] as const;
 export type UdpService = (typeof UDP_SERVICES)[number];
 export type TestService = BuiltinService | UdpService;
 
@@ -45,6 +46,15 @@ export interface StartMessage {
   settleMemory?: boolean;
   /** Addresses the data connections will come from besides the control connection's (conns --source-ips). */
   dataFrom?: string[];
+  /** udp-source: what the server sends to each client socket that says hello. */
+  udp?: UdpSourceSettings;
+}
+
+export interface UdpSourceSettings {
+  datagramBytes: number;
+  /** Per stream; 0: as fast as the server's socket takes them (and its --max-rate allows). */
+  bitsPerSecond: number;
+  streams: number;
 }
 
 export interface ReadyMessage {
@@ -87,6 +97,8 @@ export interface DatagramReport {
   hostReceiveBufferErrors: number | null;
   /** Datagrams that were not this test's (another source address, another token): dropped uncounted. */
   foreign: number;
+  /** udp-source: datagrams the server's kernel took, per stream. */
+  sent?: number[];
 }
 
 export interface ResultMessage {
@@ -122,6 +134,12 @@ const SERVER_SETTINGS_FIELDS = Object.freeze({
 /** The longest test a server runs for one client (one hour). */
 export const MAX_TEST_DURATION_MS = 3_600_000;
 
+const UDP_SOURCE_FIELDS = Object.freeze({
+  datagramBytes: integer(DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES),
+  bitsPerSecond: integer(0, 1e12),
+  streams: integer(1, 128),
+});
+
 const START_FIELDS = Object.freeze({
   type: oneOf(['start']),
   protocol: integer(0, 1_000_000),
@@ -129,6 +147,16 @@ const START_FIELDS = Object.freeze({
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,
+  udp: (value: unknown) => {
+    try {
+      validateFields(value, UDP_SOURCE_FIELDS, 'start.udp');
+    } catch (error) {
+      return error instanceof SocktuneError ? error.message.replace(/^start\.udp\.?/, 'an object whose ') : 'an object';
+    }
+    return typeof value === 'object' && value !== null && ['datagramBytes', 'bitsPerSecond', 'streams'].every((key) => key in value)
+      ? undefined
+      : '{ datagramBytes, bitsPerSecond, streams }';
+  },
   dataFrom: (value: unknown) =>
     Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && isIP(address) !== 0)
       ? undefined
@@ -163,6 +191,8 @@ export function parseClientMessage(value: unknown): ClientMessage {
       `control protocol ${String(value.protocol)} not supported; this server speaks ${CONTROL_PROTOCOL_VERSION}`,
     );
   }
+  if (value.service === 'udp-source' && value.udp === undefined)
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.udp is missing: a udp-source test says what to send');
   // A missing server object means no settings: every later reader may take start.server as given.
   return { ...(value as unknown as StartMessage), server: value.server ?? {} };
 }

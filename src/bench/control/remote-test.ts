@@ -11,6 +11,7 @@ import {
   type ResultMessage,
   type TestServerSettings,
   type TestService,
+  type UdpSourceSettings,
 } from './control-protocol.ts';
 import { parseServerMessage } from './server-messages.ts';
 
@@ -45,6 +46,7 @@ export class RemoteTest implements TestPeer {
     maxDurationMs: number,
     settleMemory = false,
     dataFrom: string[] = [],
+    udp?: UdpSourceSettings,
   ): Promise<RemoteTest> {
     const socket = await connect(
       target.path === undefined
@@ -62,6 +64,7 @@ export class RemoteTest implements TestPeer {
       maxDurationMs: Math.ceil(maxDurationMs),
       ...(settleMemory ? { settleMemory } : {}),
       ...(dataFrom.length > 0 ? { dataFrom } : {}),
+      ...(udp === undefined ? {} : { udp }),
     };
     const startText = JSON.stringify(start);
     channel.send(start);

@@ -97,6 +97,8 @@ const DATAGRAMS = record(
     socketDrops: orNull(count),
     hostReceiveBufferErrors: orNull(count),
     foreign: count,
+    sent: (value) =>
+      Array.isArray(value) && value.length <= 128 && value.every((n) => count(n) === undefined) ? undefined : 'up to 128 counts',
   },
   ['streams', 'socketDrops', 'hostReceiveBufferErrors', 'foreign'],
 );

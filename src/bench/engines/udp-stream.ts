@@ -1,11 +1,12 @@
 import { isIPv6 } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
-import { datagramTemplate, stampDatagram } from '../../framing/datagram.ts';
-import { SendBudget } from '../../transport/io/send-budget.ts';
+import { socketDrops, udpBufferErrors } from '../../core/udp-counters.ts';
+import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, stampDatagram } from '../../framing/datagram.ts';
+import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { sumDatagramCounts } from '../results/datagram-stats.ts';
+import { DatagramStats, sumDatagramCounts, type DatagramCounts } from '../results/datagram-stats.ts';
 import { benchResult } from '../results/envelope.ts';
 import type { StreamInterval, StreamResult, UdpSummary } from '../results/result.ts';
 import { udpStreamRecord } from '../results/result-options.ts';
@@ -18,6 +19,8 @@ export interface UdpStreamOptions {
   target: ServerTarget;
   durationSec: number;
   intervalSec: number;
+  /** forward: this client sends; reverse (-R): the server sends to this client's sockets. */
+  direction: 'forward' | 'reverse';
   /** Bytes per datagram, header included (iperf3 -l). */
   datagramBytes: number;
   /** Per stream (iperf3 -b); 0: as fast as the socket takes them. */
@@ -29,25 +32,42 @@ export interface UdpStreamOptions {
   interrupt?: AbortSignal | undefined;
 }
 
-/** Datagrams handed to the kernel and not yet confirmed, per socket; each has a buffer of its own until then. */
-const IN_FLIGHT = 64;
-/** Time for the last datagrams to reach the server before the client says it has finished. */
+/** Time for the last datagrams to arrive before the client says it has finished. */
 const SETTLE_MS = 200;
+/** -R: how often a socket says hello until the server's first datagram arrives, and how many times. */
+const HELLO_EVERY_MS = 100;
+const HELLOS = 20;
 
-interface Sender {
+interface Stream {
   bound: BoundUdpSocket;
-  sent: number;
-  sentBytes: number;
-  failed: number;
-  stop: () => void;
+  /** This end's own address and port as the kernel's tables show it (a connected socket's chosen source). */
+  local: { address: string; port: number };
+  sender: DatagramSender | undefined;
+  received: DatagramStats;
+  receivedBytes: number;
+  dropsBefore: number | null;
 }
 
-/** `stream -u`: datagrams at a paced rate from each of `parallel` sockets to a socktune server, which counts what arrived. */
+/** `stream -u`: datagrams at a paced rate between `parallel` client sockets and a socktune server, counted where they arrive. */
 export async function runUdpStream(options: UdpStreamOptions): Promise<StreamResult> {
-  const peer = await RemoteTest.start(options.target, 'udp-sink', options.server, (options.durationSec + 5) * 1000);
-  const senders: Sender[] = [];
+  const reverse = options.direction === 'reverse';
+  const source = reverse
+    ? { datagramBytes: options.datagramBytes, bitsPerSecond: options.bitsPerSecond, streams: options.parallel }
+    : undefined;
+  const maxDurationMs = (options.durationSec + 5) * 1000;
+  const peer = await RemoteTest.start(
+    options.target,
+    reverse ? 'udp-source' : 'udp-sink',
+    options.server,
+    maxDurationMs,
+    false,
+    [],
+    source,
+  );
+  const streams: Stream[] = [];
   let ticker: Ticker | undefined;
   let monitor: SelfMonitor | undefined;
+  let helloTimer: NodeJS.Timeout | undefined;
   try {
     if (peer.ready.dataToken === undefined)
       throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', "the server's ready message for a UDP test has no dataToken");
@@ -56,7 +76,8 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     if (!('host' in peer.data)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'a UDP test needs an IP server, not a Unix-domain one');
     const { host: serverAddress, port: dataPort } = peer.data;
     const host = isIPv6(serverAddress) ? '::' : '0.0.0.0';
-    for (let stream = 0; stream < options.parallel; stream++) {
+    const hostErrorsBefore = udpBufferErrors()?.receive ?? null;
+    for (let index = 0; index < options.parallel; index++) {
       const bound = await bindUdp({ host, port: 0, ...options.client });
       bound.socket.on('error', () => {});
       await new Promise<void>((resolve, reject) => {
@@ -66,20 +87,39 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
           resolve();
         });
       });
-      senders.push({ bound, sent: 0, sentBytes: 0, failed: 0, stop: () => {} });
+      const local = bound.socket.address();
+      const stream: Stream = {
+        bound,
+        local,
+        sender: undefined,
+        received: new DatagramStats(),
+        receivedBytes: 0,
+        dropsBefore: socketDrops(local.address, local.port),
+      };
+      // A connected socket hears only the server's address and port; the token says it is this test's.
+      bound.socket.on('message', (datagram) => {
+        const arrival = process.hrtime.bigint();
+        const header = readDatagram(datagram, token);
+        if (header === undefined || header.stream !== index) return;
+        stream.received.record(header.sequence, header.sentNs, arrival, datagram.length);
+        stream.receivedBytes += datagram.length;
+      });
+      streams.push(stream);
     }
     monitor = new SelfMonitor().start();
     const startedAt = Date.now();
     const intervals: StreamInterval[] = [];
+    const moved = (): number =>
+      streams.reduce((sum, stream) => sum + (reverse ? stream.receivedBytes : (stream.sender?.sentBytes ?? 0)), 0);
     let last = { at: 0, bytes: 0 };
     ticker = new Ticker(options.intervalSec, (elapsedSec) => {
-      const bytes = senders.reduce((sum, sender) => sum + sender.sentBytes, 0);
+      const bytes = moved();
       const seconds = elapsedSec - last.at;
       const interval: StreamInterval = {
         startSec: round(last.at, 3),
         endSec: round(elapsedSec, 3),
-        sentBytes: bytes - last.bytes,
-        receivedBytes: 0,
+        sentBytes: reverse ? 0 : bytes - last.bytes,
+        receivedBytes: reverse ? bytes - last.bytes : 0,
         bitsPerSecond: seconds > 0 ? Math.round(((bytes - last.bytes) * 8) / seconds) : 0,
         omitted: false,
       };
@@ -87,131 +127,153 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       intervals.push(interval);
       options.onInterval?.(interval);
     });
-    senders.forEach((sender, stream) => startSending(sender, stream, token, options));
+    if (reverse) helloTimer = sayHello(streams, token);
+    else
+      streams.forEach((stream, index) => {
+        stream.sender = sendDatagrams(stream.bound.socket, {
+          stream: index,
+          token,
+          datagramBytes: options.datagramBytes,
+          bitsPerSecond: options.bitsPerSecond,
+        });
+      });
     await sleep(options.durationSec * 1000, options.interrupt);
     const measuredSeconds = ticker.elapsedSec;
-    for (const sender of senders) sender.stop();
+    clearInterval(helloTimer);
+    for (const stream of streams) stream.sender?.stop();
     ticker.stop();
     const selfCheck = monitor.stop();
-    await sleep(SETTLE_MS);
+    if (!reverse) await sleep(SETTLE_MS);
     const serverResult = await peer.finish();
-    const report = serverResult?.datagrams;
+    // -R: what the server sent before it heard the finish may still be on its way.
+    if (reverse) await sleep(SETTLE_MS);
+    const report = serverResult.datagrams;
     if (report === undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the server sent no datagram counts for a UDP test');
-    const interrupted = options.interrupt?.aborted === true;
+    const hostErrors = udpBufferErrors()?.receive ?? null;
+    const udp = reverse
+      ? reverseSummary(
+          streams,
+          report,
+          options.datagramBytes,
+          hostErrors === null || hostErrorsBefore === null ? null : hostErrors - hostErrorsBefore,
+        )
+      : forwardSummary(streams, report, options.datagramBytes);
+    const sentBytes = udp.sent * options.datagramBytes;
+    const receivedBytes = reverse
+      ? streams.reduce((sum, stream) => sum + stream.received.counts().bytes, 0)
+      : sumDatagramCounts(report.streams).bytes;
     return benchResult({
       command: 'stream',
       startedAt,
       serverEnvironment: peer.server.environment,
       options: udpStreamRecord(options),
-      effective: { client: senders[0]!.bound.effective, server: peer.server.effective },
+      effective: { client: streams[0]!.bound.effective, server: peer.server.effective },
       intervals,
       summary: {
-        direction: 'forward',
+        direction: options.direction,
         measuredSeconds: round(measuredSeconds, 3),
-        bitsPerSecond: Math.round((sumDatagramCounts(report.streams).bytes * 8) / measuredSeconds),
+        bitsPerSecond: Math.round((receivedBytes * 8) / measuredSeconds),
         drainSeconds: round(SETTLE_MS / 1000, 3),
-        sender: { bytes: senders.reduce((sum, sender) => sum + sender.sentBytes, 0), side: 'client' },
-        receiver: { bytes: serverResult.metrics.bytesIn, side: 'server' },
+        sender: { bytes: sentBytes, side: reverse ? 'server' : 'client' },
+        receiver: { bytes: receivedBytes, side: reverse ? 'client' : 'server' },
         retransmits: null,
         verify: null,
-        serverCpuPercent: serverResult?.cpuPercent ?? null,
-        udp: udpSummary(senders, report, options.datagramBytes),
+        serverCpuPercent: serverResult.cpuPercent,
+        udp,
       },
       selfCheck,
-      interrupted,
+      interrupted: options.interrupt?.aborted === true,
       warnings: [
         ...peer.server.warnings.map((warning) => bufferCapped('server', warning)),
-        ...senders[0]!.bound.warnings.map((warning) => bufferCapped('client', warning)),
+        ...streams[0]!.bound.warnings.map((warning) => bufferCapped('client', warning)),
       ],
     });
   } finally {
+    clearInterval(helloTimer);
     ticker?.stop();
     monitor?.stop();
-    for (const sender of senders) {
-      sender.stop();
-      sender.bound.socket.close();
+    for (const stream of streams) {
+      stream.sender?.stop();
+      stream.bound.socket.close();
     }
     peer.abort();
   }
 }
 
-function udpSummary(senders: Sender[], report: DatagramReport, datagramBytes: number): UdpSummary {
-  const sent = senders.reduce((sum, sender) => sum + sender.sent, 0);
+/** -R: each socket sends the server a header-only datagram with the token until the server's first datagram reaches it. */
+function sayHello(streams: Stream[], token: Buffer): NodeJS.Timeout {
+  const hellos = streams.map((_, index) => {
+    const datagram = datagramTemplate(DATAGRAM_HEADER_BYTES, token);
+    stampDatagram(datagram, { stream: index, sequence: 0, sentNs: 0n });
+    return datagram;
+  });
+  let said = 0;
+  const hello = (): void => {
+    streams.forEach((stream, index) => {
+      if (stream.received.counts().received === 0) stream.bound.socket.send(hellos[index]!, () => {});
+    });
+    if (++said >= HELLOS) clearInterval(timer);
+  };
+  const timer = setInterval(hello, HELLO_EVERY_MS);
+  hello();
+  return timer;
+}
+
+function forwardSummary(streams: Stream[], report: DatagramReport, datagramBytes: number): UdpSummary {
+  const sent = streams.reduce((sum, stream) => sum + (stream.sender?.sent ?? 0), 0);
   const counted = sumDatagramCounts(report.streams);
-  if (report.streams.length > senders.length || counted.received > sent || counted.bytes > sent * datagramBytes)
+  if (report.streams.length > streams.length || counted.received > sent || counted.bytes > sent * datagramBytes)
     throw new SocktuneError(
       'SOCKTUNE_ERR_PROTOCOL',
-      `the server counted ${counted.received} datagrams in ${report.streams.length} streams; this client sent ${sent} in ${senders.length}`,
+      `the server counted ${counted.received} datagrams in ${report.streams.length} streams; this client sent ${sent} in ${streams.length}`,
     );
+  return summarize(
+    datagramBytes,
+    sent,
+    streams.reduce((sum, stream) => sum + (stream.sender?.failed ?? 0), 0),
+    counted,
+    {
+      receiveBufferDrops: report.socketDrops,
+      hostReceiveBufferErrors: report.hostReceiveBufferErrors,
+      foreign: report.foreign,
+    },
+  );
+}
+
+function reverseSummary(streams: Stream[], report: DatagramReport, datagramBytes: number, hostErrors: number | null): UdpSummary {
+  const sent = (report.sent ?? []).reduce((sum, count) => sum + count, 0);
+  const counted = sumDatagramCounts(streams.map((stream) => stream.received.counts()));
+  if ((report.sent ?? []).length > streams.length || counted.received > sent)
+    throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the server says it sent ${sent} datagrams; this client received ${counted.received}`);
+  const drops = streams.map((stream) => {
+    const now = socketDrops(stream.local.address, stream.local.port);
+    return now === null || stream.dropsBefore === null ? null : now - stream.dropsBefore;
+  });
+  return summarize(datagramBytes, sent, 0, counted, {
+    receiveBufferDrops: drops.includes(null) ? null : drops.reduce<number>((sum, count) => sum + count!, 0),
+    hostReceiveBufferErrors: hostErrors,
+    foreign: 0,
+  });
+}
+
+function summarize(
+  datagramBytes: number,
+  sent: number,
+  sendErrors: number,
+  counted: DatagramCounts,
+  cause: Pick<UdpSummary, 'receiveBufferDrops' | 'hostReceiveBufferErrors' | 'foreign'>,
+): UdpSummary {
   const lost = Math.max(0, sent - counted.received);
   return {
     datagramBytes,
     sent,
-    sendErrors: senders.reduce((sum, sender) => sum + sender.failed, 0),
+    sendErrors,
     received: counted.received,
     lost,
     lostPercent: sent === 0 ? 0 : round((lost / sent) * 100, 3),
     outOfOrder: counted.outOfOrder,
     duplicates: counted.duplicates,
     jitterUs: round(counted.jitterUs, 3),
-    receiveBufferDrops: report.socketDrops,
-    hostReceiveBufferErrors: report.hostReceiveBufferErrors,
-    foreign: report.foreign,
+    ...cause,
   };
-}
-
-/**
- * Sends datagrams from one socket until stopped: paced by a token bucket of a few datagrams' burst
- * at `bitsPerSecond`, and never more than IN_FLIGHT handed to the kernel unconfirmed, each in a
- * buffer of its own (a queued send still reads it).
- */
-function startSending(sender: Sender, stream: number, token: Buffer, options: UdpStreamOptions): void {
-  const size = options.datagramBytes;
-  const ring = Array.from({ length: IN_FLIGHT }, () => datagramTemplate(size, token));
-  const bytesPerSecond = options.bitsPerSecond / 8;
-  const budget =
-    bytesPerSecond > 0
-      ? new SendBudget(bytesPerSecond, {
-          buffer: new SharedArrayBuffer(8),
-          burstBytes: Math.max(4 * size, Math.ceil(bytesPerSecond / 500)),
-        })
-      : undefined;
-  let sequence = 0;
-  let inFlight = 0;
-  let sending = true;
-  let timer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
-  const socket = sender.bound.socket;
-  // A send may be confirmed at once (nextTick): sending again from the confirmation would never let a timer run.
-  const confirmed = (error: Error | null): void => {
-    inFlight--;
-    if (error) sender.failed++;
-    else {
-      sender.sent++;
-      sender.sentBytes += size;
-    }
-    if (timer === undefined) immediate ??= setImmediate(pump);
-  };
-  const pump = (): void => {
-    timer = undefined;
-    immediate = undefined;
-    while (sending && inFlight < IN_FLIGHT) {
-      const wait = budget?.tryTake(size) ?? 0;
-      if (wait > 0) {
-        timer = setTimeout(pump, wait);
-        return;
-      }
-      const datagram = ring[sequence % IN_FLIGHT]!;
-      stampDatagram(datagram, { stream, sequence, sentNs: process.hrtime.bigint() });
-      sequence++;
-      inFlight++;
-      socket.send(datagram, confirmed);
-    }
-  };
-  sender.stop = () => {
-    sending = false;
-    clearTimeout(timer);
-    clearImmediate(immediate);
-  };
-  pump();
 }

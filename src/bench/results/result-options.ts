@@ -155,6 +155,7 @@ export function iperf3StreamRecord(options: {
 /** stream -u: stream's record for datagrams (writeSize is the datagram's size). */
 export function udpStreamRecord(options: {
   target: { host: string; port: number; authToken?: unknown };
+  direction: 'forward' | 'reverse';
   durationSec: number;
   intervalSec: number;
   datagramBytes: number;
@@ -170,7 +171,7 @@ export function udpStreamRecord(options: {
     intervalSec: options.intervalSec,
     writeSize: options.datagramBytes,
     parallel: options.parallel,
-    direction: 'forward',
+    direction: options.direction,
     verify: false,
     ...(options.bitsPerSecond > 0 ? { bitrate: options.bitsPerSecond } : {}),
     protocol: 'udp',

@@ -84,14 +84,17 @@ export interface StreamSummary {
   udp?: UdpSummary;
 }
 
-/** A UDP stream's datagrams: sent by the client, counted by the server, and why the missing ones are missing. */
+/**
+ * A UDP stream's datagrams: sent by one end, counted by the other (the server, or with -R the client), and why the missing ones are
+ * missing.
+ */
 export interface UdpSummary {
   datagramBytes: number;
-  /** Datagrams the client's kernel took. */
+  /** Datagrams the sender's kernel took (with -R, the server's count). */
   sent: number;
   /** Sends the kernel refused (ENOBUFS, ECONNREFUSED from an earlier ICMP error). */
   sendErrors: number;
-  /** Distinct datagrams the server counted. */
+  /** Distinct datagrams the receiver counted. */
   received: number;
   /** sent − received. */
   lost: number;
@@ -100,9 +103,12 @@ export interface UdpSummary {
   duplicates: number;
   /** RFC 3550 interarrival jitter, µs (the mean of the streams'). */
   jitterUs: number;
-  /** Datagrams the server's kernel dropped on its socket, the receive buffer full (sk_drops); null where unknown. */
+  /**
+   * Datagrams the receiving socket's kernel dropped, its receive buffer full (sk_drops); with -R the client's sockets together; null
+   * where unknown.
+   */
   receiveBufferDrops: number | null;
-  /** The server host's UdpRcvbufErrors over the test, every UDP socket together; null where unknown. */
+  /** The receiving host's UdpRcvbufErrors over the test, every UDP socket together; null where unknown. */
   hostReceiveBufferErrors: number | null;
   /** Datagrams the server dropped as not this test's (another source, another token). */
   foreign: number;

@@ -29,7 +29,8 @@ export const streamCommand: Command = {
     udp: {
       help:
         'UDP, as iperf3 -u: datagrams of -l bytes (default 1460) at -b per stream (default 1M; 0: as fast as ' +
-        'the socket takes them); the server counts loss, reordering, jitter and its receive-buffer drops',
+        'the socket takes them), -R for the server to send; the receiver counts loss, reordering, jitter and ' +
+        'its receive-buffer drops',
       spec: { type: 'boolean', short: 'u' },
     },
     bitrate: {
@@ -224,7 +225,6 @@ function formatOf(values: Values): RateFormat | undefined {
 
 /** Flags stream -u does not take yet, and why. */
 const NOT_WITH_UDP: readonly [string, string][] = [
-  ['reverse', '-R'],
   ['bidir', '--bidir'],
   ['iperf3', '--iperf3'],
   ['raw', '--raw'],
@@ -240,7 +240,8 @@ async function runUdp(values: Values, io: Io): Promise<number> {
   if (refused.length > 0)
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      `stream -u sends datagrams from this client to a socktune server; it does not take ${refused.join(', ')} yet`,
+      'stream -u sends datagrams between this client and a socktune server (-R: the server sends); ' +
+        `it does not take ${refused.join(', ')} yet`,
     );
   const run = runOptions(values);
   const lengthText = str(values, 'length');
@@ -253,10 +254,12 @@ async function runUdp(values: Values, io: Io): Promise<number> {
   const bitrateText = str(values, 'bitrate') ?? '1M';
   const bitsPerSecond = bitrateText === '0' ? 0 : parseBitRate(bitrateText, '--bitrate');
   const rateFormat = formatOf(values);
+  const direction: 'forward' | 'reverse' = values.reverse === true ? 'reverse' : 'forward';
   const options = {
     target: run.target,
     durationSec: run.durationSec,
     intervalSec: run.intervalSec,
+    direction,
     datagramBytes,
     bitsPerSecond,
     parallel: parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128),
@@ -267,7 +270,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
     {
       run: async (onInterval, interrupt) =>
         (await import('../../bench/engines/udp-stream.ts')).runUdpStream({ ...options, onInterval, interrupt }),
-      formatInterval: (interval) => formatStreamInterval(interval, 'forward', rateFormat),
+      formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
       printSummary: (out, result) => {
         const udp = result.summary.udp!;
         out.out(
@@ -285,13 +288,15 @@ async function runUdp(values: Values, io: Io): Promise<number> {
             out.columns,
           ),
         );
-        out.out(`lost       ${describeUdpLoss(udp, result.effective.server?.receiveBufferSize)}`);
+        const receiver = direction === 'reverse' ? result.effective.client : result.effective.server;
+        out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, direction === 'reverse' ? 'client' : 'server')}`);
         out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs, ${udp.outOfOrder} out of order, ${udp.duplicates} duplicated`);
       },
       metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
       nothingMeasured: (result) =>
         result.summary.udp!.received > 0 ? undefined : `no datagram arrived in ${result.summary.measuredSeconds} s`,
       requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
+      udp: true,
     },
     values,
     io,
@@ -299,15 +304,15 @@ async function runUdp(values: Values, io: Io): Promise<number> {
 }
 
 /** "3 of 1000 (0.3%): 3 dropped by the server's receive buffer (SO_RCVBUF 208 KiB): raise --rcvbuf", or where else they went. */
-function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined): string {
+function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined, receiver: 'client' | 'server'): string {
   const head = `${udp.lost} of ${udp.sent} (${udp.lostPercent}%)`;
   if (udp.lost === 0) return head;
-  if (udp.receiveBufferDrops === null) return `${head}: the server could not read its socket's drop counter`;
+  if (udp.receiveBufferDrops === null) return `${head}: the ${receiver} could not read its socket's drop counter`;
   const buffer = receiveBufferSize === undefined ? '' : ` (SO_RCVBUF ${formatBytes(receiveBufferSize)})`;
   const dropped = Math.min(udp.lost, udp.receiveBufferDrops);
   const elsewhere = udp.lost - dropped;
   return (
-    `${head}: ${dropped} dropped by the server's receive buffer${buffer}` +
+    `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}` +
     (dropped > 0 ? ': raise --rcvbuf (or -w)' : '') +
     (elsewhere > 0 ? `; ${elsewhere} lost on the way (the network or the sender's host)` : '')
   );

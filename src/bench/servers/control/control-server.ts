@@ -551,7 +551,8 @@ export class ControlServer extends EventEmitter {
     const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     const { sendBufferSize, receiveBufferSize } = start.server;
-    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }));
+    const source = start.service === 'udp-source' ? { settings: start.udp!, shared: this.#sendBudget } : undefined;
+    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), source);
   }
 
   #testServer(start: StartMessage & { service: BuiltinService }, control: Socket, dataToken: Buffer | undefined): SocktuneServer {

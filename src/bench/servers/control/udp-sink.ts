@@ -6,7 +6,9 @@ import { DATAGRAM_TOKEN_BYTES, readDatagram } from '../../../framing/datagram.ts
 import type { ServerMetrics } from '../../../transport/server/metrics.ts';
 import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
-import type { DatagramReport } from '../../control/control-protocol.ts';
+import type { DatagramReport, UdpSourceSettings } from '../../control/control-protocol.ts';
+import type { SendBudget } from '../../../transport/io/send-budget.ts';
+import { sendDatagrams, type DatagramSender } from '../../../transport/udp/datagram-sender.ts';
 import { DatagramStats } from '../../results/datagram-stats.ts';
 
 /**
@@ -16,9 +18,11 @@ import { DatagramStats } from '../../results/datagram-stats.ts';
 const MAX_STREAMS = 128;
 
 /**
- * The receiving end of a `stream -u` test: one UDP socket on the address the client reached the
- * control port on, counting the datagrams that carry this test's token and come from the client's
- * own address. It never sends: nothing a spoofed source does gets an answer.
+ * The server's end of a `stream -u` test: one UDP socket on the address the client reached the
+ * control port on. It counts the datagrams that carry this test's token and come from the client's
+ * own address; with `source` (-R) it sends, to each client socket that said hello with the token
+ * from that address, the datagrams asked for, paced and within the server's --max-rate. It answers
+ * nothing else: a spoofed source gets nothing.
  */
 export class UdpSink {
   readonly token = randomBytes(DATAGRAM_TOKEN_BYTES);
@@ -32,10 +36,19 @@ export class UdpSink {
   #dropsBefore: number | null = null;
   #hostErrorsBefore: number | null = null;
 
-  constructor(host: string, client: string | undefined, buffers: { sendBufferSize?: number; receiveBufferSize?: number }) {
+  readonly #source: { settings: UdpSourceSettings; shared: SendBudget | undefined } | undefined;
+  readonly #senders = new Map<number, DatagramSender>();
+
+  constructor(
+    host: string,
+    client: string | undefined,
+    buffers: { sendBufferSize?: number; receiveBufferSize?: number },
+    source?: { settings: UdpSourceSettings; shared: SendBudget | undefined },
+  ) {
     this.#host = host;
     this.#client = client;
     this.#buffers = buffers;
+    this.#source = source;
   }
 
   get warnings(): BufferCapWarning[] {
@@ -59,10 +72,29 @@ export class UdpSink {
       this.#foreign++;
       return;
     }
+    if (this.#source !== undefined) return this.#hello(header.stream, source);
     let stats = this.#streams.get(header.stream);
     if (stats === undefined) this.#streams.set(header.stream, (stats = new DatagramStats()));
     stats.record(header.sequence, header.sentNs, arrival, datagram.length);
     this.#bytesIn += datagram.length;
+  }
+
+  /** A client socket of this test says where its stream goes: sending starts, once per stream. */
+  #hello(stream: number, from: RemoteInfo): void {
+    const { settings, shared } = this.#source!;
+    const socket = this.#bound?.socket;
+    if (stream >= settings.streams || this.#senders.has(stream) || socket === undefined) return;
+    this.#senders.set(
+      stream,
+      sendDatagrams(socket, {
+        stream,
+        token: this.token,
+        datagramBytes: settings.datagramBytes,
+        bitsPerSecond: settings.bitsPerSecond,
+        to: { port: from.port, address: from.address },
+        shared,
+      }),
+    );
   }
 
   effectiveSocketOptions(): EffectiveSocketOptions {
@@ -75,7 +107,7 @@ export class UdpSink {
       connectionsCurrent: 0,
       connectionsTotal: 0,
       bytesIn: this.#bytesIn,
-      bytesOut: 0,
+      bytesOut: [...this.#senders.values()].reduce((sum, sender) => sum + sender.sentBytes, 0),
       bytesCorrupted: 0,
       messagesIn: received,
       errors: {},
@@ -94,10 +126,14 @@ export class UdpSink {
       socketDrops: drops === null || this.#dropsBefore === null ? null : drops - this.#dropsBefore,
       hostReceiveBufferErrors: hostErrors === null || this.#hostErrorsBefore === null ? null : hostErrors - this.#hostErrorsBefore,
       foreign: this.#foreign,
+      ...(this.#source === undefined
+        ? {}
+        : { sent: Array.from({ length: this.#source.settings.streams }, (_, stream) => this.#senders.get(stream)?.sent ?? 0) }),
     };
   }
 
   close(): Promise<void> {
+    for (const sender of this.#senders.values()) sender.stop();
     const socket = this.#bound?.socket;
     this.#bound = undefined;
     return socket === undefined ? Promise.resolve() : new Promise((resolve) => socket.close(() => resolve()));

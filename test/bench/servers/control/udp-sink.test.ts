@@ -63,3 +63,49 @@ test('a UDP test in another I/O model is refused, naming the model', async () =>
     );
   });
 });
+
+test('udp-source sends only to a socket of the client’s own address that said hello with the token, at most what was asked', async () => {
+  await withServer({ host: '127.0.0.1' }, async (port) => {
+    const settings = { datagramBytes: 100, bitsPerSecond: 800_000, streams: 1 };
+    const test = await RemoteTest.start({ host: '127.0.0.1', port }, 'udp-source', {}, 10_000, false, [], settings);
+    const token = Buffer.from(test.ready.dataToken!, 'hex');
+    const client = await bound('127.0.0.1');
+    const spoofer = await bound('127.0.0.2');
+    const heard = { client: 0, spoofer: 0 };
+    client.on('message', () => heard.client++);
+    spoofer.on('message', () => heard.spoofer++);
+    try {
+      const hello = datagramTemplate(40, token);
+      stampDatagram(hello, { stream: 0, sequence: 0, sentNs: 0n });
+      await send(spoofer, hello, test.ready.dataPort);
+      await send(client, datagramTemplate(40, Buffer.alloc(16)), test.ready.dataPort);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(heard, { client: 0, spoofer: 0 }, 'no hello from the wrong address or with the wrong token starts anything');
+      await send(client, hello, test.ready.dataPort);
+      const started = performance.now();
+      while (heard.client === 0 && performance.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 20));
+      const result = await test.finish();
+      assert.ok(heard.client > 0 && heard.spoofer === 0, JSON.stringify(heard));
+      assert.equal(result.datagrams?.foreign, 2);
+      assert.ok(result.datagrams.sent![0]! >= heard.client, 'the server counts what it sent');
+    } finally {
+      client.close();
+      spoofer.close();
+      test.abort();
+    }
+  });
+});
+
+test('a udp-source test must say what to send', async () => {
+  await withServer({ host: '127.0.0.1' }, async (port) => {
+    await assert.rejects(RemoteTest.start({ host: '127.0.0.1', port }, 'udp-source', {}, 10_000), /start.udp is missing/);
+    await assert.rejects(
+      RemoteTest.start({ host: '127.0.0.1', port }, 'udp-source', {}, 10_000, false, [], {
+        datagramBytes: 10,
+        bitsPerSecond: 0,
+        streams: 1,
+      }),
+      /datagramBytes must be an integer from 40 to 65507/,
+    );
+  });
+});
