@@ -147,16 +147,7 @@ const START_FIELDS = Object.freeze({
   server: () => undefined,
   maxDurationMs: integer(1, MAX_TEST_DURATION_MS),
   settleMemory: boolean,
-  udp: (value: unknown) => {
-    try {
-      validateFields(value, UDP_SOURCE_FIELDS, 'start.udp');
-    } catch (error) {
-      return error instanceof SocktuneError ? error.message.replace(/^start\.udp\.?/, 'an object whose ') : 'an object';
-    }
-    return typeof value === 'object' && value !== null && ['datagramBytes', 'bitsPerSecond', 'streams'].every((key) => key in value)
-      ? undefined
-      : '{ datagramBytes, bitsPerSecond, streams }';
-  },
+  udp: () => undefined,
   dataFrom: (value: unknown) =>
     Array.isArray(value) && value.length <= 1024 && value.every((address) => typeof address === 'string' && isIP(address) !== 0)
       ? undefined
@@ -193,6 +184,12 @@ export function parseClientMessage(value: unknown): ClientMessage {
   }
   if (value.service === 'udp-source' && value.udp === undefined)
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.udp is missing: a udp-source test says what to send');
+  if (value.udp !== undefined) {
+    if (!isRecord(value.udp)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.udp must be an object');
+    validateFields(value.udp, UDP_SOURCE_FIELDS, 'start.udp');
+    const missing = Object.keys(UDP_SOURCE_FIELDS).find((key) => !Object.hasOwn(value.udp as object, key));
+    if (missing !== undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `start.udp.${missing} is missing`);
+  }
   // A missing server object means no settings: every later reader may take start.server as given.
   return { ...(value as unknown as StartMessage), server: value.server ?? {} };
 }

@@ -100,7 +100,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       bound.socket.on('message', (datagram) => {
         const arrival = process.hrtime.bigint();
         const header = readDatagram(datagram, token);
-        if (header === undefined || header.stream !== index) return;
+        if (header === undefined || header.stream !== index || datagram.length !== options.datagramBytes) return;
         stream.received.record(header.sequence, header.sentNs, arrival, datagram.length);
         stream.receivedBytes += datagram.length;
       });
@@ -135,6 +135,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
           token,
           datagramBytes: options.datagramBytes,
           bitsPerSecond: options.bitsPerSecond,
+          streams: options.parallel,
         });
       });
     await sleep(options.durationSec * 1000, options.interrupt);

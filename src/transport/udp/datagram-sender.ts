@@ -2,8 +2,10 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { datagramTemplate, stampDatagram } from '../../framing/datagram.ts';
 import { SendBudget } from '../io/send-budget.ts';
 
-/** Datagrams handed to the kernel and not yet confirmed, per socket; each has a buffer of its own until then. */
-const IN_FLIGHT = 64;
+/** Datagrams handed to the kernel and not yet confirmed, per socket at most; each has a buffer of its own until then. */
+const MAX_IN_FLIGHT = 64;
+/** The buffers of a test's in-flight datagrams together, every stream's: a test of 128 streams of 64 KiB datagrams gets one each. */
+const IN_FLIGHT_BYTES_PER_TEST = 4 * 1024 * 1024;
 
 /** What one paced sender has done so far. */
 export interface DatagramSender {
@@ -24,16 +26,20 @@ export interface DatagramSenderOptions {
   to?: { port: number; address: string };
   /** A budget the sender shares with others (a server's --max-rate), taken before its own pace. */
   shared?: SendBudget | undefined;
+  /** How many streams of the test send at once, for their buffers to fit IN_FLIGHT_BYTES_PER_TEST together. */
+  streams: number;
 }
 
 /**
- * Sends datagrams of a test from one socket until stopped: paced by a token bucket of a few
- * datagrams' burst at `bitsPerSecond`, never more than IN_FLIGHT handed to the kernel unconfirmed,
- * each in a buffer of its own (a queued send still reads it).
+ * Sends datagrams of a test from one socket until stopped: paced by a token bucket at
+ * `bitsPerSecond`, never more than a few handed to the kernel unconfirmed (MAX_IN_FLIGHT, fewer for
+ * large datagrams and many streams), each in a buffer of its own (a queued send still reads it).
  */
 export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions): DatagramSender {
   const size = options.datagramBytes;
-  const ring = Array.from({ length: IN_FLIGHT }, () => datagramTemplate(size, options.token));
+  const inFlightMax = Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(IN_FLIGHT_BYTES_PER_TEST / (size * options.streams))));
+  // Made as they are first needed: a stream that sends slowly never holds the whole ring.
+  const ring: Buffer[] = [];
   const bytesPerSecond = options.bitsPerSecond / 8;
   const budgets = [
     ...(options.shared === undefined ? [] : [options.shared]),
@@ -41,7 +47,8 @@ export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions)
       ? [
           new SendBudget(bytesPerSecond, {
             buffer: new SharedArrayBuffer(8),
-            burstBytes: Math.max(4 * size, Math.ceil(bytesPerSecond / 500)),
+            // One datagram, or 2 ms of traffic where timers could not keep up with one at a time.
+            burstBytes: Math.max(size, Math.ceil(bytesPerSecond / 500)),
           }),
         ]
       : []),
@@ -65,13 +72,14 @@ export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions)
   const pump = (): void => {
     timer = undefined;
     immediate = undefined;
-    while (sending && inFlight < IN_FLIGHT) {
+    while (sending && inFlight < inFlightMax) {
       const wait = Math.max(0, ...budgets.map((budget) => budget.behind()));
       if (wait > 0 || !budgets.every((budget) => budget.tryTake(size) === 0)) {
-        timer = setTimeout(pump, Math.max(1, wait));
+        // A very low rate waits long: look again at least every second (and within a timer's range).
+        timer = setTimeout(pump, Math.min(1000, Math.max(1, wait)));
         return;
       }
-      const datagram = ring[sequence % IN_FLIGHT]!;
+      const datagram = (ring[sequence % inFlightMax] ??= datagramTemplate(size, options.token));
       stampDatagram(datagram, { stream: options.stream, sequence, sentNs: process.hrtime.bigint() });
       sequence++;
       inFlight++;

@@ -93,6 +93,7 @@ export class UdpSink {
         bitsPerSecond: settings.bitsPerSecond,
         to: { port: from.port, address: from.address },
         shared,
+        streams: settings.streams,
       }),
     );
   }
