@@ -9,7 +9,7 @@ export function plainAddress(address: string): string {
 }
 
 /** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail becomes the last two). */
-function ipv6Groups(address: string): number[] {
+export function ipv6Groups(address: string): number[] {
   const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(address);
   const group = (high: string | undefined, low: string | undefined): string => ((Number(high) << 8) | Number(low)).toString(16);
   const text = dotted ? `${address.slice(0, dotted.index)}${group(dotted[1], dotted[2])}:${group(dotted[3], dotted[4])}` : address;

@@ -1,30 +1,45 @@
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
+import { ipv6Groups } from './client-key.ts';
 
 /**
- * Datagrams the kernel dropped for one socket, its receive buffer being full (sk_drops: the count
- * SO_RXQ_OVFL reports), from the last column of /proc/net/udp or udp6 of this network namespace.
- * null where the table cannot be read or has no socket bound to `address`:`port`.
+ * Datagrams the kernel dropped for these sockets together, their receive buffers being full
+ * (sk_drops: the count SO_RXQ_OVFL reports), from the last column of /proc/net/udp or udp6 of this
+ * network namespace, each table read once. null where a table cannot be read or has no socket bound
+ * to one of the addresses and ports.
  */
-export function socketDrops(address: string, port: number): number | null {
-  const ipv6 = isIPv6(address);
+export function socketDrops(sockets: readonly { address: string; port: number }[]): number | null {
+  const tables = new Map<string, Map<string, number> | null>();
+  let total = 0;
+  for (const { address, port } of sockets) {
+    const path = isIPv6(address) ? '/proc/net/udp6' : '/proc/net/udp';
+    if (!tables.has(path)) tables.set(path, dropsByLocalAddress(path));
+    const drops = tables.get(path)?.get(`${procAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`);
+    if (drops === undefined) return null;
+    total += drops;
+  }
+  return total;
+}
+
+/** Each socket's drops by its local address as the table writes it ("0100007F:1F90"). */
+function dropsByLocalAddress(path: string): Map<string, number> | null {
   let table: string;
   try {
-    table = readFileSync(ipv6 ? '/proc/net/udp6' : '/proc/net/udp', 'utf8');
+    table = readFileSync(path, 'utf8');
   } catch {
     return null;
   }
-  const local = `${procAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const drops = new Map<string, number>();
   for (const line of table.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
-    if (fields[1] === local) return Number(fields[fields.length - 1]);
+    if (fields.length > 2) drops.set(fields[1]!, Number(fields[fields.length - 1]));
   }
-  return null;
+  return drops;
 }
 
 /** An address as /proc/net/udp{,6} prints it: its bytes as 32-bit words in host (little-endian) order, in hex. */
 function procAddress(address: string): string {
-  const bytes = isIPv6(address) ? ipv6Bytes(address) : address.split('.').map(Number);
+  const bytes = isIPv6(address) ? ipv6Groups(address).flatMap((group) => [group >> 8, group & 0xff]) : address.split('.').map(Number);
   const words: string[] = [];
   for (let i = 0; i < bytes.length; i += 4)
     words.push(
@@ -35,15 +50,6 @@ function procAddress(address: string): string {
         .join(''),
     );
   return words.join('');
-}
-
-function ipv6Bytes(address: string): number[] {
-  const [head = '', tail] = address.split('::');
-  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').map((group) => parseInt(group, 16)));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const all = [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return all.flatMap((group) => [group >> 8, group & 0xff]);
 }
 
 /** This network namespace's UDP buffer errors so far (/proc/net/snmp): datagrams dropped for a full receive or send buffer. */
@@ -62,4 +68,18 @@ export function udpBufferErrors(): { receive: number; send: number } | null {
   const receive = field('RcvbufErrors');
   const send = field('SndbufErrors');
   return Number.isFinite(receive) && Number.isFinite(send) ? { receive, send } : null;
+}
+
+/**
+ * The receiving side's drop counters over a test: `sockets`' own and the host's UdpRcvbufErrors,
+ * read now; the function returned gives their growth since (null where a reading is unknown).
+ */
+export function countDropsFrom(sockets: readonly { address: string; port: number }[]): () => {
+  socket: number | null;
+  host: number | null;
+} {
+  const since = (before: number | null, now: number | null): number | null => (before === null || now === null ? null : now - before);
+  const socketBefore = socketDrops(sockets);
+  const hostBefore = udpBufferErrors()?.receive ?? null;
+  return () => ({ socket: since(socketBefore, socketDrops(sockets)), host: since(hostBefore, udpBufferErrors()?.receive ?? null) });
 }

@@ -18,18 +18,34 @@ test('socketDrops counts one socket’s drops, found by its address and port: no
   const sender = await bound('udp4', '127.0.0.1');
   const ipv6 = await bound('udp6', '::1').catch(() => undefined);
   t.after(() => [counted, neighbour, sender, ipv6].forEach((socket) => socket?.close()));
-  assert.equal(socketDrops('127.0.0.1', port), 0);
+  assert.equal(socketDrops([{ address: '127.0.0.1', port }]), 0);
   // The neighbour never reads: past its tiny buffer every datagram is dropped, on its socket only.
   const datagram = Buffer.alloc(1000);
   for (let i = 0; i < 200; i++) await new Promise((resolve) => sender.send(datagram, port, '127.0.0.2', resolve));
-  assert.ok(socketDrops('127.0.0.2', port)! > 0, 'the neighbour dropped datagrams');
-  assert.equal(socketDrops('127.0.0.1', port), 0, 'none of them counted for the other socket');
-  if (ipv6 !== undefined) assert.equal(socketDrops('::1', ipv6.address().port), 0);
+  assert.ok(socketDrops([{ address: '127.0.0.2', port }])! > 0, 'the neighbour dropped datagrams');
+  assert.equal(socketDrops([{ address: '127.0.0.1', port }]), 0, 'none of them counted for the other socket');
+  assert.equal(
+    socketDrops([
+      { address: '127.0.0.1', port },
+      { address: '127.0.0.2', port },
+    ]),
+    socketDrops([{ address: '127.0.0.2', port }]),
+    'sockets together: their drops summed',
+  );
+  if (ipv6 !== undefined) assert.equal(socketDrops([{ address: '::1', port: ipv6.address().port }]), 0);
   const free = await bound('udp4', '127.0.0.1');
   const freePort = free.address().port;
   free.close();
   await new Promise((resolve) => setImmediate(resolve));
-  assert.equal(socketDrops('127.0.0.1', freePort), null, 'no socket there');
+  assert.equal(socketDrops([{ address: '127.0.0.1', port: freePort }]), null, 'no socket there');
+  assert.equal(
+    socketDrops([
+      { address: '127.0.0.1', port },
+      { address: '127.0.0.1', port: freePort },
+    ]),
+    null,
+    'one unknown: unknown',
+  );
   const errors = udpBufferErrors();
   assert.ok(errors !== null && errors.receive >= 0 && errors.send >= 0);
 });

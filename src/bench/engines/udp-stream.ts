@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
-import { socketDrops, udpBufferErrors } from '../../core/udp-counters.ts';
+import { countDropsFrom } from '../../core/udp-counters.ts';
 import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, stampDatagram } from '../../framing/datagram.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
@@ -45,7 +45,6 @@ interface Stream {
   sender: DatagramSender | undefined;
   received: DatagramStats;
   receivedBytes: number;
-  dropsBefore: number | null;
 }
 
 /** `stream -u`: datagrams at a paced rate between `parallel` client sockets and a socktune server, counted where they arrive. */
@@ -76,7 +75,6 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     if (!('host' in peer.data)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'a UDP test needs an IP server, not a Unix-domain one');
     const { host: serverAddress, port: dataPort } = peer.data;
     const host = isIPv6(serverAddress) ? '::' : '0.0.0.0';
-    const hostErrorsBefore = udpBufferErrors()?.receive ?? null;
     for (let index = 0; index < options.parallel; index++) {
       const bound = await bindUdp({ host, port: 0, ...options.client });
       bound.socket.on('error', () => {});
@@ -94,7 +92,6 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
         sender: undefined,
         received: new DatagramStats(),
         receivedBytes: 0,
-        dropsBefore: socketDrops(local.address, local.port),
       };
       // A connected socket hears only the server's address and port; the token says it is this test's.
       bound.socket.on('message', (datagram) => {
@@ -106,6 +103,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       });
       streams.push(stream);
     }
+    const dropsSince = reverse ? countDropsFrom(streams.map((stream) => stream.local)) : undefined;
     monitor = new SelfMonitor().start();
     const startedAt = Date.now();
     const intervals: StreamInterval[] = [];
@@ -150,14 +148,8 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     if (reverse) await sleep(SETTLE_MS);
     const report = serverResult.datagrams;
     if (report === undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the server sent no datagram counts for a UDP test');
-    const hostErrors = udpBufferErrors()?.receive ?? null;
     const udp = reverse
-      ? reverseSummary(
-          streams,
-          report,
-          options.datagramBytes,
-          hostErrors === null || hostErrorsBefore === null ? null : hostErrors - hostErrorsBefore,
-        )
+      ? reverseSummary(streams, report, options.datagramBytes, dropsSince!())
       : forwardSummary(streams, report, options.datagramBytes);
     const sentBytes = udp.sent * options.datagramBytes;
     const receivedBytes = reverse
@@ -241,20 +233,17 @@ function forwardSummary(streams: Stream[], report: DatagramReport, datagramBytes
   );
 }
 
-function reverseSummary(streams: Stream[], report: DatagramReport, datagramBytes: number, hostErrors: number | null): UdpSummary {
+function reverseSummary(
+  streams: Stream[],
+  report: DatagramReport,
+  datagramBytes: number,
+  drops: { socket: number | null; host: number | null },
+): UdpSummary {
   const sent = (report.sent ?? []).reduce((sum, count) => sum + count, 0);
   const counted = sumDatagramCounts(streams.map((stream) => stream.received.counts()));
   if ((report.sent ?? []).length > streams.length || counted.received > sent)
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the server says it sent ${sent} datagrams; this client received ${counted.received}`);
-  const drops = streams.map((stream) => {
-    const now = socketDrops(stream.local.address, stream.local.port);
-    return now === null || stream.dropsBefore === null ? null : now - stream.dropsBefore;
-  });
-  return summarize(datagramBytes, sent, 0, counted, {
-    receiveBufferDrops: drops.includes(null) ? null : drops.reduce<number>((sum, count) => sum + count!, 0),
-    hostReceiveBufferErrors: hostErrors,
-    foreign: 0,
-  });
+  return summarize(datagramBytes, sent, 0, counted, { receiveBufferDrops: drops.socket, hostReceiveBufferErrors: drops.host, foreign: 0 });
 }
 
 function summarize(

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import type { BufferCapWarning, EffectiveSocketOptions } from '../../../core/socket-options.ts';
-import { socketDrops, udpBufferErrors } from '../../../core/udp-counters.ts';
+import { countDropsFrom } from '../../../core/udp-counters.ts';
 import { DATAGRAM_TOKEN_BYTES, readDatagram } from '../../../framing/datagram.ts';
 import type { ServerMetrics } from '../../../transport/server/metrics.ts';
 import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
@@ -33,8 +33,7 @@ export class UdpSink {
   #bound: BoundUdpSocket | undefined;
   #bytesIn = 0;
   #foreign = 0;
-  #dropsBefore: number | null = null;
-  #hostErrorsBefore: number | null = null;
+  #drops: (() => { socket: number | null; host: number | null }) | undefined;
 
   readonly #source: { settings: UdpSourceSettings; shared: SendBudget | undefined } | undefined;
   readonly #senders = new Map<number, DatagramSender>();
@@ -58,8 +57,7 @@ export class UdpSink {
   async listen(): Promise<ServerAddress> {
     const bound = await bindUdp({ host: this.#host, port: 0, ...this.#buffers });
     this.#bound = bound;
-    this.#dropsBefore = socketDrops(this.#host, bound.port);
-    this.#hostErrorsBefore = udpBufferErrors()?.receive ?? null;
+    this.#drops = countDropsFrom([{ address: this.#host, port: bound.port }]);
     bound.socket.on('message', (datagram, source) => this.#receive(datagram, source));
     bound.socket.on('error', () => {});
     return { family: bound.family === 'IPv6' ? 'ipv6' : 'ipv4', address: this.#host, port: bound.port };
@@ -116,16 +114,14 @@ export class UdpSink {
   }
 
   report(): DatagramReport {
-    const streams = Array.from({ length: Math.max(0, ...this.#streams.keys()) + (this.#streams.size > 0 ? 1 : 0) }, (_, index) =>
-      (this.#streams.get(index) ?? new DatagramStats()).counts(),
-    );
-    const bound = this.#bound;
-    const drops = bound === undefined ? null : socketDrops(this.#host, bound.port);
-    const hostErrors = udpBufferErrors()?.receive ?? null;
+    // Streams by their index, one entry up to the highest that sent (a stream that sent nothing counts zeros).
+    const length = this.#streams.size === 0 ? 0 : Math.max(...this.#streams.keys()) + 1;
+    const streams = Array.from({ length }, (_, index) => (this.#streams.get(index) ?? new DatagramStats()).counts());
+    const drops = this.#bound === undefined ? undefined : this.#drops?.();
     return {
       streams,
-      socketDrops: drops === null || this.#dropsBefore === null ? null : drops - this.#dropsBefore,
-      hostReceiveBufferErrors: hostErrors === null || this.#hostErrorsBefore === null ? null : hostErrors - this.#hostErrorsBefore,
+      socketDrops: drops?.socket ?? null,
+      hostReceiveBufferErrors: drops?.host ?? null,
       foreign: this.#foreign,
       ...(this.#source === undefined
         ? {}
