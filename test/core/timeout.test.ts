@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { MAX_TIMER_MS, timerDelay, withTimeout } from '../../src/core/timeout.ts';
+import { settled } from '../../testkit/clock.ts';
 
 test('timerDelay: at least 1 ms, at most what a Node timer holds', () => {
   assert.equal(MAX_TIMER_MS, 2_147_483_647);
@@ -10,17 +11,6 @@ test('timerDelay: at least 1 ms, at most what a Node timer holds', () => {
   for (const tooShort of [0, 0.2, -5, -Infinity]) assert.equal(timerDelay(tooShort), 1);
   for (const tooLong of [MAX_TIMER_MS + 1, 2 ** 40, Infinity]) assert.equal(timerDelay(tooLong), MAX_TIMER_MS);
 });
-
-/** Whether `promise` has settled by the time already-queued microtasks have run. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  return done;
-}
 
 test('withTimeout: the promise wins if it settles in time, its value or its own error', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });

@@ -3,22 +3,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SocktuneError } from '../../src/core/errors.ts';
 import { ByteReader } from '../../src/framing/byte-reader.ts';
+import { settled } from '../../testkit/clock.ts';
 
 const withCode =
   (code: string) =>
   (error: unknown): boolean =>
     error instanceof SocktuneError && error.code === code;
-
-/** Whether `promise` has settled once already-queued microtasks have run. */
-async function settled(promise: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  promise.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  return done;
-}
 
 test('ByteReader: reads give exactly the bytes asked for, in order, however the stream was cut', async () => {
   await fc.assert(

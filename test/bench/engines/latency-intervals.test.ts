@@ -1,21 +1,11 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunOptions } from '../../../src/bench/engines/data-session.ts';
 import { startLatencyIntervals } from '../../../src/bench/engines/latency-intervals.ts';
 import { LatencyRecorder } from '../../../src/bench/engines/latency-recorder.ts';
 import { decodeHistogram } from '../../../src/bench/results/histogram.ts';
 import type { RrInterval } from '../../../src/bench/results/result.ts';
-
-/** Timers and performance.now() on one clock the test moves. */
-function fakeTime(t: TestContext): (ms: number) => void {
-  let now = 0;
-  t.mock.method(performance, 'now', () => now);
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  return (ms) => {
-    now += ms;
-    t.mock.timers.tick(ms);
-  };
-}
+import { fakeTime } from '../../../testkit/clock.ts';
 
 /** Only what the interval reports read of a test's options. */
 const optionsOf = (intervalSec: number, onInterval?: (interval: RrInterval) => void): RunOptions<RrInterval> =>

@@ -1,19 +1,9 @@
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TcpInfo } from '../../../src/core/socket-syscalls.ts';
 import { startStreamIntervals, type PerConnection } from '../../../src/bench/engines/stream-intervals.ts';
 import type { StreamInterval } from '../../../src/bench/results/result.ts';
-
-/** Timers and performance.now() on one clock the test moves. */
-function fakeTime(t: TestContext): (ms: number) => void {
-  let now = 0;
-  t.mock.method(performance, 'now', () => now);
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  return (ms) => {
-    now += ms;
-    t.mock.timers.tick(ms);
-  };
-}
+import { fakeTime } from '../../../testkit/clock.ts';
 
 const totals = (interval: StreamInterval) => ({
   startSec: interval.startSec,
