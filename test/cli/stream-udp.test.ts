@@ -1,11 +1,18 @@
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertSchema, runCli, runInProcess, startServer } from '../../testkit/cli.ts';
+import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from '../../testkit/cli.ts';
 
-test('stream -u: what the client sent is what the server counted or says it lost, and why; a schema-valid result', async (t) => {
-  const server = await startServer();
-  t.after(() => server.stop());
-  const run = await runCli(['stream', '-u', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', '-b', '20M', '-P', '2', '--json']);
+let server: RunningServer;
+before(async () => {
+  server = await startServer();
+});
+after(() => server?.stop());
+
+/** `stream -u` against this file's server for half a second, with `flags`. */
+const udpRun = (...flags: string[]) => runCli(['stream', '-u', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', ...flags]);
+
+test('stream -u: what the client sent is what the server counted or says it lost, and why; a schema-valid result', async () => {
+  const run = await udpRun('-b', '20M', '-P', '2', '--json');
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout);
   assertSchema(result);
@@ -22,25 +29,8 @@ test('stream -u: what the client sent is what the server counted or says it lost
   assert.ok(udp.receiveBufferDrops !== null && udp.receiveBufferDrops <= udp.lost, JSON.stringify(udp));
 });
 
-test('stream -u with a receive buffer too small for the burst: the loss is put down to the server socket’s drops', async (t) => {
-  const server = await startServer();
-  t.after(() => server.stop());
-  const run = await runCli([
-    'stream',
-    '-u',
-    '-c',
-    '127.0.0.1',
-    '-p',
-    String(server.port),
-    '-t',
-    '0.5',
-    '-b',
-    '0',
-    '--rcvbuf',
-    '4K',
-    '-l',
-    '1400',
-  ]);
+test('stream -u with a receive buffer too small for the burst: the loss is put down to the server socket’s drops', async () => {
+  const run = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400');
   assert.equal(run.code, 0, run.stderr);
   const lost =
     /lost\s+(\d+) of (\d+) \([\d.]+%\): (\d+) dropped by the server's receive buffer \(SO_RCVBUF [\d.]+ KiB\): raise --rcvbuf/.exec(
@@ -50,25 +40,8 @@ test('stream -u with a receive buffer too small for the burst: the loss is put d
   assert.ok(Number(lost[3]) > 0 && Number(lost[3]) <= Number(lost[1]), run.stdout);
 });
 
-test('stream -u -R: the server sends to the client’s sockets; what it sent is counted here or lost, and a small client buffer is named as the cause', async (t) => {
-  const server = await startServer();
-  t.after(() => server.stop());
-  const run = await runCli([
-    'stream',
-    '-u',
-    '-R',
-    '-c',
-    '127.0.0.1',
-    '-p',
-    String(server.port),
-    '-t',
-    '0.5',
-    '-b',
-    '20M',
-    '-P',
-    '2',
-    '--json',
-  ]);
+test('stream -u -R: the server sends to the client’s sockets; what it sent is counted here or lost, and a small client buffer is named as the cause', async () => {
+  const run = await udpRun('-R', '-b', '20M', '-P', '2', '--json');
   assert.equal(run.code, 0, run.stderr);
   const result = JSON.parse(run.stdout);
   assertSchema(result);
@@ -78,21 +51,7 @@ test('stream -u -R: the server sends to the client’s sockets; what it sent is 
   assert.ok(udp.sent > 100, `${udp.sent} datagrams sent by the server`);
   assert.equal(udp.received + udp.lost, udp.sent);
   assert.ok(udp.receiveBufferDrops !== null && udp.receiveBufferDrops <= udp.lost, JSON.stringify(udp));
-  const small = await runCli([
-    'stream',
-    '-u',
-    '-R',
-    '-c',
-    '127.0.0.1',
-    '-p',
-    String(server.port),
-    '-t',
-    '0.5',
-    '-b',
-    '0',
-    '--rcvbuf',
-    '4K',
-  ]);
+  const small = await udpRun('-R', '-b', '0', '--rcvbuf', '4K');
   assert.equal(small.code, 0, small.stderr);
   const lost = /lost\s+(\d+) of \d+ \([\d.]+%\): (\d+) dropped by the client's receive buffer/.exec(small.stdout);
   assert.ok(lost && Number(lost[2]) > 0 && Number(lost[2]) <= Number(lost[1]), small.stdout);
