@@ -148,13 +148,13 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     if (reverse) await sleep(SETTLE_MS);
     const report = serverResult.datagrams;
     if (report === undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the server sent no datagram counts for a UDP test');
+    // What the receiving end counted: this client with -R, else the server.
+    const counted = sumDatagramCounts(reverse ? streams.map((stream) => stream.received.counts()) : report.streams);
     const udp = reverse
-      ? reverseSummary(streams, report, options.datagramBytes, dropsSince!())
-      : forwardSummary(streams, report, options.datagramBytes);
+      ? reverseSummary(streams, report, options.datagramBytes, counted, dropsSince!())
+      : forwardSummary(streams, report, options.datagramBytes, counted);
     const sentBytes = udp.sent * options.datagramBytes;
-    const receivedBytes = reverse
-      ? streams.reduce((sum, stream) => sum + stream.received.counts().bytes, 0)
-      : sumDatagramCounts(report.streams).bytes;
+    const receivedBytes = counted.bytes;
     return benchResult({
       command: 'stream',
       startedAt,
@@ -212,9 +212,8 @@ function sayHello(streams: Stream[], token: Buffer): NodeJS.Timeout {
   return timer;
 }
 
-function forwardSummary(streams: Stream[], report: DatagramReport, datagramBytes: number): UdpSummary {
+function forwardSummary(streams: Stream[], report: DatagramReport, datagramBytes: number, counted: DatagramCounts): UdpSummary {
   const sent = streams.reduce((sum, stream) => sum + (stream.sender?.sent ?? 0), 0);
-  const counted = sumDatagramCounts(report.streams);
   if (report.streams.length > streams.length || counted.received > sent || counted.bytes > sent * datagramBytes)
     throw new SocktuneError(
       'SOCKTUNE_ERR_PROTOCOL',
@@ -237,10 +236,10 @@ function reverseSummary(
   streams: Stream[],
   report: DatagramReport,
   datagramBytes: number,
+  counted: DatagramCounts,
   drops: { socket: number | null; host: number | null },
 ): UdpSummary {
   const sent = (report.sent ?? []).reduce((sum, count) => sum + count, 0);
-  const counted = sumDatagramCounts(streams.map((stream) => stream.received.counts()));
   if ((report.sent ?? []).length > streams.length || counted.received > sent)
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the server says it sent ${sent} datagrams; this client received ${counted.received}`);
   return summarize(datagramBytes, sent, 0, counted, { receiveBufferDrops: drops.socket, hostReceiveBufferErrors: drops.host, foreign: 0 });
