@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 
 export const run = promisify(execFile);
@@ -124,6 +124,15 @@ export async function ssBufferSizes(filter: string): Promise<{ rb: number; tb: n
   const match = /skmem:\([^)]*rb(\d+),t\d+,tb(\d+)/.exec(stdout);
   if (!match) throw new Error(`no skmem in ss output: ${stdout}`);
   return { rb: Number(match[1]), tb: Number(match[2]) };
+}
+
+/** A TCP port nothing listens on now (bound, then closed). */
+export async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Waits until something listens on the TCP port (asked of the kernel with `ss`, without connecting to it). */

@@ -23,7 +23,7 @@ export function printFooter(
   io.out(`effective  client: ${describeEffective(effective.client, udp)} (${udp ? 'its UDP sockets' : 'at connect'})`);
   const server = effective.server
     ? `${describeEffective(effective.server, udp)} (${udp ? 'its UDP socket' : 'listening socket; accepted sockets start from it'})`
-    : 'unknown (raw peer)';
+    : 'unknown (not a socktune server: it does not say)';
   io.out(`           server: ${server}`);
   if (!requestedBuffers)
     io.out(

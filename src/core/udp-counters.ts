@@ -2,27 +2,35 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { ipv6Groups } from './client-key.ts';
 
+/** A UDP socket as the kernel's tables know it: its local address and port, and its peer's when it is connected. */
+export interface UdpEndpoint {
+  address: string;
+  port: number;
+  /** For a connected socket that shares its local port with others (iperf3's server binds every stream to its one port). */
+  remote?: { address: string; port: number } | undefined;
+}
+
 /**
  * Datagrams the kernel dropped for these sockets together, their receive buffers being full
  * (sk_drops: the count SO_RXQ_OVFL reports), from the last column of /proc/net/udp or udp6 of this
- * network namespace, each table read once. null where a table cannot be read or has no socket bound
- * to one of the addresses and ports.
+ * network namespace, each table read once. null where a table cannot be read or has no such socket.
  */
-export function socketDrops(sockets: readonly { address: string; port: number }[]): number | null {
+export function socketDrops(sockets: readonly UdpEndpoint[]): number | null {
   const tables = new Map<string, Map<string, number> | null>();
   let total = 0;
-  for (const { address, port } of sockets) {
+  for (const { address, port, remote } of sockets) {
     const path = isIPv6(address) ? '/proc/net/udp6' : '/proc/net/udp';
-    if (!tables.has(path)) tables.set(path, dropsByLocalAddress(path));
-    const drops = tables.get(path)?.get(`${procAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`);
+    if (!tables.has(path)) tables.set(path, dropsByAddress(path));
+    const local = procEndpoint(address, port);
+    const drops = tables.get(path)?.get(remote === undefined ? local : `${local} ${procEndpoint(remote.address, remote.port)}`);
     if (drops === undefined) return null;
     total += drops;
   }
   return total;
 }
 
-/** Each socket's drops by its local address as the table writes it ("0100007F:1F90"). */
-function dropsByLocalAddress(path: string): Map<string, number> | null {
+/** Each socket's drops by its local address as the table writes it ("0100007F:1F90"), and by local and remote addresses together. */
+function dropsByAddress(path: string): Map<string, number> | null {
   let table: string;
   try {
     table = readFileSync(path, 'utf8');
@@ -32,9 +40,16 @@ function dropsByLocalAddress(path: string): Map<string, number> | null {
   const drops = new Map<string, number>();
   for (const line of table.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
-    if (fields.length > 2) drops.set(fields[1]!, Number(fields[fields.length - 1]));
+    if (fields.length <= 2) continue;
+    const count = Number(fields[fields.length - 1]);
+    drops.set(fields[1]!, count);
+    drops.set(`${fields[1]!} ${fields[2]!}`, count);
   }
   return drops;
+}
+
+function procEndpoint(address: string, port: number): string {
+  return `${procAddress(address)}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /** An address as /proc/net/udp{,6} prints it: its bytes as 32-bit words in host (little-endian) order, in hex. */
@@ -74,7 +89,7 @@ export function udpBufferErrors(): { receive: number; send: number } | null {
  * The receiving side's drop counters over a test: `sockets`' own and the host's UdpRcvbufErrors,
  * read now; the function returned gives their growth since (null where a reading is unknown).
  */
-export function countDropsFrom(sockets: readonly { address: string; port: number }[]): () => {
+export function countDropsFrom(sockets: readonly UdpEndpoint[]): () => {
   socket: number | null;
   host: number | null;
 } {

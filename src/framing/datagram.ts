@@ -53,3 +53,23 @@ export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | 
   if (sequence >= BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
   return { stream: datagram.readUInt32BE(4), sequence: Number(sequence), sentNs: datagram.readBigUInt64BE(16) };
 }
+
+/** How a paced sender writes one stream's datagrams, whatever the protocol: a template per buffer, then each header in place. */
+export interface DatagramFormat {
+  /** Bytes of every datagram. */
+  readonly bytes: number;
+  /** A datagram with everything fixed in place: made once per buffer the sender keeps. */
+  template(): Buffer;
+  /** Writes, just before the send, the header of the datagram numbered `sequence` (from 0): its number and the time. */
+  stamp(datagram: Buffer, sequence: number): void;
+}
+
+/** socktune's own datagrams for stream `stream` of a test: its token in every one, the send time on the monotonic clock. */
+export function socktuneDatagrams(bytes: number, token: Buffer, stream: number): DatagramFormat {
+  datagramTemplate(bytes, token);
+  return {
+    bytes,
+    template: () => datagramTemplate(bytes, token),
+    stamp: (datagram, sequence) => stampDatagram(datagram, { stream, sequence, sentNs: process.hrtime.bigint() }),
+  };
+}

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { waitForListening } from '../../testkit/helpers.ts';
+import type { AddressInfo } from 'node:net';
+import { freePort, waitForListening } from '../../testkit/helpers.ts';
 import { CONTROL_SERVER_DEFAULTS } from '../../src/bench/servers/control/control-server.ts';
 import { IPERF3_SERVER_DEFAULTS } from '../../src/bench/servers/iperf3/iperf3-server.ts';
 import { SERVER_DEFAULTS } from '../../src/transport/server/options.ts';
@@ -83,15 +83,6 @@ test('server service NAME and server --service NAME start the same server', asyn
   const subcommand = await runCli(['server', 'service', 'chargen']);
   assert.match(subcommand.stderr, /socktune server service takes one service name, one of echo, discard/);
 });
-
-/** A port nothing listens on now (bound, then closed). */
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('a control port that answers something else is recognized, with the flag that drives it; nothing listening says where to start the server', async () => {
   const refused = await runCli(['rr', '-c', '127.0.0.1', '-p', String(await freePort()), '-t', '1']);

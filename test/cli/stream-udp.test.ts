@@ -1,6 +1,9 @@
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from '../../testkit/cli.ts';
+import { freePort, waitForListening } from '../../testkit/helpers.ts';
 
 let server: RunningServer;
 before(async () => {
@@ -60,11 +63,107 @@ test('stream -u -R: the server sends to the client’s sockets; what it sent is 
 test('stream -u refuses what it does not do yet, and a datagram smaller than its header', async () => {
   const refused = await runInProcess(['stream', '-u', '--bidir', '--verify', '-c', '127.0.0.1']);
   assert.equal(refused.code, 2);
-  assert.match(
-    refused.stderr,
-    /stream -u sends datagrams between this client and a socktune server \(-R: the server sends\); it does not take --bidir, --verify yet/,
-  );
+  assert.match(refused.stderr, /stream -u sends datagrams between this client and a socktune server or, with --iperf3, a stock iperf3/);
+  assert.match(refused.stderr, /it does not take --bidir, --verify yet/);
+  const iperf3Only = await runInProcess(['stream', '-u', '-O', '1', '-c', '127.0.0.1']);
+  assert.equal(iperf3Only.code, 2);
+  assert.match(iperf3Only.stderr, /it does not take --omit without --iperf3/);
   const small = await runInProcess(['stream', '-u', '-l', '20', '-c', '127.0.0.1']);
   assert.equal(small.code, 2);
   assert.match(small.stderr, /-l for UDP is 40 to 65507 bytes/);
+  const smallIperf3 = await runInProcess(['stream', '-u', '--iperf3', '-l', '15', '-c', '127.0.0.1']);
+  assert.equal(smallIperf3.code, 2);
+  assert.match(smallIperf3.stderr, /-l for UDP is 16 to 65507 bytes/);
 });
+
+interface Iperf3ServerUdp {
+  end: {
+    streams: { udp: { packets: number; lost_packets: number; sender: boolean } }[];
+    sum_received: { bytes: number };
+  };
+}
+
+/** A stock `iperf3 -s -1 -J` on a free port: its JSON once the one test is over. */
+async function stockIperf3Server(t: TestContext): Promise<{ port: number; report: Promise<Iperf3ServerUdp> }> {
+  const port = await freePort();
+  const child = spawn('iperf3', ['-s', '-1', '-J', '-B', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => child.kill());
+  let json = '';
+  child.stdout.on('data', (chunk: Buffer) => (json += chunk.toString()));
+  const report = new Promise<Iperf3ServerUdp>((resolve) => child.once('exit', () => resolve(JSON.parse(json) as Iperf3ServerUdp)));
+  await waitForListening(port);
+  return { port, report };
+}
+
+const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
+
+test(
+  'stream --iperf3 -u -P 2 against iperf3 -s: the stock server’s own datagram counts, and the loss is what it did not count',
+  { skip: !haveIperf3 },
+  async (t) => {
+    const { port, report } = await stockIperf3Server(t);
+    const run = await runCli([
+      'stream',
+      '--iperf3',
+      '-u',
+      '-c',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      '1',
+      '-b',
+      '20M',
+      '-l',
+      '1400',
+      '-P',
+      '2',
+      '--json',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout);
+    assertSchema(result);
+    const { udp } = result.summary;
+    assert.equal(result.options.protocol, 'udp');
+    assert.equal(result.options.peer, 'iperf3');
+    const { end } = await report;
+    const serverReceived = end.streams.reduce((sum, { udp: stream }) => sum + stream.packets - stream.lost_packets, 0);
+    assert.equal(udp.received, serverReceived);
+    assert.equal(result.summary.receiver.bytes, end.sum_received.bytes);
+    assert.equal(udp.received + udp.lost, udp.sent);
+    assert.equal(udp.outOfOrder, null, 'an iperf3 server does not report it');
+    assert.equal(udp.receiveBufferDrops, null);
+  },
+);
+
+test(
+  'stream --iperf3 -u -R against iperf3 -s: it counts what the stock server sent, and puts a small buffer’s loss down to its own socket',
+  { skip: !haveIperf3 },
+  async (t) => {
+    const { port, report } = await stockIperf3Server(t);
+    const run = await runCli([
+      'stream',
+      '--iperf3',
+      '-u',
+      '-R',
+      '-c',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      '1',
+      '-b',
+      '0',
+      '-l',
+      '32K',
+      '-w',
+      '4K',
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const [stream] = (await report).end.streams;
+    const lost = /sent\s+│ (\d+)[\s\S]*lost\s+(\d+) of (\d+) \([\d.]+%\): (\d+) dropped by the client's receive buffer/.exec(run.stdout);
+    assert.ok(lost, run.stdout);
+    assert.equal(Number(lost[3]), stream!.udp.packets, 'sent: the stock server’s own count');
+    assert.ok(Number(lost[4]) > 0 && Number(lost[4]) <= Number(lost[2]), run.stdout);
+  },
+);

@@ -49,3 +49,32 @@ test('socketDrops counts one socket’s drops, found by its address and port: no
   const errors = udpBufferErrors();
   assert.ok(errors !== null && errors.receive >= 0 && errors.send >= 0);
 });
+
+test('socketDrops tells apart sockets that share a port by their peer: a connected one’s drops are its own', async (t) => {
+  const open = (receiveBuffer?: number): Promise<Socket> => {
+    const socket = createSocket({
+      type: 'udp4',
+      reuseAddr: true,
+      ...(receiveBuffer === undefined ? {} : { recvBufferSize: receiveBuffer }),
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, '127.0.0.1', () => resolve(socket));
+    });
+  };
+  const probe = await bound('udp4', '127.0.0.1');
+  const port = probe.address().port;
+  probe.close();
+  const unconnected = await open();
+  const connected = await open(2048);
+  const sender = await bound('udp4', '127.0.0.1');
+  t.after(() => [unconnected, connected, sender].forEach((socket) => socket.close()));
+  const senderPort = sender.address().port;
+  await new Promise<void>((resolve) => connected.connect(senderPort, '127.0.0.1', resolve));
+  const datagram = Buffer.alloc(1000);
+  for (let i = 0; i < 200; i++) await new Promise((resolve) => sender.send(datagram, port, '127.0.0.1', resolve));
+  const remote = { address: '127.0.0.1', port: senderPort };
+  assert.ok(socketDrops([{ address: '127.0.0.1', port, remote }])! > 0, 'the connected socket, which never reads, dropped them');
+  assert.equal(socketDrops([{ address: '127.0.0.1', port, remote: { address: '0.0.0.0', port: 0 } }]), 0, 'the unconnected one none');
+  assert.equal(socketDrops([{ address: '127.0.0.1', port, remote: { address: '127.0.0.2', port: senderPort } }]), null, 'no such peer');
+});

@@ -1,12 +1,12 @@
 import { isIPv6 } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
 import { countDropsFrom } from '../../core/udp-counters.ts';
-import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, stampDatagram } from '../../framing/datagram.ts';
+import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, socktuneDatagrams, stampDatagram } from '../../framing/datagram.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { DatagramStats, sumDatagramCounts, type DatagramCounts } from '../results/datagram-stats.ts';
+import { DatagramStats, sumDatagramCounts, udpSummary, type DatagramCounts } from '../results/datagram-stats.ts';
 import { benchResult } from '../results/envelope.ts';
 import type { StreamInterval, StreamResult, UdpSummary } from '../results/result.ts';
 import { udpStreamRecord } from '../results/result-options.ts';
@@ -129,9 +129,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     else
       streams.forEach((stream, index) => {
         stream.sender = sendDatagrams(stream.bound.socket, {
-          stream: index,
-          token,
-          datagramBytes: options.datagramBytes,
+          format: socktuneDatagrams(options.datagramBytes, token, index),
           bitsPerSecond: options.bitsPerSecond,
           streams: options.parallel,
         });
@@ -252,17 +250,11 @@ function summarize(
   counted: DatagramCounts,
   cause: Pick<UdpSummary, 'receiveBufferDrops' | 'hostReceiveBufferErrors' | 'foreign'>,
 ): UdpSummary {
-  const lost = Math.max(0, sent - counted.received);
-  return {
-    datagramBytes,
-    sent,
+  return udpSummary(datagramBytes, sent, counted.received, {
     sendErrors,
-    received: counted.received,
-    lost,
-    lostPercent: sent === 0 ? 0 : round((lost / sent) * 100, 3),
     outOfOrder: counted.outOfOrder,
     duplicates: counted.duplicates,
-    jitterUs: round(counted.jitterUs, 3),
+    jitterUs: counted.jitterUs,
     ...cause,
-  };
+  });
 }

@@ -1,3 +1,6 @@
+import type { UdpSummary } from './result.ts';
+import { round } from './stats.ts';
+
 /** Sequence numbers remembered behind the highest one: a datagram later than this is counted out of order, never a duplicate. */
 const WINDOW = 8192;
 /** A transit-time change over an hour is not jitter but a sender's clock that jumped: it is counted as an hour. */
@@ -92,5 +95,24 @@ export function sumDatagramCounts(streams: readonly DatagramCounts[]): DatagramC
     duplicates: sum('duplicates'),
     jitterUs: jittered.length === 0 ? 0 : jittered.reduce((total, stream) => total + stream.jitterUs, 0) / jittered.length,
     bytes: sum('bytes'),
+  };
+}
+
+/** A UDP test's summary from what was sent and what arrived: the loss is the difference. */
+export function udpSummary(
+  datagramBytes: number,
+  sent: number,
+  received: number,
+  rest: Omit<UdpSummary, 'datagramBytes' | 'sent' | 'received' | 'lost' | 'lostPercent'>,
+): UdpSummary {
+  const lost = Math.max(0, sent - received);
+  return {
+    datagramBytes,
+    sent,
+    received,
+    lost,
+    lostPercent: sent === 0 ? 0 : round((lost / sent) * 100, 3),
+    ...rest,
+    jitterUs: round(rest.jitterUs, 3),
   };
 }

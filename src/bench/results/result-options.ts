@@ -128,6 +128,7 @@ export function iperf3StreamRecord(options: {
   direction: StreamOptionsRecord['direction'];
   bitrate?: number | undefined;
   bytes?: number | undefined;
+  protocol?: 'tcp' | 'udp' | undefined;
 }): StreamOptionsRecord {
   return {
     target: targetRecord(options),
@@ -147,8 +148,9 @@ export function iperf3StreamRecord(options: {
     parallel: options.parallel,
     direction: options.direction,
     verify: false,
-    ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
+    ...(options.bitrate === undefined || options.bitrate === 0 ? {} : { bitrate: options.bitrate }),
     ...(options.bytes === undefined ? {} : { bytes: options.bytes }),
+    ...(options.protocol === 'udp' ? { protocol: 'udp' as const } : {}),
   };
 }
 

@@ -99,8 +99,10 @@ export interface UdpSummary {
   /** sent − received. */
   lost: number;
   lostPercent: number;
-  outOfOrder: number;
-  duplicates: number;
+  /** Arrived after a higher-numbered datagram; null where the receiver does not report it (an iperf3 server). */
+  outOfOrder: number | null;
+  /** null where the receiver does not report them (an iperf3 server). */
+  duplicates: number | null;
   /** RFC 3550 interarrival jitter, µs (the mean of the streams'). */
   jitterUs: number;
   /**

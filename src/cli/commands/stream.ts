@@ -3,8 +3,9 @@ import { formatBytes, formatRate, RATE_FORMATS, type RateFormat } from '../../be
 import type { StreamInterval, StreamResult, UdpSummary } from '../../bench/results/result.ts';
 import { DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 import type { StreamOptions } from '../../bench/engines/stream.ts';
-import type { Iperf3ClientOptions } from '../../bench/engines/iperf3.ts';
+import type { Iperf3ClientOptions } from '../../bench/engines/iperf3-client-streams.ts';
 import { IPERF3_DEFAULT_PORT } from '../../bench/servers/iperf3/iperf3-server.ts';
+import { MAX_UDP_BLOCK, MIN_UDP_BLOCK } from '../../protocols/iperf3/datagram.ts';
 import { runClientCommand } from '../client-command.ts';
 import { bufferSizes, runOptions, str } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, flagText, type Command, type Io, type Values } from '../command.ts';
@@ -147,11 +148,18 @@ export const streamCommand: Command = {
   },
 };
 
-function iperf3Options(values: Values, options: StreamOptions, onInterval: (interval: StreamInterval) => void): Iperf3ClientOptions {
+/** -c and -p for a stock iperf3 server: its own port unless -p. */
+function iperf3Target(values: Values): { host: string; port: number } {
   const port = str(values, 'port');
   return {
     host: str(values, 'client') ?? '127.0.0.1',
     port: port === undefined ? IPERF3_DEFAULT_PORT : parseCount(port, '--port', 1, 65535),
+  };
+}
+
+function iperf3Options(values: Values, options: StreamOptions, onInterval: (interval: StreamInterval) => void): Iperf3ClientOptions {
+  return {
+    ...iperf3Target(values),
     durationSec: options.durationSec,
     bytes: values.bytes === undefined ? undefined : parseSize(str(values, 'bytes')!, '--bytes'),
     omitSec: options.omitSec,
@@ -223,38 +231,41 @@ function formatOf(values: Values): RateFormat | undefined {
   return text as RateFormat;
 }
 
-/** Flags stream -u does not take yet, and why. */
+/** Flags stream -u does not take yet; the second list only against a stock iperf3 server. */
 const NOT_WITH_UDP: readonly [string, string][] = [
   ['bidir', '--bidir'],
-  ['iperf3', '--iperf3'],
   ['raw', '--raw'],
   ['verify', '--verify'],
-  ['omit', '--omit'],
-  ['cport', '--cport'],
   ['unix', '--unix'],
   ['bytes', '-n'],
 ];
+const UDP_IPERF3_ONLY: readonly [string, string][] = [
+  ['omit', '--omit'],
+  ['cport', '--cport'],
+];
 
 async function runUdp(values: Values, io: Io): Promise<number> {
-  const refused = NOT_WITH_UDP.filter(([flag]) => values[flag] !== undefined && values[flag] !== false).map(([, name]) => name);
+  const given = (flags: readonly [string, string][]): string[] =>
+    flags.filter(([flag]) => values[flag] !== undefined && values[flag] !== false).map(([, name]) => name);
+  const refused = [...given(NOT_WITH_UDP), ...(values.iperf3 ? [] : given(UDP_IPERF3_ONLY))];
   if (refused.length > 0)
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      'stream -u sends datagrams between this client and a socktune server (-R: the server sends); ' +
-        `it does not take ${refused.join(', ')} yet`,
+      'stream -u sends datagrams between this client and a socktune server or, with --iperf3, a stock iperf3 server ' +
+        `(-R: the server sends); it does not take ${refused.join(', ')} ${given(UDP_IPERF3_ONLY).length > 0 ? 'without --iperf3' : 'yet'}`,
     );
   const run = runOptions(values);
+  const headerBytes = values.iperf3 ? MIN_UDP_BLOCK : DATAGRAM_HEADER_BYTES;
+  const maxBytes = values.iperf3 ? MAX_UDP_BLOCK : MAX_DATAGRAM_BYTES;
   const lengthText = str(values, 'length');
-  const datagramBytes = lengthText === undefined ? 1460 : parseSize(lengthText, '--length', MAX_DATAGRAM_BYTES);
-  if (datagramBytes < DATAGRAM_HEADER_BYTES)
-    throw new SocktuneError(
-      'SOCKTUNE_ERR_USAGE',
-      `-l for UDP is ${DATAGRAM_HEADER_BYTES} to ${MAX_DATAGRAM_BYTES} bytes (its header is ${DATAGRAM_HEADER_BYTES})`,
-    );
+  const datagramBytes = lengthText === undefined ? 1460 : parseSize(lengthText, '--length', maxBytes);
+  if (datagramBytes < headerBytes)
+    throw new SocktuneError('SOCKTUNE_ERR_USAGE', `-l for UDP is ${headerBytes} to ${maxBytes} bytes (its header is ${headerBytes})`);
   const bitrateText = str(values, 'bitrate') ?? '1M';
   const bitsPerSecond = bitrateText === '0' ? 0 : parseBitRate(bitrateText, '--bitrate');
   const rateFormat = formatOf(values);
   const direction: 'forward' | 'reverse' = values.reverse === true ? 'reverse' : 'forward';
+  const parallel = parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128);
   const options = {
     target: run.target,
     durationSec: run.durationSec,
@@ -262,14 +273,32 @@ async function runUdp(values: Values, io: Io): Promise<number> {
     direction,
     datagramBytes,
     bitsPerSecond,
-    parallel: parseCount(flagText(values, streamCommand.flags, 'parallel')!, '--parallel', 1, 128),
+    parallel,
     client: run.client,
     server: run.server,
   };
+  const iperf3 = values.iperf3
+    ? {
+        ...iperf3Target(values),
+        protocol: 'udp' as const,
+        durationSec: run.durationSec,
+        omitSec: run.omitSec,
+        writeSize: datagramBytes,
+        parallel,
+        direction,
+        window: run.client.receiveBufferSize ?? run.client.sendBufferSize,
+        noDelay: false,
+        bitrate: bitsPerSecond,
+        localPort: firstLocalPort(values, parallel),
+        intervalSec: run.intervalSec,
+      }
+    : undefined;
   return runClientCommand<StreamResult, StreamInterval>(
     {
       run: async (onInterval, interrupt) =>
-        (await import('../../bench/engines/udp-stream.ts')).runUdpStream({ ...options, onInterval, interrupt }),
+        iperf3 === undefined
+          ? (await import('../../bench/engines/udp-stream.ts')).runUdpStream({ ...options, onInterval, interrupt })
+          : (await import('../../bench/engines/iperf3.ts')).runIperf3Stream({ ...iperf3, onInterval, interrupt }),
       formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
       printSummary: (out, result) => {
         const udp = result.summary.udp!;
@@ -289,8 +318,10 @@ async function runUdp(values: Values, io: Io): Promise<number> {
           ),
         );
         const receiver = direction === 'reverse' ? result.effective.client : result.effective.server;
-        out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, direction === 'reverse' ? 'client' : 'server')}`);
-        out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs, ${udp.outOfOrder} out of order, ${udp.duplicates} duplicated`);
+        const receiving = direction === 'reverse' ? 'client' : iperf3 === undefined ? 'server' : 'iperf3 server';
+        out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, receiving)}`);
+        const order = udp.outOfOrder === null ? '' : `, ${udp.outOfOrder} out of order, ${udp.duplicates ?? 0} duplicated`;
+        out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs${order}`);
       },
       metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
       nothingMeasured: (result) =>
@@ -304,10 +335,13 @@ async function runUdp(values: Values, io: Io): Promise<number> {
 }
 
 /** "3 of 1000 (0.3%): 3 dropped by the server's receive buffer (SO_RCVBUF 208 KiB): raise --rcvbuf", or where else they went. */
-function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined, receiver: 'client' | 'server'): string {
+function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined, receiver: 'client' | 'server' | 'iperf3 server'): string {
   const head = `${udp.lost} of ${udp.sent} (${udp.lostPercent}%)`;
   if (udp.lost === 0) return head;
-  if (udp.receiveBufferDrops === null) return `${head}: the ${receiver} could not read its socket's drop counter`;
+  if (udp.receiveBufferDrops === null)
+    return receiver === 'iperf3 server'
+      ? `${head}: an iperf3 server does not say why (socktune server --iperf3 logs each stream's receive-buffer drops)`
+      : `${head}: the ${receiver} could not read its socket's drop counter`;
   const buffer = receiveBufferSize === undefined ? '' : ` (SO_RCVBUF ${formatBytes(receiveBufferSize)})`;
   const dropped = Math.min(udp.lost, udp.receiveBufferDrops);
   const elsewhere = udp.lost - dropped;

@@ -1,6 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { SocktuneError, type ErrorCode, type SocktuneErrorDetails } from '../../core/errors.ts';
 import type { ByteReader } from '../../framing/byte-reader.ts';
+import { MAX_UDP_BLOCK, MIN_UDP_BLOCK } from './datagram.ts';
+
+/** iperf3's UDP block when a client gives none (DEFAULT_UDP_BLKSIZE). */
+const DEFAULT_UDP_BLOCK = 1460;
 
 /** iperf3's control states: one signed byte each on the control connection. */
 export const STATE = Object.freeze({
@@ -46,6 +50,8 @@ export const IPERF3_ERRNO = Object.freeze({
   RECV_PARAMS: 114,
   /** "unable to set socket buffer size" + errno */
   SET_BUF: 124,
+  /** "block size invalid" (a UDP block outside 16 to 65507 bytes) */
+  UDP_BLOCK_SIZE: 20,
   /** "Protocol does not exist" */
   PROTOCOL: 131,
   /** "test authorization failed" (what iperf3's own server sends for a missing or wrong authtoken) */
@@ -153,6 +159,10 @@ export interface Iperf3Params {
   nodelay: boolean;
   getServerOutput: boolean;
   clientVersion: string;
+  /** -b: bits/s per stream (the sender paces each stream at it); 0: as fast as it goes. */
+  bandwidth: number;
+  /** UDP datagrams carry a 64-bit packet count (--udp-counters-64bit), else 32-bit. */
+  udpCounters64: boolean;
 }
 
 /** What a server accepts; a test over any of them is refused (SOCKTUNE_ERR_REFUSED, SERVER_ERROR). */
@@ -197,6 +207,8 @@ const NUMERIC_FIELDS: Readonly<Record<string, NumericField>> = Object.freeze({
   len: { min: 1, max: 16 * 1024 * 1024, integer: true, iperfErrno: IPERF3_ERRNO.BLOCK_SIZE, unit: ' bytes' },
   // setsockopt takes an int; iperf3's MAX_TCP_BUFFER is well below 2^31.
   window: { min: 0, max: 512 * 1024 * 1024, integer: true, iperfErrno: IPERF3_ERRNO.BUF_SIZE, unit: ' bytes' },
+  // iperf3 keeps it in a uint64; beyond 2^53 it would not be an exact number here.
+  bandwidth: { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true, iperfErrno: IPERF3_ERRNO.RECV_PARAMS, unit: ' bits/s' },
   // Checked though unused: socktune's accepted sockets cannot take an MSS before the handshake.
   MSS: { min: 0, max: 9216, integer: true, iperfErrno: IPERF3_ERRNO.MSS, unit: ' bytes' },
 });
@@ -250,23 +262,33 @@ const flag = (value: unknown): boolean => value === true || value === 1;
  */
 export function parseParams(json: Record<string, unknown>, limits: Readonly<Iperf3ParamLimits> = IPERF3_LIMITS): Iperf3Params {
   readNumber(json, 'MSS', 0);
+  const udp = flag(json.udp);
   const params: Iperf3Params = {
     tcp: flag(json.tcp),
-    udp: flag(json.udp),
+    udp,
     sctp: flag(json.sctp),
     time: readNumber(json, 'time', 10),
     omit: readNumber(json, 'omit', 0),
     bytes: readNumber(json, 'num', 0),
     blocks: readNumber(json, 'blockcount', 0),
     parallel: readNumber(json, 'parallel', 1),
-    len: readNumber(json, 'len', 128 * 1024),
+    len: readNumber(json, 'len', udp ? DEFAULT_UDP_BLOCK : 128 * 1024),
     reverse: flag(json.reverse),
     bidirectional: flag(json.bidirectional),
     window: readNumber(json, 'window', 0),
     nodelay: flag(json.nodelay),
     getServerOutput: flag(json.get_server_output),
     clientVersion: typeof json.client_version === 'string' ? json.client_version.slice(0, 64) : 'unknown',
+    // A stock client leaves it out for -b 0 only (it sends its 1 Mbit/s UDP default): absent is unlimited, as on iperf3's server.
+    bandwidth: readNumber(json, 'bandwidth', 0),
+    udpCounters64: flag(json.udp_counters_64bit),
   };
+  if (udp && (params.len < MIN_UDP_BLOCK || params.len > MAX_UDP_BLOCK))
+    throw new Iperf3ServerError(
+      'SOCKTUNE_ERR_PROTOCOL',
+      `iperf3 UDP block of ${params.len} bytes is outside ${MIN_UDP_BLOCK} to ${MAX_UDP_BLOCK}`,
+      IPERF3_ERRNO.UDP_BLOCK_SIZE,
+    );
   checkLimits(params, limits);
   return params;
 }

@@ -1,5 +1,5 @@
 import type { Socket as UdpSocket } from 'node:dgram';
-import { datagramTemplate, stampDatagram } from '../../framing/datagram.ts';
+import type { DatagramFormat } from '../../framing/datagram.ts';
 import { SendBudget } from '../io/send-budget.ts';
 
 /** Datagrams handed to the kernel and not yet confirmed, per socket at most; each has a buffer of its own until then. */
@@ -16,10 +16,8 @@ export interface DatagramSender {
 }
 
 export interface DatagramSenderOptions {
-  /** Which stream of the test this socket is: the datagram header's stream field. */
-  stream: number;
-  token: Buffer;
-  datagramBytes: number;
+  /** The protocol's datagrams of this stream (socktune's, iperf3's), and their size. */
+  format: DatagramFormat;
   /** 0: as fast as the socket takes them. */
   bitsPerSecond: number;
   /** Where to send; absent for a connected socket. */
@@ -36,7 +34,8 @@ export interface DatagramSenderOptions {
  * large datagrams and many streams), each in a buffer of its own (a queued send still reads it).
  */
 export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions): DatagramSender {
-  const size = options.datagramBytes;
+  const { format } = options;
+  const size = format.bytes;
   const inFlightMax = Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(IN_FLIGHT_BYTES_PER_TEST / (size * options.streams))));
   // Made as they are first needed: a stream that sends slowly never holds the whole ring.
   const ring: Buffer[] = [];
@@ -79,8 +78,8 @@ export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions)
         timer = setTimeout(pump, Math.min(1000, Math.max(1, wait)));
         return;
       }
-      const datagram = (ring[sequence % inFlightMax] ??= datagramTemplate(size, options.token));
-      stampDatagram(datagram, { stream: options.stream, sequence, sentNs: process.hrtime.bigint() });
+      const datagram = (ring[sequence % inFlightMax] ??= format.template());
+      format.stamp(datagram, sequence);
       sequence++;
       inFlight++;
       if (options.to === undefined) socket.send(datagram, confirmed);

@@ -10,6 +10,8 @@ export interface UdpSocketOptions {
   /** SO_SNDBUF / SO_RCVBUF asked for, set before bind; the kernel doubles them and caps them (net.core.wmem_max / rmem_max). */
   sendBufferSize?: number | undefined;
   receiveBufferSize?: number | undefined;
+  /** SO_REUSEADDR: share the port with other such sockets, as iperf3's server binds each UDP stream to its one port. */
+  reuseAddress?: boolean | undefined;
 }
 
 export interface BoundUdpSocket {
@@ -26,6 +28,7 @@ export function bindUdp(options: UdpSocketOptions): Promise<BoundUdpSocket> {
   const family = isIPv6(options.host) ? 'IPv6' : 'IPv4';
   const socket = createSocket({
     type: family === 'IPv6' ? 'udp6' : 'udp4',
+    reuseAddr: options.reuseAddress === true,
     ...(options.receiveBufferSize === undefined ? {} : { recvBufferSize: options.receiveBufferSize }),
     ...(options.sendBufferSize === undefined ? {} : { sendBufferSize: options.sendBufferSize }),
   });

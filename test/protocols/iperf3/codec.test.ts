@@ -115,8 +115,15 @@ test('parameters: defaults for what the client leaves out, limits on the rest; S
       nodelay: false,
       getServerOutput: false,
       clientVersion: undefined,
+      bandwidth: 0,
+      udpCounters64: false,
     },
   );
+  const udp = parseParams({ udp: true, bandwidth: 5e6, udp_counters_64bit: 1 });
+  assert.deepEqual([udp.udp, udp.len, udp.bandwidth, udp.udpCounters64], [true, 1460, 5e6, true], "UDP's own default block");
+  assert.throws(() => parseParams({ udp: true, len: 15 }), { iperfErrno: IPERF3_ERRNO.UDP_BLOCK_SIZE });
+  assert.throws(() => parseParams({ udp: true, len: 65_508 }), { iperfErrno: IPERF3_ERRNO.UDP_BLOCK_SIZE });
+  assert.throws(() => parseParams({ bandwidth: -1 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
   assert.throws(() => parseParams({ parallel: 500 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
   assert.throws(() => parseParams({ len: 0 }), { code: 'SOCKTUNE_ERR_PROTOCOL' });
   assert.deepEqual([...serverError(131, 93)], [0xfe, 0, 0, 0, 131, 0, 0, 0, 93]);
@@ -143,6 +150,8 @@ test('property: any JSON object as iperf3 parameters gives valid parameters or a
     'MSS',
     'get_server_output',
     'client_version',
+    'bandwidth',
+    'udp_counters_64bit',
   );
   fc.assert(
     fc.property(fc.dictionary(fc.oneof(known, fc.string()), fc.jsonValue()), (json) => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket as UdpSocket } from 'node:dgram';
-import { readDatagram } from '../../../src/framing/datagram.ts';
+import { readDatagram, socktuneDatagrams } from '../../../src/framing/datagram.ts';
 import { sendDatagrams } from '../../../src/transport/udp/datagram-sender.ts';
 
 const token = Buffer.alloc(16, 3);
@@ -21,7 +21,7 @@ function holdingSocket(): { socket: UdpSocket; sent: Buffer[]; confirm: () => vo
 
 test('in flight: 64 small datagrams per socket at most, and a test of large datagrams on many streams holds about 4 MiB', () => {
   const small = holdingSocket();
-  const smallSender = sendDatagrams(small.socket, { stream: 2, token, datagramBytes: 100, bitsPerSecond: 0, streams: 1 });
+  const smallSender = sendDatagrams(small.socket, { format: socktuneDatagrams(100, token, 2), bitsPerSecond: 0, streams: 1 });
   assert.equal(small.sent.length, 64);
   assert.deepEqual(
     small.sent.slice(0, 3).map((datagram) => readDatagram(datagram, token)?.sequence),
@@ -30,18 +30,18 @@ test('in flight: 64 small datagrams per socket at most, and a test of large data
   assert.ok(small.sent.every((datagram) => readDatagram(datagram, token)?.stream === 2));
   smallSender.stop();
   const large = holdingSocket();
-  const largeSender = sendDatagrams(large.socket, { stream: 0, token, datagramBytes: 65_507, bitsPerSecond: 0, streams: 128 });
+  const largeSender = sendDatagrams(large.socket, { format: socktuneDatagrams(65_507, token, 0), bitsPerSecond: 0, streams: 128 });
   assert.equal(large.sent.length, 1, '128 streams of 64 KiB datagrams: one each in flight');
   largeSender.stop();
   const middle = holdingSocket();
-  const middleSender = sendDatagrams(middle.socket, { stream: 0, token, datagramBytes: 1460, bitsPerSecond: 0, streams: 128 });
+  const middleSender = sendDatagrams(middle.socket, { format: socktuneDatagrams(1460, token, 0), bitsPerSecond: 0, streams: 128 });
   assert.equal(middle.sent.length, Math.floor((4 * 1024 * 1024) / (1460 * 128)));
   middleSender.stop();
 });
 
 test('confirmed datagrams free their place; a stopped sender sends nothing more', async () => {
   const held = holdingSocket();
-  const sender = sendDatagrams(held.socket, { stream: 0, token, datagramBytes: 64, bitsPerSecond: 0, streams: 1 });
+  const sender = sendDatagrams(held.socket, { format: socktuneDatagrams(64, token, 0), bitsPerSecond: 0, streams: 1 });
   held.confirm();
   assert.equal(sender.sent, 64);
   assert.equal(sender.sentBytes, 64 * 64);
@@ -55,7 +55,7 @@ test('confirmed datagrams free their place; a stopped sender sends nothing more'
 
 test('a paced sender at a low rate starts with its one-datagram burst, and waits', (t) => {
   const held = holdingSocket();
-  const sender = sendDatagrams(held.socket, { stream: 0, token, datagramBytes: 65_507, bitsPerSecond: 8, streams: 1 });
+  const sender = sendDatagrams(held.socket, { format: socktuneDatagrams(65_507, token, 0), bitsPerSecond: 8, streams: 1 });
   t.after(() => sender.stop());
   held.confirm();
   // The token bucket grants a burst and the datagram that reaches it: two, then nothing for hours.

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import type { BufferCapWarning, EffectiveSocketOptions } from '../../../core/socket-options.ts';
 import { countDropsFrom } from '../../../core/udp-counters.ts';
-import { DATAGRAM_TOKEN_BYTES, readDatagram } from '../../../framing/datagram.ts';
+import { DATAGRAM_TOKEN_BYTES, readDatagram, socktuneDatagrams } from '../../../framing/datagram.ts';
 import type { ServerMetrics } from '../../../transport/server/metrics.ts';
 import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
@@ -85,9 +85,7 @@ export class UdpSink {
     this.#senders.set(
       stream,
       sendDatagrams(socket, {
-        stream,
-        token: this.token,
-        datagramBytes: settings.datagramBytes,
+        format: socktuneDatagrams(settings.datagramBytes, this.token, stream),
         bitsPerSecond: settings.bitsPerSecond,
         to: { port: from.port, address: from.address },
         shared,

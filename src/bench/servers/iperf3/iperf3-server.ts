@@ -22,6 +22,8 @@ import {
   stateByte,
 } from '../../../protocols/iperf3/codec.ts';
 import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './iperf3-session.ts';
+import { Iperf3UdpPort } from './udp-port.ts';
+import type { UdpStreamFigures } from './udp-stream.ts';
 import { MAX_TIMER_MS, withTimeout } from '../../../core/timeout.ts';
 
 export const IPERF3_DEFAULT_PORT = 5201;
@@ -177,7 +179,8 @@ export interface Iperf3TestFigures {
   /** Bytes this server received (client → server streams) and sent (server → client). */
   bytesIn: number;
   bytesOut: number;
-  streams: { id: number; sender: boolean; bytes: number; bitsPerSecond: number }[];
+  /** A UDP test's streams carry `udp`: datagrams, loss, reordering, jitter, and the receive buffer's drops. */
+  streams: { id: number; sender: boolean; bytes: number; bitsPerSecond: number; udp?: UdpStreamFigures }[];
 }
 
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['SOCKTUNE_ERR_REFUSED', 'SOCKTUNE_ERR_AUTH']);
@@ -205,6 +208,7 @@ export class Iperf3Server extends EventEmitter {
   /** Streams the admitted tests asked for, all together. */
   #streams = 0;
   readonly #pending = new Set<Socket>();
+  #udpPort: Iperf3UdpPort | undefined;
   readonly #pendingByClient = new Map<string, number>();
   readonly #authBackoff: AuthBackoff;
   /** RSA decryptions granted in the current second, in all and by client, and when that second began. */
@@ -248,8 +252,11 @@ export class Iperf3Server extends EventEmitter {
     );
   }
 
-  listen(): Promise<ServerAddress> {
-    return this.#server.listen();
+  /** Listens on TCP; UDP tests get the same port number on UDP, bound when the first one starts. */
+  async listen(): Promise<ServerAddress> {
+    const address = await this.#server.listen();
+    if ('port' in address) this.#udpPort = new Iperf3UdpPort(address.address, address.port);
+    return address;
   }
 
   /** Tests whose parameters were accepted and that have not ended. */
@@ -354,7 +361,11 @@ export class Iperf3Server extends EventEmitter {
       this.#refused(peer, client, busy.reason, busy.code);
       return;
     }
-    const test = new Iperf3TestSession(socket, reader, this.#policy, deadline, () => this.#spendDecryption(client));
+    const test = new Iperf3TestSession(socket, reader, this.#policy, {
+      deadline,
+      authGate: () => this.#spendDecryption(client),
+      udpPort: this.#udpPort,
+    });
     await this.#runTest(test, key, peer, client, release);
   }
 
@@ -500,6 +511,7 @@ export class Iperf3Server extends EventEmitter {
   async close(): Promise<void> {
     for (const session of this.#tests.keys()) session.destroy();
     for (const socket of this.#pending) socket.destroy();
+    await this.#udpPort?.close();
     await this.#server.close();
   }
 }
@@ -522,13 +534,25 @@ function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures 
     seconds,
     bytesIn: bytes(false),
     bytesOut: bytes(true),
-    streams: outcome.streams.map(({ id, sender, bytes }) => ({
+    streams: outcome.streams.map(({ id, sender, bytes, udp }) => ({
       id,
       sender,
       bytes,
       bitsPerSecond: seconds > 0 ? Math.round((bytes * 8) / seconds) : 0,
+      ...(udp === undefined ? {} : { udp }),
     })),
   };
+}
+
+/** A UDP stream's figures after its rate: what it sent, or what it lost and why. */
+function describeUdp(udp: UdpStreamFigures | undefined, sender: boolean): string {
+  if (udp === undefined) return '';
+  if (sender) return `, ${udp.packets} datagrams`;
+  const percent = udp.packets > 0 ? ((udp.lost / udp.packets) * 100).toFixed(2) : '0.00';
+  const dropped = udp.receiveBufferDrops === null ? '' : `, ${udp.receiveBufferDrops} dropped by the receive buffer`;
+  return (
+    `, lost ${udp.lost}/${udp.packets} (${percent}%)${dropped}, ` + `${udp.outOfOrder} out of order, jitter ${udp.jitterMs.toFixed(3)} ms`
+  );
 }
 
 /** The text iperf3's --get-server-output shows (and the server's log): one line per stream. */
@@ -536,7 +560,7 @@ export function describeIperf3Test(figures: Iperf3TestFigures): string {
   const lines = figures.streams.map(
     (stream) =>
       `[${String(stream.id).padStart(3)}] ${stream.sender ? 'sender  ' : 'receiver'} ${stream.bytes} bytes in ` +
-      `${figures.seconds.toFixed(2)} s = ${(stream.bitsPerSecond / 1e9).toFixed(2)} Gbit/s`,
+      `${figures.seconds.toFixed(2)} s = ${(stream.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${describeUdp(stream.udp, stream.sender)}`,
   );
   const kind = `${figures.reverse ? 'reverse ' : ''}${figures.bidirectional ? 'bidirectional ' : ''}`;
   return `socktune iperf3 server: ${kind}test, ${figures.streams.length} stream(s)\n${lines.join('\n')}\n`;

@@ -9,6 +9,8 @@ import { pumpWrites } from '../../../transport/io/pump.ts';
 import { moveToSharedBuffer } from '../../../transport/services/builtin-services.ts';
 import type { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Iperf3Authenticator } from './authenticator.ts';
+import type { Iperf3UdpPort } from './udp-port.ts';
+import { Iperf3UdpStream, type UdpStreamFigures } from './udp-stream.ts';
 import { closeAfterWrite, FLUSH_TIMEOUT_MS } from '../../../transport/io/close-after-write.ts';
 import {
   encodeJson,
@@ -54,7 +56,7 @@ export interface TestPolicy {
   sendBudget?: SendBudget | undefined;
 }
 
-interface DataStream {
+interface TcpStream {
   id: number;
   socket: Socket;
   /** The server sends on it (reverse, or the second half of a bidir test). */
@@ -63,6 +65,8 @@ interface DataStream {
   /** performance.now() of the last data received. */
   lastData: number;
 }
+
+type DataStream = TcpStream | Iperf3UdpStream;
 
 /**
  * After TEST_END, receiving streams are read until this long passes with no data (bytes the client sent before TEST_END may still be
@@ -73,7 +77,7 @@ const DRAIN_MAX_MS = 2000;
 
 export interface TestOutcome {
   params: Iperf3Params | undefined;
-  streams: { id: number; sender: boolean; bytes: number }[];
+  streams: { id: number; sender: boolean; bytes: number; udp?: UdpStreamFigures }[];
 }
 
 /**
@@ -97,25 +101,29 @@ export class Iperf3TestSession {
   /** When the counted part of the test began (TEST_RUNNING, or the end of --omit), and how long it ran until TEST_END. */
   #countedFrom = 0;
   #countedSec = 0;
+  /** Each UDP stream's figures, read as the test ends. */
+  #udpFigures: (UdpStreamFigures | undefined)[] = [];
   /** The authenticated iperf3 user, when the server asks for authentication. */
   user: string | undefined;
 
-  /** `deadline`: performance.now() by which the whole test is over (from its accept, plus maxDurationMs). */
   /** Asked just before an RSA decryption: it throws SOCKTUNE_ERR_REFUSED when the server cannot spend one now. */
   readonly #authGate: (() => void) | undefined;
+  /** Where UDP streams say they are there; undefined: the server takes no UDP test. */
+  readonly #udpPort: Iperf3UdpPort | undefined;
 
+  /** `deadline`: performance.now() by which the whole test is over (from its accept, plus maxDurationMs). */
   constructor(
     control: Socket,
     reader: ByteReader,
     policy: TestPolicy,
-    deadline = performance.now() + policy.maxDurationMs,
-    authGate?: () => void,
+    session: { deadline?: number; authGate?: () => void; udpPort?: Iperf3UdpPort | undefined } = {},
   ) {
     this.control = control;
     this.#reader = reader;
     this.#policy = policy;
-    this.deadline = deadline;
-    this.#authGate = authGate;
+    this.deadline = session.deadline ?? performance.now() + policy.maxDurationMs;
+    this.#authGate = session.authGate;
+    this.#udpPort = session.udpPort;
   }
 
   /** Phase 1: parameters, authenticated and checked against the policy; throws Iperf3ServerError for a refused test. */
@@ -125,15 +133,15 @@ export class Iperf3TestSession {
     // Like iperf3's server: an unauthenticated client learns nothing about the server's limits.
     this.#authenticate(json.authtoken);
     const params = parseParams(json, this.#policy.limits);
-    if (params.udp || params.sctp) {
-      const what = params.udp ? 'UDP' : 'SCTP';
+    if (params.sctp)
       throw new Iperf3ServerError(
         'SOCKTUNE_ERR_PROTOCOL',
-        `iperf3 client asked for ${what}: socktune's iperf3 server speaks TCP only`,
-        params.udp ? IPERF3_ERRNO.PROTOCOL : IPERF3_ERRNO.NO_SCTP,
+        "iperf3 client asked for SCTP: socktune's iperf3 server speaks TCP and UDP",
+        IPERF3_ERRNO.NO_SCTP,
         EPROTONOSUPPORT,
       );
-    }
+    if (params.udp && this.#udpPort === undefined)
+      throw new Iperf3ServerError('SOCKTUNE_ERR_PROTOCOL', 'this iperf3 server takes no UDP test', IPERF3_ERRNO.PROTOCOL, EPROTONOSUPPORT);
     this.#params = params;
     this.#expectedStreams = params.parallel * (params.bidirectional ? 2 : 1);
     return params;
@@ -164,6 +172,7 @@ export class Iperf3TestSession {
         reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
       this.control.once('close', onClose);
     });
+    const stopExpecting = this.#params!.udp ? await this.#expectUdpStreams() : undefined;
     this.control.write(stateByte(STATE.CREATE_STREAMS));
     try {
       await withTimeout(
@@ -172,14 +181,57 @@ export class Iperf3TestSession {
         `${this.#expectedStreams} iperf3 data connection(s)`,
       );
     } finally {
+      stopExpecting?.();
       this.control.off('close', onClose!);
       this.#streamsArrived = undefined;
       this.#streamsFailed = undefined;
     }
   }
 
-  get wantsStreams(): boolean {
+  /**
+   * Binds the server's UDP port if it is not yet, and takes the UDP streams that say they are there
+   * from the control connection's own address, in the order they come (the first `parallel` send to
+   * the server), until the test has them all.
+   */
+  async #expectUdpStreams(): Promise<() => void> {
+    const port = this.#udpPort!;
+    try {
+      await port.open();
+    } catch (error) {
+      throw setupError(error, IPERF3_ERRNO.CREATE_STREAM);
+    }
+    let taken = 0;
+    return port.expect(this.control.remoteAddress ?? '', (peer) => {
+      if (!this.#waitingForStreams || taken >= this.#expectedStreams) return false;
+      const index = taken++;
+      const params = this.#params!;
+      const sender = params.reverse || (params.bidirectional && index >= params.parallel);
+      Iperf3UdpStream.open(port, peer, params, streamId(index), sender).then(
+        (stream) => this.#addOpened(stream),
+        (error: unknown) => this.#streamsFailed?.(setupError(error, IPERF3_ERRNO.CREATE_STREAM)),
+      );
+      return true;
+    });
+  }
+
+  /** A stream set up; the test starts when it has every one (in the order they were taken). */
+  #addOpened(stream: Iperf3UdpStream): void {
+    if (this.#streamsArrived === undefined) {
+      stream.close();
+      return;
+    }
+    this.#streams.push(stream);
+    this.#streams.sort((a, b) => a.id - b.id);
+    if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived();
+  }
+
+  get #waitingForStreams(): boolean {
     return this.#streamsArrived !== undefined && this.#streams.length < this.#expectedStreams;
+  }
+
+  /** TCP data connections the test is waiting for (a UDP test's streams come to the UDP port instead). */
+  get wantsStreams(): boolean {
+    return this.#waitingForStreams && this.#params?.udp === false;
   }
 
   /** Data connections the test asks for: parallel × (bidir ? 2 : 1); 0 before its parameters. */
@@ -221,8 +273,8 @@ export class Iperf3TestSession {
       }
     }
     accepted.setNoDelay(params.nodelay);
-    const stream: DataStream = {
-      id: index === 0 ? 1 : index + 2,
+    const stream: TcpStream = {
+      id: streamId(index),
       socket: accepted,
       sender,
       bytes: leftover.length,
@@ -252,7 +304,7 @@ export class Iperf3TestSession {
       params.omit > 0
         ? setTimeout(
             () => {
-              this.#streams.forEach((stream) => (stream.bytes = 0));
+              this.#streams.forEach((stream) => (stream instanceof Iperf3UdpStream ? stream.resetBytes() : (stream.bytes = 0)));
               this.#countedFrom = performance.now();
             },
             this.#bounded(params.omit * 1000),
@@ -271,6 +323,7 @@ export class Iperf3TestSession {
     } finally {
       clearTimeout(omitTimer);
       this.#sending = false;
+      for (const stream of this.#streams) if (stream instanceof Iperf3UdpStream) stream.stopSending();
     }
     const testEnd = performance.now();
     await this.#drainReceivers();
@@ -295,7 +348,9 @@ export class Iperf3TestSession {
   }
 
   #startSenders(params: Iperf3Params): void {
-    const senders = this.#streams.filter((stream) => stream.sender);
+    const udpSenders = this.#streams.filter((stream) => stream instanceof Iperf3UdpStream && stream.sender);
+    for (const stream of udpSenders) (stream as Iperf3UdpStream).startSending(params, this.#policy.sendBudget, udpSenders.length);
+    const senders = this.#streams.filter((stream): stream is TcpStream => !(stream instanceof Iperf3UdpStream) && stream.sender);
     if (senders.length === 0) return;
     this.#sending = true;
     const chunk = Buffer.alloc(sendChunkBytes(params.len), 0x69);
@@ -322,13 +377,16 @@ export class Iperf3TestSession {
   /** Phase 4: results both ways, then DISPLAY_RESULTS; resolves when the client says IPERF_DONE or goes. */
   async exchangeResults(cpu: { user: number; system: number; wallMicros: number }, serverOutputText: () => string): Promise<TestOutcome> {
     const retransmits = this.#streams.map((stream) => {
+      if (stream instanceof Iperf3UdpStream) return 0;
       try {
         return readTcpInfo(fdOf(stream.socket)).retransmits;
       } catch {
         return 0;
       }
     });
-    for (const stream of this.#streams) stream.socket.destroy();
+    // Read before the sockets close: a UDP stream's drops are in the kernel's table only while it is open.
+    this.#udpFigures = this.#streams.map((stream) => (stream instanceof Iperf3UdpStream ? stream.figures() : undefined));
+    this.#closeStreams();
     const params = this.#params!;
     const percent = (micros: number): number => (cpu.wallMicros > 0 ? (micros / cpu.wallMicros) * 100 : 0);
     this.control.write(stateByte(STATE.EXCHANGE_RESULTS));
@@ -341,17 +399,21 @@ export class Iperf3TestSession {
       cpu_util_total: percent(cpu.user + cpu.system),
       cpu_util_user: percent(cpu.user),
       cpu_util_system: percent(cpu.system),
-      sender_has_retransmits: this.#streams.some((stream) => stream.sender) ? 1 : 0,
-      streams: this.#streams.map((stream, index) => ({
-        id: stream.id,
-        bytes: stream.bytes,
-        retransmits: retransmits[index]!,
-        jitter: 0,
-        errors: 0,
-        packets: 0,
-        start_time: 0,
-        end_time: duration,
-      })),
+      sender_has_retransmits: !params.udp && this.#streams.some((stream) => stream.sender) ? 1 : 0,
+      streams: this.#streams.map((stream, index) => {
+        const udp = this.#udpFigures[index];
+        return {
+          id: stream.id,
+          bytes: stream.bytes,
+          retransmits: retransmits[index]!,
+          // iperf3's units: jitter in seconds; errors are the datagrams lost, packets the highest number seen (or sent).
+          jitter: (udp?.jitterMs ?? 0) / 1000,
+          errors: udp?.lost ?? 0,
+          packets: udp?.packets ?? 0,
+          start_time: 0,
+          end_time: duration,
+        };
+      }),
       ...(params.getServerOutput ? { server_output_text: serverOutputText() } : {}),
     };
     this.control.write(encodeJson(results));
@@ -365,7 +427,13 @@ export class Iperf3TestSession {
   }
 
   outcome(): TestOutcome {
-    return { params: this.#params, streams: this.#streams.map(({ id, sender, bytes }) => ({ id, sender, bytes })) };
+    return {
+      params: this.#params,
+      streams: this.#streams.map((stream, index) => {
+        const udp = this.#udpFigures[index];
+        return { id: stream.id, sender: stream.sender, bytes: stream.bytes, ...(udp === undefined ? {} : { udp }) };
+      }),
+    };
   }
 
   /** The test is over: close the control connection without waiting for the client to close its side. */
@@ -396,13 +464,25 @@ export class Iperf3TestSession {
 
   #stopStreams(): void {
     this.#sending = false;
-    for (const stream of this.#streams) stream.socket.destroy();
+    this.#closeStreams();
+  }
+
+  #closeStreams(): void {
+    for (const stream of this.#streams) {
+      if (stream instanceof Iperf3UdpStream) stream.close();
+      else stream.socket.destroy();
+    }
   }
 
   /** No timer, whoever chose it, runs past the test's deadline. */
   #bounded(ms: number): number {
     return Math.max(0, Math.ceil(Math.min(ms, this.deadline - performance.now())));
   }
+}
+
+/** iperf3 numbers streams 1, 3, 4, 5, ... (2 is skipped). */
+function streamId(index: number): number {
+  return index === 0 ? 1 : index + 2;
 }
 
 /** A data connection that could not be set up, with the i_errno and errno a stock client prints. */
