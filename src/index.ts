@@ -28,6 +28,13 @@ export {
   type TunedSocket,
 } from './transport/client/connect.ts';
 export { BlockingConnection, type BlockingHandler } from './transport/models/blocking-connection.ts';
+export {
+  bindUdp,
+  validateUdpSocketOptions,
+  UDP_SOCKET_DEFAULTS,
+  type UdpSocketOptions,
+  type BoundUdpSocket,
+} from './transport/udp/udp-socket.ts';
 export { SendBudget } from './transport/io/send-budget.ts';
 export { BufferBudget } from './transport/io/buffer-budget.ts';
 export { ConnectionPool } from './transport/server/admission.ts';

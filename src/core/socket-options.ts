@@ -1,7 +1,7 @@
 import { boolean, integer, type FieldSpec } from './validate.ts';
 
 /** 2 GiB - 1: the largest value setsockopt takes as an int. */
-const MAX_BUFFER_SIZE = 2 ** 31 - 1;
+export const MAX_BUFFER_SIZE = 2 ** 31 - 1;
 
 /** Options applied to a socket through setsockopt before listen() or connect(). */
 export interface SocketOptions {

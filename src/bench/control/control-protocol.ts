@@ -26,8 +26,11 @@ export interface TestServerSettings {
   affinity?: number[];
 }
 
-/** Tests over UDP: the server counts the client's datagrams (stream -u), or sends its own to the client's sockets (-u -R). */
-export const UDP_SERVICES = ['udp-sink', 'udp-source'] as const;
+/**
+ * Tests over UDP: the server counts the client's datagrams (stream -u), sends its own to the
+ * client's sockets (-u -R), or sends each back (rr -u).
+ */
+export const UDP_SERVICES = ['udp-sink', 'udp-source', 'udp-echo'] as const;
 export type UdpService = (typeof UDP_SERVICES)[number];
 export type TestService = BuiltinService | UdpService;
 
@@ -97,7 +100,7 @@ export interface DatagramReport {
   hostReceiveBufferErrors: number | null;
   /** Datagrams that were not this test's (another source address, another token): dropped uncounted. */
   foreign: number;
-  /** udp-source: datagrams the server's kernel took, per stream. */
+  /** udp-source: datagrams the server's kernel took, per stream; udp-echo: replies it sent, per stream. */
   sent?: number[];
 }
 

@@ -10,7 +10,7 @@ import { Ticker } from './ticker.ts';
  * histogram that is reset at every tick.
  */
 export function startLatencyIntervals(
-  options: RunOptions<RrInterval>,
+  options: Pick<RunOptions<RrInterval>, 'intervalSec' | 'onInterval'>,
   recorder: LatencyRecorder,
 ): { ticker: Ticker; intervals: RrInterval[] } {
   const histogram = recorder.interval;

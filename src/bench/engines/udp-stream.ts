@@ -3,7 +3,7 @@ import { SocktuneError } from '../../core/errors.ts';
 import { countDropsFrom } from '../../core/udp-counters.ts';
 import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, socktuneDatagrams, stampDatagram } from '../../framing/datagram.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
-import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
+import { bindUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import { DatagramStats, sumDatagramCounts, udpSummary, type DatagramCounts } from '../results/datagram-stats.ts';
@@ -76,7 +76,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     const { host: serverAddress, port: dataPort } = peer.data;
     const host = isIPv6(serverAddress) ? '::' : '0.0.0.0';
     for (let index = 0; index < options.parallel; index++) {
-      const bound = await bindUdp({ host, port: 0, ...options.client });
+      const bound = await bindUdp({ host, port: 0, ...udpBuffers(options.client) });
       bound.socket.on('error', () => {});
       await new Promise<void>((resolve, reject) => {
         bound.socket.once('error', reject);

@@ -188,6 +188,8 @@ export interface RrOptionsRecord extends TimedOptionsRecord {
   connections: number;
   depth: number;
   rate?: number;
+  /** rr -u: UDP ping-pong. */
+  protocol?: 'udp';
 }
 
 export interface CrrOptionsRecord extends TimedOptionsRecord {

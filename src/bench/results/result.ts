@@ -141,6 +141,24 @@ export interface RrSummary {
   histogram: string;
   percentileCurve: { percentile: number; us: number }[];
   serverCpuPercent: number | null;
+  /** rr -u: the requests that got no reply. */
+  udp?: UdpRrSummary;
+}
+
+/** rr -u: what became of the requests that were not answered in time. */
+export interface UdpRrSummary {
+  replyTimeoutMs: number;
+  /** Requests of the measured phase unanswered within replyTimeoutMs (each replaced by the next). */
+  lost: number;
+  /** Of the requests sent in the measured phase. */
+  lostPercent: number;
+  /** Replies that came after their request was counted lost. */
+  late: number;
+  /** Datagrams that answered no request of this client's. */
+  foreign: number;
+  /** Requests the socktune server counted, and replies it sent (over --max-rate it sends none); null against sockperf. */
+  serverReceived: number | null;
+  serverReplied: number | null;
 }
 
 export interface CrrSummary {

@@ -142,6 +142,13 @@ function checkedLength(length: number): number {
  */
 const INITIAL_REPLY_BYTES = 64 * 1024;
 
+/** The reply to one message: a copy of it with the CLIENT flag cleared (a datagram's own reply, over UDP). */
+export function replyTo(message: Uint8Array): Buffer {
+  const reply = Buffer.from(message);
+  reply[FLAGS_OFFSET + 1]! &= ~FLAG_CLIENT & 0xff;
+  return reply;
+}
+
 export class ReplyWriter {
   #buffer = Buffer.allocUnsafe(INITIAL_REPLY_BYTES);
   #length = 0;

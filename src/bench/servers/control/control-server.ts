@@ -27,7 +27,7 @@ import {
   type StartMessage,
 } from '../../control/control-protocol.ts';
 import type { BuiltinService } from '../../../transport/server/options.ts';
-import { UdpSink } from './udp-sink.ts';
+import { UdpSink, type UdpRole } from './udp-sink.ts';
 import { collectEnvironment } from '../../results/environment.ts';
 import { processMemory } from '../../results/memory.ts';
 import { round } from '../../results/stats.ts';
@@ -551,8 +551,13 @@ export class ControlServer extends EventEmitter {
     const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     const { sendBufferSize, receiveBufferSize } = start.server;
-    const source = start.service === 'udp-source' ? { settings: start.udp!, shared: this.#sendBudget } : undefined;
-    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), source);
+    const role: UdpRole =
+      start.service === 'udp-source'
+        ? { kind: 'source', settings: start.udp!, shared: this.#sendBudget }
+        : start.service === 'udp-echo'
+          ? { kind: 'echo', shared: this.#sendBudget }
+          : { kind: 'sink' };
+    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), role);
   }
 
   #testServer(start: StartMessage & { service: BuiltinService }, control: Socket, dataToken: Buffer | undefined): SocktuneServer {

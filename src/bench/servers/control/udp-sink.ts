@@ -17,12 +17,20 @@ import { DatagramStats } from '../../results/datagram-stats.ts';
  */
 const MAX_STREAMS = 128;
 
+/** What a UDP test's server does besides counting: send (stream -u -R) or send each datagram back (rr -u). */
+export type UdpRole =
+  | { kind: 'sink' }
+  | { kind: 'source'; settings: UdpSourceSettings; shared: SendBudget | undefined }
+  | { kind: 'echo'; shared: SendBudget | undefined };
+
 /**
- * The server's end of a `stream -u` test: one UDP socket on the address the client reached the
- * control port on. It counts the datagrams that carry this test's token and come from the client's
- * own address; with `source` (-R) it sends, to each client socket that said hello with the token
- * from that address, the datagrams asked for, paced and within the server's --max-rate. It answers
- * nothing else: a spoofed source gets nothing.
+ * The server's end of a `stream -u` or `rr -u` test: one UDP socket on the address the client
+ * reached the control port on. It counts the datagrams that carry this test's token and come from
+ * the client's own address; with `source` (-R) it sends, to each client socket that said hello with
+ * the token from that address, the datagrams asked for, paced and within the server's --max-rate;
+ * with `echo` (rr -u) it sends each such datagram back, byte for byte, while --max-rate allows (a
+ * reply over it is not sent: the client counts it lost). It answers nothing else: a spoofed source
+ * gets nothing.
  */
 export class UdpSink {
   readonly token = randomBytes(DATAGRAM_TOKEN_BYTES);
@@ -37,17 +45,19 @@ export class UdpSink {
 
   readonly #source: { settings: UdpSourceSettings; shared: SendBudget | undefined } | undefined;
   readonly #senders = new Map<number, DatagramSender>();
+  readonly #echo: { shared: SendBudget | undefined; echoed: number[]; bytes: number } | undefined;
 
   constructor(
     host: string,
     client: string | undefined,
     buffers: { sendBufferSize?: number; receiveBufferSize?: number },
-    source?: { settings: UdpSourceSettings; shared: SendBudget | undefined },
+    role: UdpRole = { kind: 'sink' },
   ) {
     this.#host = host;
     this.#client = client;
     this.#buffers = buffers;
-    this.#source = source;
+    this.#source = role.kind === 'source' ? role : undefined;
+    this.#echo = role.kind === 'echo' ? { shared: role.shared, echoed: [], bytes: 0 } : undefined;
   }
 
   get warnings(): BufferCapWarning[] {
@@ -75,6 +85,20 @@ export class UdpSink {
     if (stats === undefined) this.#streams.set(header.stream, (stats = new DatagramStats()));
     stats.record(header.sequence, header.sentNs, arrival, datagram.length);
     this.#bytesIn += datagram.length;
+    if (this.#echo !== undefined) this.#reply(header.stream, datagram, source);
+  }
+
+  /** rr -u: the datagram back to where it came from (the client's own address, checked above), within --max-rate. */
+  #reply(stream: number, datagram: Buffer, to: RemoteInfo): void {
+    const echo = this.#echo!;
+    const socket = this.#bound?.socket;
+    if (socket === undefined || (echo.shared !== undefined && echo.shared.tryTake(datagram.length) !== 0)) return;
+    // The datagram is the socket's own view of what it read: a copy outlives the next read.
+    socket.send(Buffer.from(datagram), to.port, to.address, (error) => {
+      if (error) return;
+      echo.echoed[stream] = (echo.echoed[stream] ?? 0) + 1;
+      echo.bytes += datagram.length;
+    });
   }
 
   /** A client socket of this test says where its stream goes: sending starts, once per stream. */
@@ -104,7 +128,7 @@ export class UdpSink {
       connectionsCurrent: 0,
       connectionsTotal: 0,
       bytesIn: this.#bytesIn,
-      bytesOut: [...this.#senders.values()].reduce((sum, sender) => sum + sender.sentBytes, 0),
+      bytesOut: [...this.#senders.values()].reduce((sum, sender) => sum + sender.sentBytes, this.#echo?.bytes ?? 0),
       bytesCorrupted: 0,
       messagesIn: received,
       errors: {},
@@ -124,6 +148,7 @@ export class UdpSink {
       ...(this.#source === undefined
         ? {}
         : { sent: Array.from({ length: this.#source.settings.streams }, (_, stream) => this.#senders.get(stream)?.sent ?? 0) }),
+      ...(this.#echo === undefined ? {} : { sent: Array.from({ length }, (_, stream) => this.#echo!.echoed[stream] ?? 0) }),
     };
   }
 

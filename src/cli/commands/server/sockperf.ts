@@ -1,4 +1,6 @@
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../bench/servers/sockperf/sockperf-server.ts';
+import { SOCKPERF_UDP_DEFAULT_MAX_RATE, SockperfUdpServer } from '../../../bench/servers/sockperf/sockperf-udp.ts';
+import { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Command } from '../../command.ts';
 import { serverSettings } from '../../client-settings.ts';
 import { BARE_SERVER_FLAGS, bareServerLimits, bareServerRefusals, modelDetail, refuseEnvironmentToken, serveUntilStopped } from './bare.ts';
@@ -9,11 +11,20 @@ const PROTOCOL = 'the sockperf protocol';
 export const sockperfServerCommand: Command = {
   name: 'server sockperf',
   summary: 'answer stock sockperf clients (pp, ul, tp) in any I/O model',
-  usage: `socktune server sockperf [-p ${SOCKPERF_DEFAULT_PORT}] [--bind ADDR] [--io-model MODEL] [limits] [--json]`,
-  flags: { ...commonServerFlags(SOCKPERF_DEFAULT_PORT), ...BARE_SERVER_FLAGS },
+  usage: `socktune server sockperf [-p ${SOCKPERF_DEFAULT_PORT}] [--bind ADDR] [--io-model MODEL] [--tcp-only] [limits] [--json]`,
+  flags: {
+    ...commonServerFlags(SOCKPERF_DEFAULT_PORT),
+    ...BARE_SERVER_FLAGS,
+    'tcp-only': {
+      help:
+        `serve TCP only: by default the port's number answers UDP too (sockperf's default protocol), its replies ` +
+        `capped by --max-rate, or ${SOCKPERF_UDP_DEFAULT_MAX_RATE / 1e6} Mbit/s without it (UDP sources can be forged)`,
+      spec: { type: 'boolean' },
+    },
+  },
   refusals: bareServerRefusals(PROTOCOL),
   examples: [
-    'socktune server sockperf    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111',
+    'socktune server sockperf    # then: sockperf pp --tcp -i 127.0.0.1 -p 11111, or over UDP without --tcp',
     'socktune server sockperf --io-model thread-per-conn --blocking',
     'socktune server --sockperf --io-model workers    # the same, in the older spelling',
   ],
@@ -22,16 +33,29 @@ export const sockperfServerCommand: Command = {
     const log = jsonLog(values, io);
     const openFiles = prepareProcess(values);
     const { ioModel, workers, blocking } = serverSettings(values);
+    const limits = bareServerLimits(values);
+    // One budget for what both sides send, so --max-rate caps the server, not each protocol.
+    const budget = typeof limits.maxSendRate === 'number' ? new SendBudget(limits.maxSendRate) : limits.maxSendRate;
     const server = createSockperfServer({
       ...listenPort(values, SOCKPERF_DEFAULT_PORT),
       ioModel,
       ...(workers === undefined ? {} : { workers }),
       blocking: blocking === true,
-      ...bareServerLimits(values),
+      ...limits,
+      ...(budget === undefined ? {} : { maxSendRate: budget }),
     });
     const stopped = untilStopped();
     const address = await server.listen();
-    announce(io, log, 'socktune sockperf server', address, openFiles, modelDetail(server));
-    return serveUntilStopped(server, io, log, stopped);
+    const udp = values['tcp-only'] === true || address.family === 'unix' ? undefined : new SockperfUdpServer(budget);
+    if (udp !== undefined && address.family !== 'unix') await udp.listen(address.address, address.port);
+    const udpDetail = udp === undefined ? '' : `; UDP too, replies at most ${udp.bitsPerSecond / 1e6} Mbit/s`;
+    announce(io, log, 'socktune sockperf server', address, openFiles, `${modelDetail(server)}${udpDetail}`);
+    try {
+      return await serveUntilStopped(server, io, log, stopped);
+    } finally {
+      await udp?.close();
+      if (udp !== undefined && udp.counts.overRate > 0)
+        io.err(`UDP: ${udp.counts.overRate} replies not sent, over the reply rate of ${udp.bitsPerSecond / 1e6} Mbit/s`);
+    }
   },
 };
