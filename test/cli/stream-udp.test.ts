@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { assertSchema, runCli, runInProcess, startServer, type RunningServer } from '../../testkit/cli.ts';
 import { freePort, waitForListening } from '../../testkit/helpers.ts';
+import { impairedPath } from '../../testkit/udp-impairment.ts';
 
 let server: RunningServer;
 before(async () => {
@@ -167,3 +168,22 @@ test(
     assert.ok(Number(lost[4]) > 0 && Number(lost[4]) <= Number(lost[2]), run.stdout);
   },
 );
+
+test('stream -u through a path that drops, duplicates and reorders: each counted exactly as the relay did it', async (t) => {
+  const path = await impairedPath(server.port, {
+    drop: (n) => n % 10 === 3,
+    duplicate: (n) => n % 7 === 0,
+    holdBack: (n) => n % 5 === 1,
+  });
+  t.after(() => path.close());
+  const run = await runCli(['stream', '-u', '-c', '127.0.0.2', '-p', String(path.port), '-t', '0.5', '-b', '8M', '-l', '1000', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const { udp } = JSON.parse(run.stdout).summary;
+  const { done } = path;
+  assert.ok(done.dropped > 0 && done.duplicated > 0 && done.reordered > 0, JSON.stringify(done));
+  assert.equal(udp.sent, done.received, 'every datagram the client sent reached the relay (loopback)');
+  assert.equal(udp.lost, done.dropped);
+  assert.equal(udp.duplicates, done.duplicated);
+  assert.equal(udp.outOfOrder, done.reordered);
+  assert.equal(udp.receiveBufferDrops, 0, 'the relay dropped them, not the server’s buffer: the summary says so');
+});

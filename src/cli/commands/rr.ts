@@ -35,6 +35,7 @@ export const rrCommand: Command = {
       help: 'with -u: seconds after which an unanswered request counts as lost',
       spec: { type: 'string' },
       default: '1',
+      value: '<seconds>',
     },
   },
   examples: [

@@ -70,8 +70,9 @@ describe('stock iperf3 -u clients against the iperf3 server', { skip }, () => {
       figures.bytesIn,
       received.reduce((sum, stream) => sum + stream.bytes, 0),
     );
-    // Loopback loses nothing on the way: whatever was lost, the receive buffer dropped.
-    for (const stream of received) assert.equal(stream.udp!.receiveBufferDrops, stream.udp!.lost);
+    // Loopback loses nothing on the way: whatever was lost, the receive buffer dropped (and it may have
+    // dropped the last datagrams too, which no later one showed missing).
+    for (const stream of received) assert.ok(stream.udp!.receiveBufferDrops! >= stream.udp!.lost, JSON.stringify(stream.udp));
   });
 
   test('-R: the server sends iperf3’s datagrams at -b, numbered so the client counts no loss on loopback beyond its buffer', async () => {
@@ -102,7 +103,7 @@ describe('stock iperf3 -u clients against the iperf3 server', { skip }, () => {
     assert.equal(code, 0, json.error);
     const [stream] = lastFigures().streams;
     assert.ok(stream!.udp!.lost > 0, `lost ${stream!.udp!.lost} of ${stream!.udp!.packets}`);
-    assert.equal(stream!.udp!.receiveBufferDrops, stream!.udp!.lost);
+    assert.ok(stream!.udp!.receiveBufferDrops! >= stream!.udp!.lost, JSON.stringify(stream!.udp));
     assert.equal(json.end.sum!.lost_packets, stream!.udp!.lost);
   });
 });
