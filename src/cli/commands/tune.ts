@@ -140,6 +140,18 @@ export const tuneCommand: Command = {
         'half, so they do not measure each other)',
       spec: { type: 'boolean' },
     },
+    udp: {
+      help:
+        'UDP: the smallest receive buffer (SO_RCVBUF) that drops no datagram at -b; -w lists the sizes (default 16K to 8M), ' +
+        '--size the datagram (default 1460), --conns the streams, -R the client receives',
+      spec: { type: 'boolean', short: 'u' },
+    },
+    bitrate: {
+      help: 'with -u: the rate each stream sends at, e.g. 500M (default 100M)',
+      spec: { type: 'string', short: 'b' },
+      value: '<bits/s>',
+    },
+    reverse: { help: "with -u: the server sends, and this client's receive buffer is swept", spec: { type: 'boolean', short: 'R' } },
     ...COMMON_OUTPUT_FLAGS,
   },
   examples: [
@@ -149,8 +161,12 @@ export const tuneCommand: Command = {
     'socktune tune --quick --io-model loop,workers -w auto,256K,1M    # a smaller grid',
     'socktune tune -c 198.18.0.2 --budget 10m --report tune.html --json > tune.json',
     'socktune tune --raw -c 127.0.0.1:7000 --quick --conns 1,10    # client side against your own echo server',
+    'socktune tune -u -b 500M    # UDP: the smallest receive buffer that drops nothing at 500 Mbit/s',
   ],
   async run(values, io) {
+    if (values.udp) return (await import('./tune-udp.ts')).runUdpTune(values, io);
+    for (const flag of ['bitrate', 'reverse'])
+      if (values[flag] !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} goes with tune -u`);
     const raw = values.raw === true;
     const workload = choice(values, 'workload', WORKLOADS, raw ? 'rr' : 'stream');
     if (raw && workload !== 'rr')

@@ -1,0 +1,55 @@
+import { formatBits, formatBytes } from '../../results/format.ts';
+import type { UdpBufferSweep } from '../udp-buffer.ts';
+import { pageHead } from './page.ts';
+import { escapeXml, lineChart } from './svg.ts';
+
+/** `tune -u`'s report: loss against the receive buffer, one self-contained HTML file. */
+export function renderUdpBufferReport(sweep: UdpBufferSweep): string {
+  const { options } = sweep;
+  const measured = sweep.points.filter((point) => point.trials.length > 0);
+  const receiver = options.direction === 'reverse' ? 'client' : 'server';
+  const chart = lineChart(
+    [
+      {
+        name: 'datagrams lost, median of the rounds (%)',
+        points: measured.map((point) => ({ x: point.asked, y: point.medianLostPercent })),
+      },
+    ],
+    {
+      label: `SO_RCVBUF asked of the ${receiver}'s socket (log)`,
+      log: true,
+      format: formatBytes,
+      ticks: measured.map((point) => point.asked),
+    },
+    { label: 'lost (%)', format: (value) => `${value}%` },
+    `Loss against the receive buffer at ${formatBits(options.bitsPerSecond)} per stream × ${options.parallel}`,
+  );
+  const rows = measured
+    .map(
+      (point) =>
+        `<tr class="${point.asked === sweep.recommendation?.asked ? 'better' : point.clean ? '' : 'worse'}">` +
+        `<td>${formatBytes(point.asked)}</td><td>${formatBytes(point.effective)}</td><td>${point.medianLostPercent}%</td>` +
+        `<td>${point.maxDrops ?? 'unknown'}</td><td>${point.trials.map((trial) => `${trial.lostPercent}%`).join(', ')}</td></tr>`,
+    )
+    .join('');
+  const verdict =
+    sweep.recommendation === null
+      ? '<p>Every size dropped datagrams: the receiver cannot keep up at this rate whatever its buffer' +
+        `${sweep.sysctl ? ', or the kernel capped the largest size' : ''}.</p>`
+      : `<p>The smallest receive buffer that dropped nothing (with every larger one): <b>${formatBytes(sweep.recommendation.asked)}</b> ` +
+        `(the kernel gave ${formatBytes(sweep.recommendation.effective)}).</p>`;
+  const warnings = [...sweep.warnings, ...(sweep.sysctl ? [`the kernel capped the size that decides: ${sweep.sysctl}`] : [])]
+    .map((warning) => `<li>${escapeXml(warning)}</li>`)
+    .join('');
+  return `${pageHead('socktune tune -u report')}
+<h1>socktune tune -u</h1>
+<p>${escapeXml(sweep.startedAt)} · ${sweep.durationSec}s · ${escapeXml(options.targetLabel)} · datagrams of ${options.datagramBytes} B,
+${options.rounds} round(s) of ${options.trialSec}s per size, the sizes interleaved.</p>
+${warnings ? `<ul class="warnings">${warnings}</ul>` : ''}
+${verdict}
+${chart}
+<table><tr><th>SO_RCVBUF asked</th><th>kernel gave</th><th>lost (median)</th><th>socket drops (most)</th><th>each round</th></tr>
+${rows}</table>
+</body></html>
+`;
+}
