@@ -47,11 +47,14 @@ export async function impairedPath(serverPort: number, impairment: Impairment): 
       if (dataPort === undefined) return void client.write(chunk);
       relayed = true;
       upstream.pause();
-      relay(Number(dataPort), impairment, done).then((sockets) => {
-        relays.push(...sockets);
-        client.write(chunk);
-        upstream.resume();
-      }, () => client.destroy());
+      relay(Number(dataPort), impairment, done).then(
+        (sockets) => {
+          relays.push(...sockets);
+          client.write(chunk);
+          upstream.resume();
+        },
+        () => client.destroy(),
+      );
     });
     upstream.on('end', () => client.end());
   });

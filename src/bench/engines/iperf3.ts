@@ -16,6 +16,8 @@ import { Iperf3UdpStreams } from './iperf3-udp-streams.ts';
 import { encodeJson, generateCookie, MAX_JSON_BYTES, readJson, readState, STATE, stateByte } from '../../protocols/iperf3/codec.ts';
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The server's states that start a step of the test, each at most once. */
+const STEPS: readonly number[] = [STATE.PARAM_EXCHANGE, STATE.CREATE_STREAMS, STATE.TEST_START, STATE.TEST_RUNNING, STATE.EXCHANGE_RESULTS];
 const RESULTS_TIMEOUT_MS = 30_000;
 
 /** A test against a stock `iperf3 -s`, TCP or UDP (-u), reported in socktune's schema with the server's own counts. */
@@ -38,6 +40,7 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
   let wallAtStart = performance.now();
   let intervals: StreamInterval[] = [];
   const startedAt = Date.now();
+  const seen = new Set<number>();
   try {
     for (;;) {
       const state = await withTimeout(
@@ -47,6 +50,11 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
           : HANDSHAKE_TIMEOUT_MS,
         'control message from the iperf3 server',
       );
+      // Each step comes once, in order: a server that repeats one (to have this client open streams without end) is refused.
+      if (STEPS.includes(state)) {
+        if (seen.has(state)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the iperf3 server sent state ${state} twice`);
+        seen.add(state);
+      }
       if (state === STATE.PARAM_EXCHANGE) {
         control.write(
           encodeJson({

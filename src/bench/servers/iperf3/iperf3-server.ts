@@ -90,6 +90,11 @@ export interface Iperf3ServerOptions {
   maxAuthPerSecondPerClient?: number;
   /** IPv6 clients share every per-client limit by this prefix length (one host may hold a whole /64). @default 64 */
   ipv6Prefix?: number;
+  /**
+   * SO_RCVBUF of the UDP port every UDP test shares, set when it is bound; a test's -w only grows it. @default undefined (the
+   * kernel's default)
+   */
+  udpReceiveBufferSize?: number;
 }
 
 export const IPERF3_SERVER_DEFAULTS = Object.freeze({
@@ -119,6 +124,7 @@ export type ResolvedIperf3ServerOptions = {
   sendBudget?: SendBudget | undefined;
   auth?: Iperf3AuthOptions | undefined;
   authBackoff?: AuthBackoffOptions | undefined;
+  udpReceiveBufferSize?: number | undefined;
 };
 
 const sendBudgetCheck: FieldCheck = (value) => (value instanceof SendBudget ? undefined : 'a SendBudget');
@@ -146,6 +152,7 @@ const FIELDS = Object.freeze({
   maxAuthPerSecond: integer(1, 1_000_000),
   maxAuthPerSecondPerClient: integer(1, 1_000_000),
   ipv6Prefix: integer(1, 128),
+  udpReceiveBufferSize: integer(1, 2 ** 31 - 1),
 });
 
 /** Defaults filled in; throws SOCKTUNE_ERR_INVALID_OPTION naming the option (`options.maxWindow must be ...`). */
@@ -179,8 +186,13 @@ export interface Iperf3TestFigures {
   /** Bytes this server received (client → server streams) and sent (server → client). */
   bytesIn: number;
   bytesOut: number;
-  /** A UDP test's streams carry `udp`: datagrams, loss, reordering, jitter, and the receive buffer's drops. */
+  /** A UDP test's streams carry `udp`: datagrams, loss, reordering, jitter. */
   streams: { id: number; sender: boolean; bytes: number; bitsPerSecond: number; udp?: UdpStreamFigures }[];
+  /**
+   * A UDP test: datagrams the server's UDP port dropped during it, its receive buffer full (with other UDP tests at once, theirs
+   * too); null where unknown.
+   */
+  udpReceiveBufferDrops?: number | null;
 }
 
 const REFUSAL_CODES: ReadonlySet<string> = new Set(['SOCKTUNE_ERR_REFUSED', 'SOCKTUNE_ERR_AUTH']);
@@ -255,7 +267,7 @@ export class Iperf3Server extends EventEmitter {
   /** Listens on TCP; UDP tests get the same port number on UDP, bound when the first one starts. */
   async listen(): Promise<ServerAddress> {
     const address = await this.#server.listen();
-    if ('port' in address) this.#udpPort = new Iperf3UdpPort(address.address, address.port);
+    if ('port' in address) this.#udpPort = new Iperf3UdpPort(address.address, address.port, this.options.udpReceiveBufferSize);
     return address;
   }
 
@@ -541,18 +553,16 @@ function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures 
       bitsPerSecond: seconds > 0 ? Math.round((bytes * 8) / seconds) : 0,
       ...(udp === undefined ? {} : { udp }),
     })),
+    ...(outcome.udpReceiveBufferDrops === undefined ? {} : { udpReceiveBufferDrops: outcome.udpReceiveBufferDrops }),
   };
 }
 
-/** A UDP stream's figures after its rate: what it sent, or what it lost and why. */
+/** A UDP stream's figures after its rate: what it sent, or what it lost. */
 function describeUdp(udp: UdpStreamFigures | undefined, sender: boolean): string {
   if (udp === undefined) return '';
   if (sender) return `, ${udp.packets} datagrams`;
   const percent = udp.packets > 0 ? ((udp.lost / udp.packets) * 100).toFixed(2) : '0.00';
-  const dropped = udp.receiveBufferDrops === null ? '' : `, ${udp.receiveBufferDrops} dropped by the receive buffer`;
-  return (
-    `, lost ${udp.lost}/${udp.packets} (${percent}%)${dropped}, ` + `${udp.outOfOrder} out of order, jitter ${udp.jitterMs.toFixed(3)} ms`
-  );
+  return `, lost ${udp.lost}/${udp.packets} (${percent}%), ${udp.outOfOrder} out of order, jitter ${udp.jitterMs.toFixed(3)} ms`;
 }
 
 /** The text iperf3's --get-server-output shows (and the server's log): one line per stream. */
@@ -563,5 +573,9 @@ export function describeIperf3Test(figures: Iperf3TestFigures): string {
       `${figures.seconds.toFixed(2)} s = ${(stream.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${describeUdp(stream.udp, stream.sender)}`,
   );
   const kind = `${figures.reverse ? 'reverse ' : ''}${figures.bidirectional ? 'bidirectional ' : ''}`;
-  return `socktune iperf3 server: ${kind}test, ${figures.streams.length} stream(s)\n${lines.join('\n')}\n`;
+  const drops =
+    figures.udpReceiveBufferDrops === undefined || figures.udpReceiveBufferDrops === null
+      ? []
+      : [`the UDP port's receive buffer dropped ${figures.udpReceiveBufferDrops} datagrams during the test`];
+  return `socktune iperf3 server: ${kind}test, ${figures.streams.length} stream(s)\n${[...lines, ...drops].join('\n')}\n`;
 }

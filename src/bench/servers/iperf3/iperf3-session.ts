@@ -78,6 +78,8 @@ const DRAIN_MAX_MS = 2000;
 export interface TestOutcome {
   params: Iperf3Params | undefined;
   streams: { id: number; sender: boolean; bytes: number; udp?: UdpStreamFigures }[];
+  /** UDP: what the port's receive buffer dropped during the test (with other UDP tests at once, theirs too); null where unknown. */
+  udpReceiveBufferDrops?: number | null;
 }
 
 /**
@@ -103,6 +105,9 @@ export class Iperf3TestSession {
   #countedSec = 0;
   /** Each UDP stream's figures, read as the test ends. */
   #udpFigures: (UdpStreamFigures | undefined)[] = [];
+  /** The UDP port's drops since this test's streams were asked for (every UDP test of the port at that time together). */
+  #udpDrops: (() => number | null) | undefined;
+  #udpDropsSeen: number | null = null;
   /** The authenticated iperf3 user, when the server asks for authentication. */
   user: string | undefined;
 
@@ -161,6 +166,8 @@ export class Iperf3TestSession {
 
   /** Phase 2: asks for the data connections and waits for all of them (addStream delivers them). */
   async createStreams(): Promise<void> {
+    // Before any promise below exists: a port that cannot be bound fails the test here, leaving nothing to reject unheard.
+    const stopExpecting = this.#params!.udp ? await this.#expectUdpStreams() : undefined;
     const arrived = new Promise<void>((resolve, reject) => {
       this.#streamsArrived = resolve;
       this.#streamsFailed = reject;
@@ -172,7 +179,6 @@ export class Iperf3TestSession {
         reject(new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 client closed its control connection before its streams arrived'));
       this.control.once('close', onClose);
     });
-    const stopExpecting = this.#params!.udp ? await this.#expectUdpStreams() : undefined;
     this.control.write(stateByte(STATE.CREATE_STREAMS));
     try {
       await withTimeout(
@@ -195,34 +201,22 @@ export class Iperf3TestSession {
    */
   async #expectUdpStreams(): Promise<() => void> {
     const port = this.#udpPort!;
+    const params = this.#params!;
     try {
       await port.open();
+      if (params.window > 0) port.growBuffers(params.window);
     } catch (error) {
       throw setupError(error, IPERF3_ERRNO.CREATE_STREAM);
     }
-    let taken = 0;
+    this.#udpDrops = port.dropsFromNow();
     return port.expect(this.control.remoteAddress ?? '', (peer) => {
-      if (!this.#waitingForStreams || taken >= this.#expectedStreams) return false;
-      const index = taken++;
-      const params = this.#params!;
+      if (!this.#waitingForStreams) return false;
+      const index = this.#streams.length;
       const sender = params.reverse || (params.bidirectional && index >= params.parallel);
-      Iperf3UdpStream.open(port, peer, params, streamId(index), sender).then(
-        (stream) => this.#addOpened(stream),
-        (error: unknown) => this.#streamsFailed?.(setupError(error, IPERF3_ERRNO.CREATE_STREAM)),
-      );
+      this.#streams.push(new Iperf3UdpStream(port, peer, params, streamId(index), sender));
+      if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived?.();
       return true;
     });
-  }
-
-  /** A stream set up; the test starts when it has every one (in the order they were taken). */
-  #addOpened(stream: Iperf3UdpStream): void {
-    if (this.#streamsArrived === undefined) {
-      stream.close();
-      return;
-    }
-    this.#streams.push(stream);
-    this.#streams.sort((a, b) => a.id - b.id);
-    if (this.#streams.length >= this.#expectedStreams) this.#streamsArrived();
   }
 
   get #waitingForStreams(): boolean {
@@ -386,6 +380,7 @@ export class Iperf3TestSession {
     });
     // Read before the sockets close: a UDP stream's drops are in the kernel's table only while it is open.
     this.#udpFigures = this.#streams.map((stream) => (stream instanceof Iperf3UdpStream ? stream.figures() : undefined));
+    this.#udpDropsSeen = this.#udpDrops?.() ?? null;
     this.#closeStreams();
     const params = this.#params!;
     const percent = (micros: number): number => (cpu.wallMicros > 0 ? (micros / cpu.wallMicros) * 100 : 0);
@@ -433,6 +428,7 @@ export class Iperf3TestSession {
         const udp = this.#udpFigures[index];
         return { id: stream.id, sender: stream.sender, bytes: stream.bytes, ...(udp === undefined ? {} : { udp }) };
       }),
+      ...(this.#params?.udp === true ? { udpReceiveBufferDrops: this.#udpDropsSeen } : {}),
     };
   }
 

@@ -10,6 +10,9 @@ import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.
  */
 export const SOCKPERF_UDP_DEFAULT_MAX_RATE = 100_000_000;
 
+/** An IPv4 and a UDP header: what each reply costs on the wire beyond its payload. */
+const WIRE_OVERHEAD_BYTES = 28;
+
 export interface SockperfUdpCounts {
   /** Datagrams that were one whole sockperf message. */
   messagesIn: number;
@@ -53,7 +56,8 @@ export class SockperfUdpServer {
     }
     this.counts.messagesIn++;
     if (!wantsReply(datagram) || (messageFlags(datagram) & FLAG_WARMUP) !== 0) return;
-    if (this.#budget.tryTake(datagram.length) !== 0) {
+    // Charged as on the wire (IP and UDP headers too): tiny requests cannot buy many times the cap in replies.
+    if (this.#budget.tryTake(datagram.length + WIRE_OVERHEAD_BYTES) !== 0) {
       this.counts.overRate++;
       return;
     }

@@ -50,6 +50,11 @@ export const iperf3ServerCommand: Command = {
       spec: { type: 'string' },
     },
     'max-chunk': { help: `largest -l a client may ask for (default ${describeSize(DEFAULTS.maxBlockLength)})`, spec: { type: 'string' } },
+    'udp-rcvbuf': {
+      help: "SO_RCVBUF of the UDP port every iperf3 -u test shares (default: the kernel's); a test's -w only grows it",
+      spec: { type: 'string' },
+      value: '<bytes>',
+    },
     'max-streams': {
       help: `most data streams one test may open, -P × (2 with --bidir) (default ${DEFAULTS.maxStreams})`,
       spec: { type: 'string' },
@@ -102,6 +107,7 @@ export const iperf3ServerCommand: Command = {
         maxDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
         maxWindow: size(values, 'max-socket-buffer', 2 ** 31 - 1),
         maxBlockLength: size(values, 'max-chunk', 16 * 1024 * 1024),
+        udpReceiveBufferSize: size(values, 'udp-rcvbuf', 2 ** 31 - 1),
         maxStreams: count(values, 'max-streams', 256),
         maxTotalStreams: count(values, 'max-total-streams', 10_000_000),
         maxConnections: count(values, 'max-connections', 10_000_000),
@@ -154,6 +160,7 @@ function testLog(io: Io, log: JsonLog): { onTest: (entry: Iperf3TestLog) => void
             reverse: figures.reverse,
             bidirectional: figures.bidirectional,
             streams: figures.streams,
+            ...(figures.udpReceiveBufferDrops === undefined ? {} : { udpReceiveBufferDrops: figures.udpReceiveBufferDrops }),
           }
         : {}),
     });

@@ -70,9 +70,9 @@ describe('stock iperf3 -u clients against the iperf3 server', { skip }, () => {
       figures.bytesIn,
       received.reduce((sum, stream) => sum + stream.bytes, 0),
     );
-    // Loopback loses nothing on the way: whatever was lost, the receive buffer dropped (and it may have
+    // Loopback loses nothing on the way: whatever was lost, the port's receive buffer dropped (and it may have
     // dropped the last datagrams too, which no later one showed missing).
-    for (const stream of received) assert.ok(stream.udp!.receiveBufferDrops! >= stream.udp!.lost, JSON.stringify(stream.udp));
+    assert.ok(figures.udpReceiveBufferDrops! >= lost, JSON.stringify(figures));
   });
 
   test('-R: the server sends iperf3’s datagrams at -b, numbered so the client counts no loss on loopback beyond its buffer', async () => {
@@ -96,16 +96,52 @@ describe('stock iperf3 -u clients against the iperf3 server', { skip }, () => {
     assert.ok(figures.streams.every((stream) => stream.udp!.packets > 0));
     assert.equal(json.end.sum!.packets, figures.streams[0]!.udp!.packets);
   });
+});
 
-  test('a receive buffer too small for the burst: the loss is counted, and the socket’s own drop counter names the cause', async () => {
+test(
+  'a receive buffer too small for the burst: the loss is counted, and the port’s own drop counter names the cause',
+  { skip },
+  async (t) => {
     // One 32 KiB datagram fills a 4 KiB buffer: each must be read before the next arrives, from a C sender that does not wait.
-    const { code, json } = await iperf3Client(port, ['-t', '1', '-b', '0', '-l', '32K', '-w', '4K']);
+    const server = new Iperf3Server({ port: 0, udpReceiveBufferSize: 4096 });
+    const logs: Iperf3TestLog[] = [];
+    server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
+    const address = await server.listen();
+    t.after(() => server.close());
+    assert.ok('port' in address);
+    const { code, json } = await iperf3Client(address.port, ['-t', '1', '-b', '0', '-l', '32K']);
     assert.equal(code, 0, json.error);
-    const [stream] = lastFigures().streams;
+    const { figures } = logs.at(-1)!;
+    const [stream] = figures!.streams;
     assert.ok(stream!.udp!.lost > 0, `lost ${stream!.udp!.lost} of ${stream!.udp!.packets}`);
-    assert.ok(stream!.udp!.receiveBufferDrops! >= stream!.udp!.lost, JSON.stringify(stream!.udp));
+    assert.ok(figures!.udpReceiveBufferDrops! >= stream!.udp!.lost, JSON.stringify(figures));
     assert.equal(json.end.sum!.lost_packets, stream!.udp!.lost);
+  },
+);
+
+test('a UDP port another socket holds fails that test with the reason, and the server goes on serving', { skip }, async (t) => {
+  const server = new Iperf3Server({ port: 0 });
+  const logs: Iperf3TestLog[] = [];
+  server.on('test', (entry: Iperf3TestLog) => logs.push(entry));
+  const address = await server.listen();
+  assert.ok('port' in address);
+  const squatter = createSocket('udp4');
+  await new Promise<void>((resolve) => squatter.bind(address.port, '127.0.0.1', resolve));
+  let squatting = true;
+  t.after(async () => {
+    if (squatting) squatter.close();
+    await server.close();
   });
+  const refused = await iperf3Client(address.port, ['-t', '1']);
+  assert.match(refused.json.error ?? '', /unable to create a new stream/);
+  assert.match(logs.at(-1)?.error ?? '', /EADDRINUSE/);
+  // The server is still there: a TCP test runs, and once the port is free a UDP one does too.
+  const tcp = await run('iperf3', ['-c', '127.0.0.1', '-p', String(address.port), '-t', '1', '-J'], { timeout: 30_000 });
+  assert.match(tcp.stdout, /"sum_received"/);
+  squatter.close();
+  squatting = false;
+  const udp = await iperf3Client(address.port, ['-t', '1']);
+  assert.equal(udp.code, 0, udp.json.error);
 });
 
 /** Drives a UDP test's control connection by hand up to CREATE_STREAMS. */
@@ -130,6 +166,22 @@ function udpSocket(address: string): Promise<{ socket: UdpSocket; received: Buff
     socket.bind(0, address, () => resolve({ socket, received }));
   });
 }
+
+test('the UDP port cannot be shared: another socket cannot bind it, even with SO_REUSEADDR, to hear or forge a test’s datagrams', async (t) => {
+  const server = new Iperf3Server({ port: 0 });
+  const address = await server.listen();
+  assert.ok('port' in address);
+  t.after(() => server.close());
+  const control = await udpTestAwaitingStreams(address.port);
+  t.after(() => control.destroy());
+  const squatter = createSocket({ type: 'udp4', reuseAddr: true });
+  const bound = await new Promise<Error | undefined>((resolve) => {
+    squatter.once('error', resolve);
+    squatter.bind(address.port, '127.0.0.1', () => resolve(undefined));
+  });
+  t.after(() => squatter.close());
+  assert.match(String(bound), /EADDRINUSE/);
+});
 
 test('a connect message from another address than the test’s control connection gets no answer, and junk on the port neither', async (t) => {
   const server = new Iperf3Server({ port: 0 });
