@@ -16,9 +16,7 @@ function failure(code: ErrorCode, what: string): SocktuneError {
 }
 
 function setInt(fd: number, level: number, name: number, value: number, what: string): void {
-  const buffer = Buffer.alloc(4);
-  buffer.writeInt32LE(value);
-  if (libc().setsockopt(fd, level, name, buffer, 4) < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', `setsockopt(${what}=${value})`);
+  if (!trySetInt(fd, level, name, value)) throw failure('SOCKTUNE_ERR_SOCKOPT', `setsockopt(${what}=${value})`);
 }
 
 function getInt(fd: number, level: number, name: number, what: string): number {
@@ -79,12 +77,31 @@ export function applyPreConnectOptions(fd: number, family: AddressFamily, option
   }
 }
 
-/** SO_LINGER {1, 0}: the next close() resets the connection. */
 /** SO_REUSEADDR, which a client needs to bind a port its last connection left in TIME_WAIT. */
 export function setReuseAddress(fd: number): void {
   setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1, 'SO_REUSEADDR');
 }
 
+/**
+ * UDP_SEGMENT (GSO): one send of up to 64 × `bytes` leaves as datagrams of `bytes` each, cut by
+ * the kernel or the NIC, for one system call. false where the kernel or the socket refuses it.
+ */
+export function trySetUdpSegment(fd: number, bytes: number): boolean {
+  return trySetInt(fd, LINUX.SOL_UDP, LINUX.UDP_SEGMENT, bytes);
+}
+
+/** UDP_GRO: datagrams a sender sent segmented arrive together, in one receive. false where the kernel refuses it. */
+export function trySetUdpGro(fd: number): boolean {
+  return trySetInt(fd, LINUX.SOL_UDP, LINUX.UDP_GRO, 1);
+}
+
+function trySetInt(fd: number, level: number, name: number, value: number): boolean {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32LE(value);
+  return libc().setsockopt(fd, level, name, buffer, 4) === 0;
+}
+
+/** SO_LINGER {1, 0}: the next close() resets the connection. */
 export function setLingerZero(fd: number): void {
   const linger = Buffer.alloc(8);
   linger.writeInt32LE(1, 0);

@@ -54,6 +54,17 @@ export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | 
   return { stream: datagram.readUInt32BE(4), sequence: Number(sequence), sentNs: datagram.readBigUInt64BE(16) };
 }
 
+/**
+ * Each datagram of a received message: one, or several of one size when the kernel handed over a
+ * sender's segmented send at once (UDP GRO). Their size is where the second one's token is, so no
+ * control message is needed; each is checked by its reader as any datagram is.
+ */
+export function eachDatagram(message: Buffer, token: Buffer, visit: (datagram: Buffer) => void): void {
+  const second = message.length > 2 * DATAGRAM_HEADER_BYTES ? message.indexOf(token, DATAGRAM_HEADER_BYTES + 24) : -1;
+  const size = second < 0 ? message.length : second - 24;
+  for (let offset = 0; offset < message.length; offset += size) visit(message.subarray(offset, Math.min(offset + size, message.length)));
+}
+
 /** How a paced sender writes one stream's datagrams, whatever the protocol: a template per buffer, then each header in place. */
 export interface DatagramFormat {
   /** Bytes of every datagram. */

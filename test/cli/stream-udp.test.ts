@@ -34,14 +34,31 @@ test('stream -u: what the client sent is what the server counted or says it lost
 });
 
 test('stream -u with a receive buffer too small for the burst: the loss is put down to the server socket’s drops', async () => {
-  const run = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400');
-  assert.equal(run.code, 0, run.stderr);
+  // One datagram per system call: the kernel counts each drop as one datagram.
+  const plain = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400', '--no-batch');
+  assert.equal(plain.code, 0, plain.stderr);
   const lost =
     /lost\s+(\d+) of (\d+) \([\d.]+%\): (\d+) dropped by the server's receive buffer \(SO_RCVBUF [\d.]+ KiB\): raise --rcvbuf/.exec(
-      run.stdout,
+      plain.stdout,
     );
-  assert.ok(lost, run.stdout);
-  assert.ok(Number(lost[3]) > 0 && Number(lost[3]) <= Number(lost[1]), run.stdout);
+  assert.ok(lost, plain.stdout);
+  assert.ok(Number(lost[3]) > 0 && Number(lost[3]) <= Number(lost[1]), plain.stdout);
+  assert.match(plain.stdout, /batching\s+one datagram per send, one datagram per receive/);
+});
+
+test('stream -u batches where the kernel segments and coalesces (UDP GSO/GRO): counted per datagram, drops per coalesced packet', async () => {
+  const batched = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400', '--json');
+  assert.equal(batched.code, 0, batched.stderr);
+  const { udp } = JSON.parse(batched.stdout).summary;
+  assert.ok(udp.datagramsPerSend > 1 && udp.datagramsPerReceive > 1, JSON.stringify(udp));
+  assert.equal(udp.received + udp.lost, udp.sent);
+  assert.equal(udp.duplicates, 0, 'each segment of a coalesced receive counted once');
+  assert.equal(udp.outOfOrder, 0);
+  // A dropped packet held a whole send: never more datagrams than drops × segments per send.
+  assert.ok(udp.receiveBufferDrops > 0 && udp.lost <= udp.receiveBufferDrops * Math.round(udp.datagramsPerSend), JSON.stringify(udp));
+  const text = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400');
+  assert.match(text.stdout, /dropped by the server's receive buffer \(SO_RCVBUF [\d.]+ KiB\) \(\d+ coalesced packets of up to \d+\)/);
+  assert.match(text.stdout, /batching\s+[\d.]+ datagrams per send \(UDP GSO\), [\d.]+ datagrams per receive \(UDP GRO\)/);
 });
 
 test('stream -u -R: the server sends to the client’s sockets; what it sent is counted here or lost, and a small client buffer is named as the cause', async () => {

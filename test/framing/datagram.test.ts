@@ -5,8 +5,10 @@ import {
   DATAGRAM_HEADER_BYTES,
   DATAGRAM_TOKEN_BYTES,
   datagramTemplate,
+  eachDatagram,
   MAX_DATAGRAM_BYTES,
   readDatagram,
+  socktuneDatagrams,
   stampDatagram,
 } from '../../src/framing/datagram.ts';
 
@@ -47,4 +49,28 @@ test('datagramTemplate refuses sizes outside a header to the largest UDP payload
   for (const size of [DATAGRAM_HEADER_BYTES - 1, MAX_DATAGRAM_BYTES + 1, 1.5])
     assert.throws(() => datagramTemplate(size, token), /SOCKTUNE_ERR_INVALID_OPTION|a socktune datagram is/);
   assert.throws(() => datagramTemplate(100, Buffer.alloc(4)), /a datagram token is 16 bytes/);
+});
+
+test('eachDatagram splits a coalesced message at its datagrams’ size, found by the second one’s token; a single one stays whole', () => {
+  const token = Buffer.alloc(16, 9);
+  const format = socktuneDatagrams(100, token, 3);
+  const three = Buffer.concat(
+    [0, 1, 2].map((sequence) => {
+      const datagram = format.template();
+      format.stamp(datagram, sequence);
+      return datagram;
+    }),
+  );
+  const seen: number[] = [];
+  eachDatagram(three, token, (datagram) => seen.push(readDatagram(datagram, token)!.sequence));
+  assert.deepEqual(seen, [0, 1, 2]);
+  const one: Buffer[] = [];
+  eachDatagram(three.subarray(0, 100), token, (datagram) => one.push(datagram));
+  assert.deepEqual(
+    one.map((datagram) => datagram.length),
+    [100],
+  );
+  const foreign: (number | undefined)[] = [];
+  eachDatagram(Buffer.alloc(300, 0x75), token, (datagram) => foreign.push(readDatagram(datagram, token)?.sequence));
+  assert.deepEqual(foreign, [undefined], 'no token: one message, which is not this test’s');
 });

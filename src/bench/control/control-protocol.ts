@@ -58,6 +58,8 @@ export interface UdpSourceSettings {
   /** Per stream; 0: as fast as the server's socket takes them (and its --max-rate allows). */
   bitsPerSecond: number;
   streams: number;
+  /** false: one datagram per system call, as iperf3 sends; absent or true: several where the kernel segments them (UDP GSO). */
+  segmented?: boolean;
 }
 
 export interface ReadyMessage {
@@ -102,6 +104,10 @@ export interface DatagramReport {
   foreign: number;
   /** udp-source: datagrams the server's kernel took, per stream; udp-echo: replies it sent, per stream. */
   sent?: number[];
+  /** udp-sink: the receives that brought the datagrams (fewer where the kernel coalesced segmented sends: UDP GRO). */
+  receives?: number;
+  /** udp-source: the system calls that sent the datagrams (fewer where the kernel segmented them: UDP GSO). */
+  sends?: number;
 }
 
 export interface ResultMessage {
@@ -141,7 +147,9 @@ const UDP_SOURCE_FIELDS = Object.freeze({
   datagramBytes: integer(DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES),
   bitsPerSecond: integer(0, 1e12),
   streams: integer(1, 128),
+  segmented: boolean,
 });
+const UDP_SOURCE_REQUIRED = ['datagramBytes', 'bitsPerSecond', 'streams'] as const;
 
 const START_FIELDS = Object.freeze({
   type: oneOf(['start']),
@@ -190,7 +198,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
   if (value.udp !== undefined) {
     if (!isRecord(value.udp)) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'start.udp must be an object');
     validateFields(value.udp, UDP_SOURCE_FIELDS, 'start.udp');
-    const missing = Object.keys(UDP_SOURCE_FIELDS).find((key) => !Object.hasOwn(value.udp as object, key));
+    const missing = UDP_SOURCE_REQUIRED.find((key) => !Object.hasOwn(value.udp as object, key));
     if (missing !== undefined) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `start.udp.${missing} is missing`);
   }
   // A missing server object means no settings: every later reader may take start.server as given.

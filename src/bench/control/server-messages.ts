@@ -99,6 +99,8 @@ const DATAGRAMS = record(
     foreign: count,
     sent: (value) =>
       Array.isArray(value) && value.length <= 128 && value.every((n) => count(n) === undefined) ? undefined : 'up to 128 counts',
+    receives: count,
+    sends: count,
   },
   ['streams', 'socketDrops', 'hostReceiveBufferErrors', 'foreign'],
 );

@@ -12,7 +12,7 @@ import {
 } from '../../protocols/iperf3/datagram.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
-import { DatagramStats, sumDatagramCounts, udpSummary } from '../results/datagram-stats.ts';
+import { datagramsPerCall, DatagramStats, sumDatagramCounts, udpSummary } from '../results/datagram-stats.ts';
 import type { UdpSummary } from '../results/result.ts';
 import type { Iperf3ClientOptions, Iperf3ClientStreams, Iperf3ServerStream } from './iperf3-client-streams.ts';
 import type { PerConnection } from './stream-intervals.ts';
@@ -30,6 +30,7 @@ interface Stream {
   sender: DatagramSender | undefined;
   received: DatagramStats;
   receivedBytes: number;
+  receives: number;
 }
 
 /**
@@ -73,7 +74,7 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
         port: options.localPort === undefined ? 0 : options.localPort + index,
         ...buffers,
       });
-      const stream: Stream = { bound, sender: undefined, received: new DatagramStats(), receivedBytes: 0 };
+      const stream: Stream = { bound, sender: undefined, received: new DatagramStats(), receivedBytes: 0, receives: 0 };
       this.#streams.push(stream);
       bound.socket.on('error', () => {});
       await new Promise<void>((resolve, reject) => {
@@ -109,6 +110,7 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
   }
 
   #receive(stream: Stream, datagram: Buffer): void {
+    stream.receives++;
     const header = readIperf3Datagram(datagram, false);
     if (header === undefined || header.packet === 0) return;
     stream.received.record(header.packet - 1, header.sentNs, BigInt(wallClockMicros()) * 1000n, datagram.length);
@@ -127,6 +129,7 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
         format: iperf3Datagrams(options.writeSize, false),
         bitsPerSecond: options.bitrate ?? 0,
         streams: this.#streams.length,
+        segmented: options.segmented !== false,
       });
   }
 
@@ -201,6 +204,11 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
       receiveBufferDrops: null,
       hostReceiveBufferErrors: null,
       foreign: 0,
+      datagramsPerSend: datagramsPerCall(
+        sent,
+        this.#streams.reduce((sum, stream) => sum + (stream.sender?.sends ?? 0), 0),
+      ),
+      datagramsPerReceive: null,
     });
   }
 
@@ -217,6 +225,11 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
       receiveBufferDrops: drops.socket,
       hostReceiveBufferErrors: drops.host,
       foreign: 0,
+      datagramsPerSend: null,
+      datagramsPerReceive: datagramsPerCall(
+        counted.received,
+        this.#streams.reduce((sum, stream) => sum + stream.receives, 0),
+      ),
     });
   }
 

@@ -1,12 +1,20 @@
 import { isIPv6 } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
 import { countDropsFrom } from '../../core/udp-counters.ts';
-import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, socktuneDatagrams, stampDatagram } from '../../framing/datagram.ts';
+import {
+  DATAGRAM_HEADER_BYTES,
+  datagramTemplate,
+  eachDatagram,
+  readDatagram,
+  socktuneDatagrams,
+  stampDatagram,
+} from '../../framing/datagram.ts';
+import { coalesceReceives } from '../../transport/udp/udp-batching.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
-import { DatagramStats, sumDatagramCounts, udpSummary, type DatagramCounts } from '../results/datagram-stats.ts';
+import { datagramsPerCall, DatagramStats, sumDatagramCounts, udpSummary, type DatagramCounts } from '../results/datagram-stats.ts';
 import { benchResult } from '../results/envelope.ts';
 import type { StreamInterval, StreamResult, UdpSummary } from '../results/result.ts';
 import { udpStreamRecord } from '../results/result-options.ts';
@@ -26,6 +34,8 @@ export interface UdpStreamOptions {
   /** Per stream (iperf3 -b); 0: as fast as the socket takes them. */
   bitsPerSecond: number;
   parallel: number;
+  /** false: one datagram per system call at the sender, as iperf3 sends (--no-batch); else several where the kernel segments them. */
+  segmented?: boolean | undefined;
   client: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined };
   server: TestServerSettings;
   onInterval?: (interval: StreamInterval) => void;
@@ -45,13 +55,20 @@ interface Stream {
   sender: DatagramSender | undefined;
   received: DatagramStats;
   receivedBytes: number;
+  /** Receive events: fewer than the datagrams where the kernel coalesced them (UDP GRO). */
+  receives: number;
 }
 
 /** `stream -u`: datagrams at a paced rate between `parallel` client sockets and a socktune server, counted where they arrive. */
 export async function runUdpStream(options: UdpStreamOptions): Promise<StreamResult> {
   const reverse = options.direction === 'reverse';
   const source = reverse
-    ? { datagramBytes: options.datagramBytes, bitsPerSecond: options.bitsPerSecond, streams: options.parallel }
+    ? {
+        datagramBytes: options.datagramBytes,
+        bitsPerSecond: options.bitsPerSecond,
+        streams: options.parallel,
+        ...(options.segmented === false ? { segmented: false } : {}),
+      }
     : undefined;
   const maxDurationMs = (options.durationSec + 5) * 1000;
   const peer = await RemoteTest.start(
@@ -92,14 +109,22 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
         sender: undefined,
         received: new DatagramStats(),
         receivedBytes: 0,
+        receives: 0,
       };
       // A connected socket hears only the server's address and port; the token says it is this test's.
-      bound.socket.on('message', (datagram) => {
-        const arrival = process.hrtime.bigint();
+      const receiveOne = (datagram: Buffer, arrival: bigint): void => {
         const header = readDatagram(datagram, token);
         if (header === undefined || header.stream !== index || datagram.length !== options.datagramBytes) return;
         stream.received.record(header.sequence, header.sentNs, arrival, datagram.length);
         stream.receivedBytes += datagram.length;
+      };
+      // -R: the server's segmented sends may arrive whole, one receive for many datagrams.
+      const coalesced = reverse && coalesceReceives(bound.socket);
+      bound.socket.on('message', (message) => {
+        const arrival = process.hrtime.bigint();
+        stream.receives++;
+        if (coalesced) eachDatagram(message, token, (datagram) => receiveOne(datagram, arrival));
+        else receiveOne(message, arrival);
       });
       streams.push(stream);
     }
@@ -132,6 +157,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
           format: socktuneDatagrams(options.datagramBytes, token, index),
           bitsPerSecond: options.bitsPerSecond,
           streams: options.parallel,
+          segmented: options.segmented !== false,
         });
       });
     await sleep(options.durationSec * 1000, options.interrupt);
@@ -226,6 +252,11 @@ function forwardSummary(streams: Stream[], report: DatagramReport, datagramBytes
       receiveBufferDrops: report.socketDrops,
       hostReceiveBufferErrors: report.hostReceiveBufferErrors,
       foreign: report.foreign,
+      datagramsPerSend: datagramsPerCall(
+        sent,
+        streams.reduce((sum, stream) => sum + (stream.sender?.sends ?? 0), 0),
+      ),
+      datagramsPerReceive: report.receives === undefined ? null : datagramsPerCall(counted.received, report.receives),
     },
   );
 }
@@ -240,7 +271,16 @@ function reverseSummary(
   const sent = (report.sent ?? []).reduce((sum, count) => sum + count, 0);
   if ((report.sent ?? []).length > streams.length || counted.received > sent)
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `the server says it sent ${sent} datagrams; this client received ${counted.received}`);
-  return summarize(datagramBytes, sent, 0, counted, { receiveBufferDrops: drops.socket, hostReceiveBufferErrors: drops.host, foreign: 0 });
+  return summarize(datagramBytes, sent, 0, counted, {
+    receiveBufferDrops: drops.socket,
+    hostReceiveBufferErrors: drops.host,
+    foreign: 0,
+    datagramsPerSend: report.sends === undefined ? null : datagramsPerCall(sent, report.sends),
+    datagramsPerReceive: datagramsPerCall(
+      counted.received,
+      streams.reduce((sum, stream) => sum + stream.receives, 0),
+    ),
+  });
 }
 
 function summarize(
@@ -248,7 +288,7 @@ function summarize(
   sent: number,
   sendErrors: number,
   counted: DatagramCounts,
-  cause: Pick<UdpSummary, 'receiveBufferDrops' | 'hostReceiveBufferErrors' | 'foreign'>,
+  cause: Pick<UdpSummary, 'receiveBufferDrops' | 'hostReceiveBufferErrors' | 'foreign' | 'datagramsPerSend' | 'datagramsPerReceive'>,
 ): UdpSummary {
   return udpSummary(datagramBytes, sent, counted.received, {
     sendErrors,

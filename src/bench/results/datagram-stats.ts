@@ -116,3 +116,8 @@ export function udpSummary(
     jitterUs: round(rest.jitterUs, 3),
   };
 }
+
+/** Datagrams per system call (send or receive), where the calls were counted: 1 is one each, as iperf3. */
+export function datagramsPerCall(datagrams: number, calls: number): number | null {
+  return calls === 0 ? null : round(datagrams / calls, 2);
+}

@@ -114,6 +114,10 @@ export interface UdpSummary {
   hostReceiveBufferErrors: number | null;
   /** Datagrams the server dropped as not this test's (another source, another token). */
   foreign: number;
+  /** Datagrams per send system call at the sender: 1 one each (as iperf3), more where the kernel cut them (UDP GSO); null: not counted. */
+  datagramsPerSend: number | null;
+  /** Datagrams per receive: more than 1 where the kernel handed over segmented sends whole (UDP GRO); null: not counted. */
+  datagramsPerReceive: number | null;
 }
 
 export interface RrInterval {

@@ -34,6 +34,12 @@ export const streamCommand: Command = {
         'its receive-buffer drops',
       spec: { type: 'boolean', short: 'u' },
     },
+    'no-batch': {
+      help:
+        'with -u: one datagram per system call at the sender, as iperf3 sends (by default several, cut by the kernel: ' +
+        'UDP GSO, where it has it)',
+      spec: { type: 'boolean' },
+    },
     bitrate: {
       help:
         'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, ' +
@@ -73,6 +79,7 @@ export const streamCommand: Command = {
   ],
   async run(values, io) {
     if (values.udp) return runUdp(values, io);
+    if (values['no-batch']) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--no-batch goes with -u (TCP has no datagrams to batch)');
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--iperf3 speaks iperf3's own protocol over TCP: drop --raw, --verify and --unix");
@@ -274,6 +281,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
     datagramBytes,
     bitsPerSecond,
     parallel,
+    segmented: values['no-batch'] !== true,
     client: run.client,
     server: run.server,
   };
@@ -291,6 +299,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         bitrate: bitsPerSecond,
         localPort: firstLocalPort(values, parallel),
         intervalSec: run.intervalSec,
+        segmented: values['no-batch'] !== true,
       }
     : undefined;
   return runClientCommand<StreamResult, StreamInterval>(
@@ -322,6 +331,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, receiving)}`);
         const order = udp.outOfOrder === null ? '' : `, ${udp.outOfOrder} out of order, ${udp.duplicates ?? 0} duplicated`;
         out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs${order}`);
+        out.out(`batching   ${describeBatching(udp)}`);
       },
       metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
       nothingMeasured: (result) =>
@@ -334,19 +344,30 @@ async function runUdp(values: Values, io: Io): Promise<number> {
   );
 }
 
+/** "44 datagrams per send (UDP GSO), 44 per receive (UDP GRO)": what the system calls carried, as measured. */
+function describeBatching(udp: UdpSummary): string {
+  const side = (perCall: number | null, call: string, kernel: string): string =>
+    perCall === null ? `${call}s not counted` : perCall > 1 ? `${perCall} datagrams per ${call} (${kernel})` : `one datagram per ${call}`;
+  return `${side(udp.datagramsPerSend, 'send', 'UDP GSO')}, ${side(udp.datagramsPerReceive, 'receive', 'UDP GRO')}`;
+}
+
 /** "3 of 1000 (0.3%): 3 dropped by the server's receive buffer (SO_RCVBUF 208 KiB): raise --rcvbuf", or where else they went. */
 function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined, receiver: 'client' | 'server' | 'iperf3 server'): string {
   const head = `${udp.lost} of ${udp.sent} (${udp.lostPercent}%)`;
   if (udp.lost === 0) return head;
   if (udp.receiveBufferDrops === null)
     return receiver === 'iperf3 server'
-      ? `${head}: an iperf3 server does not say why (socktune server --iperf3 logs each stream's receive-buffer drops)`
+      ? `${head}: an iperf3 server does not say why (socktune server --iperf3 logs its port's receive-buffer drops)`
       : `${head}: the ${receiver} could not read its socket's drop counter`;
   const buffer = receiveBufferSize === undefined ? '' : ` (SO_RCVBUF ${formatBytes(receiveBufferSize)})`;
-  const dropped = Math.min(udp.lost, udp.receiveBufferDrops);
+  // The kernel counts a drop per packet it threw away: one that arrived coalesced (UDP GRO) held a whole segmented send.
+  const coalesced = udp.datagramsPerReceive !== null && udp.datagramsPerReceive > 1;
+  const perDrop = coalesced ? Math.max(1, Math.round(udp.datagramsPerSend ?? udp.datagramsPerReceive!)) : 1;
+  const dropped = Math.min(udp.lost, udp.receiveBufferDrops * perDrop);
   const elsewhere = udp.lost - dropped;
+  const packets = perDrop > 1 ? ` (${udp.receiveBufferDrops} coalesced packets of up to ${perDrop})` : '';
   return (
-    `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}` +
+    `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}${packets}` +
     (dropped > 0 ? ': raise --rcvbuf (or -w)' : '') +
     (elsewhere > 0 ? `; ${elsewhere} lost on the way (the network or the sender's host)` : '')
   );

@@ -1,10 +1,11 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { DatagramFormat } from '../../framing/datagram.ts';
 import { SendBudget } from '../io/send-budget.ts';
+import { segmentSends, unsegmentSends } from './udp-batching.ts';
 
-/** Datagrams handed to the kernel and not yet confirmed, per socket at most; each has a buffer of its own until then. */
+/** Sends handed to the kernel and not yet confirmed, per socket at most; each has a buffer of its own until then. */
 const MAX_IN_FLIGHT = 64;
-/** The buffers of a test's in-flight datagrams together, every stream's: a test of 128 streams of 64 KiB datagrams gets one each. */
+/** The buffers of a test's in-flight sends together, every stream's: a test of 128 streams of 64 KiB datagrams gets one each. */
 const IN_FLIGHT_BYTES_PER_TEST = 4 * 1024 * 1024;
 
 /** What one paced sender has done so far. */
@@ -12,6 +13,8 @@ export interface DatagramSender {
   sent: number;
   sentBytes: number;
   failed: number;
+  /** System calls that sent them: fewer than the datagrams where the kernel cut segmented sends (GSO). */
+  sends: number;
   stop(): void;
 }
 
@@ -26,19 +29,24 @@ export interface DatagramSenderOptions {
   shared?: SendBudget | undefined;
   /** How many streams of the test send at once, for their buffers to fit IN_FLIGHT_BYTES_PER_TEST together. */
   streams: number;
+  /** Several datagrams per system call where the kernel cuts them (UDP GSO); false: one each, as iperf3 sends. @default true */
+  segmented?: boolean;
 }
 
 /**
  * Sends datagrams of a test from one socket until stopped: paced by a token bucket at
- * `bitsPerSecond`, never more than a few handed to the kernel unconfirmed (MAX_IN_FLIGHT, fewer for
- * large datagrams and many streams), each in a buffer of its own (a queued send still reads it).
+ * `bitsPerSecond`, several per system call where the kernel segments them (each with its own
+ * header), never more than a few sends handed to the kernel unconfirmed (MAX_IN_FLIGHT, fewer for
+ * large ones and many streams), each in a buffer of its own (a queued send still reads it).
  */
 export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions): DatagramSender {
   const { format } = options;
   const size = format.bytes;
-  const inFlightMax = Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(IN_FLIGHT_BYTES_PER_TEST / (size * options.streams))));
+  let batch = options.segmented === false ? 1 : segmentSends(socket, size, options.bitsPerSecond);
+  const inFlightMax = (): number =>
+    Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(IN_FLIGHT_BYTES_PER_TEST / (size * batch * options.streams))));
   // Made as they are first needed: a stream that sends slowly never holds the whole ring.
-  const ring: Buffer[] = [];
+  let ring: Buffer[] = [];
   const bytesPerSecond = options.bitsPerSecond / 8;
   const budgets = [
     ...(options.shared === undefined ? [] : [options.shared]),
@@ -46,44 +54,56 @@ export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions)
       ? [
           new SendBudget(bytesPerSecond, {
             buffer: new SharedArrayBuffer(8),
-            // One datagram, or 2 ms of traffic where timers could not keep up with one at a time.
-            burstBytes: Math.max(size, Math.ceil(bytesPerSecond / 500)),
+            // One send, or 2 ms of traffic where timers could not keep up with one at a time.
+            burstBytes: Math.max(size * batch, Math.ceil(bytesPerSecond / 500)),
           }),
         ]
       : []),
   ];
-  const state: DatagramSender = { sent: 0, sentBytes: 0, failed: 0, stop: () => {} };
+  const state: DatagramSender = { sent: 0, sentBytes: 0, failed: 0, sends: 0, stop: () => {} };
   let sequence = 0;
   let inFlight = 0;
+  let slot = 0;
   let sending = true;
   let timer: NodeJS.Timeout | undefined;
   let immediate: NodeJS.Immediate | undefined;
+  const template = (): Buffer => Buffer.concat(Array.from({ length: batch }, () => format.template()));
   // A send may be confirmed at once (nextTick): sending again from the confirmation would never let a timer run.
-  const confirmed = (error: Error | null): void => {
+  const confirmed = (count: number) => (error: Error | null) => {
     inFlight--;
-    if (error) state.failed++;
-    else {
-      state.sent++;
-      state.sentBytes += size;
+    if (error) {
+      state.failed += count;
+      // A path whose MTU is below the datagram refuses segmented sends: one datagram per send from here on.
+      if (count > 1 && batch > 1) {
+        batch = 1;
+        ring = [];
+        unsegmentSends(socket);
+      }
+    } else {
+      state.sent += count;
+      state.sentBytes += count * size;
+      state.sends++;
     }
     if (timer === undefined) immediate ??= setImmediate(pump);
   };
   const pump = (): void => {
     timer = undefined;
     immediate = undefined;
-    while (sending && inFlight < inFlightMax) {
+    while (sending && inFlight < inFlightMax()) {
+      const bytes = size * batch;
       const wait = Math.max(0, ...budgets.map((budget) => budget.behind()));
-      if (wait > 0 || !budgets.every((budget) => budget.tryTake(size) === 0)) {
+      if (wait > 0 || !budgets.every((budget) => budget.tryTake(bytes) === 0)) {
         // A very low rate waits long: look again at least every second (and within a timer's range).
         timer = setTimeout(pump, Math.min(1000, Math.max(1, wait)));
         return;
       }
-      const datagram = (ring[sequence % inFlightMax] ??= format.template());
-      format.stamp(datagram, sequence);
-      sequence++;
+      slot = (slot + 1) % inFlightMax();
+      const buffer = (ring[slot] ??= template());
+      for (let i = 0; i < batch; i++) format.stamp(batch === 1 ? buffer : buffer.subarray(i * size, (i + 1) * size), sequence + i);
+      sequence += batch;
       inFlight++;
-      if (options.to === undefined) socket.send(datagram, confirmed);
-      else socket.send(datagram, options.to.port, options.to.address, confirmed);
+      if (options.to === undefined) socket.send(buffer, confirmed(batch));
+      else socket.send(buffer, options.to.port, options.to.address, confirmed(batch));
     }
   };
   state.stop = () => {

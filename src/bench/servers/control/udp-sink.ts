@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import type { BufferCapWarning, EffectiveSocketOptions } from '../../../core/socket-options.ts';
 import { countDropsFrom } from '../../../core/udp-counters.ts';
-import { DATAGRAM_TOKEN_BYTES, readDatagram, socktuneDatagrams } from '../../../framing/datagram.ts';
+import { DATAGRAM_TOKEN_BYTES, eachDatagram, readDatagram, socktuneDatagrams } from '../../../framing/datagram.ts';
+import { coalesceReceives } from '../../../transport/udp/udp-batching.ts';
 import type { ServerMetrics } from '../../../transport/server/metrics.ts';
 import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
@@ -41,6 +42,8 @@ export class UdpSink {
   #bound: BoundUdpSocket | undefined;
   #bytesIn = 0;
   #foreign = 0;
+  #coalesced = false;
+  #receives = 0;
   #drops: (() => { socket: number | null; host: number | null }) | undefined;
 
   readonly #source: { settings: UdpSourceSettings; shared: SendBudget | undefined } | undefined;
@@ -68,7 +71,13 @@ export class UdpSink {
     const bound = await bindUdp({ host: this.#host, port: 0, ...this.#buffers });
     this.#bound = bound;
     this.#drops = countDropsFrom([{ address: this.#host, port: bound.port }]);
-    bound.socket.on('message', (datagram, source) => this.#receive(datagram, source));
+    // Counting only: a client's segmented sends may arrive whole, one receive for many datagrams.
+    this.#coalesced = this.#source === undefined && this.#echo === undefined && coalesceReceives(bound.socket);
+    bound.socket.on('message', (message, source) => {
+      this.#receives++;
+      if (this.#coalesced) eachDatagram(message, this.token, (datagram) => this.#receive(datagram, source));
+      else this.#receive(message, source);
+    });
     bound.socket.on('error', () => {});
     return { family: bound.family === 'IPv6' ? 'ipv6' : 'ipv4', address: this.#host, port: bound.port };
   }
@@ -114,6 +123,7 @@ export class UdpSink {
         to: { port: from.port, address: from.address },
         shared,
         streams: settings.streams,
+        segmented: settings.segmented !== false,
       }),
     );
   }
@@ -149,6 +159,8 @@ export class UdpSink {
         ? {}
         : { sent: Array.from({ length: this.#source.settings.streams }, (_, stream) => this.#senders.get(stream)?.sent ?? 0) }),
       ...(this.#echo === undefined ? {} : { sent: Array.from({ length }, (_, stream) => this.#echo!.echoed[stream] ?? 0) }),
+      ...(this.#source === undefined && this.#echo === undefined ? { receives: this.#receives } : {}),
+      ...(this.#source === undefined ? {} : { sends: [...this.#senders.values()].reduce((sum, sender) => sum + sender.sends, 0) }),
     };
   }
 
