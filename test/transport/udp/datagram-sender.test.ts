@@ -85,7 +85,7 @@ test('segmented sends (UDP GSO) into a coalescing socket (UDP GRO): every datagr
   while (sending.sent < 2000 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
   sending.stop();
   // Until the last of them has been read: no new one for a while.
-  for (let before = -1; sequences.length !== before && Date.now() < deadline; ) {
+  for (let before = -1; sequences.length !== before && Date.now() < deadline;) {
     before = sequences.length;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
