@@ -7,6 +7,7 @@ export const LINUX = Object.freeze({
   AF_INET: 2,
   AF_INET6: 10,
   SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
   SOCK_NONBLOCK: 0o4000,
   SOCK_CLOEXEC: 0o2000000,
   SOL_SOCKET: 1,
@@ -60,6 +61,8 @@ export interface Libc {
   shutdown: Native;
   recv: Native;
   send: Native;
+  recvfrom: Native;
+  sendto: Native;
   poll: Native;
   getrlimit: Native;
   setrlimit: Native;
@@ -98,6 +101,8 @@ export function libc(): Libc {
     shutdown: lib.func('int shutdown(int, int)'),
     recv: lib.func('intptr_t recv(int, _Out_ void *, size_t, int)'),
     send: lib.func('intptr_t send(int, const void *, size_t, int)'),
+    recvfrom: lib.func('intptr_t recvfrom(int, _Out_ void *, size_t, int, _Out_ void *, _Inout_ uint32_t *)'),
+    sendto: lib.func('intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)'),
     poll: lib.func('int poll(_Inout_ void *, uint64_t, int)'),
     getrlimit: lib.func('int getrlimit(int, _Out_ void *)'),
     setrlimit: lib.func('int setrlimit(int, const void *)'),

@@ -49,6 +49,40 @@ export function createSocketFd(family: AddressFamily): number {
   return fd;
 }
 
+/**
+ * A blocking, close-on-exec datagram socket bound to `address:port`, for a thread that waits in
+ * recvfrom. With `reusePort` it joins the port's SO_REUSEPORT group, whose sockets the kernel
+ * spreads datagrams over by their source (only the same user's sockets may join).
+ */
+export function createBoundUdpFd(family: 'ipv4' | 'ipv6', address: string, port: number, reusePort: boolean): number {
+  const fd = libc().socket(FAMILY_NUMBER[family], LINUX.SOCK_DGRAM | LINUX.SOCK_CLOEXEC, 0);
+  if (fd < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'socket(SOCK_DGRAM)');
+  try {
+    if (reusePort) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    bindFd(fd, family, address, port);
+  } catch (error) {
+    libc().close(fd);
+    throw error;
+  }
+  return fd;
+}
+
+/** recvfrom into `buffer`: the datagram's length, its source in `peer` (its length in `peerLength[0]`), or -1 (errno() says why). */
+export function receiveFrom(fd: number, buffer: Buffer, peer: Buffer, peerLength: number[]): number {
+  peerLength[0] = peer.length;
+  return Number(libc().recvfrom(fd, buffer, buffer.length, 0, peer, peerLength));
+}
+
+/** sendto the peer a receiveFrom filled in: the bytes sent, or -1 (errno() says why). */
+export function sendTo(fd: number, buffer: Buffer, length: number, peer: Buffer, peerLength: number): number {
+  return Number(libc().sendto(fd, buffer, length, LINUX.MSG_NOSIGNAL, peer, peerLength));
+}
+
+/** errno of the last failed call on this thread. */
+export function lastErrno(): number {
+  return libc().errno();
+}
+
 export function closeFd(fd: number): void {
   libc().close(fd);
 }

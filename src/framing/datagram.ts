@@ -14,6 +14,8 @@ import { SocktuneError } from '../core/errors.ts';
 export const DATAGRAM_MAGIC = 0x53545531;
 export const DATAGRAM_TOKEN_BYTES = 16;
 export const DATAGRAM_HEADER_BYTES = 24 + DATAGRAM_TOKEN_BYTES;
+/** An IPv4 and a UDP header: what each datagram costs on the wire beyond its payload. */
+export const UDP_IPV4_HEADERS_BYTES = 28;
 /** The largest UDP payload over IPv4 (65,535 − 20 − 8). */
 export const MAX_DATAGRAM_BYTES = 65_507;
 

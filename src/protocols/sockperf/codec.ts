@@ -142,11 +142,25 @@ function checkedLength(length: number): number {
  */
 const INITIAL_REPLY_BYTES = 64 * 1024;
 
+/** Turns a message into its reply where it lies: the CLIENT flag cleared, everything else as it came. */
+export function clearClientFlag(message: Uint8Array): void {
+  message[FLAGS_OFFSET + 1]! &= ~FLAG_CLIENT & 0xff;
+}
+
 /** The reply to one message: a copy of it with the CLIENT flag cleared (a datagram's own reply, over UDP). */
 export function replyTo(message: Uint8Array): Buffer {
   const reply = Buffer.from(message);
-  reply[FLAGS_OFFSET + 1]! &= ~FLAG_CLIENT & 0xff;
+  clearClientFlag(reply);
   return reply;
+}
+
+/**
+ * One datagram over UDP, as `sockperf sr` takes it: one whole message (else malformed), answered
+ * when it asks for a reply and is not a warm-up.
+ */
+export function udpMessageKind(datagram: Uint8Array): 'malformed' | 'silent' | 'ping' {
+  if (datagram.length < HEADER_BYTES || messageLength(datagram) !== datagram.length) return 'malformed';
+  return wantsReply(datagram) && (messageFlags(datagram) & FLAG_WARMUP) === 0 ? 'ping' : 'silent';
 }
 
 export class ReplyWriter {

@@ -1,5 +1,6 @@
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../bench/servers/sockperf/sockperf-server.ts';
 import { SOCKPERF_UDP_DEFAULT_MAX_RATE, SockperfUdpServer } from '../../../bench/servers/sockperf/sockperf-udp.ts';
+import { availableParallelism } from 'node:os';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Command } from '../../command.ts';
 import { serverSettings } from '../../client-settings.ts';
@@ -46,9 +47,14 @@ export const sockperfServerCommand: Command = {
     });
     const stopped = untilStopped();
     const address = await server.listen();
-    const udp = values['tcp-only'] === true || address.family === 'unix' ? undefined : new SockperfUdpServer(budget);
+    // The thread models serve UDP on threads of their own too, each a blocking socket of the port's SO_REUSEPORT group.
+    const udpThreads = ioModel === 'loop' ? 0 : (workers ?? availableParallelism());
+    const udp = values['tcp-only'] === true || address.family === 'unix' ? undefined : new SockperfUdpServer(budget, udpThreads);
     if (udp !== undefined && address.family !== 'unix') await udp.listen(address.address, address.port);
-    const udpDetail = udp === undefined ? '' : `; UDP too, replies at most ${udp.bitsPerSecond / 1e6} Mbit/s`;
+    const udpDetail =
+      udp === undefined
+        ? ''
+        : `; UDP too${udpThreads > 0 ? ` on ${udpThreads} thread(s)` : ''}, replies at most ${udp.bitsPerSecond / 1e6} Mbit/s`;
     announce(io, log, 'socktune sockperf server', address, openFiles, `${modelDetail(server)}${udpDetail}`);
     try {
       return await serveUntilStopped(server, io, log, stopped);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { SockperfUdpServer } from '../../../../src/bench/servers/sockperf/sockperf-udp.ts';
 import { encodeMessage, FLAG_CLIENT, FLAG_PONG_REQUEST, FLAG_WARMUP, messageFlags } from '../../../../src/protocols/sockperf/codec.ts';
 import { SendBudget } from '../../../../src/transport/io/send-budget.ts';
@@ -127,4 +127,23 @@ test('rr -u --sockperf against a stock sockperf server over UDP: answered reques
   assert.ok(document.summary.requests > 10);
   assert.equal(document.summary.udp.foreign, 0, 'every reply answered a request of its own socket');
   assert.equal(document.summary.udp.serverReceived, null, 'a stock sockperf server reports nothing');
+});
+
+test('on threads (the thread models): each a socket of the port’s SO_REUSEPORT group answers pings, counts the rest, and closes its socket', async (t) => {
+  const descriptors = (): number => readdirSync('/proc/self/fd').length;
+  const before = descriptors();
+  const server = new SockperfUdpServer(undefined, 2);
+  const port = await freePort();
+  await server.listen('127.0.0.1', port);
+  const { socket, next } = await client();
+  t.after(() => socket.close());
+  socket.send(Buffer.alloc(5), port, '127.0.0.1');
+  socket.send(encodeMessage(42n, FLAG_CLIENT | FLAG_PONG_REQUEST, 64), port, '127.0.0.1');
+  const reply = await next();
+  assert.equal(reply.readBigUInt64BE(0), 42n);
+  assert.equal(messageFlags(reply), FLAG_PONG_REQUEST);
+  // One source: the kernel gives all its datagrams to one socket of the group, which read the junk first.
+  assert.deepEqual(server.counts, { messagesIn: 1, replies: 1, overRate: 0, malformed: 1 });
+  await server.close();
+  assert.equal(descriptors(), before + 1, 'only the client’s own socket is left open');
 });
