@@ -138,7 +138,8 @@ async function runUdpRr(values: Values, io: Io): Promise<number> {
         const udp = summary.udp!;
         out.out(latencyTable([['latency', summary.latency]], out.columns));
         out.out(
-          `requests   ${summary.requests} in ${summary.measuredSeconds}s = ${formatCount(summary.requestsPerSecond)} req/s (closed loop)`,
+          `requests   ${summary.requests} in ${summary.measuredSeconds}s = ${formatCount(summary.requestsPerSecond)} req/s ` +
+            `(closed loop); ${summary.sentRequests} sent in all`,
         );
         out.out(
           `lost       ${udp.lost} (${udp.lostPercent}%) unanswered within ${udp.replyTimeoutMs / 1000} s` +

@@ -42,8 +42,8 @@ export const streamCommand: Command = {
     },
     bitrate: {
       help:
-        'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server, ' +
-        'what this client sends; with --iperf3, both ends)',
+        'send at most this many bits/s on each connection, as iperf3 -b (with a socktune server over TCP, ' +
+        'what this client sends; with -u or --iperf3, whichever end sends)',
       spec: { type: 'string', short: 'b' },
     },
     format: {
@@ -315,7 +315,12 @@ async function runUdp(values: Values, io: Io): Promise<number> {
           renderTable(
             ['', 'datagrams', 'bytes', `rate (${result.summary.measuredSeconds}s measured)`],
             [
-              ['sent', String(udp.sent), formatBytes(result.summary.sender?.bytes ?? 0), ''],
+              [
+                'sent',
+                String(udp.sent),
+                formatBytes(result.summary.sender?.bytes ?? 0),
+                formatRate(((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds, rateFormat),
+              ],
               [
                 'received',
                 String(udp.received),
@@ -328,7 +333,14 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         );
         const receiver = direction === 'reverse' ? result.effective.client : result.effective.server;
         const receiving = direction === 'reverse' ? 'client' : iperf3 === undefined ? 'server' : 'iperf3 server';
-        out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, receiving)}`);
+        const asked = { bitsPerSecond: bitsPerSecond * parallel, receiveBufferSize: bufferSizes(values).receiveBufferSize };
+        out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, receiving, asked)}`);
+        const sentRate = ((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds;
+        if (bitsPerSecond > 0 && sentRate < 0.9 * asked.bitsPerSecond)
+          out.out(
+            `sender     sent ${formatRate(sentRate, rateFormat)} of the ${formatRate(asked.bitsPerSecond, rateFormat)} asked ` +
+              '(-b × -P): the sending host did not keep up',
+          );
         const order = udp.outOfOrder === null ? '' : `, ${udp.outOfOrder} out of order, ${udp.duplicates ?? 0} duplicated`;
         out.out(`jitter     ${udp.jitterUs.toFixed(3)} µs${order}`);
         out.out(`batching   ${describeBatching(udp)}`);
@@ -352,7 +364,12 @@ function describeBatching(udp: UdpSummary): string {
 }
 
 /** "3 of 1000 (0.3%): 3 dropped by the server's receive buffer (SO_RCVBUF 208 KiB): raise --rcvbuf", or where else they went. */
-function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined, receiver: 'client' | 'server' | 'iperf3 server'): string {
+function describeUdpLoss(
+  udp: UdpSummary,
+  receiveBufferSize: number | undefined,
+  receiver: 'client' | 'server' | 'iperf3 server',
+  asked: { bitsPerSecond: number; receiveBufferSize?: number | undefined },
+): string {
   const head = `${udp.lost} of ${udp.sent} (${udp.lostPercent}%)`;
   if (udp.lost === 0) return head;
   if (udp.receiveBufferDrops === null)
@@ -365,10 +382,19 @@ function describeUdpLoss(udp: UdpSummary, receiveBufferSize: number | undefined,
   const perDrop = coalesced ? Math.max(1, Math.round(udp.datagramsPerSend ?? udp.datagramsPerReceive!)) : 1;
   const dropped = Math.min(udp.lost, udp.receiveBufferDrops * perDrop);
   const elsewhere = udp.lost - dropped;
-  const packets = perDrop > 1 ? ` (${udp.receiveBufferDrops} coalesced packets of up to ${perDrop})` : '';
+  const packets = perDrop > 1 ? ` (about: ${udp.receiveBufferDrops} coalesced packets of up to ${perDrop})` : '';
+  const capped =
+    asked.receiveBufferSize !== undefined && receiveBufferSize !== undefined && receiveBufferSize < 2 * asked.receiveBufferSize;
+  const advice =
+    dropped === 0
+      ? ''
+      : asked.bitsPerSecond === 0
+        ? ': at -b 0 the sender outruns the receiver whatever its buffer; give -b the rate to test'
+        : capped
+          ? `: the kernel capped the buffer (net.core.rmem_max): sysctl -w net.core.rmem_max=${asked.receiveBufferSize}`
+          : ': raise --rcvbuf (or -w)';
   return (
-    `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}${packets}` +
-    (dropped > 0 ? ': raise --rcvbuf (or -w)' : '') +
+    `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}${packets}${advice}` +
     (elsewhere > 0 ? `; ${elsewhere} lost on the way (the network or the sender's host)` : '')
   );
 }

@@ -47,7 +47,7 @@ export async function runUdpTune(values: Values, io: Io): Promise<number> {
             .split(',')
             .map((item) => parseSize(item.trim(), '--window', MAX_SOCKET_BUFFER))
             .sort((a, b) => a - b),
-    trialSec: trialText === undefined ? (quick ? 0.5 : 1) : parseSeconds(trialText, '--duration-per-trial'),
+    trialSec: trialText === undefined ? (quick ? 0.6 : 1) : parseSeconds(trialText, '--duration-per-trial'),
     rounds: quick ? 1 : 3,
   };
   const local =
@@ -92,19 +92,19 @@ export async function runUdpTune(values: Values, io: Io): Promise<number> {
     io.out(JSON.stringify({ ...sweep, report: reportPath ?? null }, null, 2));
     return exitCode;
   }
-  printSweep(io, sweep);
+  printSweep(io, sweep, local === undefined ? `${target.host} -p ${target.port}` : 'HOST');
   if (reportPath) io.out(`report: ${reportPath}`);
   return exitCode;
 }
 
-function printSweep(io: Io, sweep: UdpBufferSweep): void {
+function printSweep(io: Io, sweep: UdpBufferSweep, server: string): void {
   const measured = sweep.points.filter((point) => point.trials.length > 0);
   io.out(
     renderTable(
-      ['SO_RCVBUF asked', 'kernel gave', 'lost (median)', 'socket drops (most)', ''],
+      ['SO_RCVBUF asked', 'kernel gave', 'lost (median)', 'socket drops (most, in packets)', ''],
       measured.map((point) => [
         formatBytes(point.asked),
-        formatBytes(point.effective),
+        `${formatBytes(point.effective)}${point.effective < 2 * point.asked ? ' (capped)' : ''}`,
         `${point.medianLostPercent}%`,
         point.maxDrops === null ? 'unknown' : String(point.maxDrops),
         point.asked === sweep.recommendation?.asked ? '← smallest without drops' : point.clean ? 'no drops' : '',
@@ -112,24 +112,23 @@ function printSweep(io: Io, sweep: UdpBufferSweep): void {
       io.columns,
     ),
   );
-  const receiver = sweep.options.direction === 'reverse' ? 'client' : 'server';
+  const { options } = sweep;
+  const receiver = options.direction === 'reverse' ? 'client' : 'server';
+  const load = `${formatBits(options.bitsPerSecond)}${options.parallel > 1 ? ` × ${options.parallel} streams` : ''}`;
   if (sweep.recommendation === null) {
     io.out(
-      `every size dropped datagrams at ${formatBits(sweep.options.bitsPerSecond)}: the ${receiver} does not keep up whatever its buffer` +
+      `every size dropped datagrams at ${load}: the ${receiver} does not keep up whatever its buffer` +
         (sweep.sysctl === null ? '' : ', or the kernel capped the largest sizes'),
     );
   } else {
     const { asked, effective } = sweep.recommendation;
-    io.out(
-      `smallest receive buffer with no drops at ${formatBits(sweep.options.bitsPerSecond)}: ${formatBytes(asked)} ` +
-        `(the kernel gave ${formatBytes(effective)})`,
-    );
+    io.out(`smallest receive buffer with no drops at ${load}: ${formatBytes(asked)} (the kernel gave ${formatBytes(effective)})`);
     io.out('paste:');
-    const rate = `-b ${sweep.options.bitsPerSecond}`;
+    const run =
+      `socktune stream -u -c ${server}${options.direction === 'reverse' ? ' -R' : ''} -b ${options.bitsPerSecond} ` +
+      `-l ${options.datagramBytes}${options.parallel > 1 ? ` -P ${options.parallel}` : ''} --rcvbuf ${asked}`;
     io.out(
-      sweep.options.direction === 'reverse'
-        ? `  socktune stream -u -R ${rate} --rcvbuf ${asked}    # this client's sockets get it`
-        : `  socktune stream -u ${rate} --rcvbuf ${asked}    # the server's socket gets it for the test`,
+      `  ${run}    # ${options.direction === 'reverse' ? "this client's sockets get it" : "the server's socket gets it for the test"}`,
     );
     io.out(`  bindUdp({ host, port, receiveBufferSize: ${asked} })`);
   }

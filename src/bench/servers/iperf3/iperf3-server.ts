@@ -24,6 +24,7 @@ import {
 import { Iperf3TestSession, type TestOutcome, type TestPolicy } from './iperf3-session.ts';
 import { Iperf3UdpPort } from './udp-port.ts';
 import type { UdpStreamFigures } from './udp-stream.ts';
+import { formatBits } from '../../results/format.ts';
 import { MAX_TIMER_MS, withTimeout } from '../../../core/timeout.ts';
 
 export const IPERF3_DEFAULT_PORT = 5201;
@@ -538,6 +539,8 @@ function describe(error: unknown): Pick<Iperf3TestLog, 'code' | 'error'> {
 
 function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures {
   const seconds = wallMicros / 1e6;
+  // The bytes were counted after --omit: so is their time.
+  const counted = outcome.countedSeconds > 0 ? outcome.countedSeconds : seconds;
   const bytes = (sender: boolean): number =>
     outcome.streams.filter((stream) => stream.sender === sender).reduce((sum, stream) => sum + stream.bytes, 0);
   return {
@@ -550,7 +553,7 @@ function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures 
       id,
       sender,
       bytes,
-      bitsPerSecond: seconds > 0 ? Math.round((bytes * 8) / seconds) : 0,
+      bitsPerSecond: counted > 0 ? Math.round((bytes * 8) / counted) : 0,
       ...(udp === undefined ? {} : { udp }),
     })),
     ...(outcome.udpReceiveBufferDrops === undefined ? {} : { udpReceiveBufferDrops: outcome.udpReceiveBufferDrops }),
@@ -570,11 +573,12 @@ export function describeIperf3Test(figures: Iperf3TestFigures): string {
   const lines = figures.streams.map(
     (stream) =>
       `[${String(stream.id).padStart(3)}] ${stream.sender ? 'sender  ' : 'receiver'} ${stream.bytes} bytes in ` +
-      `${figures.seconds.toFixed(2)} s = ${(stream.bitsPerSecond / 1e9).toFixed(2)} Gbit/s${describeUdp(stream.udp, stream.sender)}`,
+      `${figures.seconds.toFixed(2)} s, ${formatBits(stream.bitsPerSecond)}${describeUdp(stream.udp, stream.sender)}`,
   );
   const kind = `${figures.reverse ? 'reverse ' : ''}${figures.bidirectional ? 'bidirectional ' : ''}`;
+  const receiving = figures.streams.some((stream) => !stream.sender);
   const drops =
-    figures.udpReceiveBufferDrops === undefined || figures.udpReceiveBufferDrops === null
+    figures.udpReceiveBufferDrops === undefined || figures.udpReceiveBufferDrops === null || !receiving
       ? []
       : [`the UDP port's receive buffer dropped ${figures.udpReceiveBufferDrops} datagrams during the test`];
   return `socktune iperf3 server: ${kind}test, ${figures.streams.length} stream(s)\n${[...lines, ...drops].join('\n')}\n`;

@@ -80,6 +80,8 @@ export interface TestOutcome {
   streams: { id: number; sender: boolean; bytes: number; udp?: UdpStreamFigures }[];
   /** UDP: what the port's receive buffer dropped during the test (with other UDP tests at once, theirs too); null where unknown. */
   udpReceiveBufferDrops?: number | null;
+  /** The time the bytes were counted over (after --omit, to the last byte after TEST_END); 0 before the test ran. */
+  countedSeconds: number;
 }
 
 /**
@@ -429,6 +431,7 @@ export class Iperf3TestSession {
         return { id: stream.id, sender: stream.sender, bytes: stream.bytes, ...(udp === undefined ? {} : { udp }) };
       }),
       ...(this.#params?.udp === true ? { udpReceiveBufferDrops: this.#udpDropsSeen } : {}),
+      countedSeconds: this.#countedSec,
     };
   }
 

@@ -14,7 +14,7 @@ import type { SockperfUdpThreadData } from './sockperf-udp-thread.ts';
  * sockperf over UDP has no handshake, so a reply may go to a forged source; it is never larger than
  * the datagram it answers, and together the replies stay under this.
  */
-export const SOCKPERF_UDP_DEFAULT_MAX_RATE = 100_000_000;
+export const SOCKPERF_UDP_DEFAULT_MAX_RATE = 1_000_000_000;
 
 const THREAD_ENTRY = new URL(`./sockperf-udp-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 const COUNTS = ['messagesIn', 'replies', 'overRate', 'malformed'] as const;

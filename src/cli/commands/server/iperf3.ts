@@ -33,7 +33,9 @@ import { count, millis, size } from './flag-values.ts';
 
 export const iperf3ServerCommand: Command = {
   name: 'server iperf3',
-  summary: 'answer stock iperf3 clients (TCP: -R, --bidir, -P, -n, -k, -l, -w, -N, -O, -J, --get-server-output); several tests at once',
+  summary:
+    'answer stock iperf3 clients, TCP and UDP (-u, -R, --bidir, -P, -b, -n, -k, -l, -w, -N, -O, -J, --get-server-output); ' +
+    'several tests at once',
   usage:
     `socktune server iperf3 [-p ${IPERF3_DEFAULT_PORT}] [--bind ADDR] [--rsa-private-key-path ` +
     'KEY --authorized-users-path USERS] [limits] [--json]',

@@ -56,9 +56,19 @@ export const sockperfServerCommand: Command = {
         ? ''
         : `; UDP too${udpThreads > 0 ? ` on ${udpThreads} thread(s)` : ''}, replies at most ${udp.bitsPerSecond / 1e6} Mbit/s`;
     announce(io, log, 'socktune sockperf server', address, openFiles, `${modelDetail(server)}${udpDetail}`);
+    // sockperf pp waits for every reply: one the cap held back stalls it, so the first is said at once.
+    const capWatch = setInterval(() => {
+      if (udp === undefined || udp.counts.overRate === 0) return;
+      clearInterval(capWatch);
+      io.err(
+        `UDP: replies over the cap of ${udp.bitsPerSecond / 1e6} Mbit/s are not sent, and sockperf pp waits for them: ` +
+          'start the server with a higher --max-rate',
+      );
+    }, 1000);
     try {
       return await serveUntilStopped(server, io, log, stopped);
     } finally {
+      clearInterval(capWatch);
       await udp?.close();
       if (udp !== undefined && udp.counts.overRate > 0)
         io.err(`UDP: ${udp.counts.overRate} replies not sent, over the reply rate of ${udp.bitsPerSecond / 1e6} Mbit/s`);

@@ -110,6 +110,8 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
   test('SCTP is refused with SERVER_ERROR, and the server says why', async () => {
     const sctp = await iperf3Client(server.port, ['--sctp', '-t', '1']);
     assert.match(sctp.json.error ?? '', /no SCTP support available/);
+    // The client may print its error before the server's log line is written: wait for the line.
+    await waitFor(() => /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/.test(server.log()), 10_000);
     assert.match(server.log(), /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/);
   });
 });

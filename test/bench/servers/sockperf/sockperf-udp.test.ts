@@ -135,6 +135,10 @@ test('on threads (the thread models): each a socket of the port’s SO_REUSEPORT
   const server = new SockperfUdpServer(undefined, 2);
   const port = await freePort();
   await server.listen('127.0.0.1', port);
+  let closed = false;
+  t.after(async () => {
+    if (!closed) await server.close();
+  });
   const { socket, next } = await client();
   t.after(() => socket.close());
   socket.send(Buffer.alloc(5), port, '127.0.0.1');
@@ -142,8 +146,12 @@ test('on threads (the thread models): each a socket of the port’s SO_REUSEPORT
   const reply = await next();
   assert.equal(reply.readBigUInt64BE(0), 42n);
   assert.equal(messageFlags(reply), FLAG_PONG_REQUEST);
+  // The thread counts a reply once its sendto returned, which may be after the reply arrived here.
+  const deadline = Date.now() + 5000;
+  while (server.counts.replies === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
   // One source: the kernel gives all its datagrams to one socket of the group, which read the junk first.
   assert.deepEqual(server.counts, { messagesIn: 1, replies: 1, overRate: 0, malformed: 1 });
   await server.close();
+  closed = true;
   assert.equal(descriptors(), before + 1, 'only the client’s own socket is left open');
 });
