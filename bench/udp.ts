@@ -37,6 +37,7 @@ const IPERF3_PORT = 5297;
 const SOCKTUNE_IPERF3_PORT = 5298;
 const SOCKPERF_PORT = 11197;
 const SOCKTUNE_SOCKPERF_PORT = 11198;
+const SOCKTUNE_SOCKPERF_THREADS_PORT = 11196;
 const BIN = fileURLToPath(new URL('../bin/socktune.js', import.meta.url));
 
 function daemon(command: string, args: string[]): ChildProcess {
@@ -109,11 +110,28 @@ const daemons = [
   daemon('sockperf', ['sr', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT)]),
   // UDP replies capped far above what a ping-pong sends: the cap is not what is measured.
   daemon(process.execPath, [BIN, 'server', 'sockperf', '-p', String(SOCKTUNE_SOCKPERF_PORT), '--max-rate', '10G']),
+  daemon(process.execPath, [
+    BIN,
+    'server',
+    'sockperf',
+    '-p',
+    String(SOCKTUNE_SOCKPERF_THREADS_PORT),
+    '--io-model',
+    'workers',
+    '--workers',
+    '1',
+    '--max-rate',
+    '10G',
+  ]),
 ];
 const socktune = await LocalServer.start();
 await new Promise((resolve) => setTimeout(resolve, 1000));
 const rates = { iperf3: [] as Rate[], socktunePlain: [] as Rate[], socktuneBatched: [] as Rate[], iperf3ToSocktune: [] as Rate[] };
-const pingPong = { sockperf: [] as { p50Us: number; p99Us: number }[], socktune: [] as { p50Us: number; p99Us: number }[] };
+const pingPong = {
+  sockperf: [] as { p50Us: number; p99Us: number }[],
+  socktune: [] as { p50Us: number; p99Us: number }[],
+  socktuneThread: [] as { p50Us: number; p99Us: number }[],
+};
 const saturated = { count: 0 };
 const demo: { asked: number; effective: number; sent: number; lost: number; drops: number | null }[] = [];
 try {
@@ -124,6 +142,7 @@ try {
     rates.iperf3ToSocktune.push(await iperf3Udp(SOCKTUNE_IPERF3_PORT));
     pingPong.sockperf.push(await sockperfPingPong(SOCKPERF_PORT));
     pingPong.socktune.push(await sockperfPingPong(SOCKTUNE_SOCKPERF_PORT));
+    pingPong.socktuneThread.push(await sockperfPingPong(SOCKTUNE_SOCKPERF_THREADS_PORT));
     process.stderr.write(`repetition ${repetition + 1}/${repetitions} done\n`);
   }
   for (const asked of DEFAULT_UDP_BUFFER_SIZES) {
@@ -200,7 +219,8 @@ half-round-trip figures doubled). Lower is better; above 1 means socktune's serv
 | server | p50 | p99 | p50 vs sockperf sr | p99 vs sockperf sr |
 |---|---|---|---|---|
 ${latencyRow('sockperf sr (C)', pingPong.sockperf)}
-${latencyRow('socktune server sockperf (loop)', pingPong.socktune)}
+${latencyRow('socktune server sockperf (loop: node:dgram on the event loop)', pingPong.socktune)}
+${latencyRow('socktune server sockperf --io-model workers --workers 1 (a blocking UDP thread)', pingPong.socktuneThread)}
 
 ## Loss against SO_RCVBUF at ${formatCount(demoRate / 1e6)} Mbit/s, 1460 B
 
