@@ -11,7 +11,7 @@ import {
   wallClockMicros,
 } from '../../protocols/iperf3/datagram.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
-import { bindUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
+import { bindUdp, connectUdp, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import { datagramsPerCall, DatagramStats, sumDatagramCounts, udpSummary } from '../results/datagram-stats.ts';
 import type { UdpSummary } from '../results/result.ts';
 import type { Iperf3ClientOptions, Iperf3ClientStreams, Iperf3ServerStream } from './iperf3-client-streams.ts';
@@ -77,13 +77,7 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
       const stream: Stream = { bound, sender: undefined, received: new DatagramStats(), receivedBytes: 0, receives: 0 };
       this.#streams.push(stream);
       bound.socket.on('error', () => {});
-      await new Promise<void>((resolve, reject) => {
-        bound.socket.once('error', reject);
-        bound.socket.connect(options.port, this.#server, () => {
-          bound.socket.off('error', reject);
-          resolve();
-        });
-      });
+      await connectUdp(bound.socket, options.port, this.#server);
       await withTimeout(this.#connected(stream), CONNECT_REPLY_TIMEOUT_MS, `the iperf3 server's UDP connect reply (stream ${index + 1})`);
       bound.socket.on('message', (datagram) => this.#receive(stream, datagram));
     }

@@ -9,7 +9,7 @@ import {
   messageFlags,
   messageLength,
 } from '../../protocols/sockperf/codec.ts';
-import { bindUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
+import { bindUdp, connectUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import { benchResult } from '../results/envelope.ts';
@@ -74,13 +74,7 @@ export async function runUdpRr(options: UdpRrOptions): Promise<RrResult> {
       const bound = await bindUdp({ host: isIPv6(address) ? '::' : '0.0.0.0', port: 0, ...udpBuffers(options.client) });
       sockets.push({ bound, waiting: new Map(), next: 0 });
       bound.socket.on('error', () => {});
-      await new Promise<void>((resolve, reject) => {
-        bound.socket.once('error', reject);
-        bound.socket.connect(port, address, () => {
-          bound.socket.off('error', reject);
-          resolve();
-        });
-      });
+      await connectUdp(bound.socket, port, address);
     }
     const latency = new LatencyRecorder(options.omitSec);
     const counts = { sent: 0, lost: 0, late: 0, foreign: 0 };

@@ -11,7 +11,7 @@ import {
 } from '../../framing/datagram.ts';
 import { coalesceReceives } from '../../transport/udp/udp-batching.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
-import { bindUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
+import { bindUdp, connectUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import { datagramsPerCall, DatagramStats, sumDatagramCounts, udpSummary, type DatagramCounts } from '../results/datagram-stats.ts';
@@ -95,13 +95,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
     for (let index = 0; index < options.parallel; index++) {
       const bound = await bindUdp({ host, port: 0, ...udpBuffers(options.client) });
       bound.socket.on('error', () => {});
-      await new Promise<void>((resolve, reject) => {
-        bound.socket.once('error', reject);
-        bound.socket.connect(dataPort, serverAddress, () => {
-          bound.socket.off('error', reject);
-          resolve();
-        });
-      });
+      await connectUdp(bound.socket, dataPort, serverAddress);
       const local = bound.socket.address();
       const stream: Stream = {
         bound,

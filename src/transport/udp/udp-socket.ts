@@ -103,3 +103,14 @@ export function bindUdp(options: UdpSocketOptions = {}): Promise<BoundUdpSocket>
     });
   });
 }
+
+/** Connects a UDP socket to its one peer (a connected socket hears only that peer), as a promise: its failure rejects. */
+export function connectUdp(socket: UdpSocket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(port, address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
