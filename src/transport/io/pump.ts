@@ -40,7 +40,9 @@ export function pumpWrites(
     let turn = BYTES_PER_TURN;
     let writes = WRITES_PER_TURN;
     const turnEnds = performance.now() + MS_PER_TURN;
-    while (active() && !socket.destroyed && !socket.writableEnded && turn > 0 && writes > 0 && performance.now() < turnEnds) {
+    // At least one write a turn: a thread descheduled past the turn's end still makes progress.
+    const inTime = (): boolean => writes === WRITES_PER_TURN || performance.now() < turnEnds;
+    while (active() && !socket.destroyed && !socket.writableEnded && turn > 0 && writes > 0 && inTime()) {
       const chunk = rest ?? next();
       const slice = budget !== undefined && chunk.length > budget.maxWriteBytes ? chunk.subarray(0, budget.maxWriteBytes) : chunk;
       const wait = budget?.tryTake(slice.length) ?? 0;
