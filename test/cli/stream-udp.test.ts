@@ -118,29 +118,16 @@ async function stockIperf3Server(t: TestContext): Promise<{ port: number; report
 
 const haveIperf3 = ['/usr/bin/iperf3', '/usr/local/bin/iperf3'].some((path) => existsSync(path));
 
+/** `stream --iperf3 -u` for a second against the stock server on `port`, with `flags`. */
+const iperf3UdpRun = (port: number, ...flags: string[]) =>
+  runCli(['stream', '--iperf3', '-u', '-c', '127.0.0.1', '-p', String(port), '-t', '1', ...flags]);
+
 test(
   'stream --iperf3 -u -P 2 against iperf3 -s: the stock server’s own datagram counts, and the loss is what it did not count',
   { skip: !haveIperf3 },
   async (t) => {
     const { port, report } = await stockIperf3Server(t);
-    const run = await runCli([
-      'stream',
-      '--iperf3',
-      '-u',
-      '-c',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-t',
-      '1',
-      '-b',
-      '20M',
-      '-l',
-      '1400',
-      '-P',
-      '2',
-      '--json',
-    ]);
+    const run = await iperf3UdpRun(port, '-b', '20M', '-l', '1400', '-P', '2', '--json');
     assert.equal(run.code, 0, run.stderr);
     const result = JSON.parse(run.stdout);
     assertSchema(result);
@@ -162,24 +149,7 @@ test(
   { skip: !haveIperf3 },
   async (t) => {
     const { port, report } = await stockIperf3Server(t);
-    const run = await runCli([
-      'stream',
-      '--iperf3',
-      '-u',
-      '-R',
-      '-c',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-t',
-      '1',
-      '-b',
-      '0',
-      '-l',
-      '32K',
-      '-w',
-      '4K',
-    ]);
+    const run = await iperf3UdpRun(port, '-R', '-b', '0', '-l', '32K', '-w', '4K');
     assert.equal(run.code, 0, run.stderr);
     const [stream] = (await report).end.streams;
     const lost = /sent\s+│ (\d+)[\s\S]*lost\s+(\d+) of (\d+) \([\d.]+%\): (\d+) dropped by the client's receive buffer/.exec(run.stdout);

@@ -1,15 +1,8 @@
 import { isIPv6 } from 'node:net';
 import { SocktuneError } from '../../core/errors.ts';
 import { countDropsFrom } from '../../core/udp-counters.ts';
-import {
-  DATAGRAM_HEADER_BYTES,
-  datagramTemplate,
-  eachDatagram,
-  readDatagram,
-  socktuneDatagrams,
-  stampDatagram,
-} from '../../framing/datagram.ts';
-import { coalesceReceives } from '../../transport/udp/udp-batching.ts';
+import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, socktuneDatagrams, stampDatagram } from '../../framing/datagram.ts';
+import { receiveDatagrams } from '../../transport/udp/udp-batching.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, connectUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
@@ -55,8 +48,8 @@ interface Stream {
   sender: DatagramSender | undefined;
   received: DatagramStats;
   receivedBytes: number;
-  /** Receive events: fewer than the datagrams where the kernel coalesced them (UDP GRO). */
-  receives: number;
+  /** Receive events so far: fewer than the datagrams where the kernel coalesced them (UDP GRO). */
+  receives: () => number;
 }
 
 /** `stream -u`: datagrams at a paced rate between `parallel` client sockets and a socktune server, counted where they arrive. */
@@ -97,29 +90,15 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       bound.socket.on('error', () => {});
       await connectUdp(bound.socket, dataPort, serverAddress);
       const local = bound.socket.address();
-      const stream: Stream = {
-        bound,
-        local,
-        sender: undefined,
-        received: new DatagramStats(),
-        receivedBytes: 0,
-        receives: 0,
-      };
       // A connected socket hears only the server's address and port; the token says it is this test's.
-      const receiveOne = (datagram: Buffer, arrival: bigint): void => {
+      // -R: the server's segmented sends may arrive whole, one receive for many datagrams.
+      const receives = receiveDatagrams(bound.socket, token, reverse, (datagram, _from, arrival) => {
         const header = readDatagram(datagram, token);
         if (header === undefined || header.stream !== index || datagram.length !== options.datagramBytes) return;
         stream.received.record(header.sequence, header.sentNs, arrival, datagram.length);
         stream.receivedBytes += datagram.length;
-      };
-      // -R: the server's segmented sends may arrive whole, one receive for many datagrams.
-      const coalesced = reverse && coalesceReceives(bound.socket);
-      bound.socket.on('message', (message) => {
-        const arrival = process.hrtime.bigint();
-        stream.receives++;
-        if (coalesced) eachDatagram(message, token, (datagram) => receiveOne(datagram, arrival));
-        else receiveOne(message, arrival);
       });
+      const stream: Stream = { bound, local, sender: undefined, received: new DatagramStats(), receivedBytes: 0, receives };
       streams.push(stream);
     }
     const dropsSince = reverse ? countDropsFrom(streams.map((stream) => stream.local)) : undefined;
@@ -272,7 +251,7 @@ function reverseSummary(
     datagramsPerSend: report.sends === undefined ? null : datagramsPerCall(sent, report.sends),
     datagramsPerReceive: datagramsPerCall(
       counted.received,
-      streams.reduce((sum, stream) => sum + stream.receives, 0),
+      streams.reduce((sum, stream) => sum + stream.receives(), 0),
     ),
   });
 }

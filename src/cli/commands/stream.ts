@@ -311,16 +311,12 @@ async function runUdp(values: Values, io: Io): Promise<number> {
       formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
       printSummary: (out, result) => {
         const udp = result.summary.udp!;
+        const sentRate = ((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds;
         out.out(
           renderTable(
             ['', 'datagrams', 'bytes', `rate (${result.summary.measuredSeconds}s measured)`],
             [
-              [
-                'sent',
-                String(udp.sent),
-                formatBytes(result.summary.sender?.bytes ?? 0),
-                formatRate(((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds, rateFormat),
-              ],
+              ['sent', String(udp.sent), formatBytes(result.summary.sender?.bytes ?? 0), formatRate(sentRate, rateFormat)],
               [
                 'received',
                 String(udp.received),
@@ -335,7 +331,6 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         const receiving = direction === 'reverse' ? 'client' : iperf3 === undefined ? 'server' : 'iperf3 server';
         const asked = { bitsPerSecond: bitsPerSecond * parallel, receiveBufferSize: bufferSizes(values).receiveBufferSize };
         out.out(`lost       ${describeUdpLoss(udp, receiver?.receiveBufferSize, receiving, asked)}`);
-        const sentRate = ((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds;
         if (bitsPerSecond > 0 && sentRate < 0.9 * asked.bitsPerSecond)
           out.out(
             `sender     sent ${formatRate(sentRate, rateFormat)} of the ${formatRate(asked.bitsPerSecond, rateFormat)} asked ` +

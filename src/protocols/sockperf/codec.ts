@@ -147,13 +147,6 @@ export function clearClientFlag(message: Uint8Array): void {
   message[FLAGS_OFFSET + 1]! &= ~FLAG_CLIENT & 0xff;
 }
 
-/** The reply to one message: a copy of it with the CLIENT flag cleared (a datagram's own reply, over UDP). */
-export function replyTo(message: Uint8Array): Buffer {
-  const reply = Buffer.from(message);
-  clearClientFlag(reply);
-  return reply;
-}
-
 /**
  * One datagram over UDP, as `sockperf sr` takes it: one whole message (else malformed), answered
  * when it asks for a reply and is not a warm-up.

@@ -1,6 +1,6 @@
-import type { Socket as UdpSocket } from 'node:dgram';
+import type { RemoteInfo, Socket as UdpSocket } from 'node:dgram';
 import { trySetUdpGro, trySetUdpSegment } from '../../core/socket-syscalls.ts';
-import { MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
+import { eachDatagram, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 
 /** The kernel's limit on the segments of one GSO send (UDP_MAX_SEGMENTS). */
 const MAX_SEGMENTS = 64;
@@ -40,4 +40,27 @@ export function unsegmentSends(socket: UdpSocket): void {
 export function coalesceReceives(socket: UdpSocket): boolean {
   const fd = udpFdOf(socket);
   return fd >= 0 && trySetUdpGro(fd);
+}
+
+/**
+ * Hands `visit` each datagram of a test that `socket` receives, with the time its receive arrived:
+ * one by one even where the kernel handed over a segmented send whole (with `coalesce`, UDP GRO is
+ * asked for, and eachDatagram finds the datagrams by the test's token). The function returned says
+ * how many receives brought them.
+ */
+export function receiveDatagrams(
+  socket: UdpSocket,
+  token: Buffer,
+  coalesce: boolean,
+  visit: (datagram: Buffer, from: RemoteInfo, arrivalNs: bigint) => void,
+): () => number {
+  const coalesced = coalesce && coalesceReceives(socket);
+  let receives = 0;
+  socket.on('message', (message, from) => {
+    const arrival = process.hrtime.bigint();
+    receives++;
+    if (coalesced) eachDatagram(message, token, (datagram) => visit(datagram, from, arrival));
+    else visit(message, from, arrival);
+  });
+  return () => receives;
 }

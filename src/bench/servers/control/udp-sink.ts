@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import type { BufferCapWarning, EffectiveSocketOptions } from '../../../core/socket-options.ts';
 import { countDropsFrom } from '../../../core/udp-counters.ts';
-import { DATAGRAM_TOKEN_BYTES, eachDatagram, readDatagram, socktuneDatagrams } from '../../../framing/datagram.ts';
-import { coalesceReceives } from '../../../transport/udp/udp-batching.ts';
+import { DATAGRAM_TOKEN_BYTES, readDatagram, socktuneDatagrams } from '../../../framing/datagram.ts';
+import { receiveDatagrams } from '../../../transport/udp/udp-batching.ts';
 import type { ServerMetrics } from '../../../transport/server/metrics.ts';
 import type { ServerAddress } from '../../../transport/server/socktune-server.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
@@ -42,10 +42,10 @@ export class UdpSink {
   #bound: BoundUdpSocket | undefined;
   #bytesIn = 0;
   #foreign = 0;
-  #coalesced = false;
-  #receives = 0;
+  #receives: (() => number) | undefined;
   #drops: (() => { socket: number | null; host: number | null }) | undefined;
 
+  readonly #role: UdpRole;
   readonly #source: { settings: UdpSourceSettings; shared: SendBudget | undefined } | undefined;
   readonly #senders = new Map<number, DatagramSender>();
   readonly #echo: { shared: SendBudget | undefined; echoed: number[]; bytes: number } | undefined;
@@ -59,6 +59,7 @@ export class UdpSink {
     this.#host = host;
     this.#client = client;
     this.#buffers = buffers;
+    this.#role = role;
     this.#source = role.kind === 'source' ? role : undefined;
     this.#echo = role.kind === 'echo' ? { shared: role.shared, echoed: [], bytes: 0 } : undefined;
   }
@@ -72,18 +73,14 @@ export class UdpSink {
     this.#bound = bound;
     this.#drops = countDropsFrom([{ address: this.#host, port: bound.port }]);
     // Counting only: a client's segmented sends may arrive whole, one receive for many datagrams.
-    this.#coalesced = this.#source === undefined && this.#echo === undefined && coalesceReceives(bound.socket);
-    bound.socket.on('message', (message, source) => {
-      this.#receives++;
-      if (this.#coalesced) eachDatagram(message, this.token, (datagram) => this.#receive(datagram, source));
-      else this.#receive(message, source);
-    });
+    this.#receives = receiveDatagrams(bound.socket, this.token, this.#role.kind === 'sink', (datagram, source, arrival) =>
+      this.#receive(datagram, source, arrival),
+    );
     bound.socket.on('error', () => {});
     return { family: bound.family === 'IPv6' ? 'ipv6' : 'ipv4', address: this.#host, port: bound.port };
   }
 
-  #receive(datagram: Buffer, source: RemoteInfo): void {
-    const arrival = process.hrtime.bigint();
+  #receive(datagram: Buffer, source: RemoteInfo, arrival: bigint): void {
     const header = source.address === this.#client || this.#client === undefined ? readDatagram(datagram, this.token) : undefined;
     if (header === undefined || (header.stream >= MAX_STREAMS && !this.#streams.has(header.stream))) {
       this.#foreign++;
@@ -159,7 +156,7 @@ export class UdpSink {
         ? {}
         : { sent: Array.from({ length: this.#source.settings.streams }, (_, stream) => this.#senders.get(stream)?.sent ?? 0) }),
       ...(this.#echo === undefined ? {} : { sent: Array.from({ length }, (_, stream) => this.#echo!.echoed[stream] ?? 0) }),
-      ...(this.#source === undefined && this.#echo === undefined ? { receives: this.#receives } : {}),
+      ...(this.#role.kind === 'sink' ? { receives: this.#receives?.() ?? 0 } : {}),
       ...(this.#source === undefined ? {} : { sends: [...this.#senders.values()].reduce((sum, sender) => sum + sender.sends, 0) }),
     };
   }

@@ -344,8 +344,8 @@ export class Iperf3TestSession {
   }
 
   #startSenders(params: Iperf3Params): void {
-    const udpSenders = this.#streams.filter((stream) => stream instanceof Iperf3UdpStream && stream.sender);
-    for (const stream of udpSenders) (stream as Iperf3UdpStream).startSending(params, this.#policy.sendBudget, udpSenders.length);
+    const udpSenders = this.#streams.filter((stream): stream is Iperf3UdpStream => stream instanceof Iperf3UdpStream && stream.sender);
+    for (const stream of udpSenders) stream.startSending(params, this.#policy.sendBudget, udpSenders.length);
     const senders = this.#streams.filter((stream): stream is TcpStream => !(stream instanceof Iperf3UdpStream) && stream.sender);
     if (senders.length === 0) return;
     this.#sending = true;
@@ -380,7 +380,7 @@ export class Iperf3TestSession {
         return 0;
       }
     });
-    // Read before the sockets close: a UDP stream's drops are in the kernel's table only while it is open.
+    // UDP figures as the test ends: before the streams let go of the port, and before a later test's datagrams add to its drops.
     this.#udpFigures = this.#streams.map((stream) => (stream instanceof Iperf3UdpStream ? stream.figures() : undefined));
     this.#udpDropsSeen = this.#udpDrops?.() ?? null;
     this.#closeStreams();

@@ -43,13 +43,14 @@ export class Iperf3UdpPort {
 
   /** Binds the port the first time; a failure is the caller's test's (and the next UDP test tries again). */
   async open(): Promise<void> {
-    this.#bound ??= bindUdp({ host: this.host, port: this.port, receiveBufferSize: this.#receiveBufferSize });
-    try {
-      const bound = await this.#bound;
-      if (this.#socket === bound.socket) return;
-      this.#socket = bound.socket;
+    this.#bound ??= bindUdp({ host: this.host, port: this.port, receiveBufferSize: this.#receiveBufferSize }).then((bound) => {
       bound.socket.on('message', (datagram, peer) => this.#dispatch(datagram, peer));
       bound.socket.on('error', () => {});
+      this.#socket = bound.socket;
+      return bound;
+    });
+    try {
+      await this.#bound;
     } catch (error) {
       this.#bound = undefined;
       throw error;

@@ -1,9 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LINUX } from '../../../core/libc.ts';
 import { closeFd, createBoundUdpFd, lastErrno, receiveFrom, sendTo, setBlockingTimeouts } from '../../../core/socket-syscalls.ts';
-import { UDP_IPV4_HEADERS_BYTES } from '../../../framing/datagram.ts';
-import { clearClientFlag, udpMessageKind } from '../../../protocols/sockperf/codec.ts';
 import { SendBudget, type SendBudgetState } from '../../../transport/io/send-budget.ts';
+import { answerable, REPLIES, UDP_COUNTS } from './sockperf-udp-answer.ts';
 
 /** What a sockperf UDP thread is given. */
 export interface SockperfUdpThreadData {
@@ -14,7 +13,7 @@ export interface SockperfUdpThreadData {
   budget: SendBudgetState;
   /** Set to 1 to stop: each thread sees it within STOP_CHECK_MS. */
   stop: SharedArrayBuffer;
-  /** Four counters per thread (messagesIn, replies, overRate, malformed), this thread's at `index` × 4. */
+  /** A slot of counters per thread (UDP_COUNTS), this thread's at `index`. */
   counts: SharedArrayBuffer;
   index: number;
 }
@@ -33,7 +32,7 @@ function serve(data: SockperfUdpThreadData): void {
   parentPort!.postMessage('ready');
   const budget = SendBudget.fromState(data.budget);
   const stop = new Int32Array(data.stop);
-  const counts = new Float64Array(data.counts, data.index * 4 * 8, 4);
+  const counts = new Float64Array(data.counts, data.index * UDP_COUNTS.length * 8, UDP_COUNTS.length);
   const buffer = Buffer.allocUnsafe(65_536);
   const peer = Buffer.alloc(128);
   const peerLength = [peer.length];
@@ -45,20 +44,8 @@ function serve(data: SockperfUdpThreadData): void {
         if (errno === LINUX.EAGAIN || errno === LINUX.EINTR) continue;
         break;
       }
-      const message = buffer.subarray(0, length);
-      const kind = udpMessageKind(message);
-      if (kind === 'malformed') {
-        counts[3]!++;
-        continue;
-      }
-      counts[0]!++;
-      if (kind === 'silent') continue;
-      if (budget.tryTake(length + UDP_IPV4_HEADERS_BYTES) !== 0) {
-        counts[2]!++;
-        continue;
-      }
-      clearClientFlag(message);
-      if (sendTo(fd, buffer, length, peer, peerLength[0]!) === length) counts[1]!++;
+      if (!answerable(buffer.subarray(0, length), budget, counts)) continue;
+      if (sendTo(fd, buffer, length, peer, peerLength[0]!) === length) counts[REPLIES]!++;
     }
   } finally {
     closeFd(fd);

@@ -3,11 +3,10 @@ import { isIPv6 } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { UDP_IPV4_HEADERS_BYTES } from '../../../framing/datagram.ts';
-import { replyTo, udpMessageKind } from '../../../protocols/sockperf/codec.ts';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
 import type { SockperfUdpThreadData } from './sockperf-udp-thread.ts';
+import { answerable, REPLIES, UDP_COUNTS } from './sockperf-udp-answer.ts';
 
 /**
  * What the UDP side replies at most, every client together, when the server is given no --max-rate:
@@ -17,7 +16,6 @@ import type { SockperfUdpThreadData } from './sockperf-udp-thread.ts';
 export const SOCKPERF_UDP_DEFAULT_MAX_RATE = 1_000_000_000;
 
 const THREAD_ENTRY = new URL(`./sockperf-udp-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
-const COUNTS = ['messagesIn', 'replies', 'overRate', 'malformed'] as const;
 
 export interface SockperfUdpCounts {
   /** Datagrams that were one whole sockperf message. */
@@ -40,15 +38,19 @@ export class SockperfUdpServer {
   readonly #budget: SendBudget;
   readonly #threads: number;
   #bound: BoundUdpSocket | undefined;
-  readonly #loopCounts: SockperfUdpCounts = { messagesIn: 0, replies: 0, overRate: 0, malformed: 0 };
   #workers: Worker[] = [];
   readonly #stop = new SharedArrayBuffer(4);
-  #threadCounts: Float64Array | undefined;
+  /** A slot of UDP_COUNTS per thread (one for the loop), in memory the threads share. */
+  readonly #counts: SharedArrayBuffer;
+  /** The loop's own slot: the first. */
+  readonly #loopCounts: Float64Array;
 
   /** `budget`: shared with the TCP side when the server has a --max-rate; else one of SOCKPERF_UDP_DEFAULT_MAX_RATE. */
   constructor(budget: SendBudget | undefined, threads = 0) {
     this.#budget = budget ?? new SendBudget(SOCKPERF_UDP_DEFAULT_MAX_RATE / 8);
     this.#threads = threads;
+    this.#counts = new SharedArrayBuffer(Math.max(1, threads) * UDP_COUNTS.length * 8);
+    this.#loopCounts = new Float64Array(this.#counts, 0, UDP_COUNTS.length);
   }
 
   get bitsPerSecond(): number {
@@ -57,11 +59,9 @@ export class SockperfUdpServer {
 
   /** Every thread's counts summed (or the loop's). */
   get counts(): SockperfUdpCounts {
-    const threadCounts = this.#threadCounts;
-    if (threadCounts === undefined) return { ...this.#loopCounts };
-    const sum = (field: number): number =>
-      Array.from({ length: this.#threads }, (_, i) => threadCounts[i * 4 + field]!).reduce((a, b) => a + b, 0);
-    return Object.fromEntries(COUNTS.map((name, field) => [name, sum(field)])) as unknown as SockperfUdpCounts;
+    const slots = new Float64Array(this.#counts);
+    const sum = (field: number): number => slots.filter((_, index) => index % UDP_COUNTS.length === field).reduce((a, b) => a + b, 0);
+    return Object.fromEntries(UDP_COUNTS.map((name, field) => [name, sum(field)])) as unknown as SockperfUdpCounts;
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -73,11 +73,9 @@ export class SockperfUdpServer {
   }
 
   async #startThreads(host: string, port: number): Promise<void> {
-    const counts = new SharedArrayBuffer(this.#threads * 4 * 8);
-    this.#threadCounts = new Float64Array(counts);
     const family = isIPv6(host) ? 'ipv6' : 'ipv4';
     this.#workers = Array.from({ length: this.#threads }, (_, index) => {
-      const data: SockperfUdpThreadData = { family, host, port, budget: this.#budget.state, stop: this.#stop, counts, index };
+      const data: SockperfUdpThreadData = { family, host, port, budget: this.#budget.state, stop: this.#stop, counts: this.#counts, index };
       return new Worker(THREAD_ENTRY, { workerData: data });
     });
     try {
@@ -99,20 +97,10 @@ export class SockperfUdpServer {
 
   #receive(datagram: Buffer, peer: RemoteInfo): void {
     const counts = this.#loopCounts;
-    const kind = udpMessageKind(datagram);
-    if (kind === 'malformed') {
-      counts.malformed++;
-      return;
-    }
-    counts.messagesIn++;
-    if (kind === 'silent') return;
-    // Charged as on the wire (IP and UDP headers too): tiny requests cannot buy many times the cap in replies.
-    if (this.#budget.tryTake(datagram.length + UDP_IPV4_HEADERS_BYTES) !== 0) {
-      counts.overRate++;
-      return;
-    }
-    this.#bound?.socket.send(replyTo(datagram), peer.port, peer.address, (error) => {
-      if (!error) counts.replies++;
+    if (!answerable(datagram, this.#budget, counts)) return;
+    // A copy: the reply outlives the view the socket handed over.
+    this.#bound?.socket.send(Buffer.from(datagram), peer.port, peer.address, (error) => {
+      if (!error) counts[REPLIES]!++;
     });
   }
 
