@@ -40,6 +40,7 @@ export const LINUX = Object.freeze({
   POLLHUP: 0x10,
   POLLNVAL: 0x20,
   MSG_NOSIGNAL: 0x4000,
+  MSG_DONTWAIT: 0x40,
   RLIMIT_NOFILE: 7,
   EINTR: 4,
   EAGAIN: 11,

@@ -52,13 +52,22 @@ export function createSocketFd(family: AddressFamily): number {
 /**
  * A blocking, close-on-exec datagram socket bound to `address:port`, for a thread that waits in
  * recvfrom. With `reusePort` it joins the port's SO_REUSEPORT group, whose sockets the kernel
- * spreads datagrams over by their source (only the same user's sockets may join).
+ * spreads datagrams over by their source (only the same user's sockets may join). Buffer sizes are
+ * set before bind.
  */
-export function createBoundUdpFd(family: 'ipv4' | 'ipv6', address: string, port: number, reusePort: boolean): number {
+export function createBoundUdpFd(
+  family: 'ipv4' | 'ipv6',
+  address: string,
+  port: number,
+  reusePort: boolean,
+  buffers: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined } = {},
+): number {
   const fd = libc().socket(FAMILY_NUMBER[family], LINUX.SOCK_DGRAM | LINUX.SOCK_CLOEXEC, 0);
   if (fd < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'socket(SOCK_DGRAM)');
   try {
     if (reusePort) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEPORT, 1, 'SO_REUSEPORT');
+    if (buffers.sendBufferSize !== undefined) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, buffers.sendBufferSize, 'SO_SNDBUF');
+    if (buffers.receiveBufferSize !== undefined) setInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, buffers.receiveBufferSize, 'SO_RCVBUF');
     bindFd(fd, family, address, port);
   } catch (error) {
     libc().close(fd);
@@ -67,10 +76,13 @@ export function createBoundUdpFd(family: 'ipv4' | 'ipv6', address: string, port:
   return fd;
 }
 
-/** recvfrom into `buffer`: the datagram's length, its source in `peer` (its length in `peerLength[0]`), or -1 (errno() says why). */
-export function receiveFrom(fd: number, buffer: Buffer, peer: Buffer, peerLength: number[]): number {
+/**
+ * recvfrom into `buffer`: the datagram's length, its source in `peer` (its length in `peerLength[0]`),
+ * or -1 (errno() says why; EAGAIN at once when `wait` is false and nothing is queued).
+ */
+export function receiveFrom(fd: number, buffer: Buffer, peer: Buffer, peerLength: number[], wait = true): number {
   peerLength[0] = peer.length;
-  return Number(libc().recvfrom(fd, buffer, buffer.length, 0, peer, peerLength));
+  return Number(libc().recvfrom(fd, buffer, buffer.length, wait ? 0 : LINUX.MSG_DONTWAIT, peer, peerLength));
 }
 
 /** sendto the peer a receiveFrom filled in: the bytes sent, or -1 (errno() says why). */
@@ -165,6 +177,16 @@ export function readEffectiveBufferSizes(fd: number): Pick<EffectiveSocketOption
     sendBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_SNDBUF, 'SO_SNDBUF'),
     receiveBufferSize: getInt(fd, LINUX.SOL_SOCKET, LINUX.SO_RCVBUF, 'SO_RCVBUF'),
   };
+}
+
+/**
+ * A test for the source a receiveFrom filled in: true when it is `address` (numeric, of `family`),
+ * whatever its port; compared as bytes, with no string made per datagram.
+ */
+export function sourceIs(family: 'ipv4' | 'ipv6', address: string): (peer: Buffer) => boolean {
+  const expected = socketAddress(family, address, 0);
+  const [start, end] = family === 'ipv6' ? [8, 24] : [4, 8];
+  return (peer) => peer.readUInt16LE(0) === expected.readUInt16LE(0) && peer.compare(expected, start, end, start, end) === 0;
 }
 
 function socketAddress(family: AddressFamily, address: string, port: number): Buffer {

@@ -29,7 +29,10 @@ export function socketDrops(sockets: readonly UdpEndpoint[]): number | null {
   return total;
 }
 
-/** Each socket's drops by its local address as the table writes it ("0100007F:1F90"), and by local and remote addresses together. */
+/**
+ * Drops by local address as the table writes it ("0100007F:1F90"): of the unconnected sockets bound
+ * there together, else of the socket there; and each socket's by local and remote addresses together.
+ */
 function dropsByAddress(path: string): Map<string, number> | null {
   let table: string;
   try {
@@ -38,13 +41,17 @@ function dropsByAddress(path: string): Map<string, number> | null {
     return null;
   }
   const drops = new Map<string, number>();
+  // Unconnected sockets on one local address are a SO_REUSEPORT group: their drops add up.
+  const groups = new Map<string, number>();
   for (const line of table.split('\n').slice(1)) {
     const fields = line.trim().split(/\s+/);
     if (fields.length <= 2) continue;
     const count = Number(fields[fields.length - 1]);
+    if (/^0+:0+$/.test(fields[2]!)) groups.set(fields[1]!, (groups.get(fields[1]!) ?? 0) + count);
     drops.set(fields[1]!, count);
     drops.set(`${fields[1]!} ${fields[2]!}`, count);
   }
+  for (const [local, count] of groups) drops.set(local, count);
   return drops;
 }
 

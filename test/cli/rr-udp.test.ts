@@ -21,6 +21,37 @@ test('rr -u against a socktune server: UDP ping-pong, every request answered, lo
   assert.ok(summary.serverCpuPercent !== null);
 });
 
+test('rr -u on a server thread model: each thread echoes what its socket receives, and the counts add up', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const run = await runCli([
+    'rr',
+    '-u',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-t',
+    '1',
+    '-C',
+    '3',
+    '--io-model',
+    'thread-per-conn',
+    '--workers',
+    '2',
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const { summary, options } = JSON.parse(run.stdout);
+  assert.equal(options.server.ioModel, 'thread-per-conn');
+  assert.ok(summary.requests > 10, `${summary.requests} requests`);
+  assert.ok(
+    summary.udp.serverReplied <= summary.udp.serverReceived && summary.udp.serverReceived <= summary.sentRequests,
+    JSON.stringify(summary.udp),
+  );
+  assert.ok(summary.requests <= summary.udp.serverReplied, JSON.stringify(summary));
+});
+
 test('rr -u against a server whose --max-rate is spent: the replies it does not send are counted lost, never waited for', async (t) => {
   const server = await startServer(['--max-rate', '100K']);
   t.after(() => server.stop());

@@ -46,6 +46,34 @@ test('stream -u with a receive buffer too small for the burst: the loss is put d
   assert.match(plain.stdout, /batching\s+one datagram per send, one datagram per receive/);
 });
 
+test('stream -u on a server thread model: a SO_REUSEPORT socket per thread, every stream counted, the group’s drops summed', async () => {
+  const run = await udpRun(
+    '-b',
+    '0',
+    '-P',
+    '4',
+    '--rcvbuf',
+    '4K',
+    '-l',
+    '1400',
+    '--no-batch',
+    '--io-model',
+    'workers',
+    '--workers',
+    '2',
+    '--json',
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const result = JSON.parse(run.stdout);
+  const { udp } = result.summary;
+  assert.equal(result.options.server.ioModel, 'workers');
+  assert.equal(udp.received + udp.lost, udp.sent);
+  assert.equal(udp.duplicates, 0);
+  // The threads read what was queued before they stopped: on loopback every datagram lost was a drop of one of the port's sockets.
+  assert.ok(udp.lost > 0, JSON.stringify(udp));
+  assert.equal(udp.receiveBufferDrops, udp.lost, JSON.stringify(udp));
+});
+
 test('stream -u batches where the kernel segments and coalesces (UDP GSO/GRO): counted per datagram, drops per coalesced packet', async () => {
   const batched = await udpRun('-b', '0', '--rcvbuf', '4K', '-l', '1400', '--json');
   assert.equal(batched.code, 0, batched.stderr);

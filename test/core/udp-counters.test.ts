@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
+import { boundPort, closeFd, createBoundUdpFd, receiveFrom } from '../../src/core/socket-syscalls.ts';
 import { socketDrops, udpBufferErrors } from '../../src/core/udp-counters.ts';
 
 function bound(type: 'udp4' | 'udp6', address: string, port = 0, receiveBuffer?: number): Promise<Socket> {
@@ -77,4 +78,25 @@ test('socketDrops tells apart sockets that share a port by their peer: a connect
   assert.ok(socketDrops([{ address: '127.0.0.1', port, remote }])! > 0, 'the connected socket, which never reads, dropped them');
   assert.equal(socketDrops([{ address: '127.0.0.1', port, remote: { address: '0.0.0.0', port: 0 } }]), 0, 'the unconnected one none');
   assert.equal(socketDrops([{ address: '127.0.0.1', port, remote: { address: '127.0.0.2', port: senderPort } }]), null, 'no such peer');
+});
+
+test('socketDrops sums a SO_REUSEPORT group: the unconnected sockets bound to one address and port', async (t) => {
+  const first = createBoundUdpFd('ipv4', '127.0.0.1', 0, true, { receiveBufferSize: 2048 });
+  const port = boundPort(first);
+  const second = createBoundUdpFd('ipv4', '127.0.0.1', port, true, { receiveBufferSize: 2048 });
+  const senders = await Promise.all(Array.from({ length: 8 }, () => bound('udp4', '127.0.0.1')));
+  t.after(() => {
+    closeFd(first);
+    closeFd(second);
+    senders.forEach((socket) => socket.close());
+  });
+  const datagram = Buffer.alloc(1000);
+  const sent = 25 * senders.length;
+  for (let i = 0; i < sent; i++) await new Promise((resolve) => senders[i % senders.length]!.send(datagram, port, '127.0.0.1', resolve));
+  // Whatever each socket still holds was not dropped: read both queues out.
+  const peer = Buffer.alloc(128);
+  let queued = 0;
+  for (const fd of [first, second]) while (receiveFrom(fd, Buffer.alloc(2000), peer, [peer.length], false) > 0) queued++;
+  assert.ok(queued < sent, `${queued} of ${sent} queued`);
+  assert.equal(socketDrops([{ address: '127.0.0.1', port }]), sent - queued);
 });

@@ -81,6 +81,24 @@ describe('single executable (npm run build:exe)', { skip }, () => {
         assert.equal(document.effective.server.receiveBufferSize, 128 * 1024);
         t.diagnostic(`${ioModel.join(' ')}: ${document.summary.requests} requests`);
       }
+      // A UDP test's threads start from their own entry in the tree.
+      const udp = await socktune([
+        'rr',
+        '-u',
+        '-c',
+        '127.0.0.1',
+        '-p',
+        String(server.port),
+        '-t',
+        '0.5',
+        '--json',
+        '--io-model',
+        'workers',
+        '--workers',
+        '2',
+      ]);
+      assert.equal(udp.code, 0, udp.stderr);
+      assert.ok(JSON.parse(udp.stdout).summary.requests > 0);
     } finally {
       await server.stop();
     }

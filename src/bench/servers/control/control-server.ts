@@ -369,11 +369,13 @@ export class ControlServer extends EventEmitter {
       if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
+      // A UDP test's threads stop and count what is queued first: its metrics then include it.
+      const datagrams = testServer instanceof UdpSink ? await testServer.report() : undefined;
       const metrics = testServer.metrics();
       const result: ResultMessage = {
         type: 'result',
         metrics,
-        ...(testServer instanceof UdpSink ? { datagrams: testServer.report() } : {}),
+        ...(datagrams === undefined ? {} : { datagrams }),
         cpuPercent: round(((cpu.user + cpu.system) / wallMicros) * 100, 1),
         memory: this.#memory(start.settleMemory),
       };
@@ -488,7 +490,11 @@ export class ControlServer extends EventEmitter {
           'main thread (start the server with -A instead)',
       );
     }
-    if (ioModel === 'workers' && workers !== undefined && workers > maxThreadsPerTest) {
+    if (
+      (ioModel === 'workers' || (ioModel === 'thread-per-conn' && isUdpService(start.service))) &&
+      workers !== undefined &&
+      workers > maxThreadsPerTest
+    ) {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
         `start.server.workers ${workers} is over this server's ${maxThreadsPerTest} threads per test (--max-threads-per-test)`,
@@ -502,10 +508,12 @@ export class ControlServer extends EventEmitter {
     return maxThreadsPerClient ?? Math.min(maxThreads, Math.max(maxThreadsPerTest, Math.floor(maxThreads / 4)));
   }
 
-  /** Threads a test holds: its workers, or the whole pool a thread-per-conn test may grow to. */
+  /** Threads a test holds: its workers, or the whole pool a thread-per-conn test may grow to (a UDP test: its workers). */
   #threadsFor(start: StartMessage): number {
-    if (start.server.ioModel === 'workers') return start.server.workers ?? Math.min(availableParallelism(), this.options.maxThreadsPerTest);
-    if (start.server.ioModel === 'thread-per-conn') return this.options.maxThreadsPerTest;
+    const workers = start.server.workers ?? Math.min(availableParallelism(), this.options.maxThreadsPerTest);
+    if (start.server.ioModel === 'workers') return workers;
+    // A UDP port has no connections to give a thread each: both thread models serve it with --workers threads.
+    if (start.server.ioModel === 'thread-per-conn') return isUdpService(start.service) ? workers : this.options.maxThreadsPerTest;
     return 0;
   }
 
@@ -546,8 +554,12 @@ export class ControlServer extends EventEmitter {
   #udpSink(start: StartMessage, control: Socket): UdpSink {
     if (this.options.path !== undefined)
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'UDP tests need an IP control port: this server listens on a Unix-domain socket');
-    if ((start.server.ioModel ?? 'loop') !== 'loop')
-      throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `UDP tests run in the loop model, not ${start.server.ioModel}`);
+    const threads = this.#threadsFor(start);
+    if (threads > 0 && start.service === 'udp-source')
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_REFUSED',
+        `stream -u -R runs in the loop model (the server sends with UDP GSO from its event loop), not ${start.server.ioModel}`,
+      );
     const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     const { sendBufferSize, receiveBufferSize } = start.server;
@@ -557,7 +569,10 @@ export class ControlServer extends EventEmitter {
         : start.service === 'udp-echo'
           ? { kind: 'echo', shared: this.#sendBudget }
           : { kind: 'sink' };
-    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), role);
+    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), role, {
+      count: threads,
+      affinity: start.server.affinity,
+    });
   }
 
   #testServer(start: StartMessage & { service: BuiltinService }, control: Socket, dataToken: Buffer | undefined): SocktuneServer {

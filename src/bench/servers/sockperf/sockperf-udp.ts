@@ -2,9 +2,10 @@ import type { RemoteInfo } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
+import { startBlockingThreads, stopBlockingThreads } from '../blocking-threads.ts';
 import type { SockperfUdpThreadData } from './sockperf-udp-thread.ts';
 import { answerable, REPLIES, UDP_COUNTS } from './sockperf-udp-answer.ts';
 
@@ -74,25 +75,17 @@ export class SockperfUdpServer {
 
   async #startThreads(host: string, port: number): Promise<void> {
     const family = isIPv6(host) ? 'ipv6' : 'ipv4';
-    this.#workers = Array.from({ length: this.#threads }, (_, index) => {
-      const data: SockperfUdpThreadData = { family, host, port, budget: this.#budget.state, stop: this.#stop, counts: this.#counts, index };
-      return new Worker(THREAD_ENTRY, { workerData: data });
-    });
-    try {
-      await Promise.all(
-        this.#workers.map(
-          (worker) =>
-            new Promise<void>((resolve, reject) => {
-              worker.once('message', () => resolve());
-              worker.once('error', reject);
-              worker.once('exit', () => reject(new Error('a sockperf UDP thread ended before it was ready')));
-            }),
-        ),
-      );
-    } catch (error) {
-      await this.close();
-      throw error;
-    }
+    const [budget, stop, counts] = [this.#budget.state, this.#stop, this.#counts];
+    const data = Array.from({ length: this.#threads }, (_, index): SockperfUdpThreadData => ({
+      family,
+      host,
+      port,
+      budget,
+      stop,
+      counts,
+      index,
+    }));
+    this.#workers = await startBlockingThreads(THREAD_ENTRY, data, this.#stop, 'a sockperf UDP thread');
   }
 
   #receive(datagram: Buffer, peer: RemoteInfo): void {
@@ -105,13 +98,9 @@ export class SockperfUdpServer {
   }
 
   async close(): Promise<void> {
-    Atomics.store(new Int32Array(this.#stop), 0, 1);
     const workers = this.#workers;
     this.#workers = [];
-    // Each thread sees the flag within a receive timeout and closes its own socket: terminating it would leak the descriptor.
-    await Promise.all(
-      workers.map((worker) => new Promise<void>((resolve) => (worker.threadId === -1 ? resolve() : worker.once('exit', () => resolve())))),
-    );
+    await stopBlockingThreads(workers, this.#stop);
     const socket = this.#bound?.socket;
     this.#bound = undefined;
     if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
