@@ -219,6 +219,24 @@ export function bindFd(fd: number, family: AddressFamily, address: string, port:
   }
 }
 
+/**
+ * Whether `address:port` is free for a new socket of `protocol` that joins no group: a trial bind
+ * with no SO_REUSEPORT (for TCP with SO_REUSEADDR, so that connections in TIME_WAIT do not count),
+ * closed at once. A later bind with SO_REUSEPORT could otherwise join a group another socket of
+ * this user already holds on that port.
+ */
+export function portIsFree(protocol: 'tcp' | 'udp', family: 'ipv4' | 'ipv6', address: string, port: number): boolean {
+  const fd = libc().socket(FAMILY_NUMBER[family], (protocol === 'tcp' ? LINUX.SOCK_STREAM : LINUX.SOCK_DGRAM) | LINUX.SOCK_CLOEXEC, 0);
+  if (fd < 0) throw failure('SOCKTUNE_ERR_SOCKOPT', 'socket()');
+  try {
+    if (protocol === 'tcp') setReuseAddress(fd);
+    const sockaddr = socketAddress(family, address, port);
+    return libc().bind(fd, sockaddr, sockaddr.length) === 0;
+  } finally {
+    libc().close(fd);
+  }
+}
+
 /** The port the kernel chose for a socket bound to port 0. */
 export function boundPort(fd: number): number {
   const sockaddr = Buffer.alloc(28);

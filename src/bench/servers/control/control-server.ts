@@ -27,6 +27,7 @@ import {
   type StartMessage,
 } from '../../control/control-protocol.ts';
 import type { BuiltinService } from '../../../transport/server/options.ts';
+import { DataPorts, type PortRange } from './data-ports.ts';
 import { UdpSink, type UdpRole } from './udp-sink.ts';
 import { collectEnvironment } from '../../results/environment.ts';
 import { processMemory } from '../../results/memory.ts';
@@ -94,11 +95,18 @@ export interface ControlServerOptions {
   allowedCpus?: number[];
   /** How failed authentication is slowed, then refused, per client (with authToken). @default AUTH_BACKOFF_DEFAULTS */
   authBackoff?: AuthBackoffOptions;
+  /**
+   * The ports tests' data listeners (TCP and UDP) bind, the next free one each, so a firewall or a
+   * NetworkPolicy can open just these; a test finding none free is refused. @default undefined (any free port)
+   */
+  dataPorts?: PortRange;
 }
 
-type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient';
+type OptionalSettings = 'path' | 'authToken' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient' | 'dataPorts';
 export type ResolvedControlServerOptions = Required<Omit<ControlServerOptions, OptionalSettings>> &
-  Pick<ControlServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient'> & { authToken?: Secret };
+  Pick<ControlServerOptions, 'path' | 'maxSendRate' | 'allowedCpus' | 'authBackoff' | 'maxThreadsPerClient' | 'dataPorts'> & {
+    authToken?: Secret;
+  };
 
 export const CONTROL_SERVER_DEFAULTS: Readonly<Required<Omit<ControlServerOptions, OptionalSettings>>> = Object.freeze({
   host: '127.0.0.1',
@@ -144,6 +152,12 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   maxSendRate: integer(1, 1e12),
   allowedCpus: cpuNumbers,
   authBackoff: (value: unknown) => (typeof value === 'object' && value !== null && !Array.isArray(value) ? undefined : 'an object'),
+  dataPorts: (value: unknown) => {
+    const { from, to } = (value ?? {}) as Partial<PortRange>;
+    return Number.isInteger(from) && Number.isInteger(to) && from! >= 1 && from! <= to! && to! <= 65_535
+      ? undefined
+      : '{ from, to }: ports from 1 to 65535, from <= to';
+  },
 });
 
 /** Grace beyond a test's own maximum duration before the server ends it (never past the server's own maximum). */
@@ -201,6 +215,7 @@ export class ControlServer extends EventEmitter {
   #nextTestId = 0;
   #closing = false;
   readonly #authBackoff: AuthBackoff;
+  readonly #dataPorts: DataPorts;
   #allowedCpus: readonly number[] = [];
   #lastSettle = -Infinity;
 
@@ -217,6 +232,7 @@ export class ControlServer extends EventEmitter {
     this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
     this.#authBackoff = new AuthBackoff(this.options.authBackoff);
+    this.#dataPorts = new DataPorts(this.options.dataPorts);
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
     // Room for every test's connection and every handshake, so that newcomers reach #serve, which ends the oldest handshake.
     const controlConnections = this.options.maxTests + this.options.maxHandshakes + CONTROL_SPARE;
@@ -292,16 +308,21 @@ export class ControlServer extends EventEmitter {
     let threads = 0;
     /** Authenticated and started: what a --one-off server waits for. */
     let ran = false;
-    /** Closes the test's server and gives its threads back; once. */
+    let releasePort = (): void => {};
+    /** Closes a test server: one that could not listen on its data port, or the test's at its end. */
+    const endTestServer = async (ending: SocktuneServer | UdpSink): Promise<void> => {
+      if (testServer === ending) testServer = undefined;
+      await ending.close();
+      this.#tests.delete(ending);
+    };
+    /** Closes the test's server and gives its threads and data port back; once. */
     const endTest = async (): Promise<void> => {
       const ending = testServer;
       const held = threads;
-      testServer = undefined;
       threads = 0;
-      if (ending) {
-        await ending.close();
-        this.#tests.delete(ending);
-      }
+      if (ending) await endTestServer(ending);
+      releasePort();
+      releasePort = () => {};
       addCount(this.#threadsByClient, address, -held);
     };
     try {
@@ -342,36 +363,51 @@ export class ControlServer extends EventEmitter {
       threads = needed;
       addCount(this.#threadsByClient, address, threads);
       const dataToken = this.options.authToken === undefined ? undefined : randomBytes(DATA_TOKEN_BYTES);
-      testServer = isUdpService(start.service)
-        ? this.#udpSink(start, socket)
-        : this.#testServer({ ...start, service: start.service }, socket, dataToken);
-      this.#tests.add(testServer);
-      const listening = await testServer.listen();
+      const begun = start;
+      const udp = isUdpService(begun.service);
+      const {
+        server: running,
+        address: listening,
+        release,
+      } = await this.#dataPorts.listen<SocktuneServer | UdpSink>(
+        udp ? 'udp' : 'tcp',
+        this.#dataHost(socket),
+        (port) => {
+          // Held before it listens, so that a server closing meanwhile closes it too.
+          testServer = isUdpService(begun.service)
+            ? this.#udpSink(begun, socket, port)
+            : this.#testServer({ ...begun, service: begun.service }, socket, dataToken, port);
+          this.#tests.add(testServer);
+          return testServer;
+        },
+        endTestServer,
+      );
+      releasePort = release;
       const cpuBefore = process.cpuUsage();
       const startedAt = process.hrtime.bigint();
       channel.send({
         type: 'ready',
         dataPort: listening.family === 'unix' ? 0 : listening.port,
         ...(listening.family === 'unix' ? { dataPath: listening.path } : {}),
-        ...(testServer instanceof UdpSink
-          ? { dataToken: testServer.token.toString('hex') }
+        ...(running instanceof UdpSink
+          ? { dataToken: running.token.toString('hex') }
           : dataToken === undefined
             ? {}
             : { dataToken: dataToken.toString('hex') }),
-        effective: testServer.effectiveSocketOptions(),
-        warnings: testServer.warnings,
+        effective: running.effectiveSocketOptions(),
+        warnings: running.warnings,
         environment: collectEnvironment(),
         memory: this.#memory(start.settleMemory),
       });
       ran = true;
       const deadline = Math.min(start.maxDurationMs + FINISH_GRACE_MS, this.options.maxTestDurationMs);
-      const finish = parseClientMessage(await this.#untilFinishOrIdle(channel, testServer, deadline));
+      const finish = parseClientMessage(await this.#untilFinishOrIdle(channel, running, deadline));
       if (finish.type !== 'finish') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a finish message');
       const cpu = process.cpuUsage(cpuBefore);
       const wallMicros = Number(process.hrtime.bigint() - startedAt) / 1000;
       // A UDP test's threads stop and count what is queued first: its metrics then include it.
-      const datagrams = testServer instanceof UdpSink ? await testServer.report() : undefined;
-      const metrics = testServer.metrics();
+      const datagrams = running instanceof UdpSink ? await running.report() : undefined;
+      const metrics = running.metrics();
       const result: ResultMessage = {
         type: 'result',
         metrics,
@@ -551,7 +587,7 @@ export class ControlServer extends EventEmitter {
   }
 
   /** A UDP test: datagrams to the address the client reached the control port on, counted only from the client's own address. */
-  #udpSink(start: StartMessage, control: Socket): UdpSink {
+  #udpSink(start: StartMessage, control: Socket, port: number): UdpSink {
     if (this.options.path !== undefined)
       throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'UDP tests need an IP control port: this server listens on a Unix-domain socket');
     const threads = this.#threadsFor(start);
@@ -560,7 +596,6 @@ export class ControlServer extends EventEmitter {
         'SOCKTUNE_ERR_REFUSED',
         `stream -u -R runs in the loop model (the server sends with UDP GSO from its event loop), not ${start.server.ioModel}`,
       );
-    const host = plainAddress(control.localAddress ?? this.options.host);
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     const { sendBufferSize, receiveBufferSize } = start.server;
     const role: UdpRole =
@@ -569,13 +604,18 @@ export class ControlServer extends EventEmitter {
         : start.service === 'udp-echo'
           ? { kind: 'echo', shared: this.#sendBudget }
           : { kind: 'sink' };
-    return new UdpSink(host, client, definedOnly({ sendBufferSize, receiveBufferSize }), role, {
+    return new UdpSink(this.#dataHost(control), port, client, definedOnly({ sendBufferSize, receiveBufferSize }), role, {
       count: threads,
       affinity: start.server.affinity,
     });
   }
 
-  #testServer(start: StartMessage & { service: BuiltinService }, control: Socket, dataToken: Buffer | undefined): SocktuneServer {
+  #testServer(
+    start: StartMessage & { service: BuiltinService },
+    control: Socket,
+    dataToken: Buffer | undefined,
+    port: number,
+  ): SocktuneServer {
     const { maxConnectionsPerTest, maxThreadsPerTest } = this.options;
     const common = {
       ...start.server,
@@ -592,15 +632,19 @@ export class ControlServer extends EventEmitter {
       idleTimeout: start.maxDurationMs,
     };
     if (this.options.path !== undefined) return createServer({ ...common, path: this.#freeTestPath(this.options.path) });
-    // Data connections go to the address the client reached the control port on, and only the client's own address may make them.
-    const host = plainAddress(control.localAddress ?? this.options.host);
+    // Only the client's own address may make data connections.
     const client = control.remoteAddress === undefined ? undefined : plainAddress(control.remoteAddress);
     return createServer({
       ...common,
-      host,
-      port: 0,
+      host: this.#dataHost(control),
+      port,
       ...(client === undefined ? {} : { allowedPeers: [client, ...(start.dataFrom ?? [])] }),
     });
+  }
+
+  /** Data connections and datagrams go to the address the client reached the control port on. */
+  #dataHost(control: Socket): string {
+    return plainAddress(control.localAddress ?? this.options.host);
   }
 
   /** The next `PATH.testN` with nothing there: a file left behind (or put there) does not fail a test. */

@@ -14,6 +14,8 @@ const THREAD_ENTRY = new URL(`./udp-sink-thread${extname(fileURLToPath(import.me
 export interface UdpSinkThreadsOptions {
   family: 'ipv4' | 'ipv6';
   host: string;
+  /** 0: any free port. */
+  port: number;
   client: string | undefined;
   token: Buffer;
   buffers: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined };
@@ -33,9 +35,9 @@ export interface UdpSinkThreadsTotals {
 
 /**
  * A UDP test's server end in a thread model: N threads, each a blocking socket in the SO_REUSEPORT
- * group of one port (picked by a first socket bound to port 0, closed once the threads hold the
- * port), counting as the event loop's socket does; their running counts in shared memory, their
- * per-stream counts posted when they stop.
+ * group of one port (bound first by a socket of its own, closed once the threads hold the port),
+ * counting as the event loop's socket does; their running counts in shared memory, their per-stream
+ * counts posted when they stop.
  */
 export class UdpSinkThreads {
   readonly port: number;
@@ -69,7 +71,7 @@ export class UdpSinkThreads {
 
   static async start(options: UdpSinkThreadsOptions): Promise<UdpSinkThreads> {
     const { family, host, buffers, threads } = options;
-    const first = createBoundUdpFd(family, host, 0, true, buffers);
+    const first = createBoundUdpFd(family, host, options.port, true, buffers);
     try {
       const port = boundPort(first);
       const effective = readEffectiveBufferSizes(first);

@@ -34,6 +34,7 @@ export type UdpRole =
 export class UdpSink {
   readonly token = randomBytes(DATAGRAM_TOKEN_BYTES);
   readonly #host: string;
+  readonly #port: number;
   readonly #client: string | undefined;
   readonly #buffers: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined };
   /** count 0: the event loop's socket; else this many threads (stream -u and rr -u in a thread model), pinned to `affinity`. */
@@ -54,12 +55,14 @@ export class UdpSink {
 
   constructor(
     host: string,
+    port: number,
     client: string | undefined,
     buffers: { sendBufferSize?: number; receiveBufferSize?: number },
     role: UdpRole = { kind: 'sink' },
     threads: { count: number; affinity?: number[] | undefined } = { count: 0 },
   ) {
     this.#host = host;
+    this.#port = port;
     this.#client = client;
     this.#buffers = buffers;
     this.#role = role;
@@ -81,7 +84,7 @@ export class UdpSink {
   }
 
   async #bind(): Promise<number> {
-    const bound = await bindUdp({ host: this.#host, port: 0, ...this.#buffers });
+    const bound = await bindUdp({ host: this.#host, port: this.#port, ...this.#buffers });
     this.#bound = bound;
     this.#effective = bound.effective;
     // Counting only: a client's segmented sends may arrive whole, one receive for many datagrams.
@@ -96,6 +99,7 @@ export class UdpSink {
     const threads = await UdpSinkThreads.start({
       family,
       host: this.#host,
+      port: this.#port,
       client: this.#client,
       token: this.token,
       buffers: this.#buffers,

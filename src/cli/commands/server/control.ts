@@ -5,6 +5,7 @@ import type { Command } from '../../command.ts';
 import { authToken, DEFAULT_CONTROL_PORT, str } from '../../client-settings.ts';
 import { describeSize } from '../../units.ts';
 import { printable } from '../../../core/printable.ts';
+import { SocktuneError } from '../../../core/errors.ts';
 import {
   announce,
   clientLogLimiter,
@@ -16,7 +17,8 @@ import {
   prepareProcess,
   untilStopped,
 } from './common.ts';
-import { count, millis, size } from './flag-values.ts';
+import { count, millis, portRange, size } from './flag-values.ts';
+import { definedOnly } from '../../../core/validate.ts';
 
 /** `socktune server` itself: the control server that runs stream, rr, crr, conns, msg and tune tests for socktune clients. */
 export const controlServerCommand: Command = {
@@ -89,11 +91,18 @@ export const controlServerCommand: Command = {
       help: `memory partly received messages may hold, every connection together (default ${describeSize(DEFAULTS.maxBufferedBytes)})`,
       spec: { type: 'string' },
     },
+    'data-ports': {
+      help:
+        "ports for the tests' data listeners, TCP and UDP, e.g. 20000-20999: a firewall or NetworkPolicy opens just these " +
+        'and the control port (default: any free port); a test finding none free is refused',
+      spec: { type: 'string' },
+    },
   },
   examples: [
     'socktune server',
     'socktune server -p 6000 --bind 0.0.0.0',
     'socktune server --one-off -p 0',
+    'socktune server --bind 0.0.0.0 --data-ports 20000-20099    # behind a firewall: open 5210 and 20000-20099',
     'SOCKTUNE_AUTH_TOKEN=$(openssl rand -hex 16) socktune server --bind 0.0.0.0 --max-rate 1G --max-threads 16',
     'socktune server iperf3    # stock iperf3 clients: socktune server iperf3 --help',
     'socktune server sockperf    # stock sockperf clients',
@@ -103,6 +112,8 @@ export const controlServerCommand: Command = {
     const log = jsonLog(values, io);
     const openFiles = prepareProcess(values);
     const unix = str(values, 'unix');
+    if (unix !== undefined && values['data-ports'] !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--data-ports is for IP listeners: with --unix each test gets a path, not a port');
     const token = authToken(values, { server: true });
     const maxRate = str(values, 'max-rate');
     const server = new ControlServer({
@@ -125,6 +136,7 @@ export const controlServerCommand: Command = {
       ...(token === undefined ? {} : { authToken: token }),
       ...maxSendRate(values),
       oneOff: values['one-off'] === true,
+      ...definedOnly({ dataPorts: portRange(values, 'data-ports') }),
     });
     // Signals are ours before anyone can learn where it listens: one that arrived earlier would kill it uncleanly.
     const stopped = untilStopped(server);

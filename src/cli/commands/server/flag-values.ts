@@ -26,3 +26,17 @@ export function millis(values: Values, flag: string, minMs: number, maxMs: numbe
     );
   return ms;
 }
+
+/** `--data-ports FROM-TO` (or one port): the range tests' data listeners bind in. */
+export function portRange(values: Values, flag: string): { from: number; to: number } | undefined {
+  const text = str(values, flag);
+  if (text === undefined) return undefined;
+  const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text.trim());
+  const [from, to] = match === null ? [NaN, NaN] : [Number(match[1]), Number(match[2] ?? match[1])];
+  if (!(from >= 1 && from <= to && to <= 65_535))
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--${flag} takes a port range FROM-TO within 1-65535 (e.g. 20000-20999), got ${JSON.stringify(text)}`,
+    );
+  return { from, to };
+}
