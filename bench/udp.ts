@@ -76,7 +76,7 @@ async function iperf3Udp(port: number): Promise<Rate> {
 
 async function socktuneUdp(server: LocalServer, segmented: boolean, saturated: { count: number }): Promise<Rate> {
   const result = await runUdpStream({
-    segmented,
+    batch: segmented ? undefined : 1,
     target: server.target,
     durationSec: seconds,
     intervalSec: seconds,
@@ -155,7 +155,7 @@ try {
       bitsPerSecond: demoRate,
       parallel: 1,
       // One datagram per system call: the kernel then counts each drop as one datagram, and the two columns can be compared.
-      segmented: false,
+      batch: 1,
       client: {},
       server: { receiveBufferSize: asked },
     });

@@ -8,20 +8,32 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { Service } from 'kubernetes-models/v1/Service';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Job } from 'kubernetes-models/batch/v1/Job';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 
 const MODELS = {
   'v1/Service': Service,
-  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'apps/v1/DaemonSet': DaemonSet,
   'batch/v1/Job': Job,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
 } as const;
 
 const KINDS_SOURCE = `
 import type { IService } from 'kubernetes-models/v1/Service';
-import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import type { IJob } from 'kubernetes-models/batch/v1/Job';
-export interface Kinds { 'v1/Service': IService; 'apps/v1/Deployment': IDeployment; 'batch/v1/Job': IJob }
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+export interface Kinds {
+  'v1/Service': IService;
+  'apps/v1/StatefulSet': IStatefulSet;
+  'apps/v1/DaemonSet': IDaemonSet;
+  'batch/v1/Job': IJob;
+  'networking.k8s.io/v1/NetworkPolicy': INetworkPolicy;
+}
 `;
 
 interface Checker {

@@ -10,6 +10,7 @@ export interface Container {
   args: string[];
   env?: { name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
   ports?: { containerPort: number }[];
+  readinessProbe?: Record<string, unknown>;
   resources: { requests: Record<string, string>; limits: Record<string, string> };
   securityContext: Record<string, unknown>;
 }
@@ -19,6 +20,7 @@ export interface PodSpec {
   nodeSelector?: Record<string, string>;
   affinity?: { podAntiAffinity: Record<string, unknown[]> };
   securityContext: Record<string, unknown>;
+  initContainers?: Container[];
   containers: [Container];
 }
 
@@ -32,16 +34,20 @@ export interface Manifest {
 export interface Rendered {
   run: CliRun;
   service: Manifest;
-  deployment: Manifest;
+  statefulSet: Manifest;
   job: Manifest;
+  networkPolicy?: Manifest;
   manifests: Manifest[];
   /** The comment lines before the first document. */
   comments: string[];
 }
 
-/** `socktune k8s render ...` through the real CLI, its YAML read back as kubectl reads it (YAML 1.1). */
-export async function render(args: string[]): Promise<Rendered> {
-  const run = await runCli(['k8s', 'render', ...args]);
+/**
+ * `socktune k8s render ...` through the real CLI (or `runner`: runInProcess, where a process per
+ * render would cost more than the check), its YAML read back as kubectl reads it (YAML 1.1).
+ */
+export async function render(args: string[], runner: (args: string[]) => Promise<CliRun> = (all) => runCli(all)): Promise<Rendered> {
+  const run = await runner(['k8s', 'render', ...args]);
   assert.equal(run.code, 0, run.stderr);
   const documents = parseAllDocuments(run.stdout, { version: '1.1' });
   const manifests = (Array.isArray(documents) ? documents : [documents]).map((document) => {
@@ -57,7 +63,17 @@ export async function render(args: string[]): Promise<Rendered> {
     .split('\n')
     .filter((line) => line.startsWith('#'))
     .map((line) => line.replace(/^# ?/, ''));
-  return { run, service: byKind('Service'), deployment: byKind('Deployment'), job: byKind('Job'), manifests, comments };
+  const [networkPolicy, ...more] = manifests.filter((manifest) => manifest.kind === 'NetworkPolicy');
+  assert.equal(more.length, 0, 'at most one NetworkPolicy');
+  return {
+    run,
+    service: byKind('Service'),
+    statefulSet: byKind('StatefulSet'),
+    job: byKind('Job'),
+    ...(networkPolicy === undefined ? {} : { networkPolicy }),
+    manifests,
+    comments,
+  };
 }
 
 export function containerOf(manifest: Manifest): Container {

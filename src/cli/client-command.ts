@@ -3,18 +3,24 @@ import type { CommonOptionsRecord } from '../bench/results/result-options.ts';
 import { sleep } from '../bench/engines/ticker.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { describeInterval, median } from '../bench/results/stats.ts';
-import { printedResult, repeatOf, type Repeat } from '../bench/results/envelope.ts';
+import { printedResult, repeatOf, type Repeat, type ScheduledStart } from '../bench/results/envelope.ts';
 import { COMMON_CLIENT_FLAGS, type Io, type Values } from './command.ts';
 import { pinProcess } from '../core/affinity.ts';
 import { affinity, seconds, str } from './client-settings.ts';
 import { printFooter } from './report-common.ts';
 import { addWarnings, nothingMeasured } from '../bench/results/warnings.ts';
 import { parseCount } from './units.ts';
+import { joinStartBarrier } from './start-barrier.ts';
 
 /** What a client command (stream, rr, crr, msg, conns) plugs into the shared output and --repeat logic. */
 export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval> {
-  /** Runs the test; `interrupt` aborts on Ctrl-C/SIGTERM, and the engine then ends early with what it measured. */
-  run(onInterval: (interval: Interval) => void, interrupt: AbortSignal): Promise<Result>;
+  /**
+   * Runs the test; `interrupt` aborts on Ctrl-C/SIGTERM, and the engine then ends early with what it
+   * measured. With `startsWhenReady` the engine sets its test up and awaits `beforeTraffic` before the
+   * first byte (a start barrier's common instant); without, the run starts once that has passed.
+   */
+  run(onInterval: (interval: Interval) => void, interrupt: AbortSignal, beforeTraffic: () => Promise<void>): Promise<Result>;
+  startsWhenReady?: boolean;
   formatInterval(interval: Interval): string;
   printSummary(io: Io, result: Result): void;
   metric: { name: string; of(result: Result): number; format(value: number): string };
@@ -36,7 +42,7 @@ export const NOTHING_MEASURED_EXIT = 5;
  * --start-late-tolerance starts at once with a warning; later is refused, because a run that starts
  * late does not measure the seconds the others measure (a client pod scheduled after the rest).
  */
-async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<number | undefined> {
+async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<ScheduledStart | undefined> {
   const text = str(values, 'start-at');
   const tolerance = seconds(values, 'start-late-tolerance', Number(COMMON_CLIENT_FLAGS['start-late-tolerance']!.default), { zero: true });
   if (text === undefined) {
@@ -66,7 +72,7 @@ async function waitForStartAt(values: Values, io: Io, human: boolean): Promise<n
     if (human) io.err(`waiting ${(wait / 1000).toFixed(1)} s for --start-at ${new Date(startAt).toISOString()}`);
     await sleep(wait);
   }
-  return startAt;
+  return { startAt };
 }
 
 export async function runClientCommand<Result extends BenchResult<unknown, Interval, CommonOptionsRecord>, Interval>(
@@ -137,13 +143,28 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
   human: boolean,
   interruption: Interruption,
 ): Promise<number> {
-  const startAt = await waitForStartAt(values, io, human);
+  let barrier: Awaited<ReturnType<typeof joinStartBarrier>>;
+  try {
+    barrier = await joinStartBarrier(values, io, interruption.signal);
+  } catch (error) {
+    // Ctrl-C at the barrier: nothing ran, nothing to print but that.
+    if (!interruption.signal.aborted) throw error;
+    io.err('interrupted at the start barrier: not starting');
+    return exitCodeOf(interruption.received());
+  }
+  const start = barrier?.start ?? (await waitForStartAt(values, io, human));
+  const beforeTraffic = barrier?.untilStart ?? (() => Promise.resolve());
   const results: Result[] = [];
   for (let run = 1; run <= repetitions && (run === 1 || !interruption.signal.aborted); run++) {
-    const result = await spec.run((interval) => {
-      if (ndjson) io.out(JSON.stringify({ type: 'interval', run, ...interval }));
-      else if (human && !values.quiet) io.err(spec.formatInterval(interval));
-    }, interruption.signal);
+    if (spec.startsWhenReady !== true) await beforeTraffic();
+    const result = await spec.run(
+      (interval) => {
+        if (ndjson) io.out(JSON.stringify({ type: 'interval', run, ...interval }));
+        else if (human && !values.quiet) io.err(spec.formatInterval(interval));
+      },
+      interruption.signal,
+      beforeTraffic,
+    );
     const emptyHanded = spec.nothingMeasured(result);
     if (emptyHanded !== undefined) addWarnings(result, nothingMeasured(emptyHanded));
     results.push(result);
@@ -164,7 +185,7 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
           ...results.map((result) => (spec.nothingMeasured(result) !== undefined ? NOTHING_MEASURED_EXIT : (spec.exitCode?.(result) ?? 0))),
         );
   if (!human) {
-    const document = printedResult(shown, startAt, repeat);
+    const document = printedResult(shown, start, repeat);
     io.out(JSON.stringify(ndjson ? { type: 'result', ...document } : document, null, ndjson ? 0 : 2));
     return exitCode;
   }

@@ -75,7 +75,17 @@ export const IPERF3_HABITS: Readonly<Record<string, string>> = {
 };
 
 export const COMMON_CLIENT_FLAGS: Command['flags'] = {
-  client: { help: 'host of the socktune server (with --raw: HOST:PORT of any service)', spec: { type: 'string', short: 'c' } },
+  client: {
+    help: 'host of the socktune server (with --raw: HOST:PORT of any service); a comma list goes with --pick',
+    spec: { type: 'string', short: 'c' },
+  },
+  pick: {
+    help:
+      "with -c HOST,HOST,...: reach entry N mod the list's length, counted from 0; clients given one list and " +
+      'their own N (an Indexed Job: --pick $(JOB_COMPLETION_INDEX)) spread evenly, client i on host i mod M',
+    spec: { type: 'string' },
+    value: '<n>',
+  },
   raw: { help: 'drive any TCP service directly: no socktune server, client-side numbers only', spec: { type: 'boolean' } },
   repeat: { help: 'run N times; report the median run and the spread', spec: { type: 'string' } },
   port: { help: 'control port of the server', spec: { type: 'string', short: 'p' }, default: String(CONTROL_SERVER_DEFAULTS.port) },
@@ -108,6 +118,26 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
     value: '<seconds>',
     default: '1',
   },
+  barrier: {
+    help:
+      'start together with the other clients of a test: wait at this socktune server (HOST[:PORT], its control port) until ' +
+      '--barrier-clients are there, each having measured its clock against the server, then all start at one instant of its clock',
+    spec: { type: 'string' },
+    value: '<host[:port]>',
+  },
+  'barrier-clients': { help: 'with --barrier: how many clients start together', spec: { type: 'string' }, value: '<n>' },
+  'barrier-group': {
+    help: 'with --barrier: the name every client of this test gives ([a-z0-9._-]; a test id)',
+    spec: { type: 'string' },
+    value: '<name>',
+    default: 'default',
+  },
+  'barrier-timeout': {
+    help: 'with --barrier: give up when the others are not all there within this many seconds',
+    spec: { type: 'string' },
+    value: '<seconds>',
+    default: '600',
+  },
   'io-model': { help: 'server I/O model: loop, workers, thread-per-conn (default loop)', spec: { type: 'string' } },
   workers: { help: 'threads for --io-model workers (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
@@ -128,7 +158,7 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
     '<n>':
       'connections parallel concurrency target workers repeat depth max-tests max-per-client ' +
       'max-per-ip max-connections max-connections-per-test max-handshakes max-threads ' +
-      'min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams',
+      'min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams max-barrier-clients',
     '<host>': 'client',
     '<port>': 'port cport',
     '<address>': 'bind',

@@ -2,6 +2,7 @@ import { packageVersion } from './version.ts';
 import { createWriteStream, openSync } from 'node:fs';
 import { LineWriter } from './output.ts';
 import { pinAddressFamily } from './client-settings.ts';
+import { applyHostPick } from './host-pick.ts';
 import { SocktuneError, type ErrorCode } from '../core/errors.ts';
 import { closest, parseCommandArgs, selectMode } from './arguments.ts';
 import { renderHelp, type Command, type Io } from './command.ts';
@@ -128,6 +129,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.out(renderHelp(command));
       return 0;
     }
+    applyHostPick(values);
     await pinAddressFamily(values);
     return await command.run(values, typeof values.logfile === 'string' ? logfileIo(values.logfile) : io, positionals);
   } catch (error) {

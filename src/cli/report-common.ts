@@ -32,10 +32,17 @@ export function printFooter(
         : '           no buffer size was set: the kernel autotunes both ends during the test',
     );
   io.out(
-    `cpu        client ${selfCheck.cpuPercent}% of one core (event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms)` +
+    `cpu        client ${selfCheck.cpuPercent}% of one core ` +
+      `(event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms${cgroupThrottling(selfCheck)})` +
       (serverCpuPercent === null ? '' : `, server ${serverCpuPercent}%`) +
       (selfCheck.scheduleLagP99Us === undefined ? '' : `, open-loop send lag p99 ${selfCheck.scheduleLagP99Us} µs`) +
       (selfCheck.clientSaturated ? '  ← client saturated' : ''),
   );
   for (const warning of warnings) io.err(`warning: ${warning}`);
+}
+
+/** The client's cgroup, where it has a CPU quota or was throttled: "; cgroup CPU quota 0.2, throttled 412 ms". */
+function cgroupThrottling({ cpuQuota, cpuThrottledMs = 0 }: SelfCheck): string {
+  if (cpuQuota === undefined && cpuThrottledMs === 0) return '';
+  return `; cgroup ${cpuQuota === undefined ? '' : `CPU quota ${cpuQuota}, `}throttled ${cpuThrottledMs} ms`;
 }

@@ -176,3 +176,21 @@ export function collectSources(logs: readonly PodLog[], options: CollectOptions 
   }
   return sources;
 }
+
+/** One server of a test and how many client pods reached it. */
+export interface ServerShare {
+  /** The `-c` the clients reached, as their results record it: `HOST:PORT` (a Service's name through a ClusterIP). */
+  server: string;
+  clients: number;
+}
+
+/** The clients of each server, in the servers' order (`server-0`, `server-1`, ..., numbers compared as numbers). */
+export function serverShares(sources: readonly MergeSource[]): ServerShare[] {
+  const counts = new Map<string, number>();
+  for (const { result } of sources) {
+    const { host, port, path } = result.options.target;
+    const server = path ?? `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    counts.set(server, (counts.get(server) ?? 0) + 1);
+  }
+  return [...counts.entries()].sort(([a], [b]) => byIndex(a, b)).map(([server, clients]) => ({ server, clients }));
+}

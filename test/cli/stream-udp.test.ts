@@ -109,6 +109,20 @@ test('stream -u -R: the server sends to the client’s sockets; what it sent is 
   assert.ok(lost && Number(lost[2]) > 0 && Number(lost[2]) <= Number(lost[1]), small.stdout);
 });
 
+test('stream -u --batch N: at most N datagrams per system call, as counted', async () => {
+  const run = await udpRun('-b', '0', '-l', '1400', '--batch', '8', '--json');
+  assert.equal(run.code, 0, run.stderr);
+  const { udp } = JSON.parse(run.stdout).summary;
+  assert.ok(udp.datagramsPerSend > 1 && udp.datagramsPerSend <= 8, JSON.stringify(udp));
+  const both = await runInProcess(['stream', '-u', '--no-batch', '--batch', '4', '-c', '127.0.0.1']);
+  assert.match(both.stderr, /--no-batch is --batch 1: give one of them/);
+  const tcp = await runInProcess(['stream', '--batch', '4', '-c', '127.0.0.1']);
+  assert.match(tcp.stderr, /--batch goes with -u/);
+  const big = await runInProcess(['stream', '-u', '--batch', '65', '-c', '127.0.0.1']);
+  assert.match(big.stderr, /--batch/);
+  assert.equal(big.code, 2);
+});
+
 test('stream -u refuses what it does not do yet, and a datagram smaller than its header', async () => {
   const refused = await runInProcess(['stream', '-u', '--bidir', '--verify', '-c', '127.0.0.1']);
   assert.equal(refused.code, 2);

@@ -1,8 +1,8 @@
 // The rendered test in containers: the single executable built here, an image built FROM scratch
 // around it (npm run build:image), M server and N client containers on a podman network of their own
-// (198.18.0.0/15), each started as its pod would be — the manifest's arguments, user 65532, read-only
+// (198.18.0.0/15), each started as its pod would be — the manifest's arguments, its user, read-only
 // root with a tmpfs on /tmp, no capabilities — and the client containers' logs collected and merged.
-// The Service name resolves to one server per client, as a headless Service answers.
+// Each server pod's name resolves to its container, as the headless Service answers for a StatefulSet's pods.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { assertSchema, runCli } from '../../testkit/cli.ts';
 import { ROOT, run, type Run } from '../../testkit/package.ts';
 import { validateManifest } from '../../testkit/k8s-schema.ts';
-import { containerOf, expandArgs, flagValue, prefixed, render, type Container } from '../../testkit/k8s.ts';
+import { containerOf, expandArgs, prefixed, render, type PodSpec } from '../../testkit/k8s.ts';
 
 const onPath = (command: string): boolean => {
   try {
@@ -62,11 +62,12 @@ function limits(): string[] {
 }
 
 /** What the pod's securityContext and its /tmp emptyDir amount to. */
-function podOptions(container: Container): string[] {
+function podOptions(pod: PodSpec): string[] {
+  const [container] = pod.containers;
   assert.equal(container.securityContext.readOnlyRootFilesystem, true);
   return [
     '--user',
-    '65532:65532',
+    `${String(pod.securityContext.runAsUser)}:${String(pod.securityContext.runAsGroup)}`,
     '--read-only',
     '--tmpfs',
     '/tmp:mode=1777,size=16m',
@@ -122,27 +123,34 @@ after(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+interface ServerEvent {
+  event: string;
+  client: string;
+  bytesIn: number;
+  outcome: string;
+  service: string;
+}
+
 /** The `--json` server's events in its container log, once it has printed `count` of `event` (bounded). */
-async function serverEvents(name: string, event: string, count: number): Promise<{ event: string; bytesIn: number; outcome: string }[]> {
+async function serverEvents(name: string, event: string, count: number): Promise<ServerEvent[]> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const logs = await podmanRun(['logs', name]);
     const events = logs.stdout
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { event: string; bytesIn: number; outcome: string })
+      .map((line) => JSON.parse(line) as ServerEvent)
       .filter((entry) => entry.event === event);
     if (events.length >= count || Date.now() > deadline) return events;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
-test('podman: the image FROM scratch runs the rendered servers and clients on a network of their own; collect merges the clients’ logs', async (t) => {
+test('podman: the image FROM scratch runs 3 rendered servers and 5 clients, client i on server i mod 3; collect merges the clients’ logs', async (t) => {
   if (cannotRun !== undefined) return t.skip(cannotRun);
-  const clients = 3;
-  const servers = 2;
+  const clients = 5;
+  const servers = 3;
   const size = 100;
-  // The margin covers starting five containers, as pulling and scheduling would on a cluster.
   const rendered = await render([
     '--workload',
     'rr',
@@ -160,23 +168,27 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
     '2',
     '--image',
     IMAGE,
-    '--start-margin',
-    '15',
-    // A busy machine may start a container later than the margin allows: it still runs (with a warning), so the sums stay checkable.
-    '--start-late-tolerance',
-    '600',
+    // The clients meet at server 0's start barrier, however long starting eight containers takes (here, pulling on a cluster).
+    '--barrier-timeout',
+    '120',
     '--test-id',
     `pod-${id}`,
   ]);
   for (const manifest of rendered.manifests) validateManifest(manifest);
-  const server = containerOf(rendered.deployment);
+  const serverPod = rendered.statefulSet.spec.template!.spec;
+  const clientPod = rendered.job.spec.template!.spec;
+  const server = containerOf(rendered.statefulSet);
   const client = containerOf(rendered.job);
   assert.equal(server.image, IMAGE);
 
   const network = await podmanRun(['network', 'create', '--subnet', `${SUBNET_PREFIX}.0/24`, NETWORK]);
   assert.equal(network.code, 0, network.stderr);
-  const serverNames = Array.from({ length: servers }, (_, index) => `${rendered.deployment.metadata.name}-${index}-${id}`);
-  const addresses = serverNames.map((_, index) => `${SUBNET_PREFIX}.${10 + index}`);
+  const serviceName = rendered.service.metadata.name;
+  // The StatefulSet's pods are <name>-0 .. <name>-2; under the headless Service each resolves to its own pod.
+  const serverHosts = Array.from({ length: servers }, (_, index) => `${rendered.statefulSet.metadata.name}-${index}.${serviceName}`);
+  const serverNames = serverHosts.map((_, index) => `${rendered.statefulSet.metadata.name}-${index}-${id}`);
+  const serverAddresses = serverNames.map((_, index) => `${SUBNET_PREFIX}.${10 + index}`);
+  const clientAddresses = Array.from({ length: clients }, (_, index) => `${SUBNET_PREFIX}.${100 + index}`);
   for (const [index, name] of serverNames.entries()) {
     created.push(name);
     const started = await podmanRun([
@@ -187,8 +199,8 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
       '--network',
       NETWORK,
       '--ip',
-      addresses[index]!,
-      ...podOptions(server),
+      serverAddresses[index]!,
+      ...podOptions(serverPod),
       IMAGE,
       ...server.args,
     ]);
@@ -196,7 +208,7 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
   }
   for (const name of serverNames) assert.equal((await serverEvents(name, 'listening', 1)).length, 1, `${name} listens`);
 
-  // Each client pod resolves the Service name to one server, as a headless Service answers.
+  // Every client pod resolves every server pod's name; its --pick $(JOB_COMPLETION_INDEX) chooses one.
   const clientNames = Array.from({ length: clients }, (_, index) => `${rendered.job.metadata.name}-${index}-${id}`);
   const runs = await Promise.all(
     clientNames.map((name, index) => {
@@ -208,30 +220,38 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
         name,
         '--network',
         NETWORK,
-        '--add-host',
-        `${rendered.service.metadata.name}:${addresses[index % servers]!}`,
+        '--ip',
+        clientAddresses[index]!,
+        ...serverHosts.flatMap((host, server) => ['--add-host', `${host}:${serverAddresses[server]!}`]),
         '--env',
         `JOB_COMPLETION_INDEX=${index}`,
-        ...podOptions(client),
+        ...podOptions(clientPod),
         IMAGE,
         ...expandArgs(client.args, env),
       ]);
     }),
   );
   for (const [index, result] of runs.entries()) assert.equal(result.code, 0, `client ${index}: ${result.stderr}`);
-  const startAt = Number(flagValue(client.args, '--start-at'));
   const results = runs.map((result) => {
     const document = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
       type: string;
       startAt: number;
       startedAt: string;
+      barrier: { clients: number; clockOffsetMs: number };
       summary: { requests: number; sentRequests: number };
     };
     assert.equal(document.type, 'result');
-    assert.equal(document.startAt, startAt);
-    assert.ok(Date.parse(document.startedAt) >= startAt, 'no client starts before --start-at');
+    assert.equal(document.barrier.clients, clients);
     return document;
   });
+  // One common start on server 0's clock; read on that clock, none started its traffic before it.
+  const startAt = results[0]!.startAt;
+  const starts = results.map((result) => Date.parse(result.startedAt) + result.barrier.clockOffsetMs);
+  for (const [index, result] of results.entries()) {
+    assert.equal(result.startAt, startAt);
+    assert.ok(starts[index]! >= startAt - 1, `client ${index} started ${startAt - starts[index]!} ms early`);
+  }
+  t.diagnostic(`5 containers started within ${(Math.max(...starts) - Math.min(...starts)).toFixed(1)} ms on server 0's clock`);
 
   // The containers' logs, as `kubectl logs --prefix` prints the pods'.
   const logs = await Promise.all(clientNames.map((name) => podmanRun(['logs', name])));
@@ -239,7 +259,11 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
   writeFileSync(logFile, `${logs.map((log, index) => prefixed(clientNames[index]!, 'client', `${log.stderr}${log.stdout}`)).join('\n')}\n`);
   const collected = await runCli(['k8s', 'collect', logFile, '--expect', String(clients), '--json']);
   assert.equal(collected.code, 0, collected.stderr);
-  const merged = JSON.parse(collected.stdout) as { summary: { requests: number; sentRequests: number }; sources: { label: string }[] };
+  const merged = JSON.parse(collected.stdout) as {
+    summary: { requests: number; sentRequests: number };
+    sources: { label: string }[];
+    clientsPerServer: { server: string; clients: number }[];
+  };
   assertSchema(merged);
   assert.deepEqual(
     merged.sources.map((source) => source.label),
@@ -249,15 +273,31 @@ test('podman: the image FROM scratch runs the rendered servers and clients on a 
     merged.summary.requests,
     results.reduce((total, result) => total + result.summary.requests, 0),
   );
-  const tests = (
-    await Promise.all(
-      serverNames.map((name, index) => serverEvents(name, 'test', clientNames.filter((_, c) => c % servers === index).length)),
-    )
-  ).flat();
-  assert.equal(tests.length, clients);
-  for (const event of tests) assert.equal(event.outcome, 'done');
+  // An exact, even spread, as collect reports it from the clients' results...
+  assert.deepEqual(merged.clientsPerServer, [
+    { server: `${serverHosts[0]}:5210`, clients: 2 },
+    { server: `${serverHosts[1]}:5210`, clients: 2 },
+    { server: `${serverHosts[2]}:5210`, clients: 1 },
+  ]);
+  // ... and as the servers saw it: server k ran the tests of clients k, k + 3, ..., from their own addresses.
+  const tests = await Promise.all(
+    serverNames.map(async (name, server) => {
+      const expected = clientAddresses.filter((_, index) => index % servers === server);
+      // Server 0 also logs each client that waited at its barrier.
+      const all = await serverEvents(name, 'test', expected.length + (server === 0 ? clients : 0));
+      const events = all.filter((event) => event.service !== 'barrier');
+      assert.equal(all.length - events.length, server === 0 ? clients : 0);
+      assert.deepEqual(events.map((event) => event.client).sort(), expected, `${name} ran the tests of clients ${expected.join(', ')}`);
+      return events;
+    }),
+  );
+  assert.deepEqual(
+    tests.map((events) => events.length),
+    [2, 2, 1],
+  );
+  for (const event of tests.flat()) assert.equal(event.outcome, 'done');
   assert.equal(
-    tests.reduce((total, event) => total + event.bytesIn, 0),
+    tests.flat().reduce((total, event) => total + event.bytesIn, 0),
     merged.summary.sentRequests * size,
     'the servers received every request byte the merged clients sent',
   );

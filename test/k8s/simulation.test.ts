@@ -1,8 +1,8 @@
-// The rendered test, run without Kubernetes: M real servers on loopback started with the Deployment's
+// The rendered test, run without Kubernetes: M real servers on loopback started with the StatefulSet's
 // command line, N clients with the Job's, as the kubelet would start them (JOB_COMPLETION_INDEX in
-// their environment, $(VAR) expanded), each sent to one server the way a Service spreads clients;
-// their output becomes pod logs for `socktune k8s collect`, whose merge must add up to what the
-// clients and the servers counted themselves.
+// their environment, $(VAR) expanded), each server's pod name standing for its loopback port, as DNS
+// resolves it under the headless Service; their output becomes pod logs for `socktune k8s collect`,
+// whose merge must add up to what the clients and the servers counted themselves.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -41,39 +41,42 @@ interface TestEvent {
 interface Simulation {
   rendered: Rendered;
   servers: RunningServer[];
-  /** Which server each client was sent to, behind a headless Service. */
+  /** Which server each client reached: the one its --pick chose (a ClusterIP: the balancer's, in turn). */
   assignment: number[];
   clients: CliRun[];
   /** The clients' result documents, as each printed it last. */
-  results: { summary: Record<string, unknown>; startAt: number; startedAt: string }[];
+  results: { summary: Record<string, unknown>; startAt: number; startedAt: string; barrier: { clients: number; clockOffsetMs: number } }[];
   logFile: string;
   podNames: string[];
 }
 
-/** The Deployment's command line on loopback: every pod's port is a free one here. */
+/** The StatefulSet's command line on loopback: every pod's port is a free one here. */
 function startRenderedServer(args: string[]): Promise<RunningServer> {
   const local = withFlag(withFlag(args, '--bind', '127.0.0.1'), '-p', '0');
   return startServer([], () => spawn(process.execPath, [BIN, ...local], { stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
-/** The Job's command line for completion index `index`, its Service name replaced by the address the Service gave. */
-function clientCommand(rendered: Rendered, index: number, address: { host: string; port: number }): string[] {
+/**
+ * The Job's command line for completion index `index`, each name in its `-c` replaced by the address
+ * it resolves to: every server pod's name by its loopback port, a ClusterIP Service's by the balancer.
+ */
+function clientCommand(rendered: Rendered, index: number, addresses: Map<string, string>): string[] {
   const args = expandArgs(containerOf(rendered.job).args, { JOB_COMPLETION_INDEX: String(index) });
-  const host = flagValue(args, '-c')!;
-  assert.equal(host.split(':')[0], rendered.service.metadata.name, 'clients reach the servers through the Service name');
-  return args.includes('--raw')
-    ? withFlag(args, '-c', `${address.host}:${address.port}`)
-    : withFlag(withFlag(args, '-c', address.host), '-p', String(address.port));
+  const list = flagValue(args, '-c')!.split(',');
+  for (const name of list) assert.ok(addresses.has(name.split(':')[0]!), `${name}: a server pod's name, or the ClusterIP Service's`);
+  const local = withFlag(args, '-c', list.map((name) => addresses.get(name.split(':')[0]!)!).join(','));
+  const barrier = flagValue(args, '--barrier');
+  return barrier === undefined ? local : withFlag(local, '--barrier', addresses.get(barrier.split(':')[0]!)!);
 }
 
 /**
- * A headless Service gives each client one pod's address (here: client i → server i mod M); a
- * ClusterIP gives every client the same virtual address, behind which kube-proxy (here: a balancer)
- * hands each connection to a pod in turn.
+ * Under a headless Service the client reaches the server its --pick chooses from the servers' names
+ * (client i → server i mod M); a ClusterIP gives every client the same virtual address, behind which
+ * kube-proxy (here: a balancer) hands each connection to a pod in turn.
  */
 async function simulate(workload: string, flags: string[], clients: number, servers: number): Promise<Simulation> {
-  const testId = `sim-${workload}${flags.includes('--raw') ? '-raw' : ''}`;
-  // The margin covers starting the servers and the clients' processes, as image pulls would on a cluster.
+  const raw = flags.includes('--raw');
+  const testId = `sim-${workload}${raw ? '-raw' : ''}`;
   const rendered = await render([
     '--workload',
     workload,
@@ -85,27 +88,30 @@ async function simulate(workload: string, flags: string[], clients: number, serv
     '0.4',
     '-i',
     '0.2',
-    '--start-margin',
-    '2',
-    // A busy machine may start a client process later than the margin allows: it still runs (with a warning), so the sums stay checkable.
-    '--start-late-tolerance',
-    '600',
+    // Bare ports start at a fixed time: the margin covers starting the servers and the clients' processes, as image pulls would on a
+    // cluster, and a busy machine may start a client later than it allows: it still runs (with a warning), so the sums stay checkable.
+    // Through the control server the clients meet at server 0's barrier instead.
+    ...(raw ? ['--start-margin', '2', '--start-late-tolerance', '600'] : ['--barrier-timeout', '60']),
     '--test-id',
     testId,
     ...flags,
   ]);
   for (const manifest of rendered.manifests) validateManifest(manifest);
-  const running = await Promise.all(Array.from({ length: servers }, () => startRenderedServer(containerOf(rendered.deployment).args)));
+  const running = await Promise.all(Array.from({ length: servers }, () => startRenderedServer(containerOf(rendered.statefulSet).args)));
   started.push(...running);
   const balancer = rendered.service.spec.clusterIP === 'None' ? undefined : await startBalancer(running.map((server) => server.port));
+  const serviceName = rendered.service.metadata.name;
+  const addresses = new Map(
+    balancer === undefined
+      ? running.map((server, index) => [`${serviceName}-${index}.${serviceName}`, `127.0.0.1:${server.port}`])
+      : [[serviceName, `${balancer.host}:${balancer.port}`]],
+  );
   const assignment = Array.from({ length: clients }, (_, index) => index % servers);
   let runs: CliRun[];
   try {
     runs = await Promise.all(
-      assignment.map((server, index) =>
-        runCli(clientCommand(rendered, index, balancer ?? { host: '127.0.0.1', port: running[server]!.port }), 60_000, undefined, {
-          JOB_COMPLETION_INDEX: String(index),
-        }),
+      assignment.map((_, index) =>
+        runCli(clientCommand(rendered, index, addresses), 60_000, undefined, { JOB_COMPLETION_INDEX: String(index) }),
       ),
     );
   } finally {
@@ -146,9 +152,13 @@ async function serverTests(simulation: Simulation): Promise<TestEvent[][]> {
   return Promise.all(
     simulation.servers.map(async (server, index) => {
       const expected = simulation.assignment.filter((assigned) => assigned === index).length;
-      const events = await waitForServerEvents<TestEvent>(server, 'test', expected);
+      // Server 0 also logs each client that waited at its start barrier.
+      const atBarrier = index === 0 && flagValue(containerOf(simulation.rendered.job).args, '--barrier') !== undefined;
+      const all = await waitForServerEvents<TestEvent>(server, 'test', expected + (atBarrier ? simulation.assignment.length : 0));
+      const events = all.filter((event) => event.service !== 'barrier');
       assert.equal(events.length, expected, server.stdout());
-      for (const event of events) {
+      assert.equal(all.length - events.length, atBarrier ? simulation.assignment.length : 0);
+      for (const event of all) {
         assertSchema(event);
         assert.equal(event.outcome, 'done');
       }
@@ -168,10 +178,12 @@ async function stopAll(servers: RunningServer[]): Promise<void> {
 test('simulated rr: 3 clients × 2 control servers; the merged requests are the clients’ sum and what the servers received', async () => {
   const simulation = await simulate('rr', ['--size', '100', '-C', '2', '--depth', '2'], 3, 2);
   try {
-    const startAt = Number(flagValue(containerOf(simulation.rendered.job).args, '--start-at'));
+    // One common start on server 0's clock; none started its traffic before it, read on that clock.
+    const [startAt] = new Set(simulation.results.map((result) => result.startAt));
     for (const result of simulation.results) {
       assert.equal(result.startAt, startAt);
-      assert.ok(Date.parse(result.startedAt) >= startAt, 'no client starts before --start-at');
+      assert.equal(result.barrier.clients, 3);
+      assert.ok(Date.parse(result.startedAt) + result.barrier.clockOffsetMs >= startAt! - 1, JSON.stringify(result.barrier));
     }
     const merged = await collect(simulation);
     assert.equal(merged.merged, 'rr');
@@ -247,6 +259,7 @@ test('a client pod that starts after --start-at + tolerance refuses to run, and 
   const rendered = await render([
     '--workload',
     'rr',
+    '--raw',
     '--clients',
     '2',
     '--start-margin',
@@ -260,7 +273,7 @@ test('a client pod that starts after --start-at + tolerance refuses to run, and 
   const startAt = Number(flagValue(args, '--start-at'));
   // This pod was scheduled late: it starts half a second after the time it was given.
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt + 500 - Date.now())));
-  const late = await runCli(withFlag(args, '-c', '127.0.0.1'), 30_000, undefined, { JOB_COMPLETION_INDEX: '1' });
+  const late = await runCli(withFlag(args, '-c', '127.0.0.1:7'), 30_000, undefined, { JOB_COMPLETION_INDEX: '1' });
   assert.equal(late.code, 2, late.stderr);
   assert.match(
     late.stderr,

@@ -9,6 +9,16 @@ import type { Environment } from '../results/environment.ts';
 import type { ProcessMemory } from '../results/memory.ts';
 import type { DatagramCounts } from '../results/datagram-stats.ts';
 import { DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
+import { MAX_SEGMENTS } from '../../transport/udp/udp-batching.ts';
+import {
+  isBarrierMessageType,
+  parseBarrierMessage,
+  type BarrierClientMessage,
+  type ClockReply,
+  type JoinedMessage,
+  type ReleaseMessage,
+  type WaitingMessage,
+} from './barrier-protocol.ts';
 
 /** Bumped when a message changes incompatibly; both ends must agree. */
 export const CONTROL_PROTOCOL_VERSION = 3;
@@ -58,8 +68,8 @@ export interface UdpSourceSettings {
   /** Per stream; 0: as fast as the server's socket takes them (and its --max-rate allows). */
   bitsPerSecond: number;
   streams: number;
-  /** false: one datagram per system call, as iperf3 sends; absent or true: several where the kernel segments them (UDP GSO). */
-  segmented?: boolean;
+  /** Most datagrams per system call (1: one each, as iperf3 sends); absent: up to 64, cut by the kernel (UDP GSO). */
+  batch?: number;
 }
 
 export interface ReadyMessage {
@@ -126,8 +136,9 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type ServerMessage = ReadyMessage | ResultMessage | ErrorMessage | ChallengeMessage;
-export type ClientMessage = StartMessage | FinishMessage | AuthMessage;
+export type ServerMessage =
+  ReadyMessage | ResultMessage | ErrorMessage | ChallengeMessage | JoinedMessage | ClockReply | WaitingMessage | ReleaseMessage;
+export type ClientMessage = StartMessage | FinishMessage | AuthMessage | BarrierClientMessage;
 
 const SERVER_SETTINGS_FIELDS = Object.freeze({
   ioModel: oneOf(IO_MODELS),
@@ -147,7 +158,7 @@ const UDP_SOURCE_FIELDS = Object.freeze({
   datagramBytes: integer(DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES),
   bitsPerSecond: integer(0, 1e12),
   streams: integer(1, 128),
-  segmented: boolean,
+  batch: integer(1, MAX_SEGMENTS),
 });
 const UDP_SOURCE_REQUIRED = ['datagramBytes', 'bitsPerSecond', 'streams'] as const;
 
@@ -178,6 +189,7 @@ export function parseClientMessage(value: unknown): ClientMessage {
       throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'auth.proof must be a hex string');
     return { type: 'auth', proof: value.proof };
   }
+  if (isBarrierMessageType(value.type)) return parseBarrierMessage(value);
   if (value.type !== 'start')
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unknown control message type ${JSON.stringify(value.type)}`);
   for (const field of ['service', 'maxDurationMs'] as const) {

@@ -1,7 +1,6 @@
 import type { Secret } from '../../core/secret.ts';
-import { ERROR_CODES, SocktuneError, type ErrorCode } from '../../core/errors.ts';
+import { SocktuneError } from '../../core/errors.ts';
 import { connect } from '../../transport/client/connect.ts';
-import { authProof } from './auth.ts';
 import { ControlChannel } from './control-channel.ts';
 import { explainHandshakeFailure } from './stranger.ts';
 import type { DataTarget, PeerServerInfo, TestPeer } from './peer.ts';
@@ -13,7 +12,7 @@ import {
   type TestService,
   type UdpSourceSettings,
 } from './control-protocol.ts';
-import { parseServerMessage } from './server-messages.ts';
+import { expectMessage } from './expect-message.ts';
 
 export interface ServerTarget {
   host: string;
@@ -23,7 +22,7 @@ export interface ServerTarget {
   authToken?: Secret | undefined;
 }
 
-const CONTROL_TIMEOUT_MS = 10_000;
+export const CONTROL_TIMEOUT_MS = 10_000;
 
 /** One test set up on a remote `socktune server` through its control port. */
 export class RemoteTest implements TestPeer {
@@ -70,7 +69,7 @@ export class RemoteTest implements TestPeer {
     channel.send(start);
     let reply: ReadyMessage;
     try {
-      reply = await expect(channel, 'ready', target.authToken === undefined ? undefined : { token: target.authToken, startText });
+      reply = await expectMessage(channel, 'ready', CONTROL_TIMEOUT_MS, { token: target.authToken, startText });
     } catch (error) {
       socket.destroy();
       throw explainHandshakeFailure(error, target, channel.firstBytes, startText);
@@ -89,7 +88,7 @@ export class RemoteTest implements TestPeer {
   async finish(): Promise<ResultMessage> {
     this.#channel.send({ type: 'finish' });
     try {
-      return await expect(this.#channel, 'result');
+      return await expectMessage(this.#channel, 'result', CONTROL_TIMEOUT_MS);
     } finally {
       this.#channel.close();
     }
@@ -122,28 +121,4 @@ function dataTarget(reply: ReadyMessage, target: ServerTarget, controlAddress: s
     throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'the server named a Unix socket or no port for a test reached over TCP: refused');
   }
   return { host: controlAddress ?? target.host, port: reply.dataPort, ...preamble };
-}
-
-async function expect<T extends 'ready' | 'result'>(
-  channel: ControlChannel,
-  type: T,
-  auth?: { token: Secret; startText: string },
-): Promise<Extract<ReadyMessage | ResultMessage, { type: T }>> {
-  let message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
-  if (message.type === 'challenge' && type === 'ready') {
-    if (auth === undefined) {
-      channel.socket.destroy();
-      throw new SocktuneError('SOCKTUNE_ERR_AUTH', 'the server needs an auth token: give it with --auth-token or SOCKTUNE_AUTH_TOKEN');
-    }
-    channel.send({ type: 'auth', proof: authProof(auth.token, message.nonce, auth.startText) });
-    message = parseServerMessage(await channel.next(CONTROL_TIMEOUT_MS, `${type} message from the server`));
-  }
-  if (message.type === 'error') {
-    channel.socket.destroy();
-    const known = (ERROR_CODES as readonly string[]).includes(message.code);
-    // The message was checked to hold no control character: a server cannot paint the client's terminal.
-    throw new SocktuneError(known ? (message.code as ErrorCode) : 'SOCKTUNE_ERR_PROTOCOL', `server: ${message.message}`);
-  }
-  if (message.type !== type) throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `expected a ${type} message, got ${message.type}`);
-  return message as Extract<ReadyMessage | ResultMessage, { type: T }>;
 }

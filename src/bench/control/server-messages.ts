@@ -3,6 +3,7 @@ import { hasControlCharacter } from '../../core/printable.ts';
 import { bufferCapWarning, type BufferCapWarning } from '../../core/socket-options.ts';
 import { boolean, integer, number, validateFields, type FieldCheck, type FieldSpec } from '../../core/validate.ts';
 import type { ServerMessage } from './control-protocol.ts';
+import { BARRIER_SERVER_MESSAGES } from './barrier-protocol.ts';
 
 /**
  * The client's side of the control protocol: a server is checked as strictly as it checks its
@@ -140,6 +141,7 @@ const MESSAGES: Readonly<Record<ServerMessage['type'], { spec: FieldSpec; requir
     },
     required: ['nonce'],
   },
+  ...BARRIER_SERVER_MESSAGES,
 };
 
 /** Checks a server's message field by field; anything else is SOCKTUNE_ERR_PROTOCOL naming the field. */

@@ -29,6 +29,8 @@ export interface RunOptions<Interval> {
   onInterval?: (interval: Interval) => void;
   /** Ctrl-C: ends the test early; the result keeps what was measured until then, marked `interrupted`. */
   interrupt?: AbortSignal | undefined;
+  /** Awaited once the test is set up (control and data connections open), before the first byte: a start barrier's common instant. */
+  beforeTraffic?: (() => Promise<void>) | undefined;
 }
 
 /** How long the end of a test may take to flush before the stragglers are cut. */
@@ -81,6 +83,7 @@ export class DataSession {
       : await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
     try {
       const sockets = reads === undefined ? [] : await openDataConnections(peer.data, reads.connections, options.client, reads.onread);
+      await options.beforeTraffic?.();
       return new DataSession(peer, sockets);
     } catch (error) {
       peer.abort();

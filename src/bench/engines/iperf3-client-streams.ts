@@ -13,8 +13,8 @@ export interface Iperf3ClientOptions {
   omitSec: number;
   /** TCP unless 'udp' (iperf3 -u). */
   protocol?: 'tcp' | 'udp' | undefined;
-  /** UDP: false sends one datagram per system call, as iperf3 does; else several where the kernel segments them (UDP GSO). */
-  segmented?: boolean | undefined;
+  /** UDP: most datagrams per system call (1: one each, as iperf3 does); else up to 64, cut by the kernel (UDP GSO). */
+  batch?: number | undefined;
   /** Bytes per write (iperf3 -l); with UDP, per datagram. */
   writeSize: number;
   parallel: number;

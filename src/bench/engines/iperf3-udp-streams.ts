@@ -123,7 +123,7 @@ export class Iperf3UdpStreams implements Iperf3ClientStreams {
         format: iperf3Datagrams(options.writeSize, false),
         bitsPerSecond: options.bitrate ?? 0,
         streams: this.#streams.length,
-        segmented: options.segmented !== false,
+        batch: options.batch,
       });
   }
 

@@ -27,8 +27,8 @@ export interface UdpStreamOptions {
   /** Per stream (iperf3 -b); 0: as fast as the socket takes them. */
   bitsPerSecond: number;
   parallel: number;
-  /** false: one datagram per system call at the sender, as iperf3 sends (--no-batch); else several where the kernel segments them. */
-  segmented?: boolean | undefined;
+  /** Most datagrams per system call at the sender (--batch; 1: one each, as iperf3 sends); else up to 64, cut by the kernel (UDP GSO). */
+  batch?: number | undefined;
   client: { sendBufferSize?: number | undefined; receiveBufferSize?: number | undefined };
   server: TestServerSettings;
   onInterval?: (interval: StreamInterval) => void;
@@ -60,7 +60,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
         datagramBytes: options.datagramBytes,
         bitsPerSecond: options.bitsPerSecond,
         streams: options.parallel,
-        ...(options.segmented === false ? { segmented: false } : {}),
+        ...(options.batch === undefined ? {} : { batch: options.batch }),
       }
     : undefined;
   const maxDurationMs = (options.durationSec + 5) * 1000;
@@ -130,7 +130,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
           format: socktuneDatagrams(options.datagramBytes, token, index),
           bitsPerSecond: options.bitsPerSecond,
           streams: options.parallel,
-          segmented: options.segmented !== false,
+          batch: options.batch,
         });
       });
     await sleep(options.durationSec * 1000, options.interrupt);

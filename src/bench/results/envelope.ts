@@ -58,14 +58,31 @@ export function repeatOf(metric: string, values: number[]): Repeat {
   return { metric, values, median, min: Math.min(...values), max: Math.max(...values), interval: { low, high, confidence } };
 }
 
+/** A run that waited at a start barrier (--barrier): the group, and this client's clock against the rendezvous server's. */
+export interface BarrierRecord {
+  group: string;
+  clients: number;
+  /** The rendezvous clock minus this client's: added to this client's times, they read on the common clock. */
+  clockOffsetMs: number;
+  clockRttMs: number;
+  /** How late this client reached the common start. */
+  lateMs: number;
+}
+
+/** When a run started: the time it waited for (--start-at, or a barrier's common start on the rendezvous clock), and the barrier. */
+export interface ScheduledStart {
+  startAt: number;
+  barrier?: BarrierRecord;
+}
+
 /**
- * What a client command prints: the run shown in full, with the start it was scheduled for (--start-at) and, over several runs,
- * their spread.
+ * What a client command prints: the run shown in full, with the start it was scheduled for and,
+ * over several runs, their spread.
  */
 export function printedResult<Result extends object>(
   shown: Result,
-  startAt: number | undefined,
+  start: ScheduledStart | undefined,
   repeat: Repeat | undefined,
-): Result & { startAt?: number; repeat?: Repeat } {
-  return { ...shown, ...(startAt === undefined ? {} : { startAt }), ...(repeat ? { repeat } : {}) };
+): Result & { startAt?: number; barrier?: BarrierRecord; repeat?: Repeat } {
+  return { ...shown, ...(start ?? {}), ...(repeat ? { repeat } : {}) };
 }

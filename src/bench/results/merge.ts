@@ -4,7 +4,7 @@ import { HistogramSum } from './histogram-sum.ts';
 import { count, countOrNull, MERGE_LIMITS, quote, refuse } from './merge-checks.ts';
 import { RESULT_SCHEMA, type CrrResult, type MsgResult, type RrInterval, type RrResult, type StreamResult } from './result.ts';
 import { round } from './stats.ts';
-import { sourcesSaturated, startSkew, warningFields, type Warning } from './warnings.ts';
+import { SATURATION_THRESHOLDS, sourcesSaturated, startSkew, warningFields, type Warning } from './warnings.ts';
 
 export type MergeableResult = RrResult | CrrResult | StreamResult | MsgResult;
 export const MERGEABLE_COMMANDS = ['rr', 'crr', 'stream', 'msg'] as const;
@@ -36,12 +36,30 @@ export interface MergedInterval {
   messagesPerSecond?: number;
 }
 
+/** One run of a merge, as the merged document names it. */
+export interface MergedSource {
+  label: string;
+  /** The run's start on its own clock. */
+  startedAt: string;
+  /**
+   * Its clock's offset to the rendezvous server's, measured at a start barrier (--barrier): startedAt
+   * + this is its start on the common clock.
+   */
+  clockOffsetMs?: number;
+  clientSaturated: boolean;
+  /** The run's selfCheck fields of the same names, where it has them: its cgroup's CPU throttling and quota. */
+  cpuThrottledMs?: number;
+  cpuQuota?: number;
+  cpus: number;
+  node: string;
+}
+
 export interface MergeResult {
   schema: typeof RESULT_SCHEMA;
   command: 'merge';
   merged: MergeableResult['command'];
-  sources: { label: string; startedAt: string; clientSaturated: boolean; cpus: number; node: string }[];
-  /** Milliseconds between the first and the last run's start. */
+  sources: MergedSource[];
+  /** Milliseconds between the first and the last run's start, on the common clock where the runs measured their offsets to it. */
   startSkewMs: number;
   intervalSec: number;
   clientSaturated: boolean;
@@ -63,7 +81,7 @@ function latencyOf(histograms: { label: string; histogram: unknown }[]): {
 }
 
 function check(sources: MergeSource[]): void {
-  if (sources.length < 2) throw new SocktuneError('SOCKTUNE_ERR_MERGE', 'give at least two results to merge');
+  if (sources.length === 0) throw new SocktuneError('SOCKTUNE_ERR_MERGE', 'no result to merge');
   for (const { label, result } of sources) {
     if (result?.schema !== RESULT_SCHEMA) throw new SocktuneError('SOCKTUNE_ERR_MERGE', `${label}: not a socktune/1 result document`);
     if (!(MERGEABLE_COMMANDS as readonly string[]).includes(result.command)) {
@@ -103,9 +121,27 @@ function check(sources: MergeSource[]): void {
   }
 }
 
-/** The earliest start (Unix ms), the zero of the merged time line, and the latest. */
+/** A day: more than any clock offset a start barrier measures between hosts of one test. */
+const MAX_CLOCK_OFFSET_MS = 86_400_000;
+
+/** A run's offset to the rendezvous clock, where it waited at a start barrier (--barrier); 0 without one. */
+function clockOffsetOf({ label, result }: MergeSource): number {
+  const barrier = (result as { barrier?: { clockOffsetMs?: unknown } }).barrier;
+  if (barrier === undefined) return 0;
+  const offset = barrier.clockOffsetMs;
+  if (typeof offset !== 'number' || !(Math.abs(offset) <= MAX_CLOCK_OFFSET_MS))
+    throw refuse(label, 'barrier.clockOffsetMs', `must be a number of ms within a day, got ${quote(offset)}`);
+  return offset;
+}
+
+/** When a run started on the common clock: its own clock's reading, corrected by its barrier's offset. */
+function startOf(source: MergeSource): number {
+  return Date.parse(source.result.startedAt) + clockOffsetOf(source);
+}
+
+/** The earliest start (Unix ms on the common clock), the zero of the merged time line, and the latest. */
 function startTimes(sources: MergeSource[]): { earliest: number; latest: number } {
-  const starts = sources.map(({ result }) => Date.parse(result.startedAt));
+  const starts = sources.map(startOf);
   let earliest = Infinity;
   let latest = -Infinity;
   for (const start of starts) {
@@ -148,8 +184,9 @@ function slots(command: MergeableCommand, sources: MergeSource[], intervalSec: n
   const fields = SUMMED_FIELDS[command];
   const latency = command === 'rr' || command === 'crr';
   const bySlot = new Map<number, Slot>();
-  sources.forEach(({ label, result }, source) => {
-    const offsetSec = (Date.parse(result.startedAt) - earliest) / 1000;
+  sources.forEach((each, source) => {
+    const { label, result } = each;
+    const offsetSec = (startOf(each) - earliest) / 1000;
     const intervals = result.intervals as unknown as Record<string, unknown>[];
     for (let index = 0; index < intervals.length; index++) {
       const interval = intervals[index]!;
@@ -296,6 +333,22 @@ function mergeSummary(command: MergeableCommand, sources: MergeSource[]): Record
   };
 }
 
+function mergedSource(source: MergeSource): MergedSource {
+  const { label, result } = source;
+  const { cpuThrottledMs, cpuQuota } = result.selfCheck;
+  const barrier = (result as { barrier?: unknown }).barrier !== undefined;
+  return {
+    label,
+    startedAt: result.startedAt,
+    ...(barrier ? { clockOffsetMs: clockOffsetOf(source) } : {}),
+    clientSaturated: result.clientSaturated,
+    ...(cpuThrottledMs === undefined ? {} : { cpuThrottledMs: count(cpuThrottledMs, label, 'selfCheck.cpuThrottledMs') }),
+    ...(cpuQuota === undefined ? {} : { cpuQuota: count(cpuQuota, label, 'selfCheck.cpuQuota') }),
+    cpus: result.environment.client.cpus,
+    node: result.environment.client.node,
+  };
+}
+
 /**
  * Combines results of runs made at the same time from several client hosts: counts and bytes are
  * summed, latency percentiles come from the sum of the encoded HDR histograms (exact, never an
@@ -308,22 +361,25 @@ export function mergeResults(sources: MergeSource[]): MergeResult {
   const command = sources[0]!.result.command as MergeableCommand;
   const intervalSec = Number(sources[0]!.result.options.intervalSec);
   const { earliest, latest } = startTimes(sources);
-  const startSkewMs = latest - earliest;
+  // Whole milliseconds: a start corrected by a measured clock offset is no more exact than that.
+  const startSkewMs = Math.round(latest - earliest);
   const warnings: Warning[] = [];
   if (startSkewMs > (intervalSec * 1000) / 10) warnings.push(startSkew(startSkewMs, intervalSec));
-  const saturated = sources.filter(({ result }) => result.clientSaturated).map(({ label }) => label);
-  if (saturated.length > 0) warnings.push(sourcesSaturated(saturated));
+  const merged = sources.map(mergedSource);
+  const saturated = merged.filter((source) => source.clientSaturated);
+  const throttled = saturated.filter((source) => (source.cpuThrottledMs ?? 0) > SATURATION_THRESHOLDS.cpuThrottledMs);
+  if (saturated.length > 0)
+    warnings.push(
+      sourcesSaturated(
+        saturated.map(({ label }) => label),
+        throttled.map(({ label }) => label),
+      ),
+    );
   return {
     schema: RESULT_SCHEMA,
     command: 'merge',
     merged: command,
-    sources: sources.map(({ label, result }) => ({
-      label,
-      startedAt: result.startedAt,
-      clientSaturated: result.clientSaturated,
-      cpus: result.environment.client.cpus,
-      node: result.environment.client.node,
-    })),
+    sources: merged,
     startSkewMs,
     intervalSec,
     clientSaturated: saturated.length > 0,

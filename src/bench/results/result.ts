@@ -20,6 +20,15 @@ export interface SelfCheck {
   eventLoopDelayMaxMs: number;
   /** Open loop only: p99 of how late requests left after their intended send time. */
   scheduleLagP99Us?: number;
+  /**
+   * Where the client's cgroup has readable CPU counters (core/cgroup-cpu.ts), over the run: how long
+   * its CPU quota stopped the cgroup, in how many of the scheduler periods in which it ran.
+   */
+  cpuThrottledMs?: number;
+  cpuThrottledPeriods?: number;
+  cpuPeriods?: number;
+  /** The cgroup's CPU quota, in CPUs (0.2: 20 ms of every 100 ms); absent without one. */
+  cpuQuota?: number;
   clientSaturated: boolean;
 }
 

@@ -10,13 +10,17 @@ export type Warning =
   | {
       kind: 'client-saturated';
       /**
-       * What crossed its threshold (self-check.ts): the process's CPU, its event loop's delay, or, in open loop, how late requests
-       * left.
+       * What crossed its threshold (self-check.ts): its cgroup's CPU quota, the process's CPU, its event loop's delay, or, in open
+       * loop, how late requests left.
        */
-      trigger: 'cpu' | 'event-loop' | 'schedule';
+      trigger: 'throttled' | 'cpu' | 'event-loop' | 'schedule';
       cpuPercent: number;
       eventLoopDelayP99Ms: number;
       scheduleLagP99Us?: number;
+      cpuThrottledMs?: number;
+      cpuThrottledPeriods?: number;
+      cpuPeriods?: number;
+      cpuQuota?: number;
       message: string;
     }
   | { kind: 'closed-while-held'; closed: number; opened: number; serverErrors: Record<string, number>; message: string }
@@ -24,8 +28,8 @@ export type Warning =
   | { kind: 'nothing-measured'; reason: string; message: string }
   | { kind: 'open-files-limit'; soft: number; hard: number; wanted: number; message: string }
   | { kind: 'start-skew'; skewMs: number; intervalSec: number; message: string }
-  | { kind: 'sources-saturated'; sources: string[]; message: string }
-  | { kind: 'trials-saturated'; trials: number; message: string }
+  | { kind: 'sources-saturated'; sources: string[]; throttled?: string[]; message: string }
+  | { kind: 'trials-saturated'; trials: number; throttled?: number; message: string }
   | { kind: 'trials-failed'; trials: number; errors: string[]; message: string };
 
 export type WarningKind = Warning['kind'];
@@ -68,26 +72,54 @@ export function bufferCapped(side: 'client' | 'server', capped: BufferCapWarning
  * The self-check's thresholds (bench/engines/self-check.ts), as the warning names them; in open loop,
  * requests sent scheduleLagP99Us late after their intended time mean the generator cannot keep the schedule.
  */
-export const SATURATION_THRESHOLDS = Object.freeze({ cpuPercent: 90, eventLoopDelayP99Ms: 50, scheduleLagP99Us: 1000 });
+export const SATURATION_THRESHOLDS = Object.freeze({
+  cpuPercent: 90,
+  eventLoopDelayP99Ms: 50,
+  scheduleLagP99Us: 1000,
+  // Any: a throttled period stops every thread of the cgroup until the next (up to 100 ms), in the tail and the rate alike.
+  cpuThrottledMs: 0,
+});
 
-export function saturated(selfCheck: {
+/** The self-check's figures (a SelfCheck of result.ts) a saturation warning is made from. */
+interface SaturationFacts {
   clientSaturated: boolean;
   cpuPercent: number;
   eventLoopDelayP99Ms: number;
   scheduleLagP99Us?: number;
-}): Warning[] {
-  if (!selfCheck.clientSaturated) return [];
-  const { cpuPercent, eventLoopDelayP99Ms, scheduleLagP99Us } = selfCheck;
+  cpuThrottledMs?: number;
+  cpuThrottledPeriods?: number;
+  cpuPeriods?: number;
+  cpuQuota?: number;
+}
+
+type ClientSaturatedTrigger = Extract<Warning, { kind: 'client-saturated' }>['trigger'];
+
+/** What crossed its threshold; throttling first, as the cause that also makes the event loop late. */
+function saturationTrigger({ cpuThrottledMs, eventLoopDelayP99Ms, scheduleLagP99Us }: SaturationFacts): ClientSaturatedTrigger {
   const limits = SATURATION_THRESHOLDS;
-  const trigger = eventLoopDelayP99Ms > limits.eventLoopDelayP99Ms ? 'event-loop' : scheduleLagP99Us !== undefined ? 'schedule' : 'cpu';
+  if ((cpuThrottledMs ?? 0) > limits.cpuThrottledMs) return 'throttled';
+  if (eventLoopDelayP99Ms > limits.eventLoopDelayP99Ms) return 'event-loop';
+  return scheduleLagP99Us !== undefined ? 'schedule' : 'cpu';
+}
+
+export function saturated(selfCheck: SaturationFacts): Warning[] {
+  if (!selfCheck.clientSaturated) return [];
+  const { cpuPercent, eventLoopDelayP99Ms, scheduleLagP99Us, cpuThrottledMs, cpuThrottledPeriods, cpuPeriods, cpuQuota } = selfCheck;
+  const limits = SATURATION_THRESHOLDS;
+  const trigger = saturationTrigger(selfCheck);
+  const clientLimit = "; the numbers may show the client's limit, not the server's";
   const why = {
+    throttled:
+      `the client's cgroup throttled it ${cpuThrottledMs} ms, in ${cpuThrottledPeriods} of ${cpuPeriods} CPU periods ` +
+      `(${cpuQuota === undefined ? '' : `CPU quota ${cpuQuota}, `}it used ${cpuPercent}% of one core): its numbers ` +
+      'measure the quota, not the server',
     'event-loop':
       `its event loop ran late (delay p99 ${eventLoopDelayP99Ms} ms, over ` +
-      `${limits.eventLoopDelayP99Ms} ms), at ${cpuPercent}% of one core`,
+      `${limits.eventLoopDelayP99Ms} ms), at ${cpuPercent}% of one core${clientLimit}`,
     schedule:
       `requests left late against the --rate schedule (p99 ${Math.round(scheduleLagP99Us ?? 0)} ` +
-      `µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core`,
-    cpu: `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)`,
+      `µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core${clientLimit}`,
+    cpu: `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)${clientLimit}`,
   }[trigger];
   return [
     {
@@ -96,7 +128,9 @@ export function saturated(selfCheck: {
       cpuPercent,
       eventLoopDelayP99Ms,
       ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us }),
-      message: `the load generator itself was saturated: ${why}; the numbers may show the client's limit, not the server's`,
+      ...(cpuThrottledMs === undefined ? {} : { cpuThrottledMs, cpuThrottledPeriods, cpuPeriods }),
+      ...(cpuQuota === undefined ? {} : { cpuQuota }),
+      message: `the load generator itself was saturated: ${why}`,
     },
   ];
 }
@@ -141,11 +175,16 @@ export function startSkew(skewMs: number, intervalSec: number): Warning {
   };
 }
 
-export function sourcesSaturated(sources: string[]): Warning {
+/** `throttled`: those of `sources` whose cgroup's CPU quota throttled their client. */
+export function sourcesSaturated(sources: string[], throttled: string[] = []): Warning {
   return {
     kind: 'sources-saturated',
     sources,
-    message: `load generator saturated in ${sources.join(', ')}: those runs measured their own client as much as the server`,
+    ...(throttled.length === 0 ? {} : { throttled }),
+    message:
+      `load generator saturated in ${sources.join(', ')}` +
+      `${throttled.length === 0 ? '' : ` (throttled by its cgroup's CPU quota in ${throttled.join(', ')})`}: ` +
+      'those runs measured their own client as much as the server',
   };
 }
 
@@ -167,13 +206,16 @@ export function closedWhileHeld(closed: number, opened: number, serverErrors: Re
   };
 }
 
-export function trialsSaturated(trials: number): Warning {
+/** `throttled`: of those trials, the ones in which the client's cgroup's CPU quota throttled it. */
+export function trialsSaturated(trials: number, throttled = 0): Warning {
   return {
     kind: 'trials-saturated',
     trials,
+    ...(throttled === 0 ? {} : { throttled }),
     message:
-      `the load generator was saturated in ${trials} trial(s): its one thread ran out of CPU, so ` +
-      "those rankings may show the client's limit as much as the server's",
+      `the load generator was saturated in ${trials} trial(s): ` +
+      (throttled === 0 ? 'its one thread ran out of CPU' : `its cgroup's CPU quota throttled it in ${throttled} of them`) +
+      ", so those rankings may show the client's limit as much as the server's",
   };
 }
 

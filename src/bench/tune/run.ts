@@ -198,7 +198,10 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     results.push(summarizeScenario(search, scenario, options.raw));
   }
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
-  const saturated = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated).length;
+  const saturatedTrials = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated);
+  const throttled = saturatedTrials.filter((t) =>
+    t.warningDetails.some((warning) => warning.kind === 'client-saturated' && warning.trigger === 'throttled'),
+  ).length;
   const failed = results.flatMap((s) => s.trials).filter((t) => t.error !== undefined);
   const interrupted = options.interrupt?.aborted === true;
   return {
@@ -212,7 +215,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
     ...(interrupted ? { interrupted: true as const } : {}),
     ...warningFields([
       ...(interrupted ? [interruptedWarning(done)] : []),
-      ...(saturated > 0 ? [trialsSaturated(saturated)] : []),
+      ...(saturatedTrials.length > 0 ? [trialsSaturated(saturatedTrials.length, throttled)] : []),
       ...(failed.length > 0 ? [trialsFailed(failed.length, [...new Set(failed.map((t) => t.error!))])] : []),
     ]),
   };

@@ -29,7 +29,9 @@ export const crrCommand: Command = {
     };
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {
-        run: async (onInterval, interrupt) => (await import('../../bench/engines/crr.ts')).runCrr({ ...options, onInterval, interrupt }),
+        startsWhenReady: true,
+        run: async (onInterval, interrupt, beforeTraffic) =>
+          (await import('../../bench/engines/crr.ts')).runCrr({ ...options, onInterval, interrupt, beforeTraffic }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
         printSummary: (out, result) => {
           const { summary } = result;

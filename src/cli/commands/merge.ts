@@ -21,6 +21,8 @@ export const mergeCommand: Command = {
     '  socktune rr -c server --start-at $T -t 10 --json > $(hostname).json',
   ],
   async run(values, io, files) {
+    // One run is already its own result; a Kubernetes test of one client pod is merged by k8s collect.
+    if (files.length < 2) throw new SocktuneError('SOCKTUNE_ERR_MERGE', 'give at least two results to merge');
     const sources = await Promise.all(files.map(async (file) => ({ label: file, result: await readResult(file) })));
     const { mergeResults } = await import('../../bench/results/merge.ts');
     const merged = mergeResults(sources);
@@ -89,9 +91,14 @@ function formatInterval(interval: MergedInterval, merged: MergeResult['merged'])
 }
 
 export function printMerged(io: Io, merged: MergeResult): void {
-  io.out(`merged ${merged.sources.length} ${merged.merged} runs, started within ${merged.startSkewMs} ms:`);
-  for (const source of merged.sources)
-    io.out(`  ${source.label}  started ${source.startedAt}${source.clientSaturated ? '  (client saturated)' : ''}`);
+  const common = merged.sources.some((source) => source.clockOffsetMs !== undefined) ? " on the barrier server's clock" : '';
+  io.out(`merged ${merged.sources.length} ${merged.merged} runs, started within ${merged.startSkewMs} ms${common}:`);
+  for (const source of merged.sources) {
+    const throttled = (source.cpuThrottledMs ?? 0) > 0 ? `: its cgroup throttled it ${source.cpuThrottledMs} ms` : '';
+    const offset =
+      source.clockOffsetMs === undefined ? '' : `  (its clock ${formatOffset(-source.clockOffsetMs)} ms from the barrier server's)`;
+    io.out(`  ${source.label}  started ${source.startedAt}${offset}${source.clientSaturated ? `  (client saturated${throttled})` : ''}`);
+  }
   for (const interval of merged.intervals) io.out(formatInterval(interval, merged.merged));
   const summary = merged.summary;
   if (merged.merged === 'stream') {
@@ -113,4 +120,8 @@ export function printMerged(io: Io, merged: MergeResult): void {
     );
   }
   for (const warning of merged.warnings) io.err(`warning: ${warning}`);
+}
+
+function formatOffset(ms: number): string {
+  return `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`;
 }

@@ -41,7 +41,9 @@ export const msgCommand: Command = {
     } as const;
     return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
       {
-        run: async (onInterval, interrupt) => (await import('../../bench/engines/msg.ts')).runMsg({ ...options, onInterval, interrupt }),
+        startsWhenReady: true,
+        run: async (onInterval, interrupt, beforeTraffic) =>
+          (await import('../../bench/engines/msg.ts')).runMsg({ ...options, onInterval, interrupt, beforeTraffic }),
         formatInterval: (interval) =>
           `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ` +
           `${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ` +

@@ -60,7 +60,9 @@ export const rrCommand: Command = {
     };
     return runClientCommand<RrResult, RrResult['intervals'][number]>(
       {
-        run: async (onInterval, interrupt) => (await import('../../bench/engines/rr.ts')).runRr({ ...options, onInterval, interrupt }),
+        startsWhenReady: true,
+        run: async (onInterval, interrupt, beforeTraffic) =>
+          (await import('../../bench/engines/rr.ts')).runRr({ ...options, onInterval, interrupt, beforeTraffic }),
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]], out.columns));

@@ -1,3 +1,4 @@
+import { MAX_SEGMENTS } from '../../transport/udp/udp-batching.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBytes, formatRate, RATE_FORMATS, type RateFormat } from '../../bench/results/format.ts';
 import type { StreamInterval, StreamResult, UdpSummary } from '../../bench/results/result.ts';
@@ -37,8 +38,15 @@ export const streamCommand: Command = {
     'no-batch': {
       help:
         'with -u: one datagram per system call at the sender, as iperf3 sends (by default several, cut by the kernel: ' +
-        'UDP GSO, where it has it)',
+        'UDP GSO, where it has it); the same as --batch 1',
       spec: { type: 'boolean' },
+    },
+    batch: {
+      help:
+        "with -u: at most this many datagrams per system call at the sender, 1 to 64 (default 64, the kernel's most; " +
+        'a paced stream sends at most a millisecond of its traffic at once): larger bursts need larger receive buffers',
+      spec: { type: 'string' },
+      value: '<n>',
     },
     bitrate: {
       help:
@@ -79,7 +87,9 @@ export const streamCommand: Command = {
   ],
   async run(values, io) {
     if (values.udp) return runUdp(values, io);
-    if (values['no-batch']) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--no-batch goes with -u (TCP has no datagrams to batch)');
+    for (const flag of ['no-batch', 'batch'])
+      if (values[flag] !== undefined)
+        throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} goes with -u (TCP has no datagrams to batch)`);
     const direction = values.bidir ? 'bidir' : values.reverse ? 'reverse' : 'forward';
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--iperf3 speaks iperf3's own protocol over TCP: drop --raw, --verify and --unix");
@@ -113,13 +123,15 @@ export const streamCommand: Command = {
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
-        run: async (onInterval, interrupt) =>
+        // iperf3's server sets its test up in its own time: that run starts once the barrier's instant has passed.
+        startsWhenReady: values.iperf3 !== true,
+        run: async (onInterval, interrupt, beforeTraffic) =>
           values.iperf3
             ? (await import('../../bench/engines/iperf3.ts')).runIperf3Stream({
                 ...iperf3Options(values, options, onInterval),
                 interrupt,
               })
-            : (await import('../../bench/engines/stream.ts')).runStream({ ...options, onInterval, interrupt }),
+            : (await import('../../bench/engines/stream.ts')).runStream({ ...options, onInterval, interrupt, beforeTraffic }),
         formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
         printSummary: (out, result) => {
           const { summary } = result;
@@ -281,7 +293,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
     datagramBytes,
     bitsPerSecond,
     parallel,
-    segmented: values['no-batch'] !== true,
+    batch: senderBatch(values),
     client: run.client,
     server: run.server,
   };
@@ -299,7 +311,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         bitrate: bitsPerSecond,
         localPort: firstLocalPort(values, parallel),
         intervalSec: run.intervalSec,
-        segmented: values['no-batch'] !== true,
+        batch: senderBatch(values),
       }
     : undefined;
   return runClientCommand<StreamResult, StreamInterval>(
@@ -392,4 +404,14 @@ function describeUdpLoss(
     `${head}: ${dropped} dropped by the ${receiver}'s receive buffer${buffer}${packets}${advice}` +
     (elsewhere > 0 ? `; ${elsewhere} lost on the way (the network or the sender's host)` : '')
   );
+}
+
+/** --batch N, or 1 for --no-batch; undefined: the sender's own most (64). */
+function senderBatch(values: Values): number | undefined {
+  const text = str(values, 'batch');
+  if (values['no-batch'] === true) {
+    if (text !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--no-batch is --batch 1: give one of them');
+    return 1;
+  }
+  return text === undefined ? undefined : parseCount(text, '--batch', 1, MAX_SEGMENTS);
 }

@@ -2,12 +2,14 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBits, formatBytes } from '../../bench/results/format.ts';
-import { DEFAULT_UDP_BUFFER_SIZES, type UdpBufferSweep } from '../../bench/tune/udp-buffer.ts';
+import { DEFAULT_UDP_BATCHES, DEFAULT_UDP_BUFFER_SIZES, type UdpBufferSweep } from '../../bench/tune/udp-buffer.ts';
+import { MAX_SEGMENTS } from '../../transport/udp/udp-batching.ts';
 import { MAX_DATAGRAM_BYTES, DATAGRAM_HEADER_BYTES } from '../../framing/datagram.ts';
 import { str, target as targetOf } from '../client-settings.ts';
 import { exitCodeOf, NOTHING_MEASURED_EXIT, onInterrupt } from '../client-command.ts';
 import type { Io, Values } from '../command.ts';
 import { renderTable } from '../table.ts';
+import { median } from '../../bench/results/stats.ts';
 import { MAX_SOCKET_BUFFER, parseBitRate, parseCount, parseSeconds, parseSize } from '../units.ts';
 
 /** What tune -u does not take: the TCP sweep's dimensions. */
@@ -47,6 +49,7 @@ export async function runUdpTune(values: Values, io: Io): Promise<number> {
             .split(',')
             .map((item) => parseSize(item.trim(), '--window', MAX_SOCKET_BUFFER))
             .sort((a, b) => a - b),
+    batches: batchesOf(str(values, 'batch')),
     trialSec: trialText === undefined ? (quick ? 0.6 : 1) : parseSeconds(trialText, '--duration-per-trial'),
     rounds: quick ? 1 : 3,
   };
@@ -63,7 +66,8 @@ export async function runUdpTune(values: Values, io: Io): Promise<number> {
     io.err(
       `tuning the ${options.direction === 'reverse' ? "client's" : "server's"} UDP receive buffer at ` +
         `${formatBits(options.bitsPerSecond)} × ${options.parallel} against ${targetLabel}: ` +
-        `${options.sizes.length} sizes × ${options.rounds} round(s) of ${options.trialSec}s`,
+        `${options.sizes.length} sizes × ${options.batches.length} sender batch(es) (${options.batches.join(', ')}) × ` +
+        `${options.rounds} round(s) of ${options.trialSec}s`,
     );
   const interruption = onInterrupt(io);
   let sweep: UdpBufferSweep;
@@ -97,36 +101,59 @@ export async function runUdpTune(values: Values, io: Io): Promise<number> {
   return exitCode;
 }
 
+/** --batch LIST: the sender batches to sweep, in order, each once. */
+function batchesOf(text: string | undefined): number[] {
+  if (text === undefined) return [...DEFAULT_UDP_BATCHES];
+  return [...new Set(text.split(',').map((item) => parseCount(item.trim(), '--batch', 1, MAX_SEGMENTS)))].sort((a, b) => a - b);
+}
+
+const describeBatch = (batch: number): string => (batch === 1 ? '1 (one per call)' : `${batch}`);
+
 function printSweep(io: Io, sweep: UdpBufferSweep, server: string): void {
   const measured = sweep.points.filter((point) => point.trials.length > 0);
+  const chosen = sweep.byBatch;
   io.out(
     renderTable(
-      ['SO_RCVBUF asked', 'kernel gave', 'lost (median)', 'socket drops (most, in packets)', ''],
-      measured.map((point) => [
-        formatBytes(point.asked),
-        `${formatBytes(point.effective)}${point.effective < 2 * point.asked ? ' (capped)' : ''}`,
-        `${point.medianLostPercent}%`,
-        point.maxDrops === null ? 'unknown' : String(point.maxDrops),
-        point.asked === sweep.recommendation?.asked ? '← smallest without drops' : point.clean ? 'no drops' : '',
-      ]),
+      ['batch', 'SO_RCVBUF asked', 'kernel gave', 'sent per call', 'lost (median)', 'socket drops (most, in packets)', ''],
+      measured.map((point) => {
+        const perSend = point.trials.map((trial) => trial.datagramsPerSend).filter((value) => value !== null);
+        const smallest = chosen.find((entry) => entry.batch === point.batch)?.recommendation?.asked === point.asked;
+        return [
+          describeBatch(point.batch),
+          formatBytes(point.asked),
+          `${formatBytes(point.effective)}${point.effective < 2 * point.asked ? ' (capped)' : ''}`,
+          perSend.length === 0 ? '?' : String(median(perSend)),
+          `${point.medianLostPercent}%`,
+          point.maxDrops === null ? 'unknown' : String(point.maxDrops),
+          smallest ? '← smallest without drops' : point.clean ? 'no drops' : '',
+        ];
+      }),
       io.columns,
     ),
   );
   const { options } = sweep;
   const receiver = options.direction === 'reverse' ? 'client' : 'server';
   const load = `${formatBits(options.bitsPerSecond)}${options.parallel > 1 ? ` × ${options.parallel} streams` : ''}`;
+  for (const { batch, recommendation } of chosen)
+    io.out(
+      `batch ${describeBatch(batch)}: ` +
+        (recommendation === null
+          ? `every size dropped datagrams at ${load}`
+          : `smallest receive buffer with no drops at ${load}: ${formatBytes(recommendation.asked)} ` +
+            `(the kernel gave ${formatBytes(recommendation.effective)})`),
+    );
   if (sweep.recommendation === null) {
     io.out(
       `every size dropped datagrams at ${load}: the ${receiver} does not keep up whatever its buffer` +
         (sweep.sysctl === null ? '' : ', or the kernel capped the largest sizes'),
     );
   } else {
-    const { asked, effective } = sweep.recommendation;
-    io.out(`smallest receive buffer with no drops at ${load}: ${formatBytes(asked)} (the kernel gave ${formatBytes(effective)})`);
+    const { asked, batch } = sweep.recommendation;
     io.out('paste:');
     const run =
       `socktune stream -u -c ${server}${options.direction === 'reverse' ? ' -R' : ''} -b ${options.bitsPerSecond} ` +
-      `-l ${options.datagramBytes}${options.parallel > 1 ? ` -P ${options.parallel}` : ''} --rcvbuf ${asked}`;
+      `-l ${options.datagramBytes}${options.parallel > 1 ? ` -P ${options.parallel}` : ''}` +
+      `${batch === MAX_SEGMENTS ? '' : ` --batch ${batch}`} --rcvbuf ${asked}`;
     io.out(
       `  ${run}    # ${options.direction === 'reverse' ? "this client's sockets get it" : "the server's socket gets it for the test"}`,
     );

@@ -152,6 +152,13 @@ export const tuneCommand: Command = {
       value: '<bits/s>',
     },
     reverse: { help: "with -u: the server sends, and this client's receive buffer is swept", spec: { type: 'boolean', short: 'R' } },
+    batch: {
+      help:
+        'with -u: the sender batches to sweep, most datagrams per system call, 1 to 64 (default 1,64: one each as iperf3, ' +
+        'and as many as the kernel cuts): larger bursts need larger receive buffers',
+      spec: { type: 'string' },
+      value: '<list>',
+    },
     ...COMMON_OUTPUT_FLAGS,
   },
   examples: [
@@ -165,7 +172,7 @@ export const tuneCommand: Command = {
   ],
   async run(values, io) {
     if (values.udp) return (await import('./tune-udp.ts')).runUdpTune(values, io);
-    for (const flag of ['bitrate', 'reverse'])
+    for (const flag of ['bitrate', 'reverse', 'batch'])
       if (values[flag] !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} goes with tune -u`);
     const raw = values.raw === true;
     const workload = choice(values, 'workload', WORKLOADS, raw ? 'rr' : 'stream');

@@ -29,8 +29,11 @@ export interface DatagramSenderOptions {
   shared?: SendBudget | undefined;
   /** How many streams of the test send at once, for their buffers to fit IN_FLIGHT_BYTES_PER_TEST together. */
   streams: number;
-  /** Several datagrams per system call where the kernel cuts them (UDP GSO); false: one each, as iperf3 sends. @default true */
-  segmented?: boolean;
+  /**
+   * Most datagrams per system call, which the kernel cuts apart (UDP GSO; fewer for a paced stream,
+   * at most a millisecond of it); 1: one each, as iperf3 sends. @default 64 (the kernel's most)
+   */
+  batch?: number | undefined;
 }
 
 /**
@@ -42,7 +45,7 @@ export interface DatagramSenderOptions {
 export function sendDatagrams(socket: UdpSocket, options: DatagramSenderOptions): DatagramSender {
   const { format } = options;
   const size = format.bytes;
-  let batch = options.segmented === false ? 1 : segmentSends(socket, size, options.bitsPerSecond);
+  let batch = options.batch === 1 ? 1 : segmentSends(socket, size, options.bitsPerSecond, options.batch);
   const inFlightMax = (): number =>
     Math.max(1, Math.min(MAX_IN_FLIGHT, Math.floor(IN_FLIGHT_BYTES_PER_TEST / (size * batch * options.streams))));
   // Made as they are first needed: a stream that sends slowly never holds the whole ring.

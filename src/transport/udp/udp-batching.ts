@@ -3,7 +3,7 @@ import { trySetUdpGro, trySetUdpSegment } from '../../core/socket-syscalls.ts';
 import { eachDatagram, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 
 /** The kernel's limit on the segments of one GSO send (UDP_MAX_SEGMENTS). */
-const MAX_SEGMENTS = 64;
+export const MAX_SEGMENTS = 64;
 /** A paced stream batches at most this much of its traffic in one send: its pace stays smooth at this grain. */
 const BATCH_WINDOW_SECONDS = 0.001;
 
@@ -19,12 +19,12 @@ export function udpFdOf(socket: UdpSocket): number {
 
 /**
  * How many datagrams of `bytes` one send may carry on this socket (UDP GSO: the kernel cuts them),
- * set up on the socket: as many as fit in one UDP payload and the kernel's limit, or for a paced
- * stream as many as a millisecond of its traffic; 1 where the kernel refuses it.
+ * set up on the socket: at most `most`, as many as fit in one UDP payload and the kernel's limit,
+ * or for a paced stream as many as a millisecond of its traffic; 1 where the kernel refuses it.
  */
-export function segmentSends(socket: UdpSocket, bytes: number, bitsPerSecond: number): number {
+export function segmentSends(socket: UdpSocket, bytes: number, bitsPerSecond: number, most = MAX_SEGMENTS): number {
   const paced = bitsPerSecond > 0 ? Math.floor(((bitsPerSecond / 8) * BATCH_WINDOW_SECONDS) / bytes) : Infinity;
-  const segments = Math.min(MAX_SEGMENTS, Math.floor(MAX_DATAGRAM_BYTES / bytes), paced);
+  const segments = Math.min(most, MAX_SEGMENTS, Math.floor(MAX_DATAGRAM_BYTES / bytes), paced);
   if (segments < 2) return 1;
   const fd = udpFdOf(socket);
   return fd >= 0 && trySetUdpSegment(fd, bytes) ? segments : 1;

@@ -84,6 +84,50 @@ test("merged percentiles are those of one histogram holding every run's latencie
   );
 });
 
+test('a run its cgroup throttled: the merged source carries its throttled time and quota, and the warning names it', () => {
+  const t0 = Date.now();
+  const calm = rrResult(t0, [[1_000_000]]);
+  const throttled = rrResult(t0, [[1_000_000]]);
+  throttled.selfCheck = {
+    ...throttled.selfCheck,
+    cpuThrottledMs: 412.3,
+    cpuThrottledPeriods: 37,
+    cpuPeriods: 98,
+    cpuQuota: 0.2,
+    clientSaturated: true,
+  };
+  throttled.clientSaturated = true;
+  const busy = rrResult(t0, [[1_000_000]]);
+  busy.clientSaturated = true;
+  const merged = mergeResults([
+    { label: 'calm', result: calm },
+    { label: 'throttled', result: throttled },
+    { label: 'busy', result: busy },
+  ]);
+  assert.equal(merged.clientSaturated, true);
+  assert.deepEqual(
+    merged.sources.map(({ label, clientSaturated, cpuThrottledMs, cpuQuota }) => ({ label, clientSaturated, cpuThrottledMs, cpuQuota })),
+    [
+      { label: 'calm', clientSaturated: false, cpuThrottledMs: undefined, cpuQuota: undefined },
+      { label: 'throttled', clientSaturated: true, cpuThrottledMs: 412.3, cpuQuota: 0.2 },
+      { label: 'busy', clientSaturated: true, cpuThrottledMs: undefined, cpuQuota: undefined },
+    ],
+  );
+  assert.ok(!('cpuThrottledMs' in merged.sources[0]!), 'absent, not undefined, where the run has none');
+  const [warning] = merged.warningDetails;
+  assert.deepEqual(warning?.kind === 'sources-saturated' && [warning.sources, warning.throttled], [['throttled', 'busy'], ['throttled']]);
+  assert.match(merged.warnings[0]!, /saturated in throttled, busy \(throttled by its cgroup's CPU quota in throttled\)/);
+  throttled.selfCheck.cpuThrottledMs = -1;
+  assert.throws(
+    () =>
+      mergeResults([
+        { label: 'calm', result: calm },
+        { label: 'throttled', result: throttled },
+      ]),
+    /throttled: selfCheck\.cpuThrottledMs must be a number from 0/,
+  );
+});
+
 test('a fast host and a slow host: the merged tail is that of the slow host, not a mean of the two p99s', () => {
   const t0 = Date.now();
   const fast = Array.from({ length: 990 }, () => 100_000);
@@ -170,7 +214,11 @@ test('results that do not add up are refused with SOCKTUNE_ERR_MERGE, naming the
       () => mergeResults(sources),
       (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_MERGE' && pattern.test(error.message),
     );
-  refused([{ label: 'one.json', result: rrResult(t0, [[1000]]) }], /at least two/);
+  refused([], /no result to merge/);
+  // One result merges to itself: a Kubernetes test of one client pod is collected like any other.
+  const alone = mergeResults([{ label: 'one.json', result: rrResult(t0, [[1000, 3000]]) }]);
+  assert.equal(alone.summary.requests, 2);
+  assert.equal(alone.startSkewMs, 0);
   refused(
     [
       { label: 'a.json', result: rrResult(t0, [[1000]]) },

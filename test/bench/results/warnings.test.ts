@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseServerMessage } from '../../../src/bench/control/server-messages.ts';
 import { collectEnvironment } from '../../../src/bench/results/environment.ts';
-import { saturated, WARNING_KINDS, type Warning } from '../../../src/bench/results/warnings.ts';
+import { saturated, trialsSaturated, WARNING_KINDS, type Warning } from '../../../src/bench/results/warnings.ts';
 import { runCli, startServer } from '../../../testkit/cli.ts';
 
 test('the JSON schema lists exactly the warning kinds the code makes', () => {
@@ -83,4 +83,27 @@ test('a saturated client says what crossed its threshold: CPU, the event loop, o
   const [loop] = saturated({ clientSaturated: true, cpuPercent: 40, eventLoopDelayP99Ms: 80 });
   assert.match(loop!.message, /its event loop ran late \(delay p99 80 ms, over 50 ms\)/);
   assert.deepEqual(saturated({ clientSaturated: false, cpuPercent: 99, eventLoopDelayP99Ms: 0 }), []);
+});
+
+test("a client its cgroup's CPU quota throttled says so first, with the facts, even when its event loop also ran late", () => {
+  const throttling = { cpuThrottledMs: 412.3, cpuThrottledPeriods: 37, cpuPeriods: 98 };
+  const [throttled] = saturated({ clientSaturated: true, cpuPercent: 19.8, eventLoopDelayP99Ms: 80, ...throttling, cpuQuota: 0.2 });
+  assert.deepEqual(throttled, {
+    kind: 'client-saturated',
+    trigger: 'throttled',
+    cpuPercent: 19.8,
+    eventLoopDelayP99Ms: 80,
+    ...throttling,
+    cpuQuota: 0.2,
+    message:
+      "the load generator itself was saturated: the client's cgroup throttled it 412.3 ms, in 37 of 98 CPU periods " +
+      '(CPU quota 0.2, it used 19.8% of one core): its numbers measure the quota, not the server',
+  });
+  const [noQuota] = saturated({ clientSaturated: true, cpuPercent: 50, eventLoopDelayP99Ms: 1, ...throttling });
+  assert.match(noQuota!.message, /in 37 of 98 CPU periods \(it used 50% of one core\)/);
+  const [cpu] = saturated({ clientSaturated: true, cpuPercent: 97, eventLoopDelayP99Ms: 1, ...throttling, cpuThrottledMs: 0, cpuQuota: 4 });
+  assert.equal(cpu!.kind === 'client-saturated' && cpu!.trigger, 'cpu', 'no throttled time: not the trigger, still the facts');
+  assert.equal(cpu!.kind === 'client-saturated' && cpu!.cpuQuota, 4);
+  assert.match(trialsSaturated(3, 2).message, /saturated in 3 trial\(s\): its cgroup's CPU quota throttled it in 2 of them, so/);
+  assert.match(trialsSaturated(3).message, /its one thread ran out of CPU/);
 });

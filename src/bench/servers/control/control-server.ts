@@ -28,6 +28,8 @@ import {
 } from '../../control/control-protocol.ts';
 import type { BuiltinService } from '../../../transport/server/options.ts';
 import { DataPorts, type PortRange } from './data-ports.ts';
+import { Rendezvous } from './rendezvous.ts';
+import type { BarrierMessage } from '../../control/barrier-protocol.ts';
 import { UdpSink, type UdpRole } from './udp-sink.ts';
 import { collectEnvironment } from '../../results/environment.ts';
 import { processMemory } from '../../results/memory.ts';
@@ -64,6 +66,8 @@ export interface ControlServerOptions {
   testIdleTimeoutMs?: number;
   /** Shared secret: clients must answer an HMAC-SHA256 challenge with it before any test. @default undefined (no auth) */
   authToken?: string | Secret;
+  /** Clients waiting at start barriers at once (`--barrier` clients of every group together). @default 1024 */
+  maxBarrierClients?: number;
   /** Data connections one test may have open (stream -P, rr -C, conns --target). @default 10000 */
   maxConnectionsPerTest?: number;
   /** Data connections every test together may have open. @default 20000 */
@@ -115,6 +119,7 @@ export const CONTROL_SERVER_DEFAULTS: Readonly<Required<Omit<ControlServerOption
   oneOff: false,
   handshakeTimeoutMs: 10_000,
   maxHandshakes: 64,
+  maxBarrierClients: 1024,
   maxTestsPerPeer: 8,
   ipv6Prefix: DEFAULT_IPV6_PREFIX,
   maxTestDurationMs: 600_000,
@@ -136,6 +141,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   oneOff: boolean,
   handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
   maxHandshakes: integer(1, 100_000),
+  maxBarrierClients: integer(1, 100_000),
   maxTestsPerPeer: integer(1, 10_000),
   ipv6Prefix: integer(1, 128),
   maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
@@ -177,6 +183,8 @@ const DATA_TOKEN_BYTES = 16;
 
 export interface TestLog {
   peer: string;
+  /** A start barrier's client (service 'barrier'): its group, its name, the clients the group waited for. */
+  barrier?: { group: string; name: string; clients: number };
   /** The key the client's limits count under (clientKey): its address, or its IPv6 prefix. */
   client: string;
   service: string;
@@ -186,6 +194,16 @@ export interface TestLog {
   error?: string;
   bytesIn?: number;
   bytesOut?: number;
+}
+
+function barrierLog(peer: string, client: string, barrier: BarrierMessage): Omit<TestLog, 'outcome'> {
+  return {
+    peer,
+    client,
+    service: 'barrier',
+    ioModel: '-',
+    barrier: { group: barrier.group, name: barrier.name, clients: barrier.clients },
+  };
 }
 
 /**
@@ -216,6 +234,7 @@ export class ControlServer extends EventEmitter {
   #closing = false;
   readonly #authBackoff: AuthBackoff;
   readonly #dataPorts: DataPorts;
+  readonly #rendezvous: Rendezvous;
   #allowedCpus: readonly number[] = [];
   #lastSettle = -Infinity;
 
@@ -233,9 +252,14 @@ export class ControlServer extends EventEmitter {
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
     this.#authBackoff = new AuthBackoff(this.options.authBackoff);
     this.#dataPorts = new DataPorts(this.options.dataPorts);
+    this.#rendezvous = new Rendezvous({
+      maxWaiting: this.options.maxBarrierClients,
+      maxWaitMs: this.options.maxTestDurationMs,
+      stepTimeoutMs: this.options.handshakeTimeoutMs,
+    });
     // A control connection is quiet while its test runs; the handshake timeout and the test's own end bound it instead.
     // Room for every test's connection and every handshake, so that newcomers reach #serve, which ends the oldest handshake.
-    const controlConnections = this.options.maxTests + this.options.maxHandshakes + CONTROL_SPARE;
+    const controlConnections = this.options.maxTests + this.options.maxHandshakes + this.options.maxBarrierClients + CONTROL_SPARE;
     this.#control = createServer(
       {
         host,
@@ -257,7 +281,8 @@ export class ControlServer extends EventEmitter {
    */
   listen(): Promise<ServerAddress> {
     const openFiles = raiseOpenFilesLimit(openFilesLimit().hard).soft;
-    const reserve = FD_RESERVE + 4 * this.options.maxTests + 2 * this.options.maxThreads + this.options.maxHandshakes;
+    const reserve =
+      FD_RESERVE + 4 * this.options.maxTests + 2 * this.options.maxThreads + this.options.maxHandshakes + this.options.maxBarrierClients;
     // Under a small limit the reserve cannot be whole: half the descriptors still go to data connections.
     this.#connectionCap = Math.max(1, Math.min(this.options.maxConnections, Math.max(Math.floor(openFiles / 2), openFiles - reserve)));
     this.#pool = new ConnectionPool(this.#connectionCap, this.options.maxConnectionsPerTest);
@@ -305,6 +330,7 @@ export class ControlServer extends EventEmitter {
     const fromPeer = this.#perPeer.get(address)!;
     let testServer: SocktuneServer | UdpSink | undefined;
     let start: StartMessage | undefined;
+    let barrier: BarrierMessage | undefined;
     let threads = 0;
     /** Authenticated and started: what a --one-off server waits for. */
     let ran = false;
@@ -335,11 +361,19 @@ export class ControlServer extends EventEmitter {
       }
       const raw = await channel.next(this.options.handshakeTimeoutMs, 'start message');
       const first = parseClientMessage(raw);
-      if (first.type !== 'start') throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start message first');
-      start = first;
+      if (first.type !== 'start' && first.type !== 'barrier')
+        throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', 'expected a start or barrier message first');
+      if (first.type === 'barrier') barrier = first;
       if (this.options.authToken !== undefined) await this.#authenticate(channel, this.options.authToken, JSON.stringify(raw), address);
       this.#handshaking.delete(socket);
       if (this.#closing) throw new SocktuneError('SOCKTUNE_ERR_REFUSED', 'server is shutting down');
+      if (first.type === 'barrier') {
+        await this.#rendezvous.serve(channel, first);
+        channel.close();
+        this.emit('test', { ...barrierLog(peer, address, first), outcome: 'done' } satisfies TestLog);
+        return;
+      }
+      start = first;
       this.#checkLimits(start);
       if (this.#tests.size >= this.options.maxTests) {
         throw new SocktuneError('SOCKTUNE_ERR_REFUSED', `server busy: ${this.#tests.size} tests running (max ${this.options.maxTests})`);
@@ -432,6 +466,10 @@ export class ControlServer extends EventEmitter {
       const failure = error instanceof SocktuneError ? error : new SocktuneError('SOCKTUNE_ERR_PROTOCOL', String(error));
       channel.send({ type: 'error', code: failure.code, message: failure.message });
       channel.close();
+      // A connection that closed before saying a word (a readiness probe, a port scan) is no test: nothing to log.
+      if (failure.code === 'SOCKTUNE_ERR_PEER_GONE' && channel.firstBytes.length === 0) return;
+      const failed = { outcome: 'failed', code: failure.code, error: `${failure.code}: ${failure.message}` } as const;
+      if (barrier !== undefined) return void this.emit('test', { ...barrierLog(peer, address, barrier), ...failed } satisfies TestLog);
       this.emit('test', {
         peer,
         client: address,

@@ -52,13 +52,15 @@ export class DataPorts {
       this.#next = port === range.to ? range.from : port + 1;
       if (this.#held.has(port) || !portIsFree(protocol, family, host, port)) continue;
       this.#held.add(port);
-      const server = create(port);
+      let server: T | undefined;
       try {
+        server = create(port);
         const address = await server.listen();
         return { server, address, release: () => this.#held.delete(port) };
       } catch (error) {
+        // A test refused before it listened (its settings) gives its port back as well.
         this.#held.delete(port);
-        await discard(server);
+        if (server !== undefined) await discard(server);
         // Taken between the trial and the bind: the next port. Anything else is this test's own failure.
         if (!(error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_LISTEN')) throw error;
       }

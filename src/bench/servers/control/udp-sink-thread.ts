@@ -47,6 +47,8 @@ export interface UdpSinkThreadCounts {
 
 /** How long a recvfrom waits before the thread looks at the stop flag again. */
 const STOP_CHECK_MS = 100;
+/** How long a stopping thread reads what is queued: a flood that outpaces it cannot keep the test alive. */
+const DRAIN_MS = 100;
 
 /**
  * One thread of a UDP test's server end in a thread model: a blocking socket of its own in the test
@@ -77,10 +79,13 @@ function serve(data: UdpSinkThreadData): void {
     if (!data.echo || (budget !== undefined && budget.tryTake(datagram.length) !== 0)) return;
     if (sendTo(fd, datagram, datagram.length, peer, peerLength[0]!) === datagram.length) counts.echo(header.stream, datagram.length);
   };
+  let drainUntil = Infinity;
   try {
     for (;;) {
       // Once stopped, what is queued is still counted: the client's last datagrams came before its finish.
       const stopping = Atomics.load(stop, 0) !== 0;
+      if (stopping && drainUntil === Infinity) drainUntil = performance.now() + DRAIN_MS;
+      if (performance.now() > drainUntil) break;
       const length = receiveFrom(fd, buffer, peer, peerLength, !stopping);
       if (length < 0) {
         const errno = lastErrno();

@@ -71,7 +71,7 @@ export class UdpSinkThreads {
 
   static async start(options: UdpSinkThreadsOptions): Promise<UdpSinkThreads> {
     const { family, host, buffers, threads } = options;
-    const first = createBoundUdpFd(family, host, options.port, true, buffers);
+    const first = createBoundUdpFd(family, host, options.port === 0 ? exclusivePort(family, host) : options.port, true, buffers);
     try {
       const port = boundPort(first);
       const effective = readEffectiveBufferSizes(first);
@@ -113,5 +113,19 @@ export class UdpSinkThreads {
     const echoed: number[] = [];
     for (const thread of posted) thread.echoed.forEach((count, stream) => (echoed[stream] = (echoed[stream] ?? 0) + (count ?? 0)));
     return { streams: new Map([...parts].map(([stream, counts]) => [stream, sumDatagramCounts(counts)])), echoed };
+  }
+}
+
+/**
+ * A port nobody holds: one the kernel picks for a socket without SO_REUSEPORT, closed at once. A
+ * SO_REUSEPORT bind to port 0 may be given a port that another socket group of this user holds,
+ * and would join that group (another test's, taking its datagrams).
+ */
+function exclusivePort(family: 'ipv4' | 'ipv6', host: string): number {
+  const probe = createBoundUdpFd(family, host, 0, false);
+  try {
+    return boundPort(probe);
+  } finally {
+    closeFd(probe);
   }
 }

@@ -146,7 +146,7 @@ export class UdpSink {
         to: { port: from.port, address: from.address },
         shared,
         streams: settings.streams,
-        segmented: settings.segmented !== false,
+        batch: settings.batch,
       }),
     );
   }

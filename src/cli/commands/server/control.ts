@@ -91,11 +91,16 @@ export const controlServerCommand: Command = {
       help: `memory partly received messages may hold, every connection together (default ${describeSize(DEFAULTS.maxBufferedBytes)})`,
       spec: { type: 'string' },
     },
+    'max-barrier-clients': {
+      help: `clients waiting at start barriers at once (--barrier clients of every test together) (default ${DEFAULTS.maxBarrierClients})`,
+      spec: { type: 'string' },
+    },
     'data-ports': {
       help:
         "ports for the tests' data listeners, TCP and UDP, e.g. 20000-20999: a firewall or NetworkPolicy opens just these " +
         'and the control port (default: any free port); a test finding none free is refused',
       spec: { type: 'string' },
+      value: '<from-to>',
     },
   },
   examples: [
@@ -123,6 +128,7 @@ export const controlServerCommand: Command = {
       maxTestsPerPeer: count(values, 'max-per-client', 10_000),
       ...ipv6Prefix(values),
       maxHandshakes: count(values, 'max-handshakes', 100_000),
+      maxBarrierClients: count(values, 'max-barrier-clients', 100_000),
       maxTestDurationMs: millis(values, 'max-duration', 1000, MAX_TEST_DURATION_MS),
       testIdleTimeoutMs: millis(values, 'test-idle-timeout', 1000, MAX_TEST_DURATION_MS),
       maxConnections: count(values, 'max-connections', 10_000_000),
@@ -158,8 +164,17 @@ export const controlServerCommand: Command = {
     const limiter = clientLogLimiter(io, log);
     server.on('test', (entry: TestLog) => {
       if (!limiter.admit(entry.client, entry.code ?? 'done')) return;
-      const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
-      io.err(printable(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`));
+      if (entry.barrier !== undefined) {
+        const { group, name, clients } = entry.barrier;
+        io.err(
+          printable(
+            `barrier from ${entry.peer}: ${name} in ${group} of ${clients}: ${entry.outcome === 'done' ? 'released' : entry.error}`,
+          ),
+        );
+      } else {
+        const detail = entry.outcome === 'done' ? `in ${entry.bytesIn} B, out ${entry.bytesOut} B` : entry.error;
+        io.err(printable(`test from ${entry.peer}: ${entry.service} (${entry.ioModel}) ${entry.outcome}: ${detail}`));
+      }
       log?.('test', { ...entry });
     });
     await stopped;
