@@ -12,6 +12,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
+import type { TestServerSettings } from '../src/bench/control/control-protocol.ts';
 import { runUdpStream } from '../src/bench/engines/udp-stream.ts';
 import { collectEnvironment } from '../src/bench/results/environment.ts';
 import { formatBytes, formatCount, formatMicros } from '../src/bench/results/format.ts';
@@ -74,7 +75,12 @@ async function iperf3Udp(port: number): Promise<Rate> {
   };
 }
 
-async function socktuneUdp(server: LocalServer, segmented: boolean, saturated: { count: number }): Promise<Rate> {
+async function socktuneUdp(
+  server: LocalServer,
+  segmented: boolean,
+  saturated: { count: number },
+  serverSettings: TestServerSettings = {},
+): Promise<Rate> {
   const result = await runUdpStream({
     batch: segmented ? undefined : 1,
     target: server.target,
@@ -85,7 +91,7 @@ async function socktuneUdp(server: LocalServer, segmented: boolean, saturated: {
     bitsPerSecond: 0,
     parallel: 1,
     client: {},
-    server: {},
+    server: serverSettings,
   });
   saturated.count += Number(result.clientSaturated);
   const { udp, measuredSeconds } = result.summary;
@@ -126,7 +132,13 @@ const daemons = [
 ];
 const socktune = await LocalServer.start();
 await new Promise((resolve) => setTimeout(resolve, 1000));
-const rates = { iperf3: [] as Rate[], socktunePlain: [] as Rate[], socktuneBatched: [] as Rate[], iperf3ToSocktune: [] as Rate[] };
+const rates = {
+  iperf3: [] as Rate[],
+  socktunePlain: [] as Rate[],
+  socktunePlainThreads: [] as Rate[],
+  socktuneBatched: [] as Rate[],
+  iperf3ToSocktune: [] as Rate[],
+};
 const pingPong = {
   sockperf: [] as { p50Us: number; p99Us: number }[],
   socktune: [] as { p50Us: number; p99Us: number }[],
@@ -138,6 +150,7 @@ try {
   for (let repetition = 0; repetition < repetitions; repetition++) {
     rates.iperf3.push(await iperf3Udp(IPERF3_PORT));
     rates.socktunePlain.push(await socktuneUdp(socktune, false, saturated));
+    rates.socktunePlainThreads.push(await socktuneUdp(socktune, false, saturated, { ioModel: 'workers', workers: 1 }));
     rates.socktuneBatched.push(await socktuneUdp(socktune, true, saturated));
     rates.iperf3ToSocktune.push(await iperf3Udp(SOCKTUNE_IPERF3_PORT));
     pingPong.sockperf.push(await sockperfPingPong(SOCKPERF_PORT));
@@ -197,7 +210,7 @@ const markdown = `# UDP on loopback: socktune next to iperf3 and sockperf (${dat
 
 ${repetitions} interleaved repetitions of ${seconds}s each, median (range). Node ${environment.node}, kernel
 ${environment.kernel}, ${environment.cpus} × ${environment.cpuModel}, rmem_default ${environment.sysctl['net.core.rmem_default'] ?? '?'}.
-Client and server share the machine's CPUs, unpinned; socktune's client reported saturation in ${saturated.count} of ${2 * repetitions} runs.
+Client and server share the machine's CPUs, unpinned; socktune's client reported saturation in ${saturated.count} of ${3 * repetitions} runs.
 
 ## Datagrams per second, ${DATAGRAM} B, \`-b 0\`, one stream
 
@@ -207,7 +220,8 @@ only fills the receive buffer's drop counter), and what the sender handed to the
 | sender → receiver | sent | received | lost | received vs iperf3 → iperf3 |
 |---|---|---|---|---|
 ${rateRow('iperf3 -u → iperf3 -s', rates.iperf3, rates.iperf3)}
-${rateRow('socktune stream -u --no-batch → socktune server (one datagram per system call, as iperf3)', rates.socktunePlain, rates.iperf3)}
+${rateRow('socktune stream -u --no-batch (a sender thread, one datagram per system call, as iperf3) → socktune server (event loop)', rates.socktunePlain, rates.iperf3)}
+${rateRow('the same → socktune server --io-model workers --workers 1 (a blocking UDP thread, one recvfrom per datagram)', rates.socktunePlainThreads, rates.iperf3)}
 ${rateRow('socktune stream -u → socktune server (UDP GSO sends, GRO receives)', rates.socktuneBatched, rates.iperf3)}
 ${rateRow('iperf3 -u → socktune server iperf3', rates.iperf3ToSocktune, rates.iperf3)}
 

@@ -12,6 +12,7 @@
  *   package.json                   the version the CLI prints; "type": "module"
  *   dist/cli/main.js, dist/transport/models/thread-main.js, dist/bench/servers/sockperf/sockperf-handler.js,
  *   dist/bench/servers/sockperf/sockperf-udp-thread.js, dist/bench/servers/control/udp-sink-thread.js,
+ *   dist/transport/udp/sender-thread.js,
  *   dist/bench/servers/control/local-server-main.js, dist/chunks/*
  *                                  src/ bundled by esbuild (ajv and hdr-histogram-js inside), ESM,
  *                                  with the code the entries share split into chunks
@@ -60,6 +61,7 @@ const ENTRY_POINTS = [
   'bench/servers/sockperf/sockperf-handler.ts',
   'bench/servers/sockperf/sockperf-udp-thread.ts',
   'bench/servers/control/udp-sink-thread.ts',
+  'transport/udp/sender-thread.ts',
   'bench/servers/control/local-server-main.ts',
 ];
 
@@ -73,6 +75,7 @@ const FILES_BESIDE_MODULES: Record<string, string> = {
   'transport/models/serving-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
   'bench/servers/sockperf/sockperf-server.ts': './sockperf-handler.js, which those threads import for sockperf (an entry point)',
   'bench/servers/sockperf/sockperf-udp.ts': "./sockperf-udp-thread.js, the sockperf server's UDP threads (an entry point)",
+  'transport/udp/sender-threads.ts': './sender-thread.js, the sender threads of stream -u one datagram per call (an entry point)',
   'bench/servers/control/udp-sink-threads.ts': './udp-sink-thread.js, the threads of a UDP test in a thread model (an entry point)',
   'bench/servers/control/local-server.ts':
     "./local-server-main.js, tune's local server in a child process (an entry point; see launcher.ts)",

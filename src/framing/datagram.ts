@@ -42,18 +42,25 @@ export function datagramTemplate(size: number, token: Buffer): Buffer {
 
 export function stampDatagram(datagram: Buffer, header: DatagramHeader): void {
   datagram.writeUInt32BE(header.stream, 4);
-  datagram.writeBigUInt64BE(BigInt(header.sequence), 8);
-  datagram.writeBigUInt64BE(header.sentNs, 16);
+  stampSequence(datagram, header.sequence, header.sentNs);
+}
+
+/** The per-datagram part of the header, the stream's being in place: written on every send, so no BigInt is made for the number. */
+function stampSequence(datagram: Buffer, sequence: number, sentNs: bigint): void {
+  datagram.writeUInt32BE(Math.floor(sequence / 0x1_0000_0000), 8);
+  datagram.writeUInt32BE(sequence >>> 0, 12);
+  datagram.writeBigUInt64BE(sentNs, 16);
 }
 
 /** The header of a datagram of this test, or undefined for anything else (short, another magic, another token). */
 export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | undefined {
   if (datagram.length < DATAGRAM_HEADER_BYTES || datagram.readUInt32BE(0) !== DATAGRAM_MAGIC) return undefined;
   if (datagram.compare(token, 0, DATAGRAM_TOKEN_BYTES, 24, DATAGRAM_HEADER_BYTES) !== 0) return undefined;
-  const sequence = datagram.readBigUInt64BE(8);
-  // The receiver counts up to sequence + 1: that must stay an exact number too.
-  if (sequence >= BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-  return { stream: datagram.readUInt32BE(4), sequence: Number(sequence), sentNs: datagram.readBigUInt64BE(16) };
+  // Read in halves, no BigInt made per datagram. The receiver counts up to sequence + 1: that must stay an exact number too.
+  const high = datagram.readUInt32BE(8);
+  const sequence = high * 0x1_0000_0000 + datagram.readUInt32BE(12);
+  if (sequence >= Number.MAX_SAFE_INTEGER) return undefined;
+  return { stream: datagram.readUInt32BE(4), sequence, sentNs: datagram.readBigUInt64BE(16) };
 }
 
 /**
@@ -82,7 +89,11 @@ export function socktuneDatagrams(bytes: number, token: Buffer, stream: number):
   datagramTemplate(bytes, token);
   return {
     bytes,
-    template: () => datagramTemplate(bytes, token),
-    stamp: (datagram, sequence) => stampDatagram(datagram, { stream, sequence, sentNs: process.hrtime.bigint() }),
+    template: () => {
+      const datagram = datagramTemplate(bytes, token);
+      datagram.writeUInt32BE(stream, 4);
+      return datagram;
+    },
+    stamp: (datagram, sequence) => stampSequence(datagram, sequence, process.hrtime.bigint()),
   };
 }

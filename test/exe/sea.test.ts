@@ -99,6 +99,10 @@ describe('single executable (npm run build:exe)', { skip }, () => {
       ]);
       assert.equal(udp.code, 0, udp.stderr);
       assert.ok(JSON.parse(udp.stdout).summary.requests > 0);
+      // And stream -u's sender threads (one datagram per call) from theirs.
+      const plain = await socktune(['stream', '-u', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.5', '--no-batch', '--json']);
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.ok(JSON.parse(plain.stdout).summary.udp.sent > 0);
     } finally {
       await server.stop();
     }

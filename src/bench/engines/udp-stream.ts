@@ -3,6 +3,7 @@ import { SocktuneError } from '../../core/errors.ts';
 import { countDropsFrom } from '../../core/udp-counters.ts';
 import { DATAGRAM_HEADER_BYTES, datagramTemplate, readDatagram, socktuneDatagrams, stampDatagram } from '../../framing/datagram.ts';
 import { receiveDatagrams } from '../../transport/udp/udp-batching.ts';
+import { sendOnThreads } from '../../transport/udp/sender-threads.ts';
 import { sendDatagrams, type DatagramSender } from '../../transport/udp/datagram-sender.ts';
 import { bindUdp, connectUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { DatagramReport, TestServerSettings } from '../control/control-protocol.ts';
@@ -102,6 +103,15 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       streams.push(stream);
     }
     const dropsSince = reverse ? countDropsFrom(streams.map((stream) => stream.local)) : undefined;
+    // One datagram per system call goes out from sender threads: node:dgram's per-send cost would bound it.
+    const threaded =
+      !reverse && options.batch === 1
+        ? await sendOnThreads(
+            streams.map((stream) => stream.bound.socket),
+            { datagramBytes: options.datagramBytes, token, bitsPerSecond: options.bitsPerSecond },
+          )
+        : undefined;
+    threaded?.senders.forEach((sender, index) => (streams[index]!.sender = sender));
     monitor = new SelfMonitor().start();
     const startedAt = Date.now();
     const intervals: StreamInterval[] = [];
@@ -124,6 +134,7 @@ export async function runUdpStream(options: UdpStreamOptions): Promise<StreamRes
       options.onInterval?.(interval);
     });
     if (reverse) helloTimer = sayHello(streams, token);
+    else if (threaded !== undefined) threaded.start();
     else
       streams.forEach((stream, index) => {
         stream.sender = sendDatagrams(stream.bound.socket, {
