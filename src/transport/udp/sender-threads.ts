@@ -2,13 +2,13 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { SocktuneError } from '../../core/errors.ts';
 import { closeFd, duplicateFd } from '../../core/socket-syscalls.ts';
 import type { DatagramSender } from './datagram-sender.ts';
 import { SENDER_COUNTS } from './sender-counts.ts';
 import type { SenderThreadData } from './sender-thread.ts';
 import { udpFdOf } from './udp-batching.ts';
+import { startBlockingThreads } from '../io/blocking-threads.ts';
 
 const THREAD_ENTRY = new URL(`./sender-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
@@ -40,34 +40,18 @@ export async function sendOnThreads(
   const flags = new SharedArrayBuffer(8);
   const counts = new SharedArrayBuffer(sockets.length * SENDER_COUNTS.length * 8);
   const threads = Math.min(sockets.length, availableParallelism());
-  const workers = Array.from({ length: threads }, (_, thread) => {
-    const data: SenderThreadData = {
-      streams: fds.flatMap((fd, index) => (index % threads === thread ? [{ fd, index }] : [])),
-      datagramBytes: options.datagramBytes,
-      token: options.token,
-      bitsPerSecond: options.bitsPerSecond,
-      flags,
-      counts,
-    };
-    const worker = new Worker(THREAD_ENTRY, { workerData: data });
-    worker.once('exit', () => data.streams.forEach(({ fd }) => closeFd(fd)));
-    return worker;
+  const data = Array.from({ length: threads }, (_, thread): SenderThreadData => ({
+    streams: fds.flatMap((fd, index) => (index % threads === thread ? [{ fd, index }] : [])),
+    datagramBytes: options.datagramBytes,
+    token: options.token,
+    bitsPerSecond: options.bitsPerSecond,
+    flags,
+    counts,
+  }));
+  // Each thread's descriptors are closed once it has ended, whether it ran or failed to start.
+  await startBlockingThreads(THREAD_ENTRY, data, flags, 'a UDP sender thread', (worker, { streams }) => {
+    worker.once('exit', () => streams.forEach(({ fd }) => closeFd(fd)));
   });
-  try {
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve, reject) => {
-            worker.once('message', () => resolve());
-            worker.once('error', reject);
-          }),
-      ),
-    );
-  } catch (error) {
-    raise(flags, STOP);
-    await Promise.all(workers.map((worker) => worker.terminate()));
-    throw error;
-  }
   const slots = new Float64Array(counts);
   const at = (index: number, field: number): number => slots[index * SENDER_COUNTS.length + field]!;
   const senders = sockets.map((_, index) => ({

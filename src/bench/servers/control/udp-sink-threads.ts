@@ -5,7 +5,7 @@ import type { EffectiveSocketOptions } from '../../../core/socket-options.ts';
 import { boundPort, closeFd, createBoundUdpFd, readEffectiveBufferSizes } from '../../../core/socket-syscalls.ts';
 import type { SendBudget } from '../../../transport/io/send-budget.ts';
 import { sumDatagramCounts, type DatagramCounts } from '../../results/datagram-stats.ts';
-import { startBlockingThreads, stopBlockingThreads } from '../blocking-threads.ts';
+import { startBlockingThreads, stopBlockingThreads } from '../../../transport/io/blocking-threads.ts';
 import type { UdpSinkThreadCounts, UdpSinkThreadData } from './udp-sink-thread.ts';
 import { LIVE_COUNTS, sumLiveCounts } from './udp-test-counts.ts';
 

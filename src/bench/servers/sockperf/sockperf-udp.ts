@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
 import { bindUdp, type BoundUdpSocket } from '../../../transport/udp/udp-socket.ts';
-import { startBlockingThreads, stopBlockingThreads } from '../blocking-threads.ts';
+import { startBlockingThreads, stopBlockingThreads } from '../../../transport/io/blocking-threads.ts';
 import type { SockperfUdpThreadData } from './sockperf-udp-thread.ts';
 import { answerable, REPLIES, UDP_COUNTS } from './sockperf-udp-answer.ts';
 

@@ -3,10 +3,20 @@ import { Worker } from 'node:worker_threads';
 /**
  * Threads that each serve a blocking socket of their own and post one message when they are ready:
  * started together, and resolved once all are ready; when one fails, the others are stopped with
- * `stop` and the failure rethrown.
+ * `stop` (its first 32-bit flag) and the failure rethrown. `onCreated` sees each worker as it is made.
  */
-export async function startBlockingThreads<T>(entry: URL, data: readonly T[], stop: SharedArrayBuffer, what: string): Promise<Worker[]> {
-  const workers = data.map((workerData) => new Worker(entry, { workerData }));
+export async function startBlockingThreads<T>(
+  entry: URL,
+  data: readonly T[],
+  stop: SharedArrayBuffer,
+  what: string,
+  onCreated: (worker: Worker, data: T) => void = () => {},
+): Promise<Worker[]> {
+  const workers = data.map((workerData) => {
+    const worker = new Worker(entry, { workerData });
+    onCreated(worker, workerData);
+    return worker;
+  });
   try {
     await Promise.all(
       workers.map(
