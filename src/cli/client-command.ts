@@ -31,6 +31,8 @@ export interface ClientCommandSpec<Result extends BenchResult<unknown, Interval,
   requestedBuffers: boolean;
   /** UDP sockets: no Nagle, no accepted sockets, no autotuning to speak of. */
   udp?: boolean;
+  /** UDP against a server thread model: its port is a socket per thread. */
+  serverSocketPerThread?: boolean;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -191,7 +193,8 @@ async function runAndReport<Result extends BenchResult<unknown, Interval, Common
   }
   spec.printSummary(io, shown);
   const serverCpu = (shown.summary as { serverCpuPercent?: number | null }).serverCpuPercent ?? null;
-  printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers, spec.udp === true);
+  const udp = spec.udp === true ? (spec.serverSocketPerThread === true ? 'per-thread' : 'one') : undefined;
+  printFooter(io, shown.effective, shown.selfCheck, shown.warnings, serverCpu, spec.requestedBuffers, udp);
   if (repeat) {
     io.out(
       `repeat     ${results.length} runs: ${spec.metric.name} median ` +

@@ -18,11 +18,19 @@ export function printFooter(
   warnings: string[],
   serverCpuPercent: number | null,
   requestedBuffers: boolean,
-  udp = false,
+  /** UDP: the server's port is one socket, or one per thread (a thread model). */
+  udpSockets?: 'one' | 'per-thread',
 ): void {
+  const udp = udpSockets !== undefined;
   io.out(`effective  client: ${describeEffective(effective.client, udp)} (${udp ? 'its UDP sockets' : 'at connect'})`);
   const server = effective.server
-    ? `${describeEffective(effective.server, udp)} (${udp ? 'its UDP socket' : 'listening socket; accepted sockets start from it'})`
+    ? `${describeEffective(effective.server, udp)} (${
+        udp
+          ? udpSockets === 'one'
+            ? 'its UDP socket'
+            : "each of its UDP sockets, one per thread in the port's SO_REUSEPORT group"
+          : 'listening socket; accepted sockets start from it'
+      })`
     : 'unknown (not a socktune server: it does not say)';
   io.out(`           server: ${server}`);
   if (!requestedBuffers)

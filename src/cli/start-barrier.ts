@@ -7,7 +7,7 @@ import { round } from '../bench/results/stats.ts';
 import { SocktuneError } from '../core/errors.ts';
 import { authToken, DEFAULT_CONTROL_PORT, seconds, splitHostPort, str } from './client-settings.ts';
 import type { Io, Values } from './command.ts';
-import { parseCount } from './units.ts';
+import { formatSignedMs, parseCount } from './units.ts';
 
 const BARRIER_FLAGS = ['barrier-clients', 'barrier-group', 'barrier-timeout'] as const;
 const DEFAULT_TIMEOUT_SEC = 600;
@@ -46,12 +46,19 @@ export async function joinStartBarrier(
     hostname()
       .replace(/[^\x21-\x7e]/g, '')
       .slice(0, 64) || 'client';
+  let said = 0;
+  // On stderr in every output mode: a run that waits for others says why it has not started.
   const release = await waitAtBarrier(
     { host: split.host, port, authToken: authToken(values) },
     { group, clients, name, timeoutMs },
-    // On stderr in every output mode: a run that waits for others says why it has not started.
-    (present) => io.err(`barrier ${group}: ${present} of ${clients} clients there`),
-    interrupt,
+    {
+      onWaiting: (present) => {
+        if (present !== said) io.err(`barrier ${group}: ${present} of ${clients} clients there`);
+        said = present;
+      },
+      onUnreachable: (reason) => io.err(`barrier ${group}: ${where} not reachable yet (${reason}); trying again every second`),
+      signal: interrupt,
+    },
   );
   const barrier: BarrierRecord = {
     group,
@@ -61,8 +68,8 @@ export async function joinStartBarrier(
     lateMs: 0,
   };
   io.err(
-    `released: all ${clients} start in ${Math.max(0, release.startLocalMs - clockNow()).toFixed(0)} ms (clock offset to ${where} ` +
-      `${release.clockOffsetMs >= 0 ? '+' : ''}${release.clockOffsetMs.toFixed(1)} ms ± ${(release.clockRttMs / 2).toFixed(1)} ms)`,
+    `released: all ${clients} start in ${Math.max(0, release.startLocalMs - clockNow()).toFixed(0)} ms (this client's clock ` +
+      `${formatSignedMs(-release.clockOffsetMs)} ms from ${where}'s, ± ${(release.clockRttMs / 2).toFixed(1)} ms)`,
   );
   let started: Promise<void> | undefined;
   const untilStart = (): Promise<void> =>

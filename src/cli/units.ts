@@ -63,3 +63,9 @@ export const MAX_SOCKET_BUFFER = 2 ** 31 - 1;
 export function describeSize(bytes: number): string {
   return bytes > 0 && bytes % 1024 === 0 ? formatSizeFlag(bytes) : `${bytes} bytes`;
 }
+
+/** A clock offset in ms with its sign, to a tenth: `+0.8`, `-800.0`, and `0.0` for what rounds to nothing. */
+export function formatSignedMs(ms: number): string {
+  const tenths = Math.round(ms * 10);
+  return tenths === 0 ? '0.0' : `${tenths > 0 ? '+' : '-'}${(Math.abs(tenths) / 10).toFixed(1)}`;
+}

@@ -169,9 +169,9 @@ export function collectSources(logs: readonly PodLog[], options: CollectOptions 
   if (starts.size > 1) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_MERGE',
-      'the results waited for different --start-at times ' +
-        `(${[...starts].map(String).join(', ')}): logs of different tests; collect one test at a ` +
-        'time',
+      'the results started at different times (a barrier release or --start-at: ' +
+        `${[...starts].map((start) => (start === undefined ? 'none' : new Date(start).toISOString())).join(', ')}): ` +
+        'logs of different tests; collect one test at a time',
     );
   }
   return sources;

@@ -60,8 +60,9 @@ function controlLimits(shape: ServerShape): ServerLimit[] {
   const threadsPerClient = Math.min(maxThreads, Math.max(threadsPerTest, Math.floor(maxThreads / 4)));
   return [
     { flag: '--max-tests', value: clients, byDefault: defaults.maxTests, max: 10_000 },
-    // Several clients may reach the server from one address: behind SNAT, or pods of one node in one IPv6 /64.
-    { flag: '--max-per-client', value: clients, byDefault: defaults.maxTestsPerPeer, max: 10_000 },
+    // Several clients may reach the server from one address: behind SNAT, or pods of one node in one IPv6 /64. Server 0 (the
+    // pods share one command line) also holds every client's barrier connection while its own clients start their tests.
+    { flag: '--max-per-client', value: clients + shape.clients, byDefault: defaults.maxTestsPerPeer, max: 100_000 },
     // Every client is in its handshake at the start (server 0: at the barrier too), and a readiness probe may be too.
     { flag: '--max-handshakes', value: shape.clients + 1, byDefault: defaults.maxHandshakes, max: 100_000 },
     { flag: '--max-connections-per-test', value: connections, byDefault: defaults.maxConnectionsPerTest, max: 10_000_000 },

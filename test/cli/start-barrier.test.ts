@@ -5,8 +5,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertSchema, BIN, runCli, runInProcess, startServer } from '../../testkit/cli.ts';
-import { runProcess, type ProcessRun } from '../../testkit/helpers.ts';
+import { assertSchema, BIN, runCli, runInProcess, startServer, type RunningServer } from '../../testkit/cli.ts';
+import { freePort, runProcess, type ProcessRun } from '../../testkit/helpers.ts';
 
 const TOKEN = 'barrier-test-token-0123456789';
 const FAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find(
@@ -198,4 +198,43 @@ test('a barrier server that names a start far off is not waited for; Ctrl-C ends
   });
   assert.equal(interrupted.code, 130, interrupted.stderr);
   assert.match(interrupted.stderr, /interrupted at the start barrier: not starting/);
+});
+
+test('a client that starts before its barrier server listens tries again every second, then joins', async (t) => {
+  const port = await freePort();
+  let server: RunningServer | undefined;
+  t.after(() => server?.stop());
+  const run = await runProcess(
+    process.execPath,
+    [
+      BIN,
+      'rr',
+      '-c',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      '0.3',
+      '--barrier',
+      `127.0.0.1:${port}`,
+      '--barrier-clients',
+      '1',
+      '--barrier-timeout',
+      '30',
+      '--json',
+    ],
+    {
+      timeoutMs: 60_000,
+      onOutput: ({ stderr }) => {
+        // The server comes up only once the client has found nothing there.
+        if (server === undefined && /127\.0\.0\.1:\d+ not reachable yet \(.*\); trying again every second/.test(stderr))
+          server = {} as RunningServer;
+        else return;
+        void startServer(['-p', String(port)]).then((started) => (server = started));
+      },
+    },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout).barrier.clients, 1);
+  assert.equal(run.stderr.match(/not reachable yet/g)?.length, 1, 'said once, not at every try');
 });

@@ -182,7 +182,7 @@ test('collect refuses, with SOCKTUNE_ERR_MERGE and exit 2, a merge that would no
     [
       `${prefixed(PODS[0]!, 'client', runs[0]!.stdout)}\n${prefixed(PODS[1]!, 'client', runs[0]!.stdout.replace(/"startAt":\d+/, '"startAt":1'))}\n`,
       [],
-      /waited for different --start-at times/,
+      /the results started at different times \(a barrier release or --start-at: .*\): logs of different tests/,
     ],
     ['', [], /no pod log was given: pipe `kubectl logs/],
   ];

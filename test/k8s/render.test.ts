@@ -267,7 +267,7 @@ test('render: placement, resources, auth, a long or crowded test, and client fla
   const clientArgs = containerOf(job).args;
   assert.deepEqual(clientArgs.slice(-3), ['--ndjson', '-R', '--verify']);
   // The one server runs all 40 clients' tests (from one address, behind SNAT); a 900 s test outlasts the server's default 600 s.
-  assert.deepEqual(containerOf(statefulSet).args.slice(-6), ['--max-tests', '40', '--max-per-client', '40', '--max-duration', '970']);
+  assert.deepEqual(containerOf(statefulSet).args.slice(-6), ['--max-tests', '40', '--max-per-client', '80', '--max-duration', '970']);
   assert.equal(flagValue(containerOf(job).args, '--pick'), undefined, 'one server: nothing to pick');
   for (const manifest of [job, statefulSet]) {
     assert.deepEqual(containerOf(manifest).env, [
@@ -430,14 +430,14 @@ test('server limits grow with the clients a server gets and what each opens; the
     [
       '100 clients per server, 300 connections each; all 200 meet at server 0’s barrier, each first in its handshake',
       shapeOf(200, 2, { connections: 300 }),
-      { '--max-tests': '100', '--max-per-client': '100', '--max-handshakes': '201', '--max-connections': '30000' },
+      { '--max-tests': '100', '--max-per-client': '300', '--max-handshakes': '201', '--max-connections': '30000' },
     ],
     [
       'workers: 4 threads a test',
       shapeOf(200, 2, { ioModel: 'workers', workers: 4 }),
       {
         '--max-tests': '100',
-        '--max-per-client': '100',
+        '--max-per-client': '300',
         '--max-handshakes': '201',
         '--max-threads': '400',
         '--max-threads-per-client': '400',
@@ -452,17 +452,17 @@ test('server limits grow with the clients a server gets and what each opens; the
     [
       'thread-per-conn: a thread for each connection',
       shapeOf(12, 3, { ioModel: 'thread-per-conn', connections: 40 }),
-      { '--max-threads-per-test': '40', '--max-threads': '160', '--max-threads-per-client': '160' },
+      { '--max-per-client': '16', '--max-threads-per-test': '40', '--max-threads': '160', '--max-threads-per-client': '160' },
     ],
     [
       'crr: twice the transactions in flight, as closing connections linger',
       shapeOf(100, 1, { workload: 'crr', connections: 200 }),
-      { '--max-tests': '100', '--max-per-client': '100', '--max-handshakes': '101', '--max-connections': '40000' },
+      { '--max-tests': '100', '--max-per-client': '200', '--max-handshakes': '101', '--max-connections': '40000' },
     ],
     [
       'more clients than a server lets wait at a barrier by default',
       shapeOf(2000, 40, {}),
-      { '--max-tests': '50', '--max-per-client': '50', '--max-handshakes': '2001', '--max-barrier-clients': '2000' },
+      { '--max-tests': '50', '--max-per-client': '2050', '--max-handshakes': '2001', '--max-barrier-clients': '2000' },
     ],
     [
       '--raw through a ClusterIP: any server may get every connection',

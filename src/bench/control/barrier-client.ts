@@ -1,5 +1,7 @@
 import { SocktuneError } from '../../core/errors.ts';
+import type { Socket } from 'node:net';
 import { connect } from '../../transport/client/connect.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { clockNow, CLOCK_ROUNDS, type ReleaseMessage } from './barrier-protocol.ts';
 import { ControlChannel } from './control-channel.ts';
 import { CONTROL_PROTOCOL_VERSION } from './control-protocol.ts';
@@ -40,22 +42,35 @@ const MAX_RELEASE_LEAD_MS = 10_000;
 /** The largest clock offset taken from a server: a day, as merge allows. */
 const MAX_CLOCK_OFFSET_MS = 86_400_000;
 
+/** What a client hears while it waits at a barrier, and what ends its wait early. */
+export interface BarrierEvents {
+  /** How many of the group are there, as they come. */
+  onWaiting?: (present: number, clients: number) => void;
+  /** The server cannot be reached yet (its name does not resolve, nothing listens): once, before the retries. */
+  onUnreachable?: (reason: string) => void;
+  /** Ctrl-C. */
+  signal?: AbortSignal | undefined;
+}
+
+/** How often an unreachable barrier server is tried again. */
+const RETRY_MS = 1000;
+/** What a server not up yet looks like: its name not resolving yet, nothing listening, no answer. */
+const UNREACHABLE: readonly string[] = ['SOCKTUNE_ERR_RESOLVE', 'SOCKTUNE_ERR_REFUSED', 'SOCKTUNE_ERR_TIMEOUT', 'SOCKTUNE_ERR_PEER_GONE'];
+
 /**
  * Joins a start barrier on a socktune server's control port: samples its clock (CLOCK_ROUNDS round
  * trips, the shortest kept, as NTP does), then waits until every client of the group is there and
- * the server names the common start. `onWaiting` hears how many are there as they come; `signal`
- * (Ctrl-C) ends the wait.
+ * the server names the common start. A server not reachable yet (a pod not ready, its name not yet
+ * in DNS) is tried again every second: the whole wait, reaching it included, is `timeoutMs`.
  */
 export async function waitAtBarrier(
   target: ServerTarget,
   settings: BarrierSettings,
-  onWaiting: (present: number, clients: number) => void = () => {},
-  signal?: AbortSignal,
+  { onWaiting = () => {}, onUnreachable = () => {}, signal }: BarrierEvents = {},
 ): Promise<BarrierRelease> {
+  const deadline = performance.now() + settings.timeoutMs;
   const handshakeMs = Math.min(settings.timeoutMs, 10_000);
-  const socket = await connect({ host: target.host, port: target.port, timeout: handshakeMs }).catch((error: unknown) => {
-    throw explainHandshakeFailure(error, target, Buffer.alloc(0), '');
-  });
+  const socket = await connectWhenReachable(target, deadline, onUnreachable, signal);
   const channel = new ControlChannel(socket);
   // Leaving ends the wait: the channel then fails as a closed connection does.
   const leave = (): void => void socket.destroy();
@@ -93,7 +108,7 @@ export async function waitAtBarrier(
         `the server's clock is ${best.offsetMs} ms off this client's: not a clock to start by`,
       );
     channel.send({ type: 'wait' });
-    const release = await untilRelease(channel, settings, onWaiting);
+    const release = await untilRelease(channel, settings, deadline, onWaiting);
     const lead = release.atMs - best.offsetMs - clockNow();
     if (lead > MAX_RELEASE_LEAD_MS)
       throw new SocktuneError(
@@ -117,9 +132,9 @@ export async function waitAtBarrier(
 async function untilRelease(
   channel: ControlChannel,
   settings: BarrierSettings,
+  deadline: number,
   onWaiting: (present: number, clients: number) => void,
 ): Promise<ReleaseMessage> {
-  const deadline = performance.now() + settings.timeoutMs;
   let present = 1;
   for (;;) {
     const left = Math.max(1, deadline - performance.now());
@@ -134,5 +149,28 @@ async function untilRelease(
     if (message.type === 'release') return message;
     present = message.present;
     onWaiting(present, settings.clients);
+  }
+}
+
+/** A connection to the barrier server, tried again every RETRY_MS until `deadline` while it cannot be reached. */
+async function connectWhenReachable(
+  target: ServerTarget,
+  deadline: number,
+  onUnreachable: (reason: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<Socket> {
+  let told = false;
+  for (;;) {
+    const left = deadline - performance.now();
+    try {
+      return await connect({ host: target.host, port: target.port, timeout: Math.ceil(Math.max(1, Math.min(left, 10_000))) });
+    } catch (error) {
+      const failure = explainHandshakeFailure(error, target, Buffer.alloc(0), '');
+      const unreachable = failure instanceof SocktuneError && UNREACHABLE.includes(failure.code);
+      if (!unreachable || signal?.aborted === true || left <= RETRY_MS) throw failure;
+      if (!told) onUnreachable(failure instanceof Error ? failure.message : String(failure));
+      told = true;
+      await delay(RETRY_MS, undefined, { signal }).catch(() => {});
+    }
   }
 }

@@ -134,6 +134,32 @@ function clockOffsetOf({ label, result }: MergeSource): number {
   return offset;
 }
 
+/**
+ * Runs started at a barrier are lined up on its server's clock: every run must have waited at one,
+ * and at the same release, or their starts are on no common clock.
+ */
+function checkBarriers(sources: MergeSource[]): void {
+  const scheduled = ({ result }: MergeSource): { barrier?: unknown; startAt?: unknown } =>
+    result as { barrier?: unknown; startAt?: unknown };
+  const first = sources.find((source) => scheduled(source).barrier !== undefined);
+  if (first === undefined) return;
+  const apart = sources.find((source) => scheduled(source).barrier === undefined);
+  if (apart !== undefined)
+    throw refuse(
+      apart.label,
+      'barrier',
+      `is missing while ${first.label} started at a start barrier: runs of one test start at the same barrier`,
+    );
+  const other = sources.find((source) => scheduled(source).startAt !== scheduled(first).startAt);
+  if (other !== undefined)
+    throw refuse(
+      other.label,
+      'startAt',
+      `is ${quote(scheduled(other).startAt)}, ${first.label}'s ${quote(scheduled(first).startAt)}: ` +
+        'released by different barriers, not one test',
+    );
+}
+
 /** When a run started on the common clock: its own clock's reading, corrected by its barrier's offset. */
 function startOf(source: MergeSource): number {
   return Date.parse(source.result.startedAt) + clockOffsetOf(source);
@@ -358,6 +384,7 @@ function mergedSource(source: MergeSource): MergedSource {
  */
 export function mergeResults(sources: MergeSource[]): MergeResult {
   check(sources);
+  checkBarriers(sources);
   const command = sources[0]!.result.command as MergeableCommand;
   const intervalSec = Number(sources[0]!.result.options.intervalSec);
   const { earliest, latest } = startTimes(sources);

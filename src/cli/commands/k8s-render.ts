@@ -388,7 +388,7 @@ export const k8sRenderCommand: Command = {
       default: String(RENDER_DEFAULTS.ttlSecondsAfterFinished),
     },
     'active-deadline': {
-      help: 'seconds the Job may run (default: margin + test + 120)',
+      help: 'seconds the Job may run (default: --barrier-timeout, or with --raw --start-margin, + the test + 120)',
       spec: { type: 'string' },
       value: '<seconds>',
     },

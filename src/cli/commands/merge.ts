@@ -4,6 +4,7 @@ import { formatBits, formatBytes, formatCount, formatMicros } from '../../bench/
 import type { LatencySummary } from '../../bench/results/histogram.ts';
 import type { MergeableResult, MergedInterval, MergeResult } from '../../bench/results/merge.ts';
 import { SocktuneError } from '../../core/errors.ts';
+import { formatSignedMs } from '../units.ts';
 import type { Command, Io } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
 
@@ -96,7 +97,7 @@ export function printMerged(io: Io, merged: MergeResult): void {
   for (const source of merged.sources) {
     const throttled = (source.cpuThrottledMs ?? 0) > 0 ? `: its cgroup throttled it ${source.cpuThrottledMs} ms` : '';
     const offset =
-      source.clockOffsetMs === undefined ? '' : `  (its clock ${formatOffset(-source.clockOffsetMs)} ms from the barrier server's)`;
+      source.clockOffsetMs === undefined ? '' : `  (its clock ${formatSignedMs(-source.clockOffsetMs)} ms from the barrier server's)`;
     io.out(`  ${source.label}  started ${source.startedAt}${offset}${source.clientSaturated ? `  (client saturated${throttled})` : ''}`);
   }
   for (const interval of merged.intervals) io.out(formatInterval(interval, merged.merged));
@@ -120,8 +121,4 @@ export function printMerged(io: Io, merged: MergeResult): void {
     );
   }
   for (const warning of merged.warnings) io.err(`warning: ${warning}`);
-}
-
-function formatOffset(ms: number): string {
-  return `${ms >= 0 ? '+' : ''}${ms.toFixed(1)}`;
 }

@@ -154,6 +154,7 @@ async function runUdpRr(values: Values, io: Io): Promise<number> {
         result.summary.requests > 0 ? undefined : `no request was answered in ${result.summary.measuredSeconds} s`,
       requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       udp: true,
+      serverSocketPerThread: (run.server.ioModel ?? 'loop') !== 'loop',
     },
     values,
     io,

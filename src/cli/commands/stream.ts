@@ -196,12 +196,13 @@ function iperf3Options(values: Values, options: StreamOptions, onInterval: (inte
 
 /**
  * `[  1] 0.00-1.00 s  2.71 GB  23.3 Gbit/s  retr 0  cwnd 3.9 MB  rtt 35 µs`, a line per connection and a [SUM] line with -P, as
- * iperf3 prints them.
+ * iperf3 prints them; an interval without streams is one line, labelled `totalLabel` (UDP: `sent` or `received`).
  */
 export function formatStreamInterval(
   interval: StreamInterval,
   direction: 'forward' | 'reverse' | 'bidir',
   rateFormat?: RateFormat,
+  totalLabel = 'SUM',
 ): string {
   const when = `${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s`;
   const bytesOf = (entry: { sentBytes: number; receivedBytes: number }): number =>
@@ -218,7 +219,7 @@ export function formatStreamInterval(
   const streams = interval.streams ?? [];
   if (streams.length <= 1) {
     return line(
-      streams.length === 1 ? '  1' : 'SUM',
+      streams.length === 1 ? '  1' : totalLabel,
       bytesOf(interval),
       interval.bitsPerSecond,
       tcp(streams[0] ?? { retransmits: interval.retransmits ?? null }),
@@ -274,6 +275,11 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         `(-R: the server sends); it does not take ${refused.join(', ')} ${given(UDP_IPERF3_ONLY).length > 0 ? 'without --iperf3' : 'yet'}`,
     );
   const run = runOptions(values);
+  if (values.reverse === true && !values.iperf3 && (run.server.ioModel ?? 'loop') !== 'loop')
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `stream -u -R runs in the server's loop model (it sends with UDP GSO from its event loop): drop --io-model ${run.server.ioModel}`,
+    );
   const headerBytes = values.iperf3 ? MIN_UDP_BLOCK : DATAGRAM_HEADER_BYTES;
   const maxBytes = values.iperf3 ? MAX_UDP_BLOCK : MAX_DATAGRAM_BYTES;
   const lengthText = str(values, 'length');
@@ -320,7 +326,8 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         iperf3 === undefined
           ? (await import('../../bench/engines/udp-stream.ts')).runUdpStream({ ...options, onInterval, interrupt })
           : (await import('../../bench/engines/iperf3.ts')).runIperf3Stream({ ...iperf3, onInterval, interrupt }),
-      formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat),
+      // UDP's intervals are one side's count: the line says which.
+      formatInterval: (interval) => formatStreamInterval(interval, direction, rateFormat, direction === 'reverse' ? 'received' : 'sent'),
       printSummary: (out, result) => {
         const udp = result.summary.udp!;
         const sentRate = ((result.summary.sender?.bytes ?? 0) * 8) / result.summary.measuredSeconds;
@@ -357,6 +364,7 @@ async function runUdp(values: Values, io: Io): Promise<number> {
         result.summary.udp!.received > 0 ? undefined : `no datagram arrived in ${result.summary.measuredSeconds} s`,
       requestedBuffers: Object.keys(bufferSizes(values)).length > 0,
       udp: true,
+      serverSocketPerThread: (run.server.ioModel ?? 'loop') !== 'loop',
     },
     values,
     io,

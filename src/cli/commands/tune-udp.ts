@@ -109,12 +109,37 @@ function batchesOf(text: string | undefined): number[] {
 
 const describeBatch = (batch: number): string => (batch === 1 ? '1 (one per call)' : `${batch}`);
 
+/** A rate as -b takes it: `100M`, `1.5G`, or bits/s where no unit divides it. */
+function bitRateFlag(bitsPerSecond: number): string {
+  for (const [unit, size] of [
+    ['G', 1e9],
+    ['M', 1e6],
+    ['K', 1e3],
+  ] as const)
+    if (bitsPerSecond >= size && Number.isInteger((bitsPerSecond / size) * 1000)) return `${bitsPerSecond / size}${unit}`;
+  return String(bitsPerSecond);
+}
+
 function printSweep(io: Io, sweep: UdpBufferSweep, server: string): void {
   const measured = sweep.points.filter((point) => point.trials.length > 0);
   const chosen = sweep.byBatch;
+  const { options } = sweep;
+  io.out(
+    `the ${options.direction === 'reverse' ? "client's" : "server's"} receive buffer at ${formatBits(options.bitsPerSecond)}` +
+      `${options.parallel > 1 ? ` × ${options.parallel} streams` : ''}, datagrams of ${options.datagramBytes} B, ` +
+      `${options.rounds === 1 ? 'one trial' : `${options.rounds} rounds`} of ${options.trialSec} s each:`,
+  );
   io.out(
     renderTable(
-      ['batch', 'SO_RCVBUF asked', 'kernel gave', 'sent per call', 'lost (median)', 'socket drops (most, in packets)', ''],
+      [
+        'batch',
+        'SO_RCVBUF asked',
+        'kernel gave',
+        'sent per call',
+        options.rounds === 1 ? 'lost' : 'lost (median)',
+        'socket drops (most, in packets)',
+        'verdict',
+      ],
       measured.map((point) => {
         const perSend = point.trials.map((trial) => trial.datagramsPerSend).filter((value) => value !== null);
         const smallest = chosen.find((entry) => entry.batch === point.batch)?.recommendation?.asked === point.asked;
@@ -131,7 +156,6 @@ function printSweep(io: Io, sweep: UdpBufferSweep, server: string): void {
       io.columns,
     ),
   );
-  const { options } = sweep;
   const receiver = options.direction === 'reverse' ? 'client' : 'server';
   const load = `${formatBits(options.bitsPerSecond)}${options.parallel > 1 ? ` × ${options.parallel} streams` : ''}`;
   for (const { batch, recommendation } of chosen)
@@ -151,7 +175,7 @@ function printSweep(io: Io, sweep: UdpBufferSweep, server: string): void {
     const { asked, batch } = sweep.recommendation;
     io.out('paste:');
     const run =
-      `socktune stream -u -c ${server}${options.direction === 'reverse' ? ' -R' : ''} -b ${options.bitsPerSecond} ` +
+      `socktune stream -u -c ${server}${options.direction === 'reverse' ? ' -R' : ''} -b ${bitRateFlag(options.bitsPerSecond)} ` +
       `-l ${options.datagramBytes}${options.parallel > 1 ? ` -P ${options.parallel}` : ''}` +
       `${batch === MAX_SEGMENTS ? '' : ` --batch ${batch}`} --rcvbuf ${asked}`;
     io.out(

@@ -193,6 +193,46 @@ function streamResult(startedAt: number, bytes: number, direction: 'forward' | '
   };
 }
 
+test('runs started at a barrier line up on its clock; a run without it, or of another release, is refused', () => {
+  const release = Date.parse('2026-11-26T12:00:00.000Z');
+  const barrier = (clockOffsetMs: number) => ({ group: 'g', clients: 2, clockOffsetMs, clockRttMs: 0.2, lateMs: 0 });
+  // b's clock runs 800 ms ahead: its own startedAt says 800 ms later, the common clock says 3 ms.
+  const a = { ...rrResult(release + 2, [[1_000_000]]), startAt: release, barrier: barrier(0.4) };
+  const b = { ...rrResult(release + 805, [[1_000_000]]), startAt: release, barrier: barrier(-800) };
+  const merged = mergeResults([
+    { label: 'a', result: a },
+    { label: 'b', result: b },
+  ]);
+  assert.equal(merged.startSkewMs, 3);
+  assert.deepEqual(
+    merged.sources.map((source) => source.clockOffsetMs),
+    [0.4, -800],
+  );
+  assert.deepEqual(
+    merged.intervals.map((slot) => slot.runs),
+    [2],
+  );
+  const refused = (sources: MergeSource[], pattern: RegExp): void =>
+    assert.throws(
+      () => mergeResults(sources),
+      (error: unknown) => error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_MERGE' && pattern.test(error.message),
+    );
+  refused(
+    [
+      { label: 'a', result: a },
+      { label: 'c', result: rrResult(release, [[1_000_000]]) },
+    ],
+    /c: barrier is missing while a started at a start barrier/,
+  );
+  refused(
+    [
+      { label: 'a', result: a },
+      { label: 'd', result: { ...b, startAt: release + 60_000 } },
+    ],
+    /d: startAt is \d+, a's \d+: released by different barriers/,
+  );
+});
+
 test('stream results add bytes, rates, retransmits and verified bytes', () => {
   const t0 = Date.now();
   const merged = mergeResults([

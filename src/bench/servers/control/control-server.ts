@@ -142,7 +142,7 @@ const BENCH_SERVER_FIELDS = Object.freeze({
   handshakeTimeoutMs: integer(1, MAX_TIMER_MS),
   maxHandshakes: integer(1, 100_000),
   maxBarrierClients: integer(1, 100_000),
-  maxTestsPerPeer: integer(1, 10_000),
+  maxTestsPerPeer: integer(1, 100_000),
   ipv6Prefix: integer(1, 128),
   maxTestDurationMs: integer(1, MAX_TEST_DURATION_MS),
   testIdleTimeoutMs: integer(1, MAX_TIMER_MS),
@@ -247,7 +247,12 @@ export class ControlServer extends EventEmitter {
       ...settings,
       ...(authToken === undefined ? {} : { authToken: authToken instanceof Secret ? authToken : new Secret(authToken) }),
     };
-    const { host, port, path } = this.options;
+    const { host, port, path, dataPorts } = this.options;
+    if (dataPorts !== undefined && port >= dataPorts.from && port <= dataPorts.to)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_INVALID_OPTION',
+        `options.dataPorts ${dataPorts.from}-${dataPorts.to} holds the control port ${port}: the tests' ports must be others`,
+      );
     this.#bufferBudget = new BufferBudget(this.options.maxBufferedBytes);
     this.#sendBudget = this.options.maxSendRate === undefined ? undefined : new SendBudget(this.options.maxSendRate);
     this.#authBackoff = new AuthBackoff(this.options.authBackoff);

@@ -116,6 +116,12 @@ export class Rendezvous {
                 `barrier ${join.group}: ${group.members.size} of ${group.clients} clients came within ` +
                   `${this.#options.maxWaitMs / 1000} s (--max-duration)`,
               );
+            if (error instanceof SocktuneError && error.code === 'SOCKTUNE_ERR_PEER_GONE')
+              throw new SocktuneError(
+                'SOCKTUNE_ERR_PEER_GONE',
+                `left barrier ${join.group} before its release, ${group.members.size} of ${group.clients} clients there ` +
+                  '(its own timeout, or Ctrl-C)',
+              );
             throw error;
           },
         ),

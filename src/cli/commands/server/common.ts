@@ -68,8 +68,16 @@ export function clientLogLimiter(io: Io, log: JsonLog): LogLimiter {
 }
 
 /** Where it listens, and the open-files limit it raised itself to: the most connections it can hold. */
-export function announce(io: Io, log: JsonLog, what: string, address: ServerAddress, openFiles: number, detail = ''): void {
-  if (log) log('listening', { address, openFiles });
+export function announce(
+  io: Io,
+  log: JsonLog,
+  what: string,
+  address: ServerAddress,
+  openFiles: number,
+  detail = '',
+  extra: Record<string, unknown> = {},
+): void {
+  if (log) log('listening', { address, openFiles, ...extra });
   else io.out(`${what} listening on ${describeAddress(address)} (open files: ${openFiles}${detail})`);
 }
 

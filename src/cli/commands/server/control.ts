@@ -120,12 +120,19 @@ export const controlServerCommand: Command = {
     if (unix !== undefined && values['data-ports'] !== undefined)
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--data-ports is for IP listeners: with --unix each test gets a path, not a port');
     const token = authToken(values, { server: true });
+    const ports = portRange(values, 'data-ports');
+    const control = listenPort(values, DEFAULT_CONTROL_PORT);
+    if (ports !== undefined && control.port >= ports.from && control.port <= ports.to)
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        `--data-ports ${ports.from}-${ports.to} holds the control port -p ${control.port}: give the tests other ports`,
+      );
     const maxRate = str(values, 'max-rate');
     const server = new ControlServer({
-      ...listenPort(values, DEFAULT_CONTROL_PORT),
+      ...control,
       ...(unix === undefined ? {} : { path: unix }),
       maxTests: count(values, 'max-tests', 10_000),
-      maxTestsPerPeer: count(values, 'max-per-client', 10_000),
+      maxTestsPerPeer: count(values, 'max-per-client', 100_000),
       ...ipv6Prefix(values),
       maxHandshakes: count(values, 'max-handshakes', 100_000),
       maxBarrierClients: count(values, 'max-barrier-clients', 100_000),
@@ -142,16 +149,18 @@ export const controlServerCommand: Command = {
       ...(token === undefined ? {} : { authToken: token }),
       ...maxSendRate(values),
       oneOff: values['one-off'] === true,
-      ...definedOnly({ dataPorts: portRange(values, 'data-ports') }),
+      ...definedOnly({ dataPorts: ports }),
     });
     // Signals are ours before anyone can learn where it listens: one that arrived earlier would kill it uncleanly.
     const stopped = untilStopped(server);
     const address = await server.listen();
+    const { dataPorts } = server.options;
     const limits = [
+      dataPorts === undefined ? '' : `tests' data ports ${dataPorts.from}-${dataPorts.to}`,
       token === undefined ? '' : 'clients must prove the auth token',
       maxRate === undefined ? '' : `the server sends at most ${maxRate}bit/s`,
     ].filter(Boolean);
-    announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '');
+    announce(io, log, 'socktune server', address, openFiles, limits.length > 0 ? `; ${limits.join('; ')}` : '', definedOnly({ dataPorts }));
     // The default adjusts to the open-files limit by design: a few percent less is not worth a warning; a cap asked for, or halved, is.
     const capped = server.connectionCap < server.options.maxConnections;
     if (capped && (values['max-connections'] !== undefined || server.connectionCap < server.options.maxConnections / 2)) {
