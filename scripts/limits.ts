@@ -52,8 +52,13 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   [
     'threads, every test together',
-    `${control.maxThreads} (\`--max-threads\`)`,
+    `${control.maxThreads} (\`--max-threads\`); each is a Node worker of about 15 MB resident, so the cap bounds memory too (64 threads: about 1 GB), and a process keeps some of it after they end`,
     '`SOCKTUNE_ERR_REFUSED` "server busy: the test needs N threads"',
+  ],
+  [
+    'clients at start barriers (`--barrier`), every group together',
+    `${control.maxBarrierClients} (\`--max-barrier-clients\`), counted from their join: clock samples (at most 8, all within the handshake timeout) and the wait (at most \`--max-duration\`)`,
+    '`SOCKTUNE_ERR_REFUSED` "server busy: N clients wait at barriers"; a group\'s name is no secret, so on a shared server use `--auth-token` (a stranger could otherwise count as one of a group\'s clients)',
   ],
   [
     'threads per test',
@@ -94,6 +99,11 @@ const ROWS: readonly (readonly [string, string, string])[] = [
     'what the server sends, every test together',
     'no cap; `--max-rate 100M` (one token bucket for every test, thread and service: source, echo, msg-echo)',
     "sends are paced; over any interval at most rate × time + 2 bursts (burst: 10 ms of the rate, at least 64 KiB) and, for echo and read handlers, one read's answer per thread; msg-echo answers go out slice by slice; nothing is booked ahead, so a client that leaves leaves no debt",
+  ],
+  [
+    'data ports',
+    "any free port; `--data-ports FROM-TO` keeps every test's data listener (TCP and UDP) in that range",
+    'a test that finds no free port there is refused: `SOCKTUNE_ERR_REFUSED` "no free data port in FROM-TO (--data-ports)"',
   ],
   [
     "who may connect to a test's data port",
