@@ -52,21 +52,10 @@ interface Rate {
 }
 
 /** A stock iperf3 -u client at -b 0 against `port`: what it sent and what the server counted, per second. */
-async function iperf3Udp(port: number): Promise<Rate> {
-  const { stdout } = await run('iperf3', [
-    '-u',
-    '-c',
-    '127.0.0.1',
-    '-p',
-    String(port),
-    '-t',
-    String(seconds),
-    '-b',
-    '0',
-    '-l',
-    String(DATAGRAM),
-    '-J',
-  ]);
+async function iperf3Udp(port: number, cpu?: number): Promise<Rate> {
+  const { stdout } = await run(
+    ...pinned(cpu, 'iperf3', ['-u', '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-b', '0', '-l', String(DATAGRAM), '-J']),
+  );
   const sum = (JSON.parse(stdout) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } }).end.sum;
   return {
     sentPerSecond: sum.packets / sum.seconds,
@@ -110,8 +99,30 @@ async function sockperfPingPong(port: number): Promise<{ p50Us: number; p99Us: n
   return { p50Us: roundTrip('50.000'), p99Us: roundTrip('99.000') };
 }
 
+/** `command args` on CPU `cpu` (taskset), or anywhere. */
+function pinned(cpu: number | undefined, command: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [command, args] : ['taskset', ['-c', String(cpu), command, ...args]];
+}
+
+/** socktune's CLI client, one datagram per system call, on CPU `cpu` against a server on `port`. */
+async function socktuneUdpCli(port: number, cpu: number): Promise<Rate> {
+  const args = [BIN, 'stream', '-u', '-c', '127.0.0.1', '-p', String(port), '-t', String(seconds), '-b', '0', '-l', String(DATAGRAM)];
+  const { stdout } = await run(
+    ...pinned(cpu, process.execPath, [...args, '--no-batch', '--io-model', 'workers', '--workers', '1', '--json']),
+  );
+  const { udp, measuredSeconds } = (
+    JSON.parse(stdout) as { summary: { udp: { sent: number; received: number; lostPercent: number }; measuredSeconds: number } }
+  ).summary;
+  return { sentPerSecond: udp.sent / measuredSeconds, receivedPerSecond: udp.received / measuredSeconds, lostPercent: udp.lostPercent };
+}
+
+/** Servers on CPU 1 and clients on CPU 0: each side has a core of its own, as on two hosts. */
+const PINNED_IPERF3_PORT = 5296;
+const PINNED_SOCKTUNE_PORT = 5295;
 const daemons = [
   daemon('iperf3', ['-s', '-p', String(IPERF3_PORT), '-B', '127.0.0.1']),
+  daemon(...pinned(1, 'iperf3', ['-s', '-p', String(PINNED_IPERF3_PORT), '-B', '127.0.0.1'])),
+  daemon(...pinned(1, process.execPath, [BIN, 'server', '-p', String(PINNED_SOCKTUNE_PORT)])),
   daemon(process.execPath, [BIN, 'server', 'iperf3', '-p', String(SOCKTUNE_IPERF3_PORT)]),
   daemon('sockperf', ['sr', '-i', '127.0.0.1', '-p', String(SOCKPERF_PORT)]),
   // UDP replies capped far above what a ping-pong sends: the cap is not what is measured.
@@ -138,6 +149,8 @@ const rates = {
   socktunePlainThreads: [] as Rate[],
   socktuneBatched: [] as Rate[],
   iperf3ToSocktune: [] as Rate[],
+  pinnedIperf3: [] as Rate[],
+  pinnedSocktune: [] as Rate[],
 };
 const pingPong = {
   sockperf: [] as { p50Us: number; p99Us: number }[],
@@ -153,6 +166,8 @@ try {
     rates.socktunePlainThreads.push(await socktuneUdp(socktune, false, saturated, { ioModel: 'workers', workers: 1 }));
     rates.socktuneBatched.push(await socktuneUdp(socktune, true, saturated));
     rates.iperf3ToSocktune.push(await iperf3Udp(SOCKTUNE_IPERF3_PORT));
+    rates.pinnedIperf3.push(await iperf3Udp(PINNED_IPERF3_PORT, 0));
+    rates.pinnedSocktune.push(await socktuneUdpCli(PINNED_SOCKTUNE_PORT, 0));
     pingPong.sockperf.push(await sockperfPingPong(SOCKPERF_PORT));
     pingPong.socktune.push(await sockperfPingPong(SOCKTUNE_SOCKPERF_PORT));
     pingPong.socktuneThread.push(await sockperfPingPong(SOCKTUNE_SOCKPERF_THREADS_PORT));
@@ -224,6 +239,14 @@ ${rateRow('socktune stream -u --no-batch (a sender thread, one datagram per syst
 ${rateRow('the same → socktune server --io-model workers --workers 1 (a blocking UDP thread, one recvfrom per datagram)', rates.socktunePlainThreads, rates.iperf3)}
 ${rateRow('socktune stream -u → socktune server (UDP GSO sends, GRO receives)', rates.socktuneBatched, rates.iperf3)}
 ${rateRow('iperf3 -u → socktune server iperf3', rates.iperf3ToSocktune, rates.iperf3)}
+
+Pinned: every server on CPU 1, every client on CPU 0 (\`taskset\`), each side with a core of its own as on
+two hosts; socktune's client one datagram per system call (a sender thread), its server on a UDP thread.
+
+| sender → receiver, pinned | sent | received | lost | received vs iperf3 → iperf3, pinned |
+|---|---|---|---|---|
+${rateRow('iperf3 -u → iperf3 -s', rates.pinnedIperf3, rates.pinnedIperf3)}
+${rateRow('socktune stream -u --no-batch → socktune server --io-model workers --workers 1', rates.pinnedSocktune, rates.pinnedIperf3)}
 
 ## UDP ping-pong, 64 B, one socket
 
