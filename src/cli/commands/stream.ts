@@ -397,7 +397,8 @@ function describeUdpLoss(
   const perDrop = coalesced ? Math.max(1, Math.round(udp.datagramsPerSend ?? udp.datagramsPerReceive!)) : 1;
   const dropped = Math.min(udp.lost, udp.receiveBufferDrops * perDrop);
   const elsewhere = udp.lost - dropped;
-  const packets = perDrop > 1 ? ` (about: ${udp.receiveBufferDrops} coalesced packets of up to ${perDrop})` : '';
+  const packets =
+    perDrop > 1 ? ` (an estimate: the socket dropped ${udp.receiveBufferDrops} packets, each up to ${perDrop} coalesced datagrams)` : '';
   const capped =
     asked.receiveBufferSize !== undefined && receiveBufferSize !== undefined && receiveBufferSize < 2 * asked.receiveBufferSize;
   const advice =
