@@ -79,6 +79,21 @@ test('rr -u against a server whose --max-rate is spent: the replies it does not 
   assert.equal(udp.replyTimeoutMs, 200);
 });
 
+test('rr -u with receive buffers too small for its depth: the sockets’ own drop counters say where requests and replies went', async (t) => {
+  const server = await startServer();
+  t.after(() => server.stop());
+  const base = ['rr', '-u', '-c', '127.0.0.1', '-p', String(server.port), '-t', '1', '--size', '1400', '--depth', '64', '--rcvbuf', '4K'];
+  const run = await runCli([...base, '--reply-timeout', '0.1', '--json']);
+  assert.equal(run.code, 0, run.stderr);
+  const { udp } = JSON.parse(run.stdout).summary;
+  // 64 requests of 1400 B at once into a buffer of a few: the server's socket drops most of each burst, and counts it.
+  assert.ok(udp.serverReceiveBufferDrops > 0, JSON.stringify(udp));
+  assert.ok(typeof udp.receiveBufferDrops === 'number' && udp.receiveBufferDrops >= 0, JSON.stringify(udp));
+  assert.ok(udp.lost > 0, JSON.stringify(udp));
+  const text = await runCli([...base, '--reply-timeout', '0.1']);
+  assert.match(text.stdout, /dropped {4}by a full receive buffer: the server's socket \d+ requests.* \(raise --rcvbuf\)/);
+});
+
 test('rr -u refuses what only TCP does, and a request smaller than its header; --reply-timeout goes with -u', async () => {
   const rate = await runInProcess(['rr', '-u', '--rate', '100', '-c', '127.0.0.1']);
   assert.equal(rate.code, 2);

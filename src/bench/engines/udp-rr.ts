@@ -9,6 +9,7 @@ import {
   messageFlags,
   messageLength,
 } from '../../protocols/sockperf/codec.ts';
+import { countDropsFrom } from '../../core/udp-counters.ts';
 import { bindUdp, connectUdp, udpBuffers, type BoundUdpSocket } from '../../transport/udp/udp-socket.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
@@ -76,6 +77,9 @@ export async function runUdpRr(options: UdpRrOptions): Promise<RrResult> {
       bound.socket.on('error', () => {});
       await connectUdp(bound.socket, port, address);
     }
+    // Replies this client's sockets dropped, their receive buffers full, counted from here; a connected socket is known by the
+    // source address the kernel chose for it and its peer.
+    const clientDrops = countDropsFrom(sockets.map(({ bound }) => ({ ...bound.socket.address(), remote: bound.socket.remoteAddress() })));
     const latency = new LatencyRecorder(options.omitSec);
     const counts = { sent: 0, lost: 0, late: 0, foreign: 0 };
     let running = true;
@@ -134,6 +138,7 @@ export async function runUdpRr(options: UdpRrOptions): Promise<RrResult> {
     // The last requests get their time to be answered (or counted lost) before the server is told the test is over.
     await untilAnswered(sockets, options.replyTimeoutMs);
     const measuredRequests = counts.sent - sentBefore;
+    const clientDropsAfter = clientDrops().socket;
     const serverResult = remote === undefined ? undefined : await remote.finish();
     const report = serverResult?.datagrams;
     const requests = latency.completed;
@@ -146,6 +151,8 @@ export async function runUdpRr(options: UdpRrOptions): Promise<RrResult> {
       foreign: counts.foreign,
       serverReceived: report === undefined ? null : report.streams.reduce((sum, stream) => sum + stream.received, 0),
       serverReplied: report?.sent === undefined ? null : report.sent.reduce((sum, sent) => sum + sent, 0),
+      serverReceiveBufferDrops: report?.socketDrops ?? null,
+      receiveBufferDrops: clientDropsAfter,
     };
     return benchResult({
       command: 'rr',

@@ -172,6 +172,10 @@ export interface UdpRrSummary {
   /** Requests the socktune server counted, and replies it sent (over --max-rate it sends none); null against sockperf. */
   serverReceived: number | null;
   serverReplied: number | null;
+  /** Requests the socktune server's socket dropped, its receive buffer full (sk_drops); null against sockperf or where unknown. */
+  serverReceiveBufferDrops?: number | null;
+  /** Replies this client's sockets dropped, their receive buffers full; null where unknown. */
+  receiveBufferDrops?: number | null;
 }
 
 export interface CrrSummary {

@@ -148,6 +148,11 @@ async function runUdpRr(values: Values, io: Io): Promise<number> {
             (udp.late > 0 ? `; ${udp.late} answered later` : '') +
             (udp.serverReceived === null ? '' : `; the server received ${udp.serverReceived} and replied to ${udp.serverReplied}`),
         );
+        const drops = [
+          (udp.serverReceiveBufferDrops ?? 0) > 0 ? `the server's socket ${udp.serverReceiveBufferDrops} requests` : '',
+          (udp.receiveBufferDrops ?? 0) > 0 ? `this client's sockets ${udp.receiveBufferDrops} replies` : '',
+        ].filter(Boolean);
+        if (drops.length > 0) out.out(`dropped    by a full receive buffer: ${drops.join(', ')} (raise --rcvbuf)`);
       },
       metric: { name: 'requests/s', of: (result) => result.summary.requestsPerSecond, format: (value) => `${formatCount(value)} req/s` },
       nothingMeasured: (result) =>
