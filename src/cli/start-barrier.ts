@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { waitAtBarrier } from '../bench/control/barrier-client.ts';
-import { clockNow, MAX_BARRIER_CLIENTS } from '../bench/control/barrier-protocol.ts';
+import { BARRIER_GROUP, clockNow, MAX_BARRIER_CLIENTS } from '../bench/control/barrier-protocol.ts';
 import { sleep } from '../bench/engines/ticker.ts';
 import type { BarrierRecord, ScheduledStart } from '../bench/results/envelope.ts';
 import { round } from '../bench/results/stats.ts';
@@ -37,7 +37,7 @@ export async function joinStartBarrier(
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--barrier needs --barrier-clients N: how many clients start together');
   const clients = parseCount(clientsText, '--barrier-clients', 1, MAX_BARRIER_CLIENTS);
   const group = str(values, 'barrier-group') ?? 'default';
-  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(group))
+  if (!BARRIER_GROUP.test(group))
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--barrier-group takes [a-z0-9._-], up to 63 characters, got ${JSON.stringify(group)}`);
   const timeoutMs = seconds(values, 'barrier-timeout', DEFAULT_TIMEOUT_SEC) * 1000;
   const split = splitHostPort(where);

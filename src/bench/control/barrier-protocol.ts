@@ -14,7 +14,7 @@ import { integer, number, oneOf, validateFields, type FieldCheck } from '../../c
 /** Clock samples a client may take; the one with the shortest round trip gives its offset. */
 export const CLOCK_ROUNDS = 8;
 /** Group names: what render puts there (a test id), kept to a label. */
-const GROUP = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const BARRIER_GROUP = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** The most clients one barrier group may wait for. */
 export const MAX_BARRIER_CLIENTS = 10_000;
 
@@ -63,7 +63,8 @@ export interface ReleaseMessage {
 
 const name: FieldCheck = (value) =>
   typeof value === 'string' && /^[\x21-\x7e]{1,64}$/.test(value) ? undefined : '1 to 64 printable ASCII characters without spaces';
-const group: FieldCheck = (value) => (typeof value === 'string' && GROUP.test(value) ? undefined : 'a name of [a-z0-9._-], up to 63');
+const group: FieldCheck = (value) =>
+  typeof value === 'string' && BARRIER_GROUP.test(value) ? undefined : 'a name of [a-z0-9._-], up to 63';
 const clock = number(0, 1e14);
 
 const FIELDS = {

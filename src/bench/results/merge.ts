@@ -124,9 +124,14 @@ function check(sources: MergeSource[]): void {
 /** A day: more than any clock offset a start barrier measures between hosts of one test. */
 const MAX_CLOCK_OFFSET_MS = 86_400_000;
 
+/** What a client command's printed result adds about its start (--barrier, --start-at), unchecked as merge's input is. */
+function scheduledStart(result: MergeableResult): { barrier?: { clockOffsetMs?: unknown }; startAt?: unknown } {
+  return result as { barrier?: { clockOffsetMs?: unknown }; startAt?: unknown };
+}
+
 /** A run's offset to the rendezvous clock, where it waited at a start barrier (--barrier); 0 without one. */
 function clockOffsetOf({ label, result }: MergeSource): number {
-  const barrier = (result as { barrier?: { clockOffsetMs?: unknown } }).barrier;
+  const { barrier } = scheduledStart(result);
   if (barrier === undefined) return 0;
   const offset = barrier.clockOffsetMs;
   if (typeof offset !== 'number' || !(Math.abs(offset) <= MAX_CLOCK_OFFSET_MS))
@@ -139,23 +144,21 @@ function clockOffsetOf({ label, result }: MergeSource): number {
  * and at the same release, or their starts are on no common clock.
  */
 function checkBarriers(sources: MergeSource[]): void {
-  const scheduled = ({ result }: MergeSource): { barrier?: unknown; startAt?: unknown } =>
-    result as { barrier?: unknown; startAt?: unknown };
-  const first = sources.find((source) => scheduled(source).barrier !== undefined);
+  const first = sources.find((source) => scheduledStart(source.result).barrier !== undefined);
   if (first === undefined) return;
-  const apart = sources.find((source) => scheduled(source).barrier === undefined);
+  const apart = sources.find((source) => scheduledStart(source.result).barrier === undefined);
   if (apart !== undefined)
     throw refuse(
       apart.label,
       'barrier',
       `is missing while ${first.label} started at a start barrier: runs of one test start at the same barrier`,
     );
-  const other = sources.find((source) => scheduled(source).startAt !== scheduled(first).startAt);
+  const other = sources.find((source) => scheduledStart(source.result).startAt !== scheduledStart(first.result).startAt);
   if (other !== undefined)
     throw refuse(
       other.label,
       'startAt',
-      `is ${quote(scheduled(other).startAt)}, ${first.label}'s ${quote(scheduled(first).startAt)}: ` +
+      `is ${quote(scheduledStart(other.result).startAt)}, ${first.label}'s ${quote(scheduledStart(first.result).startAt)}: ` +
         'released by different barriers, not one test',
     );
 }
@@ -362,7 +365,7 @@ function mergeSummary(command: MergeableCommand, sources: MergeSource[]): Record
 function mergedSource(source: MergeSource): MergedSource {
   const { label, result } = source;
   const { cpuThrottledMs, cpuQuota } = result.selfCheck;
-  const barrier = (result as { barrier?: unknown }).barrier !== undefined;
+  const barrier = scheduledStart(result).barrier !== undefined;
   return {
     label,
     startedAt: result.startedAt,
