@@ -71,7 +71,7 @@ export const IPERF3_HABITS: Readonly<Record<string, string>> = {
     'connections',
   b: 'stream -b paces each connection as iperf3 -b does; rr --rate paces requests, and a server caps what it sends with --max-rate',
   f: 'stream -f chooses the unit of rates as iperf3 -f does; --json gives plain bits/s and bytes',
-  Z: 'a zero-copy sender is not built yet: socktune stream writes from one reused buffer',
+  Z: 'stream -Z sends with sendfile as iperf3 -Z does; the other commands exchange messages they write',
 };
 
 export const COMMON_CLIENT_FLAGS: Command['flags'] = {

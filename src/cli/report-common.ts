@@ -3,6 +3,7 @@ import type { EffectiveBothEnds } from '../bench/results/result.ts';
 import type { SelfCheck } from '../bench/results/result.ts';
 import type { Io } from './command.ts';
 import { formatBytes } from '../bench/results/format.ts';
+import { SEVERAL_THREADS_PERCENT } from '../bench/results/warnings.ts';
 
 function describeEffective(effective: EffectiveSocketOptions | null, udp: boolean): string {
   if (!effective) return 'n/a';
@@ -41,12 +42,18 @@ export function printFooter(
     );
   io.out(
     `cpu        client ${selfCheck.cpuPercent}% of one core ` +
-      `(event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms${cgroupThrottling(selfCheck)})` +
+      `(${busiestThread(selfCheck)}event-loop delay p99 ${selfCheck.eventLoopDelayP99Ms} ms${cgroupThrottling(selfCheck)})` +
       (serverCpuPercent === null ? '' : `, server ${serverCpuPercent}%`) +
       (selfCheck.scheduleLagP99Us === undefined ? '' : `, open-loop send lag p99 ${selfCheck.scheduleLagP99Us} µs`) +
       (selfCheck.clientSaturated ? '  ← client saturated' : ''),
   );
   for (const warning of warnings) io.err(`warning: ${warning}`);
+}
+
+/** "busiest thread 71%, " where several of the client's threads worked (a sender thread beside the event loop). */
+function busiestThread({ cpuPercent, busiestThreadCpuPercent }: SelfCheck): string {
+  if (busiestThreadCpuPercent === undefined || busiestThreadCpuPercent >= cpuPercent - SEVERAL_THREADS_PERCENT) return '';
+  return `busiest thread ${busiestThreadCpuPercent}%, `;
 }
 
 /** The client's cgroup, where it has a CPU quota or was throttled: "; cgroup CPU quota 0.2, throttled 412 ms". */

@@ -45,6 +45,7 @@ export const LINUX = Object.freeze({
   EINTR: 4,
   EAGAIN: 11,
   EPIPE: 32,
+  ECONNRESET: 104,
 });
 
 type Native = (...args: unknown[]) => number;
@@ -64,6 +65,7 @@ export interface Libc {
   send: Native;
   recvfrom: Native;
   sendto: Native;
+  sendfile: Native;
   poll: Native;
   getrlimit: Native;
   setrlimit: Native;
@@ -104,6 +106,8 @@ export function libc(): Libc {
     send: lib.func('intptr_t send(int, const void *, size_t, int)'),
     recvfrom: lib.func('intptr_t recvfrom(int, _Out_ void *, size_t, int, _Out_ void *, _Inout_ uint32_t *)'),
     sendto: lib.func('intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)'),
+    // The offset is a 64-bit off_t the kernel advances, given as two 32-bit words in place (no BigInt per call).
+    sendfile: lib.func('intptr_t sendfile(int, int, _Inout_ void *, size_t)'),
     poll: lib.func('int poll(_Inout_ void *, uint64_t, int)'),
     getrlimit: lib.func('int getrlimit(int, _Out_ void *)'),
     setrlimit: lib.func('int setrlimit(int, const void *)'),

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Socket, type AddressInfo } from 'node:net';
 import { connect, createServer, effectiveSocketOptions, type BufferCapWarning } from '../../src/index.ts';
+import { boundPort, closeFd, createBoundUdpFd, receiveFrom, sourceIs } from '../../src/core/socket-syscalls.ts';
 import { ssBufferSizes } from '../../testkit/helpers.ts';
 
 const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
@@ -99,5 +101,34 @@ test('keepAlive with an initial delay reaches sockets accepted by every model', 
     assert.deepEqual(JSON.parse(line.toString()), { keepAlive: true, idleSeconds: 42 }, ioModel);
     client.destroy();
     await server.close();
+  }
+});
+
+test('receiveFrom names each datagram’s source, and sourceIs tells the client’s address from any other, whatever the port', async (t) => {
+  for (const [family, address, other] of [
+    ['ipv4', '127.0.0.1', '127.0.0.2'],
+    ['ipv6', '::1', undefined],
+  ] as const) {
+    const fd = createBoundUdpFd(family, address, 0, false);
+    t.after(() => closeFd(fd));
+    const port = boundPort(fd);
+    const senders = [address, other].filter((from) => from !== undefined).map(() => createSocket(family === 'ipv4' ? 'udp4' : 'udp6'));
+    t.after(() => senders.forEach((sender) => sender.close()));
+    const fromClient = sourceIs(family, address);
+    const buffer = Buffer.alloc(100);
+    const peer = Buffer.alloc(128);
+    const peerLength = new Uint32Array(1);
+    for (const [index, sender] of senders.entries()) {
+      const from = index === 0 ? address : other!;
+      await new Promise<void>((resolve) => sender.bind(0, from, () => resolve()));
+      await new Promise((resolve) => sender.send(`from ${from}`, port, address, resolve));
+      // The datagram is on loopback already; a non-blocking read may still run ahead of it.
+      let length = receiveFrom(fd, buffer, peer, peerLength, false);
+      for (; length < 0; length = receiveFrom(fd, buffer, peer, peerLength, false)) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(buffer.subarray(0, length).toString(), `from ${from}`);
+      assert.equal(peerLength[0], family === 'ipv4' ? 16 : 28, 'the kernel wrote the address length back');
+      assert.equal(peer.readUInt16BE(2), sender.address().port);
+      assert.equal(fromClient(peer), from === address, `${from} is ${from === address ? '' : 'not '}the client`);
+    }
   }
 });

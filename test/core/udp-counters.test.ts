@@ -96,7 +96,7 @@ test('socketDrops sums a SO_REUSEPORT group: the unconnected sockets bound to on
   // Whatever each socket still holds was not dropped: read both queues out.
   const peer = Buffer.alloc(128);
   let queued = 0;
-  for (const fd of [first, second]) while (receiveFrom(fd, Buffer.alloc(2000), peer, [peer.length], false) > 0) queued++;
+  for (const fd of [first, second]) while (receiveFrom(fd, Buffer.alloc(2000), peer, new Uint32Array(1), false) > 0) queued++;
   assert.ok(queued < sent, `${queued} of ${sent} queued`);
   assert.equal(socketDrops([{ address: '127.0.0.1', port }]), sent - queued);
 });

@@ -1,4 +1,5 @@
 import { readCgroupCpu, type CgroupCpu } from '../../core/cgroup-cpu.ts';
+import { busiestThreadPercent, readThreadCpuTicks } from '../../core/thread-cpu.ts';
 import type { SelfCheck } from '../results/result.ts';
 import { round } from '../results/stats.ts';
 import { SATURATION_THRESHOLDS } from '../results/warnings.ts';
@@ -15,11 +16,13 @@ export class SelfMonitor {
   #cpu = process.cpuUsage();
   #started = process.hrtime.bigint();
   #cgroup: CgroupCpu | undefined;
+  #threads: Map<number, number> | undefined;
 
   start(): this {
     this.#delay.enable();
     this.#delay.reset();
     this.#cgroup = readCgroupCpu();
+    this.#threads = readThreadCpuTicks();
     this.#cpu = process.cpuUsage();
     this.#started = process.hrtime.bigint();
     return this;
@@ -35,11 +38,17 @@ export class SelfMonitor {
     const wallMicros = Number(process.hrtime.bigint() - this.#started) / 1000;
     const throttling = this.#throttling();
     const cpuPercent = wallMicros > 0 ? ((cpu.user + cpu.system) / wallMicros) * 100 : 0;
+    const threadsAfter = this.#threads === undefined ? undefined : readThreadCpuTicks();
+    const busiestThread =
+      this.#threads === undefined || threadsAfter === undefined
+        ? undefined
+        : busiestThreadPercent(this.#threads, threadsAfter, wallMicros / 1000);
     const excess = (nanos: number): number => (this.#delay.count > 0 ? Math.max(0, nanos / 1e6 - SAMPLE_MS) : 0);
     const eventLoopDelayP99Ms = excess(this.#delay.percentile(99));
     const eventLoopDelayMaxMs = excess(this.#delay.max);
     return {
       cpuPercent: round(cpuPercent, 1),
+      ...(busiestThread === undefined ? {} : { busiestThreadCpuPercent: round(busiestThread, 1) }),
       eventLoopDelayP99Ms: round(eventLoopDelayP99Ms, 2),
       eventLoopDelayMaxMs: round(eventLoopDelayMaxMs, 2),
       ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us: round(scheduleLagP99Us, 1) }),
@@ -49,7 +58,8 @@ export class SelfMonitor {
         eventLoopDelayP99Ms > SATURATION_THRESHOLDS.eventLoopDelayP99Ms ||
         (throttling.cpuThrottledMs ?? 0) > SATURATION_THRESHOLDS.cpuThrottledMs ||
         (scheduleLagP99Us === undefined
-          ? cpuPercent > SATURATION_THRESHOLDS.cpuPercent
+          ? // One thread at its core's limit is saturation; several threads busy in all are not.
+            (busiestThread ?? cpuPercent) > SATURATION_THRESHOLDS.cpuPercent
           : scheduleLagP99Us > SATURATION_THRESHOLDS.scheduleLagP99Us),
     };
   }

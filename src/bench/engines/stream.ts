@@ -1,5 +1,9 @@
 import { PatternSource, PatternVerifier } from '../../transport/services/pattern.ts';
+import { SocktuneError } from '../../core/errors.ts';
+import { LINUX } from '../../core/libc.ts';
+import { errnoName } from '../../core/socket-syscalls.ts';
 import { pumpWrites } from '../../transport/io/pump.ts';
+import { sendfileOnThreads, type SendfileSenders } from '../../transport/sendfile/sendfile-threads.ts';
 import { SendBudget } from '../../transport/io/send-budget.ts';
 import { tcpInfoOf, totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
@@ -18,6 +22,8 @@ export interface StreamOptions extends RunOptions<StreamInterval> {
   verify: boolean;
   /** iperf3 -b: bits/s each connection sends at, paced by a token bucket of its own. @default undefined (as fast as the path takes) */
   bitrate?: number | undefined;
+  /** iperf3 -Z: this client's connections send with sendfile from a page-cache file, on threads. @default false */
+  zeroCopy?: boolean | undefined;
 }
 
 const READ_BUFFER_SIZE = 128 * 1024;
@@ -50,9 +56,11 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
     },
   );
   const effective = session.effective();
-  session.startTraffic();
   let writing = direction !== 'reverse';
-  if (writing) {
+  const zeroCopy = writing && options.zeroCopy === true ? await startZeroCopy(session, options) : undefined;
+  session.startTraffic();
+  if (zeroCopy !== undefined) zeroCopy.start();
+  else if (writing) {
     session.sockets.forEach((socket, index) => {
       const pattern = new PatternSource(options.writeSize);
       pumpWrites(
@@ -67,26 +75,35 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
       );
     });
   }
+  // The threads' counts, read where the pump's would have been counted.
+  const sentSoFar = (): number => {
+    if (zeroCopy === undefined) return sent;
+    zeroCopy.senders.forEach((sender, index) => (perSocket[index]!.sent = sender.sentBytes));
+    return (sent = perSocket.reduce((total, socket) => total + socket.sent, 0));
+  };
 
-  const { ticker, intervals } = startStreamIntervals(
-    options,
-    direction,
-    () => sent,
-    () => received,
-    {
-      counts: () => perSocket,
-      tcpInfo: (index) => tcpInfoOf(session.sockets[index]),
-    },
-  );
+  const { ticker, intervals } = startStreamIntervals(options, direction, sentSoFar, () => received, {
+    counts: () => (sentSoFar(), perSocket),
+    tcpInfo: (index) => tcpInfoOf(session.sockets[index]),
+  });
   let atOmit = { sent: 0, received: 0 };
   let measuredBytes = 0;
-  const { measuredSeconds, selfCheck } = await session.run(options, ticker, {
-    onMeasureStart: () => (atOmit = { sent, received }),
-    stopTraffic: () => {
-      measuredBytes = direction === 'reverse' ? received - atOmit.received : sent - atOmit.sent;
-      writing = false;
-    },
-  });
+  let run: Awaited<ReturnType<typeof session.run>>;
+  try {
+    run = await session.run(options, ticker, {
+      onMeasureStart: () => (atOmit = { sent: sentSoFar(), received }),
+      stopTraffic: () => {
+        measuredBytes = direction === 'reverse' ? received - atOmit.received : sentSoFar() - atOmit.sent;
+        writing = false;
+      },
+    });
+  } finally {
+    // The sendfile threads end before the half-close: no byte follows the FIN.
+    await zeroCopy?.stop();
+  }
+  const { measuredSeconds, selfCheck } = run;
+  sentSoFar();
+  failOnSendError(session, zeroCopy);
   const retransmits = session.failed ? null : (totalRetransmits(session.sockets) ?? null);
   // The half-close lets the server read everything (forward) or stop its source and flush (reverse).
   const serverResult = await session.finish();
@@ -107,6 +124,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
       direction,
       verify: options.verify,
       ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
+      ...(zeroCopy === undefined ? {} : { sender: 'sendfile' as const }),
     },
     selfCheck,
     {
@@ -125,6 +143,32 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
         serverCpuPercent: serverResult?.cpuPercent ?? null,
       },
     },
+  );
+}
+
+/** The threads start before the traffic; one that cannot start ends the test as any failure would. */
+async function startZeroCopy(session: DataSession, options: StreamOptions): Promise<SendfileSenders> {
+  try {
+    return await sendfileOnThreads(session.sockets, { chunkBytes: options.writeSize, bitsPerSecond: options.bitrate ?? 0 });
+  } catch (error) {
+    session.failWith(error instanceof SocktuneError ? error : new SocktuneError('SOCKTUNE_ERR_WORKER_CRASHED', String(error)));
+    // finish() throws that failure, after closing the connections and the control channel.
+    await session.finish();
+    throw error;
+  }
+}
+
+/** A connection whose sendfile failed stopped sending: the test says why rather than reporting less. */
+function failOnSendError(session: DataSession, zeroCopy: SendfileSenders | undefined): void {
+  const index = zeroCopy?.senders.findIndex((sender) => sender.errno !== 0) ?? -1;
+  if (index < 0 || session.failed) return;
+  const errno = zeroCopy!.senders[index]!.errno;
+  const gone = errno === LINUX.EPIPE || errno === LINUX.ECONNRESET;
+  session.failWith(
+    new SocktuneError(
+      gone ? 'SOCKTUNE_ERR_PEER_GONE' : 'SOCKTUNE_ERR_SOCKOPT',
+      `connection ${index}: sendfile failed (${errnoName(errno)})`,
+    ),
   );
 }
 

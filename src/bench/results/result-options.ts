@@ -111,6 +111,8 @@ export interface StreamOptionsRecord extends TimedOptionsRecord {
   bytes?: number;
   /** stream -u: datagrams of writeSize bytes, at bitrate per stream (0: as fast as the socket takes them). */
   protocol?: 'udp';
+  /** stream -Z: this client sent with sendfile from a page-cache file, on threads (absent: writes from a buffer). */
+  sender?: 'sendfile';
 }
 
 /** stream --iperf3: stream's record, against a peer that is not a socktune server (no auth, no server settings). */

@@ -16,6 +16,12 @@ import type {
 export interface SelfCheck {
   /** CPU time of this process over wall time, in percent of one core (the client's event loop is one thread). */
   cpuPercent: number;
+  /**
+   * Linux: the busiest thread of this process (its event loop, or a sender thread of stream -Z or
+   * stream -u) in percent of one core, from /proc's per-thread times (10 ms ticks). The CPU part of
+   * clientSaturated is judged on it: a thread at its core's limit, not a process busy on several.
+   */
+  busiestThreadCpuPercent?: number;
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
   /** Open loop only: p99 of how late requests left after their intended send time. */

@@ -80,10 +80,14 @@ export const SATURATION_THRESHOLDS = Object.freeze({
   cpuThrottledMs: 0,
 });
 
+/** A process whose CPU exceeds its busiest thread's by more than this had several threads at work: both are worth saying. */
+export const SEVERAL_THREADS_PERCENT = 10;
+
 /** The self-check's figures (a SelfCheck of result.ts) a saturation warning is made from. */
 interface SaturationFacts {
   clientSaturated: boolean;
   cpuPercent: number;
+  busiestThreadCpuPercent?: number;
   eventLoopDelayP99Ms: number;
   scheduleLagP99Us?: number;
   cpuThrottledMs?: number;
@@ -104,7 +108,16 @@ function saturationTrigger({ cpuThrottledMs, eventLoopDelayP99Ms, scheduleLagP99
 
 export function saturated(selfCheck: SaturationFacts): Warning[] {
   if (!selfCheck.clientSaturated) return [];
-  const { cpuPercent, eventLoopDelayP99Ms, scheduleLagP99Us, cpuThrottledMs, cpuThrottledPeriods, cpuPeriods, cpuQuota } = selfCheck;
+  const {
+    cpuPercent,
+    busiestThreadCpuPercent,
+    eventLoopDelayP99Ms,
+    scheduleLagP99Us,
+    cpuThrottledMs,
+    cpuThrottledPeriods,
+    cpuPeriods,
+    cpuQuota,
+  } = selfCheck;
   const limits = SATURATION_THRESHOLDS;
   const trigger = saturationTrigger(selfCheck);
   const clientLimit = "; the numbers may show the client's limit, not the server's";
@@ -119,7 +132,11 @@ export function saturated(selfCheck: SaturationFacts): Warning[] {
     schedule:
       `requests left late against the --rate schedule (p99 ${Math.round(scheduleLagP99Us ?? 0)} ` +
       `µs late, over ${limits.scheduleLagP99Us} µs), at ${cpuPercent}% of one core${clientLimit}`,
-    cpu: `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)${clientLimit}`,
+    cpu:
+      busiestThreadCpuPercent === undefined || busiestThreadCpuPercent >= cpuPercent - SEVERAL_THREADS_PERCENT
+        ? `it used ${cpuPercent}% of one core (over ${limits.cpuPercent}%)${clientLimit}`
+        : `its busiest thread used ${busiestThreadCpuPercent}% of one core (over ${limits.cpuPercent}%; ` +
+          `${cpuPercent}% in all)${clientLimit}`,
   }[trigger];
   return [
     {

@@ -42,6 +42,11 @@ export interface TuneOptions {
   bufferSizes?: readonly (number | undefined)[] | undefined;
   budgetSec: number;
   trialSec: number;
+  /**
+   * How stream trials send: sendfile from a page-cache file (stream -Z), so that on loopback the
+   * client costs less than the server it measures, or writes from a buffer. @default 'sendfile'
+   */
+  streamSender?: 'sendfile' | 'write' | undefined;
   onProgress?: (progress: TuneProgress) => void;
   /** Ctrl-C: the trial under way finishes, no other starts; the result ranks what was measured, marked `interrupted`. */
   interrupt?: AbortSignal | undefined;
@@ -91,7 +96,17 @@ export interface ScenarioResult extends Scenario {
 /** The public settings of a sweep; the target itself (and its auth token) is only named, by targetLabel. */
 export type TuneOptionsRecord = Pick<
   TuneOptions,
-  'targetLabel' | 'pinning' | 'workload' | 'raw' | 'plans' | 'quick' | 'ioModels' | 'bufferSizes' | 'budgetSec' | 'trialSec'
+  | 'targetLabel'
+  | 'pinning'
+  | 'workload'
+  | 'raw'
+  | 'plans'
+  | 'quick'
+  | 'ioModels'
+  | 'bufferSizes'
+  | 'budgetSec'
+  | 'trialSec'
+  | 'streamSender'
 >;
 
 function tuneOptionsRecord(options: TuneOptions): TuneOptionsRecord {
@@ -106,7 +121,12 @@ function tuneOptionsRecord(options: TuneOptions): TuneOptionsRecord {
     ...(options.bufferSizes === undefined ? {} : { bufferSizes: options.bufferSizes }),
     budgetSec: options.budgetSec,
     trialSec: options.trialSec,
+    ...(options.plans.some((plan) => plan.workload === 'stream') ? { streamSender: streamSenderOf(options) } : {}),
   };
+}
+
+function streamSenderOf(options: TuneOptions): 'sendfile' | 'write' {
+  return options.streamSender ?? 'sendfile';
 }
 
 export interface TuneResult {
@@ -358,6 +378,7 @@ async function runTrial(
         parallel: scenario.conns,
         direction: 'forward',
         verify: false,
+        zeroCopy: streamSenderOf(options) === 'sendfile',
       });
       return { trial: trial(result.summary.bitsPerSecond, result), serverEnvironment: result.environment.server };
     }

@@ -69,6 +69,12 @@ export const streamCommand: Command = {
         'byte counts come from the iperf3 server itself',
       spec: { type: 'boolean' },
     },
+    zerocopy: {
+      help:
+        'send with sendfile from a page-cache file of the test pattern, as iperf3 -Z: no copy through this client, ' +
+        "on threads of their own (TCP, this client's sends: forward or --bidir); --verify still checks every byte",
+      spec: { type: 'boolean', short: 'Z' },
+    },
     verify: {
       help:
         'check every received byte against the test pattern (forward: at the server; -R/--bidir: ' +
@@ -83,6 +89,7 @@ export const streamCommand: Command = {
     'socktune stream --raw -c 127.0.0.1:9000 -t 5    # any sink (discard-like) service',
     'socktune stream --iperf3 -c 127.0.0.1 -R -P 4    # against iperf3 -s',
     'socktune stream -c 198.18.0.2 -P 2 -b 100M -f m --cport 5300    # iperf3 habits: paced, in Mbit/s, from ports 5300-5301',
+    'socktune stream -c 127.0.0.1 -Z -P 2    # zero-copy sends (sendfile): the client costs less than the server',
     'socktune stream -u -c 127.0.0.1 -b 500M --rcvbuf 4M    # UDP: loss and jitter, and whether the receive buffer dropped them',
   ],
   async run(values, io) {
@@ -94,6 +101,13 @@ export const streamCommand: Command = {
     if (values.iperf3 && (values.raw || values.verify || values.unix !== undefined)) {
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--iperf3 speaks iperf3's own protocol over TCP: drop --raw, --verify and --unix");
     }
+    if (values.zerocopy && (values.iperf3 || direction === 'reverse'))
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        values.iperf3
+          ? '-Z goes with a socktune server or --raw: against iperf3 -s this client writes from a buffer'
+          : '-Z makes what this client sends zero-copy; with -R the server sends: drop -Z, or use --bidir',
+      );
     if (values.bytes !== undefined && !values.iperf3)
       throw new SocktuneError('SOCKTUNE_ERR_USAGE', "-n/--bytes goes with --iperf3 (socktune's own tests are timed: -t)");
     if (values.raw && values.verify)
@@ -120,6 +134,7 @@ export const streamCommand: Command = {
       direction,
       verify: values.verify === true,
       bitrate,
+      zeroCopy: values.zerocopy === true,
     } as const;
     return runClientCommand<StreamResult, StreamResult['intervals'][number]>(
       {
@@ -258,6 +273,7 @@ const NOT_WITH_UDP: readonly [string, string][] = [
   ['verify', '--verify'],
   ['unix', '--unix'],
   ['bytes', '-n'],
+  ['zerocopy', '-Z'],
 ];
 const UDP_IPERF3_ONLY: readonly [string, string][] = [
   ['omit', '--omit'],

@@ -15,6 +15,7 @@ import { IO_MODELS } from '../../transport/server/options.ts';
 
 const WORKLOADS: readonly (Workload | 'mixed')[] = ['stream', 'rr', 'msg', 'mixed'];
 const OBJECTIVES: Readonly<Record<Workload, readonly Objective[]>> = { stream: ['throughput'], rr: ['rps', 'p99'], msg: ['rps', 'p99'] };
+const STREAM_SENDERS = ['sendfile', 'write'] as const;
 const DEFAULT_SIZE: Readonly<Record<Workload, number>> = { stream: 128 * 1024, rr: 64, msg: 64 };
 const DEFAULT_CONNS: Readonly<Record<Workload, number>> = { stream: 1, rr: 10, msg: 2 };
 
@@ -128,6 +129,13 @@ export const tuneCommand: Command = {
       spec: { type: 'string', short: 'w' },
       value: '<bytes,...>',
     },
+    sender: {
+      help:
+        'how stream trials send: sendfile (default: zero-copy from the page cache, as stream -Z, so the client costs less than ' +
+        'the server it measures) or write (from a buffer, as stream without -Z)',
+      spec: { type: 'string' },
+      value: '<sendfile|write>',
+    },
     objective: { help: 'throughput (stream); rps or p99 (rr and msg, default rps); mixed uses each default', spec: { type: 'string' } },
     quick: { help: 'successive halving over a smaller grid: about a minute on 2 cores', spec: { type: 'boolean' } },
     budget: { help: 'time for the full grid, e.g. 5m', spec: { type: 'string' }, default: '5m' },
@@ -193,6 +201,9 @@ export const tuneCommand: Command = {
       sizes: list(str(values, 'size'), [DEFAULT_SIZE[planned]], (item) => parseSize(item, '--size', MAX_REQUEST_BYTES)),
       conns: list(str(values, 'conns'), [DEFAULT_CONNS[planned]], (item) => parseCount(item, '--conns', 1, 10_000)),
     }));
+    const streamSender = choice(values, 'sender', STREAM_SENDERS, 'sendfile');
+    if (values.sender !== undefined && !plans.some((plan) => plan.workload === 'stream'))
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--sender chooses how stream trials send: use it with --workload stream or mixed');
     const quick = values.quick === true;
     const trialText = str(values, 'duration-per-trial');
     const trialSec = trialText === undefined ? (quick ? 0.6 : 2) : parseSeconds(trialText, '--duration-per-trial');
@@ -213,7 +224,12 @@ export const tuneCommand: Command = {
         : raw
           ? `the raw service ${target.host}:${target.port} (client side only)`
           : `${target.host}:${target.port}`;
-      io.err(`tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); CPU pinning: ${pinning}`);
+      const sends = plans.some((plan) => plan.workload === 'stream')
+        ? `; stream trials send with ${streamSender === 'sendfile' ? 'sendfile (zero-copy, as stream -Z)' : 'writes from a buffer'}`
+        : '';
+      io.err(
+        `tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); CPU pinning: ${pinning}${sends}`,
+      );
     }
     let result;
     const interruption = onInterrupt(io);
@@ -237,6 +253,7 @@ export const tuneCommand: Command = {
         ),
         budgetSec,
         trialSec,
+        streamSender,
         onProgress: progressPrinter(io, values.quiet === true),
         interrupt: interruption.signal,
       });

@@ -45,3 +45,10 @@ export async function stopBlockingThreads(workers: readonly Worker[], stop: Shar
     workers.map((worker) => new Promise<void>((resolve) => (worker.threadId === -1 ? resolve() : worker.once('exit', () => resolve())))),
   );
 }
+
+/** Sets a thread flag (a 32-bit slot of shared memory) to 1 and wakes whoever waits on it. */
+export function raiseFlag(flags: SharedArrayBuffer, which: number): void {
+  const view = new Int32Array(flags);
+  Atomics.store(view, which, 1);
+  Atomics.notify(view, which);
+}

@@ -8,7 +8,7 @@ import type { DatagramSender } from './datagram-sender.ts';
 import { SENDER_COUNTS } from './sender-counts.ts';
 import type { SenderThreadData } from './sender-thread.ts';
 import { udpFdOf } from './udp-batching.ts';
-import { startBlockingThreads } from '../io/blocking-threads.ts';
+import { raiseFlag, startBlockingThreads } from '../io/blocking-threads.ts';
 
 const THREAD_ENTRY = new URL(`./sender-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
@@ -67,16 +67,10 @@ export async function sendOnThreads(
     get sends() {
       return at(index, 3);
     },
-    stop: () => raise(flags, STOP),
+    stop: () => raiseFlag(flags, STOP),
   }));
   // Started apart from the threads' start-up, so that what they send falls in the measured time.
-  return { senders, start: () => raise(flags, START) };
+  return { senders, start: () => raiseFlag(flags, START) };
 }
 
 const [STOP, START] = [0, 1];
-
-function raise(flags: SharedArrayBuffer, which: number): void {
-  const view = new Int32Array(flags);
-  Atomics.store(view, which, 1);
-  Atomics.notify(view, which);
-}

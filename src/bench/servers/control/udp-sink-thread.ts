@@ -69,7 +69,7 @@ function serve(data: UdpSinkThreadData): void {
   const stop = new Int32Array(data.stop);
   const buffer = Buffer.allocUnsafe(MAX_DATAGRAM_BYTES + 1);
   const peer = Buffer.alloc(128);
-  const peerLength = [peer.length];
+  const peerLength = new Uint32Array(1);
   let arrival = 0n;
   let client = false;
   const visit = (datagram: Buffer): void => {
@@ -85,7 +85,7 @@ function serve(data: UdpSinkThreadData): void {
       // Once stopped, what is queued is still counted: the client's last datagrams came before its finish.
       const stopping = Atomics.load(stop, 0) !== 0;
       if (stopping && drainUntil === Infinity) drainUntil = performance.now() + DRAIN_MS;
-      if (performance.now() > drainUntil) break;
+      else if (stopping && performance.now() > drainUntil) break;
       const length = receiveFrom(fd, buffer, peer, peerLength, !stopping);
       if (length < 0) {
         const errno = lastErrno();

@@ -35,7 +35,7 @@ function serve(data: SockperfUdpThreadData): void {
   const counts = new Float64Array(data.counts, data.index * UDP_COUNTS.length * 8, UDP_COUNTS.length);
   const buffer = Buffer.allocUnsafe(65_536);
   const peer = Buffer.alloc(128);
-  const peerLength = [peer.length];
+  const peerLength = new Uint32Array(1);
   try {
     while (Atomics.load(stop, 0) === 0) {
       const length = receiveFrom(fd, buffer, peer, peerLength);

@@ -166,6 +166,14 @@ export function renderTuneReport(result: TuneResult): string {
     ['CPUs', `${env.cpus} × ${env.cpuModel}`],
     ['target', result.options.targetLabel],
     ['CPU pinning', result.options.pinning],
+    ...(result.options.streamSender === undefined
+      ? []
+      : [
+          [
+            'stream sender',
+            result.options.streamSender === 'sendfile' ? 'sendfile from the page cache (stream -Z)' : 'writes from a buffer',
+          ],
+        ]),
     [
       'workload',
       `${result.options.workload}, ` +
