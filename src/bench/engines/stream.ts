@@ -3,7 +3,7 @@ import { SocktuneError } from '../../core/errors.ts';
 import { LINUX } from '../../core/libc.ts';
 import { errnoName } from '../../core/socket-syscalls.ts';
 import { pumpWrites } from '../../transport/io/pump.ts';
-import { sendfileOnThreads, type SendfileSenders } from '../../transport/sendfile/sendfile-threads.ts';
+import { bulkOnThreads, type BulkThreads } from '../../transport/bulk/bulk-threads.ts';
 import { SendBudget } from '../../transport/io/send-budget.ts';
 import { tcpInfoOf, totalRetransmits } from './data-connections.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
@@ -78,7 +78,7 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
   // The threads' counts, read where the pump's would have been counted.
   const sentSoFar = (): number => {
     if (zeroCopy === undefined) return sent;
-    zeroCopy.senders.forEach((sender, index) => (perSocket[index]!.sent = sender.sentBytes));
+    zeroCopy.streams.forEach((stream, index) => (perSocket[index]!.sent = stream.bytes));
     return (sent = perSocket.reduce((total, socket) => total + socket.sent, 0));
   };
 
@@ -147,9 +147,12 @@ export async function runStream(options: StreamOptions): Promise<StreamResult> {
 }
 
 /** The threads start before the traffic; one that cannot start ends the test as any failure would. */
-async function startZeroCopy(session: DataSession, options: StreamOptions): Promise<SendfileSenders> {
+async function startZeroCopy(session: DataSession, options: StreamOptions): Promise<BulkThreads> {
   try {
-    return await sendfileOnThreads(session.sockets, { chunkBytes: options.writeSize, bitsPerSecond: options.bitrate ?? 0 });
+    return await bulkOnThreads(
+      session.sockets.map((socket) => ({ socket, role: 'send' as const })),
+      { chunkBytes: options.writeSize, bitsPerSecond: options.bitrate ?? 0 },
+    );
   } catch (error) {
     session.failWith(error instanceof SocktuneError ? error : new SocktuneError('SOCKTUNE_ERR_WORKER_CRASHED', String(error)));
     // finish() throws that failure, after closing the connections and the control channel.
@@ -159,10 +162,10 @@ async function startZeroCopy(session: DataSession, options: StreamOptions): Prom
 }
 
 /** A connection whose sendfile failed stopped sending: the test says why rather than reporting less. */
-function failOnSendError(session: DataSession, zeroCopy: SendfileSenders | undefined): void {
-  const index = zeroCopy?.senders.findIndex((sender) => sender.errno !== 0) ?? -1;
+function failOnSendError(session: DataSession, zeroCopy: BulkThreads | undefined): void {
+  const index = zeroCopy?.streams.findIndex((stream) => stream.errno !== 0) ?? -1;
   if (index < 0 || session.failed) return;
-  const errno = zeroCopy!.senders[index]!.errno;
+  const errno = zeroCopy!.streams[index]!.errno;
   const gone = errno === LINUX.EPIPE || errno === LINUX.ECONNRESET;
   session.failWith(
     new SocktuneError(

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import { AuthBackoff, type AuthBackoffOptions } from '../../../core/auth-backoff.ts';
@@ -8,6 +9,7 @@ import { isSocktuneError, SocktuneError, type ErrorCode } from '../../../core/er
 import { integer, nonEmptyString, validateFields, type FieldCheck } from '../../../core/validate.ts';
 import { ByteReader } from '../../../framing/byte-reader.ts';
 import { SendBudget } from '../../../transport/io/send-budget.ts';
+import { ThreadQuota } from '../../../transport/bulk/thread-quota.ts';
 import { createServer, type ServerAddress, type SocktuneServer } from '../../../transport/server/socktune-server.ts';
 import { SERVER_DEFAULTS } from '../../../transport/server/options.ts';
 import { Iperf3Authenticator, type Iperf3AuthOptions } from './authenticator.ts';
@@ -96,6 +98,13 @@ export interface Iperf3ServerOptions {
    * kernel's default)
    */
   udpReceiveBufferSize?: number;
+  /**
+   * Threads the server may move TCP test data on, every test together: a test's sending streams
+   * (-R, --bidir) send with sendfile from a page-cache file on threads granted from these (unless a
+   * -n/-k count or sendBudget needs the event loop's writes), its receiving streams read on others;
+   * streams granted none stay on the event loop. 0: never threads. @default the CPUs
+   */
+  bulkThreads?: number;
 }
 
 export const IPERF3_SERVER_DEFAULTS = Object.freeze({
@@ -117,6 +126,7 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   maxAuthPerSecond: 64,
   maxAuthPerSecondPerClient: 8,
   ipv6Prefix: DEFAULT_IPV6_PREFIX,
+  bulkThreads: availableParallelism(),
 });
 
 export type ResolvedIperf3ServerOptions = {
@@ -151,6 +161,7 @@ const FIELDS = Object.freeze({
   auth: objectCheck,
   authBackoff: objectCheck,
   maxAuthPerSecond: integer(1, 1_000_000),
+  bulkThreads: integer(0, 1024),
   maxAuthPerSecondPerClient: integer(1, 1_000_000),
   ipv6Prefix: integer(1, 128),
   udpReceiveBufferSize: integer(1, 2 ** 31 - 1),
@@ -249,6 +260,7 @@ export class Iperf3Server extends EventEmitter {
       parametersTimeoutMs,
       sendBudget,
       auth: auth === undefined ? undefined : new Iperf3Authenticator(auth, 'options.auth'),
+      bulkThreads: this.options.bulkThreads > 0 ? new ThreadQuota(this.options.bulkThreads) : undefined,
     });
     // iperf3's control connection is quiet for a whole test; the test's own deadlines bound it.
     this.#server = createServer(

@@ -1,11 +1,13 @@
 import { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { errnoOf, isSocktuneError, SocktuneError } from '../../../core/errors.ts';
 import { withTimeout } from '../../../core/timeout.ts';
 import { applyPreConnectOptions, readTcpInfo } from '../../../core/socket-syscalls.ts';
 import type { ByteReader } from '../../../framing/byte-reader.ts';
 import { fdOf } from '../../../transport/io/fd.ts';
 import { pumpWrites } from '../../../transport/io/pump.ts';
+import { bulkOnThreads, type BulkThreads } from '../../../transport/bulk/bulk-threads.ts';
+import type { ThreadQuota } from '../../../transport/bulk/thread-quota.ts';
 import { moveToSharedBuffer } from '../../../transport/services/builtin-services.ts';
 import type { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Iperf3Authenticator } from './authenticator.ts';
@@ -54,6 +56,12 @@ export interface TestPolicy {
   auth?: Iperf3Authenticator | undefined;
   /** Paces every stream the server sends on (-R, --bidir). */
   sendBudget?: SendBudget | undefined;
+  /**
+   * Threads the server's tests may move their TCP data on, all together (sendfile to send, a recv
+   * loop to receive); a test granted none, or one with a pace or a byte count to send, uses its
+   * event loop. undefined: never threads.
+   */
+  bulkThreads?: ThreadQuota | undefined;
 }
 
 interface TcpStream {
@@ -102,6 +110,8 @@ export class Iperf3TestSession {
   #streamsFailed: ((error: Error) => void) | undefined;
   #params: Iperf3Params | undefined;
   #sending = false;
+  /** The TCP streams moved on threads, senders and receivers apart (each stops at its own time). */
+  #threaded: { senders?: ThreadedStreams | undefined; receivers?: ThreadedStreams | undefined } = {};
   /** When the counted part of the test began (TEST_RUNNING, or the end of --omit), and how long it ran until TEST_END. */
   #countedFrom = 0;
   #countedSec = 0;
@@ -292,6 +302,7 @@ export class Iperf3TestSession {
   /** Phase 3: start, run until TEST_END (or the deadline), stop the streams. */
   async run(): Promise<void> {
     const params = this.#params!;
+    await this.#moveToThreads(params);
     this.control.write(Buffer.from([STATE.TEST_START, STATE.TEST_RUNNING]));
     this.#startSenders(params);
     this.#countedFrom = performance.now();
@@ -301,6 +312,7 @@ export class Iperf3TestSession {
         ? setTimeout(
             () => {
               this.#streams.forEach((stream) => (stream instanceof Iperf3UdpStream ? stream.resetBytes() : (stream.bytes = 0)));
+              for (const group of [this.#threaded.senders, this.#threaded.receivers]) group?.omit();
               this.#countedFrom = performance.now();
             },
             this.#bounded(params.omit * 1000),
@@ -315,6 +327,8 @@ export class Iperf3TestSession {
     } catch (error) {
       // A stock client prints what it measured so far, then "the server has terminated".
       if (isSocktuneError(error) && error.code === 'SOCKTUNE_ERR_TIMEOUT') this.control.write(stateByte(STATE.SERVER_TERMINATE));
+      void this.#stopThreads('senders');
+      void this.#stopThreads('receivers');
       throw error;
     } finally {
       clearTimeout(omitTimer);
@@ -322,10 +336,12 @@ export class Iperf3TestSession {
       for (const stream of this.#streams) if (stream instanceof Iperf3UdpStream) stream.stopSending();
     }
     const testEnd = performance.now();
+    await this.#stopThreads('senders');
     await this.#drainReceivers();
+    await this.#stopThreads('receivers');
     // Bytes still on their way at TEST_END are counted, so the time they arrived in is too: a rate of
     // those bytes over the time to TEST_END alone would claim more than the path carries.
-    const lastByte = Math.max(testEnd, ...this.#streams.filter((stream) => !stream.sender).map((stream) => stream.lastData));
+    const lastByte = Math.max(testEnd, ...this.#streams.filter((stream) => !stream.sender).map((stream) => this.#lastData(stream)));
     this.#countedSec = (lastByte - this.#countedFrom) / 1000;
   }
 
@@ -337,15 +353,48 @@ export class Iperf3TestSession {
     const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
     await settle();
     const drainMs = this.#bounded(DRAIN_MAX_MS);
-    while (receivers.some((stream) => performance.now() - stream.lastData < DRAIN_IDLE_MS) && performance.now() - started < drainMs) {
+    while (
+      receivers.some((stream) => performance.now() - this.#lastData(stream) < DRAIN_IDLE_MS) &&
+      performance.now() - started < drainMs
+    ) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_IDLE_MS / 2));
       await settle();
     }
   }
 
+  /** A receiving stream's last data, read by the event loop or by its thread. */
+  #lastData(stream: DataStream): number {
+    return stream instanceof Iperf3UdpStream ? stream.lastData : Math.max(stream.lastData, this.#threaded.receivers?.lastData(stream) ?? 0);
+  }
+
+  /**
+   * Moves the TCP streams onto threads where the server's quota has them free: senders with
+   * sendfile (unless a -n/-k count or --max-rate needs the event loop's writes), receivers with a
+   * recv loop. Done before TEST_START, so the test's time holds no thread start-up.
+   */
+  async #moveToThreads(params: Iperf3Params): Promise<void> {
+    const quota = this.#policy.bulkThreads;
+    if (quota === undefined || params.udp) return;
+    const tcp = this.#streams.filter((stream): stream is TcpStream => !(stream instanceof Iperf3UdpStream));
+    const senders = tcp.filter((stream) => stream.sender);
+    const receivers = tcp.filter((stream) => !stream.sender);
+    if (params.bytes === 0 && params.blocks === 0 && this.#policy.sendBudget === undefined)
+      this.#threaded.senders = await ThreadedStreams.start(senders, 'send', quota, sendChunkBytes(params.len));
+    this.#threaded.receivers = await ThreadedStreams.start(receivers, 'receive', quota, sendChunkBytes(params.len));
+    this.#threaded.receivers?.threads.start();
+  }
+
+  /** Stops one group's threads (once) and counts what its streams moved. */
+  async #stopThreads(group: 'senders' | 'receivers'): Promise<void> {
+    const threaded = this.#threaded[group];
+    this.#threaded[group] = undefined;
+    await threaded?.stop();
+  }
+
   #startSenders(params: Iperf3Params): void {
     const udpSenders = this.#streams.filter((stream): stream is Iperf3UdpStream => stream instanceof Iperf3UdpStream && stream.sender);
     for (const stream of udpSenders) stream.startSending(params, this.#policy.sendBudget, udpSenders.length);
+    if (this.#threaded.senders) return this.#threaded.senders.threads.start();
     const senders = this.#streams.filter((stream): stream is TcpStream => !(stream instanceof Iperf3UdpStream) && stream.sender);
     if (senders.length === 0) return;
     this.#sending = true;
@@ -463,6 +512,9 @@ export class Iperf3TestSession {
 
   #stopStreams(): void {
     this.#sending = false;
+    // The threads see the flag within one call or poll and close their own descriptors; nothing waits for them here.
+    void this.#stopThreads('senders');
+    void this.#stopThreads('receivers');
     this.#closeStreams();
   }
 
@@ -494,4 +546,65 @@ function setupError(error: unknown, iperfErrno: number): Iperf3ServerError {
     cause: error,
     errno: errnoName,
   });
+}
+
+/**
+ * A test's TCP streams of one role on bulk threads, granted from the server's quota: their counts
+ * at the end of --omit, and, once stopped, what each moved added to its own count.
+ */
+class ThreadedStreams {
+  readonly threads: BulkThreads;
+  readonly #streams: TcpStream[];
+  readonly #quota: ThreadQuota;
+  readonly #granted: number;
+  #omitted: number[];
+
+  private constructor(threads: BulkThreads, streams: TcpStream[], quota: ThreadQuota, granted: number) {
+    this.threads = threads;
+    this.#streams = streams;
+    this.#quota = quota;
+    this.#granted = granted;
+    this.#omitted = streams.map(() => 0);
+  }
+
+  /** undefined when there is nothing to move, no thread is free, or the threads cannot start: the event loop keeps the streams. */
+  static async start(
+    streams: TcpStream[],
+    role: 'send' | 'receive',
+    quota: ThreadQuota,
+    chunkBytes: number,
+  ): Promise<ThreadedStreams | undefined> {
+    if (streams.length === 0) return undefined;
+    const granted = quota.take(Math.min(streams.length, availableParallelism()));
+    if (granted === 0) return undefined;
+    // A receiver's event loop stops reading: its thread reads from here on.
+    if (role === 'receive') streams.forEach((stream) => stream.socket.pause());
+    try {
+      const threads = await bulkOnThreads(
+        streams.map((stream) => ({ socket: stream.socket, role })),
+        { chunkBytes, bitsPerSecond: 0, threads: granted },
+      );
+      return new ThreadedStreams(threads, streams, quota, granted);
+    } catch {
+      quota.give(granted);
+      if (role === 'receive') streams.forEach((stream) => stream.socket.resume());
+      return undefined;
+    }
+  }
+
+  /** --omit ended: what was moved so far is not counted (the event loop's share is reset by the session). */
+  omit(): void {
+    this.#omitted = this.threads.streams.map((stream) => stream.bytes);
+  }
+
+  lastData(stream: TcpStream): number {
+    const index = this.#streams.indexOf(stream);
+    return index < 0 ? 0 : this.threads.streams[index]!.lastData;
+  }
+
+  async stop(): Promise<void> {
+    await this.threads.stop();
+    this.#quota.give(this.#granted);
+    this.#streams.forEach((stream, index) => (stream.bytes += this.threads.streams[index]!.bytes - this.#omitted[index]!));
+  }
 }

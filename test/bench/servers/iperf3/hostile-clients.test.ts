@@ -924,10 +924,11 @@ describe('review 2, item 1: the sender writes whole blocks in chunks of 64 KiB o
   });
 
   test(
-    'stock iperf3 -R -l 1: the test completes, every write is 64 KiB or more, and the event loop never stalls a second',
+    'stock iperf3 -R -l 1, the event loop writing: the test completes, every write is 64 KiB or more, and the event loop never stalls a second',
     { timeout: 60_000 },
     async (t) => {
-      const started = await startServer();
+      // No bulk thread: the event loop's writes are what this looks at (sendfile's calls are cut the same way, sendChunkBytes).
+      const started = await startServer({ bulkThreads: 0 });
       const spy = spyOnSenderWrites();
       const loopDelay = monitorEventLoopDelay({ resolution: 10 });
       loopDelay.enable();
@@ -1012,6 +1013,59 @@ describe('review 2, item 1: the sender writes whole blocks in chunks of 64 KiB o
         spy.restore();
         await unpaced.server.close();
         await paced.server.close();
+      }
+      assertNothingEscaped();
+    },
+  );
+});
+
+describe('bulk threads: the TCP streams of a test move on threads granted from the server’s quota', { skip }, () => {
+  test(
+    'a -R client killed mid-test: its sendfile threads end and close their descriptors, and the next test runs',
+    { timeout: 60_000 },
+    async (t) => {
+      const started = await startServer();
+      t.after(() => started.server.close());
+      // A first test opens what stays open for good (the FFI's library, the threads' plumbing).
+      assert.equal((await stockClient(started.port, ['-R', '-t', '1'])).code, 0);
+      const fdsBefore = openFds();
+      const child = spawn('iperf3', ['-c', '127.0.0.1', '-p', String(started.port), '-R', '-P', '3', '-t', '30'], { stdio: 'ignore' });
+      t.after(() => child.kill('SIGKILL'));
+      // Killed once the data flows: the server's threads are sending into connections that reset.
+      assert.ok(await waitFor(() => openFds() >= fdsBefore + 4, 10_000), 'the test opened its streams');
+      await sleep(300);
+      child.kill('SIGKILL');
+      const log = await started.nextLog(1, 30_000);
+      assert.equal(log.outcome, 'failed');
+      assert.ok(await waitFor(() => openFds() <= fdsBefore, 10_000), `fds ${openFds()} vs ${fdsBefore} before`);
+      const next = await stockClient(started.port, ['-R', '-t', '1']);
+      assert.equal(next.code, 0, next.json.error);
+      assert.ok(next.json.end!.sum_received!.bytes > 0);
+      assertNothingEscaped();
+    },
+  );
+
+  test(
+    'a quota too small for every stream: what gets no thread stays on the event loop, and every count agrees',
+    { timeout: 60_000 },
+    async (t) => {
+      for (const bulkThreads of [0, 1]) {
+        const started = await startServer({ bulkThreads });
+        t.after(() => started.server.close());
+        for (const args of [
+          ['--bidir', '-t', '1', '-P', '2'],
+          ['-t', '1', '-P', '2'],
+        ]) {
+          const { code, json } = await stockClient(started.port, args);
+          assert.equal(code, 0, `${bulkThreads} thread(s), ${args.join(' ')}: ${json.error}`);
+          const sent = json.end!.sum_sent!;
+          const received = json.end!.sum_received!;
+          assert.ok(sent.bytes > 0 && received.bytes > 0);
+          assert.ok(
+            Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, 16 * 1024 * 1024),
+            `${sent.bytes} vs ${received.bytes}`,
+          );
+        }
       }
       assertNothingEscaped();
     },
