@@ -149,6 +149,12 @@ const ROWS: readonly (readonly [string, string, string])[] = [
   ],
   ['tests at once from one address', `${iperf3.maxTestsPerClient} (\`--max-per-client\`)`, 'the same'],
   ['streams of every test together', `${iperf3.maxTotalStreams} (\`--max-total-streams\`)`, 'the same, for the test that would go over'],
+  ["streams of one address's tests together", `${iperf3.maxStreamsPerClient} (\`--max-streams-per-client\`)`, 'the same'],
+  [
+    'threads moving TCP test data (sendfile senders, recv-loop receivers), every test together',
+    'as many as the CPUs the server may run on (`bulkThreads`)',
+    'streams that get none stay on the event loop',
+  ],
   [
     'connections before their parameters (no cookie yet, or parameters not accepted yet)',
     `${iperf3.maxPending} in all, ${iperf3.maxPendingPerClient} per address (\`maxPending\`, \`maxPendingPerClient\`); the data connections a test waits for come on top`,

@@ -231,7 +231,9 @@ export function trialsSaturated(trials: number, throttled = 0): Warning {
     ...(throttled === 0 ? {} : { throttled }),
     message:
       `the load generator was saturated in ${trials} trial(s): ` +
-      (throttled === 0 ? 'its one thread ran out of CPU' : `its cgroup's CPU quota throttled it in ${throttled} of them`) +
+      (throttled === 0
+        ? 'a thread of it (its event loop, or a sender thread) ran out of CPU'
+        : `its cgroup's CPU quota throttled it in ${throttled} of them`) +
       ", so those rankings may show the client's limit as much as the server's",
   };
 }

@@ -27,10 +27,10 @@ export function socketOptionsOf(config: TuneConfig): { sendBufferSize?: number; 
 }
 
 /**
- * The paste-ready result, agreeing with the ranking's verdicts: when the best does not clearly
- * beat the default, the default wins (a win inside the noise is not worth a change); when it does,
- * the winner is, among the configs clearly better than the default and not clearly beaten by the
- * best, the one with the fewest changes from the default.
+ * The paste-ready result, agreeing with the ranking's verdicts: the winner is, among the configs
+ * the table calls better than the default (measured twice or more, not clearly beaten by the
+ * best), the one with the fewest changes from the default; when none is, the default wins (a win
+ * inside the noise is not worth a change).
  */
 export function recommend(
   ranking: Ranked<TuneConfig>[],
@@ -40,28 +40,33 @@ export function recommend(
   conns: number,
   cappedSysctls: string[],
   raw = false,
+  /** stream's trials sent with sendfile: the command to paste says -Z, to reproduce them. */
+  zeroCopy = false,
 ): Recommendation | undefined {
   const best = ranking[0];
   if (!best) return undefined;
   const baseline = ranking.find((entry) => isDefaultConfig(entry.config, workload));
-  const wins = baseline === undefined || (baseline !== best && clearlyBetter(best, baseline, objective));
-  const contenders = ranking.filter(
-    (entry) =>
-      entry === best || (entry.standing === 'tie' && entry.samples.length >= 2 && (baseline === undefined || entry.verdict === 'better')),
-  );
+  const contenders =
+    baseline === undefined
+      ? [best]
+      : ranking.filter(
+          (entry) =>
+            entry !== baseline &&
+            entry.standing !== 'worse' &&
+            (entry === best ? clearlyBetter(best, baseline, objective) : entry.verdict === 'better' && entry.samples.length >= 2),
+        );
+  const wins = contenders.length > 0;
   const chosen = wins
-    ? contenders.reduce(
-        (simplest, entry) =>
-          changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest,
-        best,
+    ? contenders.reduce((simplest, entry) =>
+        changesFromDefault(entry.config, workload) < changesFromDefault(simplest.config, workload) ? entry : simplest,
       )
-    : baseline;
+    : baseline!;
   const { config } = chosen;
   const socket = socketOptionsOf(config);
   const flags = [
     raw ? `socktune ${workload} --raw -c HOST:PORT` : `socktune ${workload} -c HOST`,
     workload === 'stream'
-      ? `-l ${describeBuffer(size)} -P ${conns}`
+      ? `-l ${describeBuffer(size)} -P ${conns}${zeroCopy ? ' -Z' : ''}`
       : `--size ${size} -C ${conns}${workload === 'msg' ? ' --echo' : ''} --depth ${config.depth}`,
     config.batch === 'auto' ? '' : `--batch ${config.batch}`,
     config.ioModel === 'loop' || raw ? '' : `--io-model ${config.ioModel}`,

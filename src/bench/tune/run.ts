@@ -215,7 +215,7 @@ export async function runTune(options: TuneOptions): Promise<TuneResult> {
       await fullGrid(search, scenario, options, runOne, scenarios.length);
       replan(0);
     }
-    results.push(summarizeScenario(search, scenario, options.raw));
+    results.push(summarizeScenario(search, scenario, options.raw, streamSenderOf(options) === 'sendfile'));
   }
   options.onProgress?.({ done, total: done, etaSec: 0, scenario: '', label: 'done' });
   const saturatedTrials = results.flatMap((s) => s.trials).filter((t) => t.clientSaturated);
@@ -364,7 +364,13 @@ async function runTrial(
     config,
     round: roundNumber,
     metric,
-    ...(metric === null ? { error: `SOCKTUNE_ERR_TIMEOUT: nothing was measured for ${label}: no request completed` } : {}),
+    ...(metric === null
+      ? {
+          error:
+            `SOCKTUNE_ERR_TIMEOUT: nothing was measured for ${label}: ` +
+            (scenario.workload === 'stream' ? 'no byte arrived' : 'no request completed'),
+        }
+      : {}),
     clientSaturated: result.clientSaturated,
     ...warningFields(result.warningDetails),
     intervals: result.intervals,
@@ -380,7 +386,9 @@ async function runTrial(
         verify: false,
         zeroCopy: streamSenderOf(options) === 'sendfile',
       });
-      return { trial: trial(result.summary.bitsPerSecond, result), serverEnvironment: result.environment.server };
+      // Nothing arrived in the trial's window (a starved machine): a failed trial, not a rate of 0.
+      const metric = result.summary.bitsPerSecond > 0 ? result.summary.bitsPerSecond : null;
+      return { trial: trial(metric, result), serverEnvironment: result.environment.server };
     }
     if (scenario.workload === 'msg') {
       const result = await runMsg({
@@ -416,7 +424,7 @@ async function runTrial(
   }
 }
 
-function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): ScenarioResult {
+function summarizeScenario(search: Search, scenario: Scenario, raw: boolean, zeroCopy: boolean): ScenarioResult {
   const isDefault = (config: TuneConfig): boolean => isDefaultConfig(config, scenario.workload);
   const ranked = rank(
     search.configs.map((config) => ({ config, samples: search.samples.get(config)! })),
@@ -437,8 +445,16 @@ function summarizeScenario(search: Search, scenario: Scenario, raw: boolean): Sc
   }));
   const best = ranking[0];
   const recommendation = best
-    ? (recommend(ranked, scenario.objective, scenario.workload, scenario.size, scenario.conns, [...new Set(sysctlsOf(best.config))], raw) ??
-      null)
+    ? (recommend(
+        ranked,
+        scenario.objective,
+        scenario.workload,
+        scenario.size,
+        scenario.conns,
+        [...new Set(sysctlsOf(best.config))],
+        raw,
+        zeroCopy,
+      ) ?? null)
     : null;
   return { ...scenario, objectiveUnit: OBJECTIVE_UNITS[scenario.objective], ranking, recommendation, trials: search.trials };
 }

@@ -164,11 +164,14 @@ export const streamCommand: Command = {
           if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
           out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows, out.columns));
           if (summary.verify) {
+            // --bidir checks one direction, as -R does: say which.
+            const checked = summary.direction === 'forward' ? '' : ' (server→client)';
             out.out(
-              `verify     ${formatBytes(summary.verify.bytesChecked)} checked, ` +
+              `verify     ${formatBytes(summary.verify.bytesChecked)} checked${checked}, ` +
                 `${summary.verify.bytesCorrupted} bytes corrupted, ${summary.verify.bytesLost} bytes lost`,
             );
           }
+          if (result.options.sender === 'sendfile') out.out('sender     sendfile from the page cache on threads (-Z)');
         },
         metric: { name: 'throughput', of: (result) => result.summary.bitsPerSecond, format: (bits) => formatRate(bits, rateFormat) },
         exitCode: (result) => (verifyFailed(result) ? 4 : 0),

@@ -179,6 +179,8 @@ export const tuneCommand: Command = {
     'socktune tune -u -b 500M    # UDP: the smallest receive buffer that drops nothing at 500 Mbit/s',
   ],
   async run(values, io) {
+    if (values.udp && values.sender !== undefined)
+      throw new SocktuneError('SOCKTUNE_ERR_USAGE', "--sender chooses how TCP stream trials send; tune -u's sender is swept with --batch");
     if (values.udp) return (await import('./tune-udp.ts')).runUdpTune(values, io);
     for (const flag of ['bitrate', 'reverse', 'batch'])
       if (values[flag] !== undefined) throw new SocktuneError('SOCKTUNE_ERR_USAGE', `--${flag} goes with tune -u`);

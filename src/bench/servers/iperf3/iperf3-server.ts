@@ -43,8 +43,14 @@ export interface Iperf3ServerOptions {
    * @default 2
    */
   maxTestsPerClient?: number;
-  /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 128 */
+  /** Data streams of every test together; a test that would go over it gets ACCESS_DENIED. @default 256 */
   maxTotalStreams?: number;
+  /**
+   * Data streams of one client address's tests together; over it, ACCESS_DENIED too. Below
+   * maxTotalStreams, so that one address cannot take every stream (a -P 128 test held for
+   * --max-duration would lock everyone out). @default 128
+   */
+  maxStreamsPerClient?: number;
   /**
    * Connections that are not a test yet (before their cookie, or between it and accepted
    * parameters), every address together; over it the oldest of them is closed, so silent holders
@@ -112,7 +118,8 @@ export const IPERF3_SERVER_DEFAULTS = Object.freeze({
   port: IPERF3_DEFAULT_PORT,
   maxTests: 4,
   maxTestsPerClient: 2,
-  maxTotalStreams: 128,
+  maxTotalStreams: 256,
+  maxStreamsPerClient: 128,
   maxPending: 16,
   maxPendingPerClient: 2,
   cookieTimeoutMs: 3000,
@@ -147,6 +154,7 @@ const FIELDS = Object.freeze({
   maxTests: integer(1, 1_000_000),
   maxTestsPerClient: integer(1, 1_000_000),
   maxTotalStreams: integer(1, 10_000_000),
+  maxStreamsPerClient: integer(1, 10_000_000),
   maxPending: integer(1, 1_000_000),
   maxPendingPerClient: integer(1, 1_000_000),
   cookieTimeoutMs: integer(1, MAX_TIMER_MS),
@@ -231,6 +239,7 @@ export class Iperf3Server extends EventEmitter {
   readonly #testsByClient = new Map<string, number>();
   /** Streams the admitted tests asked for, all together. */
   #streams = 0;
+  readonly #streamsByClient = new Map<string, number>();
   readonly #pending = new Set<Socket>();
   #udpPort: Iperf3UdpPort | undefined;
   readonly #pendingByClient = new Map<string, number>();
@@ -396,15 +405,17 @@ export class Iperf3Server extends EventEmitter {
 
   /** Why a test cannot start now, if it cannot; `streams` undefined before its parameters are known. */
   #busyReason(client: string, streams: number | undefined): { reason: string; code?: ErrorCode } | undefined {
-    const { maxTests, maxTestsPerClient, maxTotalStreams } = this.options;
+    const { maxTests, maxTestsPerClient, maxTotalStreams, maxStreamsPerClient } = this.options;
     if (this.#tests.size >= maxTests) return { reason: `server busy: ${this.#tests.size} tests running (max ${maxTests})` };
     const mine = this.#testsByClient.get(client) ?? 0;
     if (mine >= maxTestsPerClient)
       return { reason: `server busy: ${mine} tests running from ${client} (max ${maxTestsPerClient} per client)` };
-    if (this.#streams + (streams ?? 1) > maxTotalStreams) {
-      const asked = streams === undefined ? '' : `, this test asks for ${streams}`;
+    const asked = streams === undefined ? '' : `, this test asks for ${streams}`;
+    const myStreams = this.#streamsByClient.get(client) ?? 0;
+    if (myStreams + (streams ?? 1) > maxStreamsPerClient)
+      return { reason: `server busy: ${myStreams} streams open from ${client}${asked} (max ${maxStreamsPerClient} per client)` };
+    if (this.#streams + (streams ?? 1) > maxTotalStreams)
       return { reason: `server busy: ${this.#streams} streams open${asked} (max ${maxTotalStreams}, every test together)` };
-    }
     return undefined;
   }
 
@@ -461,6 +472,7 @@ export class Iperf3Server extends EventEmitter {
       this.#tests.set(session, client);
       addCount(this.#testsByClient, client, 1);
       this.#streams += streams;
+      addCount(this.#streamsByClient, client, streams);
       admitted = true;
       this.#awaitingStreams.set(key, session);
       await session.createStreams();
@@ -494,6 +506,7 @@ export class Iperf3Server extends EventEmitter {
       if (admitted) {
         this.#tests.delete(session);
         this.#streams -= session.expectedStreams;
+        addCount(this.#streamsByClient, client, -session.expectedStreams);
         addCount(this.#testsByClient, client, -1);
       }
     }

@@ -9,7 +9,7 @@ import { pumpWrites } from '../../../transport/io/pump.ts';
 import { bulkOnThreads, type BulkThreads } from '../../../transport/bulk/bulk-threads.ts';
 import type { ThreadQuota } from '../../../transport/bulk/thread-quota.ts';
 import { moveToSharedBuffer } from '../../../transport/services/builtin-services.ts';
-import type { SendBudget } from '../../../transport/io/send-budget.ts';
+import { SendBudget } from '../../../transport/io/send-budget.ts';
 import type { Iperf3Authenticator } from './authenticator.ts';
 import type { Iperf3UdpPort } from './udp-port.ts';
 import { Iperf3UdpStream, type UdpStreamFigures } from './udp-stream.ts';
@@ -112,6 +112,8 @@ export class Iperf3TestSession {
   #sending = false;
   /** The TCP streams moved on threads, senders and receivers apart (each stops at its own time). */
   #threaded: { senders?: ThreadedStreams | undefined; receivers?: ThreadedStreams | undefined } = {};
+  /** Torn down (finished, failed, refused, destroyed): threads that were starting meanwhile are stopped as they come. */
+  #ended = false;
   /** When the counted part of the test began (TEST_RUNNING, or the end of --omit), and how long it ran until TEST_END. */
   #countedFrom = 0;
   #countedSec = 0;
@@ -379,8 +381,10 @@ export class Iperf3TestSession {
     const senders = tcp.filter((stream) => stream.sender);
     const receivers = tcp.filter((stream) => !stream.sender);
     if (params.bytes === 0 && params.blocks === 0 && this.#policy.sendBudget === undefined)
-      this.#threaded.senders = await ThreadedStreams.start(senders, 'send', quota, sendChunkBytes(params.len));
-    this.#threaded.receivers = await ThreadedStreams.start(receivers, 'receive', quota, sendChunkBytes(params.len));
+      this.#threaded.senders = await ThreadedStreams.start(senders, 'send', quota, sendChunkBytes(params.len), params.bandwidth);
+    this.#threaded.receivers = await ThreadedStreams.start(receivers, 'receive', quota, sendChunkBytes(params.len), 0);
+    // Ended while the threads started (the deadline, the server closing): they stop at once.
+    if (this.#ended) return this.#stopStreams();
     this.#threaded.receivers?.threads.start();
   }
 
@@ -415,7 +419,10 @@ export class Iperf3TestSession {
         unwritten -= bytes;
         stream.bytes += bytes;
       };
-      pumpWrites(stream.socket, next, () => this.#sending && (unwritten > 0 || handedOut < limit), onWrite, this.#policy.sendBudget);
+      // The server's --max-rate, when it has one, caps every stream together; otherwise the client's -b
+      // paces each stream, as iperf3's server does.
+      const budget = this.#policy.sendBudget ?? (params.bandwidth > 0 ? new SendBudget(params.bandwidth / 8) : undefined);
+      pumpWrites(stream.socket, next, () => this.#sending && (unwritten > 0 || handedOut < limit), onWrite, budget);
     }
   }
 
@@ -511,6 +518,7 @@ export class Iperf3TestSession {
   }
 
   #stopStreams(): void {
+    this.#ended = true;
     this.#sending = false;
     // The threads see the flag within one call or poll and close their own descriptors; nothing waits for them here.
     void this.#stopThreads('senders');
@@ -568,11 +576,13 @@ class ThreadedStreams {
   }
 
   /** undefined when there is nothing to move, no thread is free, or the threads cannot start: the event loop keeps the streams. */
+  /** `bitsPerSecond`: a sender's pace per stream (the client's -b), 0 for none. */
   static async start(
     streams: TcpStream[],
     role: 'send' | 'receive',
     quota: ThreadQuota,
     chunkBytes: number,
+    bitsPerSecond: number,
   ): Promise<ThreadedStreams | undefined> {
     if (streams.length === 0) return undefined;
     const granted = quota.take(Math.min(streams.length, availableParallelism()));
@@ -582,7 +592,7 @@ class ThreadedStreams {
     try {
       const threads = await bulkOnThreads(
         streams.map((stream) => ({ socket: stream.socket, role })),
-        { chunkBytes, bitsPerSecond: 0, threads: granted },
+        { chunkBytes, bitsPerSecond, threads: granted },
       );
       return new ThreadedStreams(threads, streams, quota, granted);
     } catch {

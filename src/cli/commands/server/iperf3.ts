@@ -67,6 +67,12 @@ export const iperf3ServerCommand: Command = {
         `(default ${DEFAULTS.maxTotalStreams})`,
       spec: { type: 'string' },
     },
+    'max-streams-per-client': {
+      help:
+        "data streams of one client address's tests together, so that one address cannot take them all " +
+        `(default ${DEFAULTS.maxStreamsPerClient})`,
+      spec: { type: 'string' },
+    },
     'max-connections': { help: `connections of any kind open at once (default ${DEFAULTS.maxConnections})`, spec: { type: 'string' } },
     'max-per-ip': {
       help: `connections at once from one client address (default ${DEFAULTS.maxConnectionsPerIp})`,
@@ -112,6 +118,7 @@ export const iperf3ServerCommand: Command = {
         udpReceiveBufferSize: size(values, 'udp-rcvbuf', 2 ** 31 - 1),
         maxStreams: count(values, 'max-streams', 256),
         maxTotalStreams: count(values, 'max-total-streams', 10_000_000),
+        maxStreamsPerClient: count(values, 'max-streams-per-client', 10_000_000),
         maxConnections: count(values, 'max-connections', 10_000_000),
         maxConnectionsPerIp: count(values, 'max-per-ip', 10_000_000),
         ...ipv6Prefix(values),

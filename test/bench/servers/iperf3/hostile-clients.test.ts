@@ -590,8 +590,11 @@ describe('review 2, item 3: a connection holds a test only once its parameters a
     assert.ok(defaults.maxTestsPerClient < defaults.maxTests, `${defaults.maxTestsPerClient} of ${defaults.maxTests}`);
     assert.deepEqual(
       [defaults.maxPending, defaults.maxPendingPerClient, defaults.cookieTimeoutMs, defaults.parametersTimeoutMs, defaults.maxTotalStreams],
-      [16, 2, 3000, 3000, 128],
+      [16, 2, 3000, 3000, 256],
     );
+    // One address cannot take every stream: -P 128 works, and leaves as many for everyone else.
+    assert.equal(defaults.maxStreamsPerClient, defaults.maxStreams);
+    assert.ok(defaults.maxStreamsPerClient < defaults.maxTotalStreams);
     assert.throws(() => new Iperf3Server({ maxPendingPerClient: 0 }), {
       code: 'SOCKTUNE_ERR_INVALID_OPTION',
       message: /options\.maxPendingPerClient must be an integer from 1/,
@@ -901,6 +904,27 @@ describe('review 2, item 6: streams of every test together', { skip }, () => {
   );
 });
 
+describe('a stranger’s pass: streams of one address together', { skip }, () => {
+  test('maxStreamsPerClient: one address over it is told "busy"; another address still runs', { timeout: 60_000 }, async () => {
+    const started = await startServer({ maxTotalStreams: 8, maxStreamsPerClient: 4 });
+    const holder = await RawClient.connect(started.port);
+    try {
+      assert.deepEqual(await holder.handshake({ ...GOOD_PARAMS, parallel: 3 }), { kind: 'create-streams' });
+      const seen = started.logs.length;
+      const sameAddress = await stockClient(started.port, ['-t', '1', '-P', '2']);
+      assert.match(sameAddress.json.error ?? '', /the server is busy/);
+      const entry = await started.nextLog(seen);
+      assert.match(entry.error ?? '', /server busy: 3 streams open from 127\.0\.0\.1, this test asks for 2 \(max 4 per client\)/);
+      const otherAddress = await stockClient(started.port, ['-t', '1', '-P', '2', '-B', '127.0.0.2']);
+      assert.equal(otherAddress.code, 0, otherAddress.json.error);
+    } finally {
+      holder.close();
+      await started.server.close();
+    }
+    assertNothingEscaped();
+  });
+});
+
 /** Records the length of every write of sender data (chunks of 0x69, as the server fills them) made in this process. */
 function spyOnSenderWrites(): { sizes: number[]; restore: () => void } {
   const prototype = net.Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
@@ -1041,6 +1065,28 @@ describe('bulk threads: the TCP streams of a test move on threads granted from t
       const next = await stockClient(started.port, ['-R', '-t', '1']);
       assert.equal(next.code, 0, next.json.error);
       assert.ok(next.json.end!.sum_received!.bytes > 0);
+      assertNothingEscaped();
+    },
+  );
+
+  test(
+    '-R and --bidir -b: the server paces each stream it sends on at the client’s rate, on a thread or on the event loop',
+    { timeout: 60_000 },
+    async (t) => {
+      for (const bulkThreads of [2, 0]) {
+        const started = await startServer({ bulkThreads });
+        t.after(() => started.server.close());
+        for (const args of [['-R', '-P', '2'], ['--bidir']]) {
+          const { code, json } = await stockClient(started.port, [...args, '-t', '1', '-b', '20M', '-l', '16K']);
+          assert.equal(code, 0, json.error);
+          const end = json.end!;
+          // What the server sent: all of -R, the reverse half of --bidir; each stream paced at 20 Mbit/s (a slow machine only makes it less).
+          const fromServer = args[0] === '-R' ? end.sum_received!.bytes : end.sum_received_bidir_reverse!.bytes;
+          const streams = args[0] === '-R' ? 2 : 1;
+          const ceiling = streams * ((20e6 / 8) * 1.5 + 256 * 1024);
+          assert.ok(fromServer > 0 && fromServer <= ceiling, `${bulkThreads} thread(s), ${args.join(' ')}: ${fromServer} bytes`);
+        }
+      }
       assertNothingEscaped();
     },
   );
