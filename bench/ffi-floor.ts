@@ -105,7 +105,7 @@ try {
   const c = median(samples.c);
   const row = (name: string, values: number[]): string =>
     `| ${name} | ${median(values).toFixed(0)} ns | ${Math.min(...values).toFixed(0)} – ${Math.max(...values).toFixed(0)} ns | ` +
-    `+${(median(values) - c).toFixed(0)} ns | ${(c / median(values)).toFixed(2)}× |`;
+    `${median(values) >= c ? '+' : '−'}${Math.abs(median(values) - c).toFixed(0)} ns | ${(c / median(values)).toFixed(2)}× |`;
   const date = new Date().toISOString().slice(0, 10);
   const markdown = `# One UDP send: C against Node through koffi (${date})
 

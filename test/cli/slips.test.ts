@@ -129,6 +129,16 @@ test('a control port that answers something else is recognized, with the flag th
     iperf3.kill();
   }
 
+  // The other way round: --iperf3 pointed at a socktune server.
+  const socktune = await startServer();
+  try {
+    const asSocktune = await runCli(['stream', '--iperf3', '-c', '127.0.0.1', '-p', String(socktune.port), '-t', '1']);
+    assert.notEqual(asSocktune.code, 0);
+    assert.match(asSocktune.stderr, /this is a socktune server, not an iperf3 one \(it answered with a JSON line\): drop --iperf3/);
+  } finally {
+    await socktune.stop();
+  }
+
   const sockperfPort = await freePort();
   const sockperf = spawn('sockperf', ['sr', '--tcp', '-i', '127.0.0.1', '-p', String(sockperfPort)], { stdio: 'ignore' });
   try {

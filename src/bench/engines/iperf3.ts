@@ -17,6 +17,8 @@ import { encodeJson, generateCookie, MAX_JSON_BYTES, readJson, readState, STATE,
 
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** The server's states that start a step of the test, each at most once. */
+/** '{', the first byte of a socktune control server's greeting. */
+const JSON_OPENING_BRACE = 0x7b;
 const STEPS: readonly number[] = [STATE.PARAM_EXCHANGE, STATE.CREATE_STREAMS, STATE.TEST_START, STATE.TEST_RUNNING, STATE.EXCHANGE_RESULTS];
 const RESULTS_TIMEOUT_MS = 30_000;
 
@@ -128,6 +130,13 @@ export async function runIperf3Stream(options: Iperf3ClientOptions): Promise<Str
         );
       } else if (state === STATE.SERVER_TERMINATE) {
         throw new SocktuneError('SOCKTUNE_ERR_PEER_GONE', 'the iperf3 server terminated the test');
+      } else if (state === JSON_OPENING_BRACE) {
+        // A socktune control server greets with a JSON line: not iperf3.
+        throw new SocktuneError(
+          'SOCKTUNE_ERR_PROTOCOL',
+          'this is a socktune server, not an iperf3 one (it answered with a JSON line): ' +
+            "drop --iperf3, or give the iperf3 server's port with -p",
+        );
       } else {
         throw new SocktuneError('SOCKTUNE_ERR_PROTOCOL', `unexpected iperf3 state ${state}`);
       }
