@@ -23,6 +23,8 @@ export interface BulkThreadData {
 const POLL_MS = 10;
 /** While others move data, how many rounds pass between looks at the sockets that were not ready (one poll for all of them). */
 const ROUNDS_BETWEEN_LOOKS = 8;
+/** How long a stopping thread reads what its receivers still hold: a flood that outpaces it cannot keep it alive. */
+const DRAIN_MS = 100;
 /** A connection behind its schedule catches up at most this much at once: a paced rate stays smooth. */
 const MAX_CATCH_UP_MS = 2;
 const [BYTES, CALLS, ERRNO, LAST_DATA_AT, ENDED] = BULK_COUNTS.map((_, field) => field) as [number, number, number, number, number];
@@ -107,6 +109,17 @@ function transfer(data: BulkThreadData): void {
       if (poll(pollfds, waiting.length, timeout) > 0)
         waiting.forEach((stream, at) => (stream.ready = pollfds.readInt16LE(at * 8 + 6) !== 0));
     } else if (!moved && nextDue !== Infinity) Atomics.wait(flags, 0, 0, Math.max(0, nextDue - performance.now()));
+  }
+  // Stopped: what the receivers' sockets already hold arrived before the stop (a thread descheduled
+  // for a while has not read it yet), so it is read and counted, for DRAIN_MS at most.
+  const drainUntil = performance.now() + DRAIN_MS;
+  for (const stream of streams) {
+    while (stream.open && !stream.sends && performance.now() < drainUntil) {
+      const result = Number(recv(stream.fd, buffer, buffer.length, LINUX.MSG_DONTWAIT));
+      if (result <= 0) break;
+      counts[stream.slot + BYTES]! += result;
+      counts[stream.slot + LAST_DATA_AT] = performance.timeOrigin + performance.now();
+    }
   }
 }
 

@@ -87,9 +87,10 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
       assert.equal(code, 0, json.error);
       const { sum_sent: sent, sum_received: received } = json.end;
       assert.ok(sent.bytes > 0 && received.bytes > 0);
-      // iperf3's client stops reading when it sends TEST_END; what was in flight is not counted.
+      // iperf3's client stops reading when it sends TEST_END; what was in flight (each stream's socket buffers) is not counted.
+      const streams = args.includes('-P') ? Number(args[args.indexOf('-P') + 1]) : 1;
       assert.ok(
-        Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, 16 * 1024 * 1024),
+        Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, streams * 16 * 1024 * 1024),
         `${sent.bytes} vs ${received.bytes}`,
       );
     }
@@ -107,12 +108,15 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
     assert.equal(b.code, 0, b.json.error);
   });
 
-  test('SCTP is refused with SERVER_ERROR, and the server says why', async () => {
-    const sctp = await iperf3Client(server.port, ['--sctp', '-t', '1']);
+  test('SCTP is refused with SERVER_ERROR, and the server says why', async (t) => {
+    // A server of its own: the shared one's log folds a client's lines past five in ten seconds, and the tests above may have filled them.
+    const own = await startIperf3Server();
+    t.after(() => own.child.kill('SIGTERM'));
+    const sctp = await iperf3Client(own.port, ['--sctp', '-t', '1']);
     assert.match(sctp.json.error ?? '', /no SCTP support available/);
     // The client may print its error before the server's log line is written: wait for the line.
-    await waitFor(() => /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/.test(server.log()), 10_000);
-    assert.match(server.log(), /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/);
+    await waitFor(() => /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/.test(own.log()), 10_000);
+    assert.match(own.log(), /failed: SOCKTUNE_ERR_PROTOCOL: iperf3 client asked for SCTP/);
   });
 });
 
