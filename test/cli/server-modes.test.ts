@@ -117,7 +117,9 @@ test('server --iperf3 --max-rate: a stock iperf3 -R gets no more than the cap al
 test("server --iperf3 --json: a finished test's line carries the figures its text prints, and the stock client's counts", async (t) => {
   const server = await startServer(['--iperf3', '--json']);
   t.after(() => server.stop());
-  const { stdout } = await run('iperf3', ['-c', '127.0.0.1', '-p', String(server.port), '-n', '4M', '-P', '2', '-J'], { timeout: 30_000 });
+  const { stdout } = await run('iperf3', ['-c', '127.0.0.1', '-p', String(server.port), '-n', '200M', '-P', '2', '-J'], {
+    timeout: 30_000,
+  });
   const report = JSON.parse(stdout) as { end: { sum_sent: { bytes: number } } };
   const [event] = await waitForServerEvents<Record<string, unknown>>(server, 'test', 1);
   assert.ok(event, server.stdout());
@@ -130,5 +132,16 @@ test("server --iperf3 --json: a finished test's line carries the figures its tex
   assert.equal(event.bytesOut, 0);
   assert.equal(event.reverse, false);
   assert.ok((event.seconds as number) > 0);
-  for (const stream of streams) assert.match(server.stderr(), new RegExp(`\\[\\s*${stream.id}\\] receiver ${stream.bytes} bytes in`));
+  for (const stream of streams) {
+    const line = new RegExp(`\\[\\s*${stream.id}\\] receiver ${stream.bytes} bytes in ([\\d.]+) s, ([\\d.]+) ([kMG]?)bit/s`).exec(
+      server.stderr(),
+    );
+    assert.ok(line, server.stderr());
+    // The time printed is the one the rate is of: the bytes over it give the rate, to the printed precision.
+    const printedBits = Number(line[2]) * { '': 1, k: 1e3, M: 1e6, G: 1e9 }[line[3]!]!;
+    const bits = (stream.bytes * 8) / Number(line[1]);
+    // Within the rounding of the printed figures: 3 digits of the rate, a hundredth of a second of the time.
+    const tolerance = 0.01 + 0.005 / Number(line[1]);
+    assert.ok(Math.abs(bits - printedBits) / printedBits < tolerance, `${line[0]}: ${bits} bit/s from its own figures`);
+  }
 });

@@ -64,8 +64,9 @@ for (const [name, options] of MODELS) {
         }),
       );
       await settled(server);
-      // A descriptor can still be on its way to a thread (queued or in a message) after the last close.
-      await waitFor(() => openFds() <= before.fds && tcpHandles() <= before.handles);
+      // A descriptor can still be on its way to a thread (queued or in a message) after the last close,
+      // and a connection whose client already left can still wait in the accept queue (it is served, then ends).
+      await waitFor(() => openFds() <= before.fds && tcpHandles() <= before.handles && server.metrics().connectionsCurrent === 0);
       const after = { fds: openFds(), handles: tcpHandles() };
       t.diagnostic(
         `fds ${before.fds} → ${after.fds}, TCP handles ${before.handles} → ${after.handles}, ${server.metrics().connectionsTotal} connections served`,

@@ -203,6 +203,8 @@ export interface Iperf3TestFigures {
   bidirectional: boolean;
   /** The test's wall time on the server, from its start to the results exchange. */
   seconds: number;
+  /** The time the bytes were counted over, and each stream's rate is of: after --omit, to the last byte. */
+  countedSeconds: number;
   /** Bytes this server received (client → server streams) and sent (server → client). */
   bytesIn: number;
   bytesOut: number;
@@ -572,6 +574,7 @@ function figuresOf(outcome: TestOutcome, wallMicros: number): Iperf3TestFigures 
     reverse: outcome.params?.reverse === true,
     bidirectional: outcome.params?.bidirectional === true,
     seconds,
+    countedSeconds: counted,
     bytesIn: bytes(false),
     bytesOut: bytes(true),
     streams: outcome.streams.map(({ id, sender, bytes, udp }) => ({
@@ -598,7 +601,7 @@ export function describeIperf3Test(figures: Iperf3TestFigures): string {
   const lines = figures.streams.map(
     (stream) =>
       `[${String(stream.id).padStart(3)}] ${stream.sender ? 'sender  ' : 'receiver'} ${stream.bytes} bytes in ` +
-      `${figures.seconds.toFixed(2)} s, ${formatBits(stream.bitsPerSecond)}${describeUdp(stream.udp, stream.sender)}`,
+      `${figures.countedSeconds.toFixed(2)} s, ${formatBits(stream.bitsPerSecond)}${describeUdp(stream.udp, stream.sender)}`,
   );
   const kind = `${figures.reverse ? 'reverse ' : ''}${figures.bidirectional ? 'bidirectional ' : ''}`;
   const receiving = figures.streams.some((stream) => !stream.sender);
