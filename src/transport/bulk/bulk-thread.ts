@@ -27,7 +27,7 @@ const ROUNDS_BETWEEN_LOOKS = 8;
 const DRAIN_MS = 100;
 /** A connection behind its schedule catches up at most this much at once: a paced rate stays smooth. */
 const MAX_CATCH_UP_MS = 2;
-const [BYTES, CALLS, ERRNO, LAST_DATA_AT, ENDED] = BULK_COUNTS.map((_, field) => field) as [number, number, number, number, number];
+const [BYTES, ERRNO, LAST_DATA_AT] = BULK_COUNTS.map((_, field) => field) as [number, number, number];
 
 /**
  * One thread of bulk transfer, with no event loop between its system calls: to each sending
@@ -74,7 +74,6 @@ function transfer(data: BulkThreadData): void {
       const result = stream.sends
         ? Number(sendfile(stream.fd, data.file!.fd, stream.offset, Math.min(data.chunkBytes, data.file!.bytes - stream.offset[0]!)))
         : Number(recv(stream.fd, buffer, buffer.length, 0));
-      counts[stream.slot + CALLS]!++;
       if (result < 0) {
         const code = errno();
         if (code === LINUX.EAGAIN) stream.ready = false;
@@ -84,8 +83,8 @@ function transfer(data: BulkThreadData): void {
         }
         continue;
       }
+      // A receiver read the end: the peer closed its side.
       if (result === 0 && !stream.sends) {
-        counts[stream.slot + ENDED] = 1;
         stream.open = false;
         continue;
       }

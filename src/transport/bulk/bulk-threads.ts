@@ -26,13 +26,10 @@ export interface BulkOptions {
 /** What one connection's thread has moved so far, read from the memory it writes. */
 export interface BulkStream {
   readonly bytes: number;
-  readonly calls: number;
   /** The errno that ended this connection's transfer; 0 while it runs. */
   readonly errno: number;
   /** A receiver: performance.now() (this thread's clock) of its last data; 0 before any. */
   readonly lastData: number;
-  /** A receiver read the end: the peer closed its side. */
-  readonly ended: boolean;
 }
 
 export interface BulkThreads {
@@ -99,18 +96,12 @@ export async function bulkOnThreads(
     get bytes() {
       return at(index, 'bytes');
     },
-    get calls() {
-      return at(index, 'calls');
-    },
     get errno() {
       return at(index, 'errno');
     },
     get lastData() {
       const epochMs = at(index, 'lastDataAt');
       return epochMs === 0 ? 0 : epochMs - performance.timeOrigin;
-    },
-    get ended() {
-      return at(index, 'ended') === 1;
     },
   }));
   return {

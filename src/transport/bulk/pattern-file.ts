@@ -1,7 +1,7 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PATTERN_PERIOD } from '../services/pattern.ts';
+import { PATTERN_PERIOD, patternBytes } from '../services/pattern.ts';
 
 /** Large enough that most sends are whole chunks, small enough to stay in the page cache on any host. */
 const MIN_FILE_BYTES = 1024 * 1024;
@@ -21,12 +21,10 @@ export interface PatternFile {
  */
 export function openPatternFile(chunkBytes: number): PatternFile {
   const bytes = Math.ceil(Math.max(MIN_FILE_BYTES, 2 * chunkBytes) / PATTERN_PERIOD) * PATTERN_PERIOD;
-  const content = Buffer.allocUnsafe(bytes);
-  for (let offset = 0; offset < bytes; offset++) content[offset] = offset % PATTERN_PERIOD;
   const directory = mkdtempSync(join(tmpdir(), 'socktune-zerocopy-'));
   try {
     const path = join(directory, 'pattern');
-    writeFileSync(path, content, { mode: 0o600 });
+    writeFileSync(path, patternBytes(bytes), { mode: 0o600 });
     const fd = openSync(path, 'r');
     return { fd, bytes, close: () => closeSync(fd) };
   } finally {

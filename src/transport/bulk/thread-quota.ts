@@ -1,7 +1,7 @@
 /**
- * Threads a server lets its tests' sendfile senders use at once, all tests together: a client
- * cannot make the server start threads (each costs megabytes) by opening tests. A test that is
- * granted none sends from its event loop instead.
+ * Threads a server lets its tests' bulk transfers use at once, all tests together: a client cannot
+ * make the server start threads (each costs megabytes) by opening tests. Streams granted none stay
+ * on the event loop.
  */
 export class ThreadQuota {
   readonly #max: number;
@@ -20,9 +20,5 @@ export class ThreadQuota {
 
   give(count: number): void {
     this.#taken = Math.max(0, this.#taken - count);
-  }
-
-  get taken(): number {
-    return this.#taken;
   }
 }

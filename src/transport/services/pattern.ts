@@ -9,6 +9,13 @@ export function patternByte(offset: number): number {
   return offset % PATTERN_PERIOD;
 }
 
+/** The pattern's first `length` bytes (stream offsets 0 to length − 1). */
+export function patternBytes(length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  for (let offset = 0; offset < length; offset++) bytes[offset] = offset % PATTERN_PERIOD;
+  return bytes;
+}
+
 /** Pattern buffers by chunk size, shared by every source of this thread: a connection costs no chunk of its own. */
 const patternBuffers = new Map<number, Buffer>();
 /** Chunk sizes kept at once; a source still using an older one keeps its own reference. */
@@ -17,8 +24,7 @@ const KEPT_SIZES = 4;
 function patternBuffer(chunkSize: number): Buffer {
   let buffer = patternBuffers.get(chunkSize);
   if (buffer === undefined) {
-    buffer = Buffer.allocUnsafe(chunkSize + PATTERN_PERIOD);
-    for (let i = 0; i < buffer.length; i++) buffer[i] = i % PATTERN_PERIOD;
+    buffer = patternBytes(chunkSize + PATTERN_PERIOD);
     if (patternBuffers.size >= KEPT_SIZES) patternBuffers.delete(patternBuffers.keys().next().value!);
     patternBuffers.set(chunkSize, buffer);
   }
@@ -54,7 +60,7 @@ export class PatternVerifier {
   /** Returns how many bytes of this chunk break the pattern. */
   check(chunk: Uint8Array): number {
     const before = this.#corrupted;
-    reference ??= Buffer.from(Uint8Array.from({ length: VERIFY_SLICE + PATTERN_PERIOD }, (_, i) => i % PATTERN_PERIOD));
+    reference ??= patternBytes(VERIFY_SLICE + PATTERN_PERIOD);
     for (let at = 0; at < chunk.length; at += VERIFY_SLICE) {
       const slice = chunk.subarray(at, Math.min(chunk.length, at + VERIFY_SLICE));
       const phase = (this.#offset + at) % PATTERN_PERIOD;

@@ -575,8 +575,10 @@ class ThreadedStreams {
     this.#omitted = streams.map(() => 0);
   }
 
-  /** undefined when there is nothing to move, no thread is free, or the threads cannot start: the event loop keeps the streams. */
-  /** `bitsPerSecond`: a sender's pace per stream (the client's -b), 0 for none. */
+  /**
+   * `bitsPerSecond`: a sender's pace per stream (the client's -b), 0 for none. undefined when there
+   * is nothing to move, no thread is free, or the threads cannot start: the event loop keeps the streams.
+   */
   static async start(
     streams: TcpStream[],
     role: 'send' | 'receive',
