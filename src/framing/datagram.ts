@@ -76,9 +76,16 @@ export function readDatagram(datagram: Buffer, token: Buffer): DatagramHeader | 
  * control message is needed; each is checked by its reader as any datagram is.
  */
 export function eachDatagram(message: Buffer, token: Buffer, visit: (datagram: Buffer) => void): void {
-  const second = message.length > 2 * DATAGRAM_HEADER_BYTES ? message.indexOf(token, DATAGRAM_HEADER_BYTES + 24) : -1;
-  const size = second < 0 ? message.length : second - 24;
+  const size = coalescedSize(message, token);
   for (let offset = 0; offset < message.length; offset += size) visit(message.subarray(offset, Math.min(offset + size, message.length)));
+}
+
+/** Where the second datagram starts: its token 24 bytes on, with its magic there (a token's bytes may also end the header before it). */
+function coalescedSize(message: Buffer, token: Buffer): number {
+  if (message.length <= 2 * DATAGRAM_HEADER_BYTES) return message.length;
+  for (let at = message.indexOf(token, DATAGRAM_HEADER_BYTES + 24); at >= 0; at = message.indexOf(token, at + 1))
+    if (message.readUInt32BE(at - 24) === DATAGRAM_MAGIC) return at - 24;
+  return message.length;
 }
 
 /** How a paced sender writes one stream's datagrams, whatever the protocol: a template per buffer, then each header in place. */
