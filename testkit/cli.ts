@@ -78,7 +78,8 @@ export function startServer(
         stderr: () => stderr,
         stop: () =>
           new Promise((done) => {
-            if (child.exitCode !== null) return done(child.exitCode);
+            // Killed by a signal, it has no exit code, and its exit event has passed.
+            if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode);
             const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
             child.once('exit', (code) => {
               clearTimeout(kill);

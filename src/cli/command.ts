@@ -158,7 +158,8 @@ const PLACEHOLDERS: Readonly<Record<string, string>> = Object.fromEntries(
     '<n>':
       'connections parallel concurrency target workers repeat depth max-tests max-per-client ' +
       'max-per-ip max-connections max-connections-per-test max-handshakes max-threads ' +
-      'min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams max-streams-per-client max-barrier-clients',
+      'min-threads max-threads-per-test max-threads-per-client max-streams max-total-streams max-streams-per-client max-barrier-clients ' +
+      'client-threads',
     '<host>': 'client',
     '<port>': 'port cport',
     '<address>': 'bind',

@@ -47,7 +47,14 @@ export function printFooter(
       (selfCheck.scheduleLagP99Us === undefined ? '' : `, open-loop send lag p99 ${selfCheck.scheduleLagP99Us} µs`) +
       (selfCheck.clientSaturated ? '  ← client saturated' : ''),
   );
+  if (selfCheck.clientThreads !== undefined) io.out(`           ${clientThreads(selfCheck.clientThreads)}`);
   for (const warning of warnings) io.err(`warning: ${warning}`);
+}
+
+/** "client threads 2: 48%, 97% ← saturated of one core each": which of them held the run back. */
+function clientThreads(threads: NonNullable<SelfCheck['clientThreads']>): string {
+  const each = threads.map(({ cpuPercent, saturated }) => `${cpuPercent}%${saturated ? ' ← saturated' : ''}`);
+  return `client threads ${threads.length}: ${each.join(', ')} of one core each`;
 }
 
 /** "busiest thread 71%, " where several of the client's threads worked (a sender thread beside the event loop). */

@@ -82,6 +82,7 @@ test('Ctrl-C keeps the result: every client command ends early, prints what it m
       ['stream', ...target, '-t', '20'],
       ['stream', ...target, '-t', '20', '-R'],
       ['rr', ...target, '-t', '20'],
+      ['rr', ...target, '-t', '20', '-C', '3', '--client-threads', '2'],
       ['crr', ...target, '-t', '20'],
       ['msg', ...target, '-t', '20'],
     ]) {
@@ -110,7 +111,7 @@ test('Ctrl-C keeps the result: every client command ends early, prints what it m
   // Past five lines in ten seconds from one client, the server's log counts the rest in one summary line.
   const listed = server.stderr().match(/ done: /g)?.length ?? 0;
   const summarized = Number(/ done ×(\d+)/.exec(server.stderr())?.[1] ?? 0);
-  assert.equal(listed + summarized, 6, server.stderr());
+  assert.equal(listed + summarized, 7, server.stderr());
 });
 
 test('SIGTERM does the same with exit 143; the human summary says it was interrupted', async () => {

@@ -2,7 +2,7 @@ import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.
 import type { DataTarget } from '../control/peer.ts';
 import { connect } from '../../transport/client/connect.ts';
 import { DataSession, type RunOptions } from './data-session.ts';
-import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
+import { createLatencyHistogram, encodeHistogram, summarizeLatency } from '../results/histogram.ts';
 import type { CrrResult, RrInterval } from '../results/result.ts';
 import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
@@ -120,6 +120,7 @@ export async function runCrr(options: CrrOptions): Promise<CrrResult> {
         transactionsPerSecond: Math.round(transactions / measuredSeconds),
         ...latency.summary(),
         connectLatency: summarizeLatency(connectTimes),
+        connectHistogram: encodeHistogram(connectTimes),
         failures,
         serverCpuPercent: serverResult?.cpuPercent ?? null,
       },

@@ -4,7 +4,7 @@ import type { TunedSocket } from '../../transport/client/connect.ts';
 import type { BuiltinService } from '../../transport/server/options.ts';
 import type { ResultMessage, TestServerSettings } from '../control/control-protocol.ts';
 import { allClosed, effectiveOf, openDataConnections, type ClientSocketSettings } from './data-connections.ts';
-import { RawPeer, type TestPeer } from '../control/peer.ts';
+import { RawPeer, type DataTarget, type TestPeer } from '../control/peer.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import type { BenchResult, EffectiveBothEnds } from '../results/result.ts';
 import { benchResult } from '../results/envelope.ts';
@@ -31,6 +31,11 @@ export interface RunOptions<Interval> {
   interrupt?: AbortSignal | undefined;
   /** Awaited once the test is set up (control and data connections open), before the first byte: a start barrier's common instant. */
   beforeTraffic?: (() => Promise<void>) | undefined;
+  /**
+   * The data target of a test another thread started (--client-threads): this run opens data
+   * connections to it and no control channel; the starting thread reports the server's counters.
+   */
+  joined?: DataTarget | undefined;
 }
 
 /** How long the end of a test may take to flush before the stragglers are cut. */
@@ -57,9 +62,12 @@ export class DataSession {
   #failure: Error | undefined;
   #startedAt = Date.now();
   readonly #monitor = new SelfMonitor();
+  /** Whether a socktune server is at the other end, which closes each connection once it has read it all. */
+  readonly #serverCloses: boolean;
 
-  private constructor(peer: TestPeer, sockets: TunedSocket[]) {
+  private constructor(peer: TestPeer, sockets: TunedSocket[], serverCloses: boolean) {
     this.peer = peer;
+    this.#serverCloses = serverCloses;
     this.sockets = sockets;
     for (const socket of sockets) {
       socket.on('error', (error: NodeJS.ErrnoException) =>
@@ -76,19 +84,24 @@ export class DataSession {
     server: TestServerSettings,
     reads?: { connections: number; onread: (index: number) => OnReadOpts },
   ): Promise<DataSession> {
-    const peer: TestPeer = options.raw
-      ? new RawPeer(
-          options.target.path === undefined ? { host: options.target.host, port: options.target.port } : { path: options.target.path },
-        )
-      : await RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
+    const peer = options.joined === undefined ? await DataSession.startPeer(options, service, server) : new RawPeer(options.joined);
     try {
       const sockets = reads === undefined ? [] : await openDataConnections(peer.data, reads.connections, options.client, reads.onread);
       await options.beforeTraffic?.();
-      return new DataSession(peer, sockets);
+      return new DataSession(peer, sockets, peer.server !== null || options.joined !== undefined);
     } catch (error) {
       peer.abort();
       throw error;
     }
+  }
+
+  /** The other end of a test: a raw service, or a socktune server asked through its control channel to start one. */
+  static async startPeer(options: RunOptions<never>, service: BuiltinService, server: TestServerSettings): Promise<TestPeer> {
+    if (options.raw)
+      return new RawPeer(
+        options.target.path === undefined ? { host: options.target.host, port: options.target.port } : { path: options.target.path },
+      );
+    return RemoteTest.start(options.target, service, server, (options.durationSec + options.omitSec) * 1000 + DRAIN_GRACE_MS);
   }
 
   #fail(message: string, cause?: unknown): void {
@@ -149,7 +162,7 @@ export class DataSession {
     }
     const drainStart = performance.now();
     for (const socket of this.sockets) socket.end();
-    await allClosed(this.sockets, this.peer.server ? DRAIN_GRACE_MS : RAW_GRACE_MS);
+    await allClosed(this.sockets, this.#serverCloses ? DRAIN_GRACE_MS : RAW_GRACE_MS);
     this.drainSeconds = (performance.now() - drainStart) / 1000;
     if (this.#failure) {
       this.peer.abort();

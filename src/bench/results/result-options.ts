@@ -190,6 +190,8 @@ export interface RrOptionsRecord extends TimedOptionsRecord {
   connections: number;
   depth: number;
   rate?: number;
+  /** --client-threads: the client threads the connections were spread over; absent: the event loop alone. */
+  clientThreads?: number;
   /** rr -u: UDP ping-pong. */
   protocol?: 'udp';
 }
@@ -199,6 +201,8 @@ export interface CrrOptionsRecord extends TimedOptionsRecord {
   responseSize?: number;
   payloadBytes?: number;
   concurrency: number;
+  /** --client-threads: the client threads the concurrency was spread over. */
+  clientThreads?: number;
 }
 
 export interface MsgOptionsRecord extends TimedOptionsRecord {

@@ -35,6 +35,8 @@ export interface SelfCheck {
   cpuPeriods?: number;
   /** The cgroup's CPU quota, in CPUs (0.2: 20 ms of every 100 ms); absent without one. */
   cpuQuota?: number;
+  /** --client-threads: each client thread's own CPU (percent of one core) and event-loop delay, and whether it was saturated. */
+  clientThreads?: { cpuPercent: number; eventLoopDelayP99Ms: number; saturated: boolean }[];
   clientSaturated: boolean;
 }
 
@@ -192,6 +194,8 @@ export interface CrrSummary {
   latency: LatencySummary;
   /** The connect() part alone. */
   connectLatency: LatencySummary;
+  /** The connect times' HDR histogram, encoded as `histogram` is: client threads' are merged exactly. */
+  connectHistogram: string;
   histogram: string;
   percentileCurve: { percentile: number; us: number }[];
   /** Failed transactions by errno (ECONNREFUSED, EADDRNOTAVAIL, ETIMEDOUT, ...). */

@@ -5,6 +5,7 @@ import { bufferSizes, runOptions } from '../client-settings.ts';
 import { COMMON_CLIENT_FLAGS, flagText, type Command } from '../command.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
+import { askedClientThreads, CLIENT_THREADS_FLAGS, clientThreadsFor } from '../client-threads.ts';
 import { parseCount } from '../units.ts';
 
 export const crrCommand: Command = {
@@ -14,6 +15,7 @@ export const crrCommand: Command = {
   flags: {
     ...COMMON_CLIENT_FLAGS,
     ...REQUEST_FLAGS,
+    ...CLIENT_THREADS_FLAGS,
     concurrency: { help: 'transactions in flight at once, each on its own connection', spec: { type: 'string', short: 'C' }, default: '1' },
   },
   examples: [
@@ -27,11 +29,16 @@ export const crrCommand: Command = {
       ...requestSettings(values),
       concurrency: parseCount(flagText(values, crrCommand.flags, 'concurrency')!, '--concurrency', 1, 4096),
     };
+    const askedThreads = askedClientThreads(values);
     return runClientCommand<CrrResult, CrrResult['intervals'][number]>(
       {
         startsWhenReady: true,
-        run: async (onInterval, interrupt, beforeTraffic) =>
-          (await import('../../bench/engines/crr.ts')).runCrr({ ...options, onInterval, interrupt, beforeTraffic }),
+        run: async (onInterval, interrupt, beforeTraffic) => {
+          const run = { ...options, onInterval, interrupt, beforeTraffic };
+          const threads = clientThreadsFor(askedThreads, options.concurrency);
+          if (threads === 1) return (await import('../../bench/engines/crr.ts')).runCrr(run);
+          return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'crr', options: run }, threads);
+        },
         formatInterval: (interval) => formatLatencyInterval(interval, 'conn/s'),
         printSummary: (out, result) => {
           const { summary } = result;

@@ -6,6 +6,7 @@ import { COMMON_CLIENT_FLAGS, flagText, type Command, type Io, type Values } fro
 import { DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES } from '../../framing/datagram.ts';
 import { formatLatencyInterval, latencyTable } from '../latency-table.ts';
 import { REQUEST_FLAGS, requestSettings } from '../request-settings.ts';
+import { askedClientThreads, CLIENT_THREADS_FLAGS, clientThreadsFor } from '../client-threads.ts';
 import { MAX_REQUEST_BYTES, parseCount, parseSize } from '../units.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { HEADER_BYTES, MAX_MESSAGE_BYTES, pingRequest } from '../../protocols/sockperf/codec.ts';
@@ -18,6 +19,7 @@ export const rrCommand: Command = {
   flags: {
     ...COMMON_CLIENT_FLAGS,
     ...REQUEST_FLAGS,
+    ...CLIENT_THREADS_FLAGS,
     connections: { help: 'connections', spec: { type: 'string', short: 'C' }, default: '1' },
     depth: { help: 'requests in flight per connection', spec: { type: 'string' }, default: '1' },
     rate: { help: 'open loop: total requests/s on a fixed schedule, latency from the intended send time', spec: { type: 'string' } },
@@ -58,11 +60,16 @@ export const rrCommand: Command = {
       depth: parseCount(flagText(values, rrCommand.flags, 'depth')!, '--depth', 1, 1024),
       rate: rate === undefined ? undefined : parseCount(rate, '--rate', 1, 10_000_000),
     };
+    const askedThreads = askedClientThreads(values);
     return runClientCommand<RrResult, RrResult['intervals'][number]>(
       {
         startsWhenReady: true,
-        run: async (onInterval, interrupt, beforeTraffic) =>
-          (await import('../../bench/engines/rr.ts')).runRr({ ...options, onInterval, interrupt, beforeTraffic }),
+        run: async (onInterval, interrupt, beforeTraffic) => {
+          const run = { ...options, onInterval, interrupt, beforeTraffic };
+          const threads = clientThreadsFor(askedThreads, options.connections);
+          if (threads === 1) return (await import('../../bench/engines/rr.ts')).runRr(run);
+          return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'rr', options: run }, threads);
+        },
         formatInterval: (interval) => formatLatencyInterval(interval, 'req/s'),
         printSummary: (out, result) => {
           out.out(latencyTable([['latency', result.summary.latency]], out.columns));
@@ -106,6 +113,7 @@ const NOT_WITH_UDP: readonly [string, string][] = [
   ['response-size', '--response-size'],
   ['rate', '--rate'],
   ['unix', '--unix'],
+  ['client-threads', '--client-threads'],
 ];
 
 async function runUdpRr(values: Values, io: Io): Promise<number> {

@@ -341,6 +341,7 @@ test('crr failures add up under any code, "constructor" and "__proto__" included
         transactionsPerSecond: summary.requestsPerSecond,
         latency: summary.latency,
         connectLatency: summary.latency,
+        connectHistogram: summary.histogram,
         histogram: summary.histogram,
         percentileCurve: summary.percentileCurve,
         failures,

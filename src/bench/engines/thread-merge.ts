@@ -1,0 +1,98 @@
+import type * as hdr from 'hdr-histogram-js';
+import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import type { CrrSummary, RrInterval, RrSummary, SelfCheck } from '../results/result.ts';
+import { round } from '../results/stats.ts';
+
+/** The sum of encoded histograms: exact, as if one thread had recorded every value. */
+function summed(encoded: readonly string[]): hdr.Histogram {
+  const total = createLatencyHistogram();
+  for (const each of encoded) total.add(decodeHistogram(each));
+  return total;
+}
+
+function latencyOf(encoded: readonly string[]): Pick<RrSummary, 'latency' | 'histogram' | 'percentileCurve'> {
+  const total = summed(encoded);
+  return { latency: summarizeLatency(total), histogram: encodeHistogram(total), percentileCurve: percentileCurve(total) };
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** The client threads' intervals of one index, as one: counts summed, percentiles from the summed histograms. */
+export function mergeIntervals(intervals: readonly RrInterval[]): RrInterval {
+  const total = summed(intervals.map(({ histogram }) => histogram));
+  const at = (percentile: number): number | null => (total.totalCount ? round(total.getValueAtPercentile(percentile) / 1000, 2) : null);
+  return {
+    startSec: Math.min(...intervals.map(({ startSec }) => startSec)),
+    endSec: Math.max(...intervals.map(({ endSec }) => endSec)),
+    requests: sum(intervals.map(({ requests }) => requests)),
+    requestsPerSecond: sum(intervals.map(({ requestsPerSecond }) => requestsPerSecond)),
+    p50Us: at(50),
+    p99Us: at(99),
+    histogram: encodeHistogram(total),
+    omitted: intervals.every(({ omitted }) => omitted),
+  };
+}
+
+/** rr's summary of the client threads' runs; the server's CPU is the one test's, reported once. */
+export function mergeRrSummaries(summaries: readonly RrSummary[], serverCpuPercent: number | null): RrSummary {
+  return {
+    mode: summaries[0]!.mode,
+    measuredSeconds: Math.max(...summaries.map(({ measuredSeconds }) => measuredSeconds)),
+    requests: sum(summaries.map(({ requests }) => requests)),
+    requestsPerSecond: sum(summaries.map(({ requestsPerSecond }) => requestsPerSecond)),
+    sentRequests: sum(summaries.map(({ sentRequests }) => sentRequests)),
+    ...latencyOf(summaries.map(({ histogram }) => histogram)),
+    serverCpuPercent,
+  };
+}
+
+export function mergeCrrSummaries(summaries: readonly CrrSummary[], serverCpuPercent: number | null): CrrSummary {
+  // A Map: an errno is a key like any other, whatever its name.
+  const failures = new Map<string, number>();
+  for (const summary of summaries)
+    for (const [code, count] of Object.entries(summary.failures)) failures.set(code, (failures.get(code) ?? 0) + count);
+  const connects = summed(summaries.map(({ connectHistogram }) => connectHistogram));
+  return {
+    measuredSeconds: Math.max(...summaries.map(({ measuredSeconds }) => measuredSeconds)),
+    transactions: sum(summaries.map(({ transactions }) => transactions)),
+    transactionsPerSecond: sum(summaries.map(({ transactionsPerSecond }) => transactionsPerSecond)),
+    ...latencyOf(summaries.map(({ histogram }) => histogram)),
+    connectLatency: summarizeLatency(connects),
+    connectHistogram: encodeHistogram(connects),
+    failures: Object.fromEntries(failures),
+    serverCpuPercent,
+  };
+}
+
+/**
+ * The client's self-check over its threads: the process's figures (CPU, busiest thread, cgroup)
+ * as any thread read them, the worst event loop, and each thread's own CPU and delay. Saturated
+ * when any thread was: one thread at its limit holds back its share of the connections.
+ */
+export function mergeSelfChecks(threads: readonly { selfCheck: SelfCheck; cpuPercent: number }[]): SelfCheck {
+  const checks = threads.map(({ selfCheck }) => selfCheck);
+  const worst = (pick: (check: SelfCheck) => number | undefined): number | undefined => {
+    const values = checks.map(pick).filter((value): value is number => value !== undefined);
+    return values.length === 0 ? undefined : Math.max(...values);
+  };
+  const busiestThreadCpuPercent = worst((check) => check.busiestThreadCpuPercent);
+  const scheduleLagP99Us = worst((check) => check.scheduleLagP99Us);
+  const { cpuThrottledMs, cpuThrottledPeriods, cpuPeriods, cpuQuota } = checks[0]!;
+  return {
+    cpuPercent: worst((check) => check.cpuPercent)!,
+    ...(busiestThreadCpuPercent === undefined ? {} : { busiestThreadCpuPercent }),
+    eventLoopDelayP99Ms: worst((check) => check.eventLoopDelayP99Ms)!,
+    eventLoopDelayMaxMs: worst((check) => check.eventLoopDelayMaxMs)!,
+    ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us }),
+    ...(cpuThrottledMs === undefined ? {} : { cpuThrottledMs, cpuThrottledPeriods, cpuPeriods }),
+    ...(cpuQuota === undefined ? {} : { cpuQuota }),
+    clientThreads: threads.map(({ selfCheck, cpuPercent }) => ({
+      cpuPercent: round(cpuPercent, 1),
+      eventLoopDelayP99Ms: selfCheck.eventLoopDelayP99Ms,
+      saturated: selfCheck.clientSaturated,
+    })),
+    clientSaturated: checks.some(({ clientSaturated }) => clientSaturated),
+  };
+}
