@@ -25,7 +25,13 @@ export interface RrOptions extends RunOptions<RrInterval> {
   rate?: number | undefined;
 }
 
-const READ_BUFFER_SIZE = 64 * 1024;
+/**
+ * One read buffer for every connection of the run (responses are counted, never kept), twice the
+ * largest usual response: a read seldom fills it, and libuv reads again after a full buffer, a call
+ * that mostly finds nothing (64 KiB: 1.85 reads per 64 KiB response; 128 KiB: 1.03). Larger is
+ * slower: 1 MiB cost 40% of the 64 KiB rate (bench/results/load-generator-2026-12-07.md).
+ */
+const READ_BUFFER_SIZE = 128 * 1024;
 /** Requests queued in the client beyond what the socket took: more means the peer does not read. */
 const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
 
@@ -71,10 +77,11 @@ export async function runRr(options: RrOptions): Promise<RrResult> {
     if (running && options.rate === undefined) send(index, performance.now());
   };
 
+  const readBuffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   const session = await DataSession.open(options, 'echo', options.server, {
     connections: options.connections,
     onread: (index) => ({
-      buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+      buffer: readBuffer,
       callback: (bytes: number) => {
         const now = performance.now();
         let pending = pendingBytes[index]! + bytes;
