@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import type { CrrResult, RrResult } from '../../src/bench/results/result.ts';
+import type { CrrResult, MsgResult, RrResult } from '../../src/bench/results/result.ts';
 import { assertSchema, runCli, serverEvents, startServer } from '../../testkit/cli.ts';
 import { waitFor } from '../../testkit/helpers.ts';
 import { decodeHistogram } from '../../src/bench/results/histogram.ts';
@@ -109,6 +109,22 @@ test('crr --client-threads splits the concurrency; connect times are merged exac
   assert.equal(result.summary.latency.count, result.summary.transactions);
   assert.equal(result.summary.connectLatency.count, result.summary.transactions);
   assertIntervalsMerged(result);
+});
+
+test('msg --client-threads: the server received every message the threads sent; echo latencies merged exactly', async (t) => {
+  const server = await startServer([]);
+  t.after(() => server.stop());
+  const target = ['-c', '127.0.0.1', '-p', String(server.port), '-C', '3', '--client-threads', '2', '-t', '0.6', '-i', '0.2', '--json'];
+  const oneWay = parsed<MsgResult>((await runCli(['msg', ...target])).stdout);
+  assert.equal(oneWay.options.clientThreads, 2);
+  assert.equal(oneWay.selfCheck.clientThreads?.length, 2);
+  assert.ok(oneWay.summary.messagesSent > 0);
+  assert.equal(oneWay.summary.messagesReceivedByServer, oneWay.summary.messagesSent - oneWay.summary.unsent);
+  const echo = parsed<MsgResult>((await runCli(['msg', '--echo', ...target])).stdout);
+  assert.equal(echo.summary.mode, 'echo');
+  assert.ok(echo.summary.latency !== null && echo.summary.latency.count > 0);
+  assert.ok(echo.intervals.length > 0);
+  for (const interval of echo.intervals) assert.equal(decodeHistogram(interval.histogram!).totalCount, interval.messages);
 });
 
 test('rr --raw --client-threads drives any echo service from every thread, open loop at the total rate', async (t) => {

@@ -1,12 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SocktuneError } from '../../core/errors.ts';
-import type { CrrResult, RrInterval, RrResult } from '../results/result.ts';
+import type { CrrResult, MsgInterval, MsgResult, RrInterval, RrResult } from '../results/result.ts';
 import type { ClientThreadData, FromClientThread, ToClientThread } from './client-thread-messages.ts';
 import { runCrr } from './crr.ts';
 import { runRr } from './rr.ts';
+import { runMsg } from './msg.ts';
 
 /**
- * One client thread of rr or crr --client-threads: the engine itself, on its share of the
+ * One client thread of rr, crr or msg --client-threads: the engine itself, on its share of the
  * connections, to the test the main thread started. It says when it is ready, starts its traffic
  * when told, sends each interval as it ends, and its result (or its failure) last.
  */
@@ -24,7 +25,7 @@ port.on('message', (message: ToClientThread) => {
 let cpuAtStart = process.threadCpuUsage();
 let startedAt = performance.now();
 const hooks = {
-  onInterval: (interval: RrInterval) => post({ type: 'interval', interval }),
+  onInterval: (interval: RrInterval | MsgInterval) => post({ type: 'interval', interval }),
   interrupt: interrupt.signal,
   beforeTraffic: async (): Promise<void> => {
     post({ type: 'ready' });
@@ -34,12 +35,14 @@ const hooks = {
   },
 };
 /** A payload crossed as a Uint8Array: the engines take a Buffer. */
-const payload = data.options.payload === undefined ? undefined : Buffer.from(data.options.payload);
+const crossed = data.command === 'msg' ? undefined : data.options.payload;
+const payload = crossed === undefined ? undefined : Buffer.from(crossed);
 
 try {
-  let result: RrResult | CrrResult;
+  let result: RrResult | CrrResult | MsgResult;
   if (data.command === 'rr') result = await runRr({ ...data.options, payload, ...hooks });
-  else result = await runCrr({ ...data.options, payload, ...hooks });
+  else if (data.command === 'crr') result = await runCrr({ ...data.options, payload, ...hooks });
+  else result = await runMsg({ ...data.options, ...hooks });
   const cpu = process.threadCpuUsage(cpuAtStart);
   const wallMicros = (performance.now() - startedAt) * 1000;
   post({ type: 'result', result, cpuPercent: wallMicros > 0 ? ((cpu.user + cpu.system) / wallMicros) * 100 : 0 });

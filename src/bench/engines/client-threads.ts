@@ -4,17 +4,30 @@ import { Worker } from 'node:worker_threads';
 import { SocktuneError } from '../../core/errors.ts';
 import type { TestPeer } from '../control/peer.ts';
 import { benchResult } from '../results/envelope.ts';
-import type { CrrResult, RrInterval, RrResult, SelfCheck } from '../results/result.ts';
-import { bufferCapped, type Warning } from '../results/warnings.ts';
+import type { CrrResult, MsgInterval, MsgResult, RrInterval, RrResult } from '../results/result.ts';
+import type { ResultMessage } from '../control/control-protocol.ts';
+import type { BuiltinService } from '../../transport/server/options.ts';
+import type { MsgOptions } from './msg.ts';
+import { bufferCapped } from '../results/warnings.ts';
 import type { ClientThreadData, FromClientThread, ToClientThread } from './client-thread-messages.ts';
 import type { CrrOptions } from './crr.ts';
 import { DataSession } from './data-session.ts';
 import type { RrOptions } from './rr.ts';
-import { mergeCrrSummaries, mergeIntervals, mergeRrSummaries, mergeSelfChecks } from './thread-merge.ts';
+import {
+  mergeCrrSummaries,
+  mergeIntervals,
+  mergeMsgIntervals,
+  mergeMsgSummaries,
+  mergeRrSummaries,
+  mergeSelfChecks,
+} from './thread-merge.ts';
 
 const THREAD_ENTRY = new URL(`./client-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
-export type ThreadedRun = { command: 'rr'; options: RrOptions } | { command: 'crr'; options: CrrOptions };
+export type ThreadedRun =
+  { command: 'rr'; options: RrOptions } | { command: 'crr'; options: CrrOptions } | { command: 'msg'; options: MsgOptions };
+type ThreadedResult = RrResult | CrrResult | MsgResult;
+type ThreadedInterval = RrInterval | MsgInterval;
 
 /** How many of `total` connections each of `threads` threads takes: as even as can be, the first ones one more. */
 export function shares(total: number, threads: number): number[] {
@@ -22,7 +35,7 @@ export function shares(total: number, threads: number): number[] {
 }
 
 /** What of a run's options crosses to a thread: no functions; its local ports from `first` on, and the test it joins. */
-function crossing<Options extends RrOptions | CrrOptions>(options: Options, first: number, joined: TestPeer | undefined) {
+function crossing<Options extends ThreadedRun['options']>(options: Options, first: number, joined: TestPeer | undefined) {
   const { onInterval: _onInterval, interrupt: _interrupt, beforeTraffic: _beforeTraffic, ...rest } = options;
   const { localPort } = rest.client;
   return {
@@ -35,6 +48,7 @@ function crossing<Options extends RrOptions | CrrOptions>(options: Options, firs
 /** Thread data for a thread that takes `share` of the connections (and of an open loop's rate), from connection `first` on. */
 function threadData(run: ThreadedRun, share: number, first: number, joined: TestPeer | undefined): ClientThreadData {
   if (run.command === 'crr') return { command: 'crr', options: { ...crossing(run.options, first, joined), concurrency: share } };
+  if (run.command === 'msg') return { command: 'msg', options: { ...crossing(run.options, first, joined), connections: share } };
   const { rate, connections } = run.options;
   const options = {
     ...crossing(run.options, first, joined),
@@ -44,32 +58,50 @@ function threadData(run: ThreadedRun, share: number, first: number, joined: Test
   return { command: 'rr', options };
 }
 
+/** What a run spreads over its threads: rr's and msg's connections, crr's concurrency. */
+function totalOf(run: ThreadedRun): number {
+  return run.command === 'crr' ? run.options.concurrency : run.options.connections;
+}
+
+function serviceOf(run: ThreadedRun): BuiltinService {
+  if (run.command !== 'msg') return 'echo';
+  return run.options.mode === 'echo' ? 'msg-echo' : 'msg-sink';
+}
+
+function mergeIntervalsOf(run: ThreadedRun, intervals: ThreadedInterval[]): ThreadedInterval {
+  return run.command === 'msg' ? mergeMsgIntervals(intervals as MsgInterval[]) : mergeIntervals(intervals as RrInterval[]);
+}
+
 interface ThreadRun {
   worker: Worker;
-  intervals: RrInterval[];
-  finished?: { result: RrResult | CrrResult; cpuPercent: number };
+  intervals: ThreadedInterval[];
+  finished?: { result: ThreadedResult; cpuPercent: number };
 }
 
 /**
- * rr or crr spread over client threads, each running the engine on its share of the connections
- * (crr: of the concurrency) with its own histograms, all released at one instant; the result is
- * one document, counts summed and latencies from the exactly merged histograms. One test at the
- * server: this thread opens its control channel and reports its counters.
+ * rr, crr or msg spread over client threads, each running the engine on its share of the
+ * connections (crr: of the concurrency) with its own histograms, all released at one instant; the
+ * result is one document, counts summed and latencies from the exactly merged histograms. One test
+ * at the server: this thread opens its control channel and reports its counters.
  */
 export async function runOnClientThreads(run: { command: 'rr'; options: RrOptions }, threads: number): Promise<RrResult>;
 export async function runOnClientThreads(run: { command: 'crr'; options: CrrOptions }, threads: number): Promise<CrrResult>;
-export async function runOnClientThreads(run: ThreadedRun, threads: number): Promise<RrResult | CrrResult> {
+export async function runOnClientThreads(run: { command: 'msg'; options: MsgOptions }, threads: number): Promise<MsgResult>;
+export async function runOnClientThreads(run: ThreadedRun, threads: number): Promise<ThreadedResult> {
   const { options } = run;
-  const total = run.command === 'rr' ? run.options.connections : run.options.concurrency;
-  const counts = shares(total, Math.min(threads, total));
-  const peer = options.raw ? undefined : await DataSession.startPeer(options, 'echo', options.server);
+  const counts = shares(totalOf(run), Math.min(threads, totalOf(run)));
+  const peer = options.raw ? undefined : await DataSession.startPeer(options, serviceOf(run), options.server);
   const runs: ThreadRun[] = [];
-  const emitted: RrInterval[] = [];
+  const emitted: ThreadedInterval[] = [];
+  const onInterval = options.onInterval as ((interval: ThreadedInterval) => void) | undefined;
   const emitReady = (): void => {
     while (runs.every(({ intervals }) => intervals.length > emitted.length)) {
-      const merged = mergeIntervals(runs.map(({ intervals }) => intervals[emitted.length]!));
+      const merged = mergeIntervalsOf(
+        run,
+        runs.map(({ intervals }) => intervals[emitted.length]!),
+      );
       emitted.push(merged);
-      options.onInterval?.(merged);
+      onInterval?.(merged);
     }
   };
   const tell = (message: ToClientThread): void => runs.forEach(({ worker }) => worker.postMessage(message));
@@ -111,13 +143,23 @@ export async function runOnClientThreads(run: ThreadedRun, threads: number): Pro
   } finally {
     options.interrupt?.removeEventListener('abort', onInterrupt);
   }
-  const finished = runs.map(({ finished }) => finished!);
   const server = peer === undefined ? null : await peer.finish();
   // What a thread's last, shorter interval adds, where not every thread had one.
   const unmatched = Math.max(...runs.map(({ intervals }) => intervals.length));
   for (let index = emitted.length; index < unmatched; index++)
-    emitted.push(mergeIntervals(runs.flatMap(({ intervals }) => (index < intervals.length ? [intervals[index]!] : []))));
-  return merged(run, finished, emitted, peer, server?.cpuPercent ?? null, counts.length);
+    emitted.push(
+      mergeIntervalsOf(
+        run,
+        runs.flatMap(({ intervals }) => (index < intervals.length ? [intervals[index]!] : [])),
+      ),
+    );
+  return merged(
+    run,
+    runs.map(({ finished }) => finished!),
+    emitted,
+    peer,
+    server,
+  );
 }
 
 /** Releases the threads at once, after the command's own start barrier. */
@@ -126,51 +168,64 @@ async function release(beforeTraffic: (() => Promise<void>) | undefined, tell: (
   tell({ type: 'go' });
 }
 
+/** The one document of a threaded run: the threads' parts merged, the server's as the test's control channel reported them. */
 function merged(
   run: ThreadedRun,
-  finished: { result: RrResult | CrrResult; cpuPercent: number }[],
-  intervals: RrInterval[],
+  finished: { result: ThreadedResult; cpuPercent: number }[],
+  intervals: ThreadedInterval[],
   peer: TestPeer | undefined,
-  serverCpuPercent: number | null,
-  threads: number,
-): RrResult | CrrResult {
+  server: ResultMessage | null,
+): ThreadedResult {
   const results = finished.map(({ result }) => result);
-  const selfCheck: SelfCheck = mergeSelfChecks(finished.map(({ result, cpuPercent }) => ({ selfCheck: result.selfCheck, cpuPercent })));
-  const warnings: Warning[] = [
-    ...(peer?.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
-    ...results[0]!.warningDetails.filter((warning) => 'side' in warning && warning.side === 'client'),
-  ];
   const common = {
     startedAt: Math.min(...results.map(({ startedAt }) => Date.parse(startedAt))),
     serverEnvironment: peer?.server?.environment ?? null,
     effective: { client: results[0]!.effective.client, server: peer?.server?.effective ?? null },
-    intervals,
-    selfCheck,
+    selfCheck: mergeSelfChecks(finished.map(({ result, cpuPercent }) => ({ selfCheck: result.selfCheck, cpuPercent }))),
     interrupted: results.some((result) => result.interrupted === true),
-    warnings,
+    warnings: [
+      ...(peer?.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
+      ...results[0]!.warningDetails.filter((warning) => 'side' in warning && warning.side === 'client'),
+    ],
   };
-  if (run.command === 'crr')
+  const serverCpuPercent = server?.cpuPercent ?? null;
+  const clientThreads = finished.length;
+  if (run.command === 'msg') {
+    const each = results as MsgResult[];
     return benchResult({
       ...common,
-      command: 'crr',
-      options: { ...(results[0] as CrrResult).options, concurrency: run.options.concurrency, clientThreads: threads },
-      summary: mergeCrrSummaries(
-        results.map((result) => (result as CrrResult).summary),
+      command: 'msg',
+      intervals: intervals as MsgInterval[],
+      options: { ...each[0]!.options, connections: run.options.connections, clientThreads },
+      summary: mergeMsgSummaries(
+        each.map(({ summary }) => summary),
+        server?.metrics.messagesIn ?? null,
         serverCpuPercent,
       ),
     });
+  }
+  if (run.command === 'crr') {
+    const each = results as CrrResult[];
+    return benchResult({
+      ...common,
+      command: 'crr',
+      intervals: intervals as RrInterval[],
+      options: { ...each[0]!.options, concurrency: run.options.concurrency, clientThreads },
+      summary: mergeCrrSummaries(
+        each.map(({ summary }) => summary),
+        serverCpuPercent,
+      ),
+    });
+  }
+  const each = results as RrResult[];
   const { rate, connections } = run.options;
   return benchResult({
     ...common,
     command: 'rr',
-    options: {
-      ...(results[0] as RrResult).options,
-      connections,
-      ...(rate === undefined ? {} : { rate }),
-      clientThreads: threads,
-    },
+    intervals: intervals as RrInterval[],
+    options: { ...each[0]!.options, connections, ...(rate === undefined ? {} : { rate }), clientThreads },
     summary: mergeRrSummaries(
-      results.map((result) => (result as RrResult).summary),
+      each.map(({ summary }) => summary),
       serverCpuPercent,
     ),
   });

@@ -9,6 +9,7 @@ import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
 import { timedOptionsRecord } from '../results/result-options.ts';
 import { Ticker } from './ticker.ts';
+import { encodeHistogram } from '../results/histogram.ts';
 
 export interface MsgOptions extends RunOptions<MsgInterval> {
   /** Payload bytes per message (the u32 length prefix adds 4). */
@@ -121,6 +122,7 @@ async function measure(
             p99Us: round(latency.interval.getValueAtPercentile(99) / 1000, 2),
           }
         : {}),
+      ...(options.mode === 'echo' ? { histogram: encodeHistogram(latency.interval) } : {}),
       omitted: !latency.recording && options.mode === 'echo' ? true : elapsedSec <= options.omitSec + 1e-3,
     };
     latency.foldInterval();

@@ -1,6 +1,6 @@
 import type * as hdr from 'hdr-histogram-js';
 import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
-import type { CrrSummary, RrInterval, RrSummary, SelfCheck } from '../results/result.ts';
+import type { CrrSummary, MsgInterval, MsgSummary, RrInterval, RrSummary, SelfCheck } from '../results/result.ts';
 import { round } from '../results/stats.ts';
 
 /** The sum of encoded histograms: exact, as if one thread had recorded every value. */
@@ -32,6 +32,50 @@ export function mergeIntervals(intervals: readonly RrInterval[]): RrInterval {
     p99Us: at(99),
     histogram: encodeHistogram(total),
     omitted: intervals.every(({ omitted }) => omitted),
+  };
+}
+
+/** msg's intervals of one index: counts and rates summed; in echo mode the percentiles from the summed histograms. */
+export function mergeMsgIntervals(intervals: readonly MsgInterval[]): MsgInterval {
+  const histograms = intervals.flatMap(({ histogram }) => (histogram === undefined ? [] : [histogram]));
+  const total = histograms.length === 0 ? undefined : summed(histograms);
+  return {
+    startSec: Math.min(...intervals.map(({ startSec }) => startSec)),
+    endSec: Math.max(...intervals.map(({ endSec }) => endSec)),
+    messages: sum(intervals.map(({ messages }) => messages)),
+    messagesPerSecond: sum(intervals.map(({ messagesPerSecond }) => messagesPerSecond)),
+    bitsPerSecond: sum(intervals.map(({ bitsPerSecond }) => bitsPerSecond)),
+    ...(total !== undefined && total.totalCount > 0
+      ? { p50Us: round(total.getValueAtPercentile(50) / 1000, 2), p99Us: round(total.getValueAtPercentile(99) / 1000, 2) }
+      : {}),
+    ...(total === undefined ? {} : { histogram: encodeHistogram(total) }),
+    omitted: intervals.every(({ omitted }) => omitted),
+  };
+}
+
+/**
+ * msg's summary of the threads' runs. The server's count is the one test's. The average batch is
+ * the messages over the flushes, each thread's flushes being its messages over its average.
+ */
+export function mergeMsgSummaries(
+  summaries: readonly MsgSummary[],
+  messagesReceivedByServer: number | null,
+  serverCpuPercent: number | null,
+): MsgSummary {
+  const messagesSent = sum(summaries.map(({ messagesSent }) => messagesSent));
+  const flushes = sum(summaries.map(({ messagesSent, averageBatch }) => (averageBatch > 0 ? messagesSent / averageBatch : 0)));
+  const histograms = summaries.flatMap(({ histogram }) => (histogram === null ? [] : [histogram]));
+  return {
+    mode: summaries[0]!.mode,
+    measuredSeconds: Math.max(...summaries.map(({ measuredSeconds }) => measuredSeconds)),
+    messagesPerSecond: sum(summaries.map(({ messagesPerSecond }) => messagesPerSecond)),
+    bitsPerSecond: sum(summaries.map(({ bitsPerSecond }) => bitsPerSecond)),
+    messagesSent,
+    messagesReceivedByServer,
+    unsent: sum(summaries.map(({ unsent }) => unsent)),
+    averageBatch: flushes === 0 ? 0 : round(messagesSent / flushes, 1),
+    ...(histograms.length === 0 ? { latency: null, histogram: null, percentileCurve: [] } : latencyOf(histograms)),
+    serverCpuPercent,
   };
 }
 

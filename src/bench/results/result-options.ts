@@ -211,6 +211,8 @@ export interface MsgOptionsRecord extends TimedOptionsRecord {
   mode: 'one-way' | 'echo';
   batch: 'auto' | number;
   depth: number;
+  /** --client-threads: the client threads the connections were spread over. */
+  clientThreads?: number;
 }
 
 export interface ConnsOptionsRecord extends CommonOptionsRecord {

@@ -229,6 +229,8 @@ export interface MsgInterval {
   bitsPerSecond: number;
   p50Us?: number;
   p99Us?: number;
+  /** echo: the interval's latencies as an encoded HDR histogram, as rr's intervals have them. */
+  histogram?: string;
   omitted: boolean;
 }
 

@@ -1,3 +1,4 @@
+import { askedClientThreads, CLIENT_THREADS_FLAGS, clientThreadsFor } from '../client-threads.ts';
 import { SocktuneError } from '../../core/errors.ts';
 import { formatBits, formatCount, formatMicros } from '../../bench/results/format.ts';
 import type { MsgResult } from '../../bench/results/result.ts';
@@ -20,6 +21,7 @@ export const msgCommand: Command = {
     connections: { help: 'connections', spec: { type: 'string', short: 'C' }, default: '1' },
     batch: { help: "coalescing: 'auto' (one write per tick) or N messages per write", spec: { type: 'string' }, default: 'auto' },
     depth: { help: '--echo: messages in flight per connection', spec: { type: 'string' }, default: '64' },
+    ...CLIENT_THREADS_FLAGS,
   },
   examples: [
     'socktune msg -c 127.0.0.1 --size 64 -t 5',
@@ -39,11 +41,16 @@ export const msgCommand: Command = {
       batch: batchText === 'auto' ? 'auto' : parseCount(batchText, '--batch', 1, 1_000_000),
       depth: parseCount(flagText(values, msgCommand.flags, 'depth')!, '--depth', 1, 100_000),
     } as const;
+    const askedThreads = askedClientThreads(values);
     return runClientCommand<MsgResult, MsgResult['intervals'][number]>(
       {
         startsWhenReady: true,
-        run: async (onInterval, interrupt, beforeTraffic) =>
-          (await import('../../bench/engines/msg.ts')).runMsg({ ...options, onInterval, interrupt, beforeTraffic }),
+        run: async (onInterval, interrupt, beforeTraffic) => {
+          const run = { ...options, onInterval, interrupt, beforeTraffic };
+          const threads = clientThreadsFor(askedThreads, options.connections);
+          if (threads === 1) return (await import('../../bench/engines/msg.ts')).runMsg(run);
+          return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'msg', options: run }, threads);
+        },
         formatInterval: (interval) =>
           `[${interval.startSec.toFixed(2)}-${interval.endSec.toFixed(2)} s] ` +
           `${formatCount(interval.messagesPerSecond).padStart(9)} msg/s  ` +

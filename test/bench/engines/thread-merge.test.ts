@@ -2,9 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createLatencyHistogram, decodeHistogram, encodeHistogram, summarizeLatency } from '../../../src/bench/results/histogram.ts';
-import type { RrInterval, RrSummary, SelfCheck } from '../../../src/bench/results/result.ts';
+import type { MsgInterval, MsgSummary, RrInterval, RrSummary, SelfCheck } from '../../../src/bench/results/result.ts';
 import { shares } from '../../../src/bench/engines/client-threads.ts';
-import { mergeIntervals, mergeRrSummaries, mergeSelfChecks } from '../../../src/bench/engines/thread-merge.ts';
+import {
+  mergeIntervals,
+  mergeMsgIntervals,
+  mergeMsgSummaries,
+  mergeRrSummaries,
+  mergeSelfChecks,
+} from '../../../src/bench/engines/thread-merge.ts';
 
 function histogramOf(nanos: number[]): string {
   const histogram = createLatencyHistogram();
@@ -103,4 +109,48 @@ test('connections are shared as evenly as can be, every thread at least one', ()
       assert.ok(Math.max(...each) - Math.min(...each) <= 1 && Math.min(...each) >= 1);
     }),
   );
+});
+
+test('msg: threads’ echo intervals and summaries merge exactly; one-way ones add up without latencies', () => {
+  const echoInterval = (nanos: number[]): MsgInterval => ({
+    startSec: 0,
+    endSec: 0.5,
+    messages: nanos.length,
+    messagesPerSecond: nanos.length * 2,
+    bitsPerSecond: nanos.length * 1088,
+    histogram: histogramOf(nanos),
+    omitted: false,
+  });
+  const interval = mergeMsgIntervals([echoInterval([1000, 2000]), echoInterval([4_000_000])]);
+  assert.equal(interval.messages, 3);
+  assert.equal(decodeHistogram(interval.histogram!).totalCount, 3);
+  assert.equal(interval.p50Us, 2);
+  const oneWay = mergeMsgIntervals([
+    { ...echoInterval([]), histogram: undefined, messages: 5 },
+    { ...echoInterval([]), histogram: undefined, messages: 7 },
+  ]);
+  assert.equal(oneWay.messages, 12);
+  assert.equal(oneWay.p99Us, undefined);
+  assert.equal(oneWay.histogram, undefined);
+
+  const summary = (messagesSent: number, averageBatch: number, histogram: string | null): MsgSummary => ({
+    mode: histogram === null ? 'one-way' : 'echo',
+    measuredSeconds: 1,
+    messagesPerSecond: messagesSent,
+    bitsPerSecond: messagesSent * 544,
+    messagesSent,
+    messagesReceivedByServer: null,
+    unsent: 1,
+    averageBatch,
+    latency: null,
+    histogram,
+    percentileCurve: [],
+    serverCpuPercent: null,
+  });
+  const merged = mergeMsgSummaries([summary(1000, 100, null), summary(3000, 10, null)], 3998, 40);
+  // 10 flushes and 300: 4000 messages in 310 flushes.
+  assert.equal(merged.averageBatch, 12.9);
+  assert.deepEqual([merged.messagesSent, merged.messagesReceivedByServer, merged.unsent, merged.latency], [4000, 3998, 2, null]);
+  const echo = mergeMsgSummaries([summary(2, 1, histogramOf([1000, 2000])), summary(1, 1, histogramOf([9000]))], null, null);
+  assert.deepEqual(echo.latency, summarizeLatency(decodeHistogram(histogramOf([1000, 2000, 9000]))));
 });
