@@ -9,7 +9,10 @@
  * --pin the servers run on CPU 1 and the load generator on CPU 0 (taskset), so neither takes the
  * other's core.
  *
- *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin]
+ * --servers loop,io_uring,Go runs only the servers whose names contain one of those (the io_uring
+ * prototype is one of them: bench/io-uring/README.md).
+ *
+ *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin] [--servers A,B]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -26,6 +29,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     repetitions: { type: 'string', default: '5' },
     pin: { type: 'boolean', default: false },
+    /** Only the servers whose names contain one of these, comma-separated (default: every one). */
+    servers: { type: 'string' },
   },
 });
 const pinned = values.pin === true;
@@ -50,14 +55,17 @@ const WORKLOADS = [
 ];
 /** thread-per-conn servers start a thread for each client of the largest workload at listen. */
 const POOL = `min-threads=${Math.max(...WORKLOADS.map((workload) => workload.conns))}`;
-const SERVERS: [string, string, string[]][] = [
+const ALL_SERVERS: [string, string, string[]][] = [
   ['socktune loop', process.execPath, [here('./socktune-echo-server.ts'), 'loop']],
   ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
   ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', POOL]],
   ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
   ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
   ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
+  ['io_uring prototype (bench/io-uring)', process.execPath, [here('../io-uring/echo-server.ts')]],
 ];
+const chosen = values.servers?.split(',');
+const SERVERS = ALL_SERVERS.filter(([name]) => chosen === undefined || chosen.some((part) => name.includes(part)));
 
 interface Running {
   name: string;
@@ -158,6 +166,8 @@ const report = [
   ...sections,
 ].join('\n');
 process.stdout.write(report);
-const name = `go-load${pinned ? '-pinned' : ''}-${stamp}`;
+// A subset of the servers is written apart: the full comparison of the day stays as it was.
+const subset = chosen === undefined ? '' : `-${chosen.map((part) => part.toLowerCase().replace(/[^a-z0-9]+/g, '')).join('-')}`;
+const name = `go-load${pinned ? '-pinned' : ''}${subset}-${stamp}`;
 writeFileSync(here(`../results/${name}.md`), report);
 writeFileSync(here(`../results/${name}.json`), `${JSON.stringify({ environment, samples: Object.fromEntries(samples) }, null, 2)}\n`);
