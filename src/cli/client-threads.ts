@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Command, Values } from './command.ts';
+import type { Command, Io, Values } from './command.ts';
 import { str } from './client-settings.ts';
 import { parseCount } from './units.ts';
 
@@ -10,7 +10,7 @@ export const CLIENT_THREADS_FLAGS: Command['flags'] = {
   'client-threads': {
     help:
       'spread the connections over this many client threads, each its own event loop with its own histograms, merged exactly ' +
-      '(default: the CPUs this process may run on, as -A narrows them; at most one a connection)',
+      '(default and at most: the CPUs this process may run on, as -A narrows them; at most one a connection)',
     spec: { type: 'string' },
   },
 };
@@ -21,7 +21,14 @@ export function askedClientThreads(values: Values): number | undefined {
   return text === undefined ? undefined : parseCount(text, '--client-threads', 1, MAX_CLIENT_THREADS);
 }
 
-/** The threads a run of `connections` uses: asked for, or the CPUs it may run on (read after -A pinned it); never more than connections. */
-export function clientThreadsFor(asked: number | undefined, connections: number): number {
-  return Math.min(connections, asked ?? availableParallelism());
+/**
+ * The threads a run of `connections` uses: asked for, or the CPUs it may run on (read after -A
+ * pinned it); never more than connections, nor than those CPUs (threads beyond them take turns
+ * on the cores and only add their start-up and their memory), which is said when asked for.
+ */
+export function clientThreadsFor(asked: number | undefined, connections: number, io: Io): number {
+  const cpus = availableParallelism();
+  if (asked !== undefined && asked > cpus && connections > cpus)
+    io.err(`note: --client-threads ${asked}: this process may run on ${cpus} CPU(s); using ${cpus} thread(s)`);
+  return Math.min(connections, asked ?? cpus, cpus);
 }

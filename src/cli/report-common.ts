@@ -57,8 +57,12 @@ function clientThreads(threads: NonNullable<SelfCheck['clientThreads']>): string
   return `client threads ${threads.length}: ${each.join(', ')} of one core each`;
 }
 
-/** "busiest thread 71%, " where several of the client's threads worked (a sender thread beside the event loop). */
-function busiestThread({ cpuPercent, busiestThreadCpuPercent }: SelfCheck): string {
+/**
+ * "busiest thread 71%, " where several of the client's threads worked (a sender thread beside the
+ * event loop); with client threads their own line says it, thread by thread.
+ */
+function busiestThread({ cpuPercent, busiestThreadCpuPercent, clientThreads }: SelfCheck): string {
+  if (clientThreads !== undefined) return '';
   if (busiestThreadCpuPercent === undefined || busiestThreadCpuPercent >= cpuPercent - SEVERAL_THREADS_PERCENT) return '';
   return `busiest thread ${busiestThreadCpuPercent}%, `;
 }

@@ -47,7 +47,8 @@ export function parseSeconds(text: string, flag: string): number {
 }
 
 export function parseCount(text: string, flag: string, min = 1, max = 1_000_000): number {
-  const value = Number(text);
+  // Decimal digits only: Number() would also read 0x10, 1e3 and ' 7 '.
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', `${flag} takes a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { CrrResult, MsgResult, RrResult } from '../../src/bench/results/result.ts';
 import { assertSchema, runCli, serverEvents, startServer } from '../../testkit/cli.ts';
 import { waitFor } from '../../testkit/helpers.ts';
@@ -189,10 +190,65 @@ test('a server that vanishes mid-test ends a threaded run with its error, not a 
   assert.match(output, /SOCKTUNE_ERR_PEER_GONE|data connection failed|server closed a data connection/);
 });
 
+test('--start-at with client threads: the threads are set up while it waits, and the traffic starts at the time, not before', async (t) => {
+  const server = await startServer([]);
+  t.after(() => server.stop());
+  const startAt = Date.now() + 3000;
+  const run = await runCli([
+    'rr',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-C',
+    '2',
+    '--client-threads',
+    '2',
+    '-t',
+    '0.3',
+    '--start-at',
+    String(startAt),
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = parsed<RrResult & { startAt: number }>(run.stdout);
+  assert.equal(result.startAt, startAt);
+  assert.ok(Date.parse(result.startedAt) >= startAt, `${result.startedAt} is before ${new Date(startAt).toISOString()}`);
+  assert.doesNotMatch(run.stderr, /later than --start-late-tolerance/);
+});
+
+test('more client threads than CPUs: as many as the CPUs, and said', async (t) => {
+  const server = await startServer([]);
+  t.after(() => server.stop());
+  const cpus = availableParallelism();
+  const run = await runCli([
+    'rr',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '-C',
+    String(cpus + 2),
+    '--client-threads',
+    String(cpus + 1),
+    '-t',
+    '0.3',
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    new RegExp(`note: --client-threads ${cpus + 1}: this process may run on ${cpus} CPU\\(s\\); using ${cpus} thread\\(s\\)`),
+  );
+  const result = parsed<RrResult>(run.stdout);
+  assert.equal(result.options.clientThreads ?? 1, cpus);
+});
+
 test('--client-threads is checked before anything starts, and rr -u does not take it', async () => {
   for (const [args, message] of [
     [['rr', '-c', '127.0.0.1', '--client-threads', '0'], /--client-threads/],
     [['crr', '-c', '127.0.0.1', '--client-threads', 'many'], /--client-threads/],
+    [['rr', '-c', '127.0.0.1', '--client-threads', '0x2'], /--client-threads takes a whole number/],
     [['rr', '-u', '-c', '127.0.0.1', '--client-threads', '2'], /rr -u does not take --client-threads/],
   ] as const) {
     const run = await runCli([...args]);

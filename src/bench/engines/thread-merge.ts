@@ -19,13 +19,14 @@ function sum(values: readonly number[]): number {
   return values.reduce((total, value) => total + value, 0);
 }
 
-/** The client threads' intervals of one index, as one: counts summed, percentiles from the summed histograms. */
+/** The client threads' intervals of one index, as one: counts summed, percentiles from the summed histograms, the first one's edges. */
 export function mergeIntervals(intervals: readonly RrInterval[]): RrInterval {
   const total = summed(intervals.map(({ histogram }) => histogram));
   const at = (percentile: number): number | null => (total.totalCount ? round(total.getValueAtPercentile(percentile) / 1000, 2) : null);
   return {
-    startSec: Math.min(...intervals.map(({ startSec }) => startSec)),
-    endSec: Math.max(...intervals.map(({ endSec }) => endSec)),
+    // The first thread's edges: each thread's clock started a little apart, and its intervals tile.
+    startSec: intervals[0]!.startSec,
+    endSec: intervals[0]!.endSec,
     requests: sum(intervals.map(({ requests }) => requests)),
     requestsPerSecond: sum(intervals.map(({ requestsPerSecond }) => requestsPerSecond)),
     p50Us: at(50),
@@ -40,8 +41,9 @@ export function mergeMsgIntervals(intervals: readonly MsgInterval[]): MsgInterva
   const histograms = intervals.flatMap(({ histogram }) => (histogram === undefined ? [] : [histogram]));
   const total = histograms.length === 0 ? undefined : summed(histograms);
   return {
-    startSec: Math.min(...intervals.map(({ startSec }) => startSec)),
-    endSec: Math.max(...intervals.map(({ endSec }) => endSec)),
+    // The first thread's edges: each thread's clock started a little apart, and its intervals tile.
+    startSec: intervals[0]!.startSec,
+    endSec: intervals[0]!.endSec,
     messages: sum(intervals.map(({ messages }) => messages)),
     messagesPerSecond: sum(intervals.map(({ messagesPerSecond }) => messagesPerSecond)),
     bitsPerSecond: sum(intervals.map(({ bitsPerSecond }) => bitsPerSecond)),

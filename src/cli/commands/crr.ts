@@ -35,7 +35,7 @@ export const crrCommand: Command = {
         startsWhenReady: true,
         run: async (onInterval, interrupt, beforeTraffic) => {
           const run = { ...options, onInterval, interrupt, beforeTraffic };
-          const threads = clientThreadsFor(askedThreads, options.concurrency);
+          const threads = clientThreadsFor(askedThreads, options.concurrency, io);
           if (threads === 1) return (await import('../../bench/engines/crr.ts')).runCrr(run);
           return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'crr', options: run }, threads);
         },

@@ -47,7 +47,7 @@ export const msgCommand: Command = {
         startsWhenReady: true,
         run: async (onInterval, interrupt, beforeTraffic) => {
           const run = { ...options, onInterval, interrupt, beforeTraffic };
-          const threads = clientThreadsFor(askedThreads, options.connections);
+          const threads = clientThreadsFor(askedThreads, options.connections, io);
           if (threads === 1) return (await import('../../bench/engines/msg.ts')).runMsg(run);
           return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'msg', options: run }, threads);
         },

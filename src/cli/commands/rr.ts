@@ -66,7 +66,7 @@ export const rrCommand: Command = {
         startsWhenReady: true,
         run: async (onInterval, interrupt, beforeTraffic) => {
           const run = { ...options, onInterval, interrupt, beforeTraffic };
-          const threads = clientThreadsFor(askedThreads, options.connections);
+          const threads = clientThreadsFor(askedThreads, options.connections, io);
           if (threads === 1) return (await import('../../bench/engines/rr.ts')).runRr(run);
           return (await import('../../bench/engines/client-threads.ts')).runOnClientThreads({ command: 'rr', options: run }, threads);
         },

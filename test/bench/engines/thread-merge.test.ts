@@ -67,7 +67,7 @@ test('threads’ intervals of one index merge into the slot’s sum: counts, his
   assert.deepEqual(
     { ...merged, histogram: decodeHistogram(merged.histogram).totalCount },
     // 3000.32: the HDR bucket of 3 ms at 3 significant digits.
-    { startSec: 0, endSec: 0.102, requests: 3, requestsPerSecond: 30, p50Us: 2, p99Us: 3000.32, histogram: 3, omitted: false },
+    { startSec: 0, endSec: 0.1, requests: 3, requestsPerSecond: 30, p50Us: 2, p99Us: 3000.32, histogram: 3, omitted: false },
   );
   assert.equal(mergeIntervals([interval(0, 1, [], true), interval(0, 1, [], true)]).p50Us, null);
 });
