@@ -277,6 +277,10 @@ test('iperf3 habits: -J, -O, -4 and --logfile work as in iperf3; -C, and -b or -
   assertSchema(document);
   assert.equal(document.options.omitSec, 0.1);
   assert.equal(document.options.target.host, '127.0.0.1', '-4 reached localhost over IPv4');
+  // The human table says its byte counts hold the warm-up, which its rate leaves out.
+  const human = await runCli(['stream', '-c', '127.0.0.1', '-p', String(server.port), '-t', '0.3', '-O', '0.2']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /│ bytes \(with 0\.2s warm-up\) │ rate \([\d.]+s measured\)/);
   for (const [command, flag, hint] of [
     ['stream', '-C', /congestion control/],
     ['rr', '-b', /stream -b paces each connection/],

@@ -162,7 +162,9 @@ export const streamCommand: Command = {
             ['receiver', ...side(summary.receiver), '', ''],
           ];
           if (summary.reverseBytes) rows.push(['server→client', 'client', formatBytes(summary.reverseBytes.received), '', '']);
-          out.out(renderTable(['', 'side', 'bytes', `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows, out.columns));
+          // -O: the counts are the whole test's, the rate the measured seconds' (the server counts no warm-up apart).
+          const bytes = result.options.omitSec > 0 ? `bytes (with ${result.options.omitSec}s warm-up)` : 'bytes';
+          out.out(renderTable(['', 'side', bytes, `rate (${summary.measuredSeconds}s measured)`, 'retransmits'], rows, out.columns));
           if (summary.verify) {
             // --bidir checks one direction, as -R does: say which.
             const checked = summary.direction === 'forward' ? '' : ' (server→client)';
