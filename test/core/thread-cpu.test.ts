@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { busiestThreadPercent, readThreadCpuTicks } from '../../src/core/thread-cpu.ts';
+import { busiestThreadPercent, ownThreadCpuMicros, readThreadCpuTicks } from '../../src/core/thread-cpu.ts';
 
 test('busiestThreadPercent: the one thread that used most CPU between two readings, a new thread counted from zero', () => {
   const before = new Map([
@@ -36,4 +36,22 @@ test('readThreadCpuTicks sees each thread of this process: a worker that spun sh
   const spun = after.get(Number(tid))! - (before!.get(Number(tid)) ?? 0);
   assert.ok(spun >= 15, `the worker's thread used ${spun} ticks (200 ms is 20)`);
   assert.ok(busiestThreadPercent(before!, after, 1) >= spun * 1000, 'the busiest thread is at least the worker');
+});
+
+test('ownThreadCpuMicros counts this thread’s CPU, from Node where it can and from /proc/thread-self where Node cannot', () => {
+  const spin = (read: () => number): number => {
+    const start = read();
+    // Until 50 ms of CPU (5 ticks of /proc) have gone by, however long a busy machine makes that take; bounded.
+    const until = Date.now() + 20_000;
+    while (read() - start < 50_000 && Date.now() < until) for (let i = 0; i < 100_000; i++) Math.sqrt(i);
+    return read() - start;
+  };
+  assert.ok(spin(ownThreadCpuMicros) >= 50_000);
+  const own = Object.getOwnPropertyDescriptor(process, 'threadCpuUsage');
+  Object.defineProperty(process, 'threadCpuUsage', { value: undefined, configurable: true });
+  try {
+    assert.ok(spin(ownThreadCpuMicros) >= 50_000, 'the /proc reading moves with the CPU used');
+  } finally {
+    Object.defineProperty(process, 'threadCpuUsage', own!);
+  }
 });

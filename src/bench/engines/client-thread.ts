@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SocktuneError } from '../../core/errors.ts';
+import { ownThreadCpuMicros } from '../../core/thread-cpu.ts';
 import type { CrrResult, MsgInterval, MsgResult, RrInterval, RrResult } from '../results/result.ts';
 import type { ClientThreadData, FromClientThread, ToClientThread } from './client-thread-messages.ts';
 import { runCrr } from './crr.ts';
@@ -22,7 +23,7 @@ port.on('message', (message: ToClientThread) => {
   else interrupt.abort();
 });
 
-let cpuAtStart = process.threadCpuUsage();
+let cpuAtStart = ownThreadCpuMicros();
 let startedAt = performance.now();
 const hooks = {
   onInterval: (interval: RrInterval | MsgInterval) => post({ type: 'interval', interval }),
@@ -30,7 +31,7 @@ const hooks = {
   beforeTraffic: async (): Promise<void> => {
     post({ type: 'ready' });
     await released;
-    cpuAtStart = process.threadCpuUsage();
+    cpuAtStart = ownThreadCpuMicros();
     startedAt = performance.now();
   },
 };
@@ -43,9 +44,9 @@ try {
   if (data.command === 'rr') result = await runRr({ ...data.options, payload, ...hooks });
   else if (data.command === 'crr') result = await runCrr({ ...data.options, payload, ...hooks });
   else result = await runMsg({ ...data.options, ...hooks });
-  const cpu = process.threadCpuUsage(cpuAtStart);
+  const cpuMicros = ownThreadCpuMicros() - cpuAtStart;
   const wallMicros = (performance.now() - startedAt) * 1000;
-  post({ type: 'result', result, cpuPercent: wallMicros > 0 ? ((cpu.user + cpu.system) / wallMicros) * 100 : 0 });
+  post({ type: 'result', result, cpuPercent: wallMicros > 0 ? (cpuMicros / wallMicros) * 100 : 0 });
 } catch (error) {
   const code = error instanceof SocktuneError ? error.code : undefined;
   post({ type: 'error', message: error instanceof Error ? error.message : String(error), ...(code === undefined ? {} : { code }) });
