@@ -64,6 +64,7 @@ const ENTRY_POINTS = [
   'transport/udp/sender-thread.ts',
   'transport/bulk/bulk-thread.ts',
   'bench/engines/client-thread.ts',
+  'bench/engines/conns-thread.ts',
   'bench/servers/control/local-server-main.ts',
 ];
 
@@ -79,7 +80,8 @@ const FILES_BESIDE_MODULES: Record<string, string> = {
   'bench/servers/sockperf/sockperf-udp.ts': "./sockperf-udp-thread.js, the sockperf server's UDP threads (an entry point)",
   'transport/udp/sender-threads.ts': './sender-thread.js, the sender threads of stream -u one datagram per call (an entry point)',
   'transport/bulk/bulk-threads.ts': './bulk-thread.js, the bulk transfer threads of stream -Z and server --iperf3 (an entry point)',
-  'bench/engines/client-threads.ts': './client-thread.js, the client threads of rr and crr --client-threads (an entry point)',
+  'bench/engines/client-threads.ts': './client-thread.js, the client threads of rr, crr and msg --client-threads (an entry point)',
+  'bench/engines/conns-threads.ts': './conns-thread.js, the client threads of conns --client-threads (an entry point)',
   'bench/servers/control/udp-sink-threads.ts': './udp-sink-thread.js, the threads of a UDP test in a thread model (an entry point)',
   'bench/servers/control/local-server.ts':
     "./local-server-main.js, tune's local server in a child process (an entry point; see launcher.ts)",

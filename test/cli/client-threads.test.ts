@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { availableParallelism } from 'node:os';
-import type { CrrResult, MsgResult, RrResult } from '../../src/bench/results/result.ts';
+import type { ConnsResult, CrrResult, MsgResult, RrResult } from '../../src/bench/results/result.ts';
 import { assertSchema, runCli, serverEvents, startServer } from '../../testkit/cli.ts';
 import { waitFor } from '../../testkit/helpers.ts';
 import { decodeHistogram } from '../../src/bench/results/histogram.ts';
@@ -126,6 +126,54 @@ test('msg --client-threads: the server received every message the threads sent; 
   assert.ok(echo.summary.latency !== null && echo.summary.latency.count > 0);
   assert.ok(echo.intervals.length > 0);
   for (const interval of echo.intervals) assert.equal(decodeHistogram(interval.histogram!).totalCount, interval.messages);
+});
+
+test('conns --client-threads: each thread opens and holds its share; counts, connect times and the server’s count agree', async (t) => {
+  const server = await startServer([]);
+  t.after(() => server.stop());
+  const run = await runCli([
+    'conns',
+    '-c',
+    '127.0.0.1',
+    '-p',
+    String(server.port),
+    '--target',
+    '300',
+    '--concurrency',
+    '16',
+    '--client-threads',
+    '2',
+    '--hold',
+    '0.2',
+    '--json',
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const result = parsed<ConnsResult>(run.stdout);
+  assert.equal(result.options.clientThreads, 2);
+  assert.equal(result.summary.opened, 300);
+  assert.equal(result.summary.stillOpen, 300);
+  assert.equal(result.summary.connectLatency.count, 300);
+  assert.equal(result.summary.server?.connections, 300);
+  const single = parsed<ConnsResult>(
+    (
+      await runCli([
+        'conns',
+        '-c',
+        '127.0.0.1',
+        '-p',
+        String(server.port),
+        '--target',
+        '50',
+        '--client-threads',
+        '1',
+        '--hold',
+        '0',
+        '--json',
+      ])
+    ).stdout,
+  );
+  assert.equal(single.options.clientThreads, undefined);
+  assert.equal(single.summary.opened, 50);
 });
 
 test('rr --raw --client-threads drives any echo service from every thread, open loop at the total rate', async (t) => {

@@ -1,11 +1,13 @@
-import { countError, countedErrorOf, type ErrorCounts } from '../../core/errors.ts';
+import type { CountedError, ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
-import { connect, type TunedSocket } from '../../transport/client/connect.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
-import { createLatencyHistogram, summarizeLatency } from '../results/histogram.ts';
-import { RawPeer, type TestPeer } from '../control/peer.ts';
+import { createLatencyHistogram, decodeHistogram, summarizeLatency } from '../results/histogram.ts';
+import { RawPeer, type DataTarget, type TestPeer } from '../control/peer.ts';
+import { HeldSockets, type OpenedCounts, type OpenPlan } from './conns-open.ts';
+import { ConnsOnThreads } from './conns-threads.ts';
+import { shares } from './client-threads.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
 import type { ConnsResult } from '../results/result.ts';
 import { benchResult } from '../results/envelope.ts';
@@ -32,11 +34,53 @@ export interface ConnsOptions {
   onProgress?: (progress: { opened: number; failed: number; elapsedSec: number }) => void;
   /** Ctrl-C: stops opening and holding; the result keeps what was measured, marked `interrupted`. */
   interrupt?: AbortSignal | undefined;
+  /** Client threads to open and hold the connections, each its share. @default 1 (the event loop) */
+  clientThreads?: number | undefined;
 }
 
-const CONNECT_TIMEOUT_MS = 10_000;
 /** Descriptors the process needs besides the connections (stdio, the loop, the control channel...). */
 const SPARE_DESCRIPTORS = 64;
+/** Past the open timeout: the connects started just before it may take this long (conns-open.ts). */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Who opens and holds the connections: the event loop, or client threads each with its share. */
+interface Holder {
+  open(interrupt: AbortSignal | undefined): Promise<OpenedCounts[]>;
+  progress(): { opened: number; failed: number };
+  stillOpen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function onEventLoop(target: DataTarget, plan: OpenPlan): Holder {
+  const held = new HeldSockets();
+  return {
+    open: async (interrupt) => {
+      await held.open(target, plan, interrupt);
+      return [held.counts()];
+    },
+    progress: () => ({ opened: held.sockets.length, failed: held.failed }),
+    stillOpen: () => Promise.resolve(held.stillOpen),
+    close: () => Promise.resolve(held.close()),
+  };
+}
+
+/** Each thread's share of the connections and of the connects in flight, and its place in the source addresses' round. */
+function threadPlans(options: ConnsOptions, threads: number): Omit<OpenPlan, 'deadline'>[] {
+  const counts = shares(options.count, threads);
+  const concurrency = shares(Math.max(options.concurrency, threads), threads);
+  let first = 0;
+  return counts.map((count, thread) => {
+    const plan = {
+      count,
+      concurrency: concurrency[thread]!,
+      sourceAddresses: options.sourceAddresses,
+      firstAttempt: first,
+      client: options.client,
+    };
+    first += count;
+    return plan;
+  });
+}
 
 /** Opens and holds many connections; reports connect rate, failures by errno, and memory per connection on both ends. */
 export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
@@ -44,71 +88,61 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   const warnings: Warning[] = [];
   if (limit.soft < options.count + SPARE_DESCRIPTORS) warnings.push(openFilesLimit(limit.soft, limit.hard, options.count));
   const holdMs = options.holdSec * 1000;
+  const openTimeoutMs = options.openTimeoutSec * 1000;
+  const threads = Math.min(options.clientThreads ?? 1, options.count);
   const peer: TestPeer = options.raw
     ? new RawPeer({ host: options.target.host, port: options.target.port })
     : await RemoteTest.start(
         options.target,
         'discard',
         options.server,
-        (options.openTimeoutSec + options.holdSec) * 1000 + CONNECT_TIMEOUT_MS * 2,
+        openTimeoutMs + holdMs + CONNECT_TIMEOUT_MS * 2,
         true,
         options.sourceAddresses,
       );
-  const clientMemoryBefore = processMemory(true);
-  const sockets: TunedSocket[] = [];
-  const failures: ErrorCounts = {};
-  const connectTimes = createLatencyHistogram();
-  let failed = 0;
-  let attempts = 0;
-  let closedEarly = 0;
-  const startedAt = Date.now();
-  const monitor = new SelfMonitor().start();
-  const openStart = performance.now();
-  const deadline = openStart + options.openTimeoutSec * 1000;
-  const progress = setInterval(
-    () => options.onProgress?.({ opened: sockets.length, failed, elapsedSec: (performance.now() - openStart) / 1000 }),
-    1000,
-  );
-
-  const opener = async (): Promise<void> => {
-    while (attempts < options.count && performance.now() < deadline && options.interrupt?.aborted !== true) {
-      const localAddress =
-        options.sourceAddresses.length > 0 ? options.sourceAddresses[attempts % options.sourceAddresses.length] : undefined;
-      attempts++;
-      const start = performance.now();
-      try {
-        const socket = await connect({
-          ...peer.data,
-          ...options.client,
-          ...(localAddress ? { localAddress } : {}),
-          timeout: CONNECT_TIMEOUT_MS,
-        });
-        connectTimes.recordValue(Math.max(1, Math.round((performance.now() - start) * 1e6)));
-        socket.on('error', () => {});
-        socket.once('close', () => closedEarly++);
-        socket.resume();
-        sockets.push(socket);
-      } catch (error) {
-        failed++;
-        const errno = countedErrorOf(error);
-        countError(failures, errno);
-      }
-    }
-  };
+  let holder: Holder | undefined;
+  const progress = setInterval(() => {
+    if (holder !== undefined) options.onProgress?.({ ...holder.progress(), elapsedSec: (performance.now() - openStart) / 1000 });
+  }, 1000);
+  let openStart = performance.now();
   try {
-    await Promise.all(Array.from({ length: options.concurrency }, () => opener()));
+    holder =
+      threads > 1
+        ? await ConnsOnThreads.start(peer.data, threadPlans(options, threads), openTimeoutMs)
+        : onEventLoop(peer.data, {
+            count: options.count,
+            concurrency: options.concurrency,
+            sourceAddresses: options.sourceAddresses,
+            firstAttempt: 0,
+            client: options.client,
+            deadline: performance.now() + openTimeoutMs,
+          });
+    // From here: the client threads (their isolates) are already counted out.
+    const clientMemoryBefore = processMemory(true);
+    const startedAt = Date.now();
+    const monitor = new SelfMonitor().start();
+    openStart = performance.now();
+    const opened = await holder.open(options.interrupt);
     const openSeconds = (performance.now() - openStart) / 1000;
     clearInterval(progress);
-    options.onProgress?.({ opened: sockets.length, failed, elapsedSec: openSeconds });
+    const total = {
+      opened: opened.reduce((sum, counts) => sum + counts.opened, 0),
+      failed: opened.reduce((sum, counts) => sum + counts.failed, 0),
+    };
+    options.onProgress?.({ ...total, elapsedSec: openSeconds });
     const holdStart = performance.now();
     await sleep(holdMs, options.interrupt);
     const heldSeconds = round((performance.now() - holdStart) / 1000, 3);
     const interrupted = options.interrupt?.aborted === true;
     const clientMemory = processMemory(true);
-    const stillOpen = sockets.length - closedEarly;
+    const stillOpen = await holder.stillOpen();
     const selfCheck = monitor.stop();
-    // Read while held: the server closes its side of the test once it has reported.
-    const effectiveClient = sockets[0]?.effectiveSocketOptions() ?? null;
+    const connectTimes = createLatencyHistogram();
+    for (const counts of opened) connectTimes.add(decodeHistogram(counts.connectHistogram));
+    const failures: ErrorCounts = {};
+    for (const counts of opened)
+      for (const [code, count] of Object.entries(counts.failures) as [CountedError, number][])
+        failures[code] = (failures[code] ?? 0) + count;
     // The server reports while every connection is still held.
     const serverResult = await peer.finish();
     const server =
@@ -140,21 +174,22 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
         sourceAddresses: [...options.sourceAddresses],
         concurrency: options.concurrency,
         openTimeoutSec: options.openTimeoutSec,
+        ...(threads > 1 ? { clientThreads: threads } : {}),
       },
-      effective: { client: effectiveClient, server: peer.server?.effective ?? null },
+      effective: { client: opened[0]!.effective, server: peer.server?.effective ?? null },
       intervals: [],
       summary: {
         target: options.count,
-        opened: sockets.length,
-        failed,
+        opened: total.opened,
+        failed: total.failed,
         failures,
         openSeconds: round(openSeconds, 3),
-        connectsPerSecond: Math.round(sockets.length / openSeconds),
+        connectsPerSecond: Math.round(total.opened / openSeconds),
         connectLatency: summarizeLatency(connectTimes),
         heldSeconds,
         stillOpen,
         openFilesLimit: limit,
-        client: { rssBytesPerConnection: Math.round((clientMemory.rssBytes - clientMemoryBefore.rssBytes) / Math.max(1, sockets.length)) },
+        client: { rssBytesPerConnection: Math.round((clientMemory.rssBytes - clientMemoryBefore.rssBytes) / Math.max(1, total.opened)) },
         server,
       },
       selfCheck,
@@ -162,14 +197,12 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
       warnings: [
         ...warnings,
         ...(peer.server?.warnings ?? []).map((warning) => bufferCapped('server', warning)),
-        ...(stillOpen < sockets.length
-          ? [closedWhileHeld(sockets.length - stillOpen, sockets.length, serverResult?.metrics.errors ?? {})]
-          : []),
+        ...(stillOpen < total.opened ? [closedWhileHeld(total.opened - stillOpen, total.opened, serverResult?.metrics.errors ?? {})] : []),
       ],
     });
   } finally {
     clearInterval(progress);
-    for (const socket of sockets) socket.destroy();
+    await holder?.close();
     peer.abort();
   }
 }

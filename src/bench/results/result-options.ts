@@ -221,4 +221,6 @@ export interface ConnsOptionsRecord extends CommonOptionsRecord {
   sourceAddresses: string[];
   concurrency: number;
   openTimeoutSec: number;
+  /** --client-threads: the client threads that opened and held the connections. */
+  clientThreads?: number;
 }

@@ -7,6 +7,7 @@ import { bufferSizes, clientSettings, seconds, serverSettings, str, target } fro
 import { COMMON_CLIENT_FLAGS, flagText, type Command } from '../command.ts';
 import { latencyTable } from '../latency-table.ts';
 import { parseCount } from '../units.ts';
+import { askedClientThreads, CLIENT_THREADS_FLAGS, clientThreadsFor } from '../client-threads.ts';
 
 /** "127.0.0.2-127.0.0.50" or "127.0.0.2,127.0.0.3" → the IPv4 addresses. */
 export function parseSourceAddresses(text: string): string[] {
@@ -49,6 +50,7 @@ export const connsCommand: Command = {
     },
     concurrency: { help: 'connects in flight at once', spec: { type: 'string' }, default: '128' },
     'open-timeout': { help: 'seconds to spend opening before holding what is open', spec: { type: 'string' }, default: '60' },
+    ...CLIENT_THREADS_FLAGS,
   },
   refusals: {
     time: HOLD_NOT_TIME,
@@ -75,11 +77,13 @@ export const connsCommand: Command = {
       client: clientSettings(values),
       server: serverSettings(values),
     };
+    const askedThreads = askedClientThreads(values);
     return runClientCommand<ConnsResult, never>(
       {
         run: async (_onInterval, interrupt) =>
           (await import('../../bench/engines/conns.ts')).runConns({
             ...options,
+            clientThreads: clientThreadsFor(askedThreads, options.count, io),
             interrupt,
             onProgress: ({ opened, failed, elapsedSec }) => {
               if (values.json !== true && values.ndjson !== true && !values.quiet)
