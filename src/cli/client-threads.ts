@@ -24,11 +24,14 @@ export function askedClientThreads(values: Values): number | undefined {
 /**
  * The threads a run of `connections` uses: asked for, or the CPUs it may run on (read after -A
  * pinned it); never more than connections, nor than those CPUs (threads beyond them take turns
- * on the cores and only add their start-up and their memory), which is said when asked for.
+ * on the cores and only add their start-up and their memory). Fewer than asked for is said.
  */
 export function clientThreadsFor(asked: number | undefined, connections: number, io: Io): number {
   const cpus = availableParallelism();
-  if (asked !== undefined && asked > cpus && connections > cpus)
-    io.err(`note: --client-threads ${asked}: this process may run on ${cpus} CPU(s); using ${cpus} thread(s)`);
-  return Math.min(connections, asked ?? cpus, cpus);
+  const threads = Math.min(connections, asked ?? cpus, cpus);
+  if (asked !== undefined && threads < asked) {
+    const why = threads === cpus ? `this process may run on ${cpus} CPU(s)` : `there are ${connections} connection(s) to share`;
+    io.err(`note: --client-threads ${asked}: ${why}; using ${threads} thread(s)`);
+  }
+  return threads;
 }

@@ -51,10 +51,11 @@ export function printFooter(
   for (const warning of warnings) io.err(`warning: ${warning}`);
 }
 
-/** "client threads 2: 48%, 97% ← saturated of one core each": which of them held the run back. */
+/** "client threads 2, CPU of one core each: 48%, 97% (thread 2 saturated)": which of them held the run back. */
 function clientThreads(threads: NonNullable<SelfCheck['clientThreads']>): string {
-  const each = threads.map(({ cpuPercent, saturated }) => `${cpuPercent}%${saturated ? ' ← saturated' : ''}`);
-  return `client threads ${threads.length}: ${each.join(', ')} of one core each`;
+  const saturated = threads.flatMap(({ saturated: full }, index) => (full ? [index + 1] : []));
+  const which = saturated.length === 0 ? '' : ` (thread${saturated.length > 1 ? 's' : ''} ${saturated.join(', ')} saturated)`;
+  return `client threads ${threads.length}, CPU of one core each: ${threads.map(({ cpuPercent }) => `${cpuPercent}%`).join(', ')}${which}`;
 }
 
 /**

@@ -9,8 +9,11 @@ export type YamlValue = string | number | boolean | null | readonly YamlValue[] 
 
 /** Plain only: starts with a letter, `_` or `/`, then letters, digits, `_`, `.`, `/` and `-` (no `:`, `#`, space or quote). */
 const PLAIN = /^[A-Za-z_/][A-Za-z0-9_./-]*$/;
-/** Words YAML 1.1 or 1.2 reads as booleans or null. */
-const RESERVED = /^(?:y|n|yes|no|on|off|true|false|null)$/i;
+/**
+ * Words YAML 1.1 or 1.2 reads as booleans or null; and an exponent alone (`e64796`, a random test
+ * id), which some YAML 1.1 readers take for a float with no digits before it.
+ */
+const RESERVED = /^(?:y|n|yes|no|on|off|true|false|null|[eE][-+]?\d+)$/i;
 
 function scalar(value: string | number | boolean | null): string {
   if (value === null) return 'null';

@@ -62,7 +62,7 @@ test('rr --client-threads prints each thread’s CPU; at most one thread a conne
   t.after(() => server.stop());
   const run = await runCli(['rr', '-c', '127.0.0.1', '-p', String(server.port), '-C', '2', '--client-threads', '8', '-t', '0.5']);
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, /^ {11}client threads 2: [\d.]+%( ← saturated)?, [\d.]+%( ← saturated)? of one core each$/m);
+  assert.match(run.stdout, /^ {11}client threads 2, CPU of one core each: [\d.]+%, [\d.]+%( \(threads? [\d, ]+ saturated\))?$/m);
   const single = await runCli([
     'rr',
     '-c',

@@ -84,6 +84,10 @@ test('toYaml: strings YAML 1.1 or 1.2 would read as something else are quoted; t
     '2026-11-30T19:02:03Z',
     '=',
     '<<',
+    // A random hex test id: an exponent with no digits before it to some YAML 1.1 readers.
+    'e64796',
+    'E5',
+    'e+7',
   ];
   const value = Object.fromEntries(tricky.map((text, index) => [`k${index}`, text]));
   const text = toYaml({ ...value, list: tricky, [tricky[0]!]: 'key that is a boolean word', '1': 'numeric key' });

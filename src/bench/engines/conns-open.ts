@@ -78,9 +78,21 @@ export class HeldSockets {
       failed: this.failed,
       failures: this.failures,
       connectHistogram: encodeHistogram(this.connectTimes),
-      // Read while held: the server closes its side of the test once it has reported.
-      effective: this.sockets[0]?.effectiveSocketOptions() ?? null,
+      effective: this.#effective(),
     };
+  }
+
+  /** The kernel's settings of a connection still open (read while held: a peer that went away leaves none to read). */
+  #effective(): EffectiveSocketOptions | null {
+    for (const socket of this.sockets) {
+      if (socket.destroyed) continue;
+      try {
+        return socket.effectiveSocketOptions();
+      } catch {
+        // Closed under us: the next one.
+      }
+    }
+    return null;
   }
 
   close(): void {

@@ -67,7 +67,7 @@ function onEventLoop(target: DataTarget, plan: OpenPlan): Holder {
 /** Each thread's share of the connections and of the connects in flight, and its place in the source addresses' round. */
 function threadPlans(options: ConnsOptions, threads: number): Omit<OpenPlan, 'deadline'>[] {
   const counts = shares(options.count, threads);
-  const concurrency = shares(Math.max(options.concurrency, threads), threads);
+  const concurrency = shares(options.concurrency, threads);
   let first = 0;
   return counts.map((count, thread) => {
     const plan = {
@@ -89,7 +89,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
   if (limit.soft < options.count + SPARE_DESCRIPTORS) warnings.push(openFilesLimit(limit.soft, limit.hard, options.count));
   const holdMs = options.holdSec * 1000;
   const openTimeoutMs = options.openTimeoutSec * 1000;
-  const threads = Math.min(options.clientThreads ?? 1, options.count);
+  const threads = Math.min(options.clientThreads ?? 1, options.count, options.concurrency);
   const peer: TestPeer = options.raw
     ? new RawPeer({ host: options.target.host, port: options.target.port })
     : await RemoteTest.start(

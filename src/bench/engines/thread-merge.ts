@@ -2,6 +2,7 @@ import type * as hdr from 'hdr-histogram-js';
 import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
 import type { CrrSummary, MsgInterval, MsgSummary, RrInterval, RrSummary, SelfCheck } from '../results/result.ts';
 import { round } from '../results/stats.ts';
+import { SATURATION_THRESHOLDS } from '../results/warnings.ts';
 
 /** The sum of encoded histograms: exact, as if one thread had recorded every value. */
 function summed(encoded: readonly string[]): hdr.Histogram {
@@ -134,10 +135,11 @@ export function mergeSelfChecks(threads: readonly { selfCheck: SelfCheck; cpuPer
     ...(scheduleLagP99Us === undefined ? {} : { scheduleLagP99Us }),
     ...(cpuThrottledMs === undefined ? {} : { cpuThrottledMs, cpuThrottledPeriods, cpuPeriods }),
     ...(cpuQuota === undefined ? {} : { cpuQuota }),
+    // A thread is saturated by its own figures: its core, or its event loop (the process's busiest thread may be another).
     clientThreads: threads.map(({ selfCheck, cpuPercent }) => ({
       cpuPercent: round(cpuPercent, 1),
       eventLoopDelayP99Ms: selfCheck.eventLoopDelayP99Ms,
-      saturated: selfCheck.clientSaturated,
+      saturated: cpuPercent > SATURATION_THRESHOLDS.cpuPercent || selfCheck.eventLoopDelayP99Ms > SATURATION_THRESHOLDS.eventLoopDelayP99Ms,
     })),
     clientSaturated: checks.some(({ clientSaturated }) => clientSaturated),
   };

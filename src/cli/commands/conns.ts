@@ -83,7 +83,8 @@ export const connsCommand: Command = {
         run: async (_onInterval, interrupt) =>
           (await import('../../bench/engines/conns.ts')).runConns({
             ...options,
-            clientThreads: clientThreadsFor(askedThreads, options.count, io),
+            // Each thread keeps at least one connect in flight: no more threads than --concurrency.
+            clientThreads: clientThreadsFor(askedThreads, Math.min(options.count, options.concurrency), io),
             interrupt,
             onProgress: ({ opened, failed, elapsedSec }) => {
               if (values.json !== true && values.ndjson !== true && !values.quiet)

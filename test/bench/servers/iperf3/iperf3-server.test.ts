@@ -89,9 +89,12 @@ describe('stock iperf3 clients against socktune server --iperf3', { skip }, () =
       assert.ok(sent.bytes > 0 && received.bytes > 0);
       // iperf3's client stops reading when it sends TEST_END; what was in flight (each stream's socket buffers) is not counted.
       const streams = args.includes('-P') ? Number(args[args.indexOf('-P') + 1]) : 1;
+      // With -O each end ends its warm-up on a timer of its own: on a busy machine they fire tens of ms
+      // apart (26 MB at 4.6 Gbit/s was 45 ms), so the bytes of 200 ms at the test's rate are allowed too.
+      const omitSkew = args.includes('-O') ? (sent.bytes / sent.seconds) * 0.2 : 0;
       assert.ok(
-        Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, streams * 16 * 1024 * 1024),
-        `${sent.bytes} vs ${received.bytes}`,
+        Math.abs(sent.bytes - received.bytes) <= Math.max(sent.bytes * 0.02, streams * 16 * 1024 * 1024) + omitSkew,
+        `${args.join(' ')}: ${sent.bytes} vs ${received.bytes}`,
       );
     }
   });
