@@ -1,7 +1,7 @@
 import type { CountedError, ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
-import { processMemory } from '../results/memory.ts';
+import { heapPerConnection, processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 import { createLatencyHistogram, decodeHistogram, summarizeLatency } from '../results/histogram.ts';
 import { RawPeer, type DataTarget, type TestPeer } from '../control/peer.ts';
@@ -152,14 +152,11 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
             rssBytesPerConnection: Math.round(
               (serverResult.memory.rssBytes - peer.server.memory.rssBytes) / Math.max(1, serverResult.metrics.connectionsCurrent),
             ),
-            // The heap figure is the main thread's: it holds the connections only in the loop model.
-            heapBytesPerConnection:
-              (options.server.ioModel ?? 'loop') === 'loop'
-                ? Math.round(
-                    (serverResult.memory.heapUsedBytes - peer.server.memory.heapUsedBytes) /
-                      Math.max(1, serverResult.metrics.connectionsCurrent),
-                  )
-                : null,
+            heapBytesPerConnection: heapPerConnection(
+              options.server.ioModel ?? 'loop',
+              serverResult.memory.heapUsedBytes - peer.server.memory.heapUsedBytes,
+              serverResult.metrics.connectionsCurrent,
+            ),
             cpuPercent: serverResult.cpuPercent,
           }
         : null;

@@ -24,3 +24,13 @@ export function processMemory(settle = false): ProcessMemory {
   const usage = process.memoryUsage();
   return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed };
 }
+
+/**
+ * The server's heap per held connection: its main thread's heap, which holds the connections only in
+ * the loop model; none where the heap shrank over the test (a collection freed more than the
+ * connections took: no figure per connection, only noise).
+ */
+export function heapPerConnection(ioModel: string, grownBytes: number, connections: number): number | null {
+  if (ioModel !== 'loop' || grownBytes < 0) return null;
+  return Math.round(grownBytes / Math.max(1, connections));
+}
