@@ -82,7 +82,7 @@ function goLoad(client: string, port: number, workload: Workload, duration: numb
   return { rps: result.requests / result.seconds, cpuUsPerRequest: (cpuSeconds * 1e6) / result.requests };
 }
 
-function socktuneLoad(port: number, workload: Workload, duration: number): Sample {
+function socktuneLoad(port: number, workload: Workload, duration: number, threads?: number): Sample {
   const [command, args] = onCpu(0, process.execPath, [
     BIN,
     'rr',
@@ -91,6 +91,7 @@ function socktuneLoad(port: number, workload: Workload, duration: number): Sampl
     `127.0.0.1:${port}`,
     ...['--size', String(workload.size), '-C', String(workload.conns), '--depth', String(workload.depth)],
     ...['-t', String(duration), '--json'],
+    ...(threads === undefined ? [] : ['--client-threads', String(threads)]),
   ]);
   const result = JSON.parse(execFileSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })) as RrResult;
   const { requests, measuredSeconds } = result.summary;
@@ -103,9 +104,12 @@ const server = spawn(...onCpu(1, goBuild('./peers/go-echo-server.go', 'go-echo-s
 const port = await new Promise<number>((resolve) =>
   server.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
 );
-const GENERATORS = {
-  'socktune rr --raw': (workload: Workload, duration: number) => socktuneLoad(port, workload, duration),
-  'Go load generator': (workload: Workload, duration: number) => goLoad(client, port, workload, duration),
+type Generator = (workload: Workload, duration: number) => Sample;
+const GENERATORS: Record<string, Generator> = {
+  'socktune rr --raw': (workload, duration) => socktuneLoad(port, workload, duration),
+  // Unpinned, the default is a thread a CPU: the event loop alone beside it shows what the threads bring.
+  ...(pinned ? {} : { 'socktune rr --raw --client-threads 1': (workload, duration) => socktuneLoad(port, workload, duration, 1) }),
+  'Go load generator': (workload, duration) => goLoad(client, port, workload, duration),
 };
 const samples = new Map<string, Sample[]>();
 try {
