@@ -14,7 +14,8 @@
  *
  *   npm run bench:load-generator [-- --seconds 3 --repetitions 3 --pin]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { goBuild } from './peers/go-build.ts';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,15 +40,6 @@ const work = mkdtempSync(join(tmpdir(), 'socktune-load-generator-'));
 const BIN = here('../bin/socktune.js');
 /** Clock ticks per second of /proc's CPU times. */
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-
-function goBuild(source: string, output: string): string {
-  const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], {
-    env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
-    stdio: 'inherit',
-  });
-  if (result.status !== 0) throw new Error(`go build ${source} failed (apt-get install golang-go)`);
-  return join(work, output);
-}
 
 const WORKLOADS = [
   { name: '64 B × 100 conns, depth 10', size: 64, conns: 100, depth: 10 },
@@ -99,8 +91,8 @@ function socktuneLoad(port: number, workload: Workload, duration: number, thread
   return { rps: requests / measuredSeconds, cpuUsPerRequest: (cpuSeconds * 1e6) / requests };
 }
 
-const client = goBuild('./peers/go-load-client.go', 'go-load-client');
-const server = spawn(...onCpu(1, goBuild('./peers/go-echo-server.go', 'go-echo-server'), []), { stdio: ['pipe', 'pipe', 'inherit'] });
+const client = goBuild('go-load-client', work);
+const server = spawn(...onCpu(1, goBuild('go-echo-server', work), []), { stdio: ['pipe', 'pipe', 'inherit'] });
 const port = await new Promise<number>((resolve) =>
   server.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim()))),
 );

@@ -14,7 +14,8 @@
  *
  *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin] [--servers A,B]
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { goBuild } from './go-build.ts';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,15 +40,7 @@ const repetitions = Number(values.repetitions);
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'socktune-go-load-'));
 
-function goBuild(source: string, output: string): string {
-  const result = spawnSync('go', ['build', '-o', join(work, output), here(source)], {
-    env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
-    stdio: 'inherit',
-  });
-  if (result.status !== 0) throw new Error(`go build ${source} failed (apt-get install golang-go)`);
-  return join(work, output);
-}
-const client = goBuild('./go-load-client.go', 'go-load-client');
+const client = goBuild('go-load-client', work);
 const WORKLOADS = [
   { name: '64 B × 100 conns, depth 10', size: 64, conns: 100, depth: 10 },
   { name: '1 KiB × 10 conns', size: 1024, conns: 10, depth: 1 },
@@ -60,7 +53,7 @@ const ALL_SERVERS: [string, string, string[]][] = [
   ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
   ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', POOL]],
   ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
-  ['Go (goroutine per conn)', goBuild('./go-echo-server.go', 'go-echo-server'), []],
+  ['Go (goroutine per conn)', goBuild('go-echo-server', work), []],
   ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
   ['io_uring prototype (bench/io-uring)', process.execPath, [here('../io-uring/echo-server.ts')]],
 ];

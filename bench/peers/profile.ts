@@ -6,7 +6,8 @@
  *
  *   npm run bench:profile [-- --seconds 3]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { goBuild } from './go-build.ts';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +22,7 @@ const outDir = values.out ?? new URL('../results/', import.meta.url).pathname;
 const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'socktune-profile-'));
 
-const goClient = join(work, 'go-load-client');
-const built = spawnSync('go', ['build', '-o', goClient, here('./go-load-client.go')], {
-  env: { ...process.env, GOCACHE: join(work, 'gocache'), GOPATH: join(work, 'gopath'), GO111MODULE: 'off' },
-  stdio: 'inherit',
-});
-if (built.status !== 0) throw new Error('go build failed: install golang-go');
+const goClient = goBuild('go-load-client', work);
 
 interface ProfileNode {
   id: number;

@@ -6,7 +6,8 @@ import type { DataTarget } from '../control/peer.ts';
 import { createLatencyHistogram, encodeHistogram } from '../results/histogram.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 
-const CONNECT_TIMEOUT_MS = 10_000;
+/** How long one connect may take: past the open timeout, the connects started just before it may still run this long. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** What one thread (or the event loop alone) opens: its share of the connections, from its place in the source addresses. */
 export interface OpenPlan {

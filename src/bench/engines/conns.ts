@@ -1,11 +1,11 @@
-import type { CountedError, ErrorCounts } from '../../core/errors.ts';
+import { countError, errorEntries, type ErrorCounts } from '../../core/errors.ts';
 import { raiseOpenFilesLimit, type OpenFilesLimit } from '../../core/limits.ts';
 import type { TestServerSettings } from '../control/control-protocol.ts';
 import { heapPerConnection, processMemory } from '../results/memory.ts';
 import type { ClientSocketSettings } from './data-connections.ts';
 import { createLatencyHistogram, decodeHistogram, summarizeLatency } from '../results/histogram.ts';
 import { RawPeer, type DataTarget, type TestPeer } from '../control/peer.ts';
-import { HeldSockets, type OpenedCounts, type OpenPlan } from './conns-open.ts';
+import { CONNECT_TIMEOUT_MS, HeldSockets, type OpenedCounts, type OpenPlan } from './conns-open.ts';
 import { ConnsOnThreads } from './conns-threads.ts';
 import { shares } from './client-threads.ts';
 import { RemoteTest, type ServerTarget } from '../control/remote-test.ts';
@@ -40,8 +40,6 @@ export interface ConnsOptions {
 
 /** Descriptors the process needs besides the connections (stdio, the loop, the control channel...). */
 const SPARE_DESCRIPTORS = 64;
-/** Past the open timeout: the connects started just before it may take this long (conns-open.ts). */
-const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Who opens and holds the connections: the event loop, or client threads each with its share. */
 interface Holder {
@@ -140,9 +138,7 @@ export async function runConns(options: ConnsOptions): Promise<ConnsResult> {
     const connectTimes = createLatencyHistogram();
     for (const counts of opened) connectTimes.add(decodeHistogram(counts.connectHistogram));
     const failures: ErrorCounts = {};
-    for (const counts of opened)
-      for (const [code, count] of Object.entries(counts.failures) as [CountedError, number][])
-        failures[code] = (failures[code] ?? 0) + count;
+    for (const counts of opened) for (const [code, count] of errorEntries(counts.failures)) countError(failures, code, count);
     // The server reports while every connection is still held.
     const serverResult = await peer.finish();
     const server =

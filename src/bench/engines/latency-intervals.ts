@@ -1,6 +1,6 @@
 import type { RunOptions } from './data-session.ts';
 import type { RrInterval } from '../results/result.ts';
-import { encodeHistogram } from '../results/histogram.ts';
+import { encodeHistogram, intervalPercentileUs } from '../results/histogram.ts';
 import { round } from '../results/stats.ts';
 import type { LatencyRecorder } from './latency-recorder.ts';
 import { Ticker } from './ticker.ts';
@@ -24,8 +24,8 @@ export function startLatencyIntervals(
       endSec: round(elapsedSec, 3),
       requests,
       requestsPerSecond: Math.round(requests / (elapsedSec - last.sec)),
-      p50Us: histogram.totalCount ? round(histogram.getValueAtPercentile(50) / 1000, 2) : null,
-      p99Us: histogram.totalCount ? round(histogram.getValueAtPercentile(99) / 1000, 2) : null,
+      p50Us: intervalPercentileUs(histogram, 50),
+      p99Us: intervalPercentileUs(histogram, 99),
       histogram: encodeHistogram(histogram),
       omitted: !recorder.recording,
     };

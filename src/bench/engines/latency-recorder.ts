@@ -1,4 +1,4 @@
-import { createLatencyHistogram, encodeHistogram, percentileCurve, summarizeLatency, type LatencySummary } from '../results/histogram.ts';
+import { createLatencyHistogram, latencyReport, type LatencySummary } from '../results/histogram.ts';
 
 /**
  * Latencies of a test (rr, crr, msg --echo): the current interval, folded into the whole measured
@@ -33,6 +33,6 @@ export class LatencyRecorder {
 
   summary(): { latency: LatencySummary; histogram: string; percentileCurve: { percentile: number; us: number }[] } {
     this.foldInterval();
-    return { latency: summarizeLatency(this.total), histogram: encodeHistogram(this.total), percentileCurve: percentileCurve(this.total) };
+    return latencyReport(this.total);
   }
 }

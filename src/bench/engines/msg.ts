@@ -9,7 +9,7 @@ import { LatencyRecorder } from './latency-recorder.ts';
 import { round } from '../results/stats.ts';
 import { timedOptionsRecord } from '../results/result-options.ts';
 import { Ticker } from './ticker.ts';
-import { encodeHistogram } from '../results/histogram.ts';
+import { encodeHistogram, intervalPercentileUs } from '../results/histogram.ts';
 
 export interface MsgOptions extends RunOptions<MsgInterval> {
   /** Payload bytes per message (the u32 length prefix adds 4). */
@@ -118,8 +118,8 @@ async function measure(
       bitsPerSecond: Math.round((messages * (options.size + PREFIX_BYTES) * 8) / seconds),
       ...(options.mode === 'echo' && latency.interval.totalCount > 0
         ? {
-            p50Us: round(latency.interval.getValueAtPercentile(50) / 1000, 2),
-            p99Us: round(latency.interval.getValueAtPercentile(99) / 1000, 2),
+            p50Us: intervalPercentileUs(latency.interval, 50)!,
+            p99Us: intervalPercentileUs(latency.interval, 99)!,
           }
         : {}),
       ...(options.mode === 'echo' ? { histogram: encodeHistogram(latency.interval) } : {}),

@@ -1,5 +1,13 @@
 import type * as hdr from 'hdr-histogram-js';
-import { createLatencyHistogram, decodeHistogram, encodeHistogram, percentileCurve, summarizeLatency } from '../results/histogram.ts';
+import { countError, errorEntries, type ErrorCounts } from '../../core/errors.ts';
+import {
+  createLatencyHistogram,
+  decodeHistogram,
+  encodeHistogram,
+  intervalPercentileUs,
+  latencyReport,
+  summarizeLatency,
+} from '../results/histogram.ts';
 import type { CrrSummary, MsgInterval, MsgSummary, RrInterval, RrSummary, SelfCheck } from '../results/result.ts';
 import { round } from '../results/stats.ts';
 import { SATURATION_THRESHOLDS } from '../results/warnings.ts';
@@ -11,9 +19,8 @@ function summed(encoded: readonly string[]): hdr.Histogram {
   return total;
 }
 
-function latencyOf(encoded: readonly string[]): Pick<RrSummary, 'latency' | 'histogram' | 'percentileCurve'> {
-  const total = summed(encoded);
-  return { latency: summarizeLatency(total), histogram: encodeHistogram(total), percentileCurve: percentileCurve(total) };
+function latencyOf(encoded: readonly string[]): ReturnType<typeof latencyReport> {
+  return latencyReport(summed(encoded));
 }
 
 function sum(values: readonly number[]): number {
@@ -23,15 +30,14 @@ function sum(values: readonly number[]): number {
 /** The client threads' intervals of one index, as one: counts summed, percentiles from the summed histograms, the first one's edges. */
 export function mergeIntervals(intervals: readonly RrInterval[]): RrInterval {
   const total = summed(intervals.map(({ histogram }) => histogram));
-  const at = (percentile: number): number | null => (total.totalCount ? round(total.getValueAtPercentile(percentile) / 1000, 2) : null);
   return {
     // The first thread's edges: each thread's clock started a little apart, and its intervals tile.
     startSec: intervals[0]!.startSec,
     endSec: intervals[0]!.endSec,
     requests: sum(intervals.map(({ requests }) => requests)),
     requestsPerSecond: sum(intervals.map(({ requestsPerSecond }) => requestsPerSecond)),
-    p50Us: at(50),
-    p99Us: at(99),
+    p50Us: intervalPercentileUs(total, 50),
+    p99Us: intervalPercentileUs(total, 99),
     histogram: encodeHistogram(total),
     omitted: intervals.every(({ omitted }) => omitted),
   };
@@ -49,7 +55,7 @@ export function mergeMsgIntervals(intervals: readonly MsgInterval[]): MsgInterva
     messagesPerSecond: sum(intervals.map(({ messagesPerSecond }) => messagesPerSecond)),
     bitsPerSecond: sum(intervals.map(({ bitsPerSecond }) => bitsPerSecond)),
     ...(total !== undefined && total.totalCount > 0
-      ? { p50Us: round(total.getValueAtPercentile(50) / 1000, 2), p99Us: round(total.getValueAtPercentile(99) / 1000, 2) }
+      ? { p50Us: intervalPercentileUs(total, 50)!, p99Us: intervalPercentileUs(total, 99)! }
       : {}),
     ...(total === undefined ? {} : { histogram: encodeHistogram(total) }),
     omitted: intervals.every(({ omitted }) => omitted),
@@ -96,10 +102,8 @@ export function mergeRrSummaries(summaries: readonly RrSummary[], serverCpuPerce
 }
 
 export function mergeCrrSummaries(summaries: readonly CrrSummary[], serverCpuPercent: number | null): CrrSummary {
-  // A Map: an errno is a key like any other, whatever its name.
-  const failures = new Map<string, number>();
-  for (const summary of summaries)
-    for (const [code, count] of Object.entries(summary.failures)) failures.set(code, (failures.get(code) ?? 0) + count);
+  const failures: ErrorCounts = {};
+  for (const summary of summaries) for (const [code, count] of errorEntries(summary.failures)) countError(failures, code, count);
   const connects = summed(summaries.map(({ connectHistogram }) => connectHistogram));
   return {
     measuredSeconds: Math.max(...summaries.map(({ measuredSeconds }) => measuredSeconds)),
@@ -108,7 +112,7 @@ export function mergeCrrSummaries(summaries: readonly CrrSummary[], serverCpuPer
     ...latencyOf(summaries.map(({ histogram }) => histogram)),
     connectLatency: summarizeLatency(connects),
     connectHistogram: encodeHistogram(connects),
-    failures: Object.fromEntries(failures),
+    failures,
     serverCpuPercent,
   };
 }

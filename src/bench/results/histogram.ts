@@ -1,5 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 import { SocktuneError } from '../../core/errors.ts';
+import { round } from './stats.ts';
 
 /**
  * Latencies are recorded in nanoseconds; the summary reports microseconds. With nothing recorded
@@ -74,6 +75,20 @@ export function encodeHistogram(histogram: hdr.Histogram): string {
 
 export function decodeHistogram(encoded: string): hdr.Histogram {
   return hdr.decodeFromCompressedBase64(encoded, 32, false);
+}
+
+/** What a result says of a latency histogram: its summary, the histogram itself (encoded) and its curve. */
+export function latencyReport(histogram: hdr.Histogram): {
+  latency: LatencySummary;
+  histogram: string;
+  percentileCurve: { percentile: number; us: number }[];
+} {
+  return { latency: summarizeLatency(histogram), histogram: encodeHistogram(histogram), percentileCurve: percentileCurve(histogram) };
+}
+
+/** An interval's percentile in µs (two decimals), or null for an interval with no latency. */
+export function intervalPercentileUs(histogram: hdr.Histogram, percentile: number): number | null {
+  return histogram.totalCount ? round(histogram.getValueAtPercentile(percentile) / 1000, 2) : null;
 }
 
 /** Percentile curve points (percentile → µs) for HDR-style plots. */

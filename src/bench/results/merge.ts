@@ -1,5 +1,5 @@
 import { SocktuneError } from '../../core/errors.ts';
-import { encodeHistogram, percentileCurve, summarizeLatency, type LatencySummary } from './histogram.ts';
+import { latencyReport } from './histogram.ts';
 import { HistogramSum } from './histogram-sum.ts';
 import { count, countOrNull, MERGE_LIMITS, quote, refuse } from './merge-checks.ts';
 import { RESULT_SCHEMA, type CrrResult, type MsgResult, type RrInterval, type RrResult, type StreamResult } from './result.ts';
@@ -69,15 +69,10 @@ export interface MergeResult {
   summary: Record<string, unknown>;
 }
 
-function latencyOf(histograms: { label: string; histogram: unknown }[]): {
-  latency: LatencySummary;
-  histogram: string;
-  percentileCurve: ReturnType<typeof percentileCurve>;
-} {
+function latencyOf(histograms: { label: string; histogram: unknown }[]): ReturnType<typeof latencyReport> {
   const sum = new HistogramSum();
   for (const { label, histogram } of histograms) sum.add(histogram, label, 'summary.histogram');
-  const total = sum.toHistogram();
-  return { latency: summarizeLatency(total), histogram: encodeHistogram(total), percentileCurve: percentileCurve(total) };
+  return latencyReport(sum.toHistogram());
 }
 
 function check(sources: MergeSource[]): void {
