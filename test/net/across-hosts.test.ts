@@ -11,8 +11,12 @@ import { assertSchema, BIN, startServer, type RunningServer } from '../../testki
 import { netemAvailable, netnsUnavailable, TestNetwork } from '../../testkit/netns.ts';
 
 const LINK_MBIT = 200;
-/** Payload can never beat the shaped line rate; 5% covers the token bucket's initial burst. */
-const CEILING_BPS = LINK_MBIT * 1e6 * 1.05;
+/**
+ * No payload rate may beat the shaped line rate by more than the shaper itself lets through: tbf
+ * on this kernel's veth passed 5% over its rate, headers included (79.0 MB in three 1 s iperf3
+ * runs at 200 Mbit/s), so payload reached 1.055x in a 1 s test; 10% covers that and the burst.
+ */
+const CEILING_BPS = LINK_MBIT * 1e6 * 1.1;
 const unavailable = netnsUnavailable();
 const have = (tool: string): boolean => existsSync(`/usr/bin/${tool}`);
 

@@ -305,9 +305,11 @@ export class Iperf3TestSession {
   async run(): Promise<void> {
     const params = this.#params!;
     await this.#moveToThreads(params);
+    // The clock starts before the client may send: read after the write, a server descheduled in
+    // between would count the first bytes over less time than they took, and claim more than the path carries.
+    this.#countedFrom = performance.now();
     this.control.write(Buffer.from([STATE.TEST_START, STATE.TEST_RUNNING]));
     this.#startSenders(params);
-    this.#countedFrom = performance.now();
     // Like iperf3's server, count nothing of the --omit warm-up.
     const omitTimer =
       params.omit > 0
