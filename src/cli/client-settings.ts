@@ -145,7 +145,7 @@ export function serverSettings(values: Values): TestServerSettings {
   if (serverCpus !== undefined && model === 'loop') {
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
-      "-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn " +
+      "-A N,M pins the test's own server threads: ask for --io-model workers, thread-per-conn or io-uring " +
         "(the loop model serves on the server's main thread: start the server with -A instead)",
     );
   }

@@ -6,7 +6,12 @@ import { renderTable } from './table.ts';
 
 type Entry = ScenarioResult['ranking'][number];
 
-const MODEL_WORD: Readonly<Record<TuneConfig['ioModel'], string>> = { loop: 'loop', workers: 'workers', 'thread-per-conn': 'tpc' };
+const MODEL_WORD: Readonly<Record<TuneConfig['ioModel'], string>> = {
+  loop: 'loop',
+  workers: 'workers',
+  'thread-per-conn': 'tpc',
+  'io-uring': 'uring',
+};
 
 /** A configuration in a few characters (the report and the JSON keep the long label). */
 export function compactLabel(config: TuneConfig, workload: Workload, raw: boolean): string {

@@ -51,10 +51,19 @@ function controlLimits(shape: ServerShape): ServerLimit[] {
   // A thread-per-conn test's pool is --max-threads-per-test: one thread for each of its connections.
   const threadsPerTest = Math.max(
     defaults.maxThreadsPerTest,
-    shape.ioModel === 'workers' ? (shape.workers ?? 0) : shape.ioModel === 'thread-per-conn' ? connections : 0,
+    shape.ioModel === 'workers' || shape.ioModel === 'io-uring'
+      ? (shape.workers ?? 0)
+      : shape.ioModel === 'thread-per-conn'
+        ? connections
+        : 0,
   );
-  // Without --workers a workers test takes as many as the server allows a test.
-  const threads = shape.ioModel === 'loop' ? 0 : shape.ioModel === 'workers' ? (shape.workers ?? threadsPerTest) : threadsPerTest;
+  // Without --workers a workers (or io-uring) test takes as many as the server allows a test.
+  const threads =
+    shape.ioModel === 'loop'
+      ? 0
+      : shape.ioModel === 'workers' || shape.ioModel === 'io-uring'
+        ? (shape.workers ?? threadsPerTest)
+        : threadsPerTest;
   const maxThreads = Math.max(defaults.maxThreads, clients * threads);
   // The server's own default for threads per client, from the limits it is given.
   const threadsPerClient = Math.min(maxThreads, Math.max(threadsPerTest, Math.floor(maxThreads / 4)));

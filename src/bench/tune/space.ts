@@ -64,7 +64,10 @@ export function searchSpace({ workload, quick, raw = false, ioModels, bufferSize
   // Nagle and pipelining depth move request/response the most (bench/results/tune-validation: a quick grid
   // without them picked 0.32–0.37× of the full sweep's best), so --quick keeps them and trims buffer sizes instead.
   const noDelays = workload === 'rr' ? [true, false] : [true];
-  const models = raw ? (['loop'] as const) : withDefault(IO_MODEL_CHOICES, ioModels, 'loop');
+  // io-uring serves bytes, not msg's framed messages: a msg grid leaves it out.
+  const models = raw
+    ? (['loop'] as const)
+    : withDefault(IO_MODEL_CHOICES, ioModels, 'loop').filter((model) => workload !== 'msg' || model !== 'io-uring');
   const depths = workload === 'stream' ? [1] : workload === 'msg' ? (quick ? [16] : [1, 16, 64]) : quick ? [1, 16] : [1, 4, 16];
   const batches: TuneConfig['batch'][] = workload === 'msg' ? ['auto', 1] : ['auto'];
   const buffers = withDefault(

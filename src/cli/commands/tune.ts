@@ -118,7 +118,9 @@ export const tuneCommand: Command = {
       value: '<n,...>',
     },
     'io-model': {
-      help: 'comma list: sweep only these I/O models of loop, workers, thread-per-conn (loop, the default, is always measured)',
+      help:
+        'comma list: sweep only these I/O models of loop, workers, thread-per-conn, io-uring ' +
+        '(default: the first three; loop is always measured; msg skips io-uring)',
       spec: { type: 'string' },
       value: '<models,...>',
     },

@@ -9,4 +9,6 @@ export const START_MODEL: Readonly<Record<IoModel, StartModel>> = Object.freeze(
   loop: startLoopModel,
   workers: startWorkersModel,
   'thread-per-conn': startThreadPerConnModel,
+  // The same threads and hand-off as workers; each thread runs a ring instead of an event loop (ThreadData.ring).
+  'io-uring': startWorkersModel,
 });

@@ -28,7 +28,7 @@ export interface RunningModel {
 /** Slots in the shared counters: the main thread is slot 0, threads follow. */
 export function counterSlots(options: ResolvedServerOptions): number {
   if (options.ioModel === 'loop') return 1;
-  if (options.ioModel === 'workers') return 1 + options.workers;
+  if (options.ioModel === 'workers' || options.ioModel === 'io-uring') return 1 + options.workers;
   return 1 + options.maxThreads;
 }
 

@@ -2,6 +2,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { reviveError, type CountedError } from '../../core/errors.ts';
+import { closeWakeFd, wake } from '../../core/io-uring.ts';
 import type { Admitted } from '../server/admission.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-messages.ts';
 
@@ -24,6 +25,8 @@ export class ServerThread {
   /** Blocking threads only: their slot of the give-up flags (ThreadData.giveUpBuffer). */
   readonly #giveUpFlags: Int32Array | undefined;
   #alive = true;
+  /** A ring thread's eventfd: it waits in the kernel, not in its event loop, so each message is followed by a write here. */
+  #wakeFd: number | undefined;
   #closing = false;
   #exited: Promise<void>;
   #closed: Promise<number> | undefined;
@@ -55,6 +58,7 @@ export class ServerThread {
     this.#worker = worker;
     worker.on('message', (message: FromThread) => {
       if (message.type === 'ready') {
+        this.#wakeFd = message.wakeFd;
         this.started = true;
         resolveReady();
       } else if (message.type === 'error') events.onError(message.code);
@@ -69,6 +73,9 @@ export class ServerThread {
     this.#exited = new Promise((resolve) => {
       worker.once('exit', (code) => {
         this.#alive = false;
+        // Closed here, after the thread is gone, so no write can reach a descriptor number reused meanwhile.
+        if (this.#wakeFd !== undefined) closeWakeFd(this.#wakeFd);
+        this.#wakeFd = undefined;
         this.#resolveClosed?.(0);
         if (!this.#closing) {
           const error = failure ?? new Error(`server thread exited with code ${code}`);
@@ -85,7 +92,7 @@ export class ServerThread {
     if (!this.#alive || this.#worker === undefined) return false;
     // A request to give up the previous connection never carries over to this one.
     if (this.#giveUpFlags !== undefined) Atomics.store(this.#giveUpFlags, this.slot, 0);
-    this.#worker.postMessage({ type: 'fd', ...connection } satisfies ToThread);
+    this.#tell({ type: 'fd', ...connection });
     return true;
   }
 
@@ -109,12 +116,17 @@ export class ServerThread {
     if (worker === undefined || !this.#alive) return (this.#closed = Promise.resolve(0));
     this.#closed = new Promise<number>((resolve) => {
       this.#resolveClosed = resolve;
-      worker.postMessage({ type: 'close', timeoutMs } satisfies ToThread);
+      this.#tell({ type: 'close', timeoutMs });
     });
     const hardStop = setTimeout(() => void worker.terminate(), timeoutMs + 1000);
     return Promise.all([this.#closed, this.#exited]).then(([destroyed]) => {
       clearTimeout(hardStop);
       return destroyed;
     });
+  }
+
+  #tell(message: ToThread): void {
+    this.#worker!.postMessage(message);
+    if (this.#wakeFd !== undefined) wake(this.#wakeFd);
   }
 }

@@ -16,6 +16,8 @@ import { BufferBudget } from '../io/buffer-budget.ts';
 import { SharedCounters } from '../server/metrics.ts';
 import { SendBudget } from '../io/send-budget.ts';
 import { EventLoopServing } from './event-loop-serving.ts';
+import { RingServing } from './ring-serving.ts';
+import type { RingService } from '../server/options.ts';
 import type { FromThread, ThreadData, ToThread } from './thread-messages.ts';
 
 /** How often an event-loop thread of thread-per-conn looks for a quiet connection while others wait. */
@@ -119,4 +121,23 @@ async function runEventLoop(): Promise<void> {
   post({ type: 'ready' });
 }
 
-await (data.blocking ? runBlockingPool() : runEventLoop());
+/** io-uring: the thread waits in io_uring_enter, never in its event loop; messages are read from the port when the ring's eventfd fires. */
+function runRing(): void {
+  // validateServerOptions lets only RING_SERVICES reach a ring.
+  const service = (data.handler as { builtin: RingService }).builtin;
+  const serving = new RingServing({
+    service,
+    counters,
+    peers,
+    idleTimeout: data.idleTimeout,
+    sourceChunkSize: data.sourceChunkSize,
+    onError: (code) => post({ type: 'error', code }),
+  });
+  post({ type: 'ready', wakeFd: serving.wakeFd });
+  const destroyed = serving.run(port);
+  post({ type: 'closed', destroyed });
+  port.close();
+}
+
+if (data.ring) runRing();
+else await (data.blocking ? runBlockingPool() : runEventLoop());

@@ -42,6 +42,8 @@ export interface ThreadData {
   affinity?: number[];
   /** Bytes each connection must send first (ServerOptions.connectionToken). */
   connectionToken?: Uint8Array;
+  /** ioModel 'io-uring': serve the connections handed over on one io_uring (ring-serving.ts) instead of an event loop. */
+  ring?: boolean;
   /** For role 'listener': where this thread's own SO_REUSEPORT listener binds. */
   listen?: { address: string; port: number };
 }
@@ -49,4 +51,5 @@ export interface ThreadData {
 export type ToThread = ({ type: 'fd' } & Admitted) | { type: 'give-up' } | { type: 'close'; timeoutMs: number };
 
 export type FromThread =
-  { type: 'ready' } | { type: 'error'; code: CountedError } | { type: 'done' } | { type: 'closed'; destroyed: number };
+  /** `wakeFd`: a ring thread's eventfd, written after each message so that a thread waiting in io_uring_enter reads it. */
+  { type: 'ready'; wakeFd?: number } | { type: 'error'; code: CountedError } | { type: 'done' } | { type: 'closed'; destroyed: number };

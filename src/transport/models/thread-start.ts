@@ -16,6 +16,7 @@ export function threadData(
 ): ThreadData {
   return {
     ...(options.ioModel === 'thread-per-conn' ? { yieldWhenIdle: true } : {}),
+    ...(options.ioModel === 'io-uring' ? { ring: true } : {}),
     ...(giveUpBuffer === undefined ? {} : { giveUpBuffer }),
     role,
     handler: toPortableHandler(options.handler as BuiltinService | HandlerModule),

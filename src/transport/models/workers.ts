@@ -9,12 +9,14 @@ import { allStarted, threadData } from './thread-start.ts';
 import { acceptAndHandOff } from './hand-off.ts';
 
 /**
- * `workers`: N event loops. With 'reuseport' each thread listens on the shared port itself and
+ * `workers`: N event loops (`io-uring`: N rings, always with 'handoff'). With 'reuseport' each thread listens on the shared port itself and
  * the kernel spreads connections; with 'handoff' the main thread accepts and deals descriptors
  * round-robin. A crashed thread is replaced in its slot.
  */
 export async function startWorkersModel(bound: BoundSocket, options: ResolvedServerOptions, hooks: ModelHooks): Promise<RunningModel> {
-  const role: ThreadData['role'] = options.distribution === 'reuseport' && bound.family !== 'unix' ? 'listener' : 'pool';
+  // A ring thread never runs an event loop to accept on: the main thread accepts for it.
+  const ownListeners = options.distribution === 'reuseport' && bound.family !== 'unix' && options.ioModel !== 'io-uring';
+  const role: ThreadData['role'] = ownListeners ? 'listener' : 'pool';
   const threads: ServerThread[] = [];
   let closing = false;
   const spawn = (slot: number): ServerThread =>

@@ -10,7 +10,7 @@ import { ConnectionPool } from './admission.ts';
 import { BufferBudget, MAX_BUFFER_BUDGET } from '../io/buffer-budget.ts';
 import { SendBudget } from '../io/send-budget.ts';
 
-export const IO_MODELS = ['loop', 'workers', 'thread-per-conn'] as const;
+export const IO_MODELS = ['loop', 'workers', 'thread-per-conn', 'io-uring'] as const;
 export type IoModel = (typeof IO_MODELS)[number];
 
 /**
@@ -21,6 +21,9 @@ export type IoModel = (typeof IO_MODELS)[number];
  */
 export const BUILTIN_SERVICES = ['echo', 'discard', 'source', 'verify', 'msg-echo', 'msg-sink'] as const;
 export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
+/** The built-in services ioModel 'io-uring' serves: bytes in, bytes out, nothing framed. */
+export const RING_SERVICES = ['echo', 'discard', 'verify', 'source'] as const satisfies readonly BuiltinService[];
+export type RingService = (typeof RING_SERVICES)[number];
 
 /** A connection handler for the `loop` model: it owns the socket from here on. */
 export type ConnectionHandler = (socket: Socket) => void;
@@ -59,7 +62,7 @@ export interface ServerOptions extends SocketOptions {
   path?: string;
   /** How connections are served. @default 'loop' */
   ioModel?: IoModel;
-  /** Worker threads for ioModel 'workers'. @default os.availableParallelism() */
+  /** Threads for ioModel 'workers' (event loops) and 'io-uring' (a ring each). @default os.availableParallelism() */
   workers?: number;
   /**
    * How 'workers' get connections: each thread's own listener on the shared port (kernel
@@ -244,9 +247,11 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
   if (resolved.affinity !== undefined && resolved.ioModel === 'loop') {
     throw new SocktuneError(
       'SOCKTUNE_ERR_INVALID_OPTION',
-      "options.affinity needs ioModel 'workers' or 'thread-per-conn': 'loop' serves on the caller's own thread (pin the process instead)",
+      "options.affinity needs a threaded ioModel ('workers', 'thread-per-conn', 'io-uring'): " +
+        "'loop' serves on the caller's own thread (pin the process instead)",
     );
   }
+  if (resolved.ioModel === 'io-uring') validateRingOptions(resolved);
   const given = (options ?? {}) as ServerOptions;
   for (const key of ['blocking', 'minThreads', 'threadIdleTimeout'] as const) {
     if (given[key] !== undefined && given[key] !== false && resolved.ioModel !== 'thread-per-conn') {
@@ -258,4 +263,17 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
     throw invalidOption('options.minThreads', `at most options.maxThreads (${resolved.maxThreads})`, resolved.minThreads);
   }
   return resolved;
+}
+
+/** What a ring serves: the byte services, with no per-send pacing (maxSendRate) of its own. */
+function validateRingOptions(resolved: ResolvedServerOptions): void {
+  if (typeof resolved.handler !== 'string' || !(RING_SERVICES as readonly string[]).includes(resolved.handler)) {
+    throw invalidOption('options.handler', `one of ${RING_SERVICES.join(', ')} for ioModel 'io-uring'`, resolved.handler);
+  }
+  if (resolved.maxSendRate !== undefined) {
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_INVALID_OPTION',
+      "options.maxSendRate is not available with ioModel 'io-uring' (its sends are not paced)",
+    );
+  }
 }

@@ -12,6 +12,7 @@ const MODELS: { name: string; options: ServerOptions }[] = [
   { name: 'workers (handoff)', options: { ioModel: 'workers', workers: 2, distribution: 'handoff' } },
   { name: 'thread-per-conn', options: { ioModel: 'thread-per-conn', maxThreads: 64 } },
   { name: 'thread-per-conn blocking', options: { ioModel: 'thread-per-conn', maxThreads: 64, blocking: true } },
+  { name: 'io-uring', options: { ioModel: 'io-uring', workers: 2 } },
 ];
 
 for (const { name, options } of MODELS) {

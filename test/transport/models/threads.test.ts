@@ -101,7 +101,7 @@ test('thread-per-conn: over maxThreads, overflow "queue" serves the newcomer whe
 });
 
 test('unix-domain socket with every model', async () => {
-  for (const ioModel of ['loop', 'workers', 'thread-per-conn'] as const) {
+  for (const ioModel of ['loop', 'workers', 'thread-per-conn', 'io-uring'] as const) {
     const path = `/tmp/socktune-test-${process.pid}-${ioModel}.sock`;
     const server = createServer({ ioModel, workers: 1, path, receiveBufferSize: 65536 });
     assert.deepEqual(await server.listen(), { family: 'unix', path });

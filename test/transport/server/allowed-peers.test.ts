@@ -17,6 +17,7 @@ const MODELS: [string, ServerOptions][] = [
   ['loop', { ioModel: 'loop' }],
   ['workers (reuseport)', { ioModel: 'workers', workers: 2 }],
   ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 2 }],
+  ['io-uring', { ioModel: 'io-uring', workers: 1 }],
 ];
 
 for (const [name, options] of MODELS) {

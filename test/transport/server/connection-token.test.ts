@@ -13,6 +13,7 @@ const MODELS: [string, ServerOptions][] = [
   ['workers (handoff)', { ioModel: 'workers', workers: 2, distribution: 'handoff' }],
   ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 2 }],
   ['thread-per-conn, blocking', { ioModel: 'thread-per-conn', maxThreads: 2, blocking: true }],
+  ['io-uring', { ioModel: 'io-uring', workers: 2 }],
 ];
 
 for (const [name, options] of MODELS) {

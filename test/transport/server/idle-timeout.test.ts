@@ -9,6 +9,7 @@ const MODELS: [string, ServerOptions][] = [
   ['workers', { ioModel: 'workers', workers: 2 }],
   ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 4 }],
   ['thread-per-conn blocking', { ioModel: 'thread-per-conn', maxThreads: 4, blocking: true }],
+  ['io-uring', { ioModel: 'io-uring', workers: 2 }],
 ];
 
 for (const [name, options] of MODELS) {

@@ -9,6 +9,7 @@ const MODELS: [string, ServerOptions][] = [
   ['workers (reuseport)', { ioModel: 'workers', workers: 2 }],
   ['workers (handoff)', { ioModel: 'workers', workers: 2, distribution: 'handoff' }],
   ['thread-per-conn', { ioModel: 'thread-per-conn', maxThreads: 8 }],
+  ['io-uring', { ioModel: 'io-uring', workers: 2 }],
 ];
 
 for (const [name, options] of MODELS) {

@@ -1,3 +1,4 @@
+import { SocktuneError } from '../../../core/errors.ts';
 import { createSockperfServer, SOCKPERF_DEFAULT_PORT } from '../../../bench/servers/sockperf/sockperf-server.ts';
 import { SOCKPERF_UDP_DEFAULT_MAX_RATE, SockperfUdpServer } from '../../../bench/servers/sockperf/sockperf-udp.ts';
 import { availableParallelism } from 'node:os';
@@ -34,6 +35,13 @@ export const sockperfServerCommand: Command = {
     const log = jsonLog(values, io);
     const openFiles = prepareProcess(values);
     const { ioModel, workers, blocking } = serverSettings(values);
+    if (ioModel === 'io-uring') {
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        '--io-model io-uring serves the byte services only (echo, discard, verify, source): ' +
+          "sockperf's protocol needs loop, workers or thread-per-conn",
+      );
+    }
     const limits = bareServerLimits(values);
     // One budget for what both sides send, so --max-rate caps the server, not each protocol.
     const budget = typeof limits.maxSendRate === 'number' ? new SendBudget(limits.maxSendRate) : limits.maxSendRate;
