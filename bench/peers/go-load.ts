@@ -9,8 +9,8 @@
  * --pin the servers run on CPU 1 and the load generator on CPU 0 (taskset), so neither takes the
  * other's core.
  *
- * --servers loop,io_uring,Go runs only the servers whose names contain one of those (the io_uring
- * prototype is one of them: bench/io-uring/README.md).
+ * --servers loop,io-uring,Go runs only the servers whose names contain one of those
+ * (bench/io-uring/README.md measures the io-uring model so).
  *
  *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin] [--servers A,B]
  */
@@ -53,9 +53,9 @@ const ALL_SERVERS: [string, string, string[]][] = [
   ['socktune workers', process.execPath, [here('./socktune-echo-server.ts'), 'workers']],
   ['socktune thread-per-conn', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', POOL]],
   ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
+  ['socktune io-uring', process.execPath, [here('./socktune-echo-server.ts'), 'io-uring']],
   ['Go (goroutine per conn)', goBuild('go-echo-server', work), []],
   ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
-  ['io_uring prototype (bench/io-uring)', process.execPath, [here('../io-uring/echo-server.ts')]],
 ];
 const chosen = values.servers?.split(',');
 const SERVERS = ALL_SERVERS.filter(([name]) => chosen === undefined || chosen.some((part) => name.includes(part)));

@@ -99,12 +99,15 @@ export function unmap(mapping: Mapping): void {
   uring().munmap(mapping.pointer, mapping.length);
 }
 
+const SETUP_HINTS: Readonly<Record<string, string>> = {
+  EPERM: ' (io_uring is off here: see /proc/sys/kernel/io_uring_disabled)',
+  ENOSYS: ' (this kernel has no io_uring)',
+  EINVAL: ' (the io-uring model needs Linux 6.1 or later, for IORING_SETUP_DEFER_TASKRUN)',
+};
+
 function failure(call: string, errno: number): SocktuneError {
   const name = errnoName(errno);
-  const hint =
-    call === 'io_uring_setup' && (name === 'EPERM' || name === 'ENOSYS')
-      ? ' (io_uring off here? see /proc/sys/kernel/io_uring_disabled)'
-      : '';
+  const hint = call === 'io_uring_setup' ? (SETUP_HINTS[name] ?? '') : '';
   return new SocktuneError('SOCKTUNE_ERR_UNSUPPORTED_PLATFORM', `${call} failed: ${name}${hint}`, { errno: name });
 }
 

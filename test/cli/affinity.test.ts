@@ -78,7 +78,7 @@ test("-A N,M pins the test's own server threads (workers) to M, and nothing else
 test('-A: the loop model and CPUs that do not exist are refused with a clear message', async () => {
   const loop = await runCli(['rr', '-c', '127.0.0.1', '-A', '0,1']);
   assert.equal(loop.code, 2);
-  assert.match(loop.stderr, /-A N,M pins the test's own server threads: ask for --io-model workers or thread-per-conn/);
+  assert.match(loop.stderr, /-A N,M pins the test's own server threads: ask for --io-model workers, thread-per-conn or io-uring/);
   const bad = await runCli(['server', '-p', '0', '-A', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /-A takes CPU numbers like 0, 2-3 or 0,2-3/);

@@ -220,7 +220,7 @@ test('tune against a port where nothing listens stops at the first trial with th
 test('tune refuses a grid it cannot sweep, naming the flag', async () => {
   const model = await runCli(['tune', '--quick', '--no-report', '--io-model', 'loop,fibers']);
   assert.equal(model.code, 2);
-  assert.match(model.stderr, /--io-model takes one of loop, workers, thread-per-conn, got "fibers"/);
+  assert.match(model.stderr, /--io-model takes one of loop, workers, thread-per-conn, io-uring, got "fibers"/);
   const raw = await runCli(['tune', '--raw', '-c', '127.0.0.1:9', '--io-model', 'workers']);
   assert.equal(raw.code, 2);
   assert.match(raw.stderr, /--raw tunes only this client.*drop --io-model/);

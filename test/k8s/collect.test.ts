@@ -294,8 +294,9 @@ const MALFORMED: [string, (result: ResultLine) => string | void, RegExp][] = [
   ],
   [
     'an interval histogram cut short',
-    (result) => void (result.intervals[1]!.histogram = (result.intervals[1]!.histogram as string).slice(0, -8)),
-    new RegExp(`${PODS[0]}: intervals\\.1\\.histogram is not a valid encoded histogram \\(cut short: `),
+    // The first interval: a busy machine may end a 0.4 s run with one interval of 0.2 s, not two.
+    (result) => void (result.intervals[0]!.histogram = (result.intervals[0]!.histogram as string).slice(0, -8)),
+    new RegExp(`${PODS[0]}: intervals\\.0\\.histogram is not a valid encoded histogram \\(cut short: `),
   ],
   [
     'an interval count that is not a number',

@@ -16,7 +16,7 @@ test('server options: wrong values name the option path', () => {
   rejectsOption(() => createServer({ receiveBufferSize: 2 ** 31 }), /options\.receiveBufferSize/);
   rejectsOption(
     () => createServer({ ioModel: 'fibers' as never }),
-    /options\.ioModel must be one of 'loop', 'workers', 'thread-per-conn', got "fibers"/,
+    /options\.ioModel must be one of 'loop', 'workers', 'thread-per-conn', 'io-uring', got "fibers"/,
   );
   rejectsOption(() => createServer({ port: 70000 }), /options\.port/);
   rejectsOption(() => createServer({ noDelay: 'yes' as never }), /options\.noDelay must be a boolean/);
