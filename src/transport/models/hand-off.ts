@@ -23,7 +23,9 @@ export async function acceptAndHandOff(
   openNow?: () => number,
 ): Promise<Server> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
-  const open = openNow ?? ((): number => counters.openEverywhere());
+  /** Connections reading their token here: open too, though no thread has them yet. */
+  let readingToken = 0;
+  const open = (): number => (openNow ?? ((): number => counters.openEverywhere()))() + readingToken;
   const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
   const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
     let fd: number;
@@ -48,7 +50,9 @@ export async function acceptAndHandOff(
       return;
     }
     if (token === undefined) return handOff(socket, admitted.peer, undefined);
+    readingToken++;
     void readConnectionToken(socket, token).then((leftover) => {
+      readingToken--;
       if (leftover !== undefined && !socket.destroyed) return handOff(socket, admitted.peer, leftover);
       socket.destroy();
       peers.remove(admitted.peer);

@@ -28,9 +28,10 @@ const BUFFERS = 512;
 const BUFFER_BYTES = 64 * 1024;
 const GROUP = 0;
 /**
- * Echo: buffers a connection may hold while its answers wait to be sent. At this many its receive
- * is cancelled until they are sent, so a client that does not read takes at most this many of the
- * ring's buffers from the others (and the kernel's window stops it from sending more).
+ * Echo: buffers a connection may hold while its answers wait to be sent. Echo receives one buffer
+ * at a time (no multishot: a multishot receive takes up to 32 buffers a turn before a cancel can
+ * land) and none while this many wait, so a client that does not read holds at most two of the
+ * ring's buffers, and the kernel's window stops it from sending more.
  */
 const MAX_HELD = 2;
 /** How often the ring looks at idle connections and the close deadline. */
@@ -54,15 +55,21 @@ interface Connection {
   readonly fd: number;
   readonly peer: string;
   lastActive: number;
-  /** A multishot receive is armed. */
+  /** A receive is armed (multishot, or one buffer for echo and for a connection's own buffer). */
   receiving: boolean;
   /** Operations in flight: the receive and the send; the descriptor is closed once none is. */
   ops: number;
   /** Echo: answers waiting, oldest first; one send in flight at a time keeps them in order. */
   readonly queue: Outgoing[];
   sending: boolean;
-  /** Echo: receiving stopped until the queue empties (MAX_HELD). */
-  paused: boolean;
+  /**
+   * The ring's buffers ran out (ENOBUFS) at this connection's last receive: the next one reads into
+   * its own buffer, so clients holding the ring's buffers cannot starve the others.
+   */
+  useOwn: boolean;
+  own: Mapping | undefined;
+  /** Echo: its own buffer holds an answer not yet sent. */
+  ownBusy: boolean;
   /** The peer sent its FIN. */
   peerEnded: boolean;
   /** Half-closed, or ending: nothing more is answered. */
@@ -79,6 +86,8 @@ export interface RingSettings {
   idleTimeout: number;
   sourceChunkSize: number;
   onError: (code: CountedError) => void;
+  /** A connection handed over is counted open here now. */
+  onTaken: () => void;
 }
 
 /**
@@ -97,8 +106,6 @@ export class RingServing {
   readonly #tickMs: number;
   readonly #pattern: Mapping | undefined;
   readonly #connections = new Map<number, Connection>();
-  /** Connections whose receive ended for want of a buffer: re-armed as buffers come back. */
-  readonly #starved: Connection[] = [];
   #nextId = 1;
   /** Set by a close message: when unfinished connections are ended, and how many were. */
   #closeDeadline: number | undefined;
@@ -150,7 +157,7 @@ export class RingServing {
     const connection = this.#connections.get(low);
     if (connection === undefined) {
       // A completion after its connection ended: only its buffer is left to give back.
-      if ((flags & CQE_F_BUFFER) !== 0) this.#give(flags >>> 16);
+      if ((flags & CQE_F_BUFFER) !== 0) this.#buffers.give(flags >>> 16);
       return;
     }
     if (kind === KIND.recv) this.#onReceive(connection, result, flags);
@@ -191,6 +198,7 @@ export class RingServing {
   #adopt({ fd, peer, leftover }: Admitted): void {
     const { counters, service } = this.#settings;
     counters.opened();
+    this.#settings.onTaken();
     const connection: Connection = {
       id: this.#nextId,
       fd,
@@ -200,7 +208,9 @@ export class RingServing {
       ops: 0,
       queue: [],
       sending: false,
-      paused: false,
+      useOwn: false,
+      own: undefined,
+      ownBusy: false,
       peerEnded: false,
       ending: 'no',
       verifier: service === 'verify' ? new PatternVerifier() : undefined,
@@ -240,13 +250,17 @@ export class RingServing {
       connection.receiving = false;
       connection.ops--;
     }
-    if (result > 0 && (flags & CQE_F_BUFFER) !== 0) {
-      const id = flags >>> 16;
+    if (result > 0) {
       connection.lastActive = performance.now();
-      this.#received(connection, this.#buffers.view(id, 0, result), () => this.#give(id), this.#buffers.addressOf(id, 0));
-      if (connection.queue.length >= MAX_HELD && connection.receiving && !connection.paused) {
-        connection.paused = true;
-        this.#cancelReceive(connection);
+      if ((flags & CQE_F_BUFFER) !== 0) {
+        const id = flags >>> 16;
+        this.#received(connection, this.#buffers.view(id, 0, result), () => this.#buffers.give(id), this.#buffers.addressOf(id, 0));
+      } else {
+        // Its own buffer: the ring's may be back by the next receive.
+        connection.useOwn = false;
+        connection.ownBusy = true;
+        const own = connection.own!;
+        this.#received(connection, own.bytes.subarray(0, result), () => (connection.ownBusy = false), own.address);
       }
       this.#pump(connection);
     } else if (result === 0) {
@@ -254,19 +268,16 @@ export class RingServing {
       // Echo answers what it still holds first; the others have nothing more to say.
       if (this.#settings.service !== 'echo' || connection.queue.length === 0) this.#end(connection);
       return;
-    } else if (result === -ERRNO.ENOBUFS) {
-      if (connection.ending !== 'close') this.#starved.push(connection);
-      return;
-    } else if (result < 0 && result !== -ERRNO.ECANCELED) {
-      this.#failed(connection, -result);
-      return;
-    }
-    if (!connection.receiving && !connection.paused && connection.ending !== 'close') this.#armReceive(connection);
+    } else if (result === -ERRNO.ENOBUFS) connection.useOwn = true;
+    else if (result !== -ERRNO.ECANCELED) return this.#failed(connection, -result);
+    this.#armReceive(connection);
   }
 
   #onSent(connection: Connection, result: number): void {
     connection.ops--;
     connection.sending = false;
+    // Ended meanwhile: the buffer this send read from was kept until now (#end).
+    if (connection.ending === 'close') return void connection.queue.shift()?.release();
     if (result <= 0) return this.#failed(connection, -result);
     this.#settings.counters.addBytesOut(result);
     connection.lastActive = performance.now();
@@ -279,10 +290,7 @@ export class RingServing {
     if (head.sent >= head.end) {
       connection.queue.shift();
       head.release();
-    }
-    if (connection.paused && connection.queue.length === 0 && connection.ending === 'no') {
-      connection.paused = false;
-      if (!connection.receiving) this.#armReceive(connection);
+      this.#armReceive(connection);
     }
     this.#pump(connection);
   }
@@ -315,27 +323,27 @@ export class RingServing {
     connection.ops++;
   }
 
+  /** Arms the connection's receive unless one is armed, it has ended, or (echo) it holds MAX_HELD answers. */
   #armReceive(connection: Connection): void {
-    const at = this.#ring.prepare(OP.RECV, connection.fd, connection.id, KIND.recv << 16);
-    this.#ring.sqes.setUint16(at + 2, RECV_MULTISHOT, true);
-    this.#ring.sqes.setUint8(at + 1, SQE_BUFFER_SELECT);
-    this.#ring.sqes.setUint16(at + 40, GROUP, true);
+    if (connection.receiving || connection.peerEnded || connection.ending === 'close') return;
+    const echo = this.#settings.service === 'echo';
+    if (echo && connection.queue.length >= MAX_HELD) return;
+    let at: number;
+    if (connection.useOwn) {
+      if (connection.ownBusy) return;
+      connection.own ??= anonymous(BUFFER_BYTES);
+      at = this.#ring.prepare(OP.RECV, connection.fd, connection.id, KIND.recv << 16);
+      this.#ring.setAddress(at, connection.own.address);
+      this.#ring.sqes.setUint32(at + 24, BUFFER_BYTES, true);
+    } else {
+      at = this.#ring.prepare(OP.RECV, connection.fd, connection.id, KIND.recv << 16);
+      // Only echo keeps what it receives: the other services give each buffer back before the next completion is read.
+      if (!echo) this.#ring.sqes.setUint16(at + 2, RECV_MULTISHOT, true);
+      this.#ring.sqes.setUint8(at + 1, SQE_BUFFER_SELECT);
+      this.#ring.sqes.setUint16(at + 40, GROUP, true);
+    }
     connection.receiving = true;
     connection.ops++;
-  }
-
-  #cancelReceive(connection: Connection): void {
-    const at = this.#ring.prepare(OP.ASYNC_CANCEL, -1, 0, KIND.cancel << 16);
-    // The receive's user_data: the connection in the low word, the kind in the high one.
-    this.#ring.sqes.setUint32(at + 16, connection.id, true);
-    this.#ring.sqes.setUint32(at + 20, KIND.recv << 16, true);
-  }
-
-  #give(id: number): void {
-    this.#buffers.give(id);
-    const waiting = this.#starved.shift();
-    if (waiting !== undefined && this.#connections.get(waiting.id) === waiting && !waiting.receiving && waiting.ending !== 'close')
-      this.#armReceive(waiting);
   }
 
   #armWake(): void {
@@ -366,14 +374,17 @@ export class RingServing {
     connection.ending = 'half';
     if (connection.peerEnded) return this.#end(connection);
     libc().shutdown(connection.fd, LINUX.SHUT_WR);
-    if (!connection.receiving) this.#armReceive(connection);
+    this.#armReceive(connection);
   }
 
   /** Ends a connection: what is in flight is cancelled, and the descriptor is closed once nothing is. */
   #end(connection: Connection): void {
     if (connection.ending === 'close') return;
     connection.ending = 'close';
+    // A send in flight still reads its buffer, which another connection's receive could be given: it goes back when the send completes.
+    const inFlight = connection.sending ? connection.queue.shift() : undefined;
     for (const outgoing of connection.queue.splice(0)) outgoing.release();
+    if (inFlight !== undefined) connection.queue.push(inFlight);
     if (connection.ops === 0) return this.#finish(connection);
     const at = this.#ring.prepare(OP.ASYNC_CANCEL, connection.fd, 0, KIND.cancel << 16);
     this.#ring.sqes.setUint32(at + 28, CANCEL_FD_ALL, true);
@@ -383,6 +394,7 @@ export class RingServing {
     if (this.#connections.get(connection.id) !== connection) return;
     this.#connections.delete(connection.id);
     for (const outgoing of connection.queue.splice(0)) outgoing.release();
+    if (connection.own !== undefined) unmap(connection.own);
     libc().close(connection.fd);
     this.#settings.counters.closed();
     this.#settings.peers.remove(connection.peer);

@@ -42,6 +42,12 @@ export interface ThreadData {
   affinity?: number[];
   /** Bytes each connection must send first (ServerOptions.connectionToken). */
   connectionToken?: Uint8Array;
+  /**
+   * Role 'pool' of workers and io-uring: an Int32 per slot, connections handed to that thread and not
+   * yet taken (the main thread adds, the thread subtracts once it counts the connection open), so
+   * maxConnections counts those in between too.
+   */
+  handoffBuffer?: SharedArrayBuffer;
   /** ioModel 'io-uring': serve the connections handed over on one io_uring (ring-serving.ts) instead of an event loop. */
   ring?: boolean;
   /** For role 'listener': where this thread's own SO_REUSEPORT listener binds. */

@@ -1,5 +1,6 @@
 import { closeFd } from '../../core/socket-syscalls.ts';
 import { PeerCounts } from '../server/admission.ts';
+import { SharedCounters } from '../server/metrics.ts';
 import type { BoundSocket } from '../server/listen-socket.ts';
 import type { ResolvedServerOptions } from '../server/options.ts';
 import { ServerThread } from './serving-thread.ts';
@@ -19,32 +20,51 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   const role: ThreadData['role'] = ownListeners ? 'listener' : 'pool';
   const threads: ServerThread[] = [];
   let closing = false;
-  const spawn = (slot: number): ServerThread =>
-    new ServerThread(threadData(options, hooks, slot, role, bound), {
-      onError: hooks.onError,
-      onDone: () => {},
-      onCrash: (thread, error) => {
-        if (!thread.started) return;
-        hooks.onWorkerCrash(error);
-        if (closing) return;
-        const index = threads.indexOf(thread);
-        if (index >= 0) threads[index] = spawn(thread.slot);
+  const handoffBuffer = role === 'pool' ? new SharedArrayBuffer(4 * (options.workers + 1)) : undefined;
+  const handedOver = handoffBuffer === undefined ? undefined : new Int32Array(handoffBuffer);
+  const spawn = (slot: number): ServerThread => {
+    // What was on its way to a crashed thread is gone with it.
+    if (handedOver !== undefined) Atomics.store(handedOver, slot, 0);
+    return new ServerThread(
+      { ...threadData(options, hooks, slot, role, bound), ...(handoffBuffer === undefined ? {} : { handoffBuffer }) },
+      {
+        onError: hooks.onError,
+        onDone: () => {},
+        onCrash: (thread, error) => {
+          if (!thread.started) return;
+          hooks.onWorkerCrash(error);
+          if (closing) return;
+          const index = threads.indexOf(thread);
+          if (index >= 0) threads[index] = spawn(thread.slot);
+        },
       },
-    });
+    );
+  };
   for (let i = 0; i < options.workers; i++) threads.push(spawn(i + 1));
   await allStarted(threads, options.closeTimeout);
   let next = 0;
   const handoffPeers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
+  const counters = new SharedCounters(hooks.countersBuffer, 0);
+  const openNow = (): number => counters.openEverywhere() + (handedOver?.reduce((sum, count) => sum + count, 0) ?? 0);
   const server =
     role === 'pool'
-      ? await acceptAndHandOff(bound, options, hooks, handoffPeers, (connection) => {
-          const thread = threads[next]!;
-          next = (next + 1) % threads.length;
-          if (thread.handOver(connection)) return;
-          closeFd(connection.fd);
-          handoffPeers.remove(connection.peer);
-          hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
-        })
+      ? await acceptAndHandOff(
+          bound,
+          options,
+          hooks,
+          handoffPeers,
+          (connection) => {
+            const thread = threads[next]!;
+            next = (next + 1) % threads.length;
+            Atomics.add(handedOver!, thread.slot, 1);
+            if (thread.handOver(connection)) return;
+            Atomics.sub(handedOver!, thread.slot, 1);
+            closeFd(connection.fd);
+            handoffPeers.remove(connection.peer);
+            hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
+          },
+          openNow,
+        )
       : undefined;
   return {
     threads: () => threads.length,

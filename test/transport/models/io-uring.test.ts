@@ -83,6 +83,81 @@ test('io-uring echo: a client that sends and never reads holds a few buffers, no
   healthy.destroy();
 });
 
+test(
+  'io-uring echo: clients holding every buffer of the ring do not starve the others, who read into buffers of their own',
+  { skip },
+  async (t) => {
+    // 300 clients × the two buffers each may hold are more than the ring's 512.
+    const { server, port } = await ringServer(t, { handler: 'echo', sendBufferSize: 4096, receiveBufferSize: 4096 });
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const hogs = await Promise.all(
+      Array.from(
+        { length: 300 },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const opened = netConnect({ port, host: '127.0.0.1' }, () => resolve(opened));
+            opened.on('error', () => {});
+          }),
+      ),
+    );
+    t.after(() => hogs.forEach((hog) => hog.destroy()));
+    for (const hog of hogs) {
+      hog.pause();
+      hog.write(chunk);
+    }
+    // Each hog's echo waits for it to read, so the server keeps what it received: 300 × 2 buffers of 64 KiB.
+    assert.ok(await waitFor(() => server.metrics().bytesIn >= 300 * 8 * 1024, 20_000), `bytes in: ${server.metrics().bytesIn}`);
+    const healthy = await connect({ port });
+    const payload = randomBytes(100_000);
+    healthy.write(payload);
+    assert.ok((await readBytes(healthy, payload.length, 20_000)).equals(payload));
+    healthy.destroy();
+  },
+);
+
+test('io-uring close while clients read in bursts: every connection ended and counted, no thread lost', { skip }, async () => {
+  for (let round = 0; round < 3; round++) {
+    const server = createServer({ ioModel: 'io-uring', workers: 2, closeTimeout: 300, handler: 'echo' });
+    const crashes: Error[] = [];
+    server.on('workerCrash', (error: Error) => crashes.push(error));
+    const { port } = (await server.listen()) as AddressInfo;
+    const chunk = randomBytes(64 * 1024);
+    // allowHalfOpen: these clients do not end their side when the server ends its own; they keep writing until cut.
+    const clients = await Promise.all(
+      Array.from(
+        { length: 12 },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const opened = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(opened));
+          }),
+      ),
+    );
+    const timers = clients.map((client) => {
+      client.on('error', () => {});
+      client.on('data', () => {});
+      const pump = (): void => {
+        while (client.writable && client.write(chunk));
+      };
+      client.on('drain', pump);
+      pump();
+      // Reads in bursts: the server's sends stall and resume, some complete while it closes.
+      return setInterval(() => (client.isPaused() ? client.resume() : client.pause()), 3);
+    });
+    // Every connection taken by a ring (one still in the listen queue at close would be reset, not destroyed), and data flowing.
+    assert.ok(await waitFor(() => server.metrics().connectionsCurrent === 12 && server.metrics().bytesOut > 4 * 1024 * 1024, 10_000));
+    const { destroyed } = await server.close();
+    timers.forEach(clearInterval);
+    clients.forEach((client) => client.destroy());
+    assert.equal(
+      destroyed,
+      12,
+      `round ${round}: the connections still open at the deadline; errors ${JSON.stringify(server.metrics().errors)}`,
+    );
+    assert.equal(server.metrics().connectionsCurrent, 0);
+    assert.deepEqual(crashes, []);
+  }
+});
+
 test('io-uring refuses what a ring does not serve, naming the option', () => {
   assert.throws(() => createServer({ ioModel: 'io-uring', handler: 'msg-echo' }), {
     code: 'SOCKTUNE_ERR_INVALID_OPTION',

@@ -76,3 +76,19 @@ for (const [name, options] of [
     }
   });
 }
+
+for (const [name, options] of MODELS.filter(([, options]) => options.ioModel === 'io-uring' || options.distribution === 'handoff')) {
+  test(`${name}: a burst of connections is held to maxConnections, those on their way to a thread counted too`, async () => {
+    const server = createServer({ ...options, maxConnections: 12, handler: 'echo' });
+    const { port } = (await server.listen()) as AddressInfo;
+    try {
+      const sockets = await Promise.all(Array.from({ length: 40 }, () => connectedClient(port)));
+      const served = await Promise.all(sockets.map((socket) => echoes(socket, 'ping')));
+      assert.equal(served.filter(Boolean).length, 12, 'exactly maxConnections are served');
+      assert.equal(server.metrics().connectionsCurrent, 12);
+      for (const socket of sockets) socket.destroy();
+    } finally {
+      await server.close();
+    }
+  });
+}
