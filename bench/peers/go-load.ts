@@ -1,7 +1,8 @@
 /**
  * The echo workloads of issue "Faster where it counts" (target 3) under the external Go load
  * generator only (a client that saturates less than socktune's own): socktune's echo server in
- * every I/O model vs Go (goroutine per connection) and Python thread per client, interleaved,
+ * every I/O model vs Go (goroutine per connection), a C epoll server (built with cc where there is one)
+ * and Python thread per client, interleaved,
  * median of the repetitions, as ratios to Go. Also the server's CPU time over the run.
  *
  * thread-per-conn servers start their pool for the largest workload's 100 clients at listen
@@ -15,7 +16,7 @@
  *   npm run bench:go-load [-- --seconds 3 --repetitions 5 --pin] [--servers A,B]
  */
 import { goBuild } from './go-build.ts';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,17 @@ const here = (file: string): string => new URL(file, import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'socktune-go-load-'));
 
 const client = goBuild('go-load-client', work);
+
+/** The single-threaded C epoll echo server, where a C compiler is present (none is needed otherwise). */
+function cEchoServer(): [string, string, string[]][] {
+  const output = join(work, 'c-echo-server');
+  const built = spawnSync('cc', ['-O2', '-o', output, here('./c-echo-server.c')], { stdio: 'inherit' });
+  if (built.status !== 0) {
+    process.stderr.write('no C compiler (cc): the C epoll server is left out\n');
+    return [];
+  }
+  return [['C epoll (one thread)', output, []]];
+}
 const WORKLOADS = [
   { name: '64 B × 100 conns, depth 10', size: 64, conns: 100, depth: 10 },
   { name: '1 KiB × 10 conns', size: 1024, conns: 10, depth: 1 },
@@ -55,6 +67,7 @@ const ALL_SERVERS: [string, string, string[]][] = [
   ['socktune thread-per-conn blocking', process.execPath, [here('./socktune-echo-server.ts'), 'thread-per-conn', 'blocking', POOL]],
   ['socktune io-uring', process.execPath, [here('./socktune-echo-server.ts'), 'io-uring']],
   ['Go (goroutine per conn)', goBuild('go-echo-server', work), []],
+  ...cEchoServer(),
   ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
 ];
 const chosen = values.servers?.split(',');
