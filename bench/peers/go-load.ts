@@ -68,6 +68,7 @@ const ALL_SERVERS: [string, string, string[]][] = [
   ['socktune io-uring', process.execPath, [here('./socktune-echo-server.ts'), 'io-uring']],
   ['Go (goroutine per conn)', goBuild('go-echo-server', work), []],
   ...cEchoServer(),
+  ['node:net (write per chunk)', process.execPath, [here('./node-echo-server.ts')]],
   ['Python thread per client', 'python3', [here('../../testkit/fixtures/echo_threads.py'), '3600']],
 ];
 const chosen = values.servers?.split(',');

@@ -139,6 +139,12 @@ export function serverSettings(values: Values): TestServerSettings {
   const serverCpus = affinity(values).server;
   const workers = str(values, 'workers');
   const model = ioModel(values);
+  if (model === 'io-uring' && values.udp === true) {
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      '--io-model io-uring serves TCP tests, not UDP (-u): use loop, workers or thread-per-conn',
+    );
+  }
   if (values.blocking === true && model !== 'thread-per-conn') {
     throw new SocktuneError('SOCKTUNE_ERR_USAGE', '--blocking needs --io-model thread-per-conn');
   }

@@ -102,7 +102,7 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
   },
   affinity: {
     help:
-      "pin this client to CPUs N, and the test's server threads to M (workers, thread-per-conn), " +
+      "pin this client to CPUs N, and the test's server threads to M (workers, thread-per-conn, io-uring), " +
       'as iperf3 -A: N or N,M, each a CPU or a range (0-1)',
     spec: { type: 'string', short: 'A' },
   },
@@ -138,7 +138,12 @@ export const COMMON_CLIENT_FLAGS: Command['flags'] = {
     value: '<seconds>',
     default: '600',
   },
-  'io-model': { help: 'server I/O model: loop, workers, thread-per-conn, io-uring (default loop)', spec: { type: 'string' } },
+  'io-model': {
+    help:
+      'server I/O model: loop, workers, thread-per-conn, io-uring (default loop; io-uring: stream, rr, crr, conns over TCP, ' +
+      'not msg or UDP)',
+    spec: { type: 'string' },
+  },
   workers: { help: 'threads for --io-model workers or io-uring (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
   window: { help: 'SO_SNDBUF and SO_RCVBUF on both ends, e.g. 256K', spec: { type: 'string', short: 'w' } },

@@ -80,7 +80,7 @@ export function renderRanking(scenario: ScenarioResult, raw: boolean, columns?: 
       'apart). range: where the median lies with 95% confidence; with fewer than 6 runs, simply ' +
       'the lowest to the highest run, so less sure than that.',
     'auto = kernel-sized buffers; ' +
-      `${raw ? '' : 'tpc = thread-per-conn; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out ` +
+      `${raw ? '' : 'tpc = thread-per-conn; uring = io-uring; '}${workload === 'stream' ? '' : '×N = in flight per connection; '}out ` +
       'rN = dropped after round N of the search (it was in the worse half on its best run).',
   ];
   if (scenario.ranking.some((entry) => entry.clientSaturated)) {

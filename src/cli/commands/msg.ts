@@ -31,6 +31,13 @@ export const msgCommand: Command = {
   ],
   async run(values, io) {
     if (values['one-way'] && values.echo) throw new SocktuneError('SOCKTUNE_ERR_USAGE', 'choose one of --one-way and --echo');
+    if (values['io-model'] === 'io-uring') {
+      throw new SocktuneError(
+        'SOCKTUNE_ERR_USAGE',
+        '--io-model io-uring serves bytes (stream, rr, crr, conns), not length-prefixed messages: ' +
+          'use loop, workers or thread-per-conn for msg',
+      );
+    }
     const batchText = flagText(values, msgCommand.flags, 'batch')!;
     const mode = values.echo ? 'echo' : 'one-way';
     const options = {

@@ -24,6 +24,8 @@ export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 /** The built-in services ioModel 'io-uring' serves: bytes in, bytes out, nothing framed. */
 export const RING_SERVICES = ['echo', 'discard', 'verify', 'source'] as const satisfies readonly BuiltinService[];
 export type RingService = (typeof RING_SERVICES)[number];
+/** Those of them that send: a send budget (maxSendRate) would have to pace them, which a ring does not. */
+export const RING_SENDERS: readonly RingService[] = ['echo', 'source'];
 
 /** A connection handler for the `loop` model: it owns the socket from here on. */
 export type ConnectionHandler = (socket: Socket) => void;
@@ -237,6 +239,7 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
   for (const [key, value] of Object.entries((options ?? {}) as ServerOptions)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
+  if (resolved.ioModel === 'io-uring') validateRingOptions(resolved);
   if (resolved.ioModel !== 'loop' && isInProcessHandler(resolved.handler)) {
     throw invalidOption(
       'options.handler',
@@ -251,7 +254,6 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
         "'loop' serves on the caller's own thread (pin the process instead)",
     );
   }
-  if (resolved.ioModel === 'io-uring') validateRingOptions(resolved);
   const given = (options ?? {}) as ServerOptions;
   for (const key of ['blocking', 'minThreads', 'threadIdleTimeout'] as const) {
     if (given[key] !== undefined && given[key] !== false && resolved.ioModel !== 'thread-per-conn') {
@@ -270,10 +272,10 @@ function validateRingOptions(resolved: ResolvedServerOptions): void {
   if (typeof resolved.handler !== 'string' || !(RING_SERVICES as readonly string[]).includes(resolved.handler)) {
     throw invalidOption('options.handler', `one of ${RING_SERVICES.join(', ')} for ioModel 'io-uring'`, resolved.handler);
   }
-  if (resolved.maxSendRate !== undefined) {
+  if (resolved.maxSendRate !== undefined && RING_SENDERS.includes(resolved.handler as RingService)) {
     throw new SocktuneError(
       'SOCKTUNE_ERR_INVALID_OPTION',
-      "options.maxSendRate is not available with ioModel 'io-uring' (its sends are not paced)",
+      `options.maxSendRate is not available with ioModel 'io-uring' and handler '${resolved.handler}' (a ring's sends are not paced)`,
     );
   }
 }

@@ -197,16 +197,39 @@ test(
       assertSchema(parsed);
       if (parsed.summary.verify) assert.equal(parsed.summary.verify.bytesCorrupted + parsed.summary.verify.bytesLost, 0, args.join(' '));
     }
-    for (const args of [
-      ['msg', '-t', '0.3'],
-      ['stream', '-u', '-t', '0.3'],
-    ]) {
+    for (const [args, refusal] of [
+      [['msg', '-t', '0.3'], /--io-model io-uring serves bytes \(stream, rr, crr, conns\), not length-prefixed messages/],
+      [['stream', '-u', '-t', '0.3'], /--io-model io-uring serves TCP tests, not UDP \(-u\)/],
+    ] as const) {
       const result = await runCli([...args, ...target]);
-      assert.notEqual(result.code, 0, args.join(' '));
-      assert.match(result.stderr, /--io-model io-uring serves stream, rr, crr and conns tests over TCP/, args.join(' '));
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, refusal, args.join(' '));
+    }
+    for (const [args, refusal] of [
+      [['msg-echo'], /--io-model io-uring serves echo, discard, verify, source, not msg-echo/],
+      [['echo', '--max-rate', '100M'], /--max-rate: --io-model io-uring does not pace what echo sends/],
+    ] as const) {
+      const result = await runCli(['server', 'service', ...args, '-p', '0', '--io-model', 'io-uring']);
+      assert.equal(result.code, 2, args.join(' '));
+      assert.match(result.stderr, refusal);
     }
     const sockperf = await runCli(['server', 'sockperf', '-p', '0', '--io-model', 'io-uring']);
     assert.equal(sockperf.code, 2);
     assert.match(sockperf.stderr, /sockperf's protocol needs loop, workers or thread-per-conn/);
+  },
+);
+
+test(
+  'CLI: a server that caps what it sends (--max-rate) runs io-uring tests where it only receives, and refuses those where it sends',
+  { skip },
+  async (t) => {
+    const server = await startServer(['--max-rate', '100M', '--json']);
+    t.after(() => server.stop());
+    const target = ['-c', '127.0.0.1', '-p', String(server.port), '--io-model', 'io-uring', '--json'];
+    const stream = await runCli(['stream', '-t', '0.3', ...target]);
+    assert.equal(stream.code, 0, stream.stderr);
+    const rr = await runCli(['rr', '-t', '0.3', ...target]);
+    assert.notEqual(rr.code, 0);
+    assert.match(rr.stderr, /--io-model io-uring does not pace what it sends \(echo\)/);
   },
 );

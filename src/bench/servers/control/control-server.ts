@@ -26,7 +26,7 @@ import {
   type ResultMessage,
   type StartMessage,
 } from '../../control/control-protocol.ts';
-import { RING_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
+import { RING_SENDERS, RING_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
 import { DataPorts, type PortRange } from './data-ports.ts';
 import { Rendezvous } from './rendezvous.ts';
 import type { BarrierMessage } from '../../control/barrier-protocol.ts';
@@ -591,10 +591,11 @@ export class ControlServer extends EventEmitter {
           'use loop, workers or thread-per-conn for it',
       );
     }
-    if (this.#sendBudget !== undefined) {
+    if (this.#sendBudget !== undefined && (RING_SENDERS as readonly string[]).includes(start.service)) {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
-        "this server caps what it sends (--max-rate), and --io-model io-uring's sends are not paced: use loop, workers or thread-per-conn",
+        `this server caps what it sends (--max-rate), and --io-model io-uring does not pace what it sends (${start.service}): ` +
+          'use loop, workers or thread-per-conn, or a test where the server only receives (stream without -R)',
       );
     }
   }

@@ -11,7 +11,10 @@ import { count, size } from './flag-values.ts';
 
 /** Flags of the modes that serve a bare port (sockperf, a built-in service): no control channel, no tests. */
 export const BARE_SERVER_FLAGS: Command['flags'] = {
-  'io-model': { help: `loop, workers, thread-per-conn or io-uring (default ${DEFAULTS.ioModel})`, spec: { type: 'string' } },
+  'io-model': {
+    help: `loop, workers, thread-per-conn or io-uring (default ${DEFAULTS.ioModel}; io-uring: echo, discard, verify and source only)`,
+    spec: { type: 'string' },
+  },
   workers: { help: 'threads for --io-model workers or io-uring (default: CPUs)', spec: { type: 'string' } },
   blocking: { help: 'with thread-per-conn: blocking recv/send in each thread', spec: { type: 'boolean' } },
   'max-threads': { help: `the thread-per-conn pool (default ${DEFAULTS.maxThreads})`, spec: { type: 'string' } },

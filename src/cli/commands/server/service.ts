@@ -1,5 +1,5 @@
 import { SocktuneError } from '../../../core/errors.ts';
-import { BUILTIN_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
+import { BUILTIN_SERVICES, RING_SENDERS, RING_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
 import { createServer } from '../../../transport/server/socktune-server.ts';
 import type { Command } from '../../command.ts';
 import { DEFAULT_CONTROL_PORT, serverSettings } from '../../client-settings.ts';
@@ -37,12 +37,15 @@ export const serviceServerCommand: Command = {
       );
     }
     refuseEnvironmentToken(PROTOCOL);
+    const settings = serverSettings(values);
+    const limits = bareServerLimits(values);
+    if (settings.ioModel === 'io-uring') refuseRing(service, limits.maxSendRate !== undefined);
     const log = jsonLog(values, io);
     const openFiles = prepareProcess(values);
     const server = createServer({
       ...listenPort(values, DEFAULT_CONTROL_PORT),
-      ...serverSettings(values),
-      ...bareServerLimits(values),
+      ...settings,
+      ...limits,
       handler: service as BuiltinService,
     });
     const stopped = untilStopped();
@@ -52,3 +55,17 @@ export const serviceServerCommand: Command = {
     return serveUntilStopped(server, io, log, stopped);
   },
 };
+
+/** What a ring cannot serve, said in the command's own words (NAME, --max-rate) before anything listens. */
+function refuseRing(service: string, capped: boolean): void {
+  if (!(RING_SERVICES as readonly string[]).includes(service))
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--io-model io-uring serves ${RING_SERVICES.join(', ')}, not ${service}: use loop, workers or thread-per-conn for it`,
+    );
+  if (capped && (RING_SENDERS as readonly string[]).includes(service))
+    throw new SocktuneError(
+      'SOCKTUNE_ERR_USAGE',
+      `--max-rate: --io-model io-uring does not pace what ${service} sends; use loop, workers or thread-per-conn to cap it`,
+    );
+}

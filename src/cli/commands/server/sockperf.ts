@@ -17,6 +17,10 @@ export const sockperfServerCommand: Command = {
   flags: {
     ...commonServerFlags(SOCKPERF_DEFAULT_PORT),
     ...BARE_SERVER_FLAGS,
+    'io-model': {
+      help: "loop, workers or thread-per-conn (default loop; not io-uring, which serves bytes, not sockperf's protocol)",
+      spec: { type: 'string' },
+    },
     'tcp-only': {
       help:
         `serve TCP only: by default the port's number answers UDP too (sockperf's default protocol), its replies ` +
