@@ -231,8 +231,13 @@ export const tuneCommand: Command = {
       const sends = plans.some((plan) => plan.workload === 'stream')
         ? `; stream trials send with ${streamSender === 'sendfile' ? 'sendfile (zero-copy, as stream -Z)' : 'writes from a buffer'}`
         : '';
+      const ringLeftOut =
+        plans.some((plan) => plan.workload === 'msg') && (str(values, 'io-model') ?? '').split(',').includes('io-uring')
+          ? "; msg's grid leaves io-uring out (it serves bytes, not messages)"
+          : '';
       io.err(
-        `tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); CPU pinning: ${pinning}${sends}`,
+        `tuning ${workload} against ${against} (${quick ? 'quick' : `full grid, budget ${budgetSec}s`}); ` +
+          `CPU pinning: ${pinning}${sends}${ringLeftOut}`,
       );
     }
     let result;

@@ -99,3 +99,13 @@ test('searchSpace measures a value the user repeats once', () => {
   assert.equal(new Set(configs.map((config) => configLabel(config, 'stream'))).size, configs.length);
   assert.equal(configs.length, 4);
 });
+
+test('searchSpace: io-uring only when asked, and never in the msg grid (a ring serves bytes, not messages)', () => {
+  for (const workload of WORKLOADS) {
+    assert.ok(!searchSpace({ workload, quick: true }).some((config) => config.ioModel === 'io-uring'), `${workload}: not by default`);
+  }
+  const asked = ['loop', 'io-uring'] as const;
+  assert.ok(searchSpace({ workload: 'stream', quick: true, ioModels: asked }).some((config) => config.ioModel === 'io-uring'));
+  assert.ok(searchSpace({ workload: 'rr', quick: true, ioModels: asked }).some((config) => config.ioModel === 'io-uring'));
+  assert.ok(!searchSpace({ workload: 'msg', quick: true, ioModels: asked }).some((config) => config.ioModel === 'io-uring'));
+});
