@@ -2,7 +2,7 @@ import { Socket } from 'node:net';
 import { countedErrorOf, type CountedError } from '../../core/errors.ts';
 import { closeFd, duplicateFd, setLingerZero } from '../../core/socket-syscalls.ts';
 import { admit, type Admitted, type PeerCounts } from '../server/admission.ts';
-import { readConnectionToken } from '../server/connection-token.ts';
+import { TokenReaders } from '../server/connection-token.ts';
 import { ConnectionSet } from '../server/connection-set.ts';
 import { fdOf } from '../io/fd.ts';
 import { loadHandlerFunction, type PortableHandler } from '../services/portable-handler.ts';
@@ -32,6 +32,8 @@ export interface ServeSettings {
  */
 export class EventLoopServing {
   readonly connections: ConnectionSet;
+  /** Connections reading their token: counted open, and cut when the server closes (close them before closing the listener). */
+  readonly tokenReaders = new TokenReaders();
   readonly #settings: ServeSettings;
   readonly #builtin: BuiltinService | undefined;
   readonly #handler: ConnectionHandler | undefined;
@@ -69,7 +71,7 @@ export class EventLoopServing {
   }
 
   acceptSocket(socket: Socket): void {
-    const admitted = admit(socket, this.#settings.counters.openEverywhere(), this.#settings);
+    const admitted = admit(socket, this.#settings.counters.openEverywhere() + this.tokenReaders.size, this.#settings);
     if ('refusal' in admitted) {
       socket.destroy();
       this.#settings.onError(admitted.refusal);
@@ -77,11 +79,11 @@ export class EventLoopServing {
     }
     const token = this.#settings.connectionToken;
     if (token === undefined) return this.#serveSocket(socket, admitted.peer, undefined);
-    void readConnectionToken(socket, Buffer.from(token)).then((leftover) => {
+    void this.tokenReaders.read(socket, Buffer.from(token)).then((leftover) => {
       if (leftover !== undefined && !socket.destroyed) return this.#serveSocket(socket, admitted.peer, leftover);
       socket.destroy();
       this.#settings.peers.remove(admitted.peer);
-      this.#settings.onError('SOCKTUNE_ERR_AUTH');
+      if (!this.tokenReaders.closed) this.#settings.onError('SOCKTUNE_ERR_AUTH');
     });
   }
 

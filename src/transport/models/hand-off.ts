@@ -2,12 +2,12 @@ import { Server, type Socket } from 'node:net';
 import { duplicateFd } from '../../core/socket-syscalls.ts';
 import { countedErrorOf } from '../../core/errors.ts';
 import { type Admitted, PeerCounts, admit } from '../server/admission.ts';
-import { readConnectionToken } from '../server/connection-token.ts';
+import { TokenReaders } from '../server/connection-token.ts';
 import { fdOf } from '../io/fd.ts';
 import { type BoundSocket, listenOn } from '../server/listen-socket.ts';
 import { SharedCounters } from '../server/metrics.ts';
 import type { ResolvedServerOptions } from '../server/options.ts';
-import type { ModelHooks } from './model.ts';
+import { closeServer, type ModelHooks } from './model.ts';
 
 /**
  * Accepts on the main thread and gives each admitted connection's descriptor to `dispatch`, which
@@ -21,11 +21,11 @@ export async function acceptAndHandOff(
   peers: PeerCounts,
   dispatch: (connection: Admitted) => void,
   openNow?: () => number,
-): Promise<Server> {
+): Promise<{ close(): Promise<void> }> {
   const counters = new SharedCounters(hooks.countersBuffer, 0);
-  /** Connections reading their token here: open too, though no thread has them yet. */
-  let readingToken = 0;
-  const open = (): number => (openNow ?? ((): number => counters.openEverywhere()))() + readingToken;
+  // Connections reading their token here are open too, though no thread has them yet.
+  const readers = new TokenReaders();
+  const open = (): number => (openNow ?? ((): number => counters.openEverywhere()))() + readers.size;
   const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
   const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
     let fd: number;
@@ -50,15 +50,18 @@ export async function acceptAndHandOff(
       return;
     }
     if (token === undefined) return handOff(socket, admitted.peer, undefined);
-    readingToken++;
-    void readConnectionToken(socket, token).then((leftover) => {
-      readingToken--;
+    void readers.read(socket, token).then((leftover) => {
       if (leftover !== undefined && !socket.destroyed) return handOff(socket, admitted.peer, leftover);
       socket.destroy();
       peers.remove(admitted.peer);
-      hooks.onError('SOCKTUNE_ERR_AUTH');
+      if (!readers.closed) hooks.onError('SOCKTUNE_ERR_AUTH');
     });
   });
   await listenOn(server, bound, options.backlog, hooks.onError);
-  return server;
+  return {
+    close: () => {
+      readers.close();
+      return closeServer(server);
+    },
+  };
 }

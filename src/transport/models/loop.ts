@@ -35,6 +35,7 @@ export async function startLoopModel(bound: BoundSocket, options: ResolvedServer
   return {
     threads: () => 0,
     async close(timeoutMs) {
+      serving.tokenReaders.close();
       const closed = closeServer(server);
       const { destroyed } = await serving.connections.drain(timeoutMs);
       await closed;

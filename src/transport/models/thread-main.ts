@@ -116,6 +116,7 @@ async function runEventLoop(): Promise<void> {
       return;
     }
     if (message.type === 'give-up') return serving.connections.closeAll('SOCKTUNE_ERR_MAX_THREADS');
+    serving.tokenReaders.close();
     server?.close();
     void serving.connections.drain(message.timeoutMs).then(({ destroyed }) => {
       post({ type: 'closed', destroyed });

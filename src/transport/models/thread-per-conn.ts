@@ -5,7 +5,7 @@ import type { BoundSocket } from '../server/listen-socket.ts';
 import type { ResolvedServerOptions } from '../server/options.ts';
 import { ServerThread } from './serving-thread.ts';
 import { ThreadShares } from './thread-shares.ts';
-import { type ModelHooks, type RunningModel, closeServer } from './model.ts';
+import type { ModelHooks, RunningModel } from './model.ts';
 import { allStarted, threadData } from './thread-start.ts';
 import { acceptAndHandOff } from './hand-off.ts';
 
@@ -193,7 +193,7 @@ export async function startThreadPerConnModel(
     async close(timeoutMs) {
       closing = true;
       clearInterval(sweep);
-      await closeServer(server);
+      await server.close();
       for (const connection of shares.removeAll()) drop(connection);
       const stopTimer = setTimeout(() => Atomics.store(new Int32Array(hooks.stopBuffer), 0, 1), timeoutMs);
       const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));

@@ -5,7 +5,7 @@ import type { BoundSocket } from '../server/listen-socket.ts';
 import type { ResolvedServerOptions } from '../server/options.ts';
 import { ServerThread } from './serving-thread.ts';
 import type { ThreadData } from './thread-messages.ts';
-import { type ModelHooks, type RunningModel, closeServer } from './model.ts';
+import type { ModelHooks, RunningModel } from './model.ts';
 import { allStarted, threadData } from './thread-start.ts';
 import { acceptAndHandOff } from './hand-off.ts';
 
@@ -70,7 +70,7 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
     threads: () => threads.length,
     async close(timeoutMs) {
       closing = true;
-      if (server) await closeServer(server);
+      await server?.close();
       const destroyed = await Promise.all(threads.map((thread) => thread.close(timeoutMs)));
       return destroyed.reduce((a, b) => a + b, 0);
     },

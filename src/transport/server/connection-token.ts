@@ -48,3 +48,39 @@ function unread(socket: Socket): Buffer[] {
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) rest.push(chunk);
   return rest;
 }
+
+/**
+ * The connections of one server still reading their token: open connections for the limits, and
+ * cut when the server closes, so a token's wait never holds a close past its timeout and no
+ * connection is let in after it began.
+ */
+export class TokenReaders {
+  readonly #sockets = new Set<Socket>();
+  #closed = false;
+
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  /** The server is closing: what it refuses now is no authentication failure. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The bytes after the token, or undefined: wrong, late, the peer gone, or the server closing. */
+  async read(socket: Socket, token: Buffer): Promise<Buffer | undefined> {
+    if (this.#closed) return undefined;
+    this.#sockets.add(socket);
+    try {
+      const leftover = await readConnectionToken(socket, token);
+      return this.#closed ? undefined : leftover;
+    } finally {
+      this.#sockets.delete(socket);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const socket of this.#sockets) socket.destroy();
+  }
+}

@@ -66,3 +66,23 @@ test('connectionToken: a peer that sends part of the token and goes away is unco
     await server.close();
   }
 });
+
+for (const [name, options] of MODELS) {
+  test(`${name}: close() cuts connections still reading their token at once, and lets none in after it began`, async () => {
+    const server = createServer({ handler: 'echo', ...options, connectionToken: TOKEN, closeTimeout: 300 });
+    const { port } = (await server.listen()) as AddressInfo;
+    // Connected, but the token comes late: one never sends it, the other only after close() began.
+    const silent = net.connect({ port, host: '127.0.0.1' });
+    const late = net.connect({ port, host: '127.0.0.1' });
+    for (const socket of [silent, late]) socket.on('error', () => {});
+    await Promise.all([silent, late].map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
+    const started = performance.now();
+    const closing = server.close();
+    late.write(Buffer.concat([TOKEN, Buffer.from('late')]));
+    await closing;
+    assert.ok(performance.now() - started < 3000, `close() took ${Math.round(performance.now() - started)} ms with a 300 ms closeTimeout`);
+    await Promise.all([closed(silent), closed(late)]);
+    assert.equal(server.metrics().connectionsCurrent, 0);
+    assert.equal(server.metrics().errors.SOCKTUNE_ERR_AUTH ?? 0, 0, 'a close is no authentication failure');
+  });
+}
