@@ -110,8 +110,11 @@ export class EventLoopServing {
     this.acceptFd({ fd, peer, leftover });
   }
 
-  /** Serves a descriptor this thread now owns; undefined when it could not (the descriptor is closed and counted). */
-  acceptFd({ fd, peer, leftover }: Admitted): Socket | undefined {
+  /**
+   * Serves a descriptor this thread now owns; undefined when it could not (the descriptor is closed and counted).
+   * `counted`: called the moment the connection is counted open here (or given up), for a main thread that counted it on its way.
+   */
+  acceptFd({ fd, peer, leftover }: Admitted, counted?: () => void): Socket | undefined {
     const first =
       leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
     let socket: Socket;
@@ -127,9 +130,11 @@ export class EventLoopServing {
       closeFd(fd);
       this.#settings.peers.remove(peer);
       this.#settings.onError(countedErrorOf(error));
+      counted?.();
       return undefined;
     }
     this.connections.add(socket, this.#builtin === undefined, peer);
+    counted?.();
     this.#runHandler(socket, fd);
     return socket;
   }

@@ -109,8 +109,7 @@ async function runEventLoop(): Promise<void> {
   }
   port.on('message', (message: ToThread) => {
     if (message.type === 'fd') {
-      const socket = serving.acceptFd(message);
-      taken();
+      const socket = serving.acceptFd(message, taken);
       if (socket === undefined) post({ type: 'done' });
       else socket.once('close', () => post({ type: 'done' }));
       return;
