@@ -112,9 +112,9 @@ export class EventLoopServing {
 
   /**
    * Serves a descriptor this thread now owns; undefined when it could not (the descriptor is closed and counted).
-   * `counted`: called the moment the connection is counted open here (or given up), for a main thread that counted it on its way.
+   * `countedOpen`: the main thread counted it open as it handed it over, so only its close is counted here.
    */
-  acceptFd({ fd, peer, leftover }: Admitted, counted?: () => void): Socket | undefined {
+  acceptFd({ fd, peer, leftover }: Admitted, countedOpen = false): Socket | undefined {
     const first =
       leftover === undefined || leftover.length === 0 ? undefined : Buffer.from(leftover.buffer, leftover.byteOffset, leftover.length);
     let socket: Socket;
@@ -130,11 +130,10 @@ export class EventLoopServing {
       closeFd(fd);
       this.#settings.peers.remove(peer);
       this.#settings.onError(countedErrorOf(error));
-      counted?.();
+      if (countedOpen) this.#settings.counters.closed();
       return undefined;
     }
-    this.connections.add(socket, this.#builtin === undefined, peer);
-    counted?.();
+    this.connections.add(socket, this.#builtin === undefined, peer, countedOpen);
     this.#runHandler(socket, fd);
     return socket;
   }

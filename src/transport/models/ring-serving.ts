@@ -86,8 +86,8 @@ export interface RingSettings {
   idleTimeout: number;
   sourceChunkSize: number;
   onError: (code: CountedError) => void;
-  /** A connection handed over is counted open here now. */
-  onTaken: () => void;
+  /** The main thread counts each connection open as it hands it over; the ring counts only its close. */
+  countedOnHandOff: boolean;
 }
 
 /**
@@ -197,8 +197,7 @@ export class RingServing {
 
   #adopt({ fd, peer, leftover }: Admitted): void {
     const { counters, service } = this.#settings;
-    counters.opened();
-    this.#settings.onTaken();
+    if (!this.#settings.countedOnHandOff) counters.opened();
     const connection: Connection = {
       id: this.#nextId,
       fd,

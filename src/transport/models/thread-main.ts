@@ -38,9 +38,6 @@ const bufferBudget = BufferBudget.fromState(data.bufferBudget);
 /** thread-per-conn, blocking: this thread's flag the main thread sets to take it back from its connection. */
 const giveUp = data.giveUpBuffer === undefined ? undefined : { flags: new Int32Array(data.giveUpBuffer), slot: data.slot };
 const post = (message: FromThread): void => port.postMessage(message);
-const handedOver = data.handoffBuffer === undefined ? undefined : new Int32Array(data.handoffBuffer);
-/** A connection handed over is now counted open by this thread: the main thread stops counting it as on its way. */
-const taken = (): void => void (handedOver && Atomics.sub(handedOver, data.slot, 1));
 
 async function blockingHandler(): Promise<BlockingHandler> {
   if ('builtin' in data.handler) return blockingBuiltin(data.handler.builtin, data.sourceChunkSize, counters);
@@ -109,7 +106,7 @@ async function runEventLoop(): Promise<void> {
   }
   port.on('message', (message: ToThread) => {
     if (message.type === 'fd') {
-      const socket = serving.acceptFd(message, taken);
+      const socket = serving.acceptFd(message, data.countedOnHandOff === true);
       if (socket === undefined) post({ type: 'done' });
       else socket.once('close', () => post({ type: 'done' }));
       return;
@@ -136,7 +133,7 @@ function runRing(): void {
     idleTimeout: data.idleTimeout,
     sourceChunkSize: data.sourceChunkSize,
     onError: (code) => post({ type: 'error', code }),
-    onTaken: taken,
+    countedOnHandOff: data.countedOnHandOff === true,
   });
   post({ type: 'ready', wakeFd: serving.wakeFd });
   const destroyed = serving.run(port);

@@ -43,11 +43,11 @@ export interface ThreadData {
   /** Bytes each connection must send first (ServerOptions.connectionToken). */
   connectionToken?: Uint8Array;
   /**
-   * Role 'pool' of workers and io-uring: an Int32 per slot, connections handed to that thread and not
-   * yet taken (the main thread adds, the thread subtracts once it counts the connection open), so
-   * maxConnections counts those in between too.
+   * Role 'pool' of workers and io-uring: the main thread counts each connection open as it hands it
+   * over (so maxConnections counts those on their way too, with no moment counted twice or not at
+   * all); the thread counts only its close.
    */
-  handoffBuffer?: SharedArrayBuffer;
+  countedOnHandOff?: boolean;
   /** ioModel 'io-uring': serve the connections handed over on one io_uring (ring-serving.ts) instead of an event loop. */
   ring?: boolean;
   /** For role 'listener': where this thread's own SO_REUSEPORT listener binds. */

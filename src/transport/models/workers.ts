@@ -20,13 +20,9 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
   const role: ThreadData['role'] = ownListeners ? 'listener' : 'pool';
   const threads: ServerThread[] = [];
   let closing = false;
-  const handoffBuffer = role === 'pool' ? new SharedArrayBuffer(4 * (options.workers + 1)) : undefined;
-  const handedOver = handoffBuffer === undefined ? undefined : new Int32Array(handoffBuffer);
-  const spawn = (slot: number): ServerThread => {
-    // What was on its way to a crashed thread is gone with it.
-    if (handedOver !== undefined) Atomics.store(handedOver, slot, 0);
-    return new ServerThread(
-      { ...threadData(options, hooks, slot, role, bound), ...(handoffBuffer === undefined ? {} : { handoffBuffer }) },
+  const spawn = (slot: number): ServerThread =>
+    new ServerThread(
+      { ...threadData(options, hooks, slot, role, bound), ...(role === 'pool' ? { countedOnHandOff: true } : {}) },
       {
         onError: hooks.onError,
         onDone: () => {},
@@ -39,32 +35,24 @@ export async function startWorkersModel(bound: BoundSocket, options: ResolvedSer
         },
       },
     );
-  };
   for (let i = 0; i < options.workers; i++) threads.push(spawn(i + 1));
   await allStarted(threads, options.closeTimeout);
   let next = 0;
   const handoffPeers = new PeerCounts(hooks.peersBuffer, options.maxConnectionsPerIp, hooks.connectionPool);
+  // Counted open here as it is handed over, closed by the thread that serves it: never counted twice or not at all.
   const counters = new SharedCounters(hooks.countersBuffer, 0);
-  const openNow = (): number => counters.openEverywhere() + (handedOver?.reduce((sum, count) => sum + count, 0) ?? 0);
   const server =
     role === 'pool'
-      ? await acceptAndHandOff(
-          bound,
-          options,
-          hooks,
-          handoffPeers,
-          (connection) => {
-            const thread = threads[next]!;
-            next = (next + 1) % threads.length;
-            Atomics.add(handedOver!, thread.slot, 1);
-            if (thread.handOver(connection)) return;
-            Atomics.sub(handedOver!, thread.slot, 1);
-            closeFd(connection.fd);
-            handoffPeers.remove(connection.peer);
-            hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
-          },
-          openNow,
-        )
+      ? await acceptAndHandOff(bound, options, hooks, handoffPeers, (connection) => {
+          const thread = threads[next]!;
+          next = (next + 1) % threads.length;
+          counters.opened();
+          if (thread.handOver(connection)) return;
+          counters.closed();
+          closeFd(connection.fd);
+          handoffPeers.remove(connection.peer);
+          hooks.onError('SOCKTUNE_ERR_WORKER_CRASHED');
+        })
       : undefined;
   return {
     threads: () => threads.length,

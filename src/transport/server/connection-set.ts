@@ -51,10 +51,13 @@ export class ConnectionSet {
     return this.#sockets.size;
   }
 
-  /** `countBytes`: true when the service does not count its own bytes as they pass; `peer`: the address the connection is counted under. */
-  add(socket: Socket, countBytes: boolean, peer: string): void {
+  /**
+   * `countBytes`: true when the service does not count its own bytes as they pass; `peer`: the address the connection is counted under;
+   * `countedOpen`: the main thread counted it open when it handed it over (it is still counted closed here).
+   */
+  add(socket: Socket, countBytes: boolean, peer: string, countedOpen = false): void {
     this.#sockets.add(socket);
-    this.#counters.opened();
+    if (!countedOpen) this.#counters.opened();
     socket.on('error', (error) => this.#onError(countedErrorOf(error)));
     if (this.#idleTimeout > 0) {
       socket.setTimeout(this.#idleTimeout, () => {
