@@ -75,7 +75,6 @@ const ENTRY_POINTS = [
 const FILES_BESIDE_MODULES: Record<string, string> = {
   'cli/version.ts': '../../package.json, for --version and the version k8s render puts in manifests',
   'core/libc.ts': "node_modules/koffi, through createRequire(import.meta.url)('koffi')",
-  'core/io-uring.ts': "node_modules/koffi, through createRequire(import.meta.url)('koffi')",
   'transport/models/serving-thread.ts': './thread-main.js, the worker threads of workers and thread-per-conn (an entry point)',
   'bench/servers/sockperf/sockperf-server.ts': './sockperf-handler.js, which those threads import for sockperf (an entry point)',
   'bench/servers/sockperf/sockperf-udp.ts': "./sockperf-udp-thread.js, the sockperf server's UDP threads (an entry point)",

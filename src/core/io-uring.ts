@@ -4,8 +4,8 @@
  * provided-buffer ring the kernel picks receive buffers from. The system call numbers are those of
  * Linux's generic table (the same on every architecture since io_uring came after the unification).
  */
-import { createRequire } from 'node:module';
 import { SocktuneError } from './errors.ts';
+import { LINUX, libc, libcLibrary } from './libc.ts';
 import { errnoName } from './socket-syscalls.ts';
 
 type Call = (...args: unknown[]) => number;
@@ -18,7 +18,6 @@ interface UringCalls {
   munmap: (address: unknown, length: number) => number;
   eventfd: (initial: number, flags: number) => number;
   write: (fd: number, bytes: Uint8Array, length: number) => number;
-  close: (fd: number) => number;
   address: (pointer: unknown) => bigint;
   view: (pointer: unknown, length: number) => ArrayBuffer;
   errno: () => number;
@@ -30,8 +29,7 @@ function uring(): UringCalls {
   if (calls) return calls;
   if (process.platform !== 'linux')
     throw new SocktuneError('SOCKTUNE_ERR_UNSUPPORTED_PLATFORM', `the io-uring model needs Linux; this is ${process.platform}`);
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  const lib = koffi.load('libc.so.6');
+  const { koffi, lib } = libcLibrary();
   // One symbol, three prototypes: syscall(2) takes its arguments in registers, whatever their number.
   calls = {
     setup: lib.func('syscall', 'long', ['long', 'uint32', '_Inout_ uint8_t *']) as Call,
@@ -41,7 +39,6 @@ function uring(): UringCalls {
     munmap: lib.func('int munmap(void *, size_t)') as (address: unknown, length: number) => number,
     eventfd: lib.func('int eventfd(unsigned int, int)') as (initial: number, flags: number) => number,
     write: lib.func('intptr_t write(int, const void *, size_t)') as (fd: number, bytes: Uint8Array, length: number) => number,
-    close: lib.func('int close(int)') as (fd: number) => number,
     address: (pointer) => koffi.address(pointer),
     view: (pointer, length) => koffi.view(pointer, length),
     errno: () => koffi.errno(),
@@ -60,15 +57,12 @@ const SETUP_DEFER_TASKRUN = 1 << 13;
 const ENTER_GETEVENTS = 1;
 const REGISTER_PBUF_RING = 22;
 const EFD_CLOEXEC = 0o2000000;
-const ERRNO = { EINTR: 4, EAGAIN: 11, EBUSY: 16 } as const;
 
 export const OP = { READ: 22, SEND: 26, RECV: 27, TIMEOUT: 11, ASYNC_CANCEL: 14 } as const;
 export const SQE_BUFFER_SELECT = 1 << 5;
 export const RECV_MULTISHOT = 1 << 1;
-export const TIMEOUT_MULTISHOT = 1 << 6;
 export const CQE_F_BUFFER = 1;
 export const CQE_F_MORE = 2;
-export const MSG_NOSIGNAL = 0x4000;
 
 /** A mapping of this process's memory the kernel reads and writes too; `bytes` views it. */
 export interface Mapping {
@@ -143,7 +137,7 @@ export class Ring {
     const sqEntries = p.getUint32(0, true);
     const cqEntries = p.getUint32(4, true);
     if ((p.getUint32(20, true) & FEAT_SINGLE_MMAP) === 0) {
-      uring().close(fd);
+      libc().close(fd);
       throw new SocktuneError(
         'SOCKTUNE_ERR_UNSUPPORTED_PLATFORM',
         'this kernel is too old for the io-uring model (no IORING_FEAT_SINGLE_MMAP)',
@@ -198,7 +192,7 @@ export class Ring {
     if (result >= 0) return;
     const errno = uring().errno();
     // A signal, or a full completion queue: reaping it is the answer either way.
-    if (errno === ERRNO.EINTR || errno === ERRNO.EAGAIN || errno === ERRNO.EBUSY) return;
+    if (errno === LINUX.EINTR || errno === LINUX.EAGAIN || errno === LINUX.EBUSY) return;
     throw failure('io_uring_enter', errno);
   }
 
@@ -225,7 +219,7 @@ export class Ring {
   /** Unmaps the queues and closes the ring; what was in flight is cancelled by the kernel. */
   close(): void {
     for (const mapping of this.#mappings) unmap(mapping);
-    uring().close(this.fd);
+    libc().close(this.fd);
   }
 }
 
@@ -295,5 +289,5 @@ export function wake(fd: number): void {
 }
 
 export function closeWakeFd(fd: number): void {
-  uring().close(fd);
+  libc().close(fd);
 }

@@ -44,8 +44,11 @@ export const LINUX = Object.freeze({
   RLIMIT_NOFILE: 7,
   EINTR: 4,
   EAGAIN: 11,
+  EBUSY: 16,
   EPIPE: 32,
   ECONNRESET: 104,
+  ENOBUFS: 105,
+  ECANCELED: 125,
 });
 
 type Native = (...args: unknown[]) => number;
@@ -76,6 +79,17 @@ export interface Libc {
 
 let loaded: Libc | undefined;
 
+type Koffi = typeof import('koffi');
+let library: { koffi: Koffi; lib: ReturnType<Koffi['load']> } | undefined;
+
+/** koffi and libc.so.6, loaded once for every binding made from them (here and in io-uring.ts); callers check the platform first. */
+export function libcLibrary(): { koffi: Koffi; lib: ReturnType<Koffi['load']> } {
+  if (library) return library;
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  library = { koffi, lib: koffi.load('libc.so.6') };
+  return library;
+}
+
 /**
  * libc through koffi, loaded on first use so that code paths without socket options never need
  * the FFI (and non-Linux users get a clear error only when they ask for what needs it).
@@ -89,8 +103,7 @@ export function libc(): Libc {
         'sizes, reusePort, ipv6Only and lingerZero unset here.',
     );
   }
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  const lib = koffi.load('libc.so.6');
+  const { koffi, lib } = libcLibrary();
   loaded = {
     socket: lib.func('int socket(int, int, int)'),
     setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)'),

@@ -1,5 +1,5 @@
 import { CONTROL_SERVER_DEFAULTS } from '../bench/servers/control/control-server.ts';
-import { SERVER_DEFAULTS, type IoModel } from '../transport/server/options.ts';
+import { SERVER_DEFAULTS, servesOnWorkers, type IoModel } from '../transport/server/options.ts';
 
 /**
  * The limits a server pod needs for its share of one test. A `socktune server` guards a shared host
@@ -51,19 +51,10 @@ function controlLimits(shape: ServerShape): ServerLimit[] {
   // A thread-per-conn test's pool is --max-threads-per-test: one thread for each of its connections.
   const threadsPerTest = Math.max(
     defaults.maxThreadsPerTest,
-    shape.ioModel === 'workers' || shape.ioModel === 'io-uring'
-      ? (shape.workers ?? 0)
-      : shape.ioModel === 'thread-per-conn'
-        ? connections
-        : 0,
+    servesOnWorkers(shape.ioModel) ? (shape.workers ?? 0) : shape.ioModel === 'thread-per-conn' ? connections : 0,
   );
   // Without --workers a workers (or io-uring) test takes as many as the server allows a test.
-  const threads =
-    shape.ioModel === 'loop'
-      ? 0
-      : shape.ioModel === 'workers' || shape.ioModel === 'io-uring'
-        ? (shape.workers ?? threadsPerTest)
-        : threadsPerTest;
+  const threads = shape.ioModel === 'loop' ? 0 : servesOnWorkers(shape.ioModel) ? (shape.workers ?? threadsPerTest) : threadsPerTest;
   const maxThreads = Math.max(defaults.maxThreads, clients * threads);
   // The server's own default for threads per client, from the limits it is given.
   const threadsPerClient = Math.min(maxThreads, Math.max(threadsPerTest, Math.floor(maxThreads / 4)));

@@ -79,12 +79,15 @@ export class EventLoopServing {
     }
     const token = this.#settings.connectionToken;
     if (token === undefined) return this.#serveSocket(socket, admitted.peer, undefined);
-    void this.tokenReaders.read(socket, Buffer.from(token)).then((leftover) => {
-      if (leftover !== undefined && !socket.destroyed) return this.#serveSocket(socket, admitted.peer, leftover);
-      socket.destroy();
-      this.#settings.peers.remove(admitted.peer);
-      if (!this.tokenReaders.closed) this.#settings.onError('SOCKTUNE_ERR_AUTH');
-    });
+    this.tokenReaders.admit(
+      socket,
+      Buffer.from(token),
+      (leftover) => this.#serveSocket(socket, admitted.peer, leftover),
+      (authFailure) => {
+        this.#settings.peers.remove(admitted.peer);
+        if (authFailure) this.#settings.onError('SOCKTUNE_ERR_AUTH');
+      },
+    );
   }
 
   #serveSocket(socket: Socket, peer: string, leftover: Buffer | undefined): void {

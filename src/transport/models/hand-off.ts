@@ -25,7 +25,8 @@ export async function acceptAndHandOff(
   const counters = new SharedCounters(hooks.countersBuffer, 0);
   // Connections reading their token here are open too, though no thread has them yet.
   const readers = new TokenReaders();
-  const open = (): number => (openNow ?? ((): number => counters.openEverywhere()))() + readers.size;
+  const openInThreads = openNow ?? ((): number => counters.openEverywhere());
+  const open = (): number => openInThreads() + readers.size;
   const limits = { maxConnections: options.maxConnections, allowedPeers: options.allowedPeers, peers };
   const handOff = (socket: Socket, peer: string, leftover: Buffer | undefined): void => {
     let fd: number;
@@ -50,12 +51,15 @@ export async function acceptAndHandOff(
       return;
     }
     if (token === undefined) return handOff(socket, admitted.peer, undefined);
-    void readers.read(socket, token).then((leftover) => {
-      if (leftover !== undefined && !socket.destroyed) return handOff(socket, admitted.peer, leftover);
-      socket.destroy();
-      peers.remove(admitted.peer);
-      if (!readers.closed) hooks.onError('SOCKTUNE_ERR_AUTH');
-    });
+    readers.admit(
+      socket,
+      token,
+      (leftover) => handOff(socket, admitted.peer, leftover),
+      (authFailure) => {
+        peers.remove(admitted.peer);
+        if (authFailure) hooks.onError('SOCKTUNE_ERR_AUTH');
+      },
+    );
   });
   await listenOn(server, bound, options.backlog, hooks.onError);
   return {

@@ -4,7 +4,7 @@ import type { ConnectionPool } from '../server/admission.ts';
 import type { BufferBudget } from '../io/buffer-budget.ts';
 import type { BoundSocket } from '../server/listen-socket.ts';
 import type { SendBudget } from '../io/send-budget.ts';
-import type { ResolvedServerOptions } from '../server/options.ts';
+import { servesOnWorkers, type ResolvedServerOptions } from '../server/options.ts';
 
 export interface ModelHooks {
   countersBuffer: SharedArrayBuffer;
@@ -28,7 +28,7 @@ export interface RunningModel {
 /** Slots in the shared counters: the main thread is slot 0, threads follow. */
 export function counterSlots(options: ResolvedServerOptions): number {
   if (options.ioModel === 'loop') return 1;
-  if (options.ioModel === 'workers' || options.ioModel === 'io-uring') return 1 + options.workers;
+  if (servesOnWorkers(options.ioModel)) return 1 + options.workers;
   return 1 + options.maxThreads;
 }
 

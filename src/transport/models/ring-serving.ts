@@ -7,7 +7,6 @@ import {
   CQE_F_MORE,
   createWakeFd,
   type Mapping,
-  MSG_NOSIGNAL,
   OP,
   RECV_MULTISHOT,
   Ring,
@@ -36,7 +35,6 @@ const GROUP = 0;
 const MAX_HELD = 2;
 /** How often the ring looks at idle connections and the close deadline. */
 const MAX_TICK_MS = 250;
-const ERRNO = { ENOBUFS: 105, ECANCELED: 125 } as const;
 const CANCEL_FD_ALL = (1 << 1) | (1 << 0);
 
 /** What a completion is of, in the top half of user_data's high word; the low word is the connection's id. */
@@ -267,8 +265,8 @@ export class RingServing {
       // Echo answers what it still holds first; the others have nothing more to say.
       if (this.#settings.service !== 'echo' || connection.queue.length === 0) this.#end(connection);
       return;
-    } else if (result === -ERRNO.ENOBUFS) connection.useOwn = true;
-    else if (result !== -ERRNO.ECANCELED) return this.#failed(connection, -result);
+    } else if (result === -LINUX.ENOBUFS) connection.useOwn = true;
+    else if (result !== -LINUX.ECANCELED) return this.#failed(connection, -result);
     this.#armReceive(connection);
   }
 
@@ -317,7 +315,7 @@ export class RingServing {
     const at = this.#ring.prepare(OP.SEND, connection.fd, connection.id, KIND.send << 16);
     this.#ring.setAddress(at, address);
     this.#ring.sqes.setUint32(at + 24, length, true);
-    this.#ring.sqes.setUint32(at + 28, MSG_NOSIGNAL, true);
+    this.#ring.sqes.setUint32(at + 28, LINUX.MSG_NOSIGNAL, true);
     connection.sending = true;
     connection.ops++;
   }
@@ -401,7 +399,7 @@ export class RingServing {
 
   /** A receive or send failed (errno), or a send moved nothing (0): counted, unless this server is what ended the connection. */
   #failed(connection: Connection, errno: number): void {
-    if (connection.ending !== 'close' && errno !== ERRNO.ECANCELED) this.#settings.onError(countedErrorOf({ code: errnoName(errno) }));
+    if (connection.ending !== 'close' && errno !== LINUX.ECANCELED) this.#settings.onError(countedErrorOf({ code: errnoName(errno) }));
     this.#end(connection);
   }
 }

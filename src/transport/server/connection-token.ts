@@ -62,13 +62,19 @@ export class TokenReaders {
     return this.#sockets.size;
   }
 
-  /** The server is closing: what it refuses now is no authentication failure. */
-  get closed(): boolean {
-    return this.#closed;
+  /**
+   * Serves `socket` with the bytes that came after its token once it came (`serve`), or closes it
+   * (`refused`: `authFailure` true for a wrong, late or missing token, false when the server was closing).
+   */
+  admit(socket: Socket, token: Buffer, serve: (leftover: Buffer) => void, refused: (authFailure: boolean) => void): void {
+    void this.#read(socket, token).then((leftover) => {
+      if (leftover !== undefined && !socket.destroyed) return serve(leftover);
+      socket.destroy();
+      refused(!this.#closed);
+    });
   }
 
-  /** The bytes after the token, or undefined: wrong, late, the peer gone, or the server closing. */
-  async read(socket: Socket, token: Buffer): Promise<Buffer | undefined> {
+  async #read(socket: Socket, token: Buffer): Promise<Buffer | undefined> {
     if (this.#closed) return undefined;
     this.#sockets.add(socket);
     try {

@@ -13,6 +13,11 @@ import { SendBudget } from '../io/send-budget.ts';
 export const IO_MODELS = ['loop', 'workers', 'thread-per-conn', 'io-uring'] as const;
 export type IoModel = (typeof IO_MODELS)[number];
 
+/** The models that serve on a fixed pool of `workers` threads (event loops or rings). */
+export function servesOnWorkers(model: IoModel): boolean {
+  return model === 'workers' || model === 'io-uring';
+}
+
 /**
  * echo: send back what arrives. discard: read and drop. source: send the verification pattern as
  * fast as the peer reads. verify: like discard, and count bytes that break the pattern.
@@ -25,7 +30,7 @@ export type BuiltinService = (typeof BUILTIN_SERVICES)[number];
 export const RING_SERVICES = ['echo', 'discard', 'verify', 'source'] as const satisfies readonly BuiltinService[];
 export type RingService = (typeof RING_SERVICES)[number];
 /** Those of them that send: a send budget (maxSendRate) would have to pace them, which a ring does not. */
-export const RING_SENDERS: readonly RingService[] = ['echo', 'source'];
+const RING_SENDERS: readonly RingService[] = ['echo', 'source'];
 
 /** A connection handler for the `loop` model: it owns the socket from here on. */
 export type ConnectionHandler = (socket: Socket) => void;
@@ -267,15 +272,29 @@ export function validateServerOptions(options: unknown): ResolvedServerOptions {
   return resolved;
 }
 
+/**
+ * Why ioModel 'io-uring' cannot serve `handler`: not one of its services, or a service that sends
+ * where what is sent is capped (`capped`), which a ring does not pace; undefined when it can. One
+ * rule for the library, `server service` and the test server, each saying it in its own words.
+ */
+export function ringRefusal(handler: unknown, capped: boolean): 'handler' | 'maxSendRate' | undefined {
+  if (typeof handler !== 'string' || !(RING_SERVICES as readonly string[]).includes(handler)) return 'handler';
+  if (capped && (RING_SENDERS as readonly string[]).includes(handler)) return 'maxSendRate';
+  return undefined;
+}
+
 /** What a ring serves: the byte services, with no per-send pacing (maxSendRate) of its own. */
 function validateRingOptions(resolved: ResolvedServerOptions): void {
-  if (typeof resolved.handler !== 'string' || !(RING_SERVICES as readonly string[]).includes(resolved.handler)) {
+  const refusal = ringRefusal(resolved.handler, resolved.maxSendRate !== undefined);
+  if (refusal === 'handler') {
     throw invalidOption('options.handler', `one of ${RING_SERVICES.join(', ')} for ioModel 'io-uring'`, resolved.handler);
   }
-  if (resolved.maxSendRate !== undefined && RING_SENDERS.includes(resolved.handler as RingService)) {
+  if (refusal === 'maxSendRate') {
+    // Only a ring service's name gets this far.
+    const service = resolved.handler as RingService;
     throw new SocktuneError(
       'SOCKTUNE_ERR_INVALID_OPTION',
-      `options.maxSendRate is not available with ioModel 'io-uring' and handler '${resolved.handler}' (a ring's sends are not paced)`,
+      `options.maxSendRate is not available with ioModel 'io-uring' and handler '${service}' (a ring's sends are not paced)`,
     );
   }
 }

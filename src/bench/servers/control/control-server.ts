@@ -26,7 +26,7 @@ import {
   type ResultMessage,
   type StartMessage,
 } from '../../control/control-protocol.ts';
-import { RING_SENDERS, RING_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
+import { RING_SERVICES, ringRefusal, servesOnWorkers, type BuiltinService } from '../../../transport/server/options.ts';
 import { DataPorts, type PortRange } from './data-ports.ts';
 import { Rendezvous } from './rendezvous.ts';
 import type { BarrierMessage } from '../../control/barrier-protocol.ts';
@@ -571,7 +571,7 @@ export class ControlServer extends EventEmitter {
     }
     if (ioModel === 'io-uring') this.#checkRing(start);
     if (
-      (ioModel === 'workers' || ioModel === 'io-uring' || (ioModel === 'thread-per-conn' && isUdpService(start.service))) &&
+      (servesOnWorkers(ioModel ?? 'loop') || (ioModel === 'thread-per-conn' && isUdpService(start.service))) &&
       workers !== undefined &&
       workers > maxThreadsPerTest
     ) {
@@ -584,14 +584,15 @@ export class ControlServer extends EventEmitter {
 
   /** A ring serves bytes in and bytes out over TCP, unpaced: not msg's framed services, UDP, or a server that caps its send rate. */
   #checkRing(start: StartMessage): void {
-    if (!(RING_SERVICES as readonly string[]).includes(start.service)) {
+    const refusal = ringRefusal(start.service, this.#sendBudget !== undefined);
+    if (refusal === 'handler') {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
         `--io-model io-uring serves stream, rr, crr and conns tests over TCP (${RING_SERVICES.join(', ')}), not ${start.service}: ` +
           'use loop, workers or thread-per-conn for it',
       );
     }
-    if (this.#sendBudget !== undefined && (RING_SENDERS as readonly string[]).includes(start.service)) {
+    if (refusal === 'maxSendRate') {
       throw new SocktuneError(
         'SOCKTUNE_ERR_REFUSED',
         `this server caps what it sends (--max-rate), and --io-model io-uring does not pace what it sends (${start.service}): ` +
@@ -609,7 +610,7 @@ export class ControlServer extends EventEmitter {
   /** Threads a test holds: its workers, or the whole pool a thread-per-conn test may grow to (a UDP test: its workers). */
   #threadsFor(start: StartMessage): number {
     const workers = start.server.workers ?? Math.min(availableParallelism(), this.options.maxThreadsPerTest);
-    if (start.server.ioModel === 'workers' || start.server.ioModel === 'io-uring') return workers;
+    if (servesOnWorkers(start.server.ioModel ?? 'loop')) return workers;
     // A UDP port has no connections to give a thread each: both thread models serve it with --workers threads.
     if (start.server.ioModel === 'thread-per-conn') return isUdpService(start.service) ? workers : this.options.maxThreadsPerTest;
     return 0;

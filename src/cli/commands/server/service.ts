@@ -1,5 +1,5 @@
 import { SocktuneError } from '../../../core/errors.ts';
-import { BUILTIN_SERVICES, RING_SENDERS, RING_SERVICES, type BuiltinService } from '../../../transport/server/options.ts';
+import { BUILTIN_SERVICES, RING_SERVICES, ringRefusal, type BuiltinService } from '../../../transport/server/options.ts';
 import { createServer } from '../../../transport/server/socktune-server.ts';
 import type { Command } from '../../command.ts';
 import { DEFAULT_CONTROL_PORT, serverSettings } from '../../client-settings.ts';
@@ -58,12 +58,13 @@ export const serviceServerCommand: Command = {
 
 /** What a ring cannot serve, said in the command's own words (NAME, --max-rate) before anything listens. */
 function refuseRing(service: string, capped: boolean): void {
-  if (!(RING_SERVICES as readonly string[]).includes(service))
+  const refusal = ringRefusal(service, capped);
+  if (refusal === 'handler')
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
       `--io-model io-uring serves ${RING_SERVICES.join(', ')}, not ${service}: use loop, workers or thread-per-conn for it`,
     );
-  if (capped && (RING_SENDERS as readonly string[]).includes(service))
+  if (refusal === 'maxSendRate')
     throw new SocktuneError(
       'SOCKTUNE_ERR_USAGE',
       `--max-rate: --io-model io-uring does not pace what ${service} sends; use loop, workers or thread-per-conn to cap it`,
